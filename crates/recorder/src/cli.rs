@@ -1,0 +1,101 @@
+//! Command line of `pws-record`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pws-record",
+    version,
+    about = "Record a node's activity into a .pws trace, until COMMAND exits, --duration passes, or SIGINT/SIGTERM",
+    after_help = "Examples:\n  pws-record -o run.pws --duration 30s\n  pws-record -o run.pws -- ./my-experiment.sh\n\nThe trace is valid however recording ends; `pws-analyze info run.pws` describes it."
+)]
+pub struct Args {
+    /// Trace file to write (created mode 0600; replaced if it exists).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// Stop after this long ("30s", "5m", "1h", "1m30s").
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub duration: Option<Duration>,
+
+    /// zstd level for perf data blocks (1–22); 0 stores them uncompressed.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(0..=22))]
+    pub compression_level: i32,
+
+    /// Metadata stored in the trace and carried into every analysis table (repeatable):
+    /// run id, workload, configuration.
+    #[arg(long = "metadata", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub metadata: Vec<(String, String)>,
+
+    /// Also write the end-of-recording summary as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+
+    /// No live status line, even on a terminal.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Command to run while recording; recording stops when it exits.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// Durations as people write them: "30s", "5m", "1h", "1ms", "1m30s".
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{e} (write durations like 30s, 5m, 1h, 10ms)"))?;
+    if d.is_zero() {
+        return Err("duration must be greater than zero".into());
+    }
+    Ok(d)
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1ms"), Ok(Duration::from_millis(1)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("30").unwrap_err().contains("30s"));
+        assert!(parse_duration("0s").is_err());
+    }
+
+    #[test]
+    fn command_after_double_dash() {
+        let a = Args::try_parse_from([
+            "pws-record",
+            "-o",
+            "x.pws",
+            "--metadata",
+            "run=1",
+            "--",
+            "sleep",
+            "1",
+        ])
+        .unwrap();
+        assert_eq!(a.command, ["sleep", "1"]);
+        assert_eq!(a.metadata, [("run".to_string(), "1".to_string())]);
+        assert!(
+            Args::try_parse_from(["pws-record", "-o", "x.pws", "--compression-level", "40"])
+                .is_err()
+        );
+        assert!(
+            Args::try_parse_from(["pws-record", "-o", "x.pws", "--metadata", "novalue"]).is_err()
+        );
+    }
+}

@@ -1,0 +1,41 @@
+//! `pws-record`: records one node's activity into a `.pws` trace.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+mod clock;
+mod host;
+mod session;
+
+fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    match session::record(&args) {
+        // Like `time` and `perf record`: the command's status is ours, so scripts see failures.
+        Ok(outcome) => match outcome.command_code {
+            Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            None => ExitCode::SUCCESS,
+        },
+        Err(e) => {
+            eprintln!("pws-record: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Byte counts as people read them.
+pub(crate) fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
