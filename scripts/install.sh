@@ -25,6 +25,14 @@ if [ ${#missing[@]} -gt 0 ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 
+# The second, independent trace reader (crates/trace-format/python) reads compressed blocks
+# with `zstandard`; without it the cross-check covers uncompressed traces only.
+if ! python3 -c 'import zstandard' 2>/dev/null; then
+    python3 -m pip install --quiet zstandard 2>/dev/null \
+        || { command -v apt-get >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-zstandard; } \
+        || echo "install.sh: note: python3 zstandard unavailable; compressed blocks are cross-checked by the Rust reader only"
+fi
+
 # Rust: use the one on PATH if recent enough, else rustup (Debian's package where it exists).
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 version_ok() {

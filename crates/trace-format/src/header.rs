@@ -17,6 +17,10 @@ pub const BLOCK_ALIGN: usize = 8;
 /// Upper bound on a block's stored and on its decompressed payload: bounds what a reader
 /// allocates for one block whatever the bytes say.
 pub const MAX_PAYLOAD_LEN: usize = 64 << 20;
+/// No zstd frame expands more than this: a 4-byte RLE block (3-byte header, 1 byte) yields at
+/// most 128 KiB. A compressed block claiming more is impossible, so a small file can never make
+/// a reader allocate much more than its own size.
+pub const MAX_ZSTD_EXPANSION: u64 = 32 * 1024;
 
 /// Header flag bits 0..16 are compatible (a reader may ignore them); bits 16..32 are
 /// incompatible (a reader that does not know one must refuse the file).
@@ -26,6 +30,9 @@ pub const KNOWN_INCOMPATIBLE_FLAGS: u32 = 0;
 
 /// Block flag: the payload is one zstd frame; `raw_len` is its decompressed size.
 pub const BLOCK_FLAG_ZSTD: u16 = 1;
+/// Block flag bits 0..8 change how the payload must be read: a reader that does not know one
+/// must not interpret the payload. Bits 8..16 are informational and ignored when unknown.
+pub const BLOCK_PAYLOAD_FLAGS_MASK: u16 = 0x00ff;
 pub const KNOWN_BLOCK_FLAGS: u16 = BLOCK_FLAG_ZSTD;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +178,11 @@ impl BlockHeader {
         if self.flags & BLOCK_FLAG_ZSTD == 0 && s != r {
             return Err(format!(
                 "uncompressed block with stored length {s} and raw length {r}"
+            ));
+        }
+        if self.flags & BLOCK_FLAG_ZSTD != 0 && r as u64 > s as u64 * MAX_ZSTD_EXPANSION {
+            return Err(format!(
+                "{s} compressed bytes cannot expand to {r} (zstd expands at most {MAX_ZSTD_EXPANSION}×)"
             ));
         }
         Ok(())

@@ -30,8 +30,9 @@ mod writer;
 pub use codec::DecodeError;
 pub use error::{Error, Result};
 pub use header::{
-    BlockHeader, FileHeader, BLOCK_ALIGN, BLOCK_FLAG_ZSTD, BLOCK_HEADER_LEN, BLOCK_SYNC,
-    FILE_HEADER_LEN, FILE_MAGIC, FORMAT_MAJOR, FORMAT_MINOR, MAX_PAYLOAD_LEN,
+    BlockHeader, FileHeader, BLOCK_ALIGN, BLOCK_FLAG_ZSTD, BLOCK_HEADER_LEN,
+    BLOCK_PAYLOAD_FLAGS_MASK, BLOCK_SYNC, FILE_HEADER_LEN, FILE_MAGIC, FORMAT_MAJOR, FORMAT_MINOR,
+    MAX_PAYLOAD_LEN,
 };
 pub use kind::BlockKind;
 pub use reader::{Block, Blocks, ReadOptions, ScanStatus, SkippedRegion, Trace, TraceIndex};

@@ -10,8 +10,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::header::{
-    BlockHeader, FileHeader, BLOCK_ALIGN, BLOCK_FLAG_ZSTD, BLOCK_HEADER_LEN, BLOCK_SYNC,
-    KNOWN_BLOCK_FLAGS,
+    BlockHeader, FileHeader, BLOCK_ALIGN, BLOCK_FLAG_ZSTD, BLOCK_HEADER_LEN,
+    BLOCK_PAYLOAD_FLAGS_MASK, BLOCK_SYNC, KNOWN_BLOCK_FLAGS,
 };
 use crate::records::{EndBlock, IndexEntry, Record, END_TRAILER_LEN, END_TRAILER_MAGIC};
 use crate::{BlockKind, Error, Result};
@@ -184,7 +184,10 @@ impl Trace {
         off.copy_from_slice(&data[len - 16..len - 8]);
         let offset = u64::from_le_bytes(off);
         let block = self.block_at(offset).ok()?;
-        if block.kind() != BlockKind::END || block.offset + block.total_len() != len as u64 {
+        if block.kind() != BlockKind::END
+            || block.header.flags & BLOCK_PAYLOAD_FLAGS_MASK != 0
+            || block.offset + block.total_len() != len as u64
+        {
             return None;
         }
         let Ok(Record::End(end)) = block.decode() else {
@@ -254,7 +257,7 @@ impl<'a> Block<'a> {
 
     /// The payload, decompressed if needed: borrowed from the map when stored raw.
     pub fn payload(&self) -> Result<Cow<'a, [u8]>> {
-        let unknown = self.header.flags & !KNOWN_BLOCK_FLAGS;
+        let unknown = self.header.flags & BLOCK_PAYLOAD_FLAGS_MASK & !KNOWN_BLOCK_FLAGS;
         if unknown != 0 {
             return Err(self.bad(format!("unknown block flags {unknown:#06x}")));
         }

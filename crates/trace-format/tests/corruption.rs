@@ -228,3 +228,22 @@ proptest! {
         if let Ok(t) = Trace::from_vec(b) { let _ = t.index(); }
     }
 }
+
+#[test]
+fn a_tiny_block_cannot_claim_a_huge_decompressed_size() {
+    use pws_trace::{BlockHeader, BlockKind, BLOCK_FLAG_ZSTD};
+    let payload = [0u8; 8];
+    let h = BlockHeader {
+        kind: BlockKind::PERF_DATA,
+        flags: BLOCK_FLAG_ZSTD,
+        stored_len: 8,
+        raw_len: 64 << 20,
+        payload_crc: crc32c::crc32c(&payload),
+    };
+    let mut b = pws_trace::FileHeader::current().encode().to_vec();
+    b.extend_from_slice(&h.encode());
+    b.extend_from_slice(&payload);
+    let err = read_all(b, ReadOptions::default()).unwrap_err();
+    assert!(matches!(err, Error::ImpossibleLength { .. }), "{err}");
+    assert!(err.to_string().contains("cannot expand"), "{err}");
+}

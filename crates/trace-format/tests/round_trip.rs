@@ -139,3 +139,70 @@ fn payload_prefix_reads_the_start_of_compressed_and_raw_blocks() {
         assert_eq!(b.payload_prefix(1 << 20).unwrap().len(), 4096 + 16);
     }
 }
+
+#[test]
+fn energy_deltas_unwrap_like_format_md_says() {
+    use pws_trace::records::EnergySeries;
+    // The sample in examples/write_sample.rs: powercap range 262143328851.
+    assert_eq!(
+        EnergySeries::raw_delta(262_143_328_851, 262_143_328_000, 1_000),
+        1_851
+    );
+    assert_eq!(EnergySeries::raw_delta(1 << 32, u32::MAX as u64 - 9, 5), 15);
+    assert_eq!(EnergySeries::raw_delta(1 << 32, 100, 250), 150);
+    assert_eq!(EnergySeries::raw_delta(0, 100, 250), 150);
+}
+
+#[test]
+fn fields_appended_by_a_later_minor_are_skipped() {
+    use pws_trace::records::{CgroupEvent, CgroupEvents, CgroupOp};
+    use pws_trace::Payload;
+    let ev = CgroupEvents {
+        events: vec![CgroupEvent {
+            ts_ns: 1,
+            op: CgroupOp::Mkdir,
+            cgroup_id: 2,
+            hierarchy: 0,
+            path: "/a".into(),
+            pid: 0,
+            detail: String::new(),
+        }],
+    };
+    let mut p = Vec::new();
+    ev.encode(&mut p);
+    // p = [count=1][record length][fields…]; a 1.1 writer appended three bytes to the record.
+    assert!(p[1] < 0x7d, "single-byte length in this example");
+    p[1] += 3;
+    p.extend_from_slice(&[0xaa, 0xbb, 0xcc]);
+    // …and one more top-level item after the list, also unknown to 1.0.
+    p.extend_from_slice(&[0x05, 0x06]);
+    let mut w = TraceWriter::new(Vec::new(), WriterOptions::uncompressed()).unwrap();
+    w.write_block(BlockKind::CGROUP_EVENTS, &[&p]).unwrap();
+    let trace = Trace::from_vec(w.finish(0).unwrap()).unwrap();
+    match trace.blocks().next().unwrap().unwrap().decode().unwrap() {
+        Record::CgroupEvents(got) => assert_eq!(got, ev),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn informational_block_flags_are_ignored_and_payload_flags_refused() {
+    use pws_trace::BlockHeader;
+    let mut w = TraceWriter::new(Vec::new(), WriterOptions::uncompressed()).unwrap();
+    w.write(&pws_trace::records::ClockSync::default()).unwrap();
+    let bytes = w.finish(0).unwrap();
+    for (flag, readable) in [(0x0100u16, true), (0x0002u16, false)] {
+        let mut b = bytes.clone();
+        let at = pws_trace::FILE_HEADER_LEN;
+        let mut h = BlockHeader::decode(&b[at..]).unwrap();
+        h.flags |= flag;
+        b[at..at + 24].copy_from_slice(&h.encode());
+        let t = Trace::from_vec(b).unwrap();
+        let blk = t
+            .blocks()
+            .next()
+            .unwrap()
+            .expect("flags do not make a block unreadable");
+        assert_eq!(blk.decode().is_ok(), readable, "flag {flag:#x}");
+    }
+}

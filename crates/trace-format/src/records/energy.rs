@@ -89,6 +89,20 @@ impl Payload for EnergyBlock {
     }
 }
 
+impl EnergySeries {
+    /// Raw units counted between two readings of a counter that wraps at `wrap`: the
+    /// non-negative difference modulo `wrap` (one wrap at most between readings), or the plain
+    /// difference for a counter that does not wrap.
+    pub fn raw_delta(wrap: u64, prev: u64, next: u64) -> u64 {
+        if wrap == 0 || next >= prev {
+            next.wrapping_sub(prev)
+        } else {
+            // Compute (wrap - prev) + next without overflowing when wrap is 2^64-ish.
+            (wrap - prev.min(wrap)).wrapping_add(next)
+        }
+    }
+}
+
 impl EnergyBlock {
     pub fn decode(payload: &[u8]) -> DecodeResult<Self> {
         let mut d = Dec::new(payload);

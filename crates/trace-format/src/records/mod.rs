@@ -62,7 +62,22 @@ impl<'a> Record<'a> {
         if kind == BlockKind::PERF_DATA {
             return match payload {
                 Cow::Borrowed(b) => PerfData::decode(b).map(Record::PerfData),
-                Cow::Owned(v) => PerfData::decode(&v).map(|p| Record::PerfData(p.into_owned())),
+                Cow::Owned(mut v) => {
+                    // Reuse the decompressed buffer rather than copy the ring bytes again.
+                    let PerfData {
+                        cpu,
+                        flags,
+                        ring_offset,
+                        ..
+                    } = PerfData::decode(&v)?;
+                    v.drain(..PERF_DATA_HEADER_LEN);
+                    Ok(Record::PerfData(PerfData {
+                        cpu,
+                        flags,
+                        ring_offset,
+                        data: Cow::Owned(v),
+                    }))
+                }
             };
         }
         let b: &[u8] = &payload;
