@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use pws_trace::records::{
     ClockSync, SourceInfo, SourceStatus, Statistics, TraceInfo, CLOCK_MONOTONIC,
 };
@@ -146,7 +146,7 @@ pub fn record(args: &Args) -> Result<Outcome> {
                 last_sync = Instant::now();
             }
             if let Some(pb) = &status {
-                pb.set_message(format!("{} written", crate::bytes(w.bytes_written())));
+                pb.set_message(format!("{} written", HumanBytes(w.bytes_written())));
                 pb.tick();
             }
         }
@@ -185,7 +185,7 @@ pub fn record(args: &Args) -> Result<Outcome> {
     eprintln!(
         "pws-record: wrote {} ({}, {blocks} blocks, {seconds:.1} s); perf rings, energy and cgroup lifecycles are not recorded by this version",
         args.output.display(),
-        crate::bytes(size)
+        HumanBytes(size)
     );
     if let Some(path) = &args.summary_json {
         let summary = json!({
