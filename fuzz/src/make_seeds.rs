@@ -18,6 +18,7 @@ fn payloads() -> Vec<(u16, Vec<u8>)> {
                 pmu: "software".into(),
                 attr: vec![1; 136],
                 ids: vec![PerfEventId { cpu: 0, id: 7 }],
+                format: "name: cgroup_mkdir".into(),
             }],
             sources: vec![SourceInfo {
                 kind: "energy".into(),

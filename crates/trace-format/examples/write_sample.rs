@@ -94,6 +94,7 @@ fn sample_blocks() -> Vec<Sample> {
                     PerfEventId { cpu: 0, id: 41 },
                     PerfEventId { cpu: 1, id: 300 },
                 ],
+                format: String::new(),
             }],
             sources: vec![SourceInfo {
                 kind: "energy".into(),

@@ -233,6 +233,7 @@ def _perf_event(b):
         "pmu": b.str_(),
         "attr": b.bytes_().hex(),
         "ids": b.list_(lambda x: {"cpu": x.varint(), "id": x.u64()}),
+        "format": b.str_(),
     }
 
 

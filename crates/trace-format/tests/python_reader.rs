@@ -28,7 +28,7 @@ fn record_json(r: &Record<'_>) -> Value {
             "cpus": i.cpus.iter().map(|c| json!({"cpu": c.cpu, "online": u8::from(c.online), "package": c.package,
                 "die": c.die, "core": c.core, "numa_node": c.numa_node})).collect::<Vec<_>>(),
             "perf_events": i.perf_events.iter().map(|e| json!({"name": e.name, "pmu": e.pmu, "attr": hex(&e.attr),
-                "ids": e.ids.iter().map(|x| json!({"cpu": x.cpu, "id": x.id})).collect::<Vec<_>>()})).collect::<Vec<_>>(),
+                "ids": e.ids.iter().map(|x| json!({"cpu": x.cpu, "id": x.id})).collect::<Vec<_>>(), "format": e.format})).collect::<Vec<_>>(),
             "sources": i.sources.iter().map(|s| json!({"kind": s.kind, "name": s.name, "status": s.status.code(), "detail": s.detail})).collect::<Vec<_>>(),
             "metadata": i.metadata.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
         }),

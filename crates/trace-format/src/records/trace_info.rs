@@ -54,6 +54,8 @@ pub struct PerfEventInfo {
     pub pmu: String,
     pub attr: Vec<u8>,
     pub ids: Vec<PerfEventId>,
+    /// For tracepoints, the text of tracefs's `format` file: how to decode PERF_SAMPLE_RAW.
+    pub format: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -120,6 +122,7 @@ impl Payload for TraceInfo {
                     b.put_varint(id.cpu.into());
                     b.put_u64(id.id);
                 }
+                b.put_str(&e.format);
             });
             put_records(b, &self.sources, |b, s| {
                 b.put_str(&s.kind);
@@ -177,11 +180,13 @@ impl TraceInfo {
                     id: r.u64("event id")?,
                 });
             }
+            let format = r.string("tracepoint format")?;
             Ok(PerfEventInfo {
                 name,
                 pmu,
                 attr,
                 ids,
+                format,
             })
         })?;
         let sources = d.records("sources", |r| {

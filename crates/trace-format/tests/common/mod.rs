@@ -31,6 +31,7 @@ pub fn trace_info() -> impl Strategy<Value = TraceInfo> {
                 text(),
                 prop::collection::vec(any::<u8>(), 0..136),
                 prop::collection::vec((any::<u32>(), any::<u64>()), 0..4),
+                text(),
             ),
             0..4,
         ),
@@ -64,7 +65,7 @@ pub fn trace_info() -> impl Strategy<Value = TraceInfo> {
                     .collect(),
                 perf_events: evs
                     .into_iter()
-                    .map(|(name, pmu, attr, ids)| PerfEventInfo {
+                    .map(|(name, pmu, attr, ids, format)| PerfEventInfo {
                         name,
                         pmu,
                         attr,
@@ -72,6 +73,7 @@ pub fn trace_info() -> impl Strategy<Value = TraceInfo> {
                             .into_iter()
                             .map(|(cpu, id)| PerfEventId { cpu, id })
                             .collect(),
+                        format,
                     })
                     .collect(),
                 sources: srcs
