@@ -21,6 +21,32 @@ pub struct Args {
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub duration: Option<Duration>,
 
+    /// Samples per second per CPU (the sampling leader's frequency).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub freq: u64,
+
+    /// Counters read with every sample and every context switch, comma-separated, where the
+    /// host has them (task-clock is used when it has no hardware counter).
+    #[arg(long, default_value = crate::perf::events::DEFAULT_EVENTS, value_delimiter = ',')]
+    pub events: Vec<String>,
+
+    /// Data pages per CPU ring (a power of two); the default holds more than a second at
+    /// 10 kHz with switch samples.
+    #[arg(long, default_value_t = 256)]
+    pub mmap_pages: usize,
+
+    /// Do not sample the cgroup:* tracepoints (cgroup lifecycles come only from the snapshot
+    /// and PERF_RECORD_CGROUP then).
+    #[arg(long)]
+    pub no_cgroup_tracepoints: bool,
+
+    /// cgroup v2 mount to snapshot at start (default: every mounted hierarchy).
+    #[arg(long, value_name = "DIR")]
+    pub cgroup_root: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub energy: crate::energy::EnergyArgs,
+
     /// zstd level for perf data blocks (1–22); 0 stores them uncompressed.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(0..=22))]
     pub compression_level: i32,

@@ -6,8 +6,12 @@ use clap::Parser;
 
 mod cli;
 mod clock;
+mod energy;
 mod host;
+mod perf;
 mod session;
+mod snapshot;
+mod writer;
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();

@@ -1,26 +1,33 @@
-//! One recording: describe the host, write the trace info, keep clocks paired until a stop
-//! condition, then finish the trace. Whatever ends the recording, the trace is finished.
+//! One recording, start to finish: open the sources, write the trace info, copy the perf
+//! rings until a stop condition, and finish the trace. Whatever ends the recording — the
+//! command, `--duration`, a signal, an error — the trace is finished.
 
 use std::io::IsTerminal;
 use std::process::{Child, Command};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use pws_trace::records::{
-    ClockSync, SourceInfo, SourceStatus, Statistics, TraceInfo, CLOCK_MONOTONIC,
+    CgroupEvents, ClockSync, EnergyBlock, SourceInfo, SourceStatus, TraceInfo, CLOCK_MONOTONIC,
 };
 use pws_trace::{TraceWriter, WriterOptions};
 use serde_json::json;
 
 use crate::cli::Args;
 use crate::clock;
+use crate::energy;
 use crate::host::Host;
+use crate::perf::{Perf, PerfOptions};
+use crate::snapshot;
+use crate::writer::{Live, Msg, Writer};
 
-/// How often a clock-sync pair is written (and the trace made durable).
-const SYNC_INTERVAL: Duration = Duration::from_secs(1);
+/// How often a clock pair, pending perf data and statistics are written and made durable.
+const TICK: Duration = Duration::from_secs(1);
+/// Longest wait for a ring's watermark: stop conditions are checked at least this often.
+const POLL_MS: i32 = 100;
 /// How long a command gets to exit after SIGTERM is passed on to it, before SIGKILL.
 const CHILD_GRACE: Duration = Duration::from_secs(5);
 
@@ -28,38 +35,6 @@ const CHILD_GRACE: Duration = Duration::from_secs(5);
 pub struct Outcome {
     /// The command's exit code, if one ran and exited with a code.
     pub command_code: Option<i32>,
-}
-
-/// Sources recorded by later versions, listed so every trace says what it does not contain.
-fn pending_sources() -> Vec<SourceInfo> {
-    [
-        (
-            "perf",
-            "perf_event_open rings",
-            "sampling, context switches, task and cgroup records",
-        ),
-        (
-            "energy",
-            "auto",
-            "perf power PMU, powercap, MSR or simulated counters",
-        ),
-        (
-            "cgroups",
-            "lifecycle",
-            "cgroup mkdir/rmdir/freeze/thaw/attach",
-        ),
-    ]
-    .into_iter()
-    .map(|(kind, name, what)| SourceInfo {
-        kind: kind.into(),
-        name: name.into(),
-        status: SourceStatus::Disabled,
-        detail: format!(
-            "not recorded by pws-record {}: {what} come in a later version",
-            env!("CARGO_PKG_VERSION")
-        ),
-    })
-    .collect()
 }
 
 pub fn record(args: &Args) -> Result<Outcome> {
@@ -70,14 +45,40 @@ pub fn record(args: &Args) -> Result<Outcome> {
     }
 
     let host = Host::describe();
+    let online: Vec<u32> = host
+        .cpus
+        .iter()
+        .filter(|c| c.online)
+        .map(|c| c.cpu)
+        .collect();
+    let perf_opts = PerfOptions {
+        freq: args.freq,
+        events: args.events.clone(),
+        mmap_pages: args.mmap_pages,
+        cgroup_tracepoints: !args.no_cgroup_tracepoints,
+    };
+    let mut perf = Perf::open(&perf_opts, &online, host.page_size as usize)?;
+
     let start = clock::pair();
+    let (snapshot_events, snapshot_detail) =
+        snapshot::take(args.cgroup_root.as_deref(), start.monotonic_ns);
+    let energy = energy::detect(&args.energy, &host.cpus)?;
+    let mut sources = perf.sources.clone();
+    sources.push(SourceInfo {
+        kind: "cgroups".into(),
+        name: "snapshot".into(),
+        status: SourceStatus::Used,
+        detail: snapshot_detail,
+    });
+    sources.extend(energy.sources);
+
     let opts = WriterOptions {
         compression_level: (args.compression_level > 0).then_some(args.compression_level),
         ..WriterOptions::default()
     };
-    let mut w = TraceWriter::create(&args.output, opts)
+    let mut trace = TraceWriter::create(&args.output, opts)
         .with_context(|| format!("cannot create trace {}", args.output.display()))?;
-    w.write(&TraceInfo {
+    trace.write(&TraceInfo {
         hostname: host.hostname.clone(),
         kernel_release: host.kernel_release.clone(),
         kernel_version: host.kernel_version.clone(),
@@ -91,22 +92,36 @@ pub fn record(args: &Args) -> Result<Outcome> {
         start_realtime_ns: start.realtime_ns,
         page_size: host.page_size,
         cpus: host.cpus.clone(),
-        perf_events: Vec::new(),
-        sources: pending_sources(),
+        perf_events: perf.events.clone(),
+        sources: sources.clone(),
         metadata: args.metadata.clone(),
     })?;
-    w.write(&ClockSync { pairs: vec![start] })?;
-    w.flush()?;
+    trace.write(&ClockSync { pairs: vec![start] })?;
+    trace.write(&CgroupEvents {
+        events: snapshot_events,
+    })?;
+    trace.flush()?;
 
-    let mut child = match args.command.split_first() {
-        Some((prog, rest)) => Some(
-            Command::new(prog)
-                .args(rest)
-                .spawn()
-                .with_context(|| format!("cannot start command {prog:?}"))?,
-        ),
-        None => None,
-    };
+    let live = Arc::new(Live::default());
+    let wakeups: Arc<Vec<(u32, AtomicU64)>> =
+        Arc::new(online.iter().map(|&c| (c, AtomicU64::new(0))).collect());
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let (energy_tx, energy_rx) = mpsc::channel::<EnergyBlock>();
+    // The energy thread owns its sender: the writer knows energy is over when it is gone.
+    let energy_stop = Arc::new(AtomicBool::new(false));
+    let energy_thread = energy.reader.map(|reader| {
+        crate::energy::spawn(
+            reader,
+            args.energy.energy_interval,
+            Arc::clone(&energy_stop),
+            energy_tx,
+        )
+    });
+    let writer = Writer::new(trace, Arc::clone(&live), Arc::clone(&wakeups));
+    let writer_thread = std::thread::Builder::new()
+        .name("pws-writer".into())
+        .spawn(move || writer.run(rx, energy_rx))
+        .context("cannot start the writer thread")?;
 
     let status = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
         let pb = ProgressBar::new_spinner();
@@ -117,13 +132,24 @@ pub fn record(args: &Args) -> Result<Outcome> {
         pb
     });
 
-    let began = Instant::now();
-    let mut last_sync = Instant::now();
     let mut command_code = None;
-    let mut term_sent: Option<Instant> = None;
-    let result = (|| -> Result<()> {
+    let recording = (|| -> Result<()> {
+        perf.enable()?;
+        let mut child = match args.command.split_first() {
+            Some((prog, rest)) => Some(
+                Command::new(prog)
+                    .args(rest)
+                    .spawn()
+                    .with_context(|| format!("cannot start command {prog:?}"))?,
+            ),
+            None => None,
+        };
+        let began = Instant::now();
+        let mut last_tick = Instant::now();
+        let mut term_sent: Option<Instant> = None;
         loop {
-            std::thread::sleep(Duration::from_millis(20));
+            perf.wait(POLL_MS);
+            drain(&mut perf, &tx, &wakeups)?;
             if let Some(c) = child.as_mut() {
                 if let Some(st) = c.try_wait().context("cannot wait for the command")? {
                     command_code = st.code();
@@ -138,16 +164,25 @@ pub fn record(args: &Args) -> Result<Outcome> {
                     Some(c) => stop_child(c, &mut term_sent),
                 }
             }
-            if last_sync.elapsed() >= SYNC_INTERVAL {
-                w.write(&ClockSync {
-                    pairs: vec![clock::pair()],
-                })?;
-                w.flush()?;
-                last_sync = Instant::now();
+            if last_tick.elapsed() >= TICK {
+                tx.send(Msg::Tick(clock::pair()))
+                    .map_err(|_| anyhow!("the writer thread stopped"))?;
+                last_tick = Instant::now();
             }
             if let Some(pb) = &status {
-                pb.set_message(format!("{} written", HumanBytes(w.bytes_written())));
+                pb.set_message(format!(
+                    "{} written, {} samples, {} lost",
+                    HumanBytes(live.bytes_written.load(Ordering::Relaxed)),
+                    live.samples.load(Ordering::Relaxed),
+                    live.lost_records.load(Ordering::Relaxed)
+                ));
                 pb.tick();
+            }
+        }
+        if let Some(c) = child.as_mut() {
+            if command_code.is_none() {
+                let _ = c.kill();
+                let _ = c.wait();
             }
         }
         Ok(())
@@ -155,38 +190,53 @@ pub fn record(args: &Args) -> Result<Outcome> {
     if let Some(pb) = &status {
         pb.finish_and_clear();
     }
-    // Whatever happened above, finish what can be finished: the trace must stay valid.
-    if let Some(c) = child.as_mut() {
-        if command_code.is_none() && c.try_wait().ok().flatten().is_none() {
-            let _ = c.kill();
-            let _ = c.wait();
+    // Whatever happened, stop the events, copy what is left and finish the trace.
+    perf.disable();
+    let last = drain(&mut perf, &tx, &wakeups);
+    energy_stop.store(true, Ordering::Relaxed);
+    if let Some(t) = energy_thread {
+        match t.join() {
+            Ok(st) => {
+                let _ = tx.send(Msg::SourceStats(st));
+            }
+            Err(_) => eprintln!(
+                "pws-record: warning: the energy thread panicked; its last samples are lost"
+            ),
         }
     }
     let end = clock::pair();
-    let finish = (|| -> Result<u64> {
-        w.write(&ClockSync { pairs: vec![end] })?;
-        w.write(&Statistics {
-            ts_ns: end.monotonic_ns,
-            cpus: Vec::new(),
-            sources: Vec::new(),
-        })?;
-        let blocks = w.blocks_written() as u64 + 1;
-        w.finish(end.monotonic_ns)?;
-        Ok(blocks)
-    })();
-    result?;
-    let blocks =
-        finish.with_context(|| format!("cannot finish trace {}", args.output.display()))?;
+    let _ = tx.send(Msg::Tick(end));
+    drop(tx);
+    let mut writer = writer_thread
+        .join()
+        .map_err(|_| anyhow!("the writer thread panicked"))?
+        .with_context(|| format!("writing trace {}", args.output.display()))?;
+    writer.set_time(end.monotonic_ns);
+    let stats = writer.statistics(end.monotonic_ns);
+    let blocks = writer.trace.blocks_written() as u64 + 1;
+    writer
+        .trace
+        .finish(end.monotonic_ns)
+        .with_context(|| format!("cannot finish trace {}", args.output.display()))?;
+    recording?;
+    last?;
 
     let size = std::fs::metadata(&args.output)
         .map(|m| m.len())
         .unwrap_or(0);
     let seconds = (end.monotonic_ns - start.monotonic_ns) as f64 / 1e9;
+    let samples = live.samples.load(Ordering::Relaxed);
+    let lost = stats.lost_records();
+    let throttled: u64 = stats.cpus.iter().map(|c| c.throttled).sum();
     eprintln!(
-        "pws-record: wrote {} ({}, {blocks} blocks, {seconds:.1} s); perf rings, energy and cgroup lifecycles are not recorded by this version",
+        "pws-record: wrote {} ({}, {blocks} blocks, {seconds:.1} s): {samples} samples on {} CPUs, {lost} records lost, {throttled} throttled",
         args.output.display(),
-        HumanBytes(size)
+        HumanBytes(size),
+        online.len(),
     );
+    if lost > 0 {
+        eprintln!("pws-record: warning: {lost} perf records were lost; try a larger --mmap-pages or a lower --freq");
+    }
     if let Some(path) = &args.summary_json {
         let summary = json!({
             "output": args.output.display().to_string(),
@@ -194,14 +244,36 @@ pub fn record(args: &Args) -> Result<Outcome> {
             "blocks": blocks,
             "seconds": seconds,
             "command_exit_code": command_code,
-            "samples": 0,
-            "lost_records": 0,
-            "sources": pending_sources().iter().map(|s| json!({"kind": s.kind, "name": s.name, "status": s.status.to_string(), "detail": s.detail})).collect::<Vec<_>>(),
+            "cpus": online.len(),
+            "samples": samples,
+            "lost_records": lost,
+            "throttled": throttled,
+            "per_cpu": stats.cpus.iter().map(|c| json!({"cpu": c.cpu, "bytes": c.bytes, "lost_records": c.lost_records, "throttled": c.throttled, "wakeups": c.wakeups})).collect::<Vec<_>>(),
+            "sources": sources.iter().map(|s| json!({"kind": s.kind, "name": s.name, "status": s.status.to_string(), "detail": s.detail})).collect::<Vec<_>>(),
         });
         std::fs::write(path, format!("{summary:#}\n"))
             .with_context(|| format!("cannot write summary {}", path.display()))?;
     }
     Ok(Outcome { command_code })
+}
+
+/// Copies every ring's new bytes to the writer thread.
+fn drain(perf: &mut Perf, tx: &mpsc::Sender<Msg>, wakeups: &[(u32, AtomicU64)]) -> Result<()> {
+    for (c, (_, w)) in perf.cpus.iter_mut().zip(wakeups) {
+        if c.ring.pending() == 0 {
+            continue;
+        }
+        w.fetch_add(1, Ordering::Relaxed);
+        let mut bytes = Vec::with_capacity(c.ring.pending() as usize);
+        let (ring_offset, _) = c.ring.drain_into(&mut bytes);
+        tx.send(Msg::Perf {
+            cpu: c.cpu,
+            ring_offset,
+            bytes,
+        })
+        .map_err(|_| anyhow!("the writer thread stopped"))?;
+    }
+    Ok(())
 }
 
 /// Passes SIGTERM on to the command once, then SIGKILL after a grace period.

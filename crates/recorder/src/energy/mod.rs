@@ -1,0 +1,614 @@
+//! Energy counters: which source the host offers (perf `power` PMU, powercap sysfs, RAPL MSRs,
+//! or a simulation from published SPECpower curves where there is none), and the thread that
+//! samples it. Raw counter values are recorded as read, never converted or unwrapped: the
+//! analyzer does that, so the trace keeps the raw truth.
+
+// session.rs starts calling detect/spawn with the recording loop; until then the binary does
+// not, and only the tests use this module. Remove this line once it is wired in.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use pws_trace::records::{
+    CpuInfo, EnergyBlock, EnergyDomain, EnergySource, SourceInfo, SourceStats, SourceStatus,
+};
+
+mod msr;
+mod perf_pmu;
+mod powercap;
+mod simulated;
+mod thread;
+
+/// Energy flags of pws-record, flattened into its `Args`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EnergyArgs {
+    /// Energy source: auto picks the best the host offers (perf power PMU, then powercap, then
+    /// MSR, then simulated).
+    #[arg(long, value_enum, default_value_t = EnergyChoice::Auto)]
+    pub energy: EnergyChoice,
+
+    /// How often the energy counters are read ("10ms", "1ms").
+    #[arg(long, default_value = "10ms", value_parser = crate::cli::parse_duration, value_name = "DURATION")]
+    pub energy_interval: Duration,
+
+    /// Root of the powercap sysfs tree.
+    #[arg(long, default_value = "/sys/class/powercap", value_name = "DIR")]
+    pub powercap_root: PathBuf,
+
+    /// MSR device path pattern, {cpu} replaced by the CPU number.
+    #[arg(long, default_value = "/dev/cpu/{cpu}/msr", value_name = "PATTERN")]
+    pub msr_path: String,
+
+    /// sysfs directory of the perf `power` PMU.
+    #[arg(
+        long,
+        default_value = "/sys/bus/event_source/devices/power",
+        value_name = "DIR"
+    )]
+    pub perf_power_root: PathBuf,
+
+    /// SPECpower server whose utilisation→power curve the simulated source uses: a substring
+    /// of its name (an exact name wins; several matches are an error that lists them).
+    /// Default: the HPE ProLiant DL380 Gen10 Plus, 2 × Xeon Platinum 8380, of 2021-05-31.
+    #[arg(long, value_name = "NAME")]
+    pub simulated_server: Option<String>,
+
+    /// Per-CPU busy time for the simulated source (a flag so tests can use a fixture).
+    #[arg(long, default_value = "/proc/stat", value_name = "FILE", hide = true)]
+    pub proc_stat: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EnergyChoice {
+    Auto,
+    Perf,
+    Powercap,
+    Msr,
+    Simulated,
+    None,
+}
+
+/// One counter a reader reads: what the trace's energy series says about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CounterDesc {
+    pub source: EnergySource,
+    pub domain: EnergyDomain,
+    /// Package (socket) index.
+    pub index: u32,
+    pub name: String,
+    /// Joules per raw unit.
+    pub unit_joules: f64,
+    /// The raw value wraps to 0 on reaching this; 0 = never.
+    pub wrap: u64,
+}
+
+pub trait CounterReader: Send {
+    fn counters(&self) -> &[CounterDesc];
+    /// One raw value per counter, in counters() order.
+    fn read(&mut self, out: &mut [u64]) -> std::io::Result<()>;
+}
+
+impl std::fmt::Debug for dyn CounterReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CounterReader")
+            .field("counters", &self.counters())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`detect`] found: the reader of the chosen source (none with `--energy none` or when
+/// nothing works) and every source with what became of it, for the trace's source list.
+#[derive(Debug)]
+pub struct Detected {
+    pub reader: Option<Box<dyn CounterReader>>,
+    pub sources: Vec<SourceInfo>,
+}
+
+/// Why a source cannot be used: its status in the trace, and a reason that names the file or
+/// counter and what to change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unusable {
+    pub status: SourceStatus,
+    pub reason: String,
+}
+
+impl Unusable {
+    pub fn unavailable(reason: impl Into<String>) -> Self {
+        Self {
+            status: SourceStatus::Unavailable,
+            reason: reason.into(),
+        }
+    }
+
+    pub fn failed(reason: impl Into<String>) -> Self {
+        Self {
+            status: SourceStatus::Failed,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A usable source: its reader and the detail the trace records.
+pub(crate) type Found = Result<(Box<dyn CounterReader>, String), Unusable>;
+
+/// The order `auto` tries sources in: measured before simulated, the kernel's own interfaces
+/// before raw MSRs.
+const ORDER: [(EnergyChoice, EnergySource); 4] = [
+    (EnergyChoice::Perf, EnergySource::PerfPowerPmu),
+    (EnergyChoice::Powercap, EnergySource::Powercap),
+    (EnergyChoice::Msr, EnergySource::Msr),
+    (EnergyChoice::Simulated, EnergySource::Simulated),
+];
+
+/// How long hardware counters are watched for movement before they are used. RAPL counters
+/// update about every millisecond, so a working one moves thousands of units in this time.
+pub(crate) const PROBE_WINDOW: Duration = Duration::from_millis(60);
+
+/// Probes the host. `sources` lists every source with status used/unavailable/failed/disabled
+/// and a detail. Err only when a forced choice (not auto/none) cannot be used; the message
+/// says why and what to change.
+pub fn detect(args: &EnergyArgs, cpus: &[CpuInfo]) -> anyhow::Result<Detected> {
+    // An explicit --simulated-server that names nothing is a usage error whichever source ends
+    // up used: better said now than discovered in the trace of a long run.
+    if let Some(q) = &args.simulated_server {
+        if let Err(e) = simulated::select(q) {
+            bail!("--simulated-server {q:?}: {e}");
+        }
+    }
+    let mut reader: Option<Box<dyn CounterReader>> = None;
+    let mut used = None;
+    let mut sources = Vec::new();
+    for (choice, source) in ORDER {
+        let name = source.label().into_owned();
+        let skip = match args.energy {
+            EnergyChoice::None => Some("not tried: --energy none".to_owned()),
+            EnergyChoice::Auto => used.map(|u: EnergySource| format!("not tried: auto uses {u}")),
+            forced if forced != choice => Some(format!("not tried: --energy {}", label(forced))),
+            _ => None,
+        };
+        if let Some(detail) = skip {
+            sources.push(info(name, SourceStatus::Disabled, detail));
+            continue;
+        }
+        let found = match choice {
+            EnergyChoice::Perf => perf_pmu::detect(&args.perf_power_root, cpus),
+            EnergyChoice::Powercap => powercap::detect(&args.powercap_root),
+            EnergyChoice::Msr => msr::detect(&args.msr_path, cpus),
+            _ => simulated::detect(args.simulated_server.as_deref(), &args.proc_stat, cpus),
+        };
+        match found {
+            Ok((r, detail)) => {
+                sources.push(info(name, SourceStatus::Used, detail));
+                reader = Some(r);
+                used = Some(source);
+            }
+            Err(u) if args.energy == choice => {
+                bail!(
+                    "--energy {}: {} (or leave --energy at auto, which falls back to the next source, simulated last)",
+                    label(choice),
+                    u.reason
+                )
+            }
+            Err(u) => sources.push(info(name, u.status, u.reason)),
+        }
+    }
+    Ok(Detected { reader, sources })
+}
+
+fn label(c: EnergyChoice) -> &'static str {
+    match c {
+        EnergyChoice::Auto => "auto",
+        EnergyChoice::Perf => "perf",
+        EnergyChoice::Powercap => "powercap",
+        EnergyChoice::Msr => "msr",
+        EnergyChoice::Simulated => "simulated",
+        EnergyChoice::None => "none",
+    }
+}
+
+fn info(name: String, status: SourceStatus, detail: String) -> SourceInfo {
+    SourceInfo {
+        kind: "energy".into(),
+        name,
+        status,
+        detail,
+    }
+}
+
+/// Runs the reader on a dedicated thread every `interval` (absolute deadlines, so 1 ms does not
+/// drift), timestamps each read with CLOCK_MONOTONIC, and sends one EnergyBlock (all counters,
+/// samples since the last send) about every second and a last one when `stop` becomes true.
+/// Read errors are counted, the last error kept, and sampling continues. Returns the stats
+/// when it ends (`reads` counts every attempt, `errors` the failed ones).
+pub fn spawn(
+    reader: Box<dyn CounterReader>,
+    interval: Duration,
+    stop: Arc<AtomicBool>,
+    tx: Sender<EnergyBlock>,
+) -> JoinHandle<SourceStats> {
+    thread::spawn(reader, interval, stop, tx)
+}
+
+/// Hardware readers whose counters can be dropped after the probe.
+pub(crate) trait Retain: CounterReader {
+    /// Keeps the counters whose `keep` entry is true, in order.
+    fn retain(&mut self, keep: &[bool]);
+}
+
+/// Reads the counters, keeps the CPU busy for `window` (so a real counter has energy to count
+/// even on an idle machine), reads again, and drops the counters that did not advance: a
+/// counter that never moves (a VM's psys, an unpopulated DRAM domain) must never be "used".
+/// Returns what it kept and dropped, for the detail; Err when nothing advanced.
+pub(crate) fn probe<R: Retain + 'static>(
+    mut reader: R,
+    window: Duration,
+    what: &str,
+) -> Result<(Box<dyn CounterReader>, String), Unusable> {
+    let n = reader.counters().len();
+    let (mut a, mut b) = (vec![0u64; n], vec![0u64; n]);
+    reader
+        .read(&mut a)
+        .map_err(|e| Unusable::failed(format!("{what}: first read failed: {e}")))?;
+    spin(window);
+    reader
+        .read(&mut b)
+        .map_err(|e| Unusable::failed(format!("{what}: second read failed: {e}")))?;
+    let keep: Vec<bool> = a.iter().zip(&b).map(|(x, y)| x != y).collect();
+    let ms = window.as_millis();
+    let stuck: Vec<String> = reader
+        .counters()
+        .iter()
+        .zip(&keep)
+        .zip(&b)
+        .filter(|((_, k), _)| !**k)
+        .map(|((c, _), v)| format!("{} (package {}) reads {v}", c.name, c.index))
+        .collect();
+    if stuck.len() == n {
+        return Err(Unusable::unavailable(format!(
+            "{what}: no counter advanced in {ms} ms of busy CPU: {} (a VM or firmware that exposes the counters without feeding them)",
+            stuck.join(", ")
+        )));
+    }
+    reader.retain(&keep);
+    let mut detail = format!(
+        "{} counter(s): {}",
+        reader.counters().len(),
+        reader
+            .counters()
+            .iter()
+            .map(|c| format!("{} ({} {})", c.name, c.domain, c.index))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if !stuck.is_empty() {
+        detail += &format!(
+            "; dropped, did not advance in {ms} ms: {}",
+            stuck.join(", ")
+        );
+    }
+    Ok((Box::new(reader), detail))
+}
+
+/// Keeps this CPU busy for `d`.
+fn spin(d: Duration) {
+    let end = Instant::now() + d;
+    let mut x = 1u64;
+    while Instant::now() < end {
+        for _ in 0..1000 {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+    }
+}
+
+/// The CPUs to read package-scoped counters on: the first online CPU of every package, by
+/// package. A package id the kernel does not report (`u32::MAX`) counts as package 0; no CPU
+/// list at all means CPU 0 on package 0.
+pub(crate) fn one_cpu_per_package(cpus: &[CpuInfo]) -> Vec<(u32, u32)> {
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for c in cpus.iter().filter(|c| c.online) {
+        let pkg = package_of(c);
+        if !out.iter().any(|&(_, p)| p == pkg) {
+            out.push((c.cpu, pkg));
+        }
+    }
+    if out.is_empty() {
+        out.push((0, 0));
+    }
+    out.sort_by_key(|&(_, p)| p);
+    out
+}
+
+pub(crate) fn package_of(c: &CpuInfo) -> u32 {
+    if c.package == u32::MAX {
+        0
+    } else {
+        c.package
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use pws_trace::records::EnergySeries;
+
+    pub fn cpu(cpu: u32, package: u32) -> CpuInfo {
+        CpuInfo {
+            cpu,
+            online: true,
+            package,
+            die: 0,
+            core: cpu,
+            numa_node: package,
+        }
+    }
+
+    pub fn host_cpus() -> Vec<CpuInfo> {
+        crate::host::cpus(
+            std::path::Path::new("/sys/devices/system/cpu"),
+            std::path::Path::new("/sys/devices/system/node"),
+        )
+    }
+
+    /// The flags as pws-record's Args flatten them.
+    #[derive(clap::Parser)]
+    struct A {
+        #[command(flatten)]
+        e: EnergyArgs,
+    }
+
+    fn args() -> EnergyArgs {
+        use clap::Parser;
+        A::parse_from(["x"]).e
+    }
+
+    #[test]
+    fn flags_parse_with_their_defaults() {
+        use clap::Parser;
+        let a = args();
+        assert_eq!(a.energy, EnergyChoice::Auto);
+        assert_eq!(a.energy_interval, Duration::from_millis(10));
+        assert_eq!(a.msr_path, "/dev/cpu/{cpu}/msr");
+        assert_eq!(a.proc_stat, PathBuf::from("/proc/stat"));
+        let b = A::parse_from(["x", "--energy", "msr", "--energy-interval", "1ms"]).e;
+        assert_eq!(b.energy, EnergyChoice::Msr);
+        assert_eq!(b.energy_interval, Duration::from_millis(1));
+        assert!(A::try_parse_from(["x", "--energy", "rapl"]).is_err());
+    }
+
+    #[test]
+    fn one_cpu_per_package_skips_offline_and_orders_by_package() {
+        let mut cpus = vec![cpu(0, 1), cpu(1, 0), cpu(2, 0), cpu(3, 1)];
+        cpus[1].online = false;
+        assert_eq!(one_cpu_per_package(&cpus), vec![(2, 0), (0, 1)]);
+        assert_eq!(one_cpu_per_package(&[]), vec![(0, 0)]);
+    }
+
+    /// What auto finds on the machine the tests run on. The development VM has a perf `power`
+    /// PMU whose only event, energy-psys, reads 0 forever, no powercap and no MSR device, so
+    /// simulated must win; on real hardware a measured source must win instead.
+    #[test]
+    fn auto_on_this_host() {
+        let d = detect(&args(), &host_cpus()).unwrap();
+        for s in &d.sources {
+            eprintln!("{:<10} {:<12} {}", s.name, s.status.to_string(), s.detail);
+        }
+        let names: Vec<_> = d.sources.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["perf-power", "powercap", "msr", "simulated"]);
+        let used: Vec<_> = d
+            .sources
+            .iter()
+            .filter(|s| s.status == SourceStatus::Used)
+            .collect();
+        assert_eq!(used.len(), 1, "{:?}", d.sources);
+        let mut reader = d.reader.expect("a reader");
+        assert!(!reader.counters().is_empty());
+        // Whatever was chosen counts: every counter moves (the VM's psys would not).
+        let n = reader.counters().len();
+        let (mut a, mut b) = (vec![0; n], vec![0; n]);
+        reader.read(&mut a).unwrap();
+        spin(Duration::from_millis(100));
+        reader.read(&mut b).unwrap();
+        assert!(a.iter().zip(&b).all(|(x, y)| x != y), "{a:?} → {b:?}");
+        for s in &d.sources {
+            assert!(!s.detail.is_empty(), "{s:?}");
+        }
+        let measured = reader.counters()[0].source.is_measured();
+        let perf = &d.sources[0];
+        let powercap_root = std::path::Path::new("/sys/class/powercap");
+        if !measured {
+            assert_eq!(used[0].name, "simulated");
+            assert!(used[0].detail.contains("SIMULATED from SPECpower curve of"));
+            assert!(used[0].detail.contains("not a measurement"));
+            // Every source before it was tried and said why not.
+            for s in &d.sources[..3] {
+                assert!(
+                    matches!(s.status, SourceStatus::Unavailable | SourceStatus::Failed),
+                    "{s:?}"
+                );
+            }
+            if !powercap_root.exists() {
+                assert!(d.sources[1].detail.contains("/sys/class/powercap"));
+            }
+            if std::path::Path::new("/sys/bus/event_source/devices/power/events/energy-psys")
+                .exists()
+            {
+                assert!(perf.detail.contains("energy-psys"), "{perf:?}");
+            }
+        } else {
+            assert_eq!(d.sources[3].status, SourceStatus::Disabled);
+        }
+    }
+
+    /// The host's chosen source sampled at 1 ms by the real thread, through the trace
+    /// format's encoding and back: what session.rs will do.
+    #[test]
+    fn host_source_sampled_and_encoded() {
+        use pws_trace::Payload;
+        let mut a = args();
+        a.energy_interval = Duration::from_millis(1);
+        let d = detect(&a, &host_cpus()).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let h = spawn(d.reader.unwrap(), a.energy_interval, Arc::clone(&stop), tx);
+        spin(Duration::from_millis(300));
+        stop.store(true, std::sync::atomic::Ordering::Release);
+        let stats = h.join().unwrap();
+        let blocks: Vec<EnergyBlock> = rx.iter().collect();
+        assert_eq!(stats.errors, 0, "{stats:?}");
+        assert_eq!(blocks.len(), 1);
+        let mut bytes = Vec::new();
+        blocks[0].encode(&mut bytes);
+        let back = EnergyBlock::decode(&bytes).unwrap();
+        assert_eq!(back, blocks[0]);
+        for s in &back.series {
+            assert!(s.samples.len() >= 100, "{} samples", s.samples.len());
+            assert_eq!(s.samples.len() as u64, stats.reads);
+            let first = s.samples.first().unwrap();
+            let last = s.samples.last().unwrap();
+            let joules =
+                EnergySeries::raw_delta(s.wrap, first.raw, last.raw) as f64 * s.unit_joules;
+            let secs = (last.ts_ns - first.ts_ns) as f64 / 1e9;
+            eprintln!(
+                "{} {} {}: {joules:.3} J in {secs:.3} s = {:.1} W, {} bytes encoded",
+                s.source,
+                s.domain,
+                s.index,
+                joules / secs,
+                bytes.len()
+            );
+            // Between a few watts and a few kilowatts per package.
+            assert!(joules / secs > 1.0 && joules / secs < 5000.0);
+        }
+    }
+
+    #[test]
+    fn forcing_a_missing_source_is_an_error_that_says_why() {
+        let mut a = args();
+        a.energy = EnergyChoice::Powercap;
+        a.powercap_root = PathBuf::from("/nonexistent/powercap");
+        let e = detect(&a, &[]).unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/powercap"), "{e}");
+        assert!(e.contains("--energy"), "{e}");
+        if !std::path::Path::new("/sys/class/powercap").exists() {
+            let mut a = args();
+            a.energy = EnergyChoice::Powercap;
+            let e = detect(&a, &[]).unwrap_err().to_string();
+            eprintln!("{e}");
+            assert!(e.contains("/sys/class/powercap"), "{e}");
+        }
+    }
+
+    #[test]
+    fn forced_and_none_disable_the_others() {
+        let mut a = args();
+        a.energy = EnergyChoice::Simulated;
+        let d = detect(&a, &host_cpus()).unwrap();
+        let st: Vec<_> = d.sources.iter().map(|s| s.status).collect();
+        assert_eq!(
+            st,
+            [
+                SourceStatus::Disabled,
+                SourceStatus::Disabled,
+                SourceStatus::Disabled,
+                SourceStatus::Used
+            ]
+        );
+        assert!(d.sources[0].detail.contains("--energy simulated"));
+        a.energy = EnergyChoice::None;
+        let d = detect(&a, &host_cpus()).unwrap();
+        assert!(d.reader.is_none());
+        assert!(d
+            .sources
+            .iter()
+            .all(|s| s.status == SourceStatus::Disabled && s.detail.contains("--energy none")));
+    }
+
+    #[test]
+    fn a_simulated_server_that_names_nothing_is_an_error() {
+        let mut a = args();
+        a.simulated_server = Some("no such server anywhere".into());
+        let e = detect(&a, &[]).unwrap_err().to_string();
+        assert!(e.contains("--simulated-server"), "{e}");
+    }
+
+    /// A reader whose values are scripted, for the probe and the sampling thread.
+    pub struct Scripted {
+        pub counters: Vec<CounterDesc>,
+        pub values: Vec<Vec<u64>>,
+        pub at: usize,
+    }
+
+    impl CounterReader for Scripted {
+        fn counters(&self) -> &[CounterDesc] {
+            &self.counters
+        }
+        fn read(&mut self, out: &mut [u64]) -> std::io::Result<()> {
+            let v = &self.values[self.at.min(self.values.len() - 1)];
+            self.at += 1;
+            out.copy_from_slice(v);
+            Ok(())
+        }
+    }
+
+    impl Retain for Scripted {
+        fn retain(&mut self, keep: &[bool]) {
+            let mut k = keep.iter();
+            self.counters.retain(|_| *k.next().unwrap());
+            for v in &mut self.values {
+                let mut k = keep.iter();
+                v.retain(|_| *k.next().unwrap());
+            }
+        }
+    }
+
+    pub fn desc(name: &str, domain: EnergyDomain) -> CounterDesc {
+        CounterDesc {
+            source: EnergySource::PerfPowerPmu,
+            domain,
+            index: 0,
+            name: name.into(),
+            unit_joules: 1e-6,
+            wrap: 0,
+        }
+    }
+
+    #[test]
+    fn probe_keeps_only_counters_that_advance() {
+        let r = Scripted {
+            counters: vec![
+                desc("energy-pkg", EnergyDomain::Package),
+                desc("energy-psys", EnergyDomain::Psys),
+            ],
+            values: vec![vec![10, 0], vec![900, 0], vec![1000, 0]],
+            at: 0,
+        };
+        let (mut r, detail) = probe(r, Duration::from_millis(1), "test").unwrap();
+        assert_eq!(r.counters().len(), 1);
+        assert_eq!(r.counters()[0].name, "energy-pkg");
+        assert!(detail.contains("dropped"), "{detail}");
+        assert!(
+            detail.contains("energy-psys (package 0) reads 0"),
+            "{detail}"
+        );
+        let mut v = [0];
+        r.read(&mut v).unwrap();
+        assert_eq!(v, [1000]);
+
+        let stuck = Scripted {
+            counters: vec![desc("energy-psys", EnergyDomain::Psys)],
+            values: vec![vec![0]],
+            at: 0,
+        };
+        let u = probe(stuck, Duration::from_millis(1), "perf power PMU").unwrap_err();
+        assert_eq!(u.status, SourceStatus::Unavailable);
+        assert!(
+            u.reason.contains("energy-psys (package 0) reads 0"),
+            "{u:?}"
+        );
+    }
+}
