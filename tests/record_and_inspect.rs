@@ -50,11 +50,38 @@ fn recording_a_command_describes_this_host_and_carries_metadata() {
     assert_eq!(v["clock"], "CLOCK_MONOTONIC");
     let secs = v["span"]["seconds"].as_f64().unwrap();
     assert!((0.3..10.0).contains(&secs), "span {secs}");
-    // Sources not recorded yet are listed, not silently absent.
+    // Every source tried is listed; where the host has no energy counter (this VM, CI) the
+    // simulated one stands in, and says so everywhere.
     let sources = v["trace_info"]["sources"].as_array().unwrap();
+    let used_energy: Vec<_> = sources
+        .iter()
+        .filter(|s| s["kind"] == "energy" && s["used"] == true)
+        .collect();
+    assert_eq!(used_energy.len(), 1, "{sources:?}");
+    if used_energy[0]["name"] == "simulated" {
+        assert!(used_energy[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("SIMULATED"));
+        assert_eq!(v["energy"][0]["measured"], false);
+        assert!(
+            sources
+                .iter()
+                .any(|s| s["kind"] == "energy" && s["used"] == false),
+            "the real sources tried are listed"
+        );
+    }
+    assert!(
+        v["energy"][0]["samples"].as_u64().unwrap() > 10,
+        "{}",
+        v["energy"]
+    );
+    // The sampler and the switch sampler ran on every CPU.
     assert!(sources
         .iter()
-        .any(|s| s["kind"] == "energy" && s["used"] == false));
+        .any(|s| s["name"] == "sampler:context-switches" && s["used"] == true));
+    assert_eq!(v["perf_cpus"].as_array().unwrap().len(), n_online);
+    assert_eq!(v["lost_records"], 0);
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
     assert_eq!(s["command_exit_code"], 0);
