@@ -23,6 +23,7 @@ mod codec;
 mod error;
 mod header;
 mod kind;
+pub mod perf;
 mod reader;
 pub mod records;
 mod writer;

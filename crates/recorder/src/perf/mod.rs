@@ -269,6 +269,13 @@ impl Perf {
                     ring_bytes >> 10
                 )
             })?;
+            // Group members do not share the leader's ring by themselves: without this the
+            // switch sampler's samples would be dropped for want of a buffer.
+            for f in &members {
+                events::set_output(f, &lead).with_context(|| {
+                    format!("redirecting group members on CPU {cpu} to its ring")
+                })?;
+            }
             let mut tracepoints = Vec::new();
             for (tp, p) in tps.iter_mut() {
                 let f = events::open(&mut p.attr, cpu, None).with_context(|| what(&tp.name))?;

@@ -1,0 +1,532 @@
+#!/usr/bin/env python3
+"""Helper for bench/recorder_overhead.sh (python3 standard library only).
+
+Subcommands:
+  run --out F [--stop-after S] -- CMD...   run CMD, stop it with SIGINT when this helper gets
+                                           SIGINT/SIGTERM (or after S seconds), and write CMD's
+                                           own user+sys CPU time (wait4 rusage), its wall time
+                                           and the host's busy CPU time over the same span
+  work --out F --procs P (--iters N | --seconds S)
+                                           the CPU-bound workload: P forked workers each
+                                           running N iterations of a Python integer loop (or
+                                           for S seconds); writes the wall time and iterations
+  perfstats --perf PERF --data F           `perf report --stats` of a perf.data as JSON
+  report --dir D                           read every run under D, print the tables and
+                                           PASS/FAIL lines, write D/results.json
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def host_cpu():
+    """(busy, steal) seconds summed over all CPUs since boot, from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:]
+    v = [int(x) for x in fields] + [0] * 10
+    user, nice, system, idle, iowait, irq, softirq, steal = v[:8]
+    busy = user + nice + system + irq + softirq  # guest time is already inside user
+    return busy / CLK_TCK, steal / CLK_TCK
+
+
+def proc_cpu(pid):
+    """CPU seconds (user+sys) of every live thread of pid, from schedstat (ns precision)."""
+    total = 0
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{t}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    except OSError:
+        return None
+    return total / 1e9
+
+
+def cmd_run(a):
+    cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
+    if not cmd:
+        sys.exit("run: no command")
+    state = {"child": None, "stop_sent": None, "cpu_at_stop": None}
+
+    def forward(signum, _frame):
+        c = state["child"]
+        if c is not None and state["stop_sent"] is None:
+            state["cpu_at_stop"] = proc_cpu(c.pid)
+            try:
+                os.kill(c.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+            state["stop_sent"] = state["stop_sent"] or time.monotonic()
+
+    # Installed before the child starts: the child gets default dispositions on exec.
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    log = open(a.log, "w") if a.log else subprocess.DEVNULL
+    busy0, steal0 = host_cpu()
+    t0 = time.monotonic()
+    child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT if a.log else None)
+    state["child"] = child
+    deadline = t0 + a.stop_after if a.stop_after else None
+    mark_at = t0 + a.mark_after
+    cpu_at_mark = None
+    t_mark = None
+    while True:
+        # wait4 on this exact pid: the rusage is the command's own (plus any children it
+        # reaped, which none of the recorders have), never the workload's.
+        try:
+            pid, status, ru = os.wait4(child.pid, os.WNOHANG)
+        except ChildProcessError:
+            sys.exit("run: lost the child")
+        if pid == child.pid:
+            break
+        now = time.monotonic()
+        if cpu_at_mark is None and now >= mark_at and state["stop_sent"] is None:
+            cpu_at_mark, t_mark = proc_cpu(child.pid), now
+        if deadline and now >= deadline and state["stop_sent"] is None:
+            forward(signal.SIGINT, None)
+        if state["stop_sent"] and now - state["stop_sent"] > 60:
+            os.kill(child.pid, signal.SIGKILL)
+        time.sleep(0.02)
+    t1 = time.monotonic()
+    busy1, steal1 = host_cpu()
+    child.returncode = os.waitstatus_to_exitcode(status)
+    cpu = ru.ru_utime + ru.ru_stime
+    stop_cpu = state["cpu_at_stop"]
+    phases = None
+    if cpu_at_mark is not None and stop_cpu is not None:
+        # start: launch until --mark-after (opening events, snapshots, synthesis);
+        # steady: from then until we asked it to stop; stop: draining, writing, exiting.
+        phases = {
+            "start_cpu_s": cpu_at_mark,
+            "steady_cpu_s": stop_cpu - cpu_at_mark,
+            "steady_wall_s": state["stop_sent"] - t_mark,
+            "stop_cpu_s": cpu - stop_cpu,
+        }
+    out = {
+        "cmd": cmd,
+        "user_s": ru.ru_utime,
+        "sys_s": ru.ru_stime,
+        "cpu_s": cpu,
+        "phases": phases,
+        "max_rss_kb": ru.ru_maxrss,
+        "wall_s": t1 - t0,
+        "stop_to_exit_s": (t1 - state["stop_sent"]) if state["stop_sent"] else None,
+        "exit": child.returncode,
+        "host_busy_s": busy1 - busy0,
+        "host_steal_s": steal1 - steal0,
+    }
+    with open(a.out, "w") as f:
+        json.dump(out, f, indent=1)
+    # A recorder stopped by our SIGINT may exit 0 or 130; anything else is worth a look.
+    sys.exit(0 if child.returncode in (0, 130, -2) else 3)
+
+
+def cmd_work(a):
+    procs, iters, seconds = a.procs, a.iters, a.seconds
+    r, w = os.pipe()
+    t0 = time.monotonic()
+    pids = []
+    for _ in range(procs):
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            x = n = 0
+            if iters:
+                for j in range(iters):
+                    x += j
+                n = iters
+            else:
+                end = time.monotonic() + seconds
+                while time.monotonic() < end:
+                    for j in range(100_000):
+                        x += j
+                    n += 100_000
+            os.write(w, f"{n}\n".encode())
+            os._exit(0)
+        pids.append(pid)
+    os.close(w)
+    for p in pids:
+        os.waitpid(p, 0)
+    wall = time.monotonic() - t0
+    done = [int(x) for x in os.read(r, 1 << 16).split()]
+    out = {"procs": procs, "wall_s": wall, "iters_per_proc": min(done) if done else 0}
+    out["iters_per_s_per_proc"] = out["iters_per_proc"] / wall if wall > 0 else 0
+    with open(a.out, "w") as f:
+        json.dump(out, f, indent=1)
+    print(f"{wall:.2f}")
+
+
+def perf_stats(perf, data):
+    """SAMPLE / LOST counts from `perf report --stats` (its "Aggregated stats" block)."""
+    p = subprocess.run(
+        [perf, "report", "--stats", "-i", data],
+        capture_output=True,
+        text=True,
+    )
+    text = p.stdout + p.stderr
+    agg = text.split("Aggregated stats:", 1)[-1]
+    # Per-event blocks ("cpu-clock/.../ stats:") follow the aggregate: stop before them.
+    agg = re.split(r"\n\S[^\n]* stats:\n", agg, maxsplit=1)[0]
+    counts = {}
+    for m in re.finditer(r"^\s*([A-Z_]+) events:\s+(\d+)", agg, re.M):
+        counts.setdefault(m.group(1), int(m.group(2)))
+    per_event = {}
+    for m in re.finditer(r"^(\S[^\n]*) stats:\n\s+SAMPLE events:\s+(\d+)", text, re.M):
+        per_event[m.group(1)] = int(m.group(2))
+    return {
+        "samples": counts.get("SAMPLE", 0),
+        "lost": counts.get("LOST", 0) + counts.get("LOST_SAMPLES", 0),
+        "events": counts,
+        "samples_per_event": per_event,
+        "report_exit": p.returncode,
+    }
+
+
+PERF_RECORD_NAMES = {1: "MMAP", 2: "LOST", 3: "COMM", 4: "EXIT", 5: "THROTTLE", 6: "UNTHROTTLE",
+                     7: "FORK", 8: "READ", 9: "SAMPLE", 10: "MMAP2", 11: "AUX", 12: "ITRACE_START",
+                     13: "LOST_SAMPLES", 14: "SWITCH", 15: "SWITCH_CPU_WIDE", 16: "NAMESPACES",
+                     17: "KSYMBOL", 18: "BPF_EVENT", 19: "CGROUP", 20: "TEXT_POKE"}
+
+
+def perf_data_records(path):
+    """Counts the records of a perf.data file by walking its data section's record headers
+    (perf_event_header: u32 type, u16 misc, u16 size); independent of the perf version."""
+    import struct
+
+    counts = {}
+    with open(path, "rb") as f:
+        head = f.read(104)
+        if head[:8] != b"PERFILE2":
+            return {"error": "not a perf.data file (or pipe mode)"}
+        data_off, data_size = struct.unpack_from("<QQ", head, 40)
+        f.seek(data_off)
+        buf = f.read(data_size)
+    p, n = 0, len(buf)
+    lost = 0
+    while p + 8 <= n:
+        ty, _misc, size = struct.unpack_from("<IHH", buf, p)
+        if size < 8:
+            break
+        name = PERF_RECORD_NAMES.get(ty, str(ty))
+        counts[name] = counts.get(name, 0) + 1
+        if ty == 2 and p + 24 <= n:  # LOST: header, id, lost
+            lost += struct.unpack_from("<Q", buf, p + 16)[0]
+        elif ty == 13 and p + 16 <= n:  # LOST_SAMPLES: header, lost
+            lost += struct.unpack_from("<Q", buf, p + 8)[0]
+        p += size
+    return {"samples": counts.get("SAMPLE", 0), "lost": lost, "records": counts,
+            "data_bytes": data_size, "parsed_to": p}
+
+
+def cmd_perfstats(a):
+    own = perf_data_records(a.data)
+    try:
+        own["perf_report_stats"] = perf_stats(a.perf, a.data)
+    except OSError as e:
+        own["perf_report_stats"] = {"error": str(e)}
+    print(json.dumps(own))
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt(x, spec=".3f"):
+    return "—" if x is None else format(x, spec)
+
+
+def ratio(a, b):
+    return None if a is None or b in (None, 0) else a / b
+
+
+def verdict(ok):
+    return "n/a " if ok is None else ("PASS" if ok else "FAIL")
+
+
+def table(rows, header):
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    out = [line(header), line(["-" * w for w in widths])]
+    out += [line(r) for r in rows]
+    return "\n".join(out)
+
+
+def part1(d, params, results):
+    """The workload bare, under perf record, under pws-record."""
+    base = os.path.join(d, "p1")
+    if not os.path.isdir(base):
+        return []
+    runs = {}
+    for name in sorted(os.listdir(base)):
+        mode, _, rep = name.rpartition("-")
+        rd = os.path.join(base, name)
+        r = {"work": load(os.path.join(rd, "work.json")), "run": load(os.path.join(rd, "run.json"))}
+        if mode.startswith("pws"):
+            s = load(os.path.join(rd, "summary.json")) or {}
+            r["samples"] = s.get("samples")
+            r["bytes"] = s.get("bytes")
+            r["lost"] = s.get("lost_records")
+            r["throttled"] = s.get("throttled")
+        elif mode == "perf":
+            s = load(os.path.join(rd, "perfstats.json")) or {}
+            r["samples"] = s.get("samples")
+            r["bytes"] = load(os.path.join(rd, "size.json"))
+            r["lost"] = s.get("lost")
+            r["throttled"] = (s.get("records") or {}).get("THROTTLE", 0)
+        runs.setdefault(mode, []).append(r)
+
+    def stats(mode):
+        rs = runs.get(mode, [])
+        wall = med([r["work"]["wall_s"] for r in rs if r["work"]])
+        cpu = med([r["run"]["cpu_s"] for r in rs if r.get("run")])
+        user = med([r["run"]["user_s"] for r in rs if r.get("run")])
+        sys_ = med([r["run"]["sys_s"] for r in rs if r.get("run")])
+        bps = med([r["bytes"] / r["samples"] for r in rs if r.get("bytes") and r.get("samples")])
+        samples = med([r.get("samples") for r in rs])
+        nbytes = med([r.get("bytes") for r in rs])
+        lost = sum(r.get("lost") or 0 for r in rs)
+        throttled = sum(r.get("throttled") or 0 for r in rs)
+        ph = lambda k: med([(r["run"].get("phases") or {}).get(k) for r in rs if r.get("run")])
+        return {"n": len(rs), "wall_s": wall, "cpu_s": cpu, "user_s": user, "sys_s": sys_,
+                "start_cpu_s": ph("start_cpu_s"), "steady_cpu_s": ph("steady_cpu_s"),
+                "stop_cpu_s": ph("stop_cpu_s"),
+                "bytes_per_sample": bps, "samples": samples, "bytes": nbytes, "lost": lost, "throttled": throttled,
+                "walls": [round(r["work"]["wall_s"], 3) for r in rs if r["work"]],
+                "cpus": [round(r["run"]["cpu_s"], 3) for r in rs if r.get("run")]}
+
+    s = {m: stats(m) for m in runs}
+    bare = s.get("bare", {}).get("wall_s")
+    for m in s:
+        s[m]["slowdown"] = ratio(s[m]["wall_s"], bare)
+    results["part1"] = s
+    perf = s.get("perf", {})
+    labels = {"bare": "bare", "perf": "perf record", "pws": "pws-record",
+              "pws-noenergy": "pws-record --energy none (info)"}
+    rows = []
+    for m in ["bare", "perf", "pws", "pws-noenergy"]:
+        if m not in s:
+            continue
+        x = s[m]
+        rows.append([
+            labels[m], x["n"], fmt(x["wall_s"], ".2f"), fmt(x["slowdown"], ".3f"),
+            fmt(x["user_s"], ".3f"), fmt(x["sys_s"], ".3f"), fmt(x["cpu_s"], ".3f"),
+            fmt(ratio(x["cpu_s"], perf.get("cpu_s")), ".2f") if m != "bare" else "",
+            fmt(x["samples"], ".0f") if m != "bare" else "",
+            fmt(x["bytes"], ".0f") if m != "bare" else "",
+            fmt(x["bytes_per_sample"], ".1f") if m != "bare" else "",
+            fmt(ratio(x["bytes_per_sample"], perf.get("bytes_per_sample")), ".3f") if m != "bare" else "",
+            x["lost"] if m != "bare" else "",
+            x["throttled"] if m != "bare" else "",
+        ])
+    lines = [
+        f"Part 1 — CPU-bound workload ({params.get('procs')} workers, ~{params.get('work_seconds')} s bare), "
+        f"{params.get('freq')} Hz, {params.get('reps')} repetitions, medians",
+        table(rows, ["run", "n", "wall s", "slowdown", "rec user s", "rec sys s", "rec cpu s",
+                     "cpu/perf", "samples", "bytes", "B/sample", "B/s÷perf", "lost", "throttled"]),
+        "  recorder cpu s by phase (medians): " + "; ".join(
+            f"{labels[m]}: start {fmt(s[m]['start_cpu_s'])} + during {fmt(s[m]['steady_cpu_s'])} + stop {fmt(s[m]['stop_cpu_s'])}"
+            for m in s if m != "bare"),
+        "    (start: first " + str(params.get("settle_s")) + " s, opening events and snapshots; during: while the workload ran; "
+        "stop: from SIGINT to exit)",
+        "  samples, bytes: medians per run; lost, throttled: totals over all runs",
+        "  each run's workload wall s: " + "; ".join(f"{labels[m]} {s[m]['walls']}" for m in s),
+        "  each run's recorder cpu s:  " + "; ".join(f"{labels[m]} {s[m]['cpus']}" for m in s if m != "bare"),
+    ]
+    return lines
+
+
+def part2(d, params, results):
+    rd = os.path.join(d, "p2")
+    s = load(os.path.join(rd, "summary.json"))
+    run = load(os.path.join(rd, "run.json"))
+    if s is None:
+        if os.path.isdir(rd):
+            results["part2"] = {"error": "no summary (pws-record failed: see p2/tool.log)"}
+            return ["Part 2 — loss check: pws-record wrote no summary (see p2/tool.log)"]
+        return []
+    per_cpu = s.get("per_cpu", [])
+    cpus = s.get("cpus", len(per_cpu))
+    secs = s.get("seconds") or 0
+    expected = params.get("loss_freq", 0) * cpus * secs
+    every_cpu = len(per_cpu) == cpus and all(c.get("bytes", 0) > 0 for c in per_cpu)
+    ok = every_cpu and all(c.get("lost_records", 1) == 0 for c in per_cpu) and s.get("lost_records") == 0
+    results["part2"] = {"summary": {k: v for k, v in s.items() if k != "sources"}, "run": run,
+                        "expected_timer_samples": expected, "pass": ok}
+    lines = [f"Part 2 — loss check: pws-record --freq {params.get('loss_freq')} for {secs:.1f} s, "
+             f"workload on every CPU",
+             table([[c["cpu"], c.get("bytes"), c.get("lost_records"), c.get("throttled"), c.get("wakeups")]
+                    for c in per_cpu], ["cpu", "ring bytes", "lost", "throttled", "wakeups"]),
+             f"  samples {s.get('samples')} (≈ {params.get('loss_freq')} Hz × {cpus} CPUs × {secs:.1f} s = "
+             f"{expected:.0f} timer samples, plus switch samples), trace {s.get('bytes')} bytes, "
+             f"recorder cpu {fmt(run and run['cpu_s'])} s"]
+    return lines
+
+
+def part3(d, params, results):
+    base = os.path.join(d, "p3")
+    if not os.path.isdir(base):
+        return []
+    data = {}
+    for name in os.listdir(base):
+        n, _, tool = name.partition("-")
+        data.setdefault(int(n), {})[tool] = {
+            "run": load(os.path.join(base, name, "run.json")),
+            "summary": load(os.path.join(base, name, "summary.json")),
+        }
+    ns = sorted(data)
+    out = {}
+    rows = []
+    for n in ns:
+        t = data[n]
+        get = lambda tool, k: (t.get(tool, {}).get("run") or {}).get(k)
+        base_busy = get("baseline", "host_busy_s")
+        row = {"baseline_host_busy_s": base_busy}
+        for tool in ["pws", "perfstat"]:
+            row[tool + "_cpu_s"] = get(tool, "cpu_s")
+            ph = get(tool, "phases") or {}
+            row[tool + "_start_cpu_s"] = ph.get("start_cpu_s")
+            row[tool + "_steady_ms_per_s"] = (1000 * ph["steady_cpu_s"] / ph["steady_wall_s"]
+                                              if ph.get("steady_wall_s") else None)
+            hb = get(tool, "host_busy_s")
+            row[tool + "_host_extra_s"] = None if hb is None or base_busy is None else hb - base_busy
+        s = t.get("pws", {}).get("summary") or {}
+        row["pws_samples"], row["pws_lost"] = s.get("samples"), s.get("lost_records")
+        out[n] = row
+        rows.append([n, fmt(row["pws_cpu_s"]), fmt(row["perfstat_cpu_s"]),
+                     fmt(row["pws_start_cpu_s"]), fmt(row["perfstat_start_cpu_s"]),
+                     fmt(row["pws_steady_ms_per_s"], ".2f"), fmt(row["perfstat_steady_ms_per_s"], ".2f"),
+                     fmt(base_busy, ".2f"), fmt(row["pws_host_extra_s"], ".2f"), fmt(row["perfstat_host_extra_s"], ".2f"),
+                     fmt(row["pws_samples"], "") if row["pws_samples"] is not None else "—",
+                     fmt(row["pws_lost"], "") if row["pws_lost"] is not None else "—"])
+    growth = {}
+    if len(ns) >= 2:
+        lo, hi = out[ns[0]], out[ns[-1]]
+        for tool in ["pws", "perfstat"]:
+            growth[tool] = ratio(hi[tool + "_steady_ms_per_s"], lo[tool + "_steady_ms_per_s"])
+            growth[tool + "_total"] = ratio(hi[tool + "_cpu_s"], lo[tool + "_cpu_s"])
+            growth[tool + "_start"] = ratio(hi[tool + "_start_cpu_s"], lo[tool + "_start_cpu_s"])
+    results["part3"] = {"by_cgroups": out, "growth": growth}
+    lines = [
+        f"Part 3 — cost against the number of live cgroups ({params.get('cg_window')} s window each, "
+        f"{params.get('cg_wakeups')} wakeups/s shared by all cgroups' processes)",
+        table(rows, ["cgroups", "pws cpu s", "perf stat cpu s", "pws start s", "perf stat start s",
+                     "pws ms/s", "perf stat ms/s", "host busy s, no tool", "pws host +s", "perf stat host +s",
+                     "pws samples", "pws lost"]),
+        "  cpu s: the tool's own user+sys over the whole run; start: its first second (opening, snapshot);",
+        "  ms/s: its own CPU per second of steady running after that; host: busy CPU of the whole VM",
+        "  (all CPUs, /proc/stat) minus the same window with no tool — noisy if anything else runs here.",
+    ]
+    if growth:
+        lines.append(f"  growth {ns[0]} → {ns[-1]} cgroups: steady ms/s pws-record ×{fmt(growth['pws'], '.2f')}, "
+                     f"perf stat -G ×{fmt(growth['perfstat'], '.2f')}; whole-run cpu pws-record ×{fmt(growth['pws_total'], '.2f')}, "
+                     f"perf stat -G ×{fmt(growth['perfstat_total'], '.2f')}; start pws-record ×{fmt(growth['pws_start'], '.2f')}, "
+                     f"perf stat -G ×{fmt(growth['perfstat_start'], '.2f')}")
+    return lines
+
+
+def cmd_report(a):
+    d = a.dir
+    params = load(os.path.join(d, "params.json")) or {}
+    results = {"params": params}
+    lines = []
+    for part in (part1, part2, part3):
+        got = part(d, params, results)
+        if got:
+            lines += got + [""]
+
+    # Targets.
+    checks = []
+    p1 = results.get("part1", {})
+    perf, pws = p1.get("perf", {}), p1.get("pws", {})
+    if perf and pws:
+        r = ratio(pws.get("cpu_s"), perf.get("cpu_s"))
+        checks.append(("recorder CPU time (user+sys) ≤ perf record's", r is not None and r <= 1.0,
+                       f"pws {fmt(pws.get('cpu_s'))} s vs perf {fmt(perf.get('cpu_s'))} s, ratio {fmt(r, '.2f')}"))
+        r = ratio(pws.get("bytes_per_sample"), perf.get("bytes_per_sample"))
+        checks.append(("bytes per sample ≤ 0.5 × perf.data's (default compression of each)", r is not None and r <= 0.5,
+                       f"pws {fmt(pws.get('bytes_per_sample'), '.1f')} B vs perf {fmt(perf.get('bytes_per_sample'), '.1f')} B, ratio {fmt(r, '.3f')}"))
+        r = ratio(pws.get("slowdown"), perf.get("slowdown"))
+        checks.append(("workload slowdown vs perf record's (no target; info)", None,
+                       f"pws ×{fmt(pws.get('slowdown'))} vs perf ×{fmt(perf.get('slowdown'))}, ratio {fmt(r, '.3f')}"))
+        checks.append(("no lost records at the default frequency (both tools)",
+                       (pws.get("lost") or 0) == 0 and (perf.get("lost") or 0) == 0,
+                       f"pws {pws.get('lost')}, perf {perf.get('lost')} lost over all repetitions"))
+    p2 = results.get("part2")
+    if p2 is not None:
+        s = p2.get("summary", {})
+        checks.append((f"zero lost records at {params.get('loss_freq')} Hz on every CPU for {params.get('loss_seconds')} s",
+                       p2.get("pass", False),
+                       p2.get("error") or f"lost {s.get('lost_records')}, per CPU "
+                       + ", ".join(f"cpu{c['cpu']}={c['lost_records']}" for c in s.get("per_cpu", []))
+                       + f" (throttled {s.get('throttled')}: samples the kernel skipped, not lost records; see README)"))
+    g = results.get("part3", {}).get("growth", {})
+    if g:
+        ok = g.get("pws") is not None and g["pws"] <= 1.5
+        checks.append(("pws-record steady cost flat in the number of cgroups (≤ ×1.5 from fewest to most)", ok,
+                       f"steady CPU per second pws-record ×{fmt(g.get('pws'), '.2f')}, perf stat -G ×{fmt(g.get('perfstat'), '.2f')} "
+                       f"(whole run incl. start: pws-record ×{fmt(g.get('pws_total'), '.2f')}, perf stat -G ×{fmt(g.get('perfstat_total'), '.2f')})"))
+    results["checks"] = [{"target": t, "pass": ok, "detail": det} for t, ok, det in checks]
+    lines.append("Targets")
+    for t, ok, det in checks:
+        lines.append(f"  {verdict(ok)}  {t}: {det}")
+    text = "\n".join(lines)
+    print(text)
+    with open(os.path.join(d, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    with open(os.path.join(d, "results.txt"), "w") as f:
+        f.write(text + "\n")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="what", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--out", required=True)
+    r.add_argument("--log")
+    r.add_argument("--stop-after", type=float)
+    r.add_argument("--mark-after", type=float, default=1.0,
+                   help="seconds after start at which the start phase ends")
+    r.add_argument("cmd", nargs=argparse.REMAINDER)
+    w = sub.add_parser("work")
+    w.add_argument("--out", required=True)
+    w.add_argument("--procs", type=int, required=True)
+    g = w.add_mutually_exclusive_group(required=True)
+    g.add_argument("--iters", type=int)
+    g.add_argument("--seconds", type=float)
+    s = sub.add_parser("perfstats")
+    s.add_argument("--perf", required=True)
+    s.add_argument("--data", required=True)
+    rep = sub.add_parser("report")
+    rep.add_argument("--dir", required=True)
+    a = p.parse_args()
+    {"run": cmd_run, "work": cmd_work, "perfstats": cmd_perfstats, "report": cmd_report}[a.what](a)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,408 @@
+//! pws-record against the real kernel: cgroup lifecycles and per-cgroup CPU time, checked
+//! against the kernel's own accounting. Needs root and cgroup v2 (this project's machines and
+//! CI have both); elsewhere each test says why it skips.
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pws_trace::perf::{PerfAttrs, PerfRecord};
+use pws_trace::records::TraceInfo;
+use pws_trace::{Record, Trace};
+
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid timespec pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// System-wide recordings see each other: the tests here run one at a time.
+static SYSTEM_WIDE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The cgroup v2 mount, if this host has one we may write to.
+fn cgroup2_root() -> Result<PathBuf, String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("needs root (system-wide perf and cgroup creation)".into());
+    }
+    for p in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] {
+        if Path::new(p).join("cgroup.controllers").exists() {
+            return Ok(PathBuf::from(p));
+        }
+    }
+    Err("no cgroup v2 hierarchy mounted".into())
+}
+
+/// A cgroup removed on drop, with every process in it killed first, even when a test fails.
+struct TestCgroup(PathBuf);
+
+impl TestCgroup {
+    fn new(root: &Path, name: &str) -> Self {
+        let p = root.join(format!("pws-test-{}-{name}", std::process::id()));
+        fs::create_dir(&p).unwrap_or_else(|e| panic!("mkdir {}: {e}", p.display()));
+        Self(p)
+    }
+    fn id(&self) -> u64 {
+        fs::metadata(&self.0).unwrap().ino()
+    }
+    fn rel(&self, root: &Path) -> String {
+        format!("/{}", self.0.strip_prefix(root).unwrap().display())
+    }
+    fn usage_ns(&self) -> u64 {
+        let stat = fs::read_to_string(self.0.join("cpu.stat")).unwrap();
+        let us: u64 = stat
+            .lines()
+            .find_map(|l| l.strip_prefix("usage_usec "))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        us * 1000
+    }
+    /// Runs a shell snippet inside this cgroup (the shell moves itself in before `exec`).
+    fn spawn(&self, script: &str) -> Child {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "echo $$ > {}/cgroup.procs && exec {script}",
+                self.0.display()
+            ))
+            .spawn()
+            .unwrap()
+    }
+    fn remove(&self) {
+        let _ = fs::write(self.0.join("cgroup.freeze"), "0");
+        for _ in 0..50 {
+            for pid in fs::read_to_string(self.0.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+            {
+                if let Ok(pid) = pid.trim().parse::<i32>() {
+                    // SAFETY: plain kill(2).
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+            if fs::remove_dir(&self.0).is_ok() || !self.0.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// The recorder, stopped with SIGTERM (or killed, if the test fails first).
+struct Recorder {
+    child: Child,
+    path: PathBuf,
+}
+
+impl Recorder {
+    fn start(path: &Path, args: &[&str]) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_pws-record"))
+            .arg("-o")
+            .arg(path)
+            .args(["--quiet"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let r = Self {
+            child,
+            path: path.to_owned(),
+        };
+        // Events are enabled right after the first blocks are flushed.
+        let t = Instant::now();
+        while fs::metadata(path).map(|m| m.len()).unwrap_or(0) < 1024 {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "pws-record wrote nothing"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        r
+    }
+    fn stop(mut self) -> String {
+        // SAFETY: plain kill(2) of our child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let out = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap())
+            .wait_with_output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "pws-record failed: {err}");
+        let _ = &self.path;
+        err
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every decoded perf record of a trace, per CPU, with the attrs.
+fn decode(path: &Path) -> (PerfAttrs, TraceInfo, Vec<Vec<u8>>) {
+    let trace = Trace::open(path).unwrap();
+    let mut info = None;
+    let mut per_cpu: HashMap<u32, Vec<u8>> = HashMap::new();
+    for b in trace.blocks() {
+        match b.unwrap().decode().unwrap() {
+            Record::TraceInfo(i) => info = Some(*i),
+            Record::PerfData(p) => per_cpu.entry(p.cpu).or_default().extend_from_slice(&p.data),
+            _ => {}
+        }
+    }
+    let info = info.expect("trace info");
+    let attrs = PerfAttrs::new(&info.perf_events).unwrap();
+    (attrs, info, per_cpu.into_values().collect())
+}
+
+#[test]
+fn cgroup_lifecycle_and_cpu_time_match_the_kernel() {
+    let _serial = SYSTEM_WIDE.lock().unwrap_or_else(|e| e.into_inner());
+    let root = match cgroup2_root() {
+        Ok(r) => r,
+        Err(why) => {
+            eprintln!("skipping: {why}");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("kernel.pws");
+    let rec = Recorder::start(&trace, &["--freq", "1000"]);
+
+    // A cgroup created, frozen, thawed and removed.
+    let t0 = monotonic_ns();
+    let life = TestCgroup::new(&root, "life");
+    let life_path = life.rel(&root);
+    let life_id = life.id();
+    fs::write(life.0.join("cgroup.freeze"), "1").unwrap();
+    std::thread::sleep(Duration::from_millis(30));
+    fs::write(life.0.join("cgroup.freeze"), "0").unwrap();
+    std::thread::sleep(Duration::from_millis(30));
+    life.remove();
+    let t1 = monotonic_ns();
+
+    // A busy loop for about a second, and a process living 20 ms, each in its own cgroup.
+    let busy = TestCgroup::new(&root, "busy");
+    let short = TestCgroup::new(&root, "short");
+    let mut b = busy.spawn("timeout 1 sh -c 'while :; do :; done'");
+    let mut s = short.spawn("timeout 0.02 sh -c 'while :; do :; done'");
+    b.wait().unwrap();
+    s.wait().unwrap();
+    let (busy_kernel, short_kernel) = (busy.usage_ns(), short.usage_ns());
+    let (busy_id, short_id) = (busy.id(), short.id());
+    std::thread::sleep(Duration::from_millis(200));
+    let summary = rec.stop();
+
+    let (attrs, info, cpus) = decode(&trace);
+    assert_eq!(info.perf_events.len(), attrs.events.len());
+
+    // CPU time per cgroup: on each CPU, the time between consecutive samples (timer or
+    // switch-out) belongs to the task — and cgroup — of the later sample; a cgroup attach is
+    // a boundary too.
+    let mut cpu_ns: HashMap<u64, u64> = HashMap::new();
+    let mut tracepoints: Vec<(u64, String, String, u64)> = Vec::new();
+    let mut lost = 0;
+    let mut by_event: HashMap<String, usize> = HashMap::new();
+    let (mut unknown, mut records) = (Vec::new(), 0usize);
+    for data in &cpus {
+        let mut samples: Vec<(u64, u64, u32, usize)> = Vec::new();
+        for r in attrs.records(data) {
+            match r.unwrap() {
+                PerfRecord::Sample(s) => {
+                    let ev = &attrs.events[s.id.event];
+                    if ev.name == "cgroup:cgroup_attach_task" {
+                        // A task changed cgroups here: what it ran before belongs to its old
+                        // cgroup, so the move is a boundary (charged to neither test cgroup).
+                        samples.push((s.id.time, u64::MAX, s.id.pid, s.id.event));
+                    }
+                    if let (Some(fmt), Some(raw)) = (&ev.format, s.raw) {
+                        tracepoints.push((
+                            s.id.time,
+                            ev.name.clone(),
+                            fmt.str(raw, "path").unwrap_or("").to_owned(),
+                            fmt.u64(raw, "id").unwrap_or(0),
+                        ));
+                    } else if let Some(cg) = s.cgroup {
+                        samples.push((s.id.time, cg, s.id.pid, s.id.event));
+                    }
+                }
+                PerfRecord::Lost { lost: n, .. } | PerfRecord::LostSamples { lost: n, .. } => {
+                    lost += n
+                }
+                PerfRecord::UnknownEvent { kind, ident } => unknown.push((kind, ident)),
+                _ => {}
+            }
+            records += 1;
+        }
+        for x in &samples {
+            *by_event.entry(attrs.events[x.3].name.clone()).or_default() += 1;
+        }
+        samples.sort_unstable();
+        for w in samples.windows(2) {
+            *cpu_ns.entry(w[1].1).or_default() += w[1].0 - w[0].0;
+        }
+    }
+    assert_eq!(lost, 0, "records lost; {summary}");
+    // Rarely (under load) a record names an event id that is not in the trace info; under
+    // investigation. It must stay rare, and it is reported, never decoded as something else.
+    if !unknown.is_empty() {
+        eprintln!("records with unknown event ids: {unknown:?} of {records}");
+    }
+    assert!(
+        unknown.len() * 1000 <= records,
+        "{} of {records} records have unknown event ids: {unknown:?}",
+        unknown.len()
+    );
+    // Exactness rests on the switch sampler: every switch-out must be in the trace.
+    assert!(
+        by_event.get("context-switches").copied().unwrap_or(0) > 0,
+        "no context-switch samples: {by_event:?}"
+    );
+
+    let busy_trace = cpu_ns.get(&busy_id).copied().unwrap_or(0);
+    let err = (busy_trace as f64 - busy_kernel as f64).abs() / busy_kernel as f64;
+    eprintln!(
+        "busy cgroup: trace {busy_trace} ns, kernel cpu.stat {busy_kernel} ns, error {:.2} %",
+        err * 100.0
+    );
+    assert!(
+        busy_kernel > 500_000_000,
+        "the busy loop should run ~1 s, ran {busy_kernel} ns"
+    );
+    assert!(
+        err < 0.05,
+        "trace gives the busy cgroup {busy_trace} ns, the kernel {busy_kernel} ns; samples {by_event:?}"
+    );
+
+    let short_trace = cpu_ns.get(&short_id).copied().unwrap_or(0);
+    eprintln!("short cgroup: trace {short_trace} ns, kernel cpu.stat {short_kernel} ns");
+    assert!(
+        short_trace > 0,
+        "the 20 ms process is missing from the trace"
+    );
+    let short_err = (short_trace as f64 - short_kernel as f64).abs();
+    assert!(
+        short_err < 0.05 * short_kernel as f64 + 2e6,
+        "short: trace {short_trace} ns vs kernel {short_kernel} ns"
+    );
+
+    // The lifecycle, in order, inside the window, with the directory's inode as id.
+    let ops: Vec<(u64, &str)> = tracepoints
+        .iter()
+        .filter(|(_, _, path, id)| path == &life_path || *id == life_id)
+        .map(|(t, name, _, _)| (*t, name.as_str()))
+        .collect();
+    let mut sorted = ops.clone();
+    sorted.sort_unstable();
+    let names: Vec<&str> = sorted
+        .iter()
+        .map(|(_, n)| *n)
+        .filter(|n| {
+            !n.ends_with("notify_frozen")
+                && !n.ends_with("release")
+                && !n.ends_with("notify_populated")
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "cgroup:cgroup_mkdir",
+            "cgroup:cgroup_freeze",
+            "cgroup:cgroup_unfreeze",
+            "cgroup:cgroup_rmdir"
+        ],
+        "{tracepoints:?}"
+    );
+    // release (the cgroup freed, after rmdir) and the notifications come when the kernel
+    // gets to them; the four operations themselves happen inside the window.
+    for (t, n) in sorted.iter().filter(|(_, n)| names.contains(n)) {
+        assert!((t0..=t1).contains(t), "{n} at {t} outside [{t0}, {t1}]");
+    }
+    assert!(
+        tracepoints
+            .iter()
+            .any(|(_, n, _, id)| n == "cgroup:cgroup_mkdir" && *id == life_id),
+        "tracepoint id is the inode"
+    );
+}
+
+#[test]
+fn a_tiny_ring_counts_lost_records_and_the_trace_stays_valid() {
+    let _serial = SYSTEM_WIDE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Err(why) = cgroup2_root() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("tiny.pws");
+    let summary = dir.path().join("summary.json");
+    // One data page per CPU at 20 kHz with a busy CPU: the ring overflows between wakeups.
+    let out = Command::new(env!("CARGO_BIN_EXE_pws-record"))
+        .arg("-o")
+        .arg(&trace)
+        .args([
+            "--quiet",
+            "--mmap-pages",
+            "1",
+            "--freq",
+            "20000",
+            "--summary-json",
+        ])
+        .arg(&summary)
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "timeout 1 sh -c 'while :; do :; done'; timeout 1 sh -c 'while :; do :; done'; exit 0",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&summary).unwrap()).unwrap();
+    let lost = s["lost_records"].as_u64().unwrap();
+    assert!(
+        lost > 0,
+        "a one-page ring at 20 kHz should lose records: {s}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("records were lost"));
+    // The losses are in the trace, as the kernel reported them, and everything decodes.
+    let (attrs, _, cpus) = decode(&trace);
+    let mut in_trace = 0;
+    let mut unknown = 0;
+    for data in &cpus {
+        for r in attrs.records(data) {
+            match r.unwrap() {
+                PerfRecord::Lost { lost: n, .. } => in_trace += n,
+                PerfRecord::UnknownEvent { .. } => unknown += 1,
+                _ => {}
+            }
+        }
+    }
+    assert!(unknown <= 2, "{unknown} records with unknown event ids");
+    assert_eq!(in_trace, lost);
+    let t = Trace::open(&trace).unwrap();
+    assert!(t.end_block().is_some());
+}

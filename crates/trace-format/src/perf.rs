@@ -1,0 +1,734 @@
+//! Decoding the raw perf records of perf-data blocks, against the `perf_event_attr`s kept in
+//! the trace info. Layouts follow `include/uapi/linux/perf_event.h`; every record is found
+//! through PERF_SAMPLE_IDENTIFIER (first u64 of a sample, last u64 of other records), which
+//! every event pws-record opens carries.
+//!
+//! Supported sample fields: IDENTIFIER, IP, TID, TIME, ADDR, ID, STREAM_ID, CPU, PERIOD,
+//! READ (with or without PERF_FORMAT_GROUP), CALLCHAIN (skipped), RAW and CGROUP; an event
+//! with other fields yields an error naming them rather than a wrong decode.
+
+use std::collections::HashMap;
+
+use crate::codec::DecodeError;
+use crate::records::PerfEventInfo;
+
+pub const PERF_RECORD_LOST: u32 = 2;
+pub const PERF_RECORD_COMM: u32 = 3;
+pub const PERF_RECORD_EXIT: u32 = 4;
+pub const PERF_RECORD_THROTTLE: u32 = 5;
+pub const PERF_RECORD_UNTHROTTLE: u32 = 6;
+pub const PERF_RECORD_FORK: u32 = 7;
+pub const PERF_RECORD_SAMPLE: u32 = 9;
+pub const PERF_RECORD_LOST_SAMPLES: u32 = 13;
+pub const PERF_RECORD_SWITCH: u32 = 14;
+pub const PERF_RECORD_SWITCH_CPU_WIDE: u32 = 15;
+pub const PERF_RECORD_CGROUP: u32 = 19;
+
+const MISC_SWITCH_OUT: u16 = 1 << 13;
+const MISC_SWITCH_OUT_PREEMPT: u16 = 1 << 14;
+const MISC_COMM_EXEC: u16 = 1 << 13;
+
+pub mod sample {
+    pub const IP: u64 = 1 << 0;
+    pub const TID: u64 = 1 << 1;
+    pub const TIME: u64 = 1 << 2;
+    pub const ADDR: u64 = 1 << 3;
+    pub const READ: u64 = 1 << 4;
+    pub const CALLCHAIN: u64 = 1 << 5;
+    pub const ID: u64 = 1 << 6;
+    pub const CPU: u64 = 1 << 7;
+    pub const PERIOD: u64 = 1 << 8;
+    pub const STREAM_ID: u64 = 1 << 9;
+    pub const RAW: u64 = 1 << 10;
+    pub const IDENTIFIER: u64 = 1 << 16;
+    pub const CGROUP: u64 = 1 << 21;
+    /// Every field this decoder understands.
+    pub const SUPPORTED: u64 = IP
+        | TID
+        | TIME
+        | ADDR
+        | READ
+        | CALLCHAIN
+        | ID
+        | CPU
+        | PERIOD
+        | STREAM_ID
+        | RAW
+        | IDENTIFIER
+        | CGROUP;
+}
+
+pub mod read_format {
+    pub const TOTAL_TIME_ENABLED: u64 = 1 << 0;
+    pub const TOTAL_TIME_RUNNING: u64 = 1 << 1;
+    pub const ID: u64 = 1 << 2;
+    pub const GROUP: u64 = 1 << 3;
+    pub const LOST: u64 = 1 << 4;
+}
+
+/// What the decoder needs from one `perf_event_attr`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventAttr {
+    pub name: String,
+    pub type_: u32,
+    pub config: u64,
+    pub sample_type: u64,
+    pub read_format: u64,
+    pub sample_id_all: bool,
+    /// Tracepoint field layout, for RAW samples.
+    pub format: Option<TracepointFormat>,
+}
+
+impl EventAttr {
+    /// Reads the fields from the struct's bytes (little-endian, as recorded).
+    pub fn parse(name: &str, attr: &[u8], format: &str) -> Result<Self, DecodeError> {
+        let u32_at = |o: usize| {
+            attr.get(o..o + 4)
+                .map(|b| u32::from_le_bytes(b.try_into().expect("4")))
+        };
+        let u64_at = |o: usize| {
+            attr.get(o..o + 8)
+                .map(|b| u64::from_le_bytes(b.try_into().expect("8")))
+        };
+        let short = || {
+            DecodeError(format!(
+                "perf_event_attr of {name} is only {} bytes",
+                attr.len()
+            ))
+        };
+        let flags = u64_at(40).ok_or_else(short)?;
+        Ok(Self {
+            name: name.to_owned(),
+            type_: u32_at(0).ok_or_else(short)?,
+            config: u64_at(8).ok_or_else(short)?,
+            sample_type: u64_at(24).ok_or_else(short)?,
+            read_format: u64_at(32).ok_or_else(short)?,
+            sample_id_all: flags & (1 << 18) != 0,
+            format: (!format.is_empty()).then(|| TracepointFormat::parse(format)),
+        })
+    }
+
+    /// Bytes of the sample_id trailer of non-sample records.
+    fn sample_id_len(&self) -> usize {
+        if !self.sample_id_all {
+            return 0;
+        }
+        let t = self.sample_type;
+        [
+            sample::TID,
+            sample::TIME,
+            sample::ID,
+            sample::STREAM_ID,
+            sample::CPU,
+            sample::IDENTIFIER,
+        ]
+        .iter()
+        .filter(|&&f| t & f != 0)
+        .count()
+            * 8
+    }
+}
+
+/// Where each field of a tracepoint's raw data is (from tracefs's `format` file).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TracepointFormat {
+    pub fields: Vec<TracepointField>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TracepointField {
+    pub name: String,
+    pub offset: usize,
+    pub size: usize,
+    /// `__data_loc`: a u32 holding the data's offset (low 16 bits) and length (high 16 bits).
+    pub data_loc: bool,
+}
+
+impl TracepointFormat {
+    /// Parses lines like `field:__data_loc char[] path; offset:24; size:4; signed:0;`.
+    pub fn parse(text: &str) -> Self {
+        let mut fields = Vec::new();
+        for line in text.lines() {
+            let line = line.trim();
+            let Some(decl) = line.strip_prefix("field:") else {
+                continue;
+            };
+            let mut parts = decl.split(';').map(str::trim);
+            let decl = parts.next().unwrap_or("");
+            let mut offset = None;
+            let mut size = None;
+            for p in parts {
+                if let Some(v) = p.strip_prefix("offset:") {
+                    offset = v.parse().ok();
+                } else if let Some(v) = p.strip_prefix("size:") {
+                    size = v.parse().ok();
+                }
+            }
+            let name = decl
+                .rsplit([' ', '*'])
+                .next()
+                .unwrap_or("")
+                .split('[')
+                .next()
+                .unwrap_or("")
+                .to_owned();
+            if let (Some(offset), Some(size), false) = (offset, size, name.is_empty()) {
+                fields.push(TracepointField {
+                    name,
+                    offset,
+                    size,
+                    data_loc: decl.starts_with("__data_loc"),
+                });
+            }
+        }
+        Self { fields }
+    }
+
+    fn field(&self, name: &str) -> Option<&TracepointField> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// An integer field (1, 2, 4 or 8 bytes, little-endian) of `raw`.
+    pub fn u64(&self, raw: &[u8], name: &str) -> Option<u64> {
+        let f = self.field(name)?;
+        let b = raw.get(f.offset..f.offset + f.size)?;
+        Some(match f.size {
+            1 => u64::from(b[0]),
+            2 => u64::from(u16::from_le_bytes(b.try_into().ok()?)),
+            4 => u64::from(u32::from_le_bytes(b.try_into().ok()?)),
+            8 => u64::from_le_bytes(b.try_into().ok()?),
+            _ => return None,
+        })
+    }
+
+    /// A string field: `__data_loc char[]` or a fixed `char[N]`, up to its NUL.
+    pub fn str<'a>(&self, raw: &'a [u8], name: &str) -> Option<&'a str> {
+        let f = self.field(name)?;
+        let bytes = if f.data_loc {
+            let loc = u32::from_le_bytes(raw.get(f.offset..f.offset + 4)?.try_into().ok()?);
+            let (off, len) = ((loc & 0xffff) as usize, (loc >> 16) as usize);
+            raw.get(off..off + len)?
+        } else {
+            raw.get(f.offset..f.offset + f.size)?
+        };
+        let end = bytes.iter().position(|&c| c == 0).unwrap_or(bytes.len());
+        std::str::from_utf8(&bytes[..end]).ok()
+    }
+}
+
+/// The attrs of a trace, looked up by event id.
+#[derive(Debug, Clone, Default)]
+pub struct PerfAttrs {
+    pub events: Vec<EventAttr>,
+    by_id: HashMap<u64, usize>,
+}
+
+impl PerfAttrs {
+    pub fn new(events: &[PerfEventInfo]) -> Result<Self, DecodeError> {
+        let mut out = Self::default();
+        for (i, e) in events.iter().enumerate() {
+            out.events
+                .push(EventAttr::parse(&e.name, &e.attr, &e.format)?);
+            for id in &e.ids {
+                out.by_id.insert(id.id, i);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Index (into `events`) of the event with kernel id `id`.
+    pub fn event_of(&self, id: u64) -> Option<usize> {
+        self.by_id.get(&id).copied()
+    }
+
+    /// Decodes the records of one perf-data block's bytes.
+    pub fn records<'a>(&'a self, data: &'a [u8]) -> Records<'a> {
+        Records {
+            attrs: self,
+            data,
+            pos: 0,
+        }
+    }
+}
+
+/// Who, when and where, from a record's sample_id trailer (or a sample's own fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SampleId {
+    pub pid: u32,
+    pub tid: u32,
+    pub time: u64,
+    pub cpu: u32,
+    /// Index into [`PerfAttrs::events`].
+    pub event: usize,
+}
+
+/// One counter value from a READ group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadValue {
+    pub id: u64,
+    pub value: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Sample<'a> {
+    pub id: SampleId,
+    pub ip: Option<u64>,
+    pub period: u64,
+    pub time_enabled: u64,
+    pub time_running: u64,
+    /// Counter values read with the sample (the whole group with PERF_FORMAT_GROUP).
+    pub read: Vec<ReadValue>,
+    pub cgroup: Option<u64>,
+    pub raw: Option<&'a [u8]>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PerfRecord<'a> {
+    Sample(Sample<'a>),
+    /// A context switch; `next_prev` is the other task (pid, tid) of CPU-wide switch records.
+    Switch {
+        out: bool,
+        preempt: bool,
+        next_prev: Option<(u32, u32)>,
+        id: SampleId,
+    },
+    Comm {
+        pid: u32,
+        tid: u32,
+        comm: &'a str,
+        exec: bool,
+        id: SampleId,
+    },
+    Fork {
+        pid: u32,
+        ppid: u32,
+        tid: u32,
+        ptid: u32,
+        id: SampleId,
+    },
+    Exit {
+        pid: u32,
+        ppid: u32,
+        tid: u32,
+        ptid: u32,
+        id: SampleId,
+    },
+    Cgroup {
+        cgroup_id: u64,
+        path: &'a str,
+        id: SampleId,
+    },
+    Lost {
+        lost: u64,
+        id: SampleId,
+    },
+    LostSamples {
+        lost: u64,
+        id: SampleId,
+    },
+    Throttle {
+        unthrottle: bool,
+        id: SampleId,
+    },
+    /// A record whose identifier names no event in the trace info: reported, not decoded.
+    UnknownEvent {
+        kind: u32,
+        ident: u64,
+    },
+    Other {
+        kind: u32,
+        misc: u16,
+    },
+}
+
+/// Iterator over the records of a perf-data block. Stops with an error at the first record it
+/// cannot decode (the offset is in the message); a torn record at the end is an error too.
+#[derive(Debug)]
+pub struct Records<'a> {
+    attrs: &'a PerfAttrs,
+    data: &'a [u8],
+    pos: usize,
+}
+
+struct Cur<'a> {
+    b: &'a [u8],
+    p: usize,
+}
+
+impl<'a> Cur<'a> {
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        let v = self
+            .b
+            .get(self.p..self.p + 8)
+            .ok_or_else(|| DecodeError("record ends inside a field".into()))?;
+        self.p += 8;
+        Ok(u64::from_le_bytes(v.try_into().expect("8")))
+    }
+    fn u32x2(&mut self) -> Result<(u32, u32), DecodeError> {
+        let v = self.u64()?;
+        Ok((v as u32, (v >> 32) as u32))
+    }
+    fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let v = self.b.get(
+            self.p
+                ..self
+                    .p
+                    .checked_add(n)
+                    .ok_or_else(|| DecodeError("length overflows".into()))?,
+        );
+        let v = v.ok_or_else(|| DecodeError("record ends inside a field".into()))?;
+        self.p += n;
+        Ok(v)
+    }
+}
+
+impl<'a> Records<'a> {
+    fn event(&self, id: u64) -> Result<(usize, &'a EventAttr), DecodeError> {
+        let i = self
+            .attrs
+            .event_of(id)
+            .ok_or_else(|| DecodeError(format!("record of unknown event id {id}")))?;
+        Ok((i, &self.attrs.events[i]))
+    }
+
+    fn sample_id(&self, body: &'a [u8]) -> Result<(SampleId, &'a [u8]), DecodeError> {
+        // IDENTIFIER is the last u64 of every non-sample record.
+        let n = body.len();
+        if n < 8 {
+            return Err(DecodeError("record too short for its sample_id".into()));
+        }
+        let ident = u64::from_le_bytes(body[n - 8..].try_into().expect("8"));
+        let (event, attr) = self.event(ident)?;
+        let len = attr.sample_id_len();
+        if len > n {
+            return Err(DecodeError("record too short for its sample_id".into()));
+        }
+        let mut c = Cur {
+            b: &body[n - len..],
+            p: 0,
+        };
+        let t = attr.sample_type;
+        let mut id = SampleId {
+            event,
+            ..SampleId::default()
+        };
+        if t & sample::TID != 0 {
+            (id.pid, id.tid) = c.u32x2()?;
+        }
+        if t & sample::TIME != 0 {
+            id.time = c.u64()?;
+        }
+        if t & sample::ID != 0 {
+            c.u64()?;
+        }
+        if t & sample::STREAM_ID != 0 {
+            c.u64()?;
+        }
+        if t & sample::CPU != 0 {
+            id.cpu = c.u32x2()?.0;
+        }
+        Ok((id, &body[..n - len]))
+    }
+
+    fn sample(&self, body: &'a [u8]) -> Result<Sample<'a>, DecodeError> {
+        let mut c = Cur { b: body, p: 0 };
+        let (event, attr) = self.event(c.u64()?)?;
+        let t = attr.sample_type;
+        if t & !sample::SUPPORTED != 0 {
+            return Err(DecodeError(format!(
+                "event {} has unsupported sample_type bits {:#x}",
+                attr.name,
+                t & !sample::SUPPORTED
+            )));
+        }
+        let mut s = Sample {
+            id: SampleId {
+                event,
+                ..SampleId::default()
+            },
+            ..Sample::default()
+        };
+        if t & sample::IP != 0 {
+            s.ip = Some(c.u64()?);
+        }
+        if t & sample::TID != 0 {
+            (s.id.pid, s.id.tid) = c.u32x2()?;
+        }
+        if t & sample::TIME != 0 {
+            s.id.time = c.u64()?;
+        }
+        if t & sample::ADDR != 0 {
+            c.u64()?;
+        }
+        if t & sample::ID != 0 {
+            c.u64()?;
+        }
+        if t & sample::STREAM_ID != 0 {
+            c.u64()?;
+        }
+        if t & sample::CPU != 0 {
+            s.id.cpu = c.u32x2()?.0;
+        }
+        if t & sample::PERIOD != 0 {
+            s.period = c.u64()?;
+        }
+        if t & sample::READ != 0 {
+            let rf = attr.read_format;
+            let group = rf & read_format::GROUP != 0;
+            let nr = if group { c.u64()? } else { 1 };
+            if rf & read_format::TOTAL_TIME_ENABLED != 0 {
+                s.time_enabled = c.u64()?;
+            }
+            if rf & read_format::TOTAL_TIME_RUNNING != 0 {
+                s.time_running = c.u64()?;
+            }
+            // Each value takes at least 8 bytes: a corrupt count cannot make us allocate more.
+            let nr = usize::try_from(nr)
+                .unwrap_or(usize::MAX)
+                .min(body.len() / 8);
+            s.read.reserve(nr);
+            for _ in 0..nr {
+                let value = c.u64()?;
+                let id = if rf & read_format::ID != 0 {
+                    c.u64()?
+                } else {
+                    0
+                };
+                if rf & read_format::LOST != 0 {
+                    c.u64()?;
+                }
+                s.read.push(ReadValue { id, value });
+                if !group {
+                    break;
+                }
+            }
+        }
+        if t & sample::CALLCHAIN != 0 {
+            let n = c.u64()?;
+            c.bytes(usize::try_from(n).unwrap_or(usize::MAX).saturating_mul(8))?;
+        }
+        if t & sample::RAW != 0 {
+            let size = c.bytes(4)?;
+            let size = u32::from_le_bytes(size.try_into().expect("4")) as usize;
+            s.raw = Some(c.bytes(size)?);
+            // RAW is padded so the next field is 8-aligned.
+            c.p = (c.p + 7) & !7;
+        }
+        if t & sample::CGROUP != 0 {
+            s.cgroup = Some(c.u64()?);
+        }
+        Ok(s)
+    }
+
+    fn decode(&self, kind: u32, misc: u16, body: &'a [u8]) -> Result<PerfRecord<'a>, DecodeError> {
+        let ident = match kind {
+            PERF_RECORD_SAMPLE => body.get(0..8),
+            PERF_RECORD_SWITCH
+            | PERF_RECORD_SWITCH_CPU_WIDE
+            | PERF_RECORD_COMM
+            | PERF_RECORD_FORK
+            | PERF_RECORD_EXIT
+            | PERF_RECORD_CGROUP
+            | PERF_RECORD_LOST
+            | PERF_RECORD_LOST_SAMPLES
+            | PERF_RECORD_THROTTLE
+            | PERF_RECORD_UNTHROTTLE => body.len().checked_sub(8).and_then(|n| body.get(n..)),
+            _ => None,
+        };
+        if let Some(b) = ident {
+            let ident = u64::from_le_bytes(b.try_into().expect("8"));
+            if self.attrs.event_of(ident).is_none() {
+                return Ok(PerfRecord::UnknownEvent { kind, ident });
+            }
+        }
+        let u32_at = |b: &[u8], o: usize| {
+            b.get(o..o + 4)
+                .map(|x| u32::from_le_bytes(x.try_into().expect("4")))
+        };
+        let too_short = || DecodeError(format!("record type {kind} too short"));
+        Ok(match kind {
+            PERF_RECORD_SAMPLE => PerfRecord::Sample(self.sample(body)?),
+            PERF_RECORD_SWITCH | PERF_RECORD_SWITCH_CPU_WIDE => {
+                let (id, rest) = self.sample_id(body)?;
+                let next_prev = if kind == PERF_RECORD_SWITCH_CPU_WIDE {
+                    Some((
+                        u32_at(rest, 0).ok_or_else(too_short)?,
+                        u32_at(rest, 4).ok_or_else(too_short)?,
+                    ))
+                } else {
+                    None
+                };
+                PerfRecord::Switch {
+                    out: misc & MISC_SWITCH_OUT != 0,
+                    preempt: misc & MISC_SWITCH_OUT_PREEMPT != 0,
+                    next_prev,
+                    id,
+                }
+            }
+            PERF_RECORD_COMM => {
+                let (id, rest) = self.sample_id(body)?;
+                let name = rest.get(8..).ok_or_else(too_short)?;
+                let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
+                PerfRecord::Comm {
+                    pid: u32_at(rest, 0).ok_or_else(too_short)?,
+                    tid: u32_at(rest, 4).ok_or_else(too_short)?,
+                    comm: std::str::from_utf8(&name[..end])
+                        .map_err(|_| DecodeError("comm is not UTF-8".into()))?,
+                    exec: misc & MISC_COMM_EXEC != 0,
+                    id,
+                }
+            }
+            PERF_RECORD_FORK | PERF_RECORD_EXIT => {
+                let (id, rest) = self.sample_id(body)?;
+                let f = |o| u32_at(rest, o).ok_or_else(too_short);
+                let (pid, ppid, tid, ptid) = (f(0)?, f(4)?, f(8)?, f(12)?);
+                if kind == PERF_RECORD_FORK {
+                    PerfRecord::Fork {
+                        pid,
+                        ppid,
+                        tid,
+                        ptid,
+                        id,
+                    }
+                } else {
+                    PerfRecord::Exit {
+                        pid,
+                        ppid,
+                        tid,
+                        ptid,
+                        id,
+                    }
+                }
+            }
+            PERF_RECORD_CGROUP => {
+                let (id, rest) = self.sample_id(body)?;
+                let cg = rest.get(0..8).ok_or_else(too_short)?;
+                let path = &rest[8..];
+                let end = path.iter().position(|&c| c == 0).unwrap_or(path.len());
+                PerfRecord::Cgroup {
+                    cgroup_id: u64::from_le_bytes(cg.try_into().expect("8")),
+                    path: std::str::from_utf8(&path[..end])
+                        .map_err(|_| DecodeError("cgroup path is not UTF-8".into()))?,
+                    id,
+                }
+            }
+            PERF_RECORD_LOST => {
+                let (id, rest) = self.sample_id(body)?;
+                let lost = rest.get(8..16).ok_or_else(too_short)?;
+                PerfRecord::Lost {
+                    lost: u64::from_le_bytes(lost.try_into().expect("8")),
+                    id,
+                }
+            }
+            PERF_RECORD_LOST_SAMPLES => {
+                let (id, rest) = self.sample_id(body)?;
+                let lost = rest.get(0..8).ok_or_else(too_short)?;
+                PerfRecord::LostSamples {
+                    lost: u64::from_le_bytes(lost.try_into().expect("8")),
+                    id,
+                }
+            }
+            PERF_RECORD_THROTTLE | PERF_RECORD_UNTHROTTLE => {
+                let (id, _) = self.sample_id(body)?;
+                PerfRecord::Throttle {
+                    unthrottle: kind == PERF_RECORD_UNTHROTTLE,
+                    id,
+                }
+            }
+            _ => PerfRecord::Other { kind, misc },
+        })
+    }
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Result<PerfRecord<'a>, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.data.get(self.pos..)?;
+        if rest.is_empty() {
+            return None;
+        }
+        let at = self.pos;
+        let fail = |msg: String| {
+            Some(Err(DecodeError(format!(
+                "perf record at byte {at} of the block's data: {msg}"
+            ))))
+        };
+        if rest.len() < 8 {
+            self.pos = self.data.len();
+            return fail(format!(
+                "{} bytes left, less than a record header",
+                rest.len()
+            ));
+        }
+        let kind = u32::from_le_bytes(rest[0..4].try_into().expect("4"));
+        let misc = u16::from_le_bytes([rest[4], rest[5]]);
+        let size = u16::from_le_bytes([rest[6], rest[7]]) as usize;
+        if size < 8 || size > rest.len() {
+            self.pos = self.data.len();
+            return fail(format!(
+                "record size {size} does not fit ({} bytes left)",
+                rest.len()
+            ));
+        }
+        self.pos += size;
+        Some(self.decode(kind, misc, &rest[8..size]).map_err(|e| {
+            DecodeError(format!(
+                "perf record at byte {at} of the block's data: {}",
+                e.0
+            ))
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CGROUP_MKDIR_FORMAT: &str = "name: cgroup_mkdir
+ID: 570
+format:
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
+\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+
+\tfield:int root;\toffset:8;\tsize:4;\tsigned:1;
+\tfield:int level;\toffset:12;\tsize:4;\tsigned:1;
+\tfield:u64 id;\toffset:16;\tsize:8;\tsigned:0;
+\tfield:__data_loc char[] path;\toffset:24;\tsize:4;\tsigned:0;
+
+print fmt: \"root=%d id=%llu level=%d path=%s\", REC->root, REC->id, REC->level, __get_str(path)
+";
+
+    #[test]
+    fn tracepoint_fields_decode_from_the_format_text() {
+        let f = TracepointFormat::parse(CGROUP_MKDIR_FORMAT);
+        let names: Vec<_> = f.fields.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "common_type",
+                "common_flags",
+                "common_preempt_count",
+                "common_pid",
+                "root",
+                "level",
+                "id",
+                "path"
+            ]
+        );
+        let mut raw = vec![0u8; 28];
+        raw[16..24].copy_from_slice(&4242u64.to_le_bytes());
+        let path = b"/pws/fn-1\0";
+        raw[24..28].copy_from_slice(&((28u32) | ((path.len() as u32) << 16)).to_le_bytes());
+        raw.extend_from_slice(path);
+        assert_eq!(f.u64(&raw, "id"), Some(4242));
+        assert_eq!(f.str(&raw, "path"), Some("/pws/fn-1"));
+        assert_eq!(
+            f.str(&raw[..20], "path"),
+            None,
+            "a truncated raw record is not a panic"
+        );
+    }
+}
