@@ -27,7 +27,7 @@ Usage: bench/recorder_overhead.sh [--quick] [--out DIR] [--keep] [--skip-part N]
 Environment (defaults in brackets; --quick changes the marked ones):
   PWS_BIN        directory holding pws-record [$(cargo metadata)/release, built if missing]
   PERF           perf binary [found on PATH or /usr/bin/perf_*, installed if missing]
-  REPS           repetitions of each run in part 1 [3; quick 1]
+  REPS           repetitions of each run in part 1 [5; quick 1]
   WORK_SECONDS   bare duration of the workload in part 1 [10; quick 3]
   FREQ           sampling frequency in part 1, Hz per CPU [1000]
   PROCS          workload processes [number of online CPUs]
@@ -57,7 +57,7 @@ skipped() { [[ " $SKIP " == *" $1 "* ]]; }
 if [ "$QUICK" = 1 ]; then
     : "${REPS:=1}" "${WORK_SECONDS:=3}" "${LOSS_SECONDS:=5}" "${CG_WINDOW:=3}"
 fi
-: "${REPS:=3}" "${WORK_SECONDS:=10}" "${FREQ:=1000}" "${LOSS_FREQ:=10000}" "${LOSS_SECONDS:=30}"
+: "${REPS:=5}" "${WORK_SECONDS:=10}" "${FREQ:=1000}" "${LOSS_FREQ:=10000}" "${LOSS_SECONDS:=30}"
 : "${CG_COUNTS:=10,100,1000}" "${CG_WINDOW:=10}" "${CG_WAKEUPS:=200}" "${PWS_ARGS:=}"
 PROCS="${PROCS:-$(nproc)}"
 SETTLE=1 # seconds a recorder runs before the workload starts (same for every tool)

@@ -56,6 +56,31 @@ def proc_cpu(pid):
     return total / 1e9
 
 
+def perf_users(exclude=()):
+    """Processes other than `exclude` holding perf event fds: {pid: [comm, fds]}. Another
+    recorder running at the same time competes for the CPUs and, on some kernels, even gets
+    samples into the other's ring (see README)."""
+    users = {}
+    me = {os.getpid(), *exclude}
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) in me:
+            continue
+        n = 0
+        try:
+            for fd in os.listdir(f"/proc/{d}/fd"):
+                try:
+                    if os.readlink(f"/proc/{d}/fd/{fd}") == "anon_inode:[perf_event]":
+                        n += 1
+                except OSError:
+                    pass
+            if n:
+                with open(f"/proc/{d}/comm") as f:
+                    users[d] = [f.read().strip(), n]
+        except OSError:
+            pass
+    return users
+
+
 def cmd_run(a):
     cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
     if not cmd:
@@ -80,6 +105,7 @@ def cmd_run(a):
     t0 = time.monotonic()
     child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT if a.log else None)
     state["child"] = child
+    others = perf_users([child.pid])
     deadline = t0 + a.stop_after if a.stop_after else None
     mark_at = t0 + a.mark_after
     cpu_at_mark = None
@@ -96,6 +122,7 @@ def cmd_run(a):
         now = time.monotonic()
         if cpu_at_mark is None and now >= mark_at and state["stop_sent"] is None:
             cpu_at_mark, t_mark = proc_cpu(child.pid), now
+            others.update(perf_users([child.pid]))
         if deadline and now >= deadline and state["stop_sent"] is None:
             forward(signal.SIGINT, None)
         if state["stop_sent"] and now - state["stop_sent"] > 60:
@@ -128,6 +155,7 @@ def cmd_run(a):
         "exit": child.returncode,
         "host_busy_s": busy1 - busy0,
         "host_steal_s": steal1 - steal0,
+        "other_perf_users": others,
     }
     with open(a.out, "w") as f:
         json.dump(out, f, indent=1)
@@ -212,9 +240,18 @@ def perf_data_records(path):
         head = f.read(104)
         if head[:8] != b"PERFILE2":
             return {"error": "not a perf.data file (or pipe mode)"}
-        data_off, data_size = struct.unpack_from("<QQ", head, 40)
+        attr_size, attrs_off, attrs_size, data_off, data_size = struct.unpack_from("<QQQQQ", head, 16)
+        # The ids of perf's own events: each attrs entry is an attr then a section of u64 ids.
+        own = set()
+        f.seek(attrs_off)
+        attrs = f.read(attrs_size)
+        for e in range(0, len(attrs) - attr_size + 1, attr_size):
+            ids_off, ids_size = struct.unpack_from("<QQ", attrs, e + attr_size - 16)
+            f.seek(ids_off)
+            own.update(struct.unpack(f"<{ids_size // 8}Q", f.read(ids_size)))
         f.seek(data_off)
         buf = f.read(data_size)
+    foreign = 0
     p, n = 0, len(buf)
     lost = 0
     while p + 8 <= n:
@@ -223,12 +260,15 @@ def perf_data_records(path):
             break
         name = PERF_RECORD_NAMES.get(ty, str(ty))
         counts[name] = counts.get(name, 0) + 1
+        # Every event the benchmark opens has PERF_SAMPLE_IDENTIFIER: the id comes first.
+        if ty == 9 and own and p + 16 <= n and struct.unpack_from("<Q", buf, p + 8)[0] not in own:
+            foreign += 1
         if ty == 2 and p + 24 <= n:  # LOST: header, id, lost
             lost += struct.unpack_from("<Q", buf, p + 16)[0]
         elif ty == 13 and p + 16 <= n:  # LOST_SAMPLES: header, lost
             lost += struct.unpack_from("<Q", buf, p + 8)[0]
         p += size
-    return {"samples": counts.get("SAMPLE", 0), "lost": lost, "records": counts,
+    return {"samples": counts.get("SAMPLE", 0), "foreign_samples": foreign, "lost": lost, "records": counts,
             "data_bytes": data_size, "parsed_to": p}
 
 
@@ -491,6 +531,38 @@ def cmd_report(a):
         checks.append(("pws-record steady cost flat in the number of cgroups (≤ ×1.5 from fewest to most)", ok,
                        f"steady CPU per second pws-record ×{fmt(g.get('pws'), '.2f')}, perf stat -G ×{fmt(g.get('perfstat'), '.2f')} "
                        f"(whole run incl. start: pws-record ×{fmt(g.get('pws_total'), '.2f')}, perf stat -G ×{fmt(g.get('perfstat_total'), '.2f')})"))
+    # Was the machine ours? Other perf users compete for the CPUs and, on this kind of
+    # kernel, leak samples into our rings (perf.data then holds samples of unknown ids).
+    overlapped, total, comms = [], 0, {}
+    for root, _dirs, files in os.walk(d):
+        if "run.json" in files:
+            total += 1
+            r = load(os.path.join(root, "run.json")) or {}
+            o = r.get("other_perf_users") or {}
+            if o:
+                overlapped.append(os.path.relpath(root, d))
+                for pid, (comm, _n) in o.items():
+                    comms.setdefault(comm, set()).add(pid)
+    foreign = {}
+    for root, _dirs, files in os.walk(d):
+        if "perfstats.json" in files:
+            f = (load(os.path.join(root, "perfstats.json")) or {}).get("foreign_samples")
+            if f:
+                foreign[os.path.relpath(root, d)] = f
+    results["interference"] = {"runs_overlapping_other_perf_users": overlapped, "runs": total,
+                               "other_perf_users": {k: sorted(v) for k, v in comms.items()},
+                               "perf_data_foreign_samples": foreign}
+    if overlapped or foreign:
+        lines.append("WARNING: the machine was not quiet")
+        if overlapped:
+            lines.append(f"  {len(overlapped)} of {total} measured runs overlapped with other processes holding perf events: "
+                         + ", ".join(f"{c} (pids {', '.join(sorted(p)[:5])}{'…' if len(p) > 5 else ''})" for c, p in comms.items()))
+            lines.append("  runs: " + ", ".join(sorted(overlapped)))
+        if foreign:
+            lines.append("  perf.data files holding samples with ids of events perf did not open: "
+                         + ", ".join(f"{k}: {v}" for k, v in sorted(foreign.items())))
+        lines.append("  their CPU and wall figures are inflated by the competition; rerun on a quiet machine")
+        lines.append("")
     results["checks"] = [{"target": t, "pass": ok, "detail": det} for t, ok, det in checks]
     lines.append("Targets")
     for t, ok, det in checks:

@@ -40,6 +40,10 @@ pub struct Outcome {
 pub fn record(args: &Args) -> Result<Outcome> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal ends the process at once, as with perf: a recorder that cannot
+        // finish (a stuck disk) can always be stopped. The first one finishes the trace.
+        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))
+            .context("cannot install signal handlers")?;
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("cannot install signal handlers")?;
     }

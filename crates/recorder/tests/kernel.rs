@@ -261,15 +261,14 @@ fn cgroup_lifecycle_and_cpu_time_match_the_kernel() {
         }
     }
     assert_eq!(lost, 0, "records lost; {summary}");
-    // Rarely (under load) a record names an event id that is not in the trace info; under
-    // investigation. It must stay rare, and it is reported, never decoded as something else.
-    if !unknown.is_empty() {
-        eprintln!("records with unknown event ids: {unknown:?} of {records}");
-    }
+    // Every record must name an event of this trace. (Seen when it did not: while another
+    // session sampled the same software event system-wide, some of our context-switch samples
+    // carried that session's identifier. Nothing else samples on CI machines.)
     assert!(
-        unknown.len() * 1000 <= records,
-        "{} of {records} records have unknown event ids: {unknown:?}",
-        unknown.len()
+        unknown.is_empty(),
+        "{} of {records} records name unknown event ids, first: {:?}",
+        unknown.len(),
+        unknown.first()
     );
     // Exactness rests on the switch sampler: every switch-out must be in the trace.
     assert!(
@@ -401,7 +400,7 @@ fn a_tiny_ring_counts_lost_records_and_the_trace_stays_valid() {
             }
         }
     }
-    assert!(unknown <= 2, "{unknown} records with unknown event ids");
+    assert_eq!(unknown, 0, "records with unknown event ids");
     assert_eq!(in_trace, lost);
     let t = Trace::open(&trace).unwrap();
     assert!(t.end_block().is_some());
