@@ -19,8 +19,8 @@ echo "== pws-analyze info $trace"
 "$bin/pws-analyze" info "$trace"
 cat <<'NOTE'
 
-This version records the host, its CPUs and its clocks. Coming next, in order: perf rings,
-energy counters (simulated on machines without RAPL, and labelled so) and cgroup lifecycles;
-OpenWhisk activations and the local function platform that this demo will then run; the
-analyzer's power models and Parquet tables; notebooks.
+pws-record recorded every CPU's perf ring (samples at each context switch), cgroup
+lifecycles and energy: simulated where the host has no energy counter, and labelled so.
+Coming next, in order: OpenWhisk activations and the local function platform this demo will
+then run; the analyzer's power models and Parquet tables; notebooks.
 NOTE
