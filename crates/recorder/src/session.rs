@@ -3,6 +3,7 @@
 //! command, `--duration`, a signal, an error — the trace is finished.
 
 use std::io::IsTerminal;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
@@ -140,9 +141,11 @@ pub fn record(args: &Args) -> Result<Outcome> {
     let recording = (|| -> Result<()> {
         perf.enable()?;
         let mut child = match args.command.split_first() {
+            // Its own process group, so that stopping it stops everything it started.
             Some((prog, rest)) => Some(
                 Command::new(prog)
                     .args(rest)
+                    .process_group(0)
                     .spawn()
                     .with_context(|| format!("cannot start command {prog:?}"))?,
             ),
@@ -151,45 +154,50 @@ pub fn record(args: &Args) -> Result<Outcome> {
         let began = Instant::now();
         let mut last_tick = Instant::now();
         let mut term_sent: Option<Instant> = None;
-        loop {
-            perf.wait(POLL_MS);
-            drain(&mut perf, &tx, &wakeups)?;
-            if let Some(c) = child.as_mut() {
-                if let Some(st) = c.try_wait().context("cannot wait for the command")? {
-                    command_code = st.code();
-                    break;
+        // The loop may end in an error (the writer failed: disk full); the command is cleaned
+        // up below either way.
+        let looped = (|| -> Result<()> {
+            loop {
+                perf.wait(POLL_MS);
+                drain(&mut perf, &tx, &wakeups)?;
+                if let Some(c) = child.as_mut() {
+                    if let Some(st) = c.try_wait().context("cannot wait for the command")? {
+                        command_code = st.code();
+                        break;
+                    }
+                }
+                let signalled = stop.load(Ordering::Relaxed);
+                let timed_out = args.duration.is_some_and(|d| began.elapsed() >= d);
+                if signalled || timed_out {
+                    match child.as_mut() {
+                        None => break,
+                        Some(c) => stop_child(c, &mut term_sent),
+                    }
+                }
+                if last_tick.elapsed() >= TICK {
+                    tx.send(Msg::Tick(clock::pair()))
+                        .map_err(|_| anyhow!("the writer thread stopped"))?;
+                    last_tick = Instant::now();
+                }
+                if let Some(pb) = &status {
+                    pb.set_message(format!(
+                        "{} written, {} samples, {} lost",
+                        HumanBytes(live.bytes_written.load(Ordering::Relaxed)),
+                        live.samples.load(Ordering::Relaxed),
+                        live.lost_records.load(Ordering::Relaxed)
+                    ));
+                    pb.tick();
                 }
             }
-            let signalled = stop.load(Ordering::Relaxed);
-            let timed_out = args.duration.is_some_and(|d| began.elapsed() >= d);
-            if signalled || timed_out {
-                match child.as_mut() {
-                    None => break,
-                    Some(c) => stop_child(c, &mut term_sent),
-                }
-            }
-            if last_tick.elapsed() >= TICK {
-                tx.send(Msg::Tick(clock::pair()))
-                    .map_err(|_| anyhow!("the writer thread stopped"))?;
-                last_tick = Instant::now();
-            }
-            if let Some(pb) = &status {
-                pb.set_message(format!(
-                    "{} written, {} samples, {} lost",
-                    HumanBytes(live.bytes_written.load(Ordering::Relaxed)),
-                    live.samples.load(Ordering::Relaxed),
-                    live.lost_records.load(Ordering::Relaxed)
-                ));
-                pb.tick();
-            }
-        }
+            Ok(())
+        })();
         if let Some(c) = child.as_mut() {
             if command_code.is_none() {
-                let _ = c.kill();
+                signal_group(c, libc::SIGKILL);
                 let _ = c.wait();
             }
         }
-        Ok(())
+        looped
     })();
     if let Some(pb) = &status {
         pb.finish_and_clear();
@@ -280,19 +288,22 @@ fn drain(perf: &mut Perf, tx: &mpsc::Sender<Msg>, wakeups: &[(u32, AtomicU64)]) 
     Ok(())
 }
 
-/// Passes SIGTERM on to the command once, then SIGKILL after a grace period.
+/// Sends `sig` to the command's whole process group.
+fn signal_group(c: &Child, sig: libc::c_int) {
+    if let Ok(pid) = i32::try_from(c.id()) {
+        // SAFETY: kill(2) on our own child's process group; no memory is involved.
+        unsafe { libc::kill(-pid, sig) };
+    }
+}
+
+/// Passes SIGTERM on to the command's process group once, then SIGKILL after a grace period.
 fn stop_child(c: &mut Child, term_sent: &mut Option<Instant>) {
     match term_sent {
         None => {
-            if let Ok(pid) = i32::try_from(c.id()) {
-                // SAFETY: kill(2) on our own child's pid; no memory is involved.
-                unsafe { libc::kill(pid, libc::SIGTERM) };
-            }
+            signal_group(c, libc::SIGTERM);
             *term_sent = Some(Instant::now());
         }
-        Some(t) if t.elapsed() > CHILD_GRACE => {
-            let _ = c.kill();
-        }
+        Some(t) if t.elapsed() > CHILD_GRACE => signal_group(c, libc::SIGKILL),
         Some(_) => {}
     }
 }

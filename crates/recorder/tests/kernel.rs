@@ -405,3 +405,108 @@ fn a_tiny_ring_counts_lost_records_and_the_trace_stays_valid() {
     let t = Trace::open(&trace).unwrap();
     assert!(t.end_block().is_some());
 }
+
+/// A tmpfs mounted for one test and unmounted on drop, even when the test fails.
+struct TinyFs(PathBuf);
+
+impl Drop for TinyFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn a_full_disk_stops_recording_with_a_clear_error_and_a_readable_trace() {
+    let _serial = SYSTEM_WIDE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Err(why) = cgroup2_root() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = TinyFs(dir.path().join("tiny"));
+    fs::create_dir(&mnt.0).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "pws-test-tiny"])
+        .arg(&mnt.0)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "mount tmpfs");
+    let trace = mnt.0.join("full.pws");
+    let errf = dir.path().join("stderr.txt");
+    let t = Instant::now();
+    // A busy loop that never ends by itself: only the recorder stopping it (its whole process
+    // group) ends it. The marker finds strays.
+    let mut rec = Command::new(env!("CARGO_BIN_EXE_pws-record"))
+        .arg("-o")
+        .arg(&trace)
+        .args([
+            "--quiet",
+            "--compression-level",
+            "0",
+            "--freq",
+            "5000",
+            "--",
+            "sh",
+            "-c",
+        ])
+        .arg(": pws-disk-full-marker; while :; do :; done")
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&errf).unwrap())
+        .spawn()
+        .unwrap();
+    let status = loop {
+        if let Some(st) = rec.try_wait().unwrap() {
+            break st;
+        }
+        if t.elapsed() > Duration::from_secs(30) {
+            let _ = rec.kill();
+            let _ = Command::new("pkill")
+                .args(["-f", "pws-disk-full-marker"])
+                .status();
+            panic!("pws-record kept running on a full disk");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let err = fs::read_to_string(&errf).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        t.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert!(
+        err.contains("No space left on device") && err.contains("full.pws"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("No space left on device").count(),
+        1,
+        "said once: {err}"
+    );
+    // What was written before the disk filled is a readable trace: its info, and blocks up to
+    // a torn tail at most.
+    let tr = Trace::open(&trace).unwrap();
+    let idx = tr.index().unwrap();
+    assert!(idx.entries.len() >= 3, "{:?}", idx.entries.len());
+    match tr
+        .block_at(idx.entries[0].offset)
+        .unwrap()
+        .decode()
+        .unwrap()
+    {
+        Record::TraceInfo(i) => assert_eq!(i.recorder, "pws-record"),
+        other => panic!("first block is {other:?}"),
+    }
+    // No busy loop left behind by the recorder.
+    std::thread::sleep(Duration::from_millis(100));
+    let left = Command::new("pgrep")
+        .args(["-f", "timeout 20 sh -c"])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "the command outlived the recorder: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+}

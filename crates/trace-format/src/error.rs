@@ -8,13 +8,13 @@ use crate::BlockKind;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    #[error("{}: {source}", path.display())]
+    #[error("cannot open {}", path.display())]
     Open {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("writing the trace failed after {offset} bytes: {source}")]
+    #[error("writing the trace failed after {offset} bytes")]
     Write {
         offset: u64,
         #[source]
