@@ -3,8 +3,8 @@
 # frequency) and against per-cgroup counting as PowerAPI's hwpc-sensor does it
 # (`perf stat -a` with one counter per cgroup). See bench/README.md.
 #
-#   bench/recorder_overhead.sh            # full run, about 6 minutes on a 2-core VM
-#   bench/recorder_overhead.sh --quick    # smoke check, under 2 minutes
+#   bench/recorder_overhead.sh            # full run: 6-7 minutes on a 2-core VM
+#   bench/recorder_overhead.sh --quick    # smoke check: about 70 seconds
 #
 # Needs root (system-wide perf events, cgroup creation). Installs perf and python3 with
 # apt-get when missing. Prints PASS/FAIL per target; exits non-zero only if the benchmark
@@ -81,7 +81,9 @@ apt_install() {
 command -v python3 >/dev/null || apt_install python3
 find_perf() {
     local p
-    for p in ${PERF:-} "$(command -v perf 2>/dev/null)" $(ls -1 /usr/bin/perf_* 2>/dev/null | sort -V -r); do
+    local cands=("${PERF:-}" "$(command -v perf 2>/dev/null || true)")
+    mapfile -t -O 2 cands < <(find /usr/bin -maxdepth 1 -name 'perf_*' 2>/dev/null | sort -V -r)
+    for p in "${cands[@]}"; do
         # Debian's /usr/bin/perf may be a wrapper that refuses a kernel it has no perf for.
         [ -n "$p" ] && [ -x "$p" ] && "$p" --version >/dev/null 2>&1 && { echo "$p"; return 0; }
     done
@@ -124,16 +126,16 @@ TOOL_PID=""
 FIFO="$OUT/idle.fifo"
 cleanup_cgroups() {
     local d i
-    [ ${#CG_PIDS[@]} -gt 0 ] && kill -KILL "${CG_PIDS[@]}" 2>/dev/null || true
+    if [ ${#CG_PIDS[@]} -gt 0 ]; then kill -KILL "${CG_PIDS[@]}" 2>/dev/null || true; fi
     for d in "${CG_DIRS[@]}"; do
-        [ -e "$d/cgroup.kill" ] && echo 1 >"$d/cgroup.kill" 2>/dev/null || true
+        if [ -e "$d/cgroup.kill" ]; then echo 1 >"$d/cgroup.kill" 2>/dev/null || true; fi
     done
-    [ ${#CG_PIDS[@]} -gt 0 ] && wait "${CG_PIDS[@]}" 2>/dev/null || true
+    if [ ${#CG_PIDS[@]} -gt 0 ]; then wait "${CG_PIDS[@]}" 2>/dev/null || true; fi
     # Deepest first: the per-process cgroups, then the bench's own directory.
     for i in 1 2 3 4 5 6 7 8 9 10; do
-        for d in "${CG_DIRS[@]}"; do [ -d "$d" ] && rmdir "$d" 2>/dev/null || true; done
+        for d in "${CG_DIRS[@]}"; do if [ -d "$d" ]; then rmdir "$d" 2>/dev/null || true; fi; done
         if [ "${1:-}" = all ]; then
-            [ -d "$CG_BASE" ] && rmdir "$CG_BASE" 2>/dev/null || true
+            if [ -d "$CG_BASE" ]; then rmdir "$CG_BASE" 2>/dev/null || true; fi
             [ -d "$CG_BASE" ] || break
         else
             [ "$(find "$CG_BASE" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | head -1)" = "" ] && break
@@ -173,22 +175,19 @@ trap 'echo; echo "recorder_overhead.sh: interrupted, cleaning up" >&2; exit 130'
 # perf rejects -F with -c on one command line, so the two periods are per-event terms.
 CG_TPS=(cgroup_mkdir cgroup_rmdir cgroup_release cgroup_rename cgroup_freeze cgroup_unfreeze
     cgroup_notify_frozen cgroup_notify_populated cgroup_attach_task cgroup_transfer_tasks)
+# Both set CMD to the command line.
 perf_record_cmd() { # FREQ OUTFILE
-    local a=("$PERF" record -a -o "$2" -e "cpu-clock/freq=$1/" -e "context-switches/period=1/")
     local t
-    for t in "${CG_TPS[@]}"; do a+=(-e "cgroup:$t"); done
-    a+=(--switch-events --all-cgroups)
-    echo "${a[@]}"
+    CMD=("$PERF" record -a -o "$2" -e "cpu-clock/freq=$1/" -e "context-switches/period=1/")
+    for t in "${CG_TPS[@]}"; do CMD+=(-e "cgroup:$t"); done
+    CMD+=(--switch-events --all-cgroups)
 }
 pws_record_cmd() { # FREQ OUTFILE SUMMARY [extra...]
-    local f=$1 o=$2 s=$3
+    local f=$1 o=$2 s=$3 more
     shift 3
-    # shellcheck disable=SC2086
-    echo "$PWS" -q -o "$o" --freq "$f" --summary-json "$s" $PWS_ARGS "$@"
+    read -r -a more <<<"$PWS_ARGS"
+    CMD=("$PWS" -q -o "$o" --freq "$f" --summary-json "$s" "${more[@]}" "$@")
 }
-# Word-splitting the echoed command lines is fine: none of our paths has spaces
-# (checked here).
-[[ "$OUT$PERF$PWS" != *" "* ]] || die "paths with spaces are not supported: $OUT $PERF $PWS"
 
 # Starts a recorder in the background under the measuring helper.
 start_tool() { # RUNDIR CMD...
@@ -224,9 +223,45 @@ if ! skipped 1; then
     python3 "$HELPER" work --out "$OUT/calib.json" --procs "$PROCS" --seconds 2 >/dev/null
     ITERS=$(python3 -c "import json; c=json.load(open('$OUT/calib.json')); print(int(c['iters_per_s_per_proc']*$WORK_SECONDS))")
     echo "   workload: $PROCS processes × $ITERS iterations of a Python integer loop"
-    echo "   perf record: $(perf_record_cmd "$FREQ" RUNDIR/perf.data)"
-    echo "   pws-record:  $(pws_record_cmd "$FREQ" RUNDIR/trace.pws RUNDIR/summary.json)"
+    perf_record_cmd "$FREQ" RUNDIR/perf.data
+    echo "   perf record: ${CMD[*]}"
+    pws_record_cmd "$FREQ" RUNDIR/trace.pws RUNDIR/summary.json
+    echo "   pws-record:  ${CMD[*]}"
     echo "   (each recorder runs ${SETTLE}s alone, then during the workload, then gets SIGINT)"
+    # Do both recorders really record the same streams? A short run of each under a load
+    # with context switches (a pipe ping-pong) and cgroup events (a short-lived cgroup with a
+    # process moved into it), pws-record uncompressed so the repository's Python reader can
+    # count its samples per event with the standard library alone.
+    rd="$OUT/streams"
+    mkdir -p "$rd" "$CG_BASE"
+    CG_DIRS+=("$CG_BASE/eq")
+    for tool in perf pws; do
+        if [ "$tool" = perf ]; then perf_record_cmd "$FREQ" "$rd/perf.data"
+        else pws_record_cmd "$FREQ" "$rd/trace.pws" "$rd/summary.json" --compression-level 0; fi
+        mkdir -p "$rd/$tool"
+        start_tool "$rd/$tool" "${CMD[@]}"
+        python3 "$HELPER" switchload --seconds 2 >/dev/null &
+        load=$!
+        for i in 1 2 3; do
+            mkdir "$CG_BASE/eq"
+            sleep 0.2 &
+            echo $! >"$CG_BASE/eq/cgroup.procs"
+            wait $!
+            rmdir "$CG_BASE/eq"
+        done
+        wait "$load"
+        stop_tool
+    done
+    python3 "$HELPER" streams --perf-data "$rd/perf.data" --pws-trace "$rd/trace.pws" --repo "$REPO" --out "$rd/streams.json"
+    python3 - "$rd/streams.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+for tool in ("perf", "pws"):
+    x = r[tool]
+    print(f"   samples per stream, {tool:4s}: " + (x.get("error") or ", ".join(f"{k} {v}" for k, v in sorted(x["streams"].items()))))
+PY
+    [ "$KEEP" = 1 ] || rm -f "$rd/perf.data" "$rd/trace.pws"
+
     MODES=(bare perf pws pws-noenergy)
     for rep in $(seq 1 "$REPS"); do
         # Rotate the order each repetition so slow drifts of the VM hit every mode.
@@ -237,9 +272,10 @@ if ! skipped 1; then
             mkdir -p "$rd"
             case "$mode" in
                 bare) ;;
-                perf) start_tool "$rd" $(perf_record_cmd "$FREQ" "$rd/perf.data") ;;
-                pws) start_tool "$rd" $(pws_record_cmd "$FREQ" "$rd/trace.pws" "$rd/summary.json") ;;
-                pws-noenergy) start_tool "$rd" $(pws_record_cmd "$FREQ" "$rd/trace.pws" "$rd/summary.json" --energy none) ;;
+                perf) perf_record_cmd "$FREQ" "$rd/perf.data" && start_tool "$rd" "${CMD[@]}" ;;
+                pws) pws_record_cmd "$FREQ" "$rd/trace.pws" "$rd/summary.json" && start_tool "$rd" "${CMD[@]}" ;;
+                pws-noenergy) pws_record_cmd "$FREQ" "$rd/trace.pws" "$rd/summary.json" --energy none &&
+                    start_tool "$rd" "${CMD[@]}" ;;
             esac
             wall=$(python3 "$HELPER" work --out "$rd/work.json" --procs "$PROCS" --iters "$ITERS")
             [ "$mode" = bare ] || stop_tool
@@ -262,12 +298,12 @@ if ! skipped 2; then
     say "Part 2: pws-record at $LOSS_FREQ Hz for ${LOSS_SECONDS}s with the workload on every CPU"
     rd="$OUT/p2"
     mkdir -p "$rd"
-    echo "   $(pws_record_cmd "$LOSS_FREQ" "$rd/trace.pws" "$rd/summary.json")"
+    pws_record_cmd "$LOSS_FREQ" "$rd/trace.pws" "$rd/summary.json"
+    echo "   ${CMD[*]}"
     if [ "$LOSS_FREQ" -gt "$(cat /proc/sys/kernel/perf_event_max_sample_rate)" ]; then
         echo "   note: kernel.perf_event_max_sample_rate is below $LOSS_FREQ: the kernel will refuse or throttle"
     fi
-    python3 "$HELPER" run --out "$rd/run.json" --log "$rd/tool.log" -- \
-        $(pws_record_cmd "$LOSS_FREQ" "$rd/trace.pws" "$rd/summary.json") &
+    python3 "$HELPER" run --out "$rd/run.json" --log "$rd/tool.log" -- "${CMD[@]}" &
     TOOL_PID=$!
     sleep "$SETTLE"
     if kill -0 "$TOOL_PID" 2>/dev/null; then
@@ -314,17 +350,17 @@ if ! skipped 3; then
             rd="$OUT/p3/$n-$tool"
             mkdir -p "$rd"
             case $tool in
-                baseline) cmd=(sleep "$CG_WINDOW") ;;
-                pws) cmd=($(pws_record_cmd "$FREQ" "$rd/trace.pws" "$rd/summary.json")) ;;
+                baseline) CMD=(sleep "$CG_WINDOW") ;;
+                pws) pws_record_cmd "$FREQ" "$rd/trace.pws" "$rd/summary.json" ;;
                 # hwpc-sensor style: one counter per cgroup per CPU, read every second.
-                perfstat) cmd=("$PERF" stat -a -e cpu-clock --for-each-cgroup "$groups" -I 1000 -x, -o "$rd/stat.csv") ;;
+                perfstat) CMD=("$PERF" stat -a -e cpu-clock --for-each-cgroup "$groups" -I 1000 -x ',' -o "$rd/stat.csv") ;;
             esac
             if [ "$tool" = perfstat ]; then
                 echo "   perf stat: $PERF stat -a -e cpu-clock --for-each-cgroup $rel/cg$(seq -w 1 "$n" | head -1),…,$rel/cg$n -I 1000 -x, -o stat.csv"
             elif [ "$tool" = pws ] && [ "$n" = "${counts[0]}" ]; then
-                echo "   pws-record: ${cmd[*]}"
+                echo "   pws-record: ${CMD[*]}"
             fi
-            python3 "$HELPER" run --out "$rd/run.json" --log "$rd/tool.log" --stop-after "$CG_WINDOW" -- "${cmd[@]}" &
+            python3 "$HELPER" run --out "$rd/run.json" --log "$rd/tool.log" --stop-after "$CG_WINDOW" -- "${CMD[@]}" &
             TOOL_PID=$!
             wait "$TOOL_PID" || echo "   warning: $tool exit status $? (see $rd/tool.log)"
             TOOL_PID=""

@@ -272,8 +272,144 @@ def perf_data_records(path):
             "data_bytes": data_size, "parsed_to": p}
 
 
+def tracepoint_names():
+    """tracepoint id → "group:name", from tracefs."""
+    names = {}
+    for root in ("/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"):
+        if not os.path.isdir(root):
+            continue
+        for grp in ("cgroup",):
+            gdir = os.path.join(root, grp)
+            for ev in os.listdir(gdir) if os.path.isdir(gdir) else []:
+                try:
+                    with open(os.path.join(gdir, ev, "id")) as f:
+                        names[int(f.read())] = f"{grp}:{ev}"
+                except (OSError, ValueError):
+                    pass
+        if names:
+            break
+    return names
+
+
+SW_NAMES = {0: "cpu-clock", 1: "task-clock", 3: "context-switches", 9: "dummy"}
+
+
+def stream_of(name):
+    if name in ("cpu-clock", "cycles"):
+        return "timer (cpu-clock)"
+    if name == "context-switches":
+        return "switch (context-switches)"
+    if name.startswith("cgroup:"):
+        return "tracepoint (cgroup:*)"
+    return "other: " + name
+
+
+def perf_samples_by_event(path):
+    import struct
+
+    tps = tracepoint_names()
+    by_id = {}
+    with open(path, "rb") as f:
+        head = f.read(104)
+        attr_size, attrs_off, attrs_size, data_off, data_size = struct.unpack_from("<QQQQQ", head, 16)
+        f.seek(attrs_off)
+        attrs = f.read(attrs_size)
+        for e in range(0, len(attrs) - attr_size + 1, attr_size):
+            ty, _size, config = struct.unpack_from("<IIQ", attrs, e)
+            name = (SW_NAMES.get(config, f"software {config}") if ty == 1 else
+                    tps.get(config, f"tracepoint {config}") if ty == 2 else f"type {ty} config {config}")
+            ids_off, ids_size = struct.unpack_from("<QQ", attrs, e + attr_size - 16)
+            f.seek(ids_off)
+            for i in struct.unpack(f"<{ids_size // 8}Q", f.read(ids_size)):
+                by_id[i] = name
+        f.seek(data_off)
+        buf = f.read(data_size)
+    return count_samples(buf, by_id)
+
+
+def count_samples(buf, by_id):
+    import struct
+
+    out = {}
+    p, n = 0, len(buf)
+    while p + 16 <= n:
+        ty, _misc, size = struct.unpack_from("<IHH", buf, p)
+        if size < 8:
+            break
+        if ty == 9:
+            name = by_id.get(struct.unpack_from("<Q", buf, p + 8)[0], "ids of events it did not open")
+            out[name] = out.get(name, 0) + 1
+        p += size
+    return out
+
+
+def pws_samples_by_event(path, repo):
+    """Needs an uncompressed trace (--compression-level 0): the repository's reader then
+    works with the standard library alone."""
+    sys.dont_write_bytecode = True  # leave no __pycache__ in the repository
+    sys.path.insert(0, os.path.join(repo, "crates", "trace-format", "python"))
+    import pws_read
+
+    with open(path, "rb") as f:
+        t = pws_read.read_trace(f.read(), False)
+    by_id = {}
+    out = {}
+    for b in t["blocks"]:
+        if b["name"] == "trace-info":
+            for e in b["payload"]["perf_events"]:
+                for i in e["ids"]:
+                    by_id[i["id"]] = e["name"]
+        elif b["name"] == "perf-data":
+            for k, v in count_samples(bytes.fromhex(b["payload"]["data"]), by_id).items():
+                out[k] = out.get(k, 0) + v
+    return out
+
+
+def cmd_streams(a):
+    res = {}
+    for tool, fn, arg in (("perf", perf_samples_by_event, (a.perf_data,)),
+                          ("pws", pws_samples_by_event, (a.pws_trace, a.repo))):
+        try:
+            events = fn(*arg)
+            streams = {}
+            for name, n in events.items():
+                streams[stream_of(name)] = streams.get(stream_of(name), 0) + n
+            res[tool] = {"events": events, "streams": streams}
+        except Exception as e:  # report, do not break the benchmark
+            res[tool] = {"error": f"{type(e).__name__}: {e}"}
+    with open(a.out, "w") as f:
+        json.dump(res, f, indent=1)
+
+
+def cmd_switchload(a):
+    """Two processes passing a byte back and forth through pipes: a context switch per hop."""
+    r1, w1 = os.pipe()
+    r2, w2 = os.pipe()
+    end = time.monotonic() + a.seconds
+    pid = os.fork()
+    if pid == 0:
+        while os.read(r1, 1) == b"x":
+            os.write(w2, b"x")
+        os._exit(0)
+    hops = 0
+    t = time.monotonic()
+    while t < end:
+        os.write(w1, b"x")
+        os.read(r2, 1)
+        hops += 1
+        time.sleep(1 / a.rate)  # a third switch per hop: sleeping
+        t = time.monotonic()
+    os.write(w1, b"q")
+    os.waitpid(pid, 0)
+    print(hops)
+
+
 def cmd_perfstats(a):
     own = perf_data_records(a.data)
+    try:
+        own["samples_by_event"] = perf_samples_by_event(a.data)
+    except Exception as e:  # informational only
+        own["samples_by_event"] = {"error": str(e)}
     try:
         own["perf_report_stats"] = perf_stats(a.perf, a.data)
     except OSError as e:
@@ -339,6 +475,7 @@ def part1(d, params, results):
             r["bytes"] = load(os.path.join(rd, "size.json"))
             r["lost"] = s.get("lost")
             r["throttled"] = (s.get("records") or {}).get("THROTTLE", 0)
+            r["by_event"] = s.get("samples_by_event")
         runs.setdefault(mode, []).append(r)
 
     def stats(mode):
@@ -356,11 +493,16 @@ def part1(d, params, results):
         return {"n": len(rs), "wall_s": wall, "cpu_s": cpu, "user_s": user, "sys_s": sys_,
                 "start_cpu_s": ph("start_cpu_s"), "steady_cpu_s": ph("steady_cpu_s"),
                 "stop_cpu_s": ph("stop_cpu_s"),
+                "during_ms_per_s": med([1000 * r["run"]["phases"]["steady_cpu_s"] / r["run"]["phases"]["steady_wall_s"]
+                                        for r in rs if r.get("run") and (r["run"].get("phases") or {}).get("steady_wall_s")]),
+                "fixed_cpu_s": med([r["run"]["phases"]["start_cpu_s"] + r["run"]["phases"]["stop_cpu_s"]
+                                    for r in rs if r.get("run") and r["run"].get("phases")]),
                 "bytes_per_sample": bps, "samples": samples, "bytes": nbytes, "lost": lost, "throttled": throttled,
                 "walls": [round(r["work"]["wall_s"], 3) for r in rs if r["work"]],
                 "cpus": [round(r["run"]["cpu_s"], 3) for r in rs if r.get("run")]}
 
     s = {m: stats(m) for m in runs}
+    perf_by_event = [r.get("by_event") or {} for r in runs.get("perf", [])]
     bare = s.get("bare", {}).get("wall_s")
     for m in s:
         s[m]["slowdown"] = ratio(s[m]["wall_s"], bare)
@@ -394,11 +536,31 @@ def part1(d, params, results):
             for m in s if m != "bare"),
         "    (start: first " + str(params.get("settle_s")) + " s, opening events and snapshots; during: while the workload ran; "
         "stop: from SIGINT to exit)",
+        "  per second of recording (during): " + "; ".join(
+            f"{labels[m]} {fmt(s[m]['during_ms_per_s'], '.2f')} ms/s" for m in s if m != "bare")
+        + "; fixed (start + stop): " + "; ".join(
+            f"{labels[m]} {fmt(s[m]['fixed_cpu_s'])} s" for m in s if m != "bare"),
         "  samples, bytes: medians per run; lost, throttled: totals over all runs",
+        "  perf record's samples by event, per run: " + "; ".join(
+            ", ".join(f"{k} {v}" for k, v in sorted(b.items())) for b in perf_by_event),
         "  each run's workload wall s: " + "; ".join(f"{labels[m]} {s[m]['walls']}" for m in s),
         "  each run's recorder cpu s:  " + "; ".join(f"{labels[m]} {s[m]['cpus']}" for m in s if m != "bare"),
     ]
     return lines
+
+
+def streams(d, params, results):
+    r = load(os.path.join(d, "streams", "streams.json"))
+    if not r:
+        return []
+    results["streams"] = r
+    names = sorted({k for t in ("perf", "pws") for k in (r.get(t, {}).get("streams") or {})})
+    rows = [[n] + [(r.get(t, {}).get("streams") or {}).get(n, 0) for t in ("perf", "pws")] for n in names]
+    lines = ["Sample streams — a 2 s run of each recorder under a pipe ping-pong and three short-lived cgroups"]
+    for t in ("perf", "pws"):
+        if r.get(t, {}).get("error"):
+            lines.append(f"  {t}: could not count ({r[t]['error']})")
+    return lines + [table(rows, ["stream", "perf record", "pws-record"])]
 
 
 def part2(d, params, results):
@@ -495,7 +657,7 @@ def cmd_report(a):
     params = load(os.path.join(d, "params.json")) or {}
     results = {"params": params}
     lines = []
-    for part in (part1, part2, part3):
+    for part in (streams, part1, part2, part3):
         got = part(d, params, results)
         if got:
             lines += got + [""]
@@ -508,6 +670,21 @@ def cmd_report(a):
         r = ratio(pws.get("cpu_s"), perf.get("cpu_s"))
         checks.append(("recorder CPU time (user+sys) ≤ perf record's", r is not None and r <= 1.0,
                        f"pws {fmt(pws.get('cpu_s'))} s vs perf {fmt(perf.get('cpu_s'))} s, ratio {fmt(r, '.2f')}"))
+        # The runs are short, so fixed costs weigh a lot; a recorder left on for hours pays
+        # mostly its per-second cost. Say where the two lines cross.
+        pr, wr = perf.get("during_ms_per_s"), pws.get("during_ms_per_s")
+        pf, wf = perf.get("fixed_cpu_s"), pws.get("fixed_cpu_s")
+        if None not in (pr, wr, pf, wf):
+            if wr > pr and wf < pf:
+                cross = f"; with these rates pws-record costs more than perf record for recordings longer than ~{(pf - wf) / ((wr - pr) / 1000):.0f} s"
+            elif wr > pr:
+                cross = "; pws-record costs more than perf record at any duration"
+            elif wf > pf:
+                cross = f"; pws-record costs less than perf record for recordings longer than ~{(wf - pf) / ((pr - wr) / 1000):.0f} s"
+            else:
+                cross = "; pws-record costs less at any duration"
+            checks.append(("(extra, stricter) recorder CPU per second of recording ≤ perf record's", wr <= pr,
+                           f"pws {fmt(wr, '.2f')} ms/s vs perf {fmt(pr, '.2f')} ms/s; fixed start+stop pws {fmt(wf)} s vs perf {fmt(pf)} s" + cross))
         r = ratio(pws.get("bytes_per_sample"), perf.get("bytes_per_sample"))
         checks.append(("bytes per sample ≤ 0.5 × perf.data's (default compression of each)", r is not None and r <= 0.5,
                        f"pws {fmt(pws.get('bytes_per_sample'), '.1f')} B vs perf {fmt(perf.get('bytes_per_sample'), '.1f')} B, ratio {fmt(r, '.3f')}"))
@@ -517,6 +694,14 @@ def cmd_report(a):
         checks.append(("no lost records at the default frequency (both tools)",
                        (pws.get("lost") or 0) == 0 and (perf.get("lost") or 0) == 0,
                        f"pws {pws.get('lost')}, perf {perf.get('lost')} lost over all repetitions"))
+    st = results.get("streams")
+    if st and "streams" in st.get("perf", {}) and "streams" in st.get("pws", {}):
+        kinds = ["timer (cpu-clock)", "switch (context-switches)", "tracepoint (cgroup:*)"]
+        have = lambda t, k: st[t]["streams"].get(k, 0) > 0
+        missing = [k for k in kinds if have("perf", k) and not have("pws", k)]
+        checks.append(("premise: pws-record records every sample stream perf record does", not missing,
+                       "missing in pws-record: " + ", ".join(missing) + " — the comparison is then not like for like"
+                       if missing else "timer, switch and tracepoint samples in both"))
     p2 = results.get("part2")
     if p2 is not None:
         s = p2.get("summary", {})
@@ -594,10 +779,19 @@ def main():
     s = sub.add_parser("perfstats")
     s.add_argument("--perf", required=True)
     s.add_argument("--data", required=True)
+    st = sub.add_parser("streams")
+    st.add_argument("--perf-data", required=True)
+    st.add_argument("--pws-trace", required=True)
+    st.add_argument("--repo", required=True)
+    st.add_argument("--out", required=True)
+    sl = sub.add_parser("switchload")
+    sl.add_argument("--seconds", type=float, required=True)
+    sl.add_argument("--rate", type=float, default=1000, help="hops per second, at most")
     rep = sub.add_parser("report")
     rep.add_argument("--dir", required=True)
     a = p.parse_args()
-    {"run": cmd_run, "work": cmd_work, "perfstats": cmd_perfstats, "report": cmd_report}[a.what](a)
+    {"run": cmd_run, "work": cmd_work, "perfstats": cmd_perfstats, "streams": cmd_streams,
+     "switchload": cmd_switchload, "report": cmd_report}[a.what](a)
 
 
 if __name__ == "__main__":
