@@ -566,6 +566,14 @@ pub(crate) mod tests {
         }
     }
 
+    /// The counters of a reader as (name, domain, package): what the sources' tests compare.
+    pub fn described(r: &dyn CounterReader) -> Vec<(&str, EnergyDomain, u32)> {
+        r.counters()
+            .iter()
+            .map(|c| (c.name.as_str(), c.domain, c.index))
+            .collect()
+    }
+
     pub fn desc(name: &str, domain: EnergyDomain) -> CounterDesc {
         CounterDesc {
             source: EnergySource::PerfPowerPmu,

@@ -282,11 +282,7 @@ mod tests {
         msr_files(d.path(), 2, &regs(0xFFFF_FFFF));
         let cpus = [cpu(0, 0), cpu(1, 0), cpu(2, 1), cpu(3, 1)];
         let (mut r, notes) = open(&pattern(d.path()), &cpus, SKYLAKE_CLIENT).unwrap();
-        let got: Vec<_> = r
-            .counters()
-            .iter()
-            .map(|c| (c.name.as_str(), c.domain, c.index))
-            .collect();
+        let got = crate::energy::tests::described(&r);
         assert_eq!(
             got,
             [

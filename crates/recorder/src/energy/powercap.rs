@@ -310,11 +310,7 @@ mod tests {
         zone(d.path(), "intel-rapl:2", "psys", 1);
         zone(d.path(), "intel-rapl:1:2", "fancy", 1);
         let (r, notes) = open(d.path()).unwrap();
-        let got: Vec<_> = r
-            .counters()
-            .iter()
-            .map(|c| (c.name.as_str(), c.domain, c.index))
-            .collect();
+        let got = crate::energy::tests::described(&r);
         assert_eq!(
             got,
             [
