@@ -219,11 +219,10 @@ pub fn record(args: &Args) -> Result<Outcome> {
     let end = clock::pair();
     let _ = tx.send(Msg::Tick(end));
     drop(tx);
-    let mut writer = writer_thread
+    let writer = writer_thread
         .join()
         .map_err(|_| anyhow!("the writer thread panicked"))?
         .with_context(|| format!("writing trace {}", args.output.display()))?;
-    writer.set_time(end.monotonic_ns);
     let stats = writer.statistics(end.monotonic_ns);
     let blocks = writer.trace.blocks_written() as u64 + 1;
     writer

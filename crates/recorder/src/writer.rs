@@ -110,9 +110,12 @@ impl Writer {
                 b.stats.bytes += bytes.len() as u64;
                 count_records(&bytes, &mut b.stats, &self.live);
                 if b.bytes.is_empty() {
+                    // Most drains start a batch: keep their buffer rather than copy it.
                     b.ring_offset = ring_offset;
+                    b.bytes = bytes;
+                } else {
+                    b.bytes.extend_from_slice(&bytes);
                 }
-                b.bytes.extend_from_slice(&bytes);
                 if b.bytes.len() >= PERF_BLOCK_BYTES {
                     let (off, data) = (b.ring_offset, std::mem::take(&mut b.bytes));
                     self.trace.write_perf_data(cpu, 0, off, &[&data])?;
@@ -165,17 +168,12 @@ impl Writer {
         self.trace.write(&st)?;
         Ok(())
     }
-
-    pub fn set_time(&mut self, ts_ns: u64) {
-        self.last_ts = ts_ns;
-    }
 }
 
-const PERF_RECORD_LOST: u32 = 2;
-const PERF_RECORD_THROTTLE: u32 = 5;
-const PERF_RECORD_UNTHROTTLE: u32 = 6;
-const PERF_RECORD_SAMPLE: u32 = 9;
-const PERF_RECORD_LOST_SAMPLES: u32 = 13;
+use pws_trace::perf::{
+    PERF_RECORD_LOST, PERF_RECORD_LOST_SAMPLES, PERF_RECORD_SAMPLE, PERF_RECORD_THROTTLE,
+    PERF_RECORD_UNTHROTTLE,
+};
 
 /// Walks record headers (type, size) to count samples, losses and throttling. Only the
 /// headers are read; bodies stay opaque.

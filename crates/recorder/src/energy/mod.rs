@@ -149,6 +149,13 @@ const ORDER: [(EnergyChoice, EnergySource); 4] = [
 /// update about every millisecond, so a working one moves thousands of units in this time.
 pub(crate) const PROBE_WINDOW: Duration = Duration::from_millis(60);
 
+/// Keeps the items of `v` whose place in `keep` is true (missing places: dropped). Readers
+/// hold several vectors in step with their counters; each is filtered with the same mask.
+pub(crate) fn retain_masked<T>(v: &mut Vec<T>, keep: &[bool]) {
+    let mut k = keep.iter();
+    v.retain(|_| *k.next().unwrap_or(&false));
+}
+
 /// Probes the host. `sources` lists every source with status used/unavailable/failed/disabled
 /// and a detail. Err only when a forced choice (not auto/none) cannot be used; the message
 /// says why and what to change.

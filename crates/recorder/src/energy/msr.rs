@@ -98,10 +98,8 @@ impl CounterReader for MsrReader {
 
 impl Retain for MsrReader {
     fn retain(&mut self, keep: &[bool]) {
-        let mut k = keep.iter();
-        self.counters.retain(|_| *k.next().unwrap_or(&false));
-        let mut k = keep.iter();
-        self.regs.retain(|_| *k.next().unwrap_or(&false));
+        super::retain_masked(&mut self.counters, keep);
+        super::retain_masked(&mut self.regs, keep);
     }
 }
 

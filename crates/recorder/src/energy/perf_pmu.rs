@@ -53,10 +53,8 @@ impl CounterReader for PerfPowerReader {
 
 impl Retain for PerfPowerReader {
     fn retain(&mut self, keep: &[bool]) {
-        let mut k = keep.iter();
-        self.counters.retain(|_| *k.next().unwrap_or(&false));
-        let mut k = keep.iter();
-        self.fds.retain(|_| *k.next().unwrap_or(&false));
+        super::retain_masked(&mut self.counters, keep);
+        super::retain_masked(&mut self.fds, keep);
     }
 }
 

@@ -33,10 +33,8 @@ impl CounterReader for PowercapReader {
 
 impl Retain for PowercapReader {
     fn retain(&mut self, keep: &[bool]) {
-        let mut k = keep.iter();
-        self.counters.retain(|_| *k.next().unwrap_or(&false));
-        let mut k = keep.iter();
-        self.files.retain(|_| *k.next().unwrap_or(&false));
+        super::retain_masked(&mut self.counters, keep);
+        super::retain_masked(&mut self.files, keep);
     }
 }
 
