@@ -262,7 +262,7 @@ for tool in ("perf", "pws"):
 PY
     [ "$KEEP" = 1 ] || rm -f "$rd/perf.data" "$rd/trace.pws"
 
-    MODES=(bare perf pws pws-noenergy)
+    MODES=(bare perf perf-z pws pws-noenergy)
     for rep in $(seq 1 "$REPS"); do
         # Rotate the order each repetition so slow drifts of the VM hit every mode.
         n=${#MODES[@]}
@@ -273,6 +273,7 @@ PY
             case "$mode" in
                 bare) ;;
                 perf) perf_record_cmd "$FREQ" "$rd/perf.data" && start_tool "$rd" "${CMD[@]}" ;;
+                perf-z) perf_record_cmd "$FREQ" "$rd/perf.data" && CMD+=(-z) && start_tool "$rd" "${CMD[@]}" ;;
                 pws) pws_record_cmd "$FREQ" "$rd/trace.pws" "$rd/summary.json" && start_tool "$rd" "${CMD[@]}" ;;
                 pws-noenergy) pws_record_cmd "$FREQ" "$rd/trace.pws" "$rd/summary.json" --energy none &&
                     start_tool "$rd" "${CMD[@]}" ;;
@@ -284,6 +285,9 @@ PY
                 stat -c '%s' "$rd/perf.data" >"$rd/size.json"
                 python3 "$HELPER" perfstats --perf "$PERF" --data "$rd/perf.data" >"$rd/perfstats.json"
                 extra="$(python3 -c "import json; s=json.load(open('$rd/perfstats.json')); r=json.load(open('$rd/run.json')); print(f\"recorder cpu {r['cpu_s']:.3f}s, {s['samples']} samples, {int(open('$rd/size.json').read())} bytes\")")"
+            elif [ "$mode" = perf-z ]; then
+                stat -c '%s' "$rd/perf.data" >"$rd/size.json"
+                extra="$(python3 -c "import json; r=json.load(open('$rd/run.json')); print(f\"recorder cpu {r['cpu_s']:.3f}s, {int(open('$rd/size.json').read())} bytes\")")"
             elif [ "$mode" != bare ]; then
                 extra="$(python3 -c "import json; s=json.load(open('$rd/summary.json')); r=json.load(open('$rd/run.json')); print(f\"recorder cpu {r['cpu_s']:.3f}s, {s['samples']} samples, {s['bytes']} bytes, {s['lost_records']} lost\")")"
             fi

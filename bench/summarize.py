@@ -476,6 +476,9 @@ def part1(d, params, results):
             r["lost"] = s.get("lost")
             r["throttled"] = (s.get("records") or {}).get("THROTTLE", 0)
             r["by_event"] = s.get("samples_by_event")
+        elif mode == "perf-z":
+            # perf.data -z holds COMPRESSED records: samples cannot be counted by walking headers.
+            r["bytes"] = load(os.path.join(rd, "size.json"))
         runs.setdefault(mode, []).append(r)
 
     def stats(mode):
@@ -502,16 +505,19 @@ def part1(d, params, results):
                 "cpus": [round(r["run"]["cpu_s"], 3) for r in rs if r.get("run")]}
 
     s = {m: stats(m) for m in runs}
+    if "perf-z" in s and "perf" in s and s["perf"]["samples"]:
+        # Same command, same streams: perf record's sample count stands for perf -z's.
+        s["perf-z"]["bytes_per_sample"] = ratio(s["perf-z"]["bytes"], s["perf"]["samples"])
     perf_by_event = [r.get("by_event") or {} for r in runs.get("perf", [])]
     bare = s.get("bare", {}).get("wall_s")
     for m in s:
         s[m]["slowdown"] = ratio(s[m]["wall_s"], bare)
     results["part1"] = s
     perf = s.get("perf", {})
-    labels = {"bare": "bare", "perf": "perf record", "pws": "pws-record",
-              "pws-noenergy": "pws-record --energy none (info)"}
+    labels = {"bare": "bare", "perf": "perf record", "perf-z": "perf record -z (info)", "pws": "pws-record",
+              "pws-noenergy": "pws-record --energy none"}
     rows = []
-    for m in ["bare", "perf", "pws", "pws-noenergy"]:
+    for m in ["bare", "perf", "perf-z", "pws", "pws-noenergy"]:
         if m not in s:
             continue
         x = s[m]
@@ -540,7 +546,9 @@ def part1(d, params, results):
             f"{labels[m]} {fmt(s[m]['during_ms_per_s'], '.2f')} ms/s" for m in s if m != "bare")
         + "; fixed (start + stop): " + "; ".join(
             f"{labels[m]} {fmt(s[m]['fixed_cpu_s'])} s" for m in s if m != "bare"),
-        "  samples, bytes: medians per run; lost, throttled: totals over all runs",
+        "  samples, bytes: medians per run; lost, throttled: totals over all runs"
+        + ("; perf record -z: B/sample from perf record's sample count (same streams; its compressed file cannot be walked)"
+           if "perf-z" in s else ""),
         "  perf record's samples by event, per run: " + "; ".join(
             ", ".join(f"{k} {v}" for k, v in sorted(b.items())) for b in perf_by_event),
         "  each run's workload wall s: " + "; ".join(f"{labels[m]} {s[m]['walls']}" for m in s),
@@ -671,20 +679,31 @@ def cmd_report(a):
         checks.append(("recorder CPU time (user+sys) ≤ perf record's", r is not None and r <= 1.0,
                        f"pws {fmt(pws.get('cpu_s'))} s vs perf {fmt(perf.get('cpu_s'))} s, ratio {fmt(r, '.2f')}"))
         # The runs are short, so fixed costs weigh a lot; a recorder left on for hours pays
-        # mostly its per-second cost. Say where the two lines cross.
-        pr, wr = perf.get("during_ms_per_s"), pws.get("during_ms_per_s")
-        pf, wf = perf.get("fixed_cpu_s"), pws.get("fixed_cpu_s")
-        if None not in (pr, wr, pf, wf):
+        # mostly its per-second cost. Like for like: perf record reads no energy counter, so
+        # the stricter line compares it with pws-record --energy none; energy is shown apart.
+        noe, perfz = p1.get("pws-noenergy", {}), p1.get("perf-z", {})
+        for other, olabel in ((perf, "perf record"), (perfz, "perf record -z (both compress; info)")):
+            pr, wr = other.get("during_ms_per_s"), noe.get("during_ms_per_s")
+            pf, wf = other.get("fixed_cpu_s"), noe.get("fixed_cpu_s")
+            if None in (pr, wr, pf, wf):
+                continue
             if wr > pr and wf < pf:
-                cross = f"; with these rates pws-record costs more than perf record for recordings longer than ~{(pf - wf) / ((wr - pr) / 1000):.0f} s"
+                cross = f"; with these rates pws-record costs more for recordings longer than ~{(pf - wf) / ((wr - pr) / 1000):.0f} s"
             elif wr > pr:
-                cross = "; pws-record costs more than perf record at any duration"
+                cross = "; pws-record costs more at any duration"
             elif wf > pf:
-                cross = f"; pws-record costs less than perf record for recordings longer than ~{(wf - pf) / ((pr - wr) / 1000):.0f} s"
+                cross = f"; pws-record costs less for recordings longer than ~{(wf - pf) / ((pr - wr) / 1000):.0f} s"
             else:
                 cross = "; pws-record costs less at any duration"
-            checks.append(("(extra, stricter) recorder CPU per second of recording ≤ perf record's", wr <= pr,
-                           f"pws {fmt(wr, '.2f')} ms/s vs perf {fmt(pr, '.2f')} ms/s; fixed start+stop pws {fmt(wf)} s vs perf {fmt(pf)} s" + cross))
+            ok = (wr <= pr) if other is perf else None
+            checks.append((f"(extra, stricter) CPU per second of recording, same streams: pws-record --energy none vs {olabel}", ok,
+                           f"pws {fmt(wr, '.2f')} ms/s vs {fmt(pr, '.2f')} ms/s; fixed start+stop pws {fmt(wf)} s vs {fmt(pf)} s" + cross))
+        we, wn = pws.get("during_ms_per_s"), noe.get("during_ms_per_s")
+        if None not in (we, wn):
+            reads = 1000.0 / params.get("energy_interval_ms", 10)
+            checks.append(("energy source's own cost (info): pws-record minus pws-record --energy none, per second", None,
+                           f"{fmt(we - wn, '.2f')} ms/s at {reads:.0f} reads/s ≈ {1000 * (we - wn) / reads:.1f} µs per read (thread wakeup included; "
+                           "on a VM a timer wakeup alone costs tens of µs)"))
         r = ratio(pws.get("bytes_per_sample"), perf.get("bytes_per_sample"))
         checks.append(("bytes per sample ≤ 0.5 × perf.data's (default compression of each)", r is not None and r <= 0.5,
                        f"pws {fmt(pws.get('bytes_per_sample'), '.1f')} B vs perf {fmt(perf.get('bytes_per_sample'), '.1f')} B, ratio {fmt(r, '.3f')}"))

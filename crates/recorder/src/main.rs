@@ -7,6 +7,7 @@ use clap::Parser;
 mod cli;
 mod clock;
 mod energy;
+mod freezer_v1;
 mod host;
 mod perf;
 mod session;

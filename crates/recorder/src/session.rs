@@ -2,7 +2,9 @@
 //! rings until a stop condition, and finish the trace. Whatever ends the recording — the
 //! command, `--duration`, a signal, an error — the trace is finished.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Read};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use pws_trace::records::{
-    CgroupEvents, ClockSync, EnergyBlock, SourceInfo, SourceStatus, TraceInfo, CLOCK_MONOTONIC,
+    CgroupEvent, CgroupEvents, ClockSync, SourceInfo, SourceStatus, TraceInfo, CLOCK_MONOTONIC,
 };
 use pws_trace::{TraceWriter, WriterOptions};
 use serde_json::json;
@@ -20,15 +22,16 @@ use serde_json::json;
 use crate::cli::Args;
 use crate::clock;
 use crate::energy;
+use crate::freezer_v1;
 use crate::host::Host;
 use crate::perf::{Perf, PerfOptions};
 use crate::snapshot;
 use crate::writer::{Live, Msg, Writer};
 
 /// How often a clock pair, pending perf data and statistics are written and made durable.
+/// Between ticks the main thread sleeps until a ring reaches its watermark or a signal comes
+/// (stop, or the command exited): an idle recorder wakes about once a second.
 const TICK: Duration = Duration::from_secs(1);
-/// Longest wait for a ring's watermark: stop conditions are checked at least this often.
-const POLL_MS: i32 = 100;
 /// How long a command gets to exit after SIGTERM is passed on to it, before SIGKILL.
 const CHILD_GRACE: Duration = Duration::from_secs(5);
 
@@ -40,12 +43,29 @@ pub struct Outcome {
 
 pub fn record(args: &Args) -> Result<Outcome> {
     let stop = Arc::new(AtomicBool::new(false));
+    // Signals also write to a self-pipe the main thread polls with the rings, so a stop or the
+    // command's exit is seen at once whichever thread the kernel delivers the signal to.
+    let (wake_rx, wake_tx) = UnixStream::pair().context("cannot create the signal pipe")?;
+    wake_rx
+        .set_nonblocking(true)
+        .context("cannot set up the signal pipe")?;
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // A second signal ends the process at once, as with perf: a recorder that cannot
         // finish (a stuck disk) can always be stopped. The first one finishes the trace.
         signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))
             .context("cannot install signal handlers")?;
         signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("cannot install signal handlers")?;
+    }
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGCHLD,
+    ] {
+        let tx = wake_tx
+            .try_clone()
+            .context("cannot set up the signal pipe")?;
+        signal_hook::low_level::pipe::register(sig, tx)
             .context("cannot install signal handlers")?;
     }
 
@@ -67,6 +87,7 @@ pub fn record(args: &Args) -> Result<Outcome> {
     let start = clock::pair();
     let (snapshot_events, snapshot_detail) =
         snapshot::take(args.cgroup_root.as_deref(), start.monotonic_ns);
+    let (freezer, freezer_events, freezer_source) = watch_v1_freezer(args, start.monotonic_ns);
     let energy = energy::detect(&args.energy, &host.cpus)?;
     let mut sources = perf.sources.clone();
     sources.push(SourceInfo {
@@ -75,6 +96,7 @@ pub fn record(args: &Args) -> Result<Outcome> {
         status: SourceStatus::Used,
         detail: snapshot_detail,
     });
+    sources.push(freezer_source);
     sources.extend(energy.sources);
 
     let opts = WriterOptions {
@@ -105,27 +127,40 @@ pub fn record(args: &Args) -> Result<Outcome> {
     trace.write(&CgroupEvents {
         events: snapshot_events,
     })?;
+    if !freezer_events.is_empty() {
+        trace.write(&CgroupEvents {
+            events: freezer_events,
+        })?;
+    }
     trace.flush()?;
 
     let live = Arc::new(Live::default());
     let wakeups: Arc<Vec<(u32, AtomicU64)>> =
         Arc::new(online.iter().map(|&c| (c, AtomicU64::new(0))).collect());
+    // One channel into the writer; every source thread owns a clone of the sender, so the
+    // writer ends when the last of them is gone.
     let (tx, rx) = mpsc::channel::<Msg>();
-    let (energy_tx, energy_rx) = mpsc::channel::<EnergyBlock>();
-    // The energy thread owns its sender: the writer knows energy is over when it is gone.
     let energy_stop = Arc::new(AtomicBool::new(false));
     let energy_thread = energy.reader.map(|reader| {
         crate::energy::spawn(
             reader,
             args.energy.energy_interval,
             Arc::clone(&energy_stop),
-            energy_tx,
+            tx.clone(),
         )
     });
+    let freezer_stop = Arc::new(AtomicBool::new(false));
+    let freezer_thread = match freezer {
+        Some(w) => Some(
+            freezer_v1::spawn(w, Arc::clone(&freezer_stop), tx.clone())
+                .context("cannot start the cgroup v1 freezer watcher")?,
+        ),
+        None => None,
+    };
     let writer = Writer::new(trace, Arc::clone(&live), Arc::clone(&wakeups));
     let writer_thread = std::thread::Builder::new()
         .name("pws-writer".into())
-        .spawn(move || writer.run(rx, energy_rx))
+        .spawn(move || writer.run(rx))
         .context("cannot start the writer thread")?;
 
     let status = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
@@ -152,13 +187,18 @@ pub fn record(args: &Args) -> Result<Outcome> {
             None => None,
         };
         let began = Instant::now();
-        let mut last_tick = Instant::now();
+        let deadline = args.duration.and_then(|d| began.checked_add(d));
+        let mut next_tick = began + TICK;
         let mut term_sent: Option<Instant> = None;
         // The loop may end in an error (the writer failed: disk full); the command is cleaned
         // up below either way.
         let looped = (|| -> Result<()> {
             loop {
-                perf.wait(POLL_MS);
+                let now = Instant::now();
+                let wake_at = deadline.map_or(next_tick, |d| d.min(next_tick));
+                perf.wait(Some(wake_rx.as_raw_fd()), timeout_ms(wake_at, now));
+                // Empty the signal pipe: the flags and try_wait below say what happened.
+                while (&wake_rx).read(&mut [0u8; 64]).is_ok_and(|n| n > 0) {}
                 drain(&mut perf, &tx, &wakeups)?;
                 if let Some(c) = child.as_mut() {
                     if let Some(st) = c.try_wait().context("cannot wait for the command")? {
@@ -167,17 +207,17 @@ pub fn record(args: &Args) -> Result<Outcome> {
                     }
                 }
                 let signalled = stop.load(Ordering::Relaxed);
-                let timed_out = args.duration.is_some_and(|d| began.elapsed() >= d);
+                let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
                 if signalled || timed_out {
                     match child.as_mut() {
                         None => break,
                         Some(c) => stop_child(c, &mut term_sent),
                     }
                 }
-                if last_tick.elapsed() >= TICK {
+                if Instant::now() >= next_tick {
                     tx.send(Msg::Tick(clock::pair()))
                         .map_err(|_| anyhow!("the writer thread stopped"))?;
-                    last_tick = Instant::now();
+                    next_tick = Instant::now() + TICK;
                 }
                 if let Some(pb) = &status {
                     pb.set_message(format!(
@@ -206,14 +246,19 @@ pub fn record(args: &Args) -> Result<Outcome> {
     perf.disable();
     let last = drain(&mut perf, &tx, &wakeups);
     energy_stop.store(true, Ordering::Relaxed);
-    if let Some(t) = energy_thread {
-        match t.join() {
-            Ok(st) => {
+    freezer_stop.store(true, Ordering::Release);
+    for (what, t) in [
+        ("energy", energy_thread),
+        ("cgroup v1 freezer", freezer_thread),
+    ] {
+        match t.map(|t| t.join()) {
+            Some(Ok(st)) => {
                 let _ = tx.send(Msg::SourceStats(st));
             }
-            Err(_) => eprintln!(
-                "pws-record: warning: the energy thread panicked; its last samples are lost"
+            Some(Err(_)) => eprintln!(
+                "pws-record: warning: the {what} thread panicked; its last events are lost"
             ),
+            None => {}
         }
     }
     let end = clock::pair();
@@ -266,6 +311,58 @@ pub fn record(args: &Args) -> Result<Outcome> {
             .with_context(|| format!("cannot write summary {}", path.display()))?;
     }
     Ok(Outcome { command_code })
+}
+
+/// The v1 freezer watcher, when a v1 freezer hierarchy is mounted (and `--cgroup-root` does not
+/// restrict recording to one v2 tree): v1 freeze and thaw have no tracepoint.
+fn watch_v1_freezer(
+    args: &Args,
+    ts_ns: u64,
+) -> (Option<freezer_v1::Watcher>, Vec<CgroupEvent>, SourceInfo) {
+    let info = |status, detail| SourceInfo {
+        kind: "cgroups".into(),
+        name: "v1-freezer-inotify".into(),
+        status,
+        detail,
+    };
+    if args.cgroup_root.is_some() {
+        let why = "--cgroup-root restricts recording to one cgroup v2 tree".into();
+        return (None, Vec::new(), info(SourceStatus::Disabled, why));
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let self_cg = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let hs = snapshot::hierarchies(&mountinfo, &self_cg);
+    let Some(h) = freezer_v1::find(&hs) else {
+        let why = "no cgroup v1 freezer hierarchy mounted (v2 freezing comes from the cgroup:cgroup_freeze/unfreeze tracepoints)".into();
+        return (None, Vec::new(), info(SourceStatus::Unavailable, why));
+    };
+    match freezer_v1::Watcher::new(h, ts_ns) {
+        Ok((w, events)) => {
+            let detail = format!(
+                "{} cgroups watched under {} (hierarchy {}): freeze/thaw times are when a write to freezer.state was noticed, not the kernel's own instant",
+                w.watched(),
+                h.mount.display(),
+                h.id
+            );
+            (Some(w), events, info(SourceStatus::Used, detail))
+        }
+        Err(e) => {
+            let why = format!(
+                "cannot watch {} with inotify: {e} (raise fs.inotify.max_user_watches for many cgroups); v1 freeze/thaw are not recorded",
+                h.mount.display()
+            );
+            eprintln!("pws-record: warning: {why}");
+            (None, Vec::new(), info(SourceStatus::Failed, why))
+        }
+    }
+}
+
+/// Milliseconds from `now` until `at`, rounded up so a wake never comes early; at least 1.
+fn timeout_ms(at: Instant, now: Instant) -> i32 {
+    let left = at.saturating_duration_since(now);
+    i32::try_from(left.as_micros().div_ceil(1000))
+        .unwrap_or(i32::MAX)
+        .max(1)
 }
 
 /// Copies every ring's new bytes to the writer thread.

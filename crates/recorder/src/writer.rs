@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
-use std::time::Duration;
 
-use pws_trace::records::{ClockPair, ClockSync, CpuStats, EnergyBlock, SourceStats, Statistics};
+use pws_trace::records::{
+    CgroupEvents, ClockPair, ClockSync, CpuStats, EnergyBlock, SourceStats, Statistics,
+};
 use pws_trace::TraceWriter;
 
 /// A perf-data block is written when a CPU has gathered this much, or at the next tick.
@@ -26,6 +27,22 @@ pub enum Msg {
     Tick(ClockPair),
     /// Source statistics to report (energy, activation feeds), cumulative.
     SourceStats(SourceStats),
+    /// Energy samples, about once a second from the energy thread.
+    Energy(EnergyBlock),
+    /// Cgroup events found by a source other than the perf rings (the v1 freezer watcher).
+    Cgroups(CgroupEvents),
+}
+
+impl From<CgroupEvents> for Msg {
+    fn from(c: CgroupEvents) -> Self {
+        Msg::Cgroups(c)
+    }
+}
+
+impl From<EnergyBlock> for Msg {
+    fn from(b: EnergyBlock) -> Self {
+        Msg::Energy(b)
+    }
 }
 
 /// Counters shared with the status line.
@@ -68,30 +85,15 @@ impl Writer {
         }
     }
 
-    /// Runs until every sender is gone, then returns itself for the final blocks.
-    /// Energy blocks arrive on their own channel (the energy thread owns its sender).
-    pub fn run(
-        mut self,
-        rx: Receiver<Msg>,
-        energy: Receiver<EnergyBlock>,
-    ) -> pws_trace::Result<Self> {
-        loop {
-            let msg = rx.recv_timeout(Duration::from_millis(200));
-            while let Ok(block) = energy.try_recv() {
-                self.trace.write(&block)?;
-            }
-            match msg {
-                Ok(m) => self.handle(m)?,
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
+    /// Runs until every sender is gone (the main thread's and the sources' clones), then
+    /// returns itself for the final blocks. It blocks on the channel: it wakes only when there
+    /// is something to write.
+    pub fn run(mut self, rx: Receiver<Msg>) -> pws_trace::Result<Self> {
+        for m in rx.iter() {
+            self.handle(m)?;
             self.live
                 .bytes_written
                 .store(self.trace.bytes_written(), Ordering::Relaxed);
-        }
-        // The energy thread may still send its last block after the main channel closed.
-        for block in energy.iter() {
-            self.trace.write(&block)?;
         }
         self.flush_perf()?;
         self.write_statistics()?;
@@ -130,6 +132,12 @@ impl Writer {
             }
             Msg::SourceStats(s) => {
                 self.sources.insert(s.name.clone(), s);
+            }
+            Msg::Energy(b) => {
+                self.trace.write(&b)?;
+            }
+            Msg::Cgroups(c) => {
+                self.trace.write(&c)?;
             }
         }
         Ok(())

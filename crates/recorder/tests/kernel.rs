@@ -40,14 +40,22 @@ fn cgroup2_root() -> Result<PathBuf, String> {
     Err("no cgroup v2 hierarchy mounted".into())
 }
 
-/// A cgroup removed on drop, with every process in it killed first, even when a test fails.
-struct TestCgroup(PathBuf);
+/// A cgroup removed on drop, thawed and with every process in it killed first, even when a
+/// test fails. The second field is how to thaw it: (file, value).
+struct TestCgroup(PathBuf, (&'static str, &'static str));
 
 impl TestCgroup {
     fn new(root: &Path, name: &str) -> Self {
+        Self::create(root, name, ("cgroup.freeze", "0"))
+    }
+    /// On a cgroup v1 freezer hierarchy.
+    fn new_v1(root: &Path, name: &str) -> Self {
+        Self::create(root, name, ("freezer.state", "THAWED"))
+    }
+    fn create(root: &Path, name: &str, thaw: (&'static str, &'static str)) -> Self {
         let p = root.join(format!("pws-test-{}-{name}", std::process::id()));
         fs::create_dir(&p).unwrap_or_else(|e| panic!("mkdir {}: {e}", p.display()));
-        Self(p)
+        Self(p, thaw)
     }
     fn id(&self) -> u64 {
         fs::metadata(&self.0).unwrap().ino()
@@ -78,7 +86,7 @@ impl TestCgroup {
             .unwrap()
     }
     fn remove(&self) {
-        let _ = fs::write(self.0.join("cgroup.freeze"), "0");
+        let _ = fs::write(self.0.join(self.1 .0), self.1 .1);
         for _ in 0..50 {
             for pid in fs::read_to_string(self.0.join("cgroup.procs"))
                 .unwrap_or_default()
@@ -508,5 +516,111 @@ fn a_full_disk_stops_recording_with_a_clear_error_and_a_readable_trace() {
         left.stdout.is_empty(),
         "the command outlived the recorder: {}",
         String::from_utf8_lossy(&left.stdout)
+    );
+}
+
+/// The v1 freezer has no tracepoint: a v1 cgroup with a process, created, frozen, thawed and
+/// removed while recording, must still show mkdir and rmdir (tracepoints, which v1 has) and
+/// freeze and thaw (the inotify watcher) in order, inside the window, under the inode id.
+#[test]
+fn cgroup_v1_freeze_and_thaw_are_recorded() {
+    let _serial = SYSTEM_WIDE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Err(why) = cgroup2_root() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let freezer = Path::new("/sys/fs/cgroup/freezer");
+    if !freezer.join("freezer.state").exists() && !freezer.join("cgroup.procs").exists() {
+        eprintln!(
+            "skipping: no cgroup v1 freezer hierarchy at {}",
+            freezer.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("v1.pws");
+    let rec = Recorder::start(&trace, &["--energy", "none"]);
+
+    let t0 = monotonic_ns();
+    let cg = TestCgroup::new_v1(freezer, "v1life");
+    let id = fs::metadata(&cg.0).unwrap().ino();
+    let mut p = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "echo $$ > {}/cgroup.procs && exec sleep 30",
+            cg.0.display()
+        ))
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let t_freeze = monotonic_ns();
+    fs::write(cg.0.join("freezer.state"), "FROZEN").unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let t_thaw = monotonic_ns();
+    fs::write(cg.0.join("freezer.state"), "THAWED").unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let _ = p.kill();
+    let _ = p.wait();
+    cg.remove();
+    let t1 = monotonic_ns();
+    std::thread::sleep(Duration::from_millis(200));
+    rec.stop();
+
+    let t = Trace::open(&trace).unwrap();
+    let mut freezer_ops = Vec::new();
+    for b in t.blocks() {
+        if let Record::CgroupEvents(c) = b.unwrap().decode().unwrap() {
+            for e in c.events {
+                if e.cgroup_id == id && e.op != pws_trace::records::CgroupOp::Exists {
+                    freezer_ops.push((e.ts_ns, e.op.to_string(), e.path.clone()));
+                }
+            }
+        }
+    }
+    let (attrs, _, cpus) = decode(&trace);
+    let mut tps = Vec::new();
+    for data in &cpus {
+        for r in attrs.records(data) {
+            if let PerfRecord::Sample(s) = r.unwrap() {
+                let ev = &attrs.events[s.id.event];
+                if let (Some(fmt), Some(raw)) = (&ev.format, s.raw) {
+                    let lifecycle = ev.name.ends_with("_mkdir") || ev.name.ends_with("_rmdir");
+                    if lifecycle && fmt.u64(raw, "id") == Some(id) {
+                        tps.push((s.id.time, ev.name.clone()));
+                    }
+                }
+            }
+        }
+    }
+    let mut all: Vec<(u64, String)> = tps;
+    all.extend(freezer_ops.iter().map(|(t, op, _)| (*t, op.clone())));
+    all.sort();
+    let names: Vec<&str> = all.iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "cgroup:cgroup_mkdir",
+            "freeze",
+            "thaw",
+            "cgroup:cgroup_rmdir"
+        ],
+        "{all:?}"
+    );
+    for (t, n) in &all {
+        assert!((t0..=t1).contains(t), "{n} at {t} outside [{t0}, {t1}]");
+    }
+    // Noticed after the write, and soon after it (the watcher wakes on the write).
+    let (tf, tt) = (freezer_ops[0].0, freezer_ops[1].0);
+    assert!(
+        tf >= t_freeze && tf < t_thaw,
+        "freeze at {tf}, written at {t_freeze}"
+    );
+    assert!(
+        tt >= t_thaw && tt - t_thaw < 40_000_000,
+        "thaw at {tt}, written at {t_thaw}"
+    );
+    assert_eq!(
+        freezer_ops[0].2,
+        format!("/{}", cg.0.file_name().unwrap().to_string_lossy())
     );
 }

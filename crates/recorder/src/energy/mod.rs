@@ -231,12 +231,14 @@ fn info(name: String, status: SourceStatus, detail: String) -> SourceInfo {
 /// drift), timestamps each read with CLOCK_MONOTONIC, and sends one EnergyBlock (all counters,
 /// samples since the last send) about every second and a last one when `stop` becomes true.
 /// Read errors are counted, the last error kept, and sampling continues. Returns the stats
-/// when it ends (`reads` counts every attempt, `errors` the failed ones).
-pub fn spawn(
+/// when it ends (`reads` counts every attempt, `errors` the failed ones). Blocks go into any
+/// channel whose message type is made from an EnergyBlock (the writer's, so it wakes on one
+/// channel only).
+pub fn spawn<T: From<EnergyBlock> + Send + 'static>(
     reader: Box<dyn CounterReader>,
     interval: Duration,
     stop: Arc<AtomicBool>,
-    tx: Sender<EnergyBlock>,
+    tx: Sender<T>,
 ) -> JoinHandle<SourceStats> {
     thread::spawn(reader, interval, stop, tx)
 }

@@ -17,11 +17,11 @@ const SEND_EVERY: Duration = Duration::from_secs(1);
 /// Longest sleep between looks at `stop`, so a long interval does not delay the end.
 const STOP_POLL: Duration = Duration::from_millis(50);
 
-pub(super) fn spawn(
+pub(super) fn spawn<T: From<EnergyBlock> + Send + 'static>(
     reader: Box<dyn CounterReader>,
     interval: Duration,
     stop: Arc<AtomicBool>,
-    tx: Sender<EnergyBlock>,
+    tx: Sender<T>,
 ) -> JoinHandle<SourceStats> {
     std::thread::Builder::new()
         .name("pws-energy".into())
@@ -30,11 +30,11 @@ pub(super) fn spawn(
         .expect("cannot start the energy sampling thread")
 }
 
-fn run(
+fn run<T: From<EnergyBlock>>(
     mut reader: Box<dyn CounterReader>,
     interval: Duration,
     stop: &AtomicBool,
-    tx: &Sender<EnergyBlock>,
+    tx: &Sender<T>,
 ) -> SourceStats {
     let counters = reader.counters();
     let mut stats = SourceStats {
@@ -114,7 +114,7 @@ fn sample(
 }
 
 /// Sends the samples gathered since the last send, if any. False when the receiver is gone.
-fn send(series: &mut [EnergySeries], tx: &Sender<EnergyBlock>) -> bool {
+fn send<T: From<EnergyBlock>>(series: &mut [EnergySeries], tx: &Sender<T>) -> bool {
     if series.iter().all(|s| s.samples.is_empty()) {
         return true;
     }
@@ -132,7 +132,7 @@ fn send(series: &mut [EnergySeries], tx: &Sender<EnergyBlock>) -> bool {
             })
             .collect(),
     };
-    tx.send(block).is_ok()
+    tx.send(block.into()).is_ok()
 }
 
 /// Sleeps until `deadline` (None: forever), waking at least every STOP_POLL to return early
@@ -201,7 +201,7 @@ mod tests {
         run: Duration,
     ) -> (SourceStats, Vec<(Duration, EnergyBlock)>, Duration) {
         let stop = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::channel::<EnergyBlock>();
         let t0 = Instant::now();
         let h = spawn(reader, interval, Arc::clone(&stop), tx);
         let mut blocks = Vec::new();
@@ -342,7 +342,7 @@ mod tests {
 
     #[test]
     fn a_closed_receiver_ends_the_thread() {
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::channel::<EnergyBlock>();
         drop(rx);
         let stop = Arc::new(AtomicBool::new(false));
         let h = spawn(

@@ -6,7 +6,7 @@ pub mod ring;
 pub mod tracefs;
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 
 use anyhow::{bail, Context, Result};
 use pws_trace::records::{PerfEventId, PerfEventInfo, SourceInfo, SourceStatus};
@@ -329,13 +329,16 @@ impl Perf {
         }
     }
 
-    /// Waits until a ring reaches its watermark or `timeout_ms` passes.
-    pub fn wait(&self, timeout_ms: i32) {
+    /// Waits until a ring reaches its watermark, `extra` becomes readable (the signal pipe)
+    /// or `timeout_ms` passes.
+    pub fn wait(&self, extra: Option<RawFd>, timeout_ms: i32) {
         let mut fds: Vec<libc::pollfd> = self
             .cpus
             .iter()
-            .map(|c| libc::pollfd {
-                fd: c.leader.as_raw_fd(),
+            .map(|c| c.leader.as_raw_fd())
+            .chain(extra)
+            .map(|fd| libc::pollfd {
+                fd,
                 events: libc::POLLIN,
                 revents: 0,
             })
