@@ -38,6 +38,8 @@ pub fn bin(name: &str) -> PathBuf {
                 "pws-recorder",
                 "-p",
                 "pws-analyzer",
+                "-p",
+                "pws-loader",
                 "--bins",
             ])
             .current_dir(env!("CARGO_MANIFEST_DIR"))

@@ -5,26 +5,56 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod analyze;
 mod info;
+mod inputs;
+mod models;
+mod replay;
+mod smartwatts_cmd;
+mod synth;
+mod tables;
 mod timefmt;
 
 #[derive(Debug, Parser)]
-#[command(name = "pws-analyze", version, about = "Analyse Powerful Serverless traces", long_about = None)]
+#[command(
+    name = "pws-analyze",
+    version,
+    about = "Analyse Powerful Serverless traces: `pws-analyze TRACE… -o DIR` writes the tables as Parquet",
+    long_about = None,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    run: Option<analyze::RunArgs>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Print what a trace holds: host, CPUs, sources, time span, blocks, losses, whether it ended cleanly.
     Info(info::InfoArgs),
+    /// Write a trace with a known ground truth (functions with different power per CPU-second,
+    /// idle power), to check the models against it.
+    Synth(synth::SynthArgs),
+    /// PowerAPI SmartWatts 2.4.1 over hwpc-sensor reports: per-target CPU and DRAM power.
+    Smartwatts(smartwatts_cmd::SmartwattsArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Info(args) => info::run(&args),
+        Some(Command::Info(args)) => info::run(&args),
+        Some(Command::Synth(args)) => synth::run(&args),
+        Some(Command::Smartwatts(args)) => smartwatts_cmd::run(&args),
+        None => match &cli.run {
+            Some(args) => analyze::run(args),
+            None => {
+                eprintln!("pws-analyze: give traces and -o DIR, or a command; see --help");
+                return ExitCode::from(2);
+            }
+        },
     };
     match result {
         Ok(code) => code,

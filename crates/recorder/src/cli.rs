@@ -47,6 +47,9 @@ pub struct Args {
     #[command(flatten)]
     pub energy: crate::energy::EnergyArgs,
 
+    #[command(flatten)]
+    pub activations: crate::activations::ActivationArgs,
+
     /// zstd level for the trace's blocks (1–22); 0 stores them uncompressed. The default, 1,
     /// is zstd's fastest standard level: the recorder's CPU on the measured node matters more
     /// than ~15 % of file size (level 3 costs ~30 % more CPU for that).

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod activations;
 mod cli;
 mod clock;
 mod energy;

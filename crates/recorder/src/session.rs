@@ -19,6 +19,7 @@ use pws_trace::records::{
 use pws_trace::{TraceWriter, WriterOptions};
 use serde_json::json;
 
+use crate::activations;
 use crate::cli::Args;
 use crate::clock;
 use crate::energy;
@@ -98,6 +99,13 @@ pub fn record(args: &Args) -> Result<Outcome> {
     });
     sources.push(freezer_source);
     sources.extend(energy.sources);
+    // One channel into the writer; every source thread owns a clone of the sender, so the
+    // writer ends when the last of them is gone. Messages wait in it until the writer starts.
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let start_epoch_ms = start.realtime_ns / 1_000_000;
+    let (activation_sources, activation_infos) =
+        activations::start(&args.activations, start_epoch_ms, &tx)?;
+    sources.extend(activation_infos);
 
     let opts = WriterOptions {
         compression_level: (args.compression_level > 0).then_some(args.compression_level),
@@ -137,9 +145,6 @@ pub fn record(args: &Args) -> Result<Outcome> {
     let live = Arc::new(Live::default());
     let wakeups: Arc<Vec<(u32, AtomicU64)>> =
         Arc::new(online.iter().map(|&c| (c, AtomicU64::new(0))).collect());
-    // One channel into the writer; every source thread owns a clone of the sender, so the
-    // writer ends when the last of them is gone.
-    let (tx, rx) = mpsc::channel::<Msg>();
     let energy_stop = Arc::new(AtomicBool::new(false));
     let energy_thread = energy.reader.map(|reader| {
         crate::energy::spawn(
@@ -247,6 +252,16 @@ pub fn record(args: &Args) -> Result<Outcome> {
     let last = drain(&mut perf, &tx, &wakeups);
     energy_stop.store(true, Ordering::Relaxed);
     freezer_stop.store(true, Ordering::Release);
+    // Activation feeds read what is left (a command's last lines, a last API round) first.
+    for st in activation_sources.finish() {
+        if st.errors > 0 {
+            eprintln!(
+                "pws-record: warning: {}: {} problems, last: {}",
+                st.name, st.errors, st.last_error
+            );
+        }
+        let _ = tx.send(Msg::SourceStats(st));
+    }
     for (what, t) in [
         ("energy", energy_thread),
         ("cgroup v1 freezer", freezer_thread),

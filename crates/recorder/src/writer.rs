@@ -8,7 +8,8 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
 use pws_trace::records::{
-    CgroupEvents, ClockPair, ClockSync, CpuStats, EnergyBlock, SourceStats, Statistics,
+    Activations, CgroupEvents, ClockPair, ClockSync, ContainerEvents, CpuStats, EnergyBlock,
+    SourceStats, Statistics,
 };
 use pws_trace::TraceWriter;
 
@@ -31,6 +32,22 @@ pub enum Msg {
     Energy(EnergyBlock),
     /// Cgroup events found by a source other than the perf rings (the v1 freezer watcher).
     Cgroups(CgroupEvents),
+    /// Activation records from the activation sources.
+    Activations(Activations),
+    /// Container operations and activation → container links (invoker logs).
+    Containers(ContainerEvents),
+}
+
+impl From<Activations> for Msg {
+    fn from(a: Activations) -> Self {
+        Msg::Activations(a)
+    }
+}
+
+impl From<ContainerEvents> for Msg {
+    fn from(c: ContainerEvents) -> Self {
+        Msg::Containers(c)
+    }
 }
 
 impl From<CgroupEvents> for Msg {
@@ -137,6 +154,12 @@ impl Writer {
                 self.trace.write(&b)?;
             }
             Msg::Cgroups(c) => {
+                self.trace.write(&c)?;
+            }
+            Msg::Activations(a) => {
+                self.trace.write(&a)?;
+            }
+            Msg::Containers(c) => {
                 self.trace.write(&c)?;
             }
         }

@@ -7,8 +7,6 @@
 //! READ (with or without PERF_FORMAT_GROUP), CALLCHAIN (skipped), RAW and CGROUP; an event
 //! with other fields yields an error naming them rather than a wrong decode.
 
-use std::collections::HashMap;
-
 use crate::codec::DecodeError;
 use crate::records::PerfEventInfo;
 
@@ -220,7 +218,9 @@ impl TracepointFormat {
 #[derive(Debug, Clone, Default)]
 pub struct PerfAttrs {
     pub events: Vec<EventAttr>,
-    by_id: HashMap<u64, usize>,
+    /// (kernel id, event index), sorted by id: looked up for every record and every counter
+    /// value of a sample, so a binary search over a flat array beats hashing.
+    by_id: Vec<(u64, usize)>,
 }
 
 impl PerfAttrs {
@@ -230,15 +230,23 @@ impl PerfAttrs {
             out.events
                 .push(EventAttr::parse(&e.name, &e.attr, &e.format)?);
             for id in &e.ids {
-                out.by_id.insert(id.id, i);
+                out.by_id.push((id.id, i));
             }
         }
+        out.by_id.sort_unstable();
+        // A repeated id keeps its last event, as a map insertion would.
+        out.by_id.reverse();
+        out.by_id.dedup_by_key(|x| x.0);
+        out.by_id.reverse();
         Ok(out)
     }
 
     /// Index (into `events`) of the event with kernel id `id`.
     pub fn event_of(&self, id: u64) -> Option<usize> {
-        self.by_id.get(&id).copied()
+        self.by_id
+            .binary_search_by_key(&id, |x| x.0)
+            .ok()
+            .map(|i| self.by_id[i].1)
     }
 
     /// Decodes the records of one perf-data block's bytes.
@@ -269,6 +277,39 @@ pub struct ReadValue {
     pub value: u64,
 }
 
+/// The counter values of a sample's READ field, decoded as they are iterated: a sample
+/// allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReadGroup<'a> {
+    /// The values' bytes: `nr` entries of value, then id and lost when the read format has them.
+    bytes: &'a [u8],
+    /// Bytes per entry (8, 16 or 24).
+    stride: usize,
+    has_id: bool,
+}
+
+impl<'a> ReadGroup<'a> {
+    pub fn len(&self) -> usize {
+        self.bytes.len().checked_div(self.stride).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = ReadValue> + 'a {
+        let has_id = self.has_id;
+        let stride = self.stride.max(8);
+        self.bytes.chunks_exact(stride).map(move |c| {
+            let at = |o: usize| u64::from_le_bytes(c[o..o + 8].try_into().expect("8 bytes"));
+            ReadValue {
+                value: at(0),
+                id: if has_id { at(8) } else { 0 },
+            }
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Sample<'a> {
     pub id: SampleId,
@@ -277,7 +318,7 @@ pub struct Sample<'a> {
     pub time_enabled: u64,
     pub time_running: u64,
     /// Counter values read with the sample (the whole group with PERF_FORMAT_GROUP).
-    pub read: Vec<ReadValue>,
+    pub read: ReadGroup<'a>,
     pub cgroup: Option<u64>,
     pub raw: Option<&'a [u8]>,
 }
@@ -482,26 +523,17 @@ impl<'a> Records<'a> {
             if rf & read_format::TOTAL_TIME_RUNNING != 0 {
                 s.time_running = c.u64()?;
             }
-            // Each value takes at least 8 bytes: a corrupt count cannot make us allocate more.
-            let nr = usize::try_from(nr)
-                .unwrap_or(usize::MAX)
-                .min(body.len() / 8);
-            s.read.reserve(nr);
-            for _ in 0..nr {
-                let value = c.u64()?;
-                let id = if rf & read_format::ID != 0 {
-                    c.u64()?
-                } else {
-                    0
-                };
-                if rf & read_format::LOST != 0 {
-                    c.u64()?;
-                }
-                s.read.push(ReadValue { id, value });
-                if !group {
-                    break;
-                }
-            }
+            let has_id = rf & read_format::ID != 0;
+            let stride = 8 * (1 + usize::from(has_id) + usize::from(rf & read_format::LOST != 0));
+            let bytes = usize::try_from(nr)
+                .ok()
+                .and_then(|n| n.checked_mul(stride))
+                .ok_or_else(|| DecodeError("read group count overflows".into()))?;
+            s.read = ReadGroup {
+                bytes: c.bytes(bytes)?,
+                stride,
+                has_id,
+            };
         }
         if t & sample::CALLCHAIN != 0 {
             let n = c.u64()?;

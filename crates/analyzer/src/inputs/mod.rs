@@ -1,0 +1,3 @@
+//! Readers of data recorded by other tools, turned into what the analyzer's models take.
+
+pub mod hwpc;

@@ -1,0 +1,277 @@
+//! Each model compared on held-out time, then used to split the measured energy of every
+//! interval among cgroups, with the static (idle) part placed by an idle policy.
+//!
+//! In each interval the model's idle power (at most the measured power) is the static part;
+//! the rest is dynamic and goes to cgroups by the model's weights. The static part goes by the
+//! policy. Whatever a rule cannot place (no weights, no live container) is `unassigned`, so the
+//! rows of any (model, policy) always add up to the measured energy.
+
+use std::collections::HashMap;
+
+use super::dataset::Dataset;
+use super::model::Model;
+
+/// Cgroup key of energy no rule placed.
+pub const UNASSIGNED: u64 = u64::MAX - 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IdlePolicy {
+    /// Static power is its own row.
+    Unassigned,
+    /// In proportion to each cgroup's dynamic power (what SmartWatts does with its intercept).
+    Proportional,
+    /// Evenly across containers alive and not paused in the interval.
+    Even,
+    /// Across every live container, paused ones included, by the time each is kept: the
+    /// keep-alive cost FaaS platforms hide.
+    ByLifetime,
+    /// Across live containers by memory limit.
+    ByMemory,
+}
+
+impl IdlePolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unassigned => "unassigned",
+            Self::Proportional => "proportional",
+            Self::Even => "even",
+            Self::ByLifetime => "by-lifetime",
+            Self::ByMemory => "by-memory",
+        }
+    }
+}
+
+/// A container's presence in an interval.
+#[derive(Debug, Clone, Copy)]
+pub struct Live {
+    pub cgroup: u64,
+    /// Fraction of the interval it existed.
+    pub alive: f64,
+    /// Fraction of the interval it existed and was not frozen.
+    pub running: f64,
+    /// Memory limit in MB, when known.
+    pub memory_mb: Option<f64>,
+}
+
+/// One attribution row: a cgroup's energy in an interval under a model and policy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Share {
+    pub interval: usize,
+    pub cgroup: u64,
+    pub dynamic_j: f64,
+    pub idle_j: f64,
+}
+
+/// Errors of a model on one held-out fold, in W.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoldError {
+    pub fold: usize,
+    pub n: usize,
+    pub mae_w: f64,
+    pub mape: f64,
+    pub rmse_w: f64,
+}
+
+/// k-fold cross-validation over contiguous time blocks; then `model` is fitted on everything.
+pub fn evaluate(model: &mut dyn Model, ds: &Dataset, k: usize) -> Vec<FoldError> {
+    let folds = ds.folds(k);
+    let mut out = Vec::new();
+    if folds.len() >= 2 {
+        for (f, held) in folds.iter().enumerate() {
+            let train: Vec<usize> = (0..ds.intervals.len())
+                .filter(|i| !held.contains(i))
+                .collect();
+            model.fit(ds, &train);
+            let (mut abs, mut pct, mut sq, mut n_pct) = (0.0, 0.0, 0.0, 0usize);
+            for iv in &ds.intervals[held.clone()] {
+                let (p, m) = (model.predict_w(iv), iv.power_w());
+                abs += (p - m).abs();
+                sq += (p - m).powi(2);
+                if m > 0.0 {
+                    pct += ((p - m) / m).abs();
+                    n_pct += 1;
+                }
+            }
+            let n = held.len().max(1) as f64;
+            out.push(FoldError {
+                fold: f,
+                n: held.len(),
+                mae_w: abs / n,
+                mape: if n_pct > 0 {
+                    100.0 * pct / n_pct as f64
+                } else {
+                    f64::NAN
+                },
+                rmse_w: (sq / n).sqrt(),
+            });
+        }
+    }
+    let all: Vec<usize> = (0..ds.intervals.len()).collect();
+    model.fit(ds, &all);
+    out
+}
+
+/// Splits every interval's measured energy. `live[i]` lists the containers present in
+/// interval `i`.
+pub fn attribute(
+    ds: &Dataset,
+    model: &dyn Model,
+    policy: IdlePolicy,
+    live: &[Vec<Live>],
+) -> Vec<Share> {
+    let mut out = Vec::new();
+    let idle_w = model.idle_w();
+    for (i, iv) in ds.intervals.iter().enumerate() {
+        let e = iv.energy_j.max(0.0);
+        let idle = (idle_w * iv.secs()).min(e);
+        let dynamic = e - idle;
+        let w = model.weights(iv);
+        let sum_w: f64 = w.iter().sum();
+        let mut rows: HashMap<u64, (f64, f64)> = HashMap::new();
+        if sum_w > 0.0 {
+            for ((cg, _), wi) in iv.cgroups.iter().zip(&w) {
+                rows.entry(*cg).or_default().0 += dynamic * wi / sum_w;
+            }
+        } else {
+            rows.entry(UNASSIGNED).or_default().0 += dynamic;
+        }
+        let empty = Vec::new();
+        let lv = live.get(i).unwrap_or(&empty);
+        let weights: Vec<(u64, f64)> = match policy {
+            IdlePolicy::Unassigned => Vec::new(),
+            IdlePolicy::Proportional => iv
+                .cgroups
+                .iter()
+                .map(|(cg, _)| *cg)
+                .zip(w.iter().copied())
+                .collect(),
+            IdlePolicy::Even => lv.iter().map(|l| (l.cgroup, l.running)).collect(),
+            IdlePolicy::ByLifetime => lv.iter().map(|l| (l.cgroup, l.alive)).collect(),
+            IdlePolicy::ByMemory => {
+                let known: Vec<f64> = lv.iter().filter_map(|l| l.memory_mb).collect();
+                let fill = if known.is_empty() {
+                    1.0
+                } else {
+                    known.iter().sum::<f64>() / known.len() as f64
+                };
+                lv.iter()
+                    .map(|l| (l.cgroup, l.alive * l.memory_mb.unwrap_or(fill)))
+                    .collect()
+            }
+        };
+        let total: f64 = weights.iter().map(|(_, x)| x).sum();
+        if total > 0.0 {
+            for (cg, x) in weights {
+                if x > 0.0 {
+                    rows.entry(cg).or_default().1 += idle * x / total;
+                }
+            }
+        } else if idle > 0.0 {
+            rows.entry(UNASSIGNED).or_default().1 += idle;
+        }
+        let mut rows: Vec<(u64, (f64, f64))> = rows.into_iter().collect();
+        rows.sort_by_key(|(cg, _)| *cg);
+        out.extend(rows.into_iter().map(|(cgroup, (dynamic_j, idle_j))| Share {
+            interval: i,
+            cgroup,
+            dynamic_j,
+            idle_j,
+        }));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::dataset::Interval;
+    use crate::models::model::ShareModel;
+    use crate::replay::cpu::Usage;
+
+    fn ds() -> Dataset {
+        // 1 s intervals: 50 W idle + 10 W per busy CPU; cgroups 1 and 2.
+        let intervals = (0..20)
+            .map(|i| {
+                let a = (i % 3) * 300_000_000;
+                let b = (i % 4) * 200_000_000;
+                let u = |ns| Usage {
+                    cpu_ns: ns,
+                    counters: vec![],
+                };
+                Interval {
+                    start: i * 1_000_000_000,
+                    end: (i + 1) * 1_000_000_000,
+                    energy_j: 50.0 + 10.0 * (a + b) as f64 / 1e9,
+                    cgroups: vec![(1, u(a)), (2, u(b))],
+                    total: u(a + b),
+                }
+            })
+            .collect();
+        Dataset {
+            columns: vec![],
+            intervals,
+        }
+    }
+
+    #[test]
+    fn cpu_share_fits_idle_and_every_policy_adds_up() {
+        let d = ds();
+        let mut m = ShareModel::cpu_share();
+        let errs = evaluate(&mut m, &d, 4);
+        assert_eq!(errs.len(), 4);
+        assert!(errs.iter().all(|e| e.mae_w < 1e-6), "{errs:?}");
+        assert!((m.idle_w() - 50.0).abs() < 1e-6);
+        let live: Vec<Vec<Live>> = (0..20)
+            .map(|i| {
+                vec![
+                    Live {
+                        cgroup: 1,
+                        alive: 1.0,
+                        running: 1.0,
+                        memory_mb: Some(256.0),
+                    },
+                    Live {
+                        cgroup: 3,
+                        alive: 0.5,
+                        running: if i % 2 == 0 { 0.0 } else { 0.5 },
+                        memory_mb: None,
+                    },
+                ]
+            })
+            .collect();
+        let total: f64 = d.intervals.iter().map(|iv| iv.energy_j).sum();
+        for p in [
+            IdlePolicy::Unassigned,
+            IdlePolicy::Proportional,
+            IdlePolicy::Even,
+            IdlePolicy::ByLifetime,
+            IdlePolicy::ByMemory,
+        ] {
+            let rows = attribute(&d, &m, p, &live);
+            let sum: f64 = rows.iter().map(|r| r.dynamic_j + r.idle_j).sum();
+            assert!(
+                (sum - total).abs() < 1e-6 * total,
+                "{p:?}: {sum} vs {total}"
+            );
+            let idle_3: f64 = rows
+                .iter()
+                .filter(|r| r.cgroup == 3)
+                .map(|r| r.idle_j)
+                .sum();
+            match p {
+                IdlePolicy::ByLifetime => {
+                    assert!((idle_3 - 20.0 * 50.0 / 3.0).abs() < 1e-6, "{idle_3}")
+                }
+                IdlePolicy::Unassigned | IdlePolicy::Proportional => assert_eq!(idle_3, 0.0),
+                _ => assert!(idle_3 > 0.0),
+            }
+        }
+        // Interval 0: nothing ran, so all its dynamic energy (none) and, under `unassigned`,
+        // its idle energy are unassigned.
+        let rows = attribute(&d, &m, IdlePolicy::Unassigned, &live);
+        let r0: Vec<&Share> = rows.iter().filter(|r| r.interval == 0).collect();
+        assert!(r0
+            .iter()
+            .any(|r| r.cgroup == UNASSIGNED && (r.idle_j - 50.0).abs() < 1e-6));
+    }
+}

@@ -1,0 +1,8 @@
+//! Power models the analyzer compares on the same data.
+
+pub mod attribute;
+pub mod dataset;
+pub mod linear;
+pub mod model;
+pub mod smartwatts;
+pub mod truth;

@@ -1,0 +1,379 @@
+//! One CPU's perf stream, replayed: exact CPU time and counter deltas per cgroup and interval,
+//! per activation window, and the side-band facts (cgroup paths, task names, lifecycle
+//! tracepoints) the stream carries.
+//!
+//! The accounting rule (FORMAT.md, "How pws-record uses perf"): on one CPU, the span between two
+//! consecutive group samples (timer samples and switch-out samples, both reading the group)
+//! belongs to the task and cgroup of the later sample, and so do the counter deltas between
+//! them. A `cgroup_attach_task` sample is a boundary: what ran before it belongs to the task's
+//! old cgroup.
+
+use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
+
+use pws_trace::perf::{PerfAttrs, PerfRecord, Sample};
+
+use super::grid::Grid;
+
+/// Cgroup key of the idle task (pid 0): kernel cgroup ids start at 1.
+pub const IDLE: u64 = 0;
+/// Cgroup key of time that could not be attributed (no cgroup in the sample, a gap).
+pub const UNKNOWN: u64 = u64::MAX;
+
+/// CPU time and counter deltas.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Usage {
+    pub cpu_ns: u64,
+    /// One value per counter column (see [`Columns`]).
+    pub counters: Vec<f64>,
+}
+
+impl Usage {
+    fn add_part(&mut self, ns: u64, deltas: &[f64], share: f64) {
+        self.cpu_ns += ns;
+        if self.counters.len() < deltas.len() {
+            self.counters.resize(deltas.len(), 0.0);
+        }
+        for (c, d) in self.counters.iter_mut().zip(deltas) {
+            *c += d * share;
+        }
+    }
+
+    pub fn add(&mut self, other: &Usage) {
+        self.add_part(other.cpu_ns, &other.counters, 1.0);
+    }
+}
+
+/// Which events of the trace are counters read in the group, and their column.
+#[derive(Debug, Clone)]
+pub struct Columns {
+    /// Event index → column.
+    of_event: Vec<Option<usize>>,
+    pub names: Vec<String>,
+}
+
+impl Columns {
+    pub fn new(attrs: &PerfAttrs) -> Self {
+        use pws_trace::perf::sample;
+        let mut names: Vec<String> = Vec::new();
+        let of_event = attrs
+            .events
+            .iter()
+            .map(|e| {
+                if e.sample_type & sample::READ == 0 || e.format.is_some() {
+                    return None;
+                }
+                Some(match names.iter().position(|n| *n == e.name) {
+                    Some(i) => i,
+                    None => {
+                        names.push(e.name.clone());
+                        names.len() - 1
+                    }
+                })
+            })
+            .collect();
+        Self { of_event, names }
+    }
+}
+
+/// An activation's time on one cgroup: CPU time inside it is the activation's.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub start: u64,
+    pub end: u64,
+    /// Index of the activation in the caller's list.
+    pub activation: usize,
+}
+
+/// A lifecycle tracepoint seen in the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tracepoint {
+    pub ts_ns: u64,
+    /// Tracepoint name without the `cgroup:` system.
+    pub name: String,
+    pub cgroup_id: u64,
+    /// Hierarchy id (`root` field); 0 on cgroup v2.
+    pub root: u32,
+    pub path: String,
+    /// The task concerned (attach and transfer).
+    pub pid: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CpuStats {
+    pub records: u64,
+    pub group_samples: u64,
+    pub lost_records: u64,
+    /// Records naming an event id the trace does not know (another perf session's).
+    pub unknown_ids: u64,
+    /// Samples whose time went backwards: not charged.
+    pub out_of_order: u64,
+    /// Decode errors (the rest of that block is skipped), with the first message.
+    pub decode_errors: u64,
+    pub first_error: String,
+    pub first_ns: u64,
+    pub last_ns: u64,
+}
+
+/// What one CPU's stream gave.
+#[derive(Debug, Default)]
+pub struct CpuReplay {
+    pub cpu: u32,
+    /// (interval, cgroup key) → usage.
+    pub cells: FxHashMap<(usize, u64), Usage>,
+    /// (activation index, interval) → usage inside its window.
+    pub activations: HashMap<(usize, usize), Usage>,
+    pub tracepoints: Vec<Tracepoint>,
+    pub cgroup_paths: Vec<(u64, String)>,
+    pub comms: Vec<(u32, String)>,
+    pub stats: CpuStats,
+}
+
+struct Last {
+    time: u64,
+    /// Counter values by column.
+    values: Vec<Option<u64>>,
+}
+
+/// Walks one CPU's blocks, fed one at a time in trace order, so only one block is inflated at
+/// a time.
+pub struct Walker<'g> {
+    attrs: &'g PerfAttrs,
+    columns: &'g Columns,
+    grid: &'g Grid,
+    windows: &'g HashMap<u64, Vec<Window>>,
+    out: CpuReplay,
+    last: Option<Last>,
+    cgroup_of_pid: HashMap<u32, u64>,
+    deltas: Vec<f64>,
+    /// False for the side-band scan: only tracepoints, cgroup and comm records.
+    accounting: bool,
+    /// The grid interval of the last span (a CPU's spans move forward in time).
+    hint: usize,
+}
+
+impl<'g> Walker<'g> {
+    pub fn new(
+        attrs: &'g PerfAttrs,
+        columns: &'g Columns,
+        cpu: u32,
+        grid: &'g Grid,
+        windows: &'g HashMap<u64, Vec<Window>>,
+    ) -> Self {
+        Self {
+            attrs,
+            columns,
+            grid,
+            windows,
+            out: CpuReplay {
+                cpu,
+                ..CpuReplay::default()
+            },
+            last: None,
+            cgroup_of_pid: HashMap::new(),
+            deltas: vec![0.0; columns.names.len()],
+            accounting: true,
+            hint: 0,
+        }
+    }
+
+    /// Makes this walker collect only the side band (lifecycle tracepoints, cgroup paths, task
+    /// names): the first pass, which the activation join needs before accounting.
+    pub fn side_band(self) -> Self {
+        Self {
+            accounting: false,
+            ..self
+        }
+    }
+
+    pub fn finish(self) -> CpuReplay {
+        self.out
+    }
+
+    /// One block's records. A record that cannot be decoded ends the block (the rest cannot be
+    /// framed); the span up to the next sample is then not charged.
+    pub fn feed(&mut self, data: &[u8]) {
+        if !self.accounting {
+            return self.feed_side_band(data);
+        }
+        let attrs = self.attrs;
+        for rec in attrs.records(data) {
+            match rec {
+                Ok(r) => self.handle(r),
+                Err(e) => return self.decode_error(e.to_string()),
+            }
+        }
+    }
+
+    /// The side-band pass: record headers are walked and only the records it needs are
+    /// decoded (tracepoint samples, cgroup and comm records) — most samples are skipped.
+    fn feed_side_band(&mut self, data: &[u8]) {
+        use pws_trace::perf::{PERF_RECORD_CGROUP, PERF_RECORD_COMM, PERF_RECORD_SAMPLE};
+        let attrs = self.attrs;
+        let u64_at = |p: usize| u64::from_le_bytes(data[p..p + 8].try_into().expect("8 bytes"));
+        let mut p = 0usize;
+        while p + 8 <= data.len() {
+            let ty = u32::from_le_bytes(data[p..p + 4].try_into().expect("4 bytes"));
+            let size = usize::from(u16::from_le_bytes([data[p + 6], data[p + 7]]));
+            if size < 8 || p + size > data.len() {
+                return self.decode_error(format!("record at byte {p} of a block has size {size}"));
+            }
+            let wanted = match ty {
+                PERF_RECORD_SAMPLE if size >= 16 => attrs
+                    .event_of(u64_at(p + 8))
+                    .is_some_and(|e| attrs.events[e].format.is_some()),
+                PERF_RECORD_CGROUP | PERF_RECORD_COMM => true,
+                _ => false,
+            };
+            if wanted {
+                match attrs.records(&data[p..p + size]).next() {
+                    Some(Ok(r)) => self.handle(r),
+                    Some(Err(e)) => return self.decode_error(e.to_string()),
+                    None => {}
+                }
+            }
+            self.out.stats.records += 1;
+            p += size;
+        }
+    }
+
+    fn decode_error(&mut self, e: String) {
+        let st = &mut self.out.stats;
+        st.decode_errors += 1;
+        if st.first_error.is_empty() {
+            st.first_error = format!("CPU {}: {e}", self.out.cpu);
+        }
+        self.last = None;
+    }
+
+    fn handle(&mut self, rec: PerfRecord<'_>) {
+        let (attrs, columns) = (self.attrs, self.columns);
+        if self.accounting {
+            self.out.stats.records += 1;
+        }
+        match rec {
+            PerfRecord::Sample(s) => {
+                let ev = &attrs.events[s.id.event];
+                if let Some(fmt) = &ev.format {
+                    let raw = s.raw.unwrap_or(&[]);
+                    let name = ev.name.strip_prefix("cgroup:").unwrap_or(&ev.name);
+                    let tp = Tracepoint {
+                        ts_ns: s.id.time,
+                        name: name.to_owned(),
+                        cgroup_id: fmt.u64(raw, "id").unwrap_or(0),
+                        root: fmt.u64(raw, "root").unwrap_or(0) as u32,
+                        path: fmt
+                            .str(raw, "path")
+                            .or_else(|| fmt.str(raw, "dst_path"))
+                            .unwrap_or("")
+                            .to_owned(),
+                        pid: fmt.u64(raw, "pid").unwrap_or(0) as u32,
+                    };
+                    if self.accounting && name == "cgroup_attach_task" && tp.root == 0 {
+                        // A boundary: the writer's time so far is its old cgroup's.
+                        let old = self
+                            .cgroup_of_pid
+                            .get(&s.id.pid)
+                            .copied()
+                            .unwrap_or(UNKNOWN);
+                        self.charge(s.id.time, old, None);
+                    }
+                    self.out.tracepoints.push(tp);
+                } else if columns.of_event[s.id.event].is_some() && self.accounting {
+                    self.out.stats.group_samples += 1;
+                    let cg = if s.id.pid == 0 {
+                        IDLE
+                    } else {
+                        s.cgroup.unwrap_or(UNKNOWN)
+                    };
+                    self.cgroup_of_pid.insert(s.id.pid, cg);
+                    self.charge(s.id.time, cg, Some(&s));
+                }
+            }
+            PerfRecord::Cgroup {
+                cgroup_id, path, ..
+            } => self.out.cgroup_paths.push((cgroup_id, path.to_owned())),
+            PerfRecord::Comm { pid, comm, .. } => self.out.comms.push((pid, comm.to_owned())),
+            PerfRecord::Lost { lost, .. } | PerfRecord::LostSamples { lost, .. } => {
+                self.out.stats.lost_records += lost;
+                self.last = None; // a gap: the span across it is not charged
+            }
+            PerfRecord::UnknownEvent { .. } => self.out.stats.unknown_ids += 1,
+            _ => {}
+        }
+    }
+
+    /// Ends the current span at `t`, charging it to `cgroup`; `sample` (a group sample) also
+    /// gives the counter values that end it. Without one (an attach boundary), the counters
+    /// keep their last values, so their increase goes to the next span.
+    fn charge(&mut self, t: u64, cgroup: u64, sample: Option<&Sample<'_>>) {
+        let out = &mut self.out;
+        if out.stats.first_ns == 0 {
+            out.stats.first_ns = t;
+        }
+        let mut values: Vec<Option<u64>> = match &self.last {
+            Some(l) => l.values.clone(),
+            None => vec![None; self.deltas.len()],
+        };
+        if let Some(s) = sample {
+            for rv in s.read.iter() {
+                if let Some(col) = self
+                    .attrs
+                    .event_of(rv.id)
+                    .and_then(|e| self.columns.of_event[e])
+                {
+                    values[col] = Some(rv.value);
+                }
+            }
+        }
+        if let Some(prev) = &self.last {
+            if t < prev.time {
+                out.stats.out_of_order += 1;
+                return;
+            }
+            for (d, (now, before)) in self.deltas.iter_mut().zip(values.iter().zip(&prev.values)) {
+                *d = match (now, before) {
+                    (Some(n), Some(b)) if n >= b => (n - b) as f64,
+                    _ => 0.0,
+                };
+            }
+            let (a, b) = (prev.time, t);
+            let span = (b - a) as f64;
+            let deltas = &self.deltas;
+            self.grid.split_from(&mut self.hint, a, b, |i, x, y| {
+                let share = if span > 0.0 {
+                    (y - x) as f64 / span
+                } else {
+                    0.0
+                };
+                out.cells
+                    .entry((i, cgroup))
+                    .or_default()
+                    .add_part(y - x, deltas, share);
+            });
+            if let Some(ws) = self.windows.get(&cgroup) {
+                // Windows of one cgroup do not overlap (one activation at a time per container).
+                let from = ws.partition_point(|w| w.end <= a);
+                for w in ws[from..].iter().take_while(|w| w.start < b) {
+                    let (x, y) = (a.max(w.start), b.min(w.end));
+                    if x < y {
+                        self.grid.split(x, y, |i, x, y| {
+                            let share = if span > 0.0 {
+                                (y - x) as f64 / span
+                            } else {
+                                0.0
+                            };
+                            out.activations
+                                .entry((w.activation, i))
+                                .or_default()
+                                .add_part(y - x, deltas, share);
+                        });
+                    }
+                }
+            }
+        }
+        out.stats.last_ns = out.stats.last_ns.max(t);
+        self.last = Some(Last { time: t, values });
+    }
+}

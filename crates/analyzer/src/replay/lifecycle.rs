@@ -1,0 +1,453 @@
+//! Function-instance lifecycles: every cgroup created, frozen or removed during the trace
+//! (from the cgroup tracepoints, the v1 freezer watcher and the start snapshot), joined with the
+//! container operations of invoker logs, and each activation tied to its container.
+//!
+//! The join, in order of trust, recorded on every activation as `method`:
+//! - `invoker-log`: an `assign` container event names the activation's container; the
+//!   container's cgroup is the one the recorder resolved, else the cgroup whose path ends with
+//!   the container id (or `-<id>.scope`);
+//! - `record`: the activation record itself names a container;
+//! - `time-overlap`: no link; the container cgroup (created during the trace, not frozen then)
+//!   with the most CPU time inside the activation's window and no other activation overlapping.
+//!   The caller supplies CPU time per (cgroup, window) for this.
+
+use std::collections::{BTreeMap, HashMap};
+
+use pws_trace::records::{
+    ActivationRecord, CgroupEvent, CgroupOp, ContainerEvent, ContainerOp, StartType,
+};
+
+use super::cpu::Tracepoint;
+
+/// One cgroup (on the v2 hierarchy, or a v1 one) and what happened to it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Cgroup {
+    pub id: u64,
+    pub hierarchy: u32,
+    pub path: String,
+    pub existed_at_start: bool,
+    pub created: Option<u64>,
+    pub destroyed: Option<u64>,
+    /// Frozen spans; an open one ends at the trace's end.
+    pub frozen: Vec<(u64, Option<u64>)>,
+}
+
+impl Cgroup {
+    /// Created, frozen or removed during the trace: a function instance candidate.
+    pub fn is_dynamic(&self) -> bool {
+        self.created.is_some() || self.destroyed.is_some() || !self.frozen.is_empty()
+    }
+
+    pub fn frozen_ns(&self, end_ns: u64) -> u64 {
+        self.frozen
+            .iter()
+            .map(|(a, b)| b.unwrap_or(end_ns).saturating_sub(*a))
+            .sum()
+    }
+
+    fn frozen_during(&self, a: u64, b: u64) -> bool {
+        self.frozen
+            .iter()
+            .any(|(x, y)| *x <= a && y.is_none_or(|y| y >= b))
+    }
+}
+
+/// A function instance: a container and its cgroup.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Container {
+    /// The platform's id (a Docker id, a pws-load id); the cgroup path when no log named one.
+    pub container_id: String,
+    /// Index into [`Lifecycles::cgroups`], when the container's cgroup was found.
+    pub cgroup: Option<usize>,
+    pub action: String,
+    pub namespace: String,
+    pub created: Option<u64>,
+    pub destroyed: Option<u64>,
+    pub init_start: Option<u64>,
+    pub init_end: Option<u64>,
+    pub activations: u64,
+}
+
+/// How an activation was tied to its container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinMethod {
+    InvokerLog,
+    Record,
+    TimeOverlap,
+    None,
+}
+
+impl JoinMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvokerLog => "invoker-log",
+            Self::Record => "record",
+            Self::TimeOverlap => "time-overlap",
+            Self::None => "none",
+        }
+    }
+}
+
+/// An activation, joined.
+#[derive(Debug, Clone)]
+pub struct Activation {
+    pub record: ActivationRecord,
+    /// Index into [`Lifecycles::containers`].
+    pub container: Option<usize>,
+    pub method: JoinMethod,
+    pub start_type: StartType,
+}
+
+#[derive(Debug, Default)]
+pub struct Lifecycles {
+    pub cgroups: Vec<Cgroup>,
+    pub containers: Vec<Container>,
+    pub activations: Vec<Activation>,
+}
+
+impl Lifecycles {
+    /// The v2 cgroup id of each container's cgroup, for the CPU accounting.
+    pub fn cgroup_id(&self, container: usize) -> Option<u64> {
+        self.containers[container]
+            .cgroup
+            .map(|i| self.cgroups[i].id)
+    }
+}
+
+/// Builds cgroups from every source of cgroup events; returns them keyed by (hierarchy, id).
+pub fn cgroups(events: &[CgroupEvent], tracepoints: &[Tracepoint]) -> Vec<Cgroup> {
+    let mut all: BTreeMap<(u32, u64), Cgroup> = BTreeMap::new();
+    // Merged in time order: freeze and thaw pair up whatever source reported them.
+    let mut evs: Vec<(u64, u32, u64, String, CgroupOp)> = events
+        .iter()
+        .map(|e| (e.ts_ns, e.hierarchy, e.cgroup_id, e.path.clone(), e.op))
+        .collect();
+    for t in tracepoints {
+        let op = match t.name.as_str() {
+            "cgroup_mkdir" => CgroupOp::Mkdir,
+            "cgroup_rmdir" => CgroupOp::Rmdir,
+            "cgroup_freeze" => CgroupOp::Freeze,
+            "cgroup_unfreeze" => CgroupOp::Thaw,
+            _ => continue,
+        };
+        evs.push((t.ts_ns, t.root, t.cgroup_id, t.path.clone(), op));
+    }
+    evs.sort_by_key(|e| e.0);
+    for (ts, h, id, path, op) in evs {
+        if id == 0 {
+            continue;
+        }
+        let c = all.entry((h, id)).or_insert_with(|| Cgroup {
+            id,
+            hierarchy: h,
+            ..Cgroup::default()
+        });
+        if c.path.is_empty() && !path.is_empty() {
+            c.path = path;
+        }
+        match op {
+            CgroupOp::Exists => c.existed_at_start = true,
+            CgroupOp::Mkdir => {
+                c.created.get_or_insert(ts);
+            }
+            CgroupOp::Rmdir => c.destroyed = Some(ts),
+            CgroupOp::Freeze if !matches!(c.frozen.last(), Some((_, None))) => {
+                c.frozen.push((ts, None));
+            }
+            CgroupOp::Thaw => {
+                if let Some((_, end @ None)) = c.frozen.last_mut() {
+                    *end = Some(ts);
+                }
+            }
+            _ => {}
+        }
+    }
+    all.into_values().collect()
+}
+
+/// Containers and the activation join. `cpu_in_window(cgroup_id, start, end)` gives CPU time
+/// of a cgroup inside a window, for the time-overlap fallback.
+pub fn build(
+    cgroups: Vec<Cgroup>,
+    container_events: &[ContainerEvent],
+    records: &[ActivationRecord],
+    cpu_in_window: &dyn Fn(u64, u64, u64) -> u64,
+) -> Lifecycles {
+    let mut l = Lifecycles {
+        cgroups,
+        ..Lifecycles::default()
+    };
+    let mut by_container: HashMap<String, usize> = HashMap::new();
+    let mut assigned: HashMap<String, (usize, StartType)> = HashMap::new();
+    let mut evs: Vec<&ContainerEvent> = container_events.iter().collect();
+    evs.sort_by_key(|e| e.ts_ns);
+    for e in evs {
+        if e.container_id.is_empty() {
+            continue;
+        }
+        let i = match by_container.get(&e.container_id) {
+            Some(&i) => i,
+            None => {
+                let cgroup = find_cgroup(&l.cgroups, &e.container_id, &e.cgroup_path);
+                l.containers.push(Container {
+                    container_id: e.container_id.clone(),
+                    cgroup,
+                    ..Container::default()
+                });
+                by_container.insert(e.container_id.clone(), l.containers.len() - 1);
+                l.containers.len() - 1
+            }
+        };
+        let c = &mut l.containers[i];
+        if c.action.is_empty() && !e.action.is_empty() {
+            c.action = e.action.clone();
+            c.namespace = e.namespace.clone();
+        }
+        if c.cgroup.is_none() && !e.cgroup_path.is_empty() {
+            c.cgroup = find_cgroup(&l.cgroups, &e.container_id, &e.cgroup_path);
+        }
+        match e.op {
+            ContainerOp::Create => {
+                c.created.get_or_insert(e.ts_ns);
+            }
+            ContainerOp::Init => {
+                c.init_start.get_or_insert(e.ts_ns);
+            }
+            ContainerOp::Run if c.init_start.is_some() && c.init_end.is_none() => {
+                c.init_end = Some(e.ts_ns);
+            }
+            ContainerOp::Remove => c.destroyed = Some(e.ts_ns),
+            ContainerOp::Assign if !e.activation_id.is_empty() => {
+                assigned
+                    .entry(e.activation_id.clone())
+                    .or_insert((i, e.start_type));
+            }
+            _ => {}
+        }
+    }
+    // Every dynamic cgroup is a container row, with or without activations.
+    let linked: std::collections::HashSet<usize> =
+        l.containers.iter().filter_map(|c| c.cgroup).collect();
+    for (gi, g) in l.cgroups.iter().enumerate() {
+        if g.hierarchy == 0 && g.is_dynamic() && !linked.contains(&gi) {
+            l.containers.push(Container {
+                container_id: g.path.clone(),
+                cgroup: Some(gi),
+                ..Container::default()
+            });
+        }
+    }
+    for c in &mut l.containers {
+        if let Some(g) = c.cgroup.map(|i| &l.cgroups[i]) {
+            c.created = c.created.or(g.created);
+            c.destroyed = c.destroyed.or(g.destroyed);
+        }
+    }
+    // One activation per id: the first record wins (sources may repeat one).
+    let mut seen = std::collections::HashSet::new();
+    let mut taken: HashMap<usize, Vec<(u64, u64)>> = HashMap::new();
+    let mut pending = Vec::new();
+    for r in records {
+        if !seen.insert(r.activation_id.clone()) {
+            continue;
+        }
+        let (container, method, start_type) = match assigned.get(&r.activation_id) {
+            Some(&(i, st)) => (Some(i), JoinMethod::InvokerLog, st),
+            None => match by_container.get(&r.container_id) {
+                Some(&i) if !r.container_id.is_empty() => {
+                    (Some(i), JoinMethod::Record, r.start_type)
+                }
+                _ => (None, JoinMethod::None, r.start_type),
+            },
+        };
+        // The log knows prewarmed from cold; the record alone does not.
+        let start_type = if start_type == StartType::Unknown {
+            r.start_type
+        } else {
+            start_type
+        };
+        if let Some(i) = container {
+            taken.entry(i).or_default().push((r.start_ns, r.end_ns));
+        } else {
+            pending.push(l.activations.len());
+        }
+        l.activations.push(Activation {
+            record: r.clone(),
+            container,
+            method,
+            start_type,
+        });
+    }
+    for ai in pending {
+        let (a, b) = (
+            l.activations[ai].record.start_ns,
+            l.activations[ai].record.end_ns,
+        );
+        if a == 0 || b <= a {
+            continue;
+        }
+        let best = l
+            .containers
+            .iter()
+            .enumerate()
+            .filter_map(|(ci, c)| {
+                let g = &l.cgroups[c.cgroup?];
+                if g.hierarchy != 0 || g.frozen_during(a, b) {
+                    return None;
+                }
+                let busy = taken
+                    .get(&ci)
+                    .is_some_and(|ws| ws.iter().any(|&(x, y)| x < b && a < y));
+                if busy {
+                    return None;
+                }
+                let ns = cpu_in_window(g.id, a, b);
+                (ns > 0).then_some((ns, ci))
+            })
+            .max();
+        if let Some((_, ci)) = best {
+            taken.entry(ci).or_default().push((a, b));
+            l.activations[ai].container = Some(ci);
+            l.activations[ai].method = JoinMethod::TimeOverlap;
+        }
+    }
+    for a in &l.activations {
+        if let Some(ci) = a.container {
+            let c = &mut l.containers[ci];
+            c.activations += 1;
+            if c.action.is_empty() {
+                c.action = a.record.action.clone();
+                c.namespace = a.record.namespace.clone();
+            }
+        }
+    }
+    l
+}
+
+/// The cgroup of a container: the resolved path if the recorder had one, else a cgroup whose
+/// last path component is the id, `<prefix>-<id>.scope`, or starts with the id.
+fn find_cgroup(cgroups: &[Cgroup], id: &str, resolved: &str) -> Option<usize> {
+    if !resolved.is_empty() {
+        if let Some(i) = cgroups
+            .iter()
+            .position(|g| g.hierarchy == 0 && !g.path.is_empty() && resolved.ends_with(&g.path))
+        {
+            return Some(i);
+        }
+    }
+    if id.len() < 12 {
+        return None;
+    }
+    cgroups.iter().position(|g| {
+        let last = g.path.rsplit('/').next().unwrap_or("");
+        g.hierarchy == 0
+            && (last == id
+                || last.starts_with(id)
+                || last.strip_suffix(".scope").is_some_and(|s| s.ends_with(id)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pws_trace::records::ActivationSource;
+
+    fn tp(ts: u64, name: &str, id: u64, path: &str) -> Tracepoint {
+        Tracepoint {
+            ts_ns: ts,
+            name: name.into(),
+            cgroup_id: id,
+            root: 0,
+            path: path.into(),
+            pid: 0,
+        }
+    }
+
+    fn act(id: &str, action: &str, a: u64, b: u64) -> ActivationRecord {
+        ActivationRecord {
+            activation_id: id.into(),
+            namespace: "guest".into(),
+            action: action.into(),
+            version: String::new(),
+            source: ActivationSource::JsonLines,
+            kind: String::new(),
+            start_type: StartType::Warm,
+            start_epoch_ms: 1,
+            end_epoch_ms: 2,
+            start_ns: a,
+            end_ns: b,
+            wait_ms: None,
+            init_ms: None,
+            duration_ms: None,
+            status_code: None,
+            memory_limit_mb: None,
+            timeout_ms: None,
+            container_id: String::new(),
+            path: String::new(),
+            caused_by: String::new(),
+            raw: String::new(),
+        }
+    }
+
+    #[test]
+    fn cgroups_containers_and_joins() {
+        let cid = "ab".repeat(32);
+        let tps = [
+            tp(10, "cgroup_mkdir", 7, &format!("/pws-load-1/{cid}")),
+            tp(50, "cgroup_freeze", 7, ""),
+            tp(80, "cgroup_unfreeze", 7, ""),
+            tp(200, "cgroup_rmdir", 7, ""),
+            tp(20, "cgroup_mkdir", 8, "/other"),
+            tp(25, "cgroup_rmdir", 8, "/other"),
+            tp(30, "cgroup_mkdir", 9, "/lonely"),
+        ];
+        let gs = cgroups(&[], &tps);
+        assert_eq!(gs.len(), 3);
+        let g7 = gs.iter().find(|g| g.id == 7).unwrap();
+        assert_eq!(
+            (g7.created, g7.destroyed, g7.frozen_ns(1000)),
+            (Some(10), Some(200), 30)
+        );
+
+        let ev = ContainerEvent {
+            ts_ns: 12,
+            op: ContainerOp::Assign,
+            source: ActivationSource::InvokerLog,
+            container_id: cid.clone(),
+            activation_id: "a1".into(),
+            action: "hello".into(),
+            namespace: "guest".into(),
+            start_type: StartType::Prewarmed,
+            cgroup_path: String::new(),
+            detail: String::new(),
+        };
+        let recs = [
+            act("a1", "hello", 12, 40),
+            act("a2", "other", 20, 24),
+            act("a1", "hello", 0, 0),
+        ];
+        let cpu = |g: u64, _a: u64, _b: u64| if g == 8 { 3 } else { 0 };
+        let l = build(gs, &[ev], &recs, &cpu);
+        assert_eq!(l.activations.len(), 2, "one row per activation id");
+        let a1 = &l.activations[0];
+        assert_eq!(
+            (a1.method, a1.start_type),
+            (JoinMethod::InvokerLog, StartType::Prewarmed)
+        );
+        let c1 = &l.containers[a1.container.unwrap()];
+        assert_eq!(
+            (c1.container_id.as_str(), c1.created, c1.activations),
+            (cid.as_str(), Some(10), 1)
+        );
+        assert_eq!(l.cgroup_id(a1.container.unwrap()), Some(7));
+        let a2 = &l.activations[1];
+        assert_eq!(a2.method, JoinMethod::TimeOverlap);
+        assert_eq!(l.containers[a2.container.unwrap()].container_id, "/other");
+        assert_eq!(
+            l.containers.len(),
+            3,
+            "every dynamic cgroup is a row: {:?}",
+            l.containers
+        );
+    }
+}

@@ -1,0 +1,280 @@
+//! Output tables: typed columns built row by row, written as Parquet (zstd) in a hive-style
+//! layout, `<out>/<table>/run=<run>/host=<host>/part-0.parquet`, so that many traces form one
+//! dataset DuckDB, pandas and polars read in one query.
+//!
+//! Every table carries `run` and `host` as real columns too (not only in the path), so a file
+//! read alone still says where it came from. Times are UTC timestamps with nanosecond precision.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, StringBuilder, TimestampNanosecondBuilder, UInt64Builder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+/// Version of the table schemas (documented in `crates/analyzer/TABLES.md`), stored in every
+/// file's metadata.
+pub const SCHEMA_VERSION: &str = "1";
+
+enum Col {
+    U64(UInt64Builder),
+    F64(Float64Builder),
+    Str(StringBuilder),
+    Bool(BooleanBuilder),
+    Ts(TimestampNanosecondBuilder),
+}
+
+/// A table under construction. Columns are declared first; each row then gives every column
+/// once, in order, through the typed `push_*` calls.
+pub struct Table {
+    pub name: &'static str,
+    fields: Vec<Field>,
+    cols: Vec<Col>,
+    next: usize,
+    rows: usize,
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("name", &self.name)
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+impl Table {
+    pub fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            fields: Vec::new(),
+            cols: Vec::new(),
+            next: 0,
+            rows: 0,
+        }
+    }
+
+    /// A table whose every row starts with the `run` and `host` it comes from.
+    pub fn keyed(name: &'static str) -> Self {
+        Self::new(name).str("run").str("host")
+    }
+
+    /// The `run` and `host` of a row of a [`Table::keyed`] table.
+    pub fn push_key(&mut self, run: &str, host: &str) -> &mut Self {
+        self.push_str(run).push_str(host)
+    }
+
+    fn declare(mut self, name: &str, ty: DataType, col: Col) -> Self {
+        self.fields.push(Field::new(name, ty, true));
+        self.cols.push(col);
+        self
+    }
+    pub fn u64(self, name: &str) -> Self {
+        self.declare(name, DataType::UInt64, Col::U64(UInt64Builder::new()))
+    }
+    pub fn f64(self, name: &str) -> Self {
+        self.declare(name, DataType::Float64, Col::F64(Float64Builder::new()))
+    }
+    pub fn str(self, name: &str) -> Self {
+        self.declare(name, DataType::Utf8, Col::Str(StringBuilder::new()))
+    }
+    pub fn bool(self, name: &str) -> Self {
+        self.declare(name, DataType::Boolean, Col::Bool(BooleanBuilder::new()))
+    }
+    pub fn ts(self, name: &str) -> Self {
+        self.declare(
+            name,
+            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+            Col::Ts(TimestampNanosecondBuilder::new().with_timezone("UTC")),
+        )
+    }
+
+    fn col(&mut self) -> &mut Col {
+        let i = self.next;
+        self.next += 1;
+        if self.next == self.cols.len() {
+            self.next = 0;
+            self.rows += 1;
+        }
+        &mut self.cols[i]
+    }
+
+    pub fn push_u64(&mut self, v: Option<u64>) -> &mut Self {
+        match self.col() {
+            Col::U64(b) => b.append_option(v),
+            _ => panic!("column type mismatch (u64)"),
+        }
+        self
+    }
+    pub fn push_f64(&mut self, v: Option<f64>) -> &mut Self {
+        match self.col() {
+            Col::F64(b) => b.append_option(v.filter(|x| x.is_finite())),
+            _ => panic!("column type mismatch (f64)"),
+        }
+        self
+    }
+    pub fn push_str(&mut self, v: &str) -> &mut Self {
+        match self.col() {
+            Col::Str(b) => b.append_value(v),
+            _ => panic!("column type mismatch (str)"),
+        }
+        self
+    }
+    pub fn push_bool(&mut self, v: Option<bool>) -> &mut Self {
+        match self.col() {
+            Col::Bool(b) => b.append_option(v),
+            _ => panic!("column type mismatch (bool)"),
+        }
+        self
+    }
+    /// A UTC instant in ns since the epoch.
+    pub fn push_ts(&mut self, v: Option<i64>) -> &mut Self {
+        match self.col() {
+            Col::Ts(b) => b.append_option(v),
+            _ => panic!("column type mismatch (timestamp)"),
+        }
+        self
+    }
+
+    fn batch(mut self) -> Result<RecordBatch> {
+        assert_eq!(
+            self.next, 0,
+            "table {}: a row was left incomplete",
+            self.name
+        );
+        let arrays: Vec<ArrayRef> = self
+            .cols
+            .iter_mut()
+            .map(|c| -> ArrayRef {
+                match c {
+                    Col::U64(b) => Arc::new(b.finish()),
+                    Col::F64(b) => Arc::new(b.finish()),
+                    Col::Str(b) => Arc::new(b.finish()),
+                    Col::Bool(b) => Arc::new(b.finish()),
+                    Col::Ts(b) => Arc::new(b.finish()),
+                }
+            })
+            .collect();
+        let meta = [
+            ("pws.table".to_owned(), self.name.to_owned()),
+            ("pws.schema_version".to_owned(), SCHEMA_VERSION.to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        let schema = Arc::new(Schema::new_with_metadata(self.fields, meta));
+        RecordBatch::try_new(schema, arrays).context("building a record batch")
+    }
+
+    /// Writes the table under `out` in the partition of (`run`, `host`); returns the file.
+    pub fn write(self, out: &Path, run: &str, host: &str) -> Result<PathBuf> {
+        let dir = out
+            .join(self.name)
+            .join(format!("run={}", partition_value(run)))
+            .join(format!("host={}", partition_value(host)));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join("part-0.parquet");
+        let batch = self.batch()?;
+        let kv = batch
+            .schema()
+            .metadata()
+            .iter()
+            .map(|(k, v)| parquet::file::metadata::KeyValue::new(k.clone(), v.clone()))
+            .collect();
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(3).expect("valid level"),
+            ))
+            .set_key_value_metadata(Some(kv))
+            .build();
+        let file = std::fs::File::create(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props))
+            .with_context(|| format!("writing {}", path.display()))?;
+        w.write(&batch)
+            .with_context(|| format!("writing {}", path.display()))?;
+        w.close()
+            .with_context(|| format!("finishing {}", path.display()))?;
+        Ok(path)
+    }
+}
+
+/// A value safe as a hive partition directory name: `/`, `=` and control characters escaped
+/// as `%XX`, as Hive does.
+pub fn partition_value(v: &str) -> String {
+    let mut s = String::with_capacity(v.len());
+    for c in v.chars() {
+        if c == '/' || c == '=' || c == '%' || c.is_control() || c == '\\' {
+            s.push_str(&format!("%{:02X}", c as u32 & 0xff));
+        } else {
+            s.push(c);
+        }
+    }
+    if s.is_empty() {
+        s.push_str("__HIVE_DEFAULT_PARTITION__");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_values_are_escaped() {
+        assert_eq!(partition_value("a/b=c"), "a%2Fb%3Dc");
+        assert_eq!(partition_value(""), "__HIVE_DEFAULT_PARTITION__");
+        assert_eq!(partition_value("node-1.grid5000"), "node-1.grid5000");
+    }
+
+    #[test]
+    fn a_table_is_written_and_read_back() {
+        let d = tempfile::tempdir().unwrap();
+        let mut t = Table::new("demo")
+            .str("name")
+            .u64("n")
+            .f64("x")
+            .ts("at")
+            .bool("ok");
+        t.push_str("a")
+            .push_u64(Some(1))
+            .push_f64(Some(0.5))
+            .push_ts(Some(1_700_000_000_000_000_000))
+            .push_bool(Some(true));
+        t.push_str("b")
+            .push_u64(None)
+            .push_f64(Some(f64::NAN))
+            .push_ts(None)
+            .push_bool(None);
+        let p = t.write(d.path(), "r1", "h/1").unwrap();
+        assert!(
+            p.ends_with("demo/run=r1/host=h%2F1/part-0.parquet"),
+            "{}",
+            p.display()
+        );
+        let f = std::fs::File::open(&p).unwrap();
+        let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
+        let kv = b
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .unwrap()
+            .clone();
+        assert!(kv
+            .iter()
+            .any(|k| k.key == "pws.table" && k.value.as_deref() == Some("demo")));
+        let batches: Vec<RecordBatch> = b.build().unwrap().map(|b| b.unwrap()).collect();
+        assert_eq!(batches[0].num_rows(), 2);
+        assert_eq!(
+            batches[0].column(2).null_count(),
+            1,
+            "NaN is written as null"
+        );
+    }
+}

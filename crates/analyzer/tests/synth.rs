@@ -1,0 +1,184 @@
+//! The models against a known ground truth: `pws-analyze synth` writes a trace whose energy is
+//! an exact function of CPU time and instructions, with functions that differ in power per
+//! CPU-second; analysing it must let `linear-offline` recover every activation's dynamic
+//! energy within 2 %, show `cpu-share` off, and keep every (model, policy)'s attribution equal
+//! to the measured total.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+
+use arrow_array::{Array, Float64Array, RecordBatch, StringArray};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_pws-analyze")
+}
+
+/// Every batch of every Parquet file under `dir`.
+fn read(dir: &Path) -> Vec<RecordBatch> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                let f = std::fs::File::open(&p).unwrap();
+                let r = ParquetRecordBatchReaderBuilder::try_new(f)
+                    .unwrap()
+                    .build()
+                    .unwrap();
+                out.extend(r.map(|b| b.unwrap()));
+            }
+        }
+    }
+    out
+}
+
+fn strs<'a>(b: &'a RecordBatch, name: &str) -> &'a StringArray {
+    b.column_by_name(name)
+        .unwrap()
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap()
+}
+
+fn f64s<'a>(b: &'a RecordBatch, name: &str) -> &'a Float64Array {
+    b.column_by_name(name)
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .unwrap()
+}
+
+#[test]
+fn models_against_a_known_truth() {
+    let d = tempfile::tempdir().unwrap();
+    let trace = d.path().join("truth.pws");
+    let out = d.path().join("out");
+    let st = Command::new(bin())
+        .args(["synth", "--seconds", "20", "-o"])
+        .arg(&trace)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let o = Command::new(bin())
+        .arg(&trace)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("SIMULATED"),
+        "synthetic energy is labelled: {text}"
+    );
+
+    // The truth, from the trace's metadata.
+    let info = Command::new(bin())
+        .args(["info", "--json"])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    let meta = v["trace_info"]["metadata"].clone();
+    let truth_text = meta
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|kv| kv[0] == "pws.truth")
+                .and_then(|kv| kv[1].as_str().map(str::to_owned))
+        })
+        .or_else(|| meta["pws.truth"].as_str().map(str::to_owned))
+        .expect("pws.truth in the metadata");
+    let truth: serde_json::Value = serde_json::from_str(&truth_text).unwrap();
+    let truth = truth["activation_dynamic_j"].as_object().unwrap();
+
+    // Per activation, per model (idle policy does not change the dynamic part).
+    let mut got: HashMap<(String, String), f64> = HashMap::new();
+    let mut by_action: HashMap<(String, String), (f64, f64)> = HashMap::new();
+    for b in read(&out.join("activation_energy")) {
+        let (ids, models, pols, acts) = (
+            strs(&b, "activation_id"),
+            strs(&b, "model"),
+            strs(&b, "idle_policy"),
+            strs(&b, "action"),
+        );
+        let dj = f64s(&b, "dynamic_j");
+        for r in 0..b.num_rows() {
+            if pols.value(r) != "unassigned" {
+                continue;
+            }
+            let id = ids.value(r).to_owned();
+            got.insert((models.value(r).to_owned(), id.clone()), dj.value(r));
+            let t = truth[&id].as_f64().unwrap();
+            let e = by_action
+                .entry((models.value(r).to_owned(), acts.value(r).to_owned()))
+                .or_default();
+            e.0 += dj.value(r);
+            e.1 += t;
+        }
+    }
+    assert!(truth.len() > 300, "{} activations", truth.len());
+    let mut worst = 0f64;
+    for (id, t) in truth {
+        let t = t.as_f64().unwrap();
+        let g = got[&("linear-offline".to_owned(), id.clone())];
+        worst = worst.max((g - t).abs() / t);
+        let tr = got[&("truth".to_owned(), id.clone())];
+        assert!(
+            (tr - t).abs() / t < 0.02,
+            "the truth model itself: {tr} vs {t}"
+        );
+    }
+    assert!(
+        worst < 0.02,
+        "linear-offline: worst activation error {:.2} %",
+        worst * 100.0
+    );
+    // A CPU-time share gets the functions' different power per CPU-second wrong.
+    let off = by_action
+        .iter()
+        .filter(|((m, _), _)| m == "cpu-share")
+        .map(|(_, (g, t))| (g - t).abs() / t)
+        .fold(0f64, f64::max);
+    assert!(
+        off > 0.05,
+        "cpu-share should be visibly off, is within {:.2} %",
+        off * 100.0
+    );
+
+    // Every (model, policy): attributed energy (with the unassigned rows) = the energy in power.
+    let total: f64 = read(&out.join("power"))
+        .iter()
+        .map(|b| f64s(b, "energy_j").iter().flatten().sum::<f64>())
+        .sum();
+    let mut sums: HashMap<(String, String), f64> = HashMap::new();
+    for b in read(&out.join("attribution")) {
+        let (m, p, e) = (
+            strs(&b, "model"),
+            strs(&b, "idle_policy"),
+            f64s(&b, "energy_j"),
+        );
+        for r in 0..b.num_rows() {
+            *sums
+                .entry((m.value(r).to_owned(), p.value(r).to_owned()))
+                .or_default() += e.value(r);
+        }
+    }
+    assert_eq!(
+        sums.len(),
+        4 * 5,
+        "4 models × 5 policies: {:?}",
+        sums.keys()
+    );
+    for ((m, p), s) in &sums {
+        assert!(
+            (s - total).abs() < 0.005 * total,
+            "{m}/{p}: {s} J vs {total} J"
+        );
+    }
+}
