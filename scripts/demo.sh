@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The bundled default: installs what is needed, builds in release, records a short
-# experiment on this machine and describes the trace. Run as root on a fresh Debian machine.
+# The bundled default: installs what is needed, builds in release, runs a ~30 s experiment on
+# the local function platform (pws-load, crates/loader/workloads/default.yaml) recorded by
+# pws-record with the best energy source this host has, analyses it with pws-analyze (tables in
+# results/demo/, summary printed). Without root, system-wide perf or cgroup v2 it analyses the
+# bundled recording datasets/local-default/local-default.pws instead, and says why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
@@ -8,19 +11,45 @@ bash scripts/install.sh
 
 cargo build --release --locked --workspace --bins
 bin="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release"
-mkdir -p results
-trace=results/demo.pws
+out=results/demo
+rm -rf "$out"
+mkdir -p "$out"
 
-echo "== recording 3 s of this machine into $trace"
-"$bin/pws-record" -o "$trace" --metadata run=demo --metadata workload=busy-loop --quiet \
-    -- sh -c 'end=$(($(date +%s)+3)); while [ "$(date +%s)" -lt "$end" ]; do :; done'
+why=""
+if [ "$(id -u)" != 0 ]; then
+    why="not root: system-wide perf events and creating cgroups need root"
+elif ! grep -q cgroup2 /proc/mounts; then
+    why="no cgroup v2 hierarchy mounted: the local platform runs its function instances in cgroup v2"
+elif [ "$(cat /proc/sys/kernel/perf_event_paranoid 2>/dev/null || echo 3)" -gt 2 ] && [ "$(id -u)" != 0 ]; then
+    why="perf_event_paranoid forbids system-wide recording"
+fi
+
+if [ -z "$why" ]; then
+    trace="$out/local-default.pws"
+    echo "== recording the default workload (30 s, 5 functions) on the local platform into $trace"
+    "$bin/pws-record" -o "$trace" --quiet \
+        --metadata run=demo --metadata workload=default.yaml \
+        --activations "$out/activations.jsonl" --invoker-log "$out/invoker.log" \
+        --summary-json "$out/record-summary.json" -- \
+        "$bin/pws-load" run crates/loader/workloads/default.yaml \
+        --activations-out "$out/activations.jsonl" --invoker-log-out "$out/invoker.log" \
+        --summary-json "$out/load-summary.json"
+else
+    trace=datasets/local-default/local-default.pws
+    echo "== cannot record here ($why);"
+    echo "   analysing the bundled recording $trace instead (see datasets/local-default/PROVENANCE.md)"
+fi
 echo
-echo "== pws-analyze info $trace"
-"$bin/pws-analyze" info "$trace"
-cat <<'NOTE'
+echo "== pws-analyze $trace -o $out/tables"
+"$bin/pws-analyze" "$trace" -o "$out/tables"
+echo
+echo "== the tables (Parquet, hive-partitioned by run and host) are in $out/tables:"
+ls "$out/tables"
+cat <<NOTE
 
-pws-record recorded every CPU's perf ring (samples at each context switch), cgroup
-lifecycles and energy: simulated where the host has no energy counter, and labelled so.
-Coming next, in order: OpenWhisk activations and the local function platform this demo will
-then run; the analyzer's power models and Parquet tables; notebooks.
+Query them with DuckDB, pandas or polars (columns: crates/analyzer/TABLES.md), e.g.
+  SELECT function, model, idle_policy, energy_mean_j, keep_alive_j
+  FROM read_parquet('$out/tables/functions/**/*.parquet', hive_partitioning = true);
+Energy marked SIMULATED comes from pws-record's simulated source (a published server's
+SPECpower curve applied to this host's CPU busy time): it is not a measurement.
 NOTE

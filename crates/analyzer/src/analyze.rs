@@ -45,13 +45,14 @@ pub struct RunArgs {
     /// Also write the summary of every trace as JSON (for scripts and benchmarks).
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
-    /// Idle-power policies to attribute with (comma-separated; each gives its own rows).
-    /// Default: all of them, side by side.
+    /// Idle-power policies to attribute with (comma-separated; each gives its own rows; the
+    /// printed summary uses the first). Default: all of them, side by side, `by-lifetime`
+    /// first because it shows the keep-alive cost.
     #[arg(
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "unassigned,proportional,even,by-lifetime,by-memory"
+        default_value = "by-lifetime,unassigned,proportional,even,by-memory"
     )]
     pub idle_policy: Vec<IdlePolicy>,
     /// Counter the counter-ratio model splits by (it falls back to CPU time without it).
@@ -121,6 +122,8 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
 pub type ModelError = (String, String, f64, f64);
 /// (function, model, idle policy, domain).
 type FnKey = (String, String, String, String);
+/// (activation, domain, package, idle policy) → (model, joules).
+type SideBySide = BTreeMap<(usize, String, u32, &'static str), Vec<(String, f64)>>;
 
 /// What one trace gave, for the printed summary.
 #[derive(Debug, Default)]
@@ -136,11 +139,24 @@ pub struct Summary {
     pub perf_records: u64,
     pub perf_samples: u64,
     pub models: Vec<ModelError>,
+    pub functions: Vec<FunctionLine>,
+    pub summary_policy: String,
     pub notes: Vec<String>,
     pub files: Vec<PathBuf>,
 }
 
 impl Summary {
+    fn models_summary_name(&self) -> &str {
+        let has = |m: &str| self.models.iter().any(|x| x.1 == m);
+        if has("truth") {
+            "truth"
+        } else if has("linear-offline") {
+            "linear-offline"
+        } else {
+            self.models.first().map_or("", |x| x.1.as_str())
+        }
+    }
+
     fn json(&self, path: &Path) -> serde_json::Value {
         serde_json::json!({
             "trace": path.display().to_string(),
@@ -185,6 +201,35 @@ impl Summary {
         if self.energy.is_empty() {
             s += "  energy: none in this trace (recorded with --energy none, or no source found): power and attribution tables are empty\n";
         }
+        if !self.functions.is_empty() {
+            s += &format!(
+                "  energy per function ({} domain, model {}, idle policy {}; J):\n",
+                self.functions[0].domain,
+                self.models_summary_name(),
+                self.summary_policy
+            );
+            s += "    function                      acts  cold   mean/act   cold/act   warm/act  keep-alive  keep-alive share\n";
+            let f = |x: Option<f64>| x.map_or("-".to_owned(), |v| format!("{v:.3}"));
+            for l in &self.functions {
+                let share = l
+                    .keep_alive_j
+                    .filter(|_| l.total_j > 0.0)
+                    .map_or("-".to_owned(), |k| {
+                        format!("{:.1} %", 100.0 * k / l.total_j)
+                    });
+                s += &format!(
+                    "    {:<28} {:>5} {:>5} {:>10} {:>10} {:>10} {:>11} {:>17}\n",
+                    l.function,
+                    l.activations,
+                    l.cold,
+                    f(l.mean_j),
+                    f(l.cold_j),
+                    f(l.warm_j),
+                    f(l.keep_alive_j),
+                    share
+                );
+            }
+        }
         if !self.models.is_empty() {
             s += "  models (held-out error vs the energy readings):\n";
             for (dom, m, mae, mape) in &self.models {
@@ -198,21 +243,40 @@ impl Summary {
     }
 }
 
-/// Everything computed for one trace, before it becomes tables.
-struct Analysis {
-    l: Loaded,
-    clock: ClockMap,
-    grid: Grid,
-    life: Lifecycles,
-    rep: Replayed,
-    energy: Vec<Energy>,
-    cgroup_path: HashMap<u64, String>,
+/// Everything computed for one trace, before it becomes tables (or a timeline).
+pub(crate) struct Analysis {
+    pub(crate) run: String,
+    pub(crate) host: String,
+    pub(crate) l: Loaded,
+    pub(crate) clock: ClockMap,
+    pub(crate) grid: Grid,
+    pub(crate) life: Lifecycles,
+    pub(crate) rep: Replayed,
+    pub(crate) energy: Vec<Energy>,
+    pub(crate) cgroup_path: HashMap<u64, String>,
     /// Activation index → usage (exact windows, or from intervals for time-overlap joins).
-    act_usage: Vec<Usage>,
+    pub(crate) act_usage: Vec<Usage>,
 }
 
 fn analyse(path: &Path, args: &RunArgs) -> Result<Summary> {
-    let l = replay::load(path, args.skip_bad_blocks)?;
+    let an = replay_trace(
+        path,
+        args.interval,
+        args.skip_bad_blocks,
+        args.run.as_deref(),
+    )?;
+    write_tables(&an, args)
+}
+
+/// One trace replayed on the grid of `interval`: lifecycles, the activation join, CPU time per
+/// interval and activation, energy per interval. `run` overrides the trace's run id.
+pub(crate) fn replay_trace(
+    path: &Path,
+    interval: Duration,
+    skip_bad_blocks: bool,
+    run: Option<&str>,
+) -> Result<Analysis> {
+    let l = replay::load(path, skip_bad_blocks)?;
     let clock = ClockMap::new(l.clock.clone());
     let (side, inflated) = replay::scan_side_band(&l)?;
     let tracepoints: Vec<_> = side
@@ -236,7 +300,7 @@ fn analyse(path: &Path, args: &RunArgs) -> Result<Summary> {
             cgroup_path.entry(g.id).or_insert_with(|| g.path.clone());
         }
     }
-    let grid = make_grid(&l, args.interval)?;
+    let grid = make_grid(&l, interval)?;
     // First join without CPU time (exact links only), to charge CPU to their windows.
     let no_cpu = |_: u64, _: u64, _: u64| 0;
     let life = lifecycle::build(cgroups.clone(), &l.containers, &l.activations, &no_cpu);
@@ -263,7 +327,9 @@ fn analyse(path: &Path, args: &RunArgs) -> Result<Summary> {
         act_usage.push(u);
     }
     let energy = energy::on_grid(&l.energy, &grid);
-    let an = Analysis {
+    Ok(Analysis {
+        run: run_id(&l, path, run),
+        host: l.info.hostname.clone(),
         l,
         clock,
         grid,
@@ -272,8 +338,7 @@ fn analyse(path: &Path, args: &RunArgs) -> Result<Summary> {
         energy,
         cgroup_path,
         act_usage,
-    };
-    write_tables(&an, args)
+    })
 }
 
 /// The kernel's CPU time of the activation's container over the activation, where the platform
@@ -365,9 +430,8 @@ fn cpu_between(
     (ns.round() as u64, counters)
 }
 
-fn run_id(l: &Loaded, path: &Path, args: &RunArgs) -> String {
-    args.run
-        .clone()
+fn run_id(l: &Loaded, path: &Path, run: Option<&str>) -> String {
+    run.map(str::to_owned)
         .or_else(|| {
             l.info
                 .metadata
@@ -395,9 +459,7 @@ fn cgroup_name(an: &Analysis, key: u64) -> String {
 }
 
 fn write_tables(an: &Analysis, args: &RunArgs) -> Result<Summary> {
-    let path = an.l.trace.path().map(Path::to_path_buf).unwrap_or_default();
-    let run = run_id(&an.l, &path, args);
-    let host = an.l.info.hostname.clone();
+    let (run, host) = (an.run.clone(), an.host.clone());
     let ts = |ns: u64| {
         an.clock
             .to_realtime_ns(ns)
@@ -568,7 +630,7 @@ fn write_tables(an: &Analysis, args: &RunArgs) -> Result<Summary> {
             ));
         }
     }
-    let (attr_files, attr_notes, models_summary) = attribution_tables(an, args, &run, &host)?;
+    let (attr_files, attr_notes, attributed) = attribution_tables(an, args, &run, &host)?;
     files.extend(attr_files);
     notes.extend(attr_notes);
     for c in &an.rep.per_cpu {
@@ -620,7 +682,9 @@ fn write_tables(an: &Analysis, args: &RunArgs) -> Result<Summary> {
             .iter()
             .map(|c| c.stats.group_samples + c.tracepoints.len() as u64)
             .sum(),
-        models: models_summary,
+        models: attributed.models,
+        functions: attributed.functions,
+        summary_policy: args.idle_policy[0].as_str().to_owned(),
         notes,
         files,
     })
@@ -634,7 +698,7 @@ fn attribution_tables(
     args: &RunArgs,
     run: &str,
     host: &str,
-) -> Result<(Vec<PathBuf>, Vec<String>, Vec<ModelError>)> {
+) -> Result<(Vec<PathBuf>, Vec<String>, Attributed)> {
     let ts = |ns: u64| {
         an.clock
             .to_realtime_ns(ns)
@@ -697,6 +761,8 @@ fn attribution_tables(
         .collect();
     // (function key, model, policy, domain) → per-activation joules, for the functions table.
     let mut per_fn: BTreeMap<FnKey, Vec<(f64, bool)>> = BTreeMap::new();
+    // (activation, domain, package, policy) → (model, joules): every model side by side.
+    let mut side_by_side: SideBySide = BTreeMap::new();
     let mut keep_alive: BTreeMap<FnKey, f64> = BTreeMap::new();
     for e in &an.energy {
         // psys covers the whole machine; the other domains one package.
@@ -831,10 +897,12 @@ fn attribution_tables(
                     );
                     let cold = matches!(a.start_type, pws_trace::records::StartType::Cold);
                     per_fn.entry(key).or_default().push((dj + ij, cold));
+                    side_by_side
+                        .entry((ai, domain.clone(), e.package, policy.as_str()))
+                        .or_default()
+                        .push((name.clone(), dj + ij));
                 }
                 // Keep-alive: what each container was given outside its activations.
-                let in_acts: f64 = acts.iter().map(|(d, i)| d + i).sum();
-                let _ = in_acts;
                 for (ci, c) in an.life.containers.iter().enumerate() {
                     let Some(cg) = c.cgroup.map(|g| an.life.cgroups[g].id) else {
                         continue;
@@ -866,6 +934,7 @@ fn attribution_tables(
             }
         }
     }
+    let mut fn_summary = Vec::new();
     let mut t_fn = Table::keyed("functions")
         .str("function")
         .str("domain")
@@ -905,6 +974,19 @@ fn attribution_tables(
             .push_f64(mean(&cold))
             .push_f64(mean(&warm))
             .push_f64(ka);
+        if *model == summary_model(&per_fn) && policy == args.idle_policy[0].as_str() {
+            fn_summary.push(FunctionLine {
+                function: f.clone(),
+                domain: domain.clone(),
+                activations: v.len(),
+                cold: cold.len(),
+                mean_j: mean(&js),
+                cold_j: mean(&cold),
+                warm_j: mean(&warm),
+                keep_alive_j: ka,
+                total_j: js.iter().sum::<f64>() + ka.unwrap_or(0.0),
+            });
+        }
     }
     let out = &args.output;
     let files = vec![
@@ -913,8 +995,93 @@ fn attribution_tables(
         t_attr.write(out, run, host)?,
         t_act.write(out, run, host)?,
         t_fn.write(out, run, host)?,
+        comparison_table(an, &side_by_side).write(out, run, host)?,
     ];
-    Ok((files, notes, summary))
+    Ok((
+        files,
+        notes,
+        Attributed {
+            models: summary,
+            functions: fn_summary,
+        },
+    ))
+}
+
+/// The model the printed summary shows: the ground truth when the trace has one, else
+/// linear-offline (the best-informed of the offline models), else the first.
+fn summary_model(per_fn: &BTreeMap<FnKey, Vec<(f64, bool)>>) -> String {
+    let has = |m: &str| per_fn.keys().any(|k| k.1 == m);
+    ["truth", "linear-offline"]
+        .into_iter()
+        .find(|m| has(m))
+        .map(str::to_owned)
+        .or_else(|| per_fn.keys().next().map(|k| k.1.clone()))
+        .unwrap_or_default()
+}
+
+/// What the attribution adds to the printed summary.
+#[derive(Debug, Default)]
+pub struct Attributed {
+    pub models: Vec<ModelError>,
+    pub functions: Vec<FunctionLine>,
+}
+
+/// One function in the printed summary (one model and the first idle policy asked for).
+#[derive(Debug, Clone)]
+pub struct FunctionLine {
+    pub function: String,
+    pub domain: String,
+    pub activations: usize,
+    pub cold: usize,
+    pub mean_j: Option<f64>,
+    pub cold_j: Option<f64>,
+    pub warm_j: Option<f64>,
+    pub keep_alive_j: Option<f64>,
+    pub total_j: f64,
+}
+
+/// `activation_comparison`: each activation's energy under every model in one row, with the
+/// spread between models (max − min, and relative to their mean).
+fn comparison_table(an: &Analysis, rows: &SideBySide) -> Table {
+    let mut models: Vec<String> = rows
+        .values()
+        .flat_map(|v| v.iter().map(|(m, _)| m.clone()))
+        .collect();
+    models.sort();
+    models.dedup();
+    let mut t = Table::keyed("activation_comparison")
+        .str("activation_id")
+        .str("action")
+        .str("domain")
+        .u64("package")
+        .str("idle_policy");
+    for m in &models {
+        t = t.f64(&format!("{m}_j"));
+    }
+    t = t.f64("spread_j").f64("spread_pct");
+    let (run, host) = (an.run.as_str(), an.host.as_str());
+    for ((ai, domain, package, policy), v) in rows {
+        let a = &an.life.activations[*ai];
+        t.push_key(run, host)
+            .push_str(&a.record.activation_id)
+            .push_str(&a.record.action)
+            .push_str(domain)
+            .push_u64(Some((*package).into()))
+            .push_str(policy);
+        for m in &models {
+            t.push_f64(v.iter().find(|(n, _)| n == m).map(|(_, j)| *j));
+        }
+        let js: Vec<f64> = v.iter().map(|(_, j)| *j).collect();
+        let (lo, hi) = js
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &j| {
+                (l.min(j), h.max(j))
+            });
+        let mean = js.iter().sum::<f64>() / js.len().max(1) as f64;
+        t.push_f64(Some(hi - lo))
+            .push_f64((mean > 0.0).then(|| 100.0 * (hi - lo) / mean));
+    }
+    t
 }
 
 /// Each activation's energy in one (model, policy): in every interval it overlaps, the

@@ -14,6 +14,7 @@ mod smartwatts_cmd;
 mod synth;
 mod tables;
 mod timefmt;
+mod timeline;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,6 +41,9 @@ enum Command {
     Synth(synth::SynthArgs),
     /// PowerAPI SmartWatts 2.4.1 over hwpc-sensor reports: per-target CPU and DRAM power.
     Smartwatts(smartwatts_cmd::SmartwattsArgs),
+    /// Write a trace's containers, activations, pauses and power as Chrome trace-event JSON,
+    /// to open at https://ui.perfetto.dev (or chrome://tracing).
+    Timeline(timeline::TimelineArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +52,7 @@ fn main() -> ExitCode {
         Some(Command::Info(args)) => info::run(&args),
         Some(Command::Synth(args)) => synth::run(&args),
         Some(Command::Smartwatts(args)) => smartwatts_cmd::run(&args),
+        Some(Command::Timeline(args)) => timeline::run(&args),
         None => match &cli.run {
             Some(args) => analyze::run(args),
             None => {

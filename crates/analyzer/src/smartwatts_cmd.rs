@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
@@ -107,8 +108,8 @@ pub fn run(args: &SmartwattsArgs) -> Result<ExitCode> {
 
     let mut out = Output::create(args)?;
     // Where each tick's first report came from, to name it in messages.
-    let mut origins: HashMap<(String, i64), hwpc::Origin> = HashMap::new();
-    let mut last: Option<(String, i64)> = None;
+    let mut origins: HashMap<(Arc<str>, i64), hwpc::Origin> = HashMap::new();
+    let mut last: Option<(Arc<str>, i64)> = None;
     for report in input.reports {
         let key = (report.sensor.clone(), report.timestamp_ms);
         if last.as_ref() != Some(&key) {
@@ -195,7 +196,7 @@ impl Output {
     fn write(
         &mut self,
         outcomes: Vec<Outcome>,
-        origins: &HashMap<(String, i64), hwpc::Origin>,
+        origins: &HashMap<(Arc<str>, i64), hwpc::Origin>,
         warnings: &mut Vec<String>,
     ) -> Result<()> {
         for o in outcomes {
@@ -243,7 +244,7 @@ impl Output {
             }
             if let Some(why) = &o.skipped {
                 let at = origins
-                    .get(&(o.sensor.to_string(), o.timestamp_ms))
+                    .get(&(o.sensor.clone(), o.timestamp_ms))
                     .map_or_else(|| "?".to_string(), |o| o.to_string());
                 warnings.push(format!(
                     "{at}: tick {} socket {} {}: skipped: {why}",

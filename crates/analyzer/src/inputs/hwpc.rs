@@ -30,7 +30,7 @@ pub type Cpus = Vec<(u32, Events)>;
 /// order, and its dispatch and RAPL lookup depend on it).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Group {
-    pub name: String,
+    pub name: Arc<str>,
     pub sockets: Vec<(u32, Cpus)>,
 }
 
@@ -38,8 +38,8 @@ pub struct Group {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
     pub timestamp_ms: i64,
-    pub sensor: String,
-    pub target: String,
+    pub sensor: Arc<str>,
+    pub target: Arc<str>,
     pub groups: Vec<Group>,
     pub origin: Origin,
 }
@@ -194,7 +194,7 @@ fn read_csv_file(path: &Path) -> Result<Vec<Row>> {
             }
             Ok(last.clone())
         };
-        let mut ev = Events::new();
+        let mut ev = Events::with_capacity(events.len());
         for (i, event) in &events {
             ev.insert(event.clone(), int(*i)?);
         }
@@ -219,7 +219,7 @@ fn assemble_csv(files: &[PathBuf], groups: Vec<(String, Vec<Row>)>) -> Reports {
         origin: (usize, u64),
         present: Vec<bool>,
         /// A tick has a handful of targets: a scan beats hashing their names for every row.
-        reports: Vec<(Arc<str>, Arc<str>, Report)>,
+        reports: Vec<Report>,
     }
     let n_groups = groups.len();
     let names: Vec<Arc<str>> = files
@@ -232,6 +232,7 @@ fn assemble_csv(files: &[PathBuf], groups: Vec<(String, Vec<Row>)>) -> Reports {
     let mut index: HashMap<i64, usize> = HashMap::new();
     let mut last: Option<(i64, usize)> = None;
     for (gi, (gname, rows)) in groups.into_iter().enumerate() {
+        let gname: Arc<str> = Arc::from(gname);
         for row in rows {
             let ti = match last {
                 Some((ts, i)) if ts == row.timestamp_ms => i,
@@ -254,26 +255,22 @@ fn assemble_csv(files: &[PathBuf], groups: Vec<(String, Vec<Row>)>) -> Reports {
             let found = t
                 .reports
                 .iter()
-                .rposition(|(s, g, _)| same(g, &row.target) && same(s, &row.sensor));
+                .rposition(|r| same(&r.target, &row.target) && same(&r.sensor, &row.sensor));
             let i = found.unwrap_or_else(|| {
-                t.reports.push((
-                    row.sensor.clone(),
-                    row.target.clone(),
-                    Report {
-                        timestamp_ms: row.timestamp_ms,
-                        sensor: row.sensor.to_string(),
-                        target: row.target.to_string(),
-                        groups: Vec::new(),
-                        origin: Origin {
-                            file: names[gi].clone(),
-                            line: row.line,
-                            report: None,
-                        },
+                t.reports.push(Report {
+                    timestamp_ms: row.timestamp_ms,
+                    sensor: row.sensor.clone(),
+                    target: row.target.clone(),
+                    groups: Vec::new(),
+                    origin: Origin {
+                        file: names[gi].clone(),
+                        line: row.line,
+                        report: None,
                     },
-                ));
+                });
                 t.reports.len() - 1
             });
-            add_cpu(&mut t.reports[i].2, &gname, row.socket, row.cpu, row.events);
+            add_cpu(&mut t.reports[i], &gname, row.socket, row.cpu, row.events);
         }
     }
     ticks.sort_by_key(|(ts, _)| *ts);
@@ -289,9 +286,8 @@ fn assemble_csv(files: &[PathBuf], groups: Vec<(String, Vec<Row>)>) -> Reports {
             continue;
         }
         // `all` first, as hwpc-sensor writes it and powerapi's puller then emits it.
-        t.reports
-            .sort_by_key(|(_, target, _)| &**target != GLOBAL_TARGET);
-        out.reports.extend(t.reports.into_iter().map(|(_, _, r)| r));
+        t.reports.sort_by_key(|r| &*r.target != GLOBAL_TARGET);
+        out.reports.extend(t.reports);
     }
     out
 }
@@ -316,12 +312,12 @@ fn parse_int(b: &[u8]) -> Option<i64> {
     Some(if neg { -v } else { v })
 }
 
-fn add_cpu(report: &mut Report, group: &str, socket: u32, cpu: u32, events: Events) {
-    let g = match report.groups.iter().position(|g| g.name == group) {
+fn add_cpu(report: &mut Report, group: &Arc<str>, socket: u32, cpu: u32, events: Events) {
+    let g = match report.groups.iter().position(|g| g.name == *group) {
         Some(i) => &mut report.groups[i],
         None => {
             report.groups.push(Group {
-                name: group.to_string(),
+                name: group.clone(),
                 sockets: Vec::new(),
             });
             report.groups.last_mut().expect("just pushed")
@@ -468,12 +464,13 @@ fn json_report(v: &Json, origin: Origin) -> Result<Report> {
     };
     let mut report = Report {
         timestamp_ms,
-        sensor: string("sensor")?,
-        target: string("target")?,
+        sensor: Arc::from(string("sensor")?),
+        target: Arc::from(string("target")?),
         groups: Vec::new(),
         origin: origin.clone(),
     };
     for (gname, sockets) in groups {
+        let group_name: Arc<str> = Arc::from(gname.as_str());
         let Json::Obj(sockets) = sockets else {
             bail!("{origin}: group `{gname}` is not an object of sockets");
         };
@@ -505,7 +502,7 @@ fn json_report(v: &Json, origin: Origin) -> Result<Report> {
                     let n = n.ok_or_else(|| anyhow!("{at}: event `{e}` is not an integer"))?;
                     ev.insert(Arc::from(e.as_str()), n);
                 }
-                add_cpu(&mut report, gname, socket, cpu, ev);
+                add_cpu(&mut report, &group_name, socket, cpu, ev);
             }
         }
     }
@@ -555,17 +552,17 @@ pub fn to_tick(report: Report, warnings: &mut Vec<String>) -> Tick {
     };
     let sockets: Vec<u32> = biggest.sockets.iter().map(|(s, _)| *s).collect();
     let mut take = |name: &str, socket: u32| -> Option<Cpus> {
-        let g = groups.iter_mut().find(|g| g.name == name)?;
+        let g = groups.iter_mut().find(|g| &*g.name == name)?;
         let s = g.sockets.iter_mut().find(|(s, _)| *s == socket)?;
         Some(std::mem::take(&mut s.1))
     };
     for socket in sockets {
-        let piece = if target == GLOBAL_TARGET {
+        let piece = if &*target == GLOBAL_TARGET {
             let rapl_joules = take("rapl", socket)
                 .and_then(|cpus| cpus.into_iter().next())
                 .map(|(_, ev)| {
                     ev.iter()
-                        .map(|(e, &v)| (e.to_string(), v as f64 / 4_294_967_296.0))
+                        .map(|(e, v)| (e.to_string(), v as f64 / 4_294_967_296.0))
                         .collect()
                 })
                 .unwrap_or_default();
@@ -586,7 +583,7 @@ pub fn to_tick(report: Report, warnings: &mut Vec<String>) -> Tick {
             SocketTick {
                 global: None,
                 targets: vec![TargetSample {
-                    target: Arc::from(target.as_str()),
+                    target: target.clone(),
                     cpus: cpus.into_iter().map(|(_, ev)| ev).collect(),
                 }],
             }
@@ -632,21 +629,17 @@ mod tests {
         assert_eq!(r.reports.len(), 2);
         let first = &r.reports[0];
         assert_eq!(
-            (
-                first.timestamp_ms,
-                first.sensor.as_str(),
-                first.target.as_str()
-            ),
+            (first.timestamp_ms, &*first.sensor, &*first.target),
             (1539260664189, "grvingt-12", "system")
         );
-        let names: Vec<&str> = first.groups.iter().map(|g| g.name.as_str()).collect();
+        let names: Vec<&str> = first.groups.iter().map(|g| &*g.name).collect();
         assert_eq!(names, ["core", "pcu", "rapl"]);
         let rapl = &first.groups[2];
         assert_eq!(rapl.sockets[0].0, 0);
         assert_eq!(rapl.sockets[0].1[0].0, 58);
         let ev = &rapl.sockets[0].1[0].1;
-        assert_eq!(ev.get("RAPL_ENERGY_PKG"), Some(&722468864));
-        assert!(!ev.contains_key("time_enabled"));
+        assert_eq!(ev.get("RAPL_ENERGY_PKG"), Some(722468864));
+        assert_eq!(ev.get("time_enabled"), None);
         // core: 2 CPUs on each of the 2 sockets, in file order.
         let core = &first.groups[0];
         let cpus: Vec<(u32, Vec<u32>)> = core
@@ -718,7 +711,7 @@ mod tests {
         let r = read(&fixtures().join("hwpc.json")).expect("read");
         assert_eq!(r.reports.len(), 10);
         let first = &r.reports[0];
-        assert_eq!(first.target, "all");
+        assert_eq!(&*first.target, "all");
         assert_eq!(
             first.origin.to_string().rsplit('/').next(),
             Some("hwpc.json: report 1 (line 1)")
@@ -726,7 +719,7 @@ mod tests {
         // 2020-09-08T15:46:44.856, taken as UTC.
         assert_eq!(first.timestamp_ms, 1_599_580_004_856);
         let msr = &first.groups[0];
-        assert_eq!((msr.name.as_str(), msr.sockets[0].1.len()), ("msr", 8));
+        assert_eq!((&*msr.name, msr.sockets[0].1.len()), ("msr", 8));
         // Document order is kept: CPU 3 comes first in the file.
         assert_eq!(msr.sockets[0].1[0].0, 3);
 
@@ -754,13 +747,10 @@ mod tests {
         assert!(warnings.is_empty());
         assert_eq!(tick.sockets.keys().copied().collect::<Vec<_>>(), [0, 1]);
         let g = tick.sockets[&0].global.as_ref().expect("global");
-        let raw = match &r.reports[0].groups[0].sockets[0].1[0]
+        let raw = r.reports[0].groups[0].sockets[0].1[0]
             .1
-            .get("RAPL_ENERGY_PKG")
-        {
-            Some(v) => **v,
-            None => panic!("fixture has RAPL_ENERGY_PKG"),
-        };
+            .get("RAPL_ENERGY_PKG");
+        let raw = raw.expect("the fixture has RAPL_ENERGY_PKG");
         assert_eq!(
             g.rapl_joules["RAPL_ENERGY_PKG"],
             raw as f64 / 4_294_967_296.0
@@ -777,7 +767,7 @@ mod tests {
         let per_socket: Vec<(u32, i64)> = tick
             .sockets
             .iter()
-            .map(|(s, p)| (*s, p.targets[0].cpus[0]["C"]))
+            .map(|(s, p)| (*s, p.targets[0].cpus[0].get("C").unwrap_or(-1)))
             .collect();
         assert_eq!(per_socket, [(0, 1), (1, 2)]);
         let tick = to_tick(r.reports[1].clone(), &mut warnings);

@@ -40,12 +40,11 @@ impl SmartWatts {
     /// it pushed out of the pending window.
     pub fn push(&mut self, tick: Tick) -> Vec<Outcome> {
         let mut out = Vec::new();
-        let name = match self.sockets.get_key_value(tick.sensor.as_str()) {
+        let name = match self.sockets.get_key_value(&*tick.sensor) {
             Some((k, _)) => k.clone(),
             None => {
-                let k: Arc<str> = Arc::from(tick.sensor.as_str());
-                self.sockets.insert(k.clone(), BTreeMap::new());
-                k
+                self.sockets.insert(tick.sensor.clone(), BTreeMap::new());
+                tick.sensor.clone()
             }
         };
         let Some(sensor) = self.sockets.get_mut(&*name) else {

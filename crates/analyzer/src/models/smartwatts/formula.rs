@@ -233,8 +233,8 @@ impl Formula {
             formula: formula.clone(),
             ratio: 1.0,
         });
-        for (x, sample) in f.targets.iter().zip(&tick.targets) {
-            let (power_w, ratio) = model.cap(model.predict(x), raw_global);
+        for (i, sample) in tick.targets.iter().enumerate() {
+            let (power_w, ratio) = model.cap(model.predict(f.target(i)), raw_global);
             out.estimates.push(Estimate {
                 target: sample.target.clone(),
                 power_w,
@@ -272,7 +272,8 @@ impl Formula {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Features<'a> {
     pub names: Vec<&'a str>,
-    pub targets: Vec<Vec<f64>>,
+    /// Target after target, `names.len()` values each.
+    targets: Vec<f64>,
     pub global: Vec<f64>,
 }
 
@@ -281,29 +282,32 @@ impl<'a> Features<'a> {
     /// vectors would then differ in length.
     pub fn of(targets: &'a [TargetSample]) -> Result<Self, &'a str> {
         let names = event_names(targets);
-        let mut sums = Vec::with_capacity(targets.len());
-        for t in targets {
-            let mut sum = vec![0i128; names.len()];
-            let mut seen = vec![false; names.len()];
+        let k = names.len();
+        let mut sums = vec![0i128; k * targets.len()];
+        let mut global = vec![0i128; k];
+        let mut seen = vec![false; k];
+        for (t, sum) in targets.iter().zip(sums.chunks_exact_mut(k.max(1))) {
+            seen.fill(false);
             for cpu in &t.cpus {
-                add(&names, cpu, &mut sum, &mut seen);
+                add(&names, cpu, sum, &mut seen);
             }
             if seen.contains(&false) {
                 return Err(&t.target);
             }
-            sums.push(sum);
-        }
-        let mut global = vec![0i128; names.len()];
-        for s in &sums {
-            global.iter_mut().zip(s).for_each(|(g, v)| *g += v);
+            global.iter_mut().zip(&*sum).for_each(|(g, v)| *g += v);
         }
         // Python sums integers exactly and converts once.
-        let to_f64 = |v: &Vec<i128>| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
         Ok(Features {
-            targets: sums.iter().map(to_f64).collect(),
-            global: to_f64(&global),
+            targets: sums.iter().map(|&x| x as f64).collect(),
+            global: global.iter().map(|&x| x as f64).collect(),
             names,
         })
+    }
+
+    /// The features of the `i`-th target.
+    pub fn target(&self, i: usize) -> &[f64] {
+        let k = self.names.len();
+        &self.targets[i * k..(i + 1) * k]
     }
 }
 
@@ -312,31 +316,31 @@ impl<'a> Features<'a> {
 fn event_names(targets: &[TargetSample]) -> Vec<&str> {
     let mut cpus = targets.iter().flat_map(|t| &t.cpus);
     let first: Vec<&str> = match cpus.next() {
-        Some(c) => c.keys().map(|k| &**k).collect(),
+        Some(c) => c.names().collect(),
         None => return Vec::new(),
     };
-    if cpus.all(|c| c.keys().map(|k| &**k).eq(first.iter().copied())) {
+    if cpus.all(|c| c.names().eq(first.iter().copied())) {
         return first;
     }
     let all: BTreeSet<&str> = targets
         .iter()
         .flat_map(|t| &t.cpus)
-        .flat_map(|c| c.keys().map(|k| &**k))
+        .flat_map(|c| c.names())
         .collect();
     all.into_iter().collect()
 }
 
 fn add(names: &[&str], cpu: &Events, sum: &mut [i128], seen: &mut [bool]) {
-    if cpu.len() == names.len() && cpu.keys().map(|k| &**k).eq(names.iter().copied()) {
+    if cpu.len() == names.len() && cpu.names().eq(names.iter().copied()) {
         for (i, v) in cpu.values().enumerate() {
-            sum[i] += i128::from(*v);
+            sum[i] += i128::from(v);
             seen[i] = true;
         }
         return;
     }
-    for (k, v) in cpu {
-        if let Ok(i) = names.binary_search(&&**k) {
-            sum[i] += i128::from(*v);
+    for (k, v) in cpu.iter() {
+        if let Ok(i) = names.binary_search(&k) {
+            sum[i] += i128::from(v);
             seen[i] = true;
         }
     }

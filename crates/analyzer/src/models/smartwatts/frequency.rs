@@ -67,7 +67,7 @@ pub fn pkg_frequency(base_frequency: u32, msr: &[Events]) -> PkgFrequency {
         let (sum, count) = msr
             .iter()
             .filter_map(|cpu| cpu.get(event))
-            .fold((0i128, 0u32), |(s, c), &v| (s + i128::from(v), c + 1));
+            .fold((0i128, 0u32), |(s, c), v| (s + i128::from(v), c + 1));
         // Python sums the integers exactly, then divides once.
         (count > 0).then(|| sum as f64 / f64::from(count))
     };
@@ -104,7 +104,7 @@ mod tests {
 
     #[test]
     fn pkg_frequency_is_ratio_of_means() {
-        let cpu = |a: i64, m: i64| Events::from([("APERF".into(), a), ("MPERF".into(), m)]);
+        let cpu = |a: i64, m: i64| Events::from_iter([("APERF".into(), a), ("MPERF".into(), m)]);
         assert_eq!(
             pkg_frequency(2100, &[cpu(200, 100)]),
             PkgFrequency::Mhz(4200)

@@ -265,7 +265,7 @@ fn missing_rapl_event_and_mismatched_events_skip_the_tick() {
     sw.push(t);
     let mut t = tick(1, &[("web", &[(1, 1)]), ("db", &[(1, 1)])], 3.0, None);
     let s = t.sockets.get_mut(&0).expect("socket");
-    s.targets[1].cpus[0].remove("INSTRUCTIONS");
+    s.targets[1].cpus[0] = events(&[("CYCLES", 1)]);
     sw.push(t);
     let out = sw.flush();
     assert_eq!(out[0].skipped, None);

@@ -5,10 +5,79 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Counter deltas of one CPU since the previous tick, by event name. `time_enabled` and
-/// `time_running` are not events and are left out. Sorted by name, which is also the order
-/// of the model's features. Names are shared (`Arc`): every CPU of every tick repeats them.
-pub type Events = BTreeMap<Arc<str>, i64>;
+/// Counter deltas of one CPU since the previous tick, by event name, kept sorted by name
+/// (the order of the model's features). `time_enabled` and `time_running` are not events and
+/// are left out. A sorted vector rather than a map: a CPU has a handful of events, and there
+/// is one of these per CPU, target and tick.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Events(Vec<(Arc<str>, i64)>);
+
+impl Events {
+    pub fn new() -> Self {
+        Events(Vec::new())
+    }
+
+    pub fn with_capacity(n: usize) -> Self {
+        Events(Vec::with_capacity(n))
+    }
+
+    /// Set an event's value, replacing an earlier one.
+    pub fn insert(&mut self, name: Arc<str>, value: i64) {
+        // Inputs usually list events in name order already: append without a search.
+        if self.0.last().is_none_or(|(last, _)| *last < name) {
+            self.0.push((name, value));
+            return;
+        }
+        match self.0.binary_search_by(|(n, _)| (**n).cmp(&*name)) {
+            Ok(i) => self.0[i].1 = value,
+            Err(i) => self.0.insert(i, (name, value)),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<i64> {
+        let i = self.0.binary_search_by(|(n, _)| (**n).cmp(name)).ok()?;
+        Some(self.0[i].1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// (name, value) in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.0.iter().map(|(n, v)| (&**n, *v))
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(n, _)| &**n)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = i64> + '_ {
+        self.0.iter().map(|(_, v)| *v)
+    }
+}
+
+impl FromIterator<(Arc<str>, i64)> for Events {
+    fn from_iter<I: IntoIterator<Item = (Arc<str>, i64)>>(iter: I) -> Self {
+        let mut e = Events::new();
+        iter.into_iter().for_each(|(n, v)| e.insert(n, v));
+        e
+    }
+}
+
+impl Extend<(Arc<str>, i64)> for Events {
+    fn extend<I: IntoIterator<Item = (Arc<str>, i64)>>(&mut self, iter: I) {
+        iter.into_iter().for_each(|(n, v)| self.insert(n, v));
+    }
+}
+
+impl IntoIterator for Events {
+    type Item = (Arc<str>, i64);
+    type IntoIter = std::vec::IntoIter<(Arc<str>, i64)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
 
 /// The name of the machine-wide target in hwpc-sensor reports: it carries RAPL and MSR.
 pub const GLOBAL_TARGET: &str = "all";
@@ -18,7 +87,7 @@ pub const GLOBAL_TARGET: &str = "all";
 pub struct Tick {
     /// Milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
-    pub sensor: String,
+    pub sensor: Arc<str>,
     pub sockets: BTreeMap<u32, SocketTick>,
 }
 
