@@ -801,6 +801,14 @@ fn attribution_tables(
                 args.features.as_deref(),
             )),
         ];
+        let mut sw = crate::models::smartwatts_model::SmartWattsModel::new(
+            crate::models::smartwatts::SmartWattsConfig::default(),
+        );
+        sw.fit(&ds, &[]);
+        if let Some(why) = &sw.note {
+            notes.push(format!("{domain} {}: {why}", e.package));
+        }
+        models.push(Box::new(sw));
         if let Some(t) = crate::models::truth::Truth::from_metadata(&an.l.info.metadata, &ds) {
             models.push(Box::new(t));
         }
@@ -1096,20 +1104,12 @@ fn activation_energy(
     shares: &[Share],
     live: &[Vec<Live>],
 ) -> Vec<(f64, f64)> {
-    let n = ds.intervals.len();
-    let mut dynamic = vec![0.0; n];
-    let mut idle: HashMap<(usize, u64), f64> = HashMap::new();
+    let mut by: HashMap<(usize, u64), (f64, f64)> = HashMap::new();
     for s in shares {
-        if s.cgroup != UNASSIGNED {
-            dynamic[s.interval] += s.dynamic_j;
-        }
-        *idle.entry((s.interval, s.cgroup)).or_default() += s.idle_j;
+        let e = by.entry((s.interval, s.cgroup)).or_default();
+        e.0 += s.dynamic_j;
+        e.1 += s.idle_j;
     }
-    let total_w: Vec<f64> = ds
-        .intervals
-        .iter()
-        .map(|iv| model.weights(iv).iter().sum())
-        .collect();
     an.life
         .activations
         .iter()
@@ -1121,20 +1121,35 @@ fn activation_energy(
             let (mut d, mut i) = (0.0, 0.0);
             an.grid
                 .split(a.record.start_ns, a.record.end_ns, |k, x, y| {
-                    let secs = ds.intervals[k].secs();
-                    if let Some(u) = an.rep.activation_intervals.get(&(ai, k)) {
-                        if total_w[k] > 0.0 {
-                            d += dynamic[k] * model.weight(u, secs) / total_w[k];
-                        }
+                    let iv = &ds.intervals[k];
+                    let secs = iv.secs();
+                    let Some((dj, ij)) = by.get(&(k, cg)) else {
+                        return;
+                    };
+                    // The activation's part of its container's dynamic energy: its own usage
+                    // through the model over the container's, else by CPU time (a model that
+                    // weighs whole targets only, like smartwatts).
+                    if let (Some(u), Ok(ci)) = (
+                        an.rep.activation_intervals.get(&(ai, k)),
+                        iv.cgroups.binary_search_by_key(&cg, |(c, _)| *c),
+                    ) {
+                        let cont = &iv.cgroups[ci].1;
+                        let (wa, wc) = (model.weight(u, secs), model.weight(cont, secs));
+                        let f = if wc > 0.0 {
+                            wa / wc
+                        } else if cont.cpu_ns > 0 {
+                            u.cpu_ns as f64 / cont.cpu_ns as f64
+                        } else {
+                            0.0
+                        };
+                        d += dj * f.clamp(0.0, 1.0);
                     }
-                    if let Some(ij) = idle.get(&(k, cg)) {
-                        let alive = live[k]
-                            .iter()
-                            .find(|l| l.cgroup == cg)
-                            .map_or(1.0, |l| l.alive);
-                        let f = (y - x) as f64 / (secs * 1e9) / alive.max(1e-9);
-                        i += ij * f.min(1.0);
-                    }
+                    let alive = live[k]
+                        .iter()
+                        .find(|l| l.cgroup == cg)
+                        .map_or(1.0, |l| l.alive);
+                    let f = (y - x) as f64 / (secs * 1e9) / alive.max(1e-9);
+                    i += ij * f.min(1.0);
                 });
             (d, i)
         })

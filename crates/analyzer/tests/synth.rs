@@ -171,8 +171,8 @@ fn models_against_a_known_truth() {
     }
     assert_eq!(
         sums.len(),
-        4 * 5,
-        "4 models × 5 policies: {:?}",
+        5 * 5,
+        "5 models (smartwatts and truth included) × 5 policies: {:?}",
         sums.keys()
     );
     for ((m, p), s) in &sums {

@@ -83,8 +83,14 @@ pub fn evaluate(model: &mut dyn Model, ds: &Dataset, k: usize) -> Vec<FoldError>
                 .collect();
             model.fit(ds, &train);
             let (mut abs, mut pct, mut sq, mut n_pct) = (0.0, 0.0, 0.0, 0usize);
+            let mut scored = 0usize;
             for iv in &ds.intervals[held.clone()] {
                 let (p, m) = (model.predict_w(iv), iv.power_w());
+                // An online model has no estimate for some intervals: not scored.
+                if !p.is_finite() {
+                    continue;
+                }
+                scored += 1;
                 abs += (p - m).abs();
                 sq += (p - m).powi(2);
                 if m > 0.0 {
@@ -92,10 +98,10 @@ pub fn evaluate(model: &mut dyn Model, ds: &Dataset, k: usize) -> Vec<FoldError>
                     n_pct += 1;
                 }
             }
-            let n = held.len().max(1) as f64;
+            let n = scored.max(1) as f64;
             out.push(FoldError {
                 fold: f,
-                n: held.len(),
+                n: scored,
                 mae_w: abs / n,
                 mape: if n_pct > 0 {
                     100.0 * pct / n_pct as f64

@@ -5,4 +5,5 @@ pub mod dataset;
 pub mod linear;
 pub mod model;
 pub mod smartwatts;
+pub mod smartwatts_model;
 pub mod truth;
