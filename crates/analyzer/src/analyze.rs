@@ -828,13 +828,28 @@ fn attribution_tables(
                     .push_f64(Some(fe.mape))
                     .push_f64(Some(fe.rmse_w));
             }
-            if !errs.is_empty() {
-                let n = errs.len() as f64;
+            // Folds where the model estimated nothing (an online model still learning) do
+            // not count; each fold weighs by the intervals it scored.
+            let scored: Vec<_> = errs.iter().filter(|x| x.n > 0).collect();
+            let n: f64 = scored.iter().map(|x| x.n as f64).sum();
+            if n > 0.0 {
+                let mean = |f: fn(&attribute::FoldError) -> f64| {
+                    let (mut sum, mut w) = (0.0, 0.0);
+                    for x in scored.iter().filter(|x| f(x).is_finite()) {
+                        sum += f(x) * x.n as f64;
+                        w += x.n as f64;
+                    }
+                    if w > 0.0 {
+                        sum / w
+                    } else {
+                        f64::NAN
+                    }
+                };
                 summary.push((
                     format!("{domain} {}", e.package),
                     name.clone(),
-                    errs.iter().map(|x| x.mae_w).sum::<f64>() / n,
-                    errs.iter().map(|x| x.mape).sum::<f64>() / n,
+                    mean(|x| x.mae_w),
+                    mean(|x| x.mape),
                 ));
             }
             for (k, v) in m.params() {

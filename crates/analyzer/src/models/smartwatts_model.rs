@@ -1,7 +1,8 @@
 //! `smartwatts` in the main comparison: the SmartWatts 2.4.1 port run over a trace's intervals
-//! as if they were hwpc-sensor ticks — one tick per interval, the package energy as its RAPL
-//! reading, each cgroup as a target whose core counters are the interval's CPU time and
-//! counters.
+//! as if they were hwpc-sensor ticks — intervals grouped into ticks of its
+//! `sensor_reports_frequency` (1 s by default), the package energy as the RAPL reading, each
+//! cgroup as a target whose core counters are its CPU time and counters over the tick. Every
+//! interval of a tick gets the tick's estimate.
 //!
 //! SmartWatts is an online model: each interval's estimate uses only what came before it, so
 //! "fitting" runs it once over the whole trace in time order and the cross-validation folds
@@ -59,50 +60,64 @@ impl SmartWattsModel {
 
     fn run(&mut self, ds: &Dataset) {
         self.ran = true;
-        let period_ms = ds
-            .intervals
-            .first()
-            .map_or(1000, |iv| ((iv.end - iv.start) / 1_000_000).max(1));
-        let mut config = self.config.clone();
-        // Energy is divided by the configured period: the intervals' own length.
-        config.sensor_reports_frequency = u32::try_from(period_ms).unwrap_or(u32::MAX);
-        config.disable_dram_formula = true;
+        let config = SmartWattsConfig {
+            disable_dram_formula: true,
+            ..self.config.clone()
+        };
+        let period_ns = u64::from(config.sensor_reports_frequency).max(1) * 1_000_000;
         let Ok(mut sw) = SmartWatts::new(config.clone()) else {
             self.note = Some("smartwatts: invalid configuration".into());
             return;
         };
+        // Intervals grouped into ticks of the sensor's period (1 s by default), as
+        // hwpc-sensor reports them: SmartWatts divides each tick's energy by that period.
+        let mut ticks: Vec<(Vec<u64>, f64, HashMap<u64, Usage>)> = Vec::new();
+        let mut tick_start = None;
+        for iv in &ds.intervals {
+            let new_tick = tick_start.is_none_or(|t| iv.start >= t + period_ns);
+            if new_tick {
+                tick_start = Some(iv.start);
+                ticks.push((Vec::new(), 0.0, HashMap::new()));
+            }
+            let t = ticks.last_mut().expect("a tick");
+            t.0.push(iv.start);
+            t.1 += iv.energy_j;
+            for (cg, u) in &iv.cgroups {
+                t.2.entry(*cg).or_default().add(u);
+            }
+        }
         let sensor: Arc<str> = Arc::from("pws");
-        let mut by_ts: HashMap<i64, u64> = HashMap::new();
+        let mut by_ts: HashMap<i64, usize> = HashMap::new();
         let mut outcomes = Vec::new();
-        for (i, iv) in ds.intervals.iter().enumerate() {
-            // Ticks on a regular clock of the configured period, as hwpc-sensor sends them.
-            let ts = i as i64 * period_ms as i64;
-            by_ts.insert(ts, iv.start);
+        for (i, (_, energy_j, cgroups)) in ticks.iter().enumerate() {
+            let ts = i as i64 * i64::from(config.sensor_reports_frequency);
+            by_ts.insert(ts, i);
             let mut socket = SocketTick {
                 global: Some(GlobalSample {
-                    rapl_joules: [(config.cpu_rapl_ref_event.clone(), iv.energy_j)]
+                    rapl_joules: [(config.cpu_rapl_ref_event.clone(), *energy_j)]
                         .into_iter()
                         .collect(),
                     msr: Vec::new(),
                 }),
                 targets: Vec::new(),
             };
-            for (cg, u) in &iv.cgroups {
+            let mut cgs: Vec<(&u64, &Usage)> = cgroups.iter().collect();
+            cgs.sort_by_key(|(cg, _)| **cg);
+            for (cg, u) in cgs {
                 socket.targets.push(TargetSample {
                     target: Arc::from(cg.to_string().as_str()),
                     cpus: vec![Self::events(ds, u)],
                 });
             }
-            let tick = Tick {
+            outcomes.extend(sw.push(Tick {
                 timestamp_ms: ts,
                 sensor: sensor.clone(),
                 sockets: [(0, socket)].into_iter().collect(),
-            };
-            outcomes.extend(sw.push(tick));
+            }));
         }
         outcomes.extend(sw.flush());
         for o in outcomes {
-            let Some(&start) = by_ts.get(&o.timestamp_ms) else {
+            let Some(&ti) = by_ts.get(&o.timestamp_ms) else {
                 continue;
             };
             if let Some(f) = &o.formula {
@@ -122,12 +137,16 @@ impl SmartWattsModel {
                 }
             }
             if let Some(g) = global {
-                self.estimates.insert(start, (g, targets));
+                for &start in &ticks[ti].0 {
+                    self.estimates.insert(start, (g, targets.clone()));
+                }
             }
         }
         if self.estimates.is_empty() {
             self.note = Some(format!(
-                "smartwatts estimated no interval (it needs {} samples before its first model)",
+                "smartwatts estimated no interval ({} ticks of {} ms; it needs {} before its first model)",
+                ticks.len(),
+                config.sensor_reports_frequency,
                 self.config.learn_min_samples_required
             ));
         }
