@@ -270,13 +270,32 @@ fn analyse(path: &Path, args: &RunArgs) -> Result<Summary> {
 
 /// One trace replayed on the grid of `interval`: lifecycles, the activation join, CPU time per
 /// interval and activation, energy per interval. `run` overrides the trace's run id.
+/// Any input, recognised by its content: a .pws trace, or a perf.data file converted to one.
+fn open_input(path: &Path, skip_bad_blocks: bool) -> Result<Loaded> {
+    use crate::inputs::detect::{detect, InputKind};
+    match detect(path)? {
+        InputKind::Pws => replay::load(path, skip_bad_blocks),
+        InputKind::PerfData => {
+            let (trace, notes) = crate::inputs::perf_data::to_trace(path)?;
+            let mut l = replay::load_trace(trace, path, skip_bad_blocks)?;
+            l.notes.extend(notes);
+            Ok(l)
+        }
+        InputKind::HwpcCsvDir | InputKind::HwpcJson => anyhow::bail!(
+            "{} holds PowerAPI hwpc-sensor reports: `pws-analyze smartwatts {}` runs SmartWatts 2.4.1 on them (their tables in this command are not supported yet)",
+            path.display(),
+            path.display()
+        ),
+    }
+}
+
 pub(crate) fn replay_trace(
     path: &Path,
     interval: Duration,
     skip_bad_blocks: bool,
     run: Option<&str>,
 ) -> Result<Analysis> {
-    let l = replay::load(path, skip_bad_blocks)?;
+    let l = open_input(path, skip_bad_blocks)?;
     let clock = ClockMap::new(l.clock.clone());
     let (side, inflated) = replay::scan_side_band(&l)?;
     let tracepoints: Vec<_> = side

@@ -1,3 +1,5 @@
 //! Readers of data recorded by other tools, turned into what the analyzer's models take.
 
+pub mod detect;
 pub mod hwpc;
+pub mod perf_data;

@@ -55,6 +55,12 @@ impl std::fmt::Debug for Loaded {
 /// complete block and noted; with `skip_bad_blocks`, corrupt regions are skipped and noted.
 pub fn load(path: &Path, skip_bad_blocks: bool) -> Result<Loaded> {
     let trace = Trace::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    load_trace(trace, path, skip_bad_blocks)
+}
+
+/// As [`load`], from a trace already open (or built in memory, as from a perf.data file);
+/// `path` names it in messages.
+pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Loaded> {
     let opts = ReadOptions { skip_bad_blocks };
     let mut info = None;
     let (mut clock, mut cgroup_events, mut energy) = (Vec::new(), Vec::new(), Vec::new());
