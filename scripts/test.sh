@@ -14,3 +14,5 @@ echo "== fuzz targets build"
 cargo check --manifest-path fuzz/Cargo.toml --bins --quiet
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== notebooks (headless, against the bundled dataset)"
+PWS_CARGO_PROFILE=dev bash scripts/notebooks.sh

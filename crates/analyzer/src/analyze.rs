@@ -94,6 +94,20 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         pb.finish_and_clear();
     }
     let mut code = ExitCode::SUCCESS;
+    let mut seen: HashMap<(&str, &str), &Path> = HashMap::new();
+    for (path, r) in &results {
+        if let Ok(s) = r {
+            if let Some(other) = seen.insert((s.run.as_str(), s.host.as_str()), path) {
+                eprintln!(
+                    "pws-analyze: warning: {} and {} are both run {:?} on host {:?}: their rows share one partition (give each its own `--metadata run=…` when recording, or analyse them separately with --run)",
+                    other.display(),
+                    path.display(),
+                    s.run,
+                    s.host
+                );
+            }
+        }
+    }
     if let Some(p) = &args.summary_json {
         let all: Vec<serde_json::Value> = results
             .iter()
@@ -245,6 +259,9 @@ impl Summary {
 
 /// Everything computed for one trace, before it becomes tables (or a timeline).
 pub(crate) struct Analysis {
+    /// This input's file name in each partition (a hash of its path), so inputs of one run
+    /// and host never overwrite each other.
+    pub(crate) part: String,
     pub(crate) run: String,
     pub(crate) host: String,
     pub(crate) l: Loaded,
@@ -270,6 +287,16 @@ fn analyse(path: &Path, args: &RunArgs) -> Result<Summary> {
 
 /// One trace replayed on the grid of `interval`: lifecycles, the activation join, CPU time per
 /// interval and activation, energy per interval. `run` overrides the trace's run id.
+/// `part-<16 hex>`: a hash of the input's absolute path, stable across runs of the analyzer.
+fn part_name(path: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    // DefaultHasher::new() has fixed keys: the same path always gives the same name.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    abs.hash(&mut h);
+    format!("part-{:016x}", h.finish())
+}
+
 /// Any input, recognised by its content: a .pws trace, or a perf.data file converted to one.
 fn open_input(path: &Path, skip_bad_blocks: bool) -> Result<Loaded> {
     use crate::inputs::detect::{detect, InputKind};
@@ -347,6 +374,7 @@ pub(crate) fn replay_trace(
     }
     let energy = energy::on_grid(&l.energy, &grid);
     Ok(Analysis {
+        part: part_name(path),
         run: run_id(&l, path, run),
         host: l.info.hostname.clone(),
         l,
@@ -519,7 +547,7 @@ fn write_tables(an: &Analysis, args: &RunArgs) -> Result<Summary> {
                 .push_f64(Some(e.joules[i] / secs));
         }
     }
-    files.push(t.write(out, &run, &host)?);
+    files.push(t.write(out, &run, &host, &an.part)?);
 
     // usage: one row per interval, package and cgroup.
     let package_of: HashMap<u32, u32> = an.l.info.cpus.iter().map(|c| (c.cpu, c.package)).collect();
@@ -553,7 +581,7 @@ fn write_tables(an: &Analysis, args: &RunArgs) -> Result<Summary> {
             t.push_f64(Some(u.counters.get(k).copied().unwrap_or(0.0)));
         }
     }
-    files.push(t.write(out, &run, &host)?);
+    files.push(t.write(out, &run, &host, &an.part)?);
 
     // containers
     let end_ns = an.grid.end().max(an.l.end_ns);
@@ -584,7 +612,7 @@ fn write_tables(an: &Analysis, args: &RunArgs) -> Result<Summary> {
             .push_u64(Some(g.map(|g| g.frozen_ns(end_ns)).unwrap_or(0)))
             .push_u64(Some(c.activations));
     }
-    files.push(t.write(out, &run, &host)?);
+    files.push(t.write(out, &run, &host, &an.part)?);
 
     // activations
     let mut t = Table::keyed("activations")
@@ -638,7 +666,7 @@ fn write_tables(an: &Analysis, args: &RunArgs) -> Result<Summary> {
             t.push_f64(Some(u.counters.get(k).copied().unwrap_or(0.0)));
         }
     }
-    files.push(t.write(out, &run, &host)?);
+    files.push(t.write(out, &run, &host, &an.part)?);
 
     let mut notes = an.l.notes.clone();
     if let Some(st) = &an.l.statistics {
@@ -1032,12 +1060,12 @@ fn attribution_tables(
     }
     let out = &args.output;
     let files = vec![
-        t_models.write(out, run, host)?,
-        t_eval.write(out, run, host)?,
-        t_attr.write(out, run, host)?,
-        t_act.write(out, run, host)?,
-        t_fn.write(out, run, host)?,
-        comparison_table(an, &side_by_side).write(out, run, host)?,
+        t_models.write(out, run, host, &an.part)?,
+        t_eval.write(out, run, host, &an.part)?,
+        t_attr.write(out, run, host, &an.part)?,
+        t_act.write(out, run, host, &an.part)?,
+        t_fn.write(out, run, host, &an.part)?,
+        comparison_table(an, &side_by_side).write(out, run, host, &an.part)?,
     ];
     Ok((
         files,

@@ -182,3 +182,54 @@ fn models_against_a_known_truth() {
         );
     }
 }
+
+/// Two inputs of the same run and host (two synthetic traces are both run "synth" on host
+/// "synth") land in one partition side by side, neither overwriting the other, with a warning.
+#[test]
+fn two_traces_of_one_run_and_host_keep_all_their_rows() {
+    let d = tempfile::tempdir().unwrap();
+    let (a, b, out) = (
+        d.path().join("a.pws"),
+        d.path().join("b.pws"),
+        d.path().join("out"),
+    );
+    for (p, seed) in [(&a, "1"), (&b, "2")] {
+        let st = Command::new(bin())
+            .args(["synth", "--seconds", "3", "--seed", seed, "-o"])
+            .arg(p)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    let o = Command::new(bin())
+        .args(["-q"])
+        .arg(&a)
+        .arg(&b)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("share one partition"),
+        "warned"
+    );
+    let rows: usize = read(&out.join("activations"))
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    let mut expected = 0;
+    for p in [&a, &b] {
+        let info = Command::new(bin())
+            .args(["info", "--json"])
+            .arg(p)
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+        let t: serde_json::Value =
+            serde_json::from_str(v["trace_info"]["metadata"]["pws.truth"].as_str().unwrap())
+                .unwrap();
+        expected += t["activation_dynamic_j"].as_object().unwrap().len();
+    }
+    assert_eq!(rows, expected, "every activation of both traces");
+}

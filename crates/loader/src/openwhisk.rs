@@ -400,7 +400,7 @@ mod tests {
         );
         std::fs::write(&f, "APIHOST=x\n").unwrap();
         let e = Target::resolve(Some(&f), None, None, false).unwrap_err();
-        assert!(e.to_string().contains("no AUTH= line"), "{e}");
+        assert!(format!("{e:#}").contains("no AUTH= line"), "{e:#}");
         std::fs::write(&f, "AUTH=a:b\n").unwrap();
         let e = Target::resolve(Some(&f), None, None, false).unwrap_err();
         assert!(format!("{e:#}").contains("no APIHOST="), "{e:#}");

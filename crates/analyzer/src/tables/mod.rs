@@ -1,5 +1,5 @@
 //! Output tables: typed columns built row by row, written as Parquet (zstd) in a hive-style
-//! layout, `<out>/<table>/run=<run>/host=<host>/part-0.parquet`, so that many traces form one
+//! layout, `<out>/<table>/run=<run>/host=<host>/<part>.parquet`, so that many traces form one
 //! dataset DuckDB, pandas and polars read in one query.
 //!
 //! Every table carries `run` and `host` as real columns too (not only in the path), so a file
@@ -171,15 +171,17 @@ impl Table {
         RecordBatch::try_new(schema, arrays).context("building a record batch")
     }
 
-    /// Writes the table under `out` in the partition of (`run`, `host`); returns the file.
-    pub fn write(self, out: &Path, run: &str, host: &str) -> Result<PathBuf> {
+    /// Writes the table under `out` in the partition of (`run`, `host`) as `<part>.parquet`;
+    /// returns the file. Each input has its own part, so two inputs of one run and host never
+    /// overwrite each other.
+    pub fn write(self, out: &Path, run: &str, host: &str, part: &str) -> Result<PathBuf> {
         let dir = out
             .join(self.name)
             .join(format!("run={}", partition_value(run)))
             .join(format!("host={}", partition_value(host)));
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        let path = dir.join("part-0.parquet");
+        let path = dir.join(format!("{part}.parquet"));
         let batch = self.batch()?;
         let kv = batch
             .schema()
@@ -252,7 +254,7 @@ mod tests {
             .push_f64(Some(f64::NAN))
             .push_ts(None)
             .push_bool(None);
-        let p = t.write(d.path(), "r1", "h/1").unwrap();
+        let p = t.write(d.path(), "r1", "h/1", "part-0").unwrap();
         assert!(
             p.ends_with("demo/run=r1/host=h%2F1/part-0.parquet"),
             "{}",
