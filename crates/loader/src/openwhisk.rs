@@ -12,30 +12,21 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use pws_openwhisk::wskprops::{Credentials, Wskprops};
+use pws_openwhisk::wskprops::Credentials;
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::arrivals::Schedule;
 use crate::signals::Signals;
 
-/// Where invocations go, with the credentials (kept out of `Debug`).
+/// Where invocations go, with the credentials (whose `Debug` hides the key).
+#[derive(Debug)]
 pub struct Target {
     pub base: String,
     pub namespace: String,
     credentials: Credentials,
     pub insecure: bool,
     pub auth_file: PathBuf,
-}
-
-impl std::fmt::Debug for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Target")
-            .field("base", &self.base)
-            .field("namespace", &self.namespace)
-            .field("credentials", &"<from file>")
-            .finish()
-    }
 }
 
 impl Target {
@@ -49,24 +40,13 @@ impl Target {
     ) -> Result<Self> {
         let (auth_file, props, credentials) = pws_openwhisk::wskprops::load(auth_file)
             .context("OpenWhisk credentials (--openwhisk-auth FILE or ~/.wskprops)")?;
-        let base = match apihost {
-            Some(h) if h.contains("://") && !h.to_ascii_lowercase().starts_with("http") => {
-                bail!("--apihost {h}: only http:// and https:// are supported")
-            }
-            Some(h) => Wskprops {
-                apihost: Some(h.to_owned()),
-                ..Wskprops::default()
-            }
-            .api_base()
-            .context("--apihost is empty")?,
-            None => props.api_base().with_context(|| {
+        let host = match apihost {
+            Some(h) => h.to_owned(),
+            None => props.apihost.clone().with_context(|| {
                 format!("no --apihost, and no APIHOST= in {}", auth_file.display())
             })?,
         };
-        let lower = base.to_ascii_lowercase();
-        if !(lower.starts_with("http://") || lower.starts_with("https://")) {
-            bail!("API host {base}: only http:// and https:// are supported");
-        }
+        let base = pws_openwhisk::wskprops::api_base(&host).context("the OpenWhisk API host")?;
         let namespace = namespace
             .map(str::to_owned)
             .or(props.namespace.clone())

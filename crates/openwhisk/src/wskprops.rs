@@ -31,6 +31,29 @@ pub enum WskpropsError {
     },
     #[error("{} has no AUTH= line", path.display())]
     NoAuth { path: PathBuf },
+    #[error("API host {host:?}: {why}")]
+    ApiHost { host: String, why: &'static str },
+}
+
+/// An API host as `wsk` takes it — `host[:port]` (HTTPS, as `wsk` assumes) or an `http://` or
+/// `https://` URL — as a base URL without a trailing slash.
+pub fn api_base(host: &str) -> Result<String, WskpropsError> {
+    let h = host.trim().trim_end_matches('/');
+    let bad = |why| WskpropsError::ApiHost {
+        host: host.to_owned(),
+        why,
+    };
+    if h.is_empty() {
+        return Err(bad("empty"));
+    }
+    let lower = h.to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        Ok(h.to_owned())
+    } else if h.contains("://") {
+        Err(bad("only http:// and https:// are supported"))
+    } else {
+        Ok(format!("https://{h}"))
+    }
 }
 
 /// The credentials of a `.wskprops` file (`file`, else `~/.wskprops`), read as `wsk` does:
@@ -115,18 +138,7 @@ impl Wskprops {
     /// The API's base URL: `APIHOST` without a trailing `/`, with `https://` put in front when
     /// it has no scheme, as `wsk` does. `None` without an `APIHOST`.
     pub fn api_base(&self) -> Option<String> {
-        let h = self.apihost.as_deref()?.trim().trim_end_matches('/');
-        if h.is_empty() {
-            return None;
-        }
-        let lower = h.to_ascii_lowercase();
-        Some(
-            if lower.starts_with("http://") || lower.starts_with("https://") {
-                h.to_owned()
-            } else {
-                format!("https://{h}")
-            },
-        )
+        api_base(self.apihost.as_deref()?).ok()
     }
 
     /// The value of another key, e.g. `APIGW_ACCESS_TOKEN`.
@@ -306,6 +318,12 @@ mod tests {
             Some("https://10.0.0.5")
         );
         assert_eq!(with("  ").api_base(), None);
+        assert_eq!(with("ftp://x").api_base(), None, "only http(s)");
+        assert!(api_base("ftp://x")
+            .unwrap_err()
+            .to_string()
+            .contains("only http://"));
+        assert!(api_base("").unwrap_err().to_string().contains("empty"));
         assert_eq!(Wskprops::default().api_base(), None);
     }
 

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use pws_openwhisk::wskprops::Credentials;
 use pws_trace::records::{ActivationRecord, ActivationSource, Activations, SourceStats};
 
@@ -33,6 +33,8 @@ const MAX_PAGES: usize = 100;
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
+/// The poller's settings; the credentials' `Debug` hides the key.
+#[derive(Debug)]
 pub struct Config {
     /// `https://host[:port]`, no trailing slash.
     pub base: String,
@@ -46,36 +48,22 @@ pub struct Config {
     auth_file: PathBuf,
 }
 
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("base", &self.base)
-            .field("namespace", &self.namespace)
-            .field("credentials", &"<from file>")
-            .finish()
-    }
-}
-
 impl Config {
     pub fn from_args(args: &ActivationArgs, url: &str, start_epoch_ms: u64) -> Result<Self> {
         let (auth_file, props, credentials) =
             pws_openwhisk::wskprops::load(args.openwhisk_auth.as_deref())
                 .context("--openwhisk needs credentials (--openwhisk-auth FILE or ~/.wskprops)")?;
-        let base = if url.is_empty() {
-            props.api_base().with_context(|| {
+        let host = if url.is_empty() {
+            props.apihost.clone().with_context(|| {
                 format!(
                     "--openwhisk without a URL needs APIHOST= in {}",
                     auth_file.display()
                 )
             })?
-        } else if url.contains("://") {
-            url.trim_end_matches('/').to_owned()
         } else {
-            format!("https://{}", url.trim_end_matches('/'))
+            url.to_owned()
         };
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            bail!("--openwhisk {base}: only http:// and https:// API hosts are supported");
-        }
+        let base = pws_openwhisk::wskprops::api_base(&host).context("--openwhisk")?;
         let namespace = args
             .openwhisk_namespace
             .clone()
