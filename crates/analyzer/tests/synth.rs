@@ -4,53 +4,17 @@
 //! energy within 2 %, show `cpu-share` off, and keep every (model, policy)'s attribution equal
 //! to the measured total.
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::Path;
 use std::process::Command;
 
-use arrow_array::{Array, Float64Array, RecordBatch, StringArray};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use common::{col, read};
+
+use arrow_array::{Float64Array, StringArray};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_pws-analyze")
-}
-
-/// Every batch of every Parquet file under `dir`.
-fn read(dir: &Path) -> Vec<RecordBatch> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                let f = std::fs::File::open(&p).unwrap();
-                let r = ParquetRecordBatchReaderBuilder::try_new(f)
-                    .unwrap()
-                    .build()
-                    .unwrap();
-                out.extend(r.map(|b| b.unwrap()));
-            }
-        }
-    }
-    out
-}
-
-fn strs<'a>(b: &'a RecordBatch, name: &str) -> &'a StringArray {
-    b.column_by_name(name)
-        .unwrap()
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .unwrap()
-}
-
-fn f64s<'a>(b: &'a RecordBatch, name: &str) -> &'a Float64Array {
-    b.column_by_name(name)
-        .unwrap()
-        .as_any()
-        .downcast_ref::<Float64Array>()
-        .unwrap()
 }
 
 #[test]
@@ -102,12 +66,12 @@ fn models_against_a_known_truth() {
     let mut by_action: HashMap<(String, String), (f64, f64)> = HashMap::new();
     for b in read(&out.join("activation_energy")) {
         let (ids, models, pols, acts) = (
-            strs(&b, "activation_id"),
-            strs(&b, "model"),
-            strs(&b, "idle_policy"),
-            strs(&b, "action"),
+            col::<StringArray>(&b, "activation_id"),
+            col::<StringArray>(&b, "model"),
+            col::<StringArray>(&b, "idle_policy"),
+            col::<StringArray>(&b, "action"),
         );
-        let dj = f64s(&b, "dynamic_j");
+        let dj = col::<Float64Array>(&b, "dynamic_j");
         for r in 0..b.num_rows() {
             if pols.value(r) != "unassigned" {
                 continue;
@@ -154,14 +118,19 @@ fn models_against_a_known_truth() {
     // Every (model, policy): attributed energy (with the unassigned rows) = the energy in power.
     let total: f64 = read(&out.join("power"))
         .iter()
-        .map(|b| f64s(b, "energy_j").iter().flatten().sum::<f64>())
+        .map(|b| {
+            col::<Float64Array>(b, "energy_j")
+                .iter()
+                .flatten()
+                .sum::<f64>()
+        })
         .sum();
     let mut sums: HashMap<(String, String), f64> = HashMap::new();
     for b in read(&out.join("attribution")) {
         let (m, p, e) = (
-            strs(&b, "model"),
-            strs(&b, "idle_policy"),
-            f64s(&b, "energy_j"),
+            col::<StringArray>(&b, "model"),
+            col::<StringArray>(&b, "idle_policy"),
+            col::<Float64Array>(&b, "energy_j"),
         );
         for r in 0..b.num_rows() {
             *sums

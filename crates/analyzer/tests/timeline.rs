@@ -4,14 +4,15 @@
 //! datasets/local-default, the pauses as slices adding up to the `containers` table's paused
 //! time; and every thread's slices drawable (nested or disjoint).
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use arrow_array::{
-    Array, Float64Array, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array,
-};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use common::{col, read};
+
+use arrow_array::{Float64Array, StringArray, TimestampNanosecondArray, UInt64Array};
 use serde_json::Value;
 
 fn bin() -> &'static str {
@@ -45,36 +46,6 @@ fn timeline_and_tables(trace: &Path, dir: &Path) -> (Value, PathBuf) {
     ]);
     let v: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     (v, tables)
-}
-
-/// Every batch of every Parquet file under `dir`.
-fn read(dir: &Path) -> Vec<RecordBatch> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                let f = std::fs::File::open(&p).unwrap();
-                let r = ParquetRecordBatchReaderBuilder::try_new(f)
-                    .unwrap()
-                    .build()
-                    .unwrap();
-                out.extend(r.map(|b| b.unwrap()));
-            }
-        }
-    }
-    out
-}
-
-fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> &'a T {
-    b.column_by_name(name)
-        .unwrap_or_else(|| panic!("column {name}"))
-        .as_any()
-        .downcast_ref::<T>()
-        .unwrap()
 }
 
 fn events(v: &Value) -> &Vec<Value> {
