@@ -727,7 +727,7 @@ fn write_tables(an: &Analysis, args: &RunArgs) -> Result<Summary> {
             .rep
             .per_cpu
             .iter()
-            .map(|c| c.stats.group_samples + c.tracepoints.len() as u64)
+            .map(|c| c.stats.group_samples + c.stats.tracepoints)
             .sum(),
         models: attributed.models,
         functions: attributed.functions,

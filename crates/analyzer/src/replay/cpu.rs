@@ -1,5 +1,5 @@
 //! One CPU's perf stream, replayed: exact CPU time and counter deltas per cgroup and interval,
-//! per activation window, and the side-band facts (cgroup paths, task names, lifecycle
+//! per activation window, and the side-band facts (cgroup paths and lifecycle
 //! tracepoints) the stream carries.
 //!
 //! The accounting rule (FORMAT.md, "How pws-record uses perf"): on one CPU, the span between two
@@ -104,6 +104,8 @@ pub struct Tracepoint {
 pub struct CpuStats {
     pub records: u64,
     pub group_samples: u64,
+    /// Tracepoint samples (counted in the accounting pass).
+    pub tracepoints: u64,
     pub lost_records: u64,
     /// Records naming an event id the trace does not know (another perf session's).
     pub unknown_ids: u64,
@@ -124,9 +126,9 @@ pub struct CpuReplay {
     pub cells: FxHashMap<(usize, u64), Usage>,
     /// (activation index, interval) → usage inside its window.
     pub activations: HashMap<(usize, usize), Usage>,
+    /// Side-band pass only: the lifecycle tracepoints and cgroup paths.
     pub tracepoints: Vec<Tracepoint>,
     pub cgroup_paths: Vec<(u64, String)>,
-    pub comms: Vec<(u32, String)>,
     pub stats: CpuStats,
 }
 
@@ -147,7 +149,7 @@ pub struct Walker<'g> {
     last: Option<Last>,
     cgroup_of_pid: HashMap<u32, u64>,
     deltas: Vec<f64>,
-    /// False for the side-band scan: only tracepoints, cgroup and comm records.
+    /// False for the side-band scan: only tracepoints and cgroup records.
     accounting: bool,
     /// The grid interval of the last span (a CPU's spans move forward in time).
     hint: usize,
@@ -178,8 +180,8 @@ impl<'g> Walker<'g> {
         }
     }
 
-    /// Makes this walker collect only the side band (lifecycle tracepoints, cgroup paths, task
-    /// names): the first pass, which the activation join needs before accounting.
+    /// Makes this walker collect only the side band (lifecycle tracepoints and cgroup paths):
+    /// the first pass, which the activation join needs before accounting.
     pub fn side_band(self) -> Self {
         Self {
             accounting: false,
@@ -207,9 +209,9 @@ impl<'g> Walker<'g> {
     }
 
     /// The side-band pass: record headers are walked and only the records it needs are
-    /// decoded (tracepoint samples, cgroup and comm records) — most samples are skipped.
+    /// decoded (tracepoint samples and cgroup records) — most samples are skipped.
     fn feed_side_band(&mut self, data: &[u8]) {
-        use pws_trace::perf::{PERF_RECORD_CGROUP, PERF_RECORD_COMM, PERF_RECORD_SAMPLE};
+        use pws_trace::perf::{PERF_RECORD_CGROUP, PERF_RECORD_SAMPLE};
         let attrs = self.attrs;
         let u64_at = |p: usize| u64::from_le_bytes(data[p..p + 8].try_into().expect("8 bytes"));
         let mut p = 0usize;
@@ -223,7 +225,7 @@ impl<'g> Walker<'g> {
                 PERF_RECORD_SAMPLE if size >= 16 => attrs
                     .event_of(u64_at(p + 8))
                     .is_some_and(|e| attrs.events[e].format.is_some()),
-                PERF_RECORD_CGROUP | PERF_RECORD_COMM => true,
+                PERF_RECORD_CGROUP => true,
                 _ => false,
             };
             if wanted {
@@ -258,7 +260,21 @@ impl<'g> Walker<'g> {
                 if let Some(fmt) = &ev.format {
                     let raw = s.raw.unwrap_or(&[]);
                     let name = ev.name.strip_prefix("cgroup:").unwrap_or(&ev.name);
-                    let tp = Tracepoint {
+                    if self.accounting {
+                        // The side-band pass collected the tracepoints; this one only needs
+                        // the attach boundaries: the writer's time so far is its old cgroup's.
+                        self.out.stats.tracepoints += 1;
+                        if name == "cgroup_attach_task" && fmt.u64(raw, "root").unwrap_or(0) == 0 {
+                            let old = self
+                                .cgroup_of_pid
+                                .get(&s.id.pid)
+                                .copied()
+                                .unwrap_or(UNKNOWN);
+                            self.charge(s.id.time, old, None);
+                        }
+                        return;
+                    }
+                    self.out.tracepoints.push(Tracepoint {
                         ts_ns: s.id.time,
                         name: name.to_owned(),
                         cgroup_id: fmt.u64(raw, "id").unwrap_or(0),
@@ -269,17 +285,7 @@ impl<'g> Walker<'g> {
                             .unwrap_or("")
                             .to_owned(),
                         pid: fmt.u64(raw, "pid").unwrap_or(0) as u32,
-                    };
-                    if self.accounting && name == "cgroup_attach_task" && tp.root == 0 {
-                        // A boundary: the writer's time so far is its old cgroup's.
-                        let old = self
-                            .cgroup_of_pid
-                            .get(&s.id.pid)
-                            .copied()
-                            .unwrap_or(UNKNOWN);
-                        self.charge(s.id.time, old, None);
-                    }
-                    self.out.tracepoints.push(tp);
+                    });
                 } else if columns.of_event[s.id.event].is_some() && self.accounting {
                     self.out.stats.group_samples += 1;
                     let cg = if s.id.pid == 0 {
@@ -293,8 +299,7 @@ impl<'g> Walker<'g> {
             }
             PerfRecord::Cgroup {
                 cgroup_id, path, ..
-            } => self.out.cgroup_paths.push((cgroup_id, path.to_owned())),
-            PerfRecord::Comm { pid, comm, .. } => self.out.comms.push((pid, comm.to_owned())),
+            } if !self.accounting => self.out.cgroup_paths.push((cgroup_id, path.to_owned())),
             PerfRecord::Lost { lost, .. } | PerfRecord::LostSamples { lost, .. } => {
                 self.out.stats.lost_records += lost;
                 self.last = None; // a gap: the span across it is not charged

@@ -165,8 +165,6 @@ pub struct Replayed {
     pub activations: HashMap<usize, Usage>,
     /// (activation index, interval) → usage, summed over CPUs.
     pub activation_intervals: HashMap<(usize, usize), Usage>,
-    /// Cgroup id → path, from PERF_RECORD_CGROUP.
-    pub cgroup_paths: HashMap<u64, String>,
 }
 
 /// Inflated perf data kept between the two passes when it fits this budget, so each block is
@@ -176,7 +174,7 @@ const KEEP_INFLATED: u64 = 512 << 20;
 /// Perf data inflated by the first pass, per CPU, when it fit [`KEEP_INFLATED`].
 pub type Inflated = HashMap<u32, Vec<Vec<u8>>>;
 
-/// The side band of every CPU's perf stream: lifecycle tracepoints, cgroup paths, task names.
+/// The side band of every CPU's perf stream: lifecycle tracepoints and cgroup paths.
 /// A first pass, in parallel per CPU, because the activation join needs the cgroups created
 /// during the trace before CPU time can be charged to activation windows. Returns the inflated
 /// perf data too when it is small enough to keep for the second pass.
@@ -261,9 +259,6 @@ pub fn replay_perf(
         for ((a, i), u) in &c.activations {
             out.activations.entry(*a).or_default().add(u);
             out.activation_intervals.entry((*a, *i)).or_default().add(u);
-        }
-        for (id, p) in &c.cgroup_paths {
-            out.cgroup_paths.insert(*id, p.clone());
         }
     }
     out.per_cpu = per_cpu;
