@@ -18,6 +18,7 @@ FREQ=${FREQ:-10000}
 REPS=${REPS:-3}
 if [ "${1:-}" = "--quick" ]; then SECONDS_=5; REPS=1; fi
 OUT=${OUT:-$(mktemp -d /tmp/pws-replay-bench-XXXXXX)}
+mkdir -p "$OUT"
 PERF=${PERF:-}
 
 say() { printf '== %s\n' "$*"; }

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
+use crate::manifest::Input;
 use crate::models::attribute::{self, IdlePolicy, Live, Share, UNASSIGNED};
 use crate::models::dataset::Dataset;
 use crate::models::model::{LinearOffline, Model, ShareModel};
@@ -18,14 +19,21 @@ use crate::replay::energy::{self, Energy};
 use crate::replay::grid::Grid;
 use crate::replay::lifecycle::{self, Lifecycles};
 use crate::replay::{self, Loaded, Replayed};
-use crate::tables::Table;
+use crate::tables::{Partition, Table};
 use crate::timefmt::ClockMap;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Traces (.pws) to analyse; several make one dataset, partitioned by run and host.
-    #[arg(required = true, value_name = "TRACE")]
+    /// Inputs to analyse, recognised by content: .pws traces, perf.data files, hwpc-sensor
+    /// reports, or directories of them (walked; a `manifest.csv` in one lists and labels its
+    /// traces). Several make one dataset, partitioned by run and host.
+    #[arg(required_unless_present = "manifest", value_name = "INPUT")]
     pub traces: Vec<PathBuf>,
+    /// A manifest of runs (CSV: trace,run,host,workload,config[,more…]; paths relative to it):
+    /// labels the inputs it lists, every column carried into every table; without INPUT, its
+    /// traces are the inputs.
+    #[arg(long, value_name = "CSV")]
+    pub manifest: Option<PathBuf>,
     /// Output directory for the Parquet dataset.
     #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,
@@ -71,23 +79,27 @@ pub struct RunArgs {
 }
 
 pub fn run(args: &RunArgs) -> Result<ExitCode> {
+    let inputs = crate::manifest::expand(&args.traces, args.manifest.as_deref())?;
+    for n in &inputs.notes {
+        eprintln!("pws-analyze: {n}");
+    }
     let pb = (!args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
-        let pb = ProgressBar::new(args.traces.len() as u64);
+        let pb = ProgressBar::new(inputs.inputs.len() as u64);
         pb.set_style(
             ProgressStyle::with_template("{bar:30} {pos}/{len} traces {elapsed_precise} {msg}")
                 .expect("valid template"),
         );
         pb
     });
-    let results: Vec<(PathBuf, Result<Summary>)> = args
-        .traces
+    let results: Vec<(PathBuf, Result<Summary>)> = inputs
+        .inputs
         .par_iter()
-        .map(|p| {
-            let r = analyse(p, args);
+        .map(|i| {
+            let r = analyse(i, &inputs.extra_columns, args);
             if let Some(pb) = &pb {
                 pb.inc(1);
             }
-            (p.clone(), r)
+            (i.path.clone(), r)
         })
         .collect();
     if let Some(pb) = &pb {
@@ -275,14 +287,39 @@ pub(crate) struct Analysis {
     pub(crate) act_usage: Vec<Usage>,
 }
 
-fn analyse(path: &Path, args: &RunArgs) -> Result<Summary> {
-    let an = replay_trace(
-        path,
-        args.interval,
-        args.skip_bad_blocks,
-        args.run.as_deref(),
-    )?;
-    write_tables(&an, args)
+/// One input replayed and written; `extra` are the manifest's own label columns.
+fn analyse(input: &Input, extra: &[String], args: &RunArgs) -> Result<Summary> {
+    let labels = &input.labels;
+    let run = args.run.as_deref().or(labels.run.as_deref());
+    let mut an = replay_trace(&input.path, args.interval, args.skip_bad_blocks, run)?;
+    if let Some(h) = &labels.host {
+        an.host = h.clone();
+    }
+    let meta = |k: &str| {
+        an.l.info
+            .metadata
+            .iter()
+            .find(|(m, _)| m == k)
+            .map(|(_, v)| v.clone())
+    };
+    let mut columns = vec![
+        (
+            "workload".to_owned(),
+            labels.workload.clone().or_else(|| meta("workload")),
+        ),
+        (
+            "config".to_owned(),
+            labels.config.clone().or_else(|| meta("config")),
+        ),
+    ];
+    columns.extend(extra.iter().cloned().zip(labels.extra.iter().cloned()));
+    let p = Partition {
+        run: an.run.clone(),
+        host: an.host.clone(),
+        part: an.part.clone(),
+        labels: columns,
+    };
+    write_tables(&an, args, &p)
 }
 
 /// One trace replayed on the grid of `interval`: lifecycles, the activation join, CPU time per
@@ -385,6 +422,21 @@ pub(crate) fn replay_trace(
         energy,
         cgroup_path,
         act_usage,
+    })
+}
+
+/// Says when the host's wall clock moved against its monotonic clock during the trace (an NTP
+/// step or a strong slew): times are right per pair, but hosts align only as well as NTP did.
+fn clock_note(pairs: &[pws_trace::records::ClockPair]) -> Option<String> {
+    let offsets = pairs
+        .iter()
+        .map(|p| i128::from(p.realtime_ns) - i128::from(p.monotonic_ns));
+    let (lo, hi) = offsets.fold((i128::MAX, i128::MIN), |(lo, hi), o| (lo.min(o), hi.max(o)));
+    let moved_ms = (hi - lo) as f64 / 1e6;
+    (pairs.len() > 1 && moved_ms > 1.0).then(|| {
+        format!(
+            "the host's wall clock moved by {moved_ms:.1} ms against its monotonic clock during the trace (NTP): each time is converted with the clock pair before it"
+        )
     })
 }
 
@@ -505,7 +557,7 @@ fn cgroup_name(an: &Analysis, key: u64) -> String {
     }
 }
 
-fn write_tables(an: &Analysis, args: &RunArgs) -> Result<Summary> {
+fn write_tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<Summary> {
     let (run, host) = (an.run.clone(), an.host.clone());
     let ts = |ns: u64| {
         an.clock
@@ -547,7 +599,7 @@ fn write_tables(an: &Analysis, args: &RunArgs) -> Result<Summary> {
                 .push_f64(Some(e.joules[i] / secs));
         }
     }
-    files.push(t.write(out, &run, &host, &an.part)?);
+    files.push(t.write(out, p)?);
 
     // usage: one row per interval, package and cgroup.
     let package_of: HashMap<u32, u32> = an.l.info.cpus.iter().map(|c| (c.cpu, c.package)).collect();
@@ -581,7 +633,7 @@ fn write_tables(an: &Analysis, args: &RunArgs) -> Result<Summary> {
             t.push_f64(Some(u.counters.get(k).copied().unwrap_or(0.0)));
         }
     }
-    files.push(t.write(out, &run, &host, &an.part)?);
+    files.push(t.write(out, p)?);
 
     // containers
     let end_ns = an.grid.end().max(an.l.end_ns);
@@ -612,7 +664,7 @@ fn write_tables(an: &Analysis, args: &RunArgs) -> Result<Summary> {
             .push_u64(Some(g.map(|g| g.frozen_ns(end_ns)).unwrap_or(0)))
             .push_u64(Some(c.activations));
     }
-    files.push(t.write(out, &run, &host, &an.part)?);
+    files.push(t.write(out, p)?);
 
     // activations
     let mut t = Table::keyed("activations")
@@ -666,9 +718,10 @@ fn write_tables(an: &Analysis, args: &RunArgs) -> Result<Summary> {
             t.push_f64(Some(u.counters.get(k).copied().unwrap_or(0.0)));
         }
     }
-    files.push(t.write(out, &run, &host, &an.part)?);
+    files.push(t.write(out, p)?);
 
     let mut notes = an.l.notes.clone();
+    notes.extend(clock_note(&an.l.clock));
     if let Some(st) = &an.l.statistics {
         for s in st.sources.iter().filter(|s| s.errors > 0) {
             notes.push(format!(
@@ -677,7 +730,7 @@ fn write_tables(an: &Analysis, args: &RunArgs) -> Result<Summary> {
             ));
         }
     }
-    let (attr_files, attr_notes, attributed) = attribution_tables(an, args, &run, &host)?;
+    let (attr_files, attr_notes, attributed) = attribution_tables(an, args, &run, &host, p)?;
     files.extend(attr_files);
     notes.extend(attr_notes);
     for c in &an.rep.per_cpu {
@@ -745,6 +798,7 @@ fn attribution_tables(
     args: &RunArgs,
     run: &str,
     host: &str,
+    p: &Partition,
 ) -> Result<(Vec<PathBuf>, Vec<String>, Attributed)> {
     let ts = |ns: u64| {
         an.clock
@@ -1060,12 +1114,12 @@ fn attribution_tables(
     }
     let out = &args.output;
     let files = vec![
-        t_models.write(out, run, host, &an.part)?,
-        t_eval.write(out, run, host, &an.part)?,
-        t_attr.write(out, run, host, &an.part)?,
-        t_act.write(out, run, host, &an.part)?,
-        t_fn.write(out, run, host, &an.part)?,
-        comparison_table(an, &side_by_side).write(out, run, host, &an.part)?,
+        t_models.write(out, p)?,
+        t_eval.write(out, p)?,
+        t_attr.write(out, p)?,
+        t_act.write(out, p)?,
+        t_fn.write(out, p)?,
+        comparison_table(an, &side_by_side).write(out, p)?,
     ];
     Ok((
         files,
@@ -1257,4 +1311,32 @@ fn live_containers(an: &Analysis, spans: &[(u64, u64)]) -> Vec<Vec<Live>> {
         });
     }
     live
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pws_trace::records::ClockPair;
+
+    fn pair(mono_s: u64, offset_ns: u64) -> ClockPair {
+        ClockPair {
+            monotonic_ns: mono_s * 1_000_000_000,
+            realtime_ns: 1_700_000_000_000_000_000 + mono_s * 1_000_000_000 + offset_ns,
+            uncertainty_ns: 100,
+        }
+    }
+
+    #[test]
+    fn a_wall_clock_step_is_noted() {
+        let steady = [pair(1, 0), pair(2, 300_000), pair(3, 0)];
+        assert_eq!(
+            clock_note(&steady),
+            None,
+            "0.3 ms of slew is NTP's normal work"
+        );
+        let stepped = [pair(1, 0), pair(2, 0), pair(3, 25_000_000)];
+        let n = clock_note(&stepped).unwrap();
+        assert!(n.contains("25.0 ms"), "{n}");
+        assert_eq!(clock_note(&[pair(1, 0)]), None);
+    }
 }

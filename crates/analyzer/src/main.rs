@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod analyze;
 mod info;
 mod inputs;
+mod manifest;
 mod models;
 mod replay;
 mod smartwatts_cmd;

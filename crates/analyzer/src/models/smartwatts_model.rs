@@ -142,6 +142,15 @@ impl SmartWattsModel {
                 }
             }
         }
+        let window = self.config.learn_history_window_size;
+        if !self.estimates.is_empty() && ticks.len() < window {
+            // SmartWatts 2.4.1 fits no intercept before its history window is full.
+            self.note = Some(format!(
+                "smartwatts fits its intercept only once its history window is full ({window} ticks of {} ms) and this trace has {} ticks: its static power is 0 and all its power counts as dynamic (record longer, or lower --learn-history-window-size)",
+                config.sensor_reports_frequency,
+                ticks.len()
+            ));
+        }
         if self.estimates.is_empty() {
             self.note = Some(format!(
                 "smartwatts estimated no interval ({} ticks of {} ms; it needs {} before its first model)",

@@ -171,17 +171,26 @@ impl Table {
         RecordBatch::try_new(schema, arrays).context("building a record batch")
     }
 
-    /// Writes the table under `out` in the partition of (`run`, `host`) as `<part>.parquet`;
-    /// returns the file. Each input has its own part, so two inputs of one run and host never
-    /// overwrite each other.
-    pub fn write(self, out: &Path, run: &str, host: &str, part: &str) -> Result<PathBuf> {
+    /// Writes the table under `out` in the partition of (`run`, `host`) as `<part>.parquet`,
+    /// with the partition's labels as constant columns at the end; returns the file. Each
+    /// input has its own part, so two inputs of one run and host never overwrite each other.
+    pub fn write(mut self, out: &Path, p: &Partition) -> Result<PathBuf> {
         let dir = out
             .join(self.name)
-            .join(format!("run={}", partition_value(run)))
-            .join(format!("host={}", partition_value(host)));
+            .join(format!("run={}", partition_value(&p.run)))
+            .join(format!("host={}", partition_value(&p.host)));
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        let path = dir.join(format!("{part}.parquet"));
+        let path = dir.join(format!("{}.parquet", p.part));
+        let rows = self.rows;
+        for (name, v) in &p.labels {
+            self.fields.push(Field::new(name, DataType::Utf8, true));
+            let mut b = StringBuilder::new();
+            for _ in 0..rows {
+                b.append_option(v.as_deref());
+            }
+            self.cols.push(Col::Str(b));
+        }
         let batch = self.batch()?;
         let kv = batch
             .schema()
@@ -205,6 +214,18 @@ impl Table {
             .with_context(|| format!("finishing {}", path.display()))?;
         Ok(path)
     }
+}
+
+/// Where one input's tables go, and the labels every row of them carries.
+#[derive(Debug, Clone, Default)]
+pub struct Partition {
+    pub run: String,
+    pub host: String,
+    /// This input's file name in each partition directory.
+    pub part: String,
+    /// (column, value) appended to every table: `workload`, `config` and the manifest's own
+    /// columns; every input of one call has the same columns, so a dataset has one schema.
+    pub labels: Vec<(String, Option<String>)>,
 }
 
 /// A value safe as a hive partition directory name: `/`, `=` and control characters escaped
@@ -254,7 +275,13 @@ mod tests {
             .push_f64(Some(f64::NAN))
             .push_ts(None)
             .push_bool(None);
-        let p = t.write(d.path(), "r1", "h/1", "part-0").unwrap();
+        let part = Partition {
+            run: "r1".into(),
+            host: "h/1".into(),
+            part: "part-0".into(),
+            labels: vec![("workload".into(), Some("w".into()))],
+        };
+        let p = t.write(d.path(), &part).unwrap();
         assert!(
             p.ends_with("demo/run=r1/host=h%2F1/part-0.parquet"),
             "{}",
@@ -273,6 +300,7 @@ mod tests {
             .any(|k| k.key == "pws.table" && k.value.as_deref() == Some("demo")));
         let batches: Vec<RecordBatch> = b.build().unwrap().map(|b| b.unwrap()).collect();
         assert_eq!(batches[0].num_rows(), 2);
+        assert_eq!(batches[0].num_columns(), 6, "the label is a column");
         assert_eq!(
             batches[0].column(2).null_count(),
             1,
