@@ -286,13 +286,19 @@ pub fn build(
         if a == 0 || b <= a {
             continue;
         }
+        let action = &l.activations[ai].record.action;
         let best = l
             .containers
             .iter()
             .enumerate()
             .filter_map(|(ci, c)| {
                 let g = &l.cgroups[c.cgroup?];
-                if g.hierarchy != 0 || g.frozen_during(a, b) {
+                // An OpenWhisk container serves one action: a container known (from the log or
+                // an earlier join) to run another is not a candidate.
+                if g.hierarchy != 0
+                    || g.frozen_during(a, b)
+                    || !(c.action.is_empty() || c.action == *action)
+                {
                     return None;
                 }
                 let busy = taken
@@ -307,6 +313,12 @@ pub fn build(
             .max();
         if let Some((_, ci)) = best {
             taken.entry(ci).or_default().push((a, b));
+            let r = &l.activations[ai].record;
+            let c = &mut l.containers[ci];
+            if c.action.is_empty() {
+                c.action = r.action.clone();
+                c.namespace = r.namespace.clone();
+            }
             l.activations[ai].container = Some(ci);
             l.activations[ai].method = JoinMethod::TimeOverlap;
         }
@@ -449,5 +461,32 @@ mod tests {
             "every dynamic cgroup is a row: {:?}",
             l.containers
         );
+    }
+
+    #[test]
+    fn time_overlap_keeps_one_action_per_container() {
+        let tps = [
+            tp(10, "cgroup_mkdir", 8, "/c8"),
+            tp(10, "cgroup_mkdir", 9, "/c9"),
+        ];
+        // Both cgroups are busy all the time, /c8 more: the first activation takes it, and the
+        // other action's activation, though /c8 is busier, goes to /c9.
+        let cpu = |g: u64, _a: u64, _b: u64| if g == 8 { 5 } else { 3 };
+        let recs = [
+            act("x", "f", 20, 30),
+            act("y", "g", 40, 50),
+            act("z", "f", 60, 70),
+        ];
+        let l = build(cgroups(&[], &tps), &[], &recs, &cpu);
+        let on = |i: usize| {
+            l.containers[l.activations[i].container.unwrap()]
+                .container_id
+                .clone()
+        };
+        assert_eq!(
+            (on(0), on(1), on(2)),
+            ("/c8".into(), "/c9".into(), "/c8".into())
+        );
+        assert_eq!(l.containers.iter().filter(|c| c.action == "f").count(), 1);
     }
 }
