@@ -12,6 +12,11 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== fuzz targets build"
 cargo check --manifest-path fuzz/Cargo.toml --bins --quiet
+# Before the tests: tests/end_to_end.rs queries the analyzer's Parquet with DuckDB from this
+# environment, and fails (rather than skips) without it.
+echo "== python environment"
+bash scripts/python-env.sh
+export PWS_PYTHON_ENV=${PWS_PYTHON_ENV:-$PWD/.venv-notebooks}
 echo "== cargo test"
 cargo test --workspace --locked
 echo "== notebooks (headless, against the bundled dataset)"

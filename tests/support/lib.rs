@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests in `tests/`: the workspace's binaries, built on demand
-//! with the same profile as the tests, and commands run with a timeout.
+//! with the same profile as the tests, commands run with a timeout, a cgroup v2 directory
+//! removed with everything in it however the test ends, and the Python environment with DuckDB.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Once;
@@ -52,17 +54,35 @@ pub fn bin(name: &str) -> PathBuf {
     p
 }
 
-/// Runs a command to completion, killing it if it takes longer than `limit`.
+/// Runs a command to completion, stopping it if it takes longer than `limit`: SIGTERM first
+/// (pws-record then stops its command and finishes the trace), then SIGKILL to it and to every
+/// process under it — pws-record runs its command in a process group of its own, so killing
+/// one group would leave `pws-load` running after a failed test.
 pub fn run_with_timeout(cmd: &mut Command, limit: Duration) -> Output {
     let mut child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
+        .process_group(0)
         .spawn()
         .expect("spawn");
     let start = Instant::now();
     while child.try_wait().expect("wait").is_none() {
         if start.elapsed() > limit {
-            let _ = child.kill();
+            let pid = child.id() as libc::pid_t;
+            // SAFETY: kill(2) on our own child's id; no memory is involved.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+            let grace = Instant::now() + Duration::from_secs(10);
+            while child.try_wait().expect("wait").is_none() && Instant::now() < grace {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if child.try_wait().expect("wait").is_none() {
+                for p in descendants(pid) {
+                    // SAFETY: as above, on a process this child started.
+                    unsafe { libc::kill(p, libc::SIGKILL) };
+                }
+                // SAFETY: as above; the negated id is the group the child leads.
+                unsafe { libc::kill(-pid, libc::SIGKILL) };
+            }
             let out = child.wait_with_output().expect("wait");
             panic!(
                 "{cmd:?} did not finish within {limit:?}; stderr: {}",
@@ -72,6 +92,25 @@ pub fn run_with_timeout(cmd: &mut Command, limit: Duration) -> Output {
         std::thread::sleep(Duration::from_millis(10));
     }
     child.wait_with_output().expect("output")
+}
+
+/// Every process under `pid` (children of each of its threads, recursively), from /proc.
+fn descendants(pid: libc::pid_t) -> Vec<libc::pid_t> {
+    let mut out = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for t in tasks.flatten() {
+            let children = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+            for c in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                out.push(c);
+                todo.push(c);
+            }
+        }
+    }
+    out
 }
 
 /// `pws-analyze info --json TRACE`, parsed.
@@ -88,4 +127,96 @@ pub fn info_json(trace: &Path) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("info --json prints JSON")
+}
+
+/// The cgroup v2 mount: `/sys/fs/cgroup/unified` on a hybrid hierarchy, else `/sys/fs/cgroup`
+/// (where pws-load puts its containers by default).
+pub fn cgroup2_mount() -> Option<PathBuf> {
+    ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.join("cgroup.controllers").exists())
+}
+
+/// A cgroup v2 directory of the test's own (`<mount>/<name>-<pid>`), given to pws-load as
+/// `--cgroup-root`. Dropping it kills whatever is still inside (`cgroup.kill` reaches frozen
+/// tasks too) and removes every directory under it, deepest first — also when the test fails.
+#[derive(Debug)]
+pub struct TestCgroup {
+    pub path: PathBuf,
+    /// Its path on the cgroup v2 hierarchy (`/<name>-<pid>`), as the analyzer's tables name
+    /// cgroups.
+    pub hierarchy_path: String,
+}
+
+impl TestCgroup {
+    pub fn create(name: &str) -> Self {
+        let mount = cgroup2_mount().expect("a cgroup v2 mount");
+        let leaf = format!("{name}-{}", std::process::id());
+        let path = mount.join(&leaf);
+        std::fs::create_dir(&path).unwrap_or_else(|e| panic!("mkdir {}: {e}", path.display()));
+        Self {
+            path,
+            hierarchy_path: format!("/{leaf}"),
+        }
+    }
+
+    /// The kernel's CPU time of everything that ran inside, removed sub-cgroups included
+    /// (their usage stays in their parent's `cpu.stat`).
+    pub fn usage_usec(&self) -> u64 {
+        let stat = std::fs::read_to_string(self.path.join("cpu.stat")).expect("cpu.stat");
+        stat.lines()
+            .find_map(|l| l.strip_prefix("usage_usec "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("usage_usec in cpu.stat")
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        if !self.path.exists() {
+            return;
+        }
+        let _ = std::fs::write(self.path.join("cgroup.kill"), "1");
+        // Deepest first; a directory whose tasks are still exiting is retried for a while.
+        let mut dirs = Vec::new();
+        let mut stack = vec![self.path.clone()];
+        while let Some(d) = stack.pop() {
+            if let Ok(entries) = std::fs::read_dir(&d) {
+                stack.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+            }
+            dirs.push(d);
+        }
+        for d in dirs.iter().rev() {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while std::fs::remove_dir(d).is_err() && d.exists() && Instant::now() < deadline {
+                let _ = std::fs::write(d.join("cgroup.kill"), "1");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        if self.path.exists() {
+            eprintln!("warning: could not remove {}", self.path.display());
+        }
+    }
+}
+
+/// The Python of the environment `scripts/python-env.sh` creates ($PWS_PYTHON_ENV, else
+/// `<repo>/.venv-notebooks`), checked to import DuckDB. Panics saying how to create it: the
+/// end-to-end checks must run, not skip, when the environment is missing.
+pub fn python_with_duckdb() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let venv = std::env::var_os("PWS_PYTHON_ENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".venv-notebooks"));
+    let python = venv.join("bin/python");
+    let ok = Command::new(&python)
+        .args(["-c", "import duckdb"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "{} cannot import duckdb: run scripts/python-env.sh (or set PWS_PYTHON_ENV to a venv made by it)",
+        python.display()
+    );
+    python
 }

@@ -1,19 +1,19 @@
 //! `pws-analyze TRACE… -o DIR`: each trace replayed (traces in parallel, and each trace's CPUs
 //! in parallel), its lifecycles rebuilt, and the tables written as one hive-partitioned dataset.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::manifest::Input;
 use crate::models::attribute::{self, IdlePolicy, Live, Share, UNASSIGNED};
 use crate::models::dataset::Dataset;
 use crate::models::model::{LinearOffline, Model, ShareModel};
+use crate::progress::{InputProgress, Progress};
 use crate::replay::cpu::{Usage, Window, IDLE, UNKNOWN};
 use crate::replay::energy::{self, Energy};
 use crate::replay::grid::Grid;
@@ -83,28 +83,18 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     for n in &inputs.notes {
         eprintln!("pws-analyze: {n}");
     }
-    let pb = (!args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
-        let pb = ProgressBar::new(inputs.inputs.len() as u64);
-        pb.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} traces {elapsed_precise} {msg}")
-                .expect("valid template"),
-        );
-        pb
-    });
+    let paths: Vec<&Path> = inputs.inputs.iter().map(|i| i.path.as_path()).collect();
+    let visible = !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let progress = Progress::new(&paths, visible);
     let results: Vec<(PathBuf, Result<Summary>)> = inputs
         .inputs
         .par_iter()
         .map(|i| {
-            let r = analyse(i, &inputs.extra_columns, args);
-            if let Some(pb) = &pb {
-                pb.inc(1);
-            }
+            let r = analyse(i, &inputs.extra_columns, args, &progress.input(&i.path));
             (i.path.clone(), r)
         })
         .collect();
-    if let Some(pb) = &pb {
-        pb.finish_and_clear();
-    }
+    progress.finish();
     let mut code = ExitCode::SUCCESS;
     let mut seen: HashMap<(&str, &str), &Path> = HashMap::new();
     for (path, r) in &results {
@@ -202,8 +192,17 @@ impl Summary {
     }
 
     fn text(&self, path: &Path) -> String {
+        // hwpc-sensor reports have no perf stream: saying "0 perf records" would read as a loss.
+        let replayed = if self.perf_records > 0 {
+            format!(
+                "; {} perf records ({} samples) replayed",
+                self.perf_records, self.perf_samples
+            )
+        } else {
+            String::new()
+        };
         let mut s = format!(
-            "{}: run {} on {}, {:.1} s: {} activations ({} cold) in {} containers; {} perf records ({} samples) replayed\n",
+            "{}: run {} on {}, {:.1} s: {} activations ({} cold) in {} containers{replayed}\n",
             path.display(),
             self.run,
             self.host,
@@ -211,8 +210,6 @@ impl Summary {
             self.activations,
             self.cold,
             self.containers,
-            self.perf_records,
-            self.perf_samples
         );
         for (name, j, measured) in &self.energy {
             s += &format!(
@@ -288,10 +285,21 @@ pub(crate) struct Analysis {
 }
 
 /// One input replayed and written; `extra` are the manifest's own label columns.
-fn analyse(input: &Input, extra: &[String], args: &RunArgs) -> Result<Summary> {
+fn analyse(
+    input: &Input,
+    extra: &[String],
+    args: &RunArgs,
+    progress: &InputProgress<'_>,
+) -> Result<Summary> {
     let labels = &input.labels;
     let run = args.run.as_deref().or(labels.run.as_deref());
-    let mut an = replay_trace(&input.path, args.interval, args.skip_bad_blocks, run)?;
+    let mut an = replay_trace(
+        &input.path,
+        args.interval,
+        args.skip_bad_blocks,
+        run,
+        progress,
+    )?;
     if let Some(h) = &labels.host {
         an.host = h.clone();
     }
@@ -334,23 +342,55 @@ fn part_name(path: &Path) -> String {
     format!("part-{:016x}", h.finish())
 }
 
-/// Any input, recognised by its content: a .pws trace, or a perf.data file converted to one.
-fn open_input(path: &Path, skip_bad_blocks: bool) -> Result<Loaded> {
+/// What an input opens to: a trace to replay (a .pws trace, or a perf.data file converted to
+/// one), or hwpc-sensor reports, whose usage is already per target and tick.
+enum Opened {
+    Trace(Loaded),
+    Hwpc(crate::inputs::hwpc_analysis::HwpcInput),
+}
+
+/// Any input, recognised by its content.
+fn open_input(path: &Path, skip_bad_blocks: bool) -> Result<Opened> {
     use crate::inputs::detect::{detect, InputKind};
     match detect(path)? {
-        InputKind::Pws => replay::load(path, skip_bad_blocks),
+        InputKind::Pws => replay::load(path, skip_bad_blocks).map(Opened::Trace),
         InputKind::PerfData => {
             let (trace, notes) = crate::inputs::perf_data::to_trace(path)?;
             let mut l = replay::load_trace(trace, path, skip_bad_blocks)?;
             l.notes.extend(notes);
-            Ok(l)
+            Ok(Opened::Trace(l))
         }
-        InputKind::HwpcCsvDir | InputKind::HwpcJson => anyhow::bail!(
-            "{} holds PowerAPI hwpc-sensor reports: `pws-analyze smartwatts {}` runs SmartWatts 2.4.1 on them (their tables in this command are not supported yet)",
-            path.display(),
-            path.display()
-        ),
+        InputKind::HwpcCsvDir | InputKind::HwpcJson => {
+            let h = crate::inputs::hwpc_analysis::open(path)
+                .with_context(|| format!("reading hwpc-sensor reports {}", path.display()))?;
+            Ok(Opened::Hwpc(h))
+        }
     }
+}
+
+/// hwpc-sensor reports: no perf stream to replay and no activations; the reports' ticks make
+/// the grid and their targets the cgroups (see `inputs::hwpc_analysis`).
+fn replay_hwpc(
+    h: crate::inputs::hwpc_analysis::HwpcInput,
+    path: &Path,
+    interval: Duration,
+    run: Option<&str>,
+) -> Result<Analysis> {
+    let (l, r) = h.replay(interval)?;
+    let energy = energy::on_grid(&l.energy, &r.grid);
+    Ok(Analysis {
+        part: part_name(path),
+        run: run_id(&l, path, run),
+        host: l.info.hostname.clone(),
+        clock: ClockMap::new(l.clock.clone()),
+        l,
+        grid: r.grid,
+        life: r.life,
+        rep: r.rep,
+        energy,
+        cgroup_path: r.cgroup_path,
+        act_usage: Vec::new(),
+    })
 }
 
 pub(crate) fn replay_trace(
@@ -358,10 +398,14 @@ pub(crate) fn replay_trace(
     interval: Duration,
     skip_bad_blocks: bool,
     run: Option<&str>,
+    progress: &InputProgress<'_>,
 ) -> Result<Analysis> {
-    let l = open_input(path, skip_bad_blocks)?;
+    let l = match open_input(path, skip_bad_blocks)? {
+        Opened::Trace(l) => l,
+        Opened::Hwpc(h) => return replay_hwpc(h, path, interval, run),
+    };
     let clock = ClockMap::new(l.clock.clone());
-    let (side, inflated) = replay::scan_side_band(&l)?;
+    let (side, inflated) = replay::scan_side_band(&l, progress)?;
     let tracepoints: Vec<_> = side
         .iter()
         .flat_map(|c| c.tracepoints.iter().cloned())
@@ -388,7 +432,7 @@ pub(crate) fn replay_trace(
     let no_cpu = |_: u64, _: u64, _: u64| 0;
     let life = lifecycle::build(cgroups.clone(), &l.containers, &l.activations, &no_cpu);
     let windows = activation_windows(&life);
-    let rep = replay::replay_perf(&l, &grid, &windows, inflated.as_ref())?;
+    let rep = replay::replay_perf(&l, &grid, &windows, inflated.as_ref(), progress)?;
     drop(inflated);
     // Then the time-overlap fallback for activations no log linked, from per-interval usage.
     let cells = merged_cells(&rep);
@@ -597,6 +641,7 @@ fn write_tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<Summary>
                 .push_str(&e.name)
                 .push_f64(Some(e.joules[i]))
                 .push_f64(Some(e.joules[i] / secs));
+            t.flush_if_full(out, p)?;
         }
     }
     files.push(t.write(out, p)?);
@@ -632,6 +677,7 @@ fn write_tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<Summary>
         for k in 0..an.rep.columns.len() {
             t.push_f64(Some(u.counters.get(k).copied().unwrap_or(0.0)));
         }
+        t.flush_if_full(out, p)?;
     }
     files.push(t.write(out, p)?);
 
@@ -994,6 +1040,7 @@ fn attribution_tables(
                         .push_f64(Some(j))
                         .push_f64(Some(sh.dynamic_j))
                         .push_f64(Some(sh.idle_j));
+                    t_attr.flush_if_full(&args.output, p)?;
                 }
                 let acts = activation_energy(an, &ds, m.as_ref(), &shares, &live);
                 for (ai, (dj, ij)) in acts.iter().enumerate() {
@@ -1281,12 +1328,23 @@ fn live_containers(an: &Analysis, spans: &[(u64, u64)]) -> Vec<Vec<Live>> {
             mem.insert(c, m as f64);
         }
     }
+    // A container cgroup with containers below it and no activation of its own (a Kubernetes
+    // pod, a load generator's parent cgroup) only groups them: its children pay, not it too.
+    let mut parents: HashSet<&str> = HashSet::new();
+    for g in an.life.containers.iter().filter_map(|c| c.cgroup) {
+        let g = &an.life.cgroups[g];
+        if g.hierarchy == 0 {
+            let p = g.path.trim_end_matches('/');
+            parents.extend(p.match_indices('/').map(|(i, _)| &p[..i]));
+        }
+    }
+    let groups_others = |path: &str| parents.contains(path.trim_end_matches('/'));
     let mut live = vec![Vec::new(); spans.len()];
     for (ci, c) in an.life.containers.iter().enumerate() {
         let Some(g) = c.cgroup.map(|g| &an.life.cgroups[g]) else {
             continue;
         };
-        if g.hierarchy != 0 {
+        if g.hierarchy != 0 || (c.activations == 0 && groups_others(&g.path)) {
             continue;
         }
         let from = c.created.unwrap_or(an.grid.start());

@@ -107,7 +107,21 @@ struct Summary {
 
 impl Summary {
     fn read(path: &Path, opts: ReadOptions) -> Result<Self> {
+        use crate::inputs::detect::{detect, InputKind};
         let shown = crate::display(path);
+        // The other inputs pws-analyze takes are not traces: say what they are, not "bad magic".
+        if let Ok(kind @ (InputKind::PerfData | InputKind::HwpcCsvDir | InputKind::HwpcJson)) =
+            detect(path)
+        {
+            let what = if kind == InputKind::PerfData {
+                "a perf.data file"
+            } else {
+                "PowerAPI hwpc-sensor reports"
+            };
+            anyhow::bail!(
+                "{shown} is {what}, not a .pws trace: `info` describes .pws traces; `pws-analyze {shown} -o DIR` analyses it"
+            );
+        }
         let trace = Trace::open(path).with_context(|| format!("cannot read trace {shown}"))?;
         let header = trace.header();
         let mut s = Summary {

@@ -10,6 +10,7 @@ mod info;
 mod inputs;
 mod manifest;
 mod models;
+mod progress;
 mod replay;
 mod smartwatts_cmd;
 mod synth;

@@ -30,6 +30,7 @@ use serde_json::{json, Map, Value};
 
 use crate::analyze::{self, Analysis};
 use crate::display;
+use crate::progress::Progress;
 use crate::replay::cpu::IDLE;
 use crate::timefmt::ClockMap;
 
@@ -66,20 +67,26 @@ pub fn run(args: &TimelineArgs) -> Result<ExitCode> {
     part.push(".part");
     let part = PathBuf::from(part);
     let file = File::create(&part).with_context(|| format!("cannot create {}", display(&part)))?;
-    let written = analyze::replay_trace(&args.trace, args.interval, args.skip_bad_blocks, None)
-        .with_context(|| format!("replaying {}", display(&args.trace)))
-        .and_then(|an| {
-            let counts = write(&an, args, BufWriter::new(file))
-                .with_context(|| format!("writing {}", display(&args.output)))?;
-            std::fs::rename(&part, &args.output).with_context(|| {
-                format!(
-                    "cannot rename {} to {}",
-                    display(&part),
-                    display(&args.output)
-                )
-            })?;
-            Ok((an, counts))
-        });
+    let written = analyze::replay_trace(
+        &args.trace,
+        args.interval,
+        args.skip_bad_blocks,
+        None,
+        &Progress::hidden().input(&args.trace),
+    )
+    .with_context(|| format!("replaying {}", display(&args.trace)))
+    .and_then(|an| {
+        let counts = write(&an, args, BufWriter::new(file))
+            .with_context(|| format!("writing {}", display(&args.output)))?;
+        std::fs::rename(&part, &args.output).with_context(|| {
+            format!(
+                "cannot rename {} to {}",
+                display(&part),
+                display(&args.output)
+            )
+        })?;
+        Ok((an, counts))
+    });
     let (an, c) = match written {
         Ok(x) => x,
         Err(e) => {

@@ -208,6 +208,16 @@ fn foreign_and_missing_files_get_clear_errors() {
         "{err}"
     );
 
+    // The other inputs pws-analyze takes are named as such.
+    let hwpc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/powerapi-hwpc/hwpc.json");
+    let out = analyze(&["info", hwpc.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is PowerAPI hwpc-sensor reports, not a .pws trace"),
+        "{err}"
+    );
+
     let out = analyze(&["info", "--no-such-flag", "x"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--no-such-flag"));

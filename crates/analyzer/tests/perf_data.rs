@@ -9,6 +9,9 @@ mod detect;
 mod perf_data;
 // Only the replay entry points are used here.
 #[allow(dead_code)]
+#[path = "../src/progress.rs"]
+mod progress;
+#[allow(dead_code)]
 #[path = "../src/replay/mod.rs"]
 mod replay;
 
@@ -195,7 +198,8 @@ fn replay_gives_the_busy_cgroup_its_kernel_cpu_time() {
     std::fs::write(&path, trace.data()).unwrap();
 
     let l = replay::load(&path, false).unwrap();
-    let (side, inflated) = replay::scan_side_band(&l).unwrap();
+    let quiet = progress::Progress::hidden();
+    let (side, inflated) = replay::scan_side_band(&l, &quiet.input(&path)).unwrap();
     let busy = provenance("cgroup id");
     assert!(side
         .iter()
@@ -203,7 +207,14 @@ fn replay_gives_the_busy_cgroup_its_kernel_cpu_time() {
         .any(|(id, p)| *id == busy && p == "/pws-busy-fixture"));
     let grid =
         replay::grid::Grid::fixed(l.info.start_monotonic_ns, l.end_ns + 1, 100_000_000).unwrap();
-    let rep = replay::replay_perf(&l, &grid, &HashMap::new(), inflated.as_ref()).unwrap();
+    let rep = replay::replay_perf(
+        &l,
+        &grid,
+        &HashMap::new(),
+        inflated.as_ref(),
+        &quiet.input(&path),
+    )
+    .unwrap();
     let mut per_cgroup: BTreeMap<u64, u64> = BTreeMap::new();
     for c in &rep.per_cpu {
         assert_eq!(c.stats.decode_errors, 0, "{}", c.stats.first_error);

@@ -4,6 +4,13 @@
 //! (what a killed writer leaves) from corruption in the middle (an error naming the offset and
 //! the kind, or, with [`ReadOptions::skip_bad_blocks`], a skipped region). It never panics and
 //! allocates at most one decompressed block (≤ 64 MiB) at a time beyond what it returns.
+//!
+//! Memory: pages of a mapped file that were read count in the process's resident set until
+//! they are unmapped, so a reader that walks a 2 GB trace would end up "using" 2 GB. The block
+//! iterator therefore gives back the pages it has walked past, and [`Trace::release`] does the
+//! same for a range a caller is done with (random access, as the analyzer's per-CPU passes do):
+//! what stays mapped is a window, not the file. The data stay in the page cache, so reading
+//! them again costs a minor fault, not a disk read.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -59,9 +66,10 @@ impl Trace {
         let bytes = if len == 0 {
             Bytes::Owned(Vec::new())
         } else {
-            // SAFETY: the map is read-only and private to this process. A trace being
-            // appended to by a live recorder is fine: we only read the length mapped now.
-            // Truncating the file under a reader would fault it, as with every mmap reader.
+            // SAFETY: the map is read-only (a shared mapping of the file: its pages are the page
+            // cache's). A trace being appended to by a live recorder is fine: we only read the
+            // length mapped now. Truncating the file under a reader would fault it, as with
+            // every mmap reader.
             Bytes::Mapped(unsafe { memmap2::Mmap::map(&file) }.map_err(err)?)
         };
         let mut t = Self::from_bytes(bytes)?;
@@ -115,7 +123,44 @@ impl Trace {
             opts,
             done: false,
             status: ScanStatus::default(),
+            behind: Releaser::new(self.map()),
         }
+    }
+
+    fn map(&self) -> Option<&memmap2::Mmap> {
+        match &self.bytes {
+            Bytes::Mapped(m) => Some(m),
+            Bytes::Owned(_) => None,
+        }
+    }
+
+    /// Unmaps the pages holding bytes `offset .. offset + len` of a mapped trace, so they stop
+    /// counting in this process's memory. Nothing changes for the caller but speed: the bytes
+    /// are still readable, and reading them again maps them again from the page cache. A
+    /// trace held in memory ([`Trace::from_vec`]) is left as it is.
+    ///
+    /// The range is widened to the aligned 2 MiB windows it touches (clamped to the file):
+    /// reading a page also maps its neighbours in such a window, and neighbours that belong to
+    /// a block released earlier would otherwise stay mapped for good. Bytes of neighbouring
+    /// blocks in those windows are unmapped too and come back when read.
+    pub fn release(&self, offset: u64, len: u64) -> std::io::Result<()> {
+        let Some(m) = self.map() else {
+            return Ok(());
+        };
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(m.len());
+        let end = usize::try_from(offset.saturating_add(len))
+            .unwrap_or(usize::MAX)
+            .min(m.len());
+        if start >= end {
+            return Ok(());
+        }
+        let (start, end) = (window_start(m, start), window_end(m, end));
+        unmap(m, start, end)
+    }
+
+    /// [`Trace::release`] of the bytes a block takes in the file (header, payload, padding).
+    pub fn release_block(&self, block: &Block<'_>) -> std::io::Result<()> {
+        self.release(block.offset, block.total_len())
     }
 
     /// The block whose header starts at `offset`, with its CRC checked.
@@ -194,6 +239,8 @@ impl Trace {
             return None;
         };
         // The index must point at block headers, in increasing order, before the end block.
+        // That reads a page of every block: they are given back as the check moves on.
+        let mut behind = Releaser::new(self.map());
         let mut prev = None;
         for e in &end.index {
             let p = e.offset as usize;
@@ -202,10 +249,13 @@ impl Trace {
                 || p % BLOCK_ALIGN != 0
                 || BlockHeader::decode(&data[p..]).map(|h| h.kind) != Some(e.kind)
             {
+                behind.all();
                 return None;
             }
+            behind.upto(p);
             prev = Some(e.offset);
         }
+        behind.all();
         (end.self_offset == offset).then_some(end)
     }
 }
@@ -338,7 +388,9 @@ pub struct SkippedRegion {
     pub reason: String,
 }
 
-/// Iterator over blocks; see [`Blocks::status`] once it is done.
+/// Iterator over blocks; see [`Blocks::status`] once it is done. Over a mapped trace it unmaps
+/// the pages it has walked past (see [`Trace::release`]), so a walk over the whole file keeps
+/// a few MiB mapped, not the file; blocks already returned stay readable.
 #[derive(Debug)]
 pub struct Blocks<'a> {
     data: &'a [u8],
@@ -346,6 +398,7 @@ pub struct Blocks<'a> {
     opts: ReadOptions,
     done: bool,
     status: ScanStatus,
+    behind: Releaser<'a>,
 }
 
 impl<'a> Blocks<'a> {
@@ -367,6 +420,8 @@ impl<'a> Iterator for Blocks<'a> {
                 self.done = true;
                 break;
             }
+            // The caller asks for the next block: it is done with the bytes before it.
+            self.behind.upto(self.pos);
             match parse_block(self.data, self.pos) {
                 Step::Block(b, next) => {
                     self.status.blocks += 1;
@@ -398,8 +453,89 @@ impl<'a> Iterator for Blocks<'a> {
                 }
             }
         }
+        self.behind.all();
         None
     }
+}
+
+/// Reading a page of a file mapping also maps its neighbours that are in the page cache
+/// ("fault-around": Linux maps the window of `fault_around_bytes`, 64 KiB by default and at
+/// most 2 MiB — one page table — aligned in the address space, around a faulting page).
+/// Unmapping in windows of the largest size, so aligned, leaves none of those behind.
+const FAULT_AROUND_MAX: usize = 2 << 20;
+
+/// The offset in the map of the [`FAULT_AROUND_MAX`] boundary at or before offset `pos`
+/// (0 at the most: the map need not start on one).
+fn window_start(m: &memmap2::Mmap, pos: usize) -> usize {
+    let base = m.as_ptr() as usize;
+    ((base + pos) / FAULT_AROUND_MAX * FAULT_AROUND_MAX).saturating_sub(base)
+}
+
+/// The offset of the boundary at or after `pos`, at most the map's length.
+fn window_end(m: &memmap2::Mmap, pos: usize) -> usize {
+    let base = m.as_ptr() as usize;
+    ((base + pos).div_ceil(FAULT_AROUND_MAX) * FAULT_AROUND_MAX - base).min(m.len())
+}
+
+/// Unmaps the part of a mapping a sequential walk has left behind, a window at a time: only
+/// whole [`FAULT_AROUND_MAX`] windows before the reading position, so reading on never maps
+/// again what was given back.
+#[derive(Debug)]
+struct Releaser<'a> {
+    map: Option<&'a memmap2::Mmap>,
+    /// Everything before this is unmapped (the map's start or a window boundary).
+    done: usize,
+}
+
+impl<'a> Releaser<'a> {
+    fn new(map: Option<&'a memmap2::Mmap>) -> Self {
+        Self { map, done: 0 }
+    }
+
+    /// The walk is at `pos`: unmaps the whole windows before it.
+    fn upto(&mut self, pos: usize) {
+        let Some(m) = self.map else {
+            return;
+        };
+        let to = window_start(m, pos.min(m.len()));
+        if to > self.done {
+            // Advisory: if the kernel refuses, the pages just stay mapped.
+            let _ = unmap(m, self.done, to);
+            self.done = to;
+        }
+    }
+
+    /// The walk is over: unmaps the rest of the file (blocks a caller still holds stay
+    /// readable).
+    fn all(&mut self) {
+        if let Some(m) = self.map {
+            if self.done < m.len() {
+                let _ = unmap(m, self.done, m.len());
+                self.done = m.len();
+            }
+        }
+    }
+}
+
+/// MADV_DONTNEED over bytes `start..end` of the mapping, rounded out to pages.
+#[cfg(unix)]
+fn unmap(m: &memmap2::Mmap, start: usize, end: usize) -> std::io::Result<()> {
+    if start >= end {
+        return Ok(());
+    }
+    // memmap2 moves `start` down to its page; the kernel rounds the length up to whole pages.
+    // SAFETY: `Mmap::map` makes a read-only shared mapping of the file. For such a mapping,
+    // MADV_DONTNEED only removes this process's page-table entries: the next access maps the
+    // same page-cache page again (or reads it from the file), so every byte a live `&[u8]`
+    // into the map sees is unchanged — no write, no zero-fill (that happens only for private
+    // and anonymous mappings, which this is not).
+    unsafe { m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start) }
+}
+
+/// Elsewhere mapped pages are left to the system (memmap2 offers no such advice there).
+#[cfg(not(unix))]
+fn unmap(_: &memmap2::Mmap, _: usize, _: usize) -> std::io::Result<()> {
+    Ok(())
 }
 
 enum Step<'a> {
@@ -494,4 +630,101 @@ fn resync(data: &[u8], pos: usize) -> usize {
         p += BLOCK_ALIGN;
     }
     data.len()
+}
+
+// What is mapped is read from /proc/self/smaps.
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use crate::{TraceWriter, WriterOptions};
+
+    /// Resident KiB of the mapping that starts at `ptr`, from /proc/self/smaps.
+    fn mapped_kib(ptr: *const u8) -> u64 {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").expect("/proc/self/smaps");
+        let start = format!("{:x}-", ptr as usize);
+        let mut lines = smaps.lines().skip_while(|l| !l.starts_with(&start));
+        assert!(lines.next().is_some(), "the trace's mapping is in smaps");
+        let rss = lines.find(|l| l.starts_with("Rss:")).expect("an Rss line");
+        rss.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// CPUs of [`big_trace`], whose blocks take turns as pws-record's do.
+    const CPUS: usize = 16;
+
+    /// 256 perf-data blocks of 96 KiB, stored raw: 24 MiB to map.
+    fn big_trace(path: &Path) {
+        let mut w = TraceWriter::create(path, WriterOptions::uncompressed()).unwrap();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for i in 0..256u32 {
+            let data: Vec<u8> = (0..96 << 10)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            w.write_perf_data(i % CPUS as u32, 0, 0, &[&data]).unwrap();
+        }
+        w.finish(1).unwrap();
+    }
+
+    fn sum(b: &[u8]) -> u64 {
+        b.iter().map(|&x| u64::from(x)).sum()
+    }
+
+    #[test]
+    fn a_walk_keeps_a_window_mapped_not_the_file() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("big.pws");
+        big_trace(&path);
+        let t = Trace::open(&path).unwrap();
+        let ptr = t.data().as_ptr();
+        let mut seen = Vec::new();
+        let mut most = 0;
+        for b in t.blocks() {
+            seen.push(sum(b.unwrap().stored()));
+            most = most.max(mapped_kib(ptr));
+        }
+        // The window (2 MiB steps) plus the block being read and what the kernel maps around
+        // it, far from the 24 MiB of the file.
+        assert!(most < 6 << 10, "{most} KiB mapped during the walk");
+        assert!(mapped_kib(ptr) < 1 << 10, "after the walk");
+        // Reading everything without the iterator maps it all (the measure works) ...
+        let all = sum(t.data());
+        assert!(mapped_kib(ptr) > 20 << 10, "{} KiB", mapped_kib(ptr));
+        // ... and giving it back unmaps it, with the bytes unchanged when read again.
+        t.release(0, u64::MAX).unwrap();
+        assert!(mapped_kib(ptr) < 1 << 10, "{} KiB", mapped_kib(ptr));
+        assert_eq!(sum(t.data()), all);
+        let again: Vec<u64> = t.blocks().map(|b| sum(b.unwrap().stored())).collect();
+        assert_eq!(again, seen);
+    }
+
+    #[test]
+    fn releasing_blocks_in_any_order_leaves_nothing_mapped() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("big.pws");
+        big_trace(&path);
+        let t = Trace::open(&path).unwrap();
+        let ptr = t.data().as_ptr();
+        let offsets: Vec<u64> = t.blocks().map(|b| b.unwrap().offset).collect();
+        // One CPU's blocks after another, as the analyzer's per-CPU passes read them: each
+        // block's neighbours (other CPUs') were read and released before or come later.
+        let mut most = 0;
+        for cpu in 0..CPUS {
+            for &off in offsets.iter().skip(1 + cpu).step_by(CPUS) {
+                let b = t.block_at(off).unwrap();
+                assert!(sum(b.stored()) > 0);
+                most = most.max(mapped_kib(ptr));
+                t.release_block(&b).unwrap();
+            }
+        }
+        assert!(most < 8 << 10, "{most} KiB mapped at most");
+        assert!(mapped_kib(ptr) < 1 << 10, "{} KiB left", mapped_kib(ptr));
+        // A trace in memory has nothing to give back.
+        let v = Trace::from_vec(std::fs::read(&path).unwrap()).unwrap();
+        v.release(0, u64::MAX).unwrap();
+        assert_eq!(v.data().len(), t.data().len());
+    }
 }

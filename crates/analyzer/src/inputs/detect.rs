@@ -16,7 +16,8 @@ pub enum InputKind {
     PerfData,
     /// A directory of PowerAPI hwpc-sensor CSV reports (one file per events group).
     HwpcCsvDir,
-    /// A PowerAPI hwpc-sensor JSON document.
+    /// PowerAPI hwpc-sensor JSON reports: one per line (its socket output), or a
+    /// `{"reports": […]}` document.
     HwpcJson,
 }
 

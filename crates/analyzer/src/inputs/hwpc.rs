@@ -4,8 +4,11 @@
 //! SmartWatts tick pieces the way powerapi dispatches them.
 //!
 //! A CSV row is `timestamp(ms),sensor,target,socket,cpu,<events…>,time_enabled,time_running`,
-//! values are deltas since the previous tick, RAPL in 2^-32 J; the group is the file name
-//! without `.csv`, as powerapi names it. Unlike powerapi's CSV puller, rows need not be sorted.
+//! values are deltas since the previous tick (the sensor resets its counters at every read),
+//! RAPL in 2^-32 J; the group is the file name without `.csv`, as powerapi names it.
+//! `time_enabled` and `time_running` are not reset (PERF_EVENT_IOC_RESET zeroes only the
+//! count): they are the kernel's totals since the events were enabled, kept apart from the
+//! events as [`Times`]. Unlike powerapi's CSV puller, rows need not be sorted.
 //! A malformed row or a missing column is an error naming file and line; a timestamp that
 //! some group files lack (an incomplete tick, like the `*_miss_first` fixtures) is skipped
 //! with a warning naming the file and line where that tick starts.
@@ -32,6 +35,28 @@ pub type Cpus = Vec<(u32, Events)>;
 pub struct Group {
     pub name: Arc<str>,
     pub sockets: Vec<(u32, Cpus)>,
+    /// Per CPU, the group's `time_enabled` and `time_running`, where the input has them.
+    pub times: Vec<(u32, Times)>,
+}
+
+/// The read format's `time_enabled` and `time_running` of one CPU's group (ns, totals since
+/// the events were enabled). For a cgroup target the kernel advances both only while the
+/// cgroup runs on that CPU; for the machine-wide target, all the time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Times {
+    pub enabled: Option<u64>,
+    pub running: Option<u64>,
+}
+
+impl Group {
+    /// The times of one CPU (none when the input did not give them).
+    pub fn times_of(&self, cpu: u32) -> Times {
+        self.times
+            .iter()
+            .find(|(c, _)| *c == cpu)
+            .map(|(_, t)| *t)
+            .unwrap_or_default()
+    }
 }
 
 /// One hwpc-sensor report: what one target did during one tick.
@@ -89,6 +114,7 @@ struct Row {
     socket: u32,
     cpu: u32,
     events: Events,
+    times: Times,
     line: u64,
 }
 
@@ -138,13 +164,16 @@ fn read_csv_file(path: &Path) -> Result<Vec<Row>> {
             )
         })?;
     }
-    // Every other column is an event, except the multiplexing times smartwatts ignores.
+    // Every other column is an event, except the multiplexing times smartwatts ignores
+    // (kept apart: the main command reads CPU time from them).
     let events: Vec<(usize, Arc<str>)> = header
         .iter()
         .enumerate()
         .filter(|(i, h)| !fixed.contains(i) && !h.starts_with("time_"))
         .map(|(i, h)| (i, Arc::from(h)))
         .collect();
+    let time_enabled = header.iter().position(|h| h == "time_enabled");
+    let time_running = header.iter().position(|h| h == "time_running");
     let mut rows = Vec::new();
     let mut rec = csv::ByteRecord::new();
     // Rows of a target come together: reuse the previous row's names instead of allocating.
@@ -180,6 +209,12 @@ fn read_csv_file(path: &Path) -> Result<Vec<Row>> {
             u32::try_from(int(i)?)
                 .map_err(|_| anyhow!("{shown}:{line}: column `{}` out of range", &header[i]))
         };
+        let time = |i: Option<usize>| -> Result<Option<u64>> {
+            let Some(i) = i else { return Ok(None) };
+            u64::try_from(int(i)?)
+                .map(Some)
+                .map_err(|_| anyhow!("{shown}:{line}: column `{}` is negative", &header[i]))
+        };
         let name = |i: usize, last: &mut Arc<str>| -> Result<Arc<str>> {
             let v = std::str::from_utf8(field(i))
                 .map_err(|_| anyhow!("{shown}:{line}: column `{}` is not UTF-8", &header[i]))?;
@@ -205,6 +240,10 @@ fn read_csv_file(path: &Path) -> Result<Vec<Row>> {
             socket: small(fixed[3])?,
             cpu: small(fixed[4])?,
             events: ev,
+            times: Times {
+                enabled: time(time_enabled)?,
+                running: time(time_running)?,
+            },
             line,
         });
     }
@@ -270,7 +309,13 @@ fn assemble_csv(files: &[PathBuf], groups: Vec<(String, Vec<Row>)>) -> Reports {
                 });
                 t.reports.len() - 1
             });
-            add_cpu(&mut t.reports[i], &gname, row.socket, row.cpu, row.events);
+            add_cpu(
+                &mut t.reports[i],
+                &gname,
+                (row.socket, row.cpu),
+                row.events,
+                row.times,
+            );
         }
     }
     ticks.sort_by_key(|(ts, _)| *ts);
@@ -312,17 +357,33 @@ fn parse_int(b: &[u8]) -> Option<i64> {
     Some(if neg { -v } else { v })
 }
 
-fn add_cpu(report: &mut Report, group: &Arc<str>, socket: u32, cpu: u32, events: Events) {
+fn add_cpu(
+    report: &mut Report,
+    group: &Arc<str>,
+    (socket, cpu): (u32, u32),
+    events: Events,
+    times: Times,
+) {
     let g = match report.groups.iter().position(|g| g.name == *group) {
         Some(i) => &mut report.groups[i],
         None => {
             report.groups.push(Group {
                 name: group.clone(),
                 sockets: Vec::new(),
+                times: Vec::new(),
             });
             report.groups.last_mut().expect("just pushed")
         }
     };
+    if times != Times::default() {
+        match g.times.iter_mut().find(|(c, _)| *c == cpu) {
+            Some((_, t)) => {
+                t.enabled = times.enabled.or(t.enabled);
+                t.running = times.running.or(t.running);
+            }
+            None => g.times.push((cpu, times)),
+        }
+    }
     let s = match g.sockets.iter().position(|(s, _)| *s == socket) {
         Some(i) => &mut g.sockets[i].1,
         None => {
@@ -490,19 +551,30 @@ fn json_report(v: &Json, origin: Origin) -> Result<Report> {
                     bail!("{at}: not an object of events");
                 };
                 let mut ev = Events::new();
+                let mut times = Times::default();
                 for (e, val) in events {
-                    if e.starts_with("time_") {
-                        continue;
-                    }
                     let n = match val {
                         Json::Int(i) => i64::try_from(*i).ok(),
                         Json::Float(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => Some(*f as i64),
                         _ => None,
                     };
-                    let n = n.ok_or_else(|| anyhow!("{at}: event `{e}` is not an integer"))?;
-                    ev.insert(Arc::from(e.as_str()), n);
+                    let slot = match e.as_str() {
+                        "time_enabled" => &mut times.enabled,
+                        "time_running" => &mut times.running,
+                        _ if e.starts_with("time_") => continue,
+                        _ => {
+                            let n =
+                                n.ok_or_else(|| anyhow!("{at}: event `{e}` is not an integer"))?;
+                            ev.insert(Arc::from(e.as_str()), n);
+                            continue;
+                        }
+                    };
+                    let t = n.and_then(|n| u64::try_from(n).ok());
+                    *slot = Some(
+                        t.ok_or_else(|| anyhow!("{at}: `{e}` is not a non-negative integer"))?,
+                    );
                 }
-                add_cpu(&mut report, &group_name, socket, cpu, ev);
+                add_cpu(&mut report, &group_name, (socket, cpu), ev, times);
             }
         }
     }
@@ -648,6 +720,46 @@ mod tests {
             .map(|(s, c)| (*s, c.iter().map(|(cpu, _)| *cpu).collect()))
             .collect();
         assert_eq!(cpus, [(0, vec![56, 12]), (1, vec![49, 13])]);
+    }
+
+    #[test]
+    fn times_are_kept_apart_from_the_events() {
+        let d = dir_with(&[("core.csv", &fixture("core2.csv"))]);
+        let r = read(d.path()).expect("read");
+        let core = &r.reports[1].groups[0];
+        assert_eq!(
+            core.times_of(56),
+            Times {
+                enabled: Some(933527522),
+                running: Some(933527522)
+            }
+        );
+        assert_eq!(core.times_of(99), Times::default());
+        let ev = &core.sockets[0].1[0].1;
+        assert_eq!(ev.get("time_enabled"), None);
+        // JSON: integers, or floats with no fraction (powerapi's own fixture writes 1.0e+09).
+        let r = read(&fixtures().join("hwpc_rapl_2_socket.json")).expect("read");
+        assert_eq!(
+            r.reports[0].groups[0].times_of(11).enabled,
+            Some(1000120188)
+        );
+        let bad = "{\"timestamp\": 1, \"sensor\": \"s\", \"target\": \"t\", \"groups\": \
+            {\"core\": {\"0\": {\"0\": {\"C\": 1, \"time_enabled\": -5}}}}}";
+        let e = format!(
+            "{:#}",
+            read_json(bad.as_bytes(), "t.json").expect_err("bad")
+        );
+        assert!(
+            e.contains("t.json: report 1 (line 1)") && e.contains("time_enabled"),
+            "{e}"
+        );
+        let head = "timestamp,sensor,target,socket,cpu,C,time_enabled,time_running\n";
+        let d = dir_with(&[("core.csv", &format!("{head}1,s,t,0,0,5,-1,1\n"))]);
+        let e = format!("{:#}", read(d.path()).expect_err("bad"));
+        assert!(
+            e.contains("core.csv:2") && e.contains("time_enabled"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -2,4 +2,5 @@
 
 pub mod detect;
 pub mod hwpc;
+pub mod hwpc_analysis;
 pub mod perf_data;

@@ -6,7 +6,7 @@
 //! consecutive group samples (timer samples and switch-out samples, both reading the group)
 //! belongs to the task and cgroup of the later sample, and so do the counter deltas between
 //! them. A `cgroup_attach_task` sample is a boundary: what ran before it belongs to the task's
-//! old cgroup.
+//! old cgroup, and so is a switch-in from the idle task: what came before it was idle.
 
 use std::collections::HashMap;
 
@@ -297,6 +297,16 @@ impl<'g> Walker<'g> {
                     self.charge(s.id.time, cg, Some(&s));
                 }
             }
+            // The idle task's switch-out is not always sampled (seen on 5.x-6.x kernels: under
+            // half the wake-ups from idle had one), so a switch-in whose previous task is the
+            // idle task (pid 0) ends the idle span itself; otherwise the next task's first
+            // sample would claim the idle time.
+            PerfRecord::Switch {
+                out: false,
+                next_prev: Some((0, _)),
+                id,
+                ..
+            } if self.accounting => self.charge(id.time, IDLE, None),
             PerfRecord::Cgroup {
                 cgroup_id, path, ..
             } if !self.accounting => self.out.cgroup_paths.push((cgroup_id, path.to_owned())),
@@ -380,5 +390,98 @@ impl<'g> Walker<'g> {
         }
         out.stats.last_ns = out.stats.last_ns.max(t);
         self.last = Some(Last { time: t, values });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pws_trace::perf::{read_format, sample, PERF_RECORD_SAMPLE, PERF_RECORD_SWITCH_CPU_WIDE};
+    use pws_trace::records::{PerfEventId, PerfEventInfo};
+
+    const ID: u64 = 7;
+    const SAMPLE_TYPE: u64 = sample::IDENTIFIER | sample::TID | sample::TIME | sample::READ;
+    const CG: u64 = sample::CGROUP;
+
+    /// One group leader (id 7) reading itself, as the recorder's `cpu-clock` leader.
+    fn attrs() -> PerfAttrs {
+        let mut attr = vec![0u8; 128];
+        attr[24..32].copy_from_slice(&(SAMPLE_TYPE | CG).to_le_bytes());
+        attr[32..40].copy_from_slice(&(read_format::GROUP | read_format::ID).to_le_bytes());
+        attr[40..48].copy_from_slice(&(1u64 << 18).to_le_bytes()); // sample_id_all
+        PerfAttrs::new(&[PerfEventInfo {
+            name: "cpu-clock".into(),
+            pmu: "software".into(),
+            attr,
+            ids: vec![PerfEventId { cpu: 0, id: ID }],
+            format: String::new(),
+        }])
+        .expect("attrs")
+    }
+
+    fn record(kind: u32, misc: u16, body: &[u64]) -> Vec<u8> {
+        let size = 8 + 8 * body.len();
+        let mut r = kind.to_le_bytes().to_vec();
+        r.extend_from_slice(&misc.to_le_bytes());
+        r.extend_from_slice(&(size as u16).to_le_bytes());
+        for v in body {
+            r.extend_from_slice(&v.to_le_bytes());
+        }
+        r
+    }
+
+    /// A group sample of `pid` in `cgroup` at `t`, the counter reading `t` (a clock).
+    fn sample(pid: u32, t: u64, cgroup: u64) -> Vec<u8> {
+        let tid = u64::from(pid) | (u64::from(pid) << 32);
+        record(PERF_RECORD_SAMPLE, 0, &[ID, tid, t, 1, t, ID, cgroup])
+    }
+
+    /// A CPU-wide switch record at `t`: `pid` comes in after `prev`.
+    fn switch_in(pid: u32, prev: u32, t: u64) -> Vec<u8> {
+        let tid = u64::from(pid) | (u64::from(pid) << 32);
+        let other = u64::from(prev) | (u64::from(prev) << 32);
+        record(PERF_RECORD_SWITCH_CPU_WIDE, 0, &[other, tid, t, ID])
+    }
+
+    fn replay(records: &[Vec<u8>]) -> CpuReplay {
+        let attrs = attrs();
+        let columns = Columns::new(&attrs);
+        let grid = Grid::fixed(0, 100, 100).expect("grid");
+        let windows = HashMap::new();
+        let mut w = Walker::new(&attrs, &columns, 0, &grid, &windows);
+        w.feed(&records.concat());
+        w.finish()
+    }
+
+    fn cpu_ns(r: &CpuReplay, cgroup: u64) -> u64 {
+        r.cells.get(&(0, cgroup)).map_or(0, |u| u.cpu_ns)
+    }
+
+    #[test]
+    fn spans_go_to_the_later_sample() {
+        // Task 10 (cgroup 5) runs 0..20, switches out; task 11 (cgroup 6) runs to 50.
+        let r = replay(&[sample(10, 0, 5), sample(10, 20, 5), sample(11, 50, 6)]);
+        assert_eq!((cpu_ns(&r, 5), cpu_ns(&r, 6)), (20, 30));
+        assert_eq!(r.cells[&(0, 6)].counters, [30.0]);
+    }
+
+    #[test]
+    fn a_switch_in_from_idle_ends_an_unsampled_idle_span() {
+        // Task 10 leaves at 20 (sampled), the CPU idles to 60 and the idle task's switch-out
+        // is not sampled; task 11 runs 60..70. Without the switch record task 11 got 50 ns.
+        let r = replay(&[
+            sample(10, 0, 5),
+            sample(10, 20, 5),
+            switch_in(11, 0, 60),
+            sample(11, 70, 6),
+        ]);
+        assert_eq!(cpu_ns(&r, 5), 20);
+        assert_eq!(cpu_ns(&r, IDLE), 40);
+        assert_eq!(cpu_ns(&r, 6), 10);
+        // The counter's increase over idle is not lost: it goes to the span that reads it.
+        assert_eq!(r.cells[&(0, 6)].counters, [50.0]);
+        // A switch-in from another task is no boundary (its switch-out was sampled).
+        let r = replay(&[sample(10, 0, 5), switch_in(11, 10, 20), sample(11, 30, 6)]);
+        assert_eq!((cpu_ns(&r, 5), cpu_ns(&r, 6)), (0, 30));
     }
 }

@@ -1,6 +1,11 @@
 //! Replaying a trace: everything but perf data is read first (small), then each CPU's perf
 //! stream is decoded on its own rayon task — CPUs are independent, and a CPU's blocks are
 //! inflated one at a time, so memory follows the output (intervals × cgroups), not the trace.
+//!
+//! The trace is memory-mapped, and mapped pages that were read count in the resident set: the
+//! first walk gives back what it has passed (the reader's block iterator does), and the per-CPU
+//! passes give back each block once it is inflated, so what stays mapped is the blocks being
+//! decoded, not the file (`bench/analyzer_memory.sh` measures it).
 
 pub mod cpu;
 pub mod energy;
@@ -19,6 +24,7 @@ use pws_trace::records::{
 use pws_trace::{BlockKind, ReadOptions, Record, Trace};
 use rayon::prelude::*;
 
+use crate::progress::InputProgress;
 use cpu::{Columns, CpuReplay, Usage, Window};
 use grid::Grid;
 
@@ -36,6 +42,8 @@ pub struct Loaded {
     pub statistics: Option<Statistics>,
     /// CPU → offsets of its perf-data blocks, in trace order.
     pub perf_blocks: BTreeMap<u32, Vec<u64>>,
+    /// Perf data once inflated, summed over blocks (their headers' `raw_len`).
+    pub perf_raw_bytes: u64,
     /// Things the reader had to say: torn tail, skipped regions, unknown kinds.
     pub notes: Vec<String>,
     /// Latest timestamp seen anywhere (statistics, clock pairs, energy), for the grid's end.
@@ -67,6 +75,7 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
     let (mut activations, mut containers) = (Vec::new(), Vec::new());
     let (mut statistics, mut notes) = (None, Vec::new());
     let mut perf_blocks: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+    let mut perf_raw_bytes = 0u64;
     let mut end_ns = 0u64;
     let mut blocks = trace.blocks_with(opts);
     for b in blocks.by_ref() {
@@ -79,6 +88,7 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
                 .with_context(|| format!("perf-data block at byte {offset}"))?
                 .cpu;
             perf_blocks.entry(cpu).or_default().push(offset);
+            perf_raw_bytes += u64::from(b.header.raw_len);
             continue;
         }
         match b
@@ -138,6 +148,7 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
         containers,
         statistics,
         perf_blocks,
+        perf_raw_bytes,
         notes,
         end_ns,
     })
@@ -168,8 +179,10 @@ pub struct Replayed {
 }
 
 /// Inflated perf data kept between the two passes when it fits this budget, so each block is
-/// decompressed once; bigger traces are inflated again, one block at a time.
-const KEEP_INFLATED: u64 = 512 << 20;
+/// decompressed once; bigger traces are inflated again, one block at a time. Keeping saves one
+/// zstd pass (about a second per GB inflated), which only matters for small traces; above
+/// this, memory matters more: it would grow with the trace, not the output.
+const KEEP_INFLATED: u64 = 64 << 20;
 
 /// Perf data inflated by the first pass, per CPU, when it fit [`KEEP_INFLATED`].
 pub type Inflated = HashMap<u32, Vec<Vec<u8>>>;
@@ -178,17 +191,14 @@ pub type Inflated = HashMap<u32, Vec<Vec<u8>>>;
 /// A first pass, in parallel per CPU, because the activation join needs the cgroups created
 /// during the trace before CPU time can be charged to activation windows. Returns the inflated
 /// perf data too when it is small enough to keep for the second pass.
-pub fn scan_side_band(l: &Loaded) -> Result<(Vec<CpuReplay>, Option<Inflated>)> {
+pub fn scan_side_band(
+    l: &Loaded,
+    progress: &InputProgress<'_>,
+) -> Result<(Vec<CpuReplay>, Option<Inflated>)> {
     let columns = Columns::new(&l.attrs);
     let grid = Grid::fixed(0, 1, 1).expect("a one-interval grid");
     let none = HashMap::new();
-    let mut raw = 0u64;
-    for offs in l.perf_blocks.values() {
-        for &o in offs {
-            raw += u64::from(l.trace.block_at(o)?.header.raw_len);
-        }
-    }
-    let keep = raw <= KEEP_INFLATED;
+    let keep = l.perf_raw_bytes <= KEEP_INFLATED;
     let per_cpu: Vec<(CpuReplay, Vec<Vec<u8>>)> = l
         .perf_blocks
         .par_iter()
@@ -196,10 +206,12 @@ pub fn scan_side_band(l: &Loaded) -> Result<(Vec<CpuReplay>, Option<Inflated>)> 
             let mut w = cpu::Walker::new(&l.attrs, &columns, cpu, &grid, &none).side_band();
             let mut kept = Vec::new();
             for &off in offsets {
-                let data = perf_bytes(l, off)?;
-                w.feed(&data);
                 if keep {
+                    let data = with_perf_bytes(l, off, progress, |d| d.to_vec())?;
+                    w.feed(&data);
                     kept.push(data);
+                } else {
+                    with_perf_bytes(l, off, progress, |d| w.feed(d))?;
                 }
             }
             Ok((w.finish(), kept))
@@ -217,13 +229,24 @@ pub fn scan_side_band(l: &Loaded) -> Result<(Vec<CpuReplay>, Option<Inflated>)> 
     Ok((out, keep.then_some(inflated)))
 }
 
-/// The ring bytes of one perf-data block, inflated.
-fn perf_bytes(l: &Loaded, off: u64) -> Result<Vec<u8>> {
+/// Calls `f` with the ring bytes of one perf-data block (inflated, or borrowed from the map
+/// when stored raw), then gives the block's pages back to the kernel: each block is read once
+/// per pass, so what stays mapped is the blocks being decoded, not the trace.
+fn with_perf_bytes<T>(
+    l: &Loaded,
+    off: u64,
+    progress: &InputProgress<'_>,
+    f: impl FnOnce(&[u8]) -> T,
+) -> Result<T> {
     let b = l.trace.block_at(off)?;
+    progress.walked(u64::from(b.header.stored_len));
     let payload = b.payload()?;
     let pd =
         PerfData::decode(&payload).with_context(|| format!("perf-data block at byte {off}"))?;
-    Ok(pd.data.into_owned())
+    let out = f(&pd.data);
+    // Advisory: if the kernel refuses, the pages stay mapped and only memory suffers.
+    let _ = l.trace.release_block(&b);
+    Ok(out)
 }
 
 /// Decodes every CPU's perf stream in parallel over `grid`, charging activation `windows`
@@ -233,6 +256,7 @@ pub fn replay_perf(
     grid: &Grid,
     windows: &HashMap<u64, Vec<Window>>,
     inflated: Option<&Inflated>,
+    progress: &InputProgress<'_>,
 ) -> Result<Replayed> {
     let columns = Columns::new(&l.attrs);
     let per_cpu: Vec<CpuReplay> = l
@@ -244,7 +268,7 @@ pub fn replay_perf(
                 Some(blocks) => blocks.iter().for_each(|d| w.feed(d)),
                 None => {
                     for &off in offsets {
-                        w.feed(&perf_bytes(l, off)?);
+                        with_perf_bytes(l, off, progress, |d| w.feed(d))?;
                     }
                 }
             }

@@ -30,14 +30,22 @@ enum Col {
     Ts(TimestampNanosecondBuilder),
 }
 
+/// Rows a table holds before [`Table::flush_if_full`] writes them out: about a few MB of
+/// builders, and big enough for Parquet's pages.
+const FLUSH_ROWS: usize = 64 * 1024;
+
 /// A table under construction. Columns are declared first; each row then gives every column
-/// once, in order, through the typed `push_*` calls.
+/// once, in order, through the typed `push_*` calls. Tables that grow with the trace (one row
+/// per interval and cgroup) call [`Table::flush_if_full`] as they go, so their rows are in the
+/// Parquet writer, encoded and compressed, rather than in memory as builders.
 pub struct Table {
     pub name: &'static str,
     fields: Vec<Field>,
     cols: Vec<Col>,
     next: usize,
     rows: usize,
+    /// The open file, once rows were flushed.
+    sink: Option<(ArrowWriter<std::fs::File>, PathBuf)>,
 }
 
 impl std::fmt::Debug for Table {
@@ -57,6 +65,7 @@ impl Table {
             cols: Vec::new(),
             next: 0,
             rows: 0,
+            sink: None,
         }
     }
 
@@ -142,13 +151,16 @@ impl Table {
         self
     }
 
-    fn batch(mut self) -> Result<RecordBatch> {
+    /// The rows so far as a batch, with the partition's labels as constant columns at the end;
+    /// the builders are left empty.
+    fn take_batch(&mut self, p: &Partition) -> Result<RecordBatch> {
         assert_eq!(
             self.next, 0,
             "table {}: a row was left incomplete",
             self.name
         );
-        let arrays: Vec<ArrayRef> = self
+        let rows = std::mem::take(&mut self.rows);
+        let mut arrays: Vec<ArrayRef> = self
             .cols
             .iter_mut()
             .map(|c| -> ArrayRef {
@@ -161,55 +173,79 @@ impl Table {
                 }
             })
             .collect();
+        let mut fields = self.fields.clone();
+        for (name, v) in &p.labels {
+            fields.push(Field::new(name, DataType::Utf8, true));
+            let mut b =
+                StringBuilder::with_capacity(rows, rows * v.as_ref().map_or(0, |v| v.len()));
+            for _ in 0..rows {
+                b.append_option(v.as_deref());
+            }
+            arrays.push(Arc::new(b.finish()));
+        }
         let meta = [
             ("pws.table".to_owned(), self.name.to_owned()),
             ("pws.schema_version".to_owned(), SCHEMA_VERSION.to_owned()),
         ]
         .into_iter()
         .collect();
-        let schema = Arc::new(Schema::new_with_metadata(self.fields, meta));
+        let schema = Arc::new(Schema::new_with_metadata(fields, meta));
         RecordBatch::try_new(schema, arrays).context("building a record batch")
+    }
+
+    /// Writes `batch` to the table's file under `out` in the partition of (`run`, `host`) as
+    /// `<part>.parquet`, creating the file first.
+    fn write_batch(&mut self, out: &Path, p: &Partition, batch: &RecordBatch) -> Result<()> {
+        if self.sink.is_none() {
+            let dir = out
+                .join(self.name)
+                .join(format!("run={}", partition_value(&p.run)))
+                .join(format!("host={}", partition_value(&p.host)));
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let path = dir.join(format!("{}.parquet", p.part));
+            let kv = batch
+                .schema()
+                .metadata()
+                .iter()
+                .map(|(k, v)| parquet::file::metadata::KeyValue::new(k.clone(), v.clone()))
+                .collect();
+            let props = WriterProperties::builder()
+                .set_compression(Compression::ZSTD(
+                    ZstdLevel::try_new(3).expect("valid level"),
+                ))
+                .set_key_value_metadata(Some(kv))
+                .build();
+            let file = std::fs::File::create(&path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            let w = ArrowWriter::try_new(file, batch.schema(), Some(props))
+                .with_context(|| format!("writing {}", path.display()))?;
+            self.sink = Some((w, path));
+        }
+        let (w, path) = self.sink.as_mut().expect("opened above");
+        w.write(batch)
+            .with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// Writes the rows so far to the table's file when there are many of them; [`Table::write`]
+    /// must still be called with the same `out` and `p` to write the rest and finish the file.
+    pub fn flush_if_full(&mut self, out: &Path, p: &Partition) -> Result<()> {
+        if self.rows < FLUSH_ROWS {
+            return Ok(());
+        }
+        let batch = self.take_batch(p)?;
+        self.write_batch(out, p, &batch)
     }
 
     /// Writes the table under `out` in the partition of (`run`, `host`) as `<part>.parquet`,
     /// with the partition's labels as constant columns at the end; returns the file. Each
     /// input has its own part, so two inputs of one run and host never overwrite each other.
     pub fn write(mut self, out: &Path, p: &Partition) -> Result<PathBuf> {
-        let dir = out
-            .join(self.name)
-            .join(format!("run={}", partition_value(&p.run)))
-            .join(format!("host={}", partition_value(&p.host)));
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        let path = dir.join(format!("{}.parquet", p.part));
-        let rows = self.rows;
-        for (name, v) in &p.labels {
-            self.fields.push(Field::new(name, DataType::Utf8, true));
-            let mut b = StringBuilder::new();
-            for _ in 0..rows {
-                b.append_option(v.as_deref());
-            }
-            self.cols.push(Col::Str(b));
+        let batch = self.take_batch(p)?;
+        if self.sink.is_none() || batch.num_rows() > 0 {
+            self.write_batch(out, p, &batch)?;
         }
-        let batch = self.batch()?;
-        let kv = batch
-            .schema()
-            .metadata()
-            .iter()
-            .map(|(k, v)| parquet::file::metadata::KeyValue::new(k.clone(), v.clone()))
-            .collect();
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(3).expect("valid level"),
-            ))
-            .set_key_value_metadata(Some(kv))
-            .build();
-        let file = std::fs::File::create(&path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
-        let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props))
-            .with_context(|| format!("writing {}", path.display()))?;
-        w.write(&batch)
-            .with_context(|| format!("writing {}", path.display()))?;
+        let (w, path) = self.sink.take().expect("written above");
         w.close()
             .with_context(|| format!("finishing {}", path.display()))?;
         Ok(path)
@@ -254,6 +290,40 @@ mod tests {
         assert_eq!(partition_value("a/b=c"), "a%2Fb%3Dc");
         assert_eq!(partition_value(""), "__HIVE_DEFAULT_PARTITION__");
         assert_eq!(partition_value("node-1.grid5000"), "node-1.grid5000");
+    }
+
+    #[test]
+    fn a_flushed_table_is_one_file_with_every_row() {
+        let d = tempfile::tempdir().unwrap();
+        let part = Partition {
+            run: "r".into(),
+            host: "h".into(),
+            part: "part-0".into(),
+            labels: vec![("config".into(), Some("c".into()))],
+        };
+        let mut t = Table::keyed("big").u64("i");
+        let n = 2 * FLUSH_ROWS + 5;
+        for i in 0..n {
+            t.push_key("r", "h").push_u64(Some(i as u64));
+            t.flush_if_full(d.path(), &part).unwrap();
+        }
+        assert!(t.rows < FLUSH_ROWS, "rows were flushed as they came");
+        let p = t.write(d.path(), &part).unwrap();
+        let f = std::fs::File::open(&p).unwrap();
+        let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
+        let batches: Vec<RecordBatch> = b.build().unwrap().map(|b| b.unwrap()).collect();
+        let ids: Vec<u64> = batches
+            .iter()
+            .flat_map(|b| {
+                assert_eq!(b.num_columns(), 4, "run, host, i and the label");
+                let c = b
+                    .column(2)
+                    .as_any()
+                    .downcast_ref::<arrow_array::UInt64Array>();
+                c.unwrap().values().to_vec()
+            })
+            .collect();
+        assert_eq!(ids, (0..n as u64).collect::<Vec<_>>());
     }
 
     #[test]
