@@ -98,7 +98,8 @@ pub fn evaluate(model: &mut dyn Model, ds: &Dataset, k: usize) -> Vec<FoldError>
                     n_pct += 1;
                 }
             }
-            let n = scored.max(1) as f64;
+            // A fold with nothing scored has no error (null in model_eval), not a zero one.
+            let n = if scored > 0 { scored as f64 } else { f64::NAN };
             out.push(FoldError {
                 fold: f,
                 n: scored,
@@ -216,6 +217,40 @@ mod tests {
         Dataset {
             columns: vec![],
             intervals,
+        }
+    }
+
+    /// An online model that has estimated nothing yet.
+    struct Learning;
+    impl Model for Learning {
+        fn name(&self) -> String {
+            "learning".into()
+        }
+        fn fit(&mut self, _: &Dataset, _: &[usize]) {}
+        fn predict_w(&self, _: &Interval) -> f64 {
+            f64::NAN
+        }
+        fn idle_w(&self) -> f64 {
+            0.0
+        }
+        fn weight(&self, u: &Usage, _: f64) -> f64 {
+            u.cpu_ns as f64
+        }
+        fn params(&self) -> Vec<(String, f64)> {
+            vec![]
+        }
+    }
+
+    #[test]
+    fn a_fold_with_no_estimate_has_no_error_rather_than_zero() {
+        let errs = evaluate(&mut Learning, &ds(), 4);
+        assert_eq!(errs.len(), 4);
+        for e in &errs {
+            assert_eq!(e.n, 0);
+            assert!(
+                e.mae_w.is_nan() && e.rmse_w.is_nan() && e.mape.is_nan(),
+                "{e:?}"
+            );
         }
     }
 

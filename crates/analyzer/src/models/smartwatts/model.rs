@@ -91,12 +91,14 @@ impl FrequencyLayer {
         Some(match method {
             ErrorWindowMethod::Mean => self.errors.iter().sum::<f64>() / n as f64,
             ErrorWindowMethod::Median => {
+                // Asked at every tick: a selection, not a sort (the same values either way).
                 let mut v: Vec<f64> = self.errors.iter().copied().collect();
-                v.sort_by(f64::total_cmp);
+                let (below, mid, _) = v.select_nth_unstable_by(n / 2, f64::total_cmp);
                 if n % 2 == 1 {
-                    v[n / 2]
+                    *mid
                 } else {
-                    (v[n / 2 - 1] + v[n / 2]) / 2.0
+                    let low = below.iter().copied().max_by(f64::total_cmp).expect("n ≥ 2");
+                    (low + *mid) / 2.0
                 }
             }
         })
