@@ -255,6 +255,7 @@ impl PerfAttrs {
             attrs: self,
             data,
             pos: 0,
+            recent: std::cell::Cell::new([None; 2]),
         }
     }
 }
@@ -389,6 +390,10 @@ pub struct Records<'a> {
     attrs: &'a PerfAttrs,
     data: &'a [u8],
     pos: usize,
+    /// The last two ids looked up and their event: a CPU's stream is mostly its group leader's
+    /// and its switch sampler's records, and the binary search over every CPU's ids showed in
+    /// profiles.
+    recent: std::cell::Cell<[Option<(u64, usize)>; 2]>,
 }
 
 struct Cur<'a> {
@@ -424,9 +429,20 @@ impl<'a> Cur<'a> {
 }
 
 impl<'a> Records<'a> {
+    /// [`PerfAttrs::event_of`], remembering the last two ids.
+    fn event_of(&self, id: u64) -> Option<usize> {
+        let mut recent = self.recent.get();
+        if let Some((_, i)) = recent.iter().flatten().find(|r| r.0 == id) {
+            return Some(*i);
+        }
+        let i = self.attrs.event_of(id)?;
+        recent = [Some((id, i)), recent[0]];
+        self.recent.set(recent);
+        Some(i)
+    }
+
     fn event(&self, id: u64) -> Result<(usize, &'a EventAttr), DecodeError> {
         let i = self
-            .attrs
             .event_of(id)
             .ok_or_else(|| DecodeError(format!("record of unknown event id {id}")))?;
         Ok((i, &self.attrs.events[i]))
@@ -569,7 +585,7 @@ impl<'a> Records<'a> {
         };
         if let Some(b) = ident {
             let ident = u64::from_le_bytes(b.try_into().expect("8"));
-            if self.attrs.event_of(ident).is_none() {
+            if self.event_of(ident).is_none() {
                 return Ok(PerfRecord::UnknownEvent { kind, ident });
             }
         }

@@ -153,6 +153,9 @@ pub struct Walker<'g> {
     accounting: bool,
     /// The grid interval of the last span (a CPU's spans move forward in time).
     hint: usize,
+    /// Column of each value of the last group read, by its id: a CPU's group reads the same
+    /// ids in the same order every time, so the id lookups are done once.
+    read_cols: Vec<(u64, Option<usize>)>,
 }
 
 impl<'g> Walker<'g> {
@@ -177,6 +180,7 @@ impl<'g> Walker<'g> {
             deltas: vec![0.0; columns.names.len()],
             accounting: true,
             hint: 0,
+            read_cols: Vec::new(),
         }
     }
 
@@ -332,12 +336,20 @@ impl<'g> Walker<'g> {
             None => vec![None; self.deltas.len()],
         };
         if let Some(s) = sample {
-            for rv in s.read.iter() {
-                if let Some(col) = self
-                    .attrs
-                    .event_of(rv.id)
-                    .and_then(|e| self.columns.of_event[e])
-                {
+            for (k, rv) in s.read.iter().enumerate() {
+                let col = match self.read_cols.get(k) {
+                    Some(&(id, col)) if id == rv.id => col,
+                    _ => {
+                        let col = self
+                            .attrs
+                            .event_of(rv.id)
+                            .and_then(|e| self.columns.of_event[e]);
+                        self.read_cols.truncate(k);
+                        self.read_cols.push((rv.id, col));
+                        col
+                    }
+                };
+                if let Some(col) = col {
                     values[col] = Some(rv.value);
                 }
             }
@@ -403,20 +415,21 @@ mod tests {
     const SAMPLE_TYPE: u64 = sample::IDENTIFIER | sample::TID | sample::TIME | sample::READ;
     const CG: u64 = sample::CGROUP;
 
-    /// One group leader (id 7) reading itself, as the recorder's `cpu-clock` leader.
+    /// One group leader (id 7) reading itself, as the recorder's `cpu-clock` leader, and
+    /// another sampling event (id 8) that reads only itself.
     fn attrs() -> PerfAttrs {
         let mut attr = vec![0u8; 128];
         attr[24..32].copy_from_slice(&(SAMPLE_TYPE | CG).to_le_bytes());
         attr[32..40].copy_from_slice(&(read_format::GROUP | read_format::ID).to_le_bytes());
         attr[40..48].copy_from_slice(&(1u64 << 18).to_le_bytes()); // sample_id_all
-        PerfAttrs::new(&[PerfEventInfo {
-            name: "cpu-clock".into(),
+        let event = |name: &str, id| PerfEventInfo {
+            name: name.into(),
             pmu: "software".into(),
-            attr,
-            ids: vec![PerfEventId { cpu: 0, id: ID }],
+            attr: attr.clone(),
+            ids: vec![PerfEventId { cpu: 0, id }],
             format: String::new(),
-        }])
-        .expect("attrs")
+        };
+        PerfAttrs::new(&[event("cpu-clock", ID), event("task-clock", 8)]).expect("attrs")
     }
 
     fn record(kind: u32, misc: u16, body: &[u64]) -> Vec<u8> {
@@ -443,6 +456,15 @@ mod tests {
         record(PERF_RECORD_SWITCH_CPU_WIDE, 0, &[other, tid, t, ID])
     }
 
+    /// A sample of event `id` reading its own counter, `value`.
+    fn sample_of(id: u64, t: u64, value: u64, cgroup: u64) -> Vec<u8> {
+        record(
+            PERF_RECORD_SAMPLE,
+            0,
+            &[id, 10 | (10 << 32), t, 1, value, id, cgroup],
+        )
+    }
+
     fn replay(records: &[Vec<u8>]) -> CpuReplay {
         let attrs = attrs();
         let columns = Columns::new(&attrs);
@@ -462,7 +484,20 @@ mod tests {
         // Task 10 (cgroup 5) runs 0..20, switches out; task 11 (cgroup 6) runs to 50.
         let r = replay(&[sample(10, 0, 5), sample(10, 20, 5), sample(11, 50, 6)]);
         assert_eq!((cpu_ns(&r, 5), cpu_ns(&r, 6)), (20, 30));
-        assert_eq!(r.cells[&(0, 6)].counters, [30.0]);
+        assert_eq!(r.cells[&(0, 6)].counters, [30.0, 0.0]);
+    }
+
+    #[test]
+    fn group_reads_of_different_events_go_to_their_own_columns() {
+        // Two events alternate, each reading itself: the first read value is one counter,
+        // then the other (the id lookups are cached by position, so the ids must be checked).
+        let r = replay(&[
+            sample_of(ID, 0, 0, 5),
+            sample_of(8, 10, 100, 5),
+            sample_of(ID, 20, 20, 5),
+            sample_of(8, 30, 130, 5),
+        ]);
+        assert_eq!(r.cells[&(0, 5)].counters, [20.0, 30.0]);
     }
 
     #[test]
@@ -479,7 +514,7 @@ mod tests {
         assert_eq!(cpu_ns(&r, IDLE), 40);
         assert_eq!(cpu_ns(&r, 6), 10);
         // The counter's increase over idle is not lost: it goes to the span that reads it.
-        assert_eq!(r.cells[&(0, 6)].counters, [50.0]);
+        assert_eq!(r.cells[&(0, 6)].counters, [50.0, 0.0]);
         // A switch-in from another task is no boundary (its switch-out was sampled).
         let r = replay(&[sample(10, 0, 5), switch_in(11, 10, 20), sample(11, 30, 6)]);
         assert_eq!((cpu_ns(&r, 5), cpu_ns(&r, 6)), (0, 30));
