@@ -784,6 +784,9 @@ fn write_tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<Summary>
         if s.lost_records > 0 {
             notes.push(format!("CPU {}: {} perf records lost while recording; the spans across them are not charged", c.cpu, s.lost_records));
         }
+        if s.throttled > 0 {
+            notes.push(format!("CPU {}: the kernel throttled sampling {} times (raise kernel.perf_event_max_sample_rate or lower --freq); the spans until sampling resumed are not charged", c.cpu, s.throttled));
+        }
         if s.unknown_ids > 0 {
             notes.push(format!("CPU {}: {} records named event ids of another perf session running at the same time; not decoded", c.cpu, s.unknown_ids));
         }
@@ -1335,7 +1338,12 @@ fn live_containers(an: &Analysis, spans: &[(u64, u64)]) -> Vec<Vec<Live>> {
         let g = &an.life.cgroups[g];
         if g.hierarchy == 0 {
             let p = g.path.trim_end_matches('/');
-            parents.extend(p.match_indices('/').map(|(i, _)| &p[..i]));
+            // Every proper ancestor; not the empty prefix before the leading `/`.
+            parents.extend(
+                p.match_indices('/')
+                    .filter(|&(i, _)| i > 0)
+                    .map(|(i, _)| &p[..i]),
+            );
         }
     }
     let groups_others = |path: &str| parents.contains(path.trim_end_matches('/'));

@@ -383,8 +383,11 @@ fn first_span(ticks: &[(u64, Vec<Report>)], global: Option<&str>) -> Result<u64>
             "one tick only, and no time_enabled in its machine-wide report: the time the reports cover is unknown"
         ),
     };
-    // Not before the epoch.
-    Ok(d.min(ticks[0].0).max(1))
+    // The first tick's span starts before its report: not before the epoch.
+    if ticks[0].0 == 0 {
+        bail!("the first report's timestamp is 0: hwpc-sensor timestamps are ms since the epoch, and the span before the first report cannot start before it");
+    }
+    Ok(d.min(ticks[0].0))
 }
 
 /// Counter columns: the `core` groups' events, in order of first appearance, named as
@@ -540,7 +543,7 @@ impl<'c> Builder<'c> {
                     self.cpus.entry(*cpu).or_insert(*socket);
                     let span = t - start;
                     let (ns, scale) =
-                        self.cpu_time((r.target.clone(), *cpu), core.times_of(*cpu), span);
+                        self.cpu_time((r.target.clone(), *cpu), core.times_of(*cpu), span, true);
                     let counters = self.columns.row(ev, scale, &r.origin, *cpu)?;
                     let s = sums
                         .entry(*cpu)
@@ -612,7 +615,15 @@ impl<'c> Builder<'c> {
     /// scaled by. Times are totals since the events were enabled: the increase since the
     /// previous report, or the total itself on a first report (or after the sensor reopened
     /// the events, when the total went down).
-    fn cpu_time(&mut self, key: (Arc<str>, u32), now: Times, span: u64) -> (u64, f64) {
+    /// `counted`: whether a missing or pre-dated `time_enabled` goes into the notes' tallies
+    /// (not for the machine-wide target, whose CPU time is not used).
+    fn cpu_time(
+        &mut self,
+        key: (Arc<str>, u32),
+        now: Times,
+        span: u64,
+        counted: bool,
+    ) -> (u64, f64) {
         let prev = self.times.insert(key, now);
         let inc = |now: Option<u64>, before: Option<u64>| {
             now.map(|n| match before {
@@ -628,12 +639,12 @@ impl<'c> Builder<'c> {
         };
         let ns = match enabled {
             None => {
-                self.no_times += 1;
+                self.no_times += u64::from(counted);
                 0
             }
             // A total far longer than the span: the sensor ran before the reports start.
             Some(e) if prev.is_none() && e > span.saturating_mul(2) => {
-                self.excerpt += 1;
+                self.excerpt += u64::from(counted);
                 0
             }
             // Reads are not exactly at the tick times: never more than the span.
@@ -711,7 +722,7 @@ impl<'c> Builder<'c> {
                 for (cpu, ev) in cpus {
                     self.cpus.entry(*cpu).or_insert(*socket);
                     let (_, scale) =
-                        self.cpu_time((g.target.clone(), *cpu), core.times_of(*cpu), span);
+                        self.cpu_time((g.target.clone(), *cpu), core.times_of(*cpu), span, false);
                     total.insert(*cpu, self.columns.row(ev, scale, &g.origin, *cpu)?);
                 }
             }
@@ -917,20 +928,39 @@ mod tests {
         let mut b = Builder::new(Some(Arc::from("all")), &cols);
         let k = || (Arc::<str>::from("web"), 3);
         // First report: the total since the events were enabled.
-        assert_eq!(b.cpu_time(k(), times(400, 400), 1000), (400, 1.0));
+        assert_eq!(b.cpu_time(k(), times(400, 400), 1000, true), (400, 1.0));
         // Then increases; multiplexed half the time: counters doubled.
-        assert_eq!(b.cpu_time(k(), times(700, 550), 1000), (300, 2.0));
+        assert_eq!(b.cpu_time(k(), times(700, 550), 1000, true), (300, 2.0));
         // Never more than the span.
-        assert_eq!(b.cpu_time(k(), times(2000, 1850), 1000).0, 1000);
+        assert_eq!(b.cpu_time(k(), times(2000, 1850), 1000, true).0, 1000);
         // Reopened events (the total went down): the new total.
-        assert_eq!(b.cpu_time(k(), times(50, 50), 1000).0, 50);
+        assert_eq!(b.cpu_time(k(), times(50, 50), 1000, true).0, 50);
         // A first report far longer than its span: the reports are an excerpt.
         let k2 = || (Arc::<str>::from("db"), 3);
-        assert_eq!(b.cpu_time(k2(), times(85_000, 85_000), 1000).0, 0);
+        assert_eq!(b.cpu_time(k2(), times(85_000, 85_000), 1000, true).0, 0);
         assert_eq!(b.excerpt, 1);
-        assert_eq!(b.cpu_time(k2(), times(85_600, 85_600), 1000).0, 600);
-        assert_eq!(b.cpu_time(k2(), Times::default(), 1000).0, 0);
+        assert_eq!(b.cpu_time(k2(), times(85_600, 85_600), 1000, true).0, 600);
+        assert_eq!(b.cpu_time(k2(), Times::default(), 1000, true).0, 0);
         assert_eq!(b.no_times, 1);
+        // The machine-wide target's CPU time is not used: not tallied.
+        assert_eq!(b.cpu_time(k2(), Times::default(), 1000, false).0, 0);
+        assert_eq!(b.no_times, 1);
+    }
+
+    #[test]
+    fn a_first_report_at_time_zero_is_an_error_not_an_underflow() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("reports.json");
+        let line = |ts: u64| {
+            format!(
+                r#"{{"timestamp":{ts},"sensor":"s","target":"all","groups":{{"rapl":{{"0":{{"0":{{"RAPL_ENERGY_PKG":4294967296}}}}}}}}}}"#
+            )
+        };
+        std::fs::write(&p, format!("{}\n{}\n", line(0), line(1000))).unwrap();
+        let Err(err) = open(&p) else {
+            panic!("a first report at 0 was accepted")
+        };
+        assert!(format!("{err:#}").contains("timestamp is 0"), "{err:#}");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use super::dataset::{Dataset, Interval};
 use super::linear;
-use crate::replay::cpu::Usage;
+use crate::replay::cpu::{Usage, CLOCK_COUNTERS};
 
 pub trait Model: Send + Sync {
     fn name(&self) -> String;
@@ -155,9 +155,6 @@ pub struct LinearOffline {
     /// Counter columns used, by index into the usage's counters.
     columns: Vec<usize>,
 }
-
-/// Counters that measure CPU time again: left out of the features, they would duplicate it.
-const CLOCK_COUNTERS: [&str; 2] = ["cpu-clock", "task-clock"];
 
 impl LinearOffline {
     /// Features: CPU time and every counter but the clocks (`features` restricts them to the

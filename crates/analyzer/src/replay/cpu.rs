@@ -20,6 +20,8 @@ use super::grid::Grid;
 pub const IDLE: u64 = 0;
 /// Cgroup key of time that could not be attributed (no cgroup in the sample, a gap).
 pub const UNKNOWN: u64 = u64::MAX;
+/// Counters that measure time: they measure CPU time again, and advance while a CPU idles.
+pub const CLOCK_COUNTERS: [&str; 2] = ["cpu-clock", "task-clock"];
 
 /// CPU time and counter deltas.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -107,6 +109,9 @@ pub struct CpuStats {
     /// Tracepoint samples (counted in the accounting pass).
     pub tracepoints: u64,
     pub lost_records: u64,
+    /// Times the kernel throttled sampling (too many samples a tick): the span until sampling
+    /// resumed is not charged.
+    pub throttled: u64,
     /// Records naming an event id the trace does not know (another perf session's).
     pub unknown_ids: u64,
     /// Samples whose time went backwards: not charged.
@@ -156,6 +161,12 @@ pub struct Walker<'g> {
     /// Column of each value of the last group read, by its id: a CPU's group reads the same
     /// ids in the same order every time, so the id lookups are done once.
     read_cols: Vec<(u64, Option<usize>)>,
+    /// Columns that count time (`cpu-clock`, `task-clock`): they advance while the CPU idles,
+    /// unlike hardware counters, which stop in a halted core.
+    clock_cols: Vec<bool>,
+    /// An idle span [start, end) ended by a switch record rather than a reading: the next
+    /// group sample's deltas also cover it, and its clock counters' share is the idle span's.
+    unread_idle: Option<(u64, u64)>,
 }
 
 impl<'g> Walker<'g> {
@@ -181,6 +192,12 @@ impl<'g> Walker<'g> {
             accounting: true,
             hint: 0,
             read_cols: Vec::new(),
+            clock_cols: columns
+                .names
+                .iter()
+                .map(|n| CLOCK_COUNTERS.contains(&n.as_str()))
+                .collect(),
+            unread_idle: None,
         }
     }
 
@@ -251,6 +268,7 @@ impl<'g> Walker<'g> {
             st.first_error = format!("CPU {}: {e}", self.out.cpu);
         }
         self.last = None;
+        self.unread_idle = None;
     }
 
     fn handle(&mut self, rec: PerfRecord<'_>) {
@@ -310,13 +328,29 @@ impl<'g> Walker<'g> {
                 next_prev: Some((0, _)),
                 id,
                 ..
-            } if self.accounting => self.charge(id.time, IDLE, None),
+            } if self.accounting => {
+                let from = self.last.as_ref().map(|l| l.time);
+                self.charge(id.time, IDLE, None);
+                if let (Some(a), None) = (from, self.unread_idle) {
+                    if id.time > a {
+                        self.unread_idle = Some((a, id.time));
+                    }
+                }
+            }
             PerfRecord::Cgroup {
                 cgroup_id, path, ..
             } if !self.accounting => self.out.cgroup_paths.push((cgroup_id, path.to_owned())),
             PerfRecord::Lost { lost, .. } | PerfRecord::LostSamples { lost, .. } => {
                 self.out.stats.lost_records += lost;
                 self.last = None; // a gap: the span across it is not charged
+                self.unread_idle = None;
+            }
+            PerfRecord::Throttle {
+                unthrottle: false, ..
+            } if self.accounting => {
+                self.out.stats.throttled += 1;
+                self.last = None; // switch-outs went unsampled: the span across is unknown
+                self.unread_idle = None;
             }
             PerfRecord::UnknownEvent { .. } => self.out.stats.unknown_ids += 1,
             _ => {}
@@ -364,6 +398,28 @@ impl<'g> Walker<'g> {
                     (Some(n), Some(b)) if n >= b => (n - b) as f64,
                     _ => 0.0,
                 };
+            }
+            // The deltas also cover an idle span ended without a reading: its share of the
+            // clock counters is the idle span's (hardware counters stop while idle).
+            if sample.is_some() {
+                if let Some((ia, ib)) = self.unread_idle.take() {
+                    if t > ia && self.clock_cols.contains(&true) {
+                        let f = (ib - ia) as f64 / (t - ia) as f64;
+                        let mut idle = vec![0.0; self.deltas.len()];
+                        for (k, _) in self.clock_cols.iter().enumerate().filter(|(_, c)| **c) {
+                            idle[k] = self.deltas[k] * f;
+                            self.deltas[k] -= idle[k];
+                        }
+                        let len = (ib - ia) as f64;
+                        self.grid.split(ia, ib, |i, x, y| {
+                            out.cells.entry((i, IDLE)).or_default().add_part(
+                                0,
+                                &idle,
+                                (y - x) as f64 / len,
+                            );
+                        });
+                    }
+                }
             }
             let (a, b) = (prev.time, t);
             let span = (b - a) as f64;
@@ -416,7 +472,7 @@ mod tests {
     const CG: u64 = sample::CGROUP;
 
     /// One group leader (id 7) reading itself, as the recorder's `cpu-clock` leader, and
-    /// another sampling event (id 8) that reads only itself.
+    /// another sampling event (id 8, a hardware counter) that reads only itself.
     fn attrs() -> PerfAttrs {
         let mut attr = vec![0u8; 128];
         attr[24..32].copy_from_slice(&(SAMPLE_TYPE | CG).to_le_bytes());
@@ -429,7 +485,7 @@ mod tests {
             ids: vec![PerfEventId { cpu: 0, id }],
             format: String::new(),
         };
-        PerfAttrs::new(&[event("cpu-clock", ID), event("task-clock", 8)]).expect("attrs")
+        PerfAttrs::new(&[event("cpu-clock", ID), event("instructions", 8)]).expect("attrs")
     }
 
     fn record(kind: u32, misc: u16, body: &[u64]) -> Vec<u8> {
@@ -513,8 +569,19 @@ mod tests {
         assert_eq!(cpu_ns(&r, 5), 20);
         assert_eq!(cpu_ns(&r, IDLE), 40);
         assert_eq!(cpu_ns(&r, 6), 10);
-        // The counter's increase over idle is not lost: it goes to the span that reads it.
-        assert_eq!(r.cells[&(0, 6)].counters, [50.0, 0.0]);
+        // The clock counter read at 70 advanced over idle too: split by time.
+        assert_eq!(r.cells[&(0, 6)].counters, [10.0, 0.0]);
+        assert_eq!(r.cells[&(0, IDLE)].counters, [40.0, 0.0]);
+        // A hardware counter stops while idle: all of its increase is the task's.
+        let r = replay(&[
+            sample_of(8, 0, 0, 5),
+            sample_of(8, 20, 20, 5),
+            switch_in(11, 0, 60),
+            sample_of(8, 70, 35, 6),
+        ]);
+        assert_eq!(cpu_ns(&r, IDLE), 40);
+        assert_eq!(r.cells[&(0, 6)].counters, [0.0, 15.0]);
+        assert_eq!(r.cells[&(0, IDLE)].counters, [0.0, 0.0]);
         // A switch-in from another task is no boundary (its switch-out was sampled).
         let r = replay(&[sample(10, 0, 5), switch_in(11, 10, 20), sample(11, 30, 6)]);
         assert_eq!((cpu_ns(&r, 5), cpu_ns(&r, 6)), (0, 30));

@@ -44,8 +44,20 @@ pub struct Table {
     cols: Vec<Col>,
     next: usize,
     rows: usize,
-    /// The open file, once rows were flushed.
+    /// The open file, once rows were flushed: written as `<part>.parquet.partial` and renamed
+    /// when complete, so a run that fails half-way leaves no torn file that a
+    /// `read_parquet('…/*.parquet')` over the dataset would trip on.
     sink: Option<(ArrowWriter<std::fs::File>, PathBuf)>,
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        // Dropped without `write` (an error elsewhere): the partial file goes too.
+        if let Some((w, partial)) = self.sink.take() {
+            drop(w);
+            let _ = std::fs::remove_file(partial);
+        }
+    }
 }
 
 impl std::fmt::Debug for Table {
@@ -203,7 +215,7 @@ impl Table {
                 .join(format!("host={}", partition_value(&p.host)));
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
-            let path = dir.join(format!("{}.parquet", p.part));
+            let path = dir.join(format!("{}.parquet.partial", p.part));
             let kv = batch
                 .schema()
                 .metadata()
@@ -245,10 +257,20 @@ impl Table {
         if self.sink.is_none() || batch.num_rows() > 0 {
             self.write_batch(out, p, &batch)?;
         }
-        let (w, path) = self.sink.take().expect("written above");
-        w.close()
-            .with_context(|| format!("finishing {}", path.display()))?;
-        Ok(path)
+        let (w, partial) = self.sink.take().expect("written above");
+        let path = partial.with_extension("");
+        let done = w
+            .close()
+            .with_context(|| format!("finishing {}", partial.display()))
+            .and_then(|_| {
+                std::fs::rename(&partial, &path).with_context(|| {
+                    format!("renaming {} to {}", partial.display(), path.display())
+                })
+            });
+        if done.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        done.map(|_| path)
     }
 }
 
@@ -324,6 +346,24 @@ mod tests {
             })
             .collect();
         assert_eq!(ids, (0..n as u64).collect::<Vec<_>>());
+        let dir = p.parent().unwrap();
+        let names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, ["part-0.parquet"], "no partial file left");
+
+        // A table dropped half-written (an error elsewhere in the run) leaves nothing.
+        let mut t = Table::keyed("torn").u64("i");
+        for i in 0..FLUSH_ROWS + 1 {
+            t.push_key("r", "h").push_u64(Some(i as u64));
+            t.flush_if_full(d.path(), &part).unwrap();
+        }
+        let dir = d.path().join("torn/run=r/host=h");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "being written");
+        drop(t);
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "removed");
     }
 
     #[test]
