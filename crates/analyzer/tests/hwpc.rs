@@ -396,26 +396,17 @@ impl Synthetic {
     /// One report per line, as hwpc-sensor's socket output sends them.
     fn json_lines(&self) -> String {
         let mut reports: BTreeMap<(i64, &str), serde_json::Value> = BTreeMap::new();
-        for Row {
-            ts,
-            target,
-            group,
-            cpu,
-            events,
-            enabled: en,
-            running: run,
-        } in &self.rows
-        {
-            let r = reports.entry((*ts, *target)).or_insert_with(|| {
-                serde_json::json!({"timestamp": ts, "sensor": "node-7", "target": target, "groups": {}})
+        for row in &self.rows {
+            let r = reports.entry((row.ts, row.target)).or_insert_with(|| {
+                serde_json::json!({"timestamp": row.ts, "sensor": "node-7", "target": row.target, "groups": {}})
             });
             let mut ev = serde_json::Map::new();
-            for (n, v) in events {
+            for (n, v) in &row.events {
                 ev.insert((*n).to_owned(), (*v).into());
             }
-            ev.insert("time_enabled".into(), (*en).into());
-            ev.insert("time_running".into(), (*run).into());
-            r["groups"][*group]["0"][cpu.to_string()] = serde_json::Value::Object(ev);
+            ev.insert("time_enabled".into(), row.enabled.into());
+            ev.insert("time_running".into(), row.running.into());
+            r["groups"][row.group]["0"][row.cpu.to_string()] = serde_json::Value::Object(ev);
         }
         let mut s = String::new();
         for r in reports.values() {
@@ -427,24 +418,19 @@ impl Synthetic {
     /// The CSV output: one file per group.
     fn csv_dir(&self, dir: &Path) {
         let mut files: BTreeMap<&str, String> = BTreeMap::new();
-        for Row {
-            ts,
-            target,
-            group,
-            cpu,
-            events,
-            enabled: en,
-            running: run,
-        } in &self.rows
-        {
-            let f = files.entry(group).or_insert_with(|| {
-                let names: Vec<&str> = events.iter().map(|(n, _)| *n).collect();
+        for row in &self.rows {
+            let Row {
+                ts, target, cpu, ..
+            } = row;
+            let (en, run) = (row.enabled, row.running);
+            let f = files.entry(row.group).or_insert_with(|| {
+                let names: Vec<&str> = row.events.iter().map(|(n, _)| *n).collect();
                 format!(
                     "timestamp,sensor,target,socket,cpu,{},time_enabled,time_running\n",
                     names.join(",")
                 )
             });
-            let values: Vec<String> = events.iter().map(|(_, v)| v.to_string()).collect();
+            let values: Vec<String> = row.events.iter().map(|(_, v)| v.to_string()).collect();
             writeln!(
                 f,
                 "{ts},node-7,{target},0,{cpu},{},{en},{run}",
