@@ -6,13 +6,17 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod analyze;
+mod attribution;
+mod derived;
 mod info;
 mod inputs;
+mod join;
 mod manifest;
 mod models;
 mod progress;
 mod replay;
 mod smartwatts_cmd;
+mod summary;
 mod synth;
 mod tables;
 mod timefmt;

@@ -214,7 +214,7 @@ fn a_synthetic_trace_as_a_timeline_says_what_the_tables_say() {
     for l in &lives {
         let p = &procs[&l["pid"].as_u64().unwrap()];
         assert!(!p["name"].as_str().unwrap().is_empty());
-        assert!(p["cgroup"].as_str().unwrap().starts_with("/synth/"), "{p}");
+        assert!(p["cgroup"].as_str().unwrap().starts_with("/docker/"), "{p}");
         assert_eq!(p["cgroup"], l["args"]["cgroup"]);
     }
 

@@ -241,7 +241,6 @@ impl HwpcInput {
                     ..CpuReplay::default()
                 })
                 .collect(),
-            ..Replayed::default()
         };
         let n_ticks = self.bounds.len() - 1;
         let mut life = Lifecycles::default();

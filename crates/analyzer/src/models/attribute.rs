@@ -78,13 +78,14 @@ pub fn evaluate(model: &mut dyn Model, ds: &Dataset, k: usize) -> Vec<FoldError>
     let mut out = Vec::new();
     if folds.len() >= 2 {
         for (f, held) in folds.iter().enumerate() {
+            // Only measured intervals: gap estimates and missing energy are not data to fit.
             let train: Vec<usize> = (0..ds.intervals.len())
-                .filter(|i| !held.contains(i))
+                .filter(|&i| !held.contains(&i) && ds.intervals[i].fitted)
                 .collect();
             model.fit(ds, &train);
             let (mut abs, mut pct, mut sq, mut n_pct) = (0.0, 0.0, 0.0, 0usize);
             let mut scored = 0usize;
-            for iv in &ds.intervals[held.clone()] {
+            for iv in ds.intervals[held.clone()].iter().filter(|iv| iv.fitted) {
                 let (p, m) = (model.predict_w(iv), iv.power_w());
                 // An online model has no estimate for some intervals: not scored.
                 if !p.is_finite() {
@@ -113,7 +114,9 @@ pub fn evaluate(model: &mut dyn Model, ds: &Dataset, k: usize) -> Vec<FoldError>
             });
         }
     }
-    let all: Vec<usize> = (0..ds.intervals.len()).collect();
+    let all: Vec<usize> = (0..ds.intervals.len())
+        .filter(|&i| ds.intervals[i].fitted)
+        .collect();
     model.fit(ds, &all);
     out
 }
@@ -129,6 +132,10 @@ pub fn attribute(
     let mut out = Vec::new();
     let idle_w = model.idle_w();
     for (i, iv) in ds.intervals.iter().enumerate() {
+        // Missing energy is not attributed (an estimated gap is).
+        if !iv.energy_j.is_finite() {
+            continue;
+        }
         let e = iv.energy_j.max(0.0);
         let idle = (idle_w * iv.secs()).min(e);
         let dynamic = e - idle;
@@ -209,6 +216,7 @@ mod tests {
                     start: i * 1_000_000_000,
                     end: (i + 1) * 1_000_000_000,
                     energy_j: 50.0 + 10.0 * (a + b) as f64 / 1e9,
+                    fitted: true,
                     cgroups: vec![(1, u(a)), (2, u(b))],
                     total: u(a + b),
                 }

@@ -8,7 +8,10 @@ use crate::replay::cpu::{Usage, IDLE, UNKNOWN};
 pub struct Interval {
     pub start: u64,
     pub end: u64,
+    /// NaN where the energy is missing (a reset, an unsound gap): not attributed.
     pub energy_j: f64,
+    /// Fully measured: models are fitted and scored on these only (not on gap estimates).
+    pub fitted: bool,
     /// Cgroup key and its usage in the interval (the idle task and unattributed time left out:
     /// they run no function, so they get no dynamic power).
     pub cgroups: Vec<(u64, Usage)>,
@@ -34,20 +37,22 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Builds the intervals from (interval, cgroup) usage and per-interval energy.
+    /// Builds the intervals from (interval, cgroup) usage and per-interval energy: (joules,
+    /// None where missing; fully measured).
     pub fn new(
         columns: Vec<String>,
         spans: &[(u64, u64)],
-        energy_j: &[f64],
+        energy: &[(Option<f64>, bool)],
         cells: impl IntoIterator<Item = (usize, u64, Usage)>,
     ) -> Self {
         let mut intervals: Vec<Interval> = spans
             .iter()
-            .zip(energy_j)
-            .map(|(&(start, end), &e)| Interval {
+            .zip(energy)
+            .map(|(&(start, end), &(e, fitted))| Interval {
                 start,
                 end,
-                energy_j: e,
+                energy_j: e.unwrap_or(f64::NAN),
+                fitted: fitted && e.is_some(),
                 ..Interval::default()
             })
             .collect();

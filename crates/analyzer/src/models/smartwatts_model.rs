@@ -81,7 +81,10 @@ impl SmartWattsModel {
             }
             let t = ticks.last_mut().expect("a tick");
             t.0.push(iv.start);
-            t.1 += iv.energy_j;
+            // Missing energy (NaN) would poison the tick: it counts as none.
+            if iv.energy_j.is_finite() {
+                t.1 += iv.energy_j;
+            }
             for (cg, u) in &iv.cgroups {
                 t.2.entry(*cg).or_default().add(u);
             }

@@ -19,6 +19,10 @@ impl Truth {
     pub fn from_metadata(metadata: &[(String, String)], ds: &Dataset) -> Option<Self> {
         let text = metadata.iter().find(|(k, _)| k == "pws.truth")?.1.as_str();
         let v: serde_json::Value = serde_json::from_str(text).ok()?;
+        // Power outside what the trace records (DVFS, no counters): no model can be the truth.
+        if v["exact_in_features"] == serde_json::Value::Bool(false) {
+            return None;
+        }
         Some(Self {
             idle_w: v["idle_w"].as_f64()?,
             w_per_busy_cpu: v["w_per_busy_cpu"].as_f64()?,

@@ -45,6 +45,11 @@ impl Usage {
     pub fn add(&mut self, other: &Usage) {
         self.add_part(other.cpu_ns, &other.counters, 1.0);
     }
+
+    /// Adds `f` × `other` (CPU time rounded to the nanosecond).
+    pub fn add_scaled(&mut self, other: &Usage, f: f64) {
+        self.add_part((other.cpu_ns as f64 * f).round() as u64, &other.counters, f);
+    }
 }
 
 /// Which events of the trace are counters read in the group, and their column.
@@ -79,13 +84,14 @@ impl Columns {
     }
 }
 
-/// An activation's time on one cgroup: CPU time inside it is the activation's.
+/// A span of one cgroup whose usage is kept apart (a segment of activation windows, see
+/// `join::windows`): within one grid interval, never overlapping another of its cgroup.
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
     pub start: u64,
     pub end: u64,
-    /// Index of the activation in the caller's list.
-    pub activation: usize,
+    /// The caller's segment index.
+    pub segment: usize,
 }
 
 /// A lifecycle tracepoint seen in the stream.
@@ -129,7 +135,7 @@ pub struct CpuReplay {
     pub cpu: u32,
     /// (interval, cgroup key) → usage.
     pub cells: FxHashMap<(usize, u64), Usage>,
-    /// (activation index, interval) → usage inside its window.
+    /// (segment index, interval) → usage inside the segment (see [`Window`]).
     pub activations: HashMap<(usize, usize), Usage>,
     /// Side-band pass only: the lifecycle tracepoints and cgroup paths.
     pub tracepoints: Vec<Tracepoint>,
@@ -436,7 +442,7 @@ impl<'g> Walker<'g> {
                     .add_part(y - x, deltas, share);
             });
             if let Some(ws) = self.windows.get(&cgroup) {
-                // Windows of one cgroup do not overlap (one activation at a time per container).
+                // Windows of one cgroup do not overlap (they are segments, see `join::windows`).
                 let from = ws.partition_point(|w| w.end <= a);
                 for w in ws[from..].iter().take_while(|w| w.start < b) {
                     let (x, y) = (a.max(w.start), b.min(w.end));
@@ -447,10 +453,11 @@ impl<'g> Walker<'g> {
                             } else {
                                 0.0
                             };
-                            out.activations
-                                .entry((w.activation, i))
-                                .or_default()
-                                .add_part(y - x, deltas, share);
+                            out.activations.entry((w.segment, i)).or_default().add_part(
+                                y - x,
+                                deltas,
+                                share,
+                            );
                         });
                     }
                 }

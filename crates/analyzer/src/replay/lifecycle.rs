@@ -7,9 +7,7 @@
 //!   container's cgroup is the one the recorder resolved, else the cgroup whose path ends with
 //!   the container id (or `-<id>.scope`);
 //! - `record`: the activation record itself names a container;
-//! - `time-overlap`: no link; the container cgroup (created during the trace, not frozen then)
-//!   with the most CPU time inside the activation's window and no other activation overlapping.
-//!   The caller supplies CPU time per (cgroup, window) for this.
+//! - `time-overlap`: no link; done afterwards by `join::time_overlap`, which needs the replay.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -45,7 +43,8 @@ impl Cgroup {
             .sum()
     }
 
-    fn frozen_during(&self, a: u64, b: u64) -> bool {
+    /// Frozen for all of `[a, b)`.
+    pub fn frozen_during(&self, a: u64, b: u64) -> bool {
         self.frozen
             .iter()
             .any(|(x, y)| *x <= a && y.is_none_or(|y| y >= b))
@@ -66,6 +65,8 @@ pub struct Container {
     pub init_start: Option<u64>,
     pub init_end: Option<u64>,
     pub activations: u64,
+    /// Named by container events (an invoker log, the local platform).
+    pub from_log: bool,
 }
 
 /// How an activation was tied to its container.
@@ -165,13 +166,11 @@ pub fn cgroups(events: &[CgroupEvent], tracepoints: &[Tracepoint]) -> Vec<Cgroup
     all.into_values().collect()
 }
 
-/// Containers and the activation join. `cpu_in_window(cgroup_id, start, end)` gives CPU time
-/// of a cgroup inside a window, for the time-overlap fallback.
+/// Containers and the exact activation links (the time-overlap join comes later, in `join`).
 pub fn build(
     cgroups: Vec<Cgroup>,
     container_events: &[ContainerEvent],
     records: &[ActivationRecord],
-    cpu_in_window: &dyn Fn(u64, u64, u64) -> u64,
 ) -> Lifecycles {
     let mut l = Lifecycles {
         cgroups,
@@ -192,6 +191,7 @@ pub fn build(
                 l.containers.push(Container {
                     container_id: e.container_id.clone(),
                     cgroup,
+                    from_log: true,
                     ..Container::default()
                 });
                 by_container.insert(e.container_id.clone(), l.containers.len() - 1);
@@ -245,8 +245,6 @@ pub fn build(
     }
     // One activation per id: the first record wins (sources may repeat one).
     let mut seen = std::collections::HashSet::new();
-    let mut taken: HashMap<usize, Vec<(u64, u64)>> = HashMap::new();
-    let mut pending = Vec::new();
     for r in records {
         if !seen.insert(r.activation_id.clone()) {
             continue;
@@ -266,62 +264,12 @@ pub fn build(
         } else {
             start_type
         };
-        if let Some(i) = container {
-            taken.entry(i).or_default().push((r.start_ns, r.end_ns));
-        } else {
-            pending.push(l.activations.len());
-        }
         l.activations.push(Activation {
             record: r.clone(),
             container,
             method,
             start_type,
         });
-    }
-    for ai in pending {
-        let (a, b) = (
-            l.activations[ai].record.start_ns,
-            l.activations[ai].record.end_ns,
-        );
-        if a == 0 || b <= a {
-            continue;
-        }
-        let action = &l.activations[ai].record.action;
-        let best = l
-            .containers
-            .iter()
-            .enumerate()
-            .filter_map(|(ci, c)| {
-                let g = &l.cgroups[c.cgroup?];
-                // An OpenWhisk container serves one action: a container known (from the log or
-                // an earlier join) to run another is not a candidate.
-                if g.hierarchy != 0
-                    || g.frozen_during(a, b)
-                    || !(c.action.is_empty() || c.action == *action)
-                {
-                    return None;
-                }
-                let busy = taken
-                    .get(&ci)
-                    .is_some_and(|ws| ws.iter().any(|&(x, y)| x < b && a < y));
-                if busy {
-                    return None;
-                }
-                let ns = cpu_in_window(g.id, a, b);
-                (ns > 0).then_some((ns, ci))
-            })
-            .max();
-        if let Some((_, ci)) = best {
-            taken.entry(ci).or_default().push((a, b));
-            let r = &l.activations[ai].record;
-            let c = &mut l.containers[ci];
-            if c.action.is_empty() {
-                c.action = r.action.clone();
-                c.namespace = r.namespace.clone();
-            }
-            l.activations[ai].container = Some(ci);
-            l.activations[ai].method = JoinMethod::TimeOverlap;
-        }
     }
     for a in &l.activations {
         if let Some(ci) = a.container {
@@ -360,11 +308,11 @@ fn find_cgroup(cgroups: &[Cgroup], id: &str, resolved: &str) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use pws_trace::records::ActivationSource;
 
-    fn tp(ts: u64, name: &str, id: u64, path: &str) -> Tracepoint {
+    pub(crate) fn tp(ts: u64, name: &str, id: u64, path: &str) -> Tracepoint {
         Tracepoint {
             ts_ns: ts,
             name: name.into(),
@@ -375,7 +323,7 @@ mod tests {
         }
     }
 
-    fn act(id: &str, action: &str, a: u64, b: u64) -> ActivationRecord {
+    pub(crate) fn act(id: &str, action: &str, a: u64, b: u64) -> ActivationRecord {
         ActivationRecord {
             activation_id: id.into(),
             namespace: "guest".into(),
@@ -438,8 +386,7 @@ mod tests {
             act("a2", "other", 20, 24),
             act("a1", "hello", 0, 0),
         ];
-        let cpu = |g: u64, _a: u64, _b: u64| if g == 8 { 3 } else { 0 };
-        let l = build(gs, &[ev], &recs, &cpu);
+        let l = build(gs, &[ev], &recs);
         assert_eq!(l.activations.len(), 2, "one row per activation id");
         let a1 = &l.activations[0];
         assert_eq!(
@@ -453,40 +400,16 @@ mod tests {
         );
         assert_eq!(l.cgroup_id(a1.container.unwrap()), Some(7));
         let a2 = &l.activations[1];
-        assert_eq!(a2.method, JoinMethod::TimeOverlap);
-        assert_eq!(l.containers[a2.container.unwrap()].container_id, "/other");
+        assert_eq!(
+            (a2.method, a2.container),
+            (JoinMethod::None, None),
+            "no exact link: left to join::time_overlap"
+        );
         assert_eq!(
             l.containers.len(),
             3,
             "every dynamic cgroup is a row: {:?}",
             l.containers
         );
-    }
-
-    #[test]
-    fn time_overlap_keeps_one_action_per_container() {
-        let tps = [
-            tp(10, "cgroup_mkdir", 8, "/c8"),
-            tp(10, "cgroup_mkdir", 9, "/c9"),
-        ];
-        // Both cgroups are busy all the time, /c8 more: the first activation takes it, and the
-        // other action's activation, though /c8 is busier, goes to /c9.
-        let cpu = |g: u64, _a: u64, _b: u64| if g == 8 { 5 } else { 3 };
-        let recs = [
-            act("x", "f", 20, 30),
-            act("y", "g", 40, 50),
-            act("z", "f", 60, 70),
-        ];
-        let l = build(cgroups(&[], &tps), &[], &recs, &cpu);
-        let on = |i: usize| {
-            l.containers[l.activations[i].container.unwrap()]
-                .container_id
-                .clone()
-        };
-        assert_eq!(
-            (on(0), on(1), on(2)),
-            ("/c8".into(), "/c9".into(), "/c8".into())
-        );
-        assert_eq!(l.containers.iter().filter(|c| c.action == "f").count(), 1);
     }
 }

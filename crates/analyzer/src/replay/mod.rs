@@ -25,7 +25,7 @@ use pws_trace::{BlockKind, ReadOptions, Record, Trace};
 use rayon::prelude::*;
 
 use crate::progress::InputProgress;
-use cpu::{Columns, CpuReplay, Usage, Window};
+use cpu::{Columns, CpuReplay, Window};
 use grid::Grid;
 
 /// Everything of a trace except its perf data, and where the perf data is.
@@ -44,6 +44,8 @@ pub struct Loaded {
     pub perf_blocks: BTreeMap<u32, Vec<u64>>,
     /// Perf data once inflated, summed over blocks (their headers' `raw_len`).
     pub perf_raw_bytes: u64,
+    /// The trace's end was torn (the recorder did not finish it): what was lost.
+    pub torn: Option<String>,
     /// Things the reader had to say: torn tail, skipped regions, unknown kinds.
     pub notes: Vec<String>,
     /// Latest timestamp seen anywhere (statistics, clock pairs, energy), for the grid's end.
@@ -117,11 +119,11 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
         }
     }
     let status = blocks.into_status();
-    if let Some((off, n)) = status.torn_tail {
-        notes.push(format!(
-            "the trace is torn at byte {off} ({n} bytes ignored; the recorder did not finish it): analysed up to its last complete block"
-        ));
-    }
+    let torn = status.torn_tail.map(|(off, n)| {
+        format!(
+            "the trace is torn at byte {off} ({n} bytes ignored; the recorder did not finish it): analysed up to its last complete block; whatever the recorder held for the lost bytes (perf data, energy readings, activations of the last moments) is not in the tables"
+        )
+    });
     for r in &status.skipped {
         notes.push(format!(
             "corrupt region skipped: {} bytes at byte {} ({})",
@@ -149,6 +151,7 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
         statistics,
         perf_blocks,
         perf_raw_bytes,
+        torn,
         notes,
         end_ns,
     })
@@ -170,12 +173,8 @@ fn merge_energy(all: &mut Vec<EnergySeries>, series: Vec<EnergySeries>) {
 #[derive(Debug, Default)]
 pub struct Replayed {
     pub columns: Vec<String>,
-    /// Per CPU: (interval, cgroup key) → usage.
+    /// Per CPU: (interval, cgroup key) → usage, and (window segment, interval) → usage.
     pub per_cpu: Vec<CpuReplay>,
-    /// Activation index → usage inside its window, summed over CPUs.
-    pub activations: HashMap<usize, Usage>,
-    /// (activation index, interval) → usage, summed over CPUs.
-    pub activation_intervals: HashMap<(usize, usize), Usage>,
 }
 
 /// Inflated perf data kept between the two passes when it fits this budget, so each block is
@@ -249,8 +248,8 @@ fn with_perf_bytes<T>(
     Ok(out)
 }
 
-/// Decodes every CPU's perf stream in parallel over `grid`, charging activation `windows`
-/// (cgroup key → windows sorted by start). `inflated` is the first pass's kept data, if any.
+/// Decodes every CPU's perf stream in parallel over `grid`, charging the segments of activation
+/// `windows` (cgroup key → segments sorted by start, not overlapping). `inflated` is the first pass's kept data, if any.
 pub fn replay_perf(
     l: &Loaded,
     grid: &Grid,
@@ -275,16 +274,8 @@ pub fn replay_perf(
             Ok(w.finish())
         })
         .collect::<Result<_>>()?;
-    let mut out = Replayed {
+    Ok(Replayed {
         columns: columns.names.clone(),
-        ..Replayed::default()
-    };
-    for c in &per_cpu {
-        for ((a, i), u) in &c.activations {
-            out.activations.entry(*a).or_default().add(u);
-            out.activation_intervals.entry((*a, *i)).or_default().add(u);
-        }
-    }
-    out.per_cpu = per_cpu;
-    Ok(out)
+        per_cpu,
+    })
 }

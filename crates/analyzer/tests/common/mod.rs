@@ -28,10 +28,70 @@ pub fn read(dir: &Path) -> Vec<RecordBatch> {
 }
 
 /// A column of a batch, as its Arrow array type.
+#[allow(dead_code)]
 pub fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> &'a T {
     b.column_by_name(name)
         .unwrap_or_else(|| panic!("column {name}"))
         .as_any()
         .downcast_ref::<T>()
         .unwrap()
+}
+
+/// One row of a table, by column name (strings, numbers and booleans; nulls left out).
+#[allow(dead_code)]
+#[derive(Debug, Default, Clone)]
+pub struct Row {
+    pub s: std::collections::HashMap<String, String>,
+    pub f: std::collections::HashMap<String, f64>,
+    pub b: std::collections::HashMap<String, bool>,
+    /// Timestamps, ns since the epoch.
+    pub t: std::collections::HashMap<String, i64>,
+}
+
+#[allow(dead_code)]
+impl Row {
+    pub fn str(&self, c: &str) -> &str {
+        self.s.get(c).map_or("", String::as_str)
+    }
+    /// A number column (u64 or f64); None where null.
+    pub fn num(&self, c: &str) -> Option<f64> {
+        self.f.get(c).copied()
+    }
+    pub fn flag(&self, c: &str) -> bool {
+        self.b.get(c).copied().unwrap_or(false)
+    }
+}
+
+/// Every row of a table.
+#[allow(dead_code)]
+pub fn rows(dir: &Path) -> Vec<Row> {
+    use arrow_array::{
+        Array, BooleanArray, Float64Array, StringArray, TimestampNanosecondArray, UInt64Array,
+    };
+    let mut out = Vec::new();
+    for b in read(dir) {
+        let mut rows = vec![Row::default(); b.num_rows()];
+        for (field, c) in b.schema().fields().iter().zip(b.columns()) {
+            let name = field.name().clone();
+            let any = c.as_any();
+            for (r, row) in rows.iter_mut().enumerate() {
+                if c.is_null(r) {
+                    continue;
+                }
+                if let Some(a) = any.downcast_ref::<StringArray>() {
+                    row.s.insert(name.clone(), a.value(r).to_owned());
+                } else if let Some(a) = any.downcast_ref::<Float64Array>() {
+                    row.f.insert(name.clone(), a.value(r));
+                } else if let Some(a) = any.downcast_ref::<UInt64Array>() {
+                    row.f.insert(name.clone(), a.value(r) as f64);
+                } else if let Some(a) = any.downcast_ref::<BooleanArray>() {
+                    row.b.insert(name.clone(), a.value(r));
+                } else if let Some(a) = any.downcast_ref::<TimestampNanosecondArray>() {
+                    row.t.insert(name.clone(), a.value(r));
+                }
+            }
+        }
+        out.extend(rows);
+    }
+    out
 }

@@ -1,0 +1,112 @@
+//! Each activation's energy under one (model, idle policy) and one energy counter.
+//!
+//! Dynamic: in every interval its window overlaps, its container's attributed dynamic energy
+//! times the activation's usage through the model over the container's (both on the counter's
+//! packages; the activation's usage is its part by the concurrency rule of `join::windows`).
+//! Idle: its container's idle share times the activation's share of the container's presence
+//! in the interval. So the activations of one container never take more than it was given, and
+//! what they do not take is its keep-alive energy.
+
+use std::collections::HashMap;
+
+use crate::analyze::Analysis;
+use crate::models::attribute::{Live, Share};
+use crate::models::dataset::Dataset;
+use crate::models::model::Model;
+use crate::replay::cpu::Usage;
+
+/// One activation's energy on one counter.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ActivationJoules {
+    pub dynamic_j: f64,
+    pub idle_j: f64,
+    /// Every interval it overlaps had known energy.
+    pub complete: bool,
+}
+
+/// Per activation (aligned with `an.life.activations`). `in_scope(package)` says which
+/// packages the counter covers.
+pub fn split(
+    an: &Analysis,
+    ds: &Dataset,
+    model: &dyn Model,
+    shares: &[Share],
+    live: &[Vec<Live>],
+    in_scope: &dyn Fn(u32) -> bool,
+) -> Vec<ActivationJoules> {
+    let n = an.life.activations.len();
+    let Some(joined) = &an.joined else {
+        return vec![ActivationJoules::default(); n];
+    };
+    let mut by: HashMap<(usize, u64), (f64, f64)> = HashMap::new();
+    for s in shares {
+        let e = by.entry((s.interval, s.cgroup)).or_default();
+        e.0 += s.dynamic_j;
+        e.1 += s.idle_j;
+    }
+    let mut cells: HashMap<(usize, usize), Usage> = HashMap::new();
+    for ((ai, k, pkg), u) in &joined.usage.cells {
+        if in_scope(*pkg) {
+            cells.entry((*ai, *k)).or_default().add(u);
+        }
+    }
+    an.life
+        .activations
+        .iter()
+        .enumerate()
+        .map(|(ai, a)| {
+            let Some(cg) = a.container.and_then(|c| an.life.cgroup_id(c)) else {
+                return ActivationJoules::default();
+            };
+            let mut out = ActivationJoules {
+                complete: true,
+                ..ActivationJoules::default()
+            };
+            an.grid
+                .split(a.record.start_ns, a.record.end_ns, |k, _, _| {
+                    let iv = &ds.intervals[k];
+                    if !iv.energy_j.is_finite() {
+                        out.complete = false;
+                        return;
+                    }
+                    let Some(&(dj, ij)) = by.get(&(k, cg)) else {
+                        return;
+                    };
+                    let secs = iv.secs();
+                    if let (Some(u), Ok(ci)) = (
+                        cells.get(&(ai, k)),
+                        iv.cgroups.binary_search_by_key(&cg, |(c, _)| *c),
+                    ) {
+                        let cont = &iv.cgroups[ci].1;
+                        let (wa, wc) = (model.weight(u, secs), model.weight(cont, secs));
+                        // Its own usage through the model over the container's, else by CPU time
+                        // (a model that weighs whole targets only, like smartwatts).
+                        let f = if wc > 0.0 {
+                            wa / wc
+                        } else if cont.cpu_ns > 0 {
+                            u.cpu_ns as f64 / cont.cpu_ns as f64
+                        } else {
+                            0.0
+                        };
+                        // The activation's usage is part of its container's: f ≤ 1 but for
+                        // rounding.
+                        out.dynamic_j += dj * f.clamp(0.0, 1.0);
+                    }
+                    let alive = live[k]
+                        .iter()
+                        .find(|l| l.cgroup == cg)
+                        .map_or(0.0, |l| l.alive * secs * 1e9);
+                    let presence = joined
+                        .usage
+                        .presence_ns
+                        .get(&(ai, k))
+                        .copied()
+                        .unwrap_or(0.0);
+                    if alive > 0.0 {
+                        out.idle_j += ij * (presence / alive).min(1.0);
+                    }
+                });
+            out
+        })
+        .collect()
+}

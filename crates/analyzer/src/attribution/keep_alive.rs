@@ -1,0 +1,38 @@
+//! Keep-alive energy: what a function container was given outside its activations (idle and
+//! paused time, its own work between activations: init, GC, health checks). Its attributed
+//! energy minus its activations'; never clamped, since by construction (`activation_energy`)
+//! the activations take at most what the container got.
+
+use std::collections::HashMap;
+
+use super::activation_energy::ActivationJoules;
+use crate::analyze::Analysis;
+use crate::models::attribute::Share;
+
+/// Per function container (index into `an.life.containers`): its keep-alive joules.
+pub fn per_container(
+    an: &Analysis,
+    shares: &[Share],
+    acts: &[ActivationJoules],
+) -> HashMap<usize, f64> {
+    let Some(joined) = &an.joined else {
+        return HashMap::new();
+    };
+    let mut total: HashMap<u64, f64> = HashMap::new();
+    for s in shares {
+        *total.entry(s.cgroup).or_default() += s.dynamic_j + s.idle_j;
+    }
+    let mut out: HashMap<usize, f64> = HashMap::new();
+    for ci in 0..an.life.containers.len() {
+        let function = joined.evidence.get(ci).is_some_and(|e| e.is_function());
+        if let (true, Some(cg)) = (function, an.life.cgroup_id(ci)) {
+            out.insert(ci, total.get(&cg).copied().unwrap_or(0.0));
+        }
+    }
+    for (a, j) in an.life.activations.iter().zip(acts) {
+        if let Some(k) = a.container.and_then(|ci| out.get_mut(&ci)) {
+            *k -= j.dynamic_j + j.idle_j;
+        }
+    }
+    out
+}

@@ -1,0 +1,333 @@
+//! Models fitted and compared per energy counter, and the energy attributed under every model
+//! and idle policy: tables `models`, `model_eval`, `attribution`, `activation_energy`; and the
+//! per-activation, keep-alive and per-cgroup sums the derived tables and the summary read.
+//!
+//! A domain's per-activation energy is summed over its packages (an activation that ran on
+//! both sockets of a two-socket server is one row with both parts), so every table counts an
+//! activation once per domain.
+
+pub mod activation_energy;
+pub mod keep_alive;
+pub mod live_containers;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::analyze::{cgroup_name, Analysis, RunArgs};
+use crate::models::attribute::{self, UNASSIGNED};
+use crate::models::dataset::Dataset;
+use crate::models::model::{LinearOffline, Model, ShareModel};
+use crate::replay::cpu::Usage;
+use crate::replay::energy::Status;
+use crate::tables::{Partition, Table};
+use activation_energy::ActivationJoules;
+
+/// (energy counter, model, mean held-out MAE in W, mean MAPE in %).
+pub type ModelError = (String, String, f64, f64);
+/// (domain, model, idle policy).
+pub type Key = (String, String, &'static str);
+
+/// One activation's energy in a domain, summed over the domain's packages.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DomainJoules {
+    pub dynamic_j: f64,
+    pub idle_j: f64,
+    pub complete: bool,
+    pub measured: bool,
+}
+
+/// Every sum the derived tables and the summary read.
+#[derive(Debug, Default)]
+pub struct Attribution {
+    /// (activation, domain, model, policy) → joules.
+    pub activations: BTreeMap<(usize, Key), DomainJoules>,
+    /// (container, domain, model, policy) → keep-alive joules.
+    pub keep_alive: BTreeMap<(usize, Key), f64>,
+    /// (domain, model, policy) → joules of cgroups that are not function containers (the
+    /// root, daemons, system scopes, the kernel's unknown time).
+    pub other: BTreeMap<Key, f64>,
+    /// (domain, model, policy) → joules no rule placed.
+    pub unassigned: BTreeMap<Key, f64>,
+    /// Domain → known joules (measured and estimated intervals).
+    pub total: BTreeMap<String, f64>,
+    pub models: Vec<ModelError>,
+    pub notes: Vec<String>,
+}
+
+/// Fits, compares and attributes; writes `models`, `model_eval`, `attribution` and
+/// `activation_energy`.
+pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathBuf>, Attribution)> {
+    let (run, host) = (an.run.as_str(), an.host.as_str());
+    let ts = |ns: u64| {
+        an.clock
+            .to_realtime_ns(ns)
+            .and_then(|v| i64::try_from(v).ok())
+    };
+    let package_of: HashMap<u32, u32> = an.l.info.cpus.iter().map(|c| (c.cpu, c.package)).collect();
+    let spans: Vec<(u64, u64)> = (0..an.grid.len()).map(|i| an.grid.span(i)).collect();
+    let live = live_containers::live_containers(an, &spans);
+    let mut t_models = Table::keyed("models")
+        .str("domain")
+        .u64("package")
+        .str("model")
+        .str("source")
+        .str("param")
+        .f64("value");
+    let mut t_eval = Table::keyed("model_eval")
+        .str("domain")
+        .u64("package")
+        .str("model")
+        .str("source")
+        .u64("fold")
+        .u64("intervals")
+        .f64("mae_w")
+        .f64("mape")
+        .f64("rmse_w");
+    let mut t_attr = Table::keyed("attribution")
+        .ts("interval_start")
+        .ts("interval_end")
+        .str("domain")
+        .u64("package")
+        .str("cgroup")
+        .str("container_id")
+        .str("model")
+        .str("idle_policy")
+        .str("source")
+        .bool("estimated")
+        .f64("power_w")
+        .f64("energy_j")
+        .f64("dynamic_j")
+        .f64("idle_j");
+    let mut out = Attribution::default();
+    let container_of: HashMap<u64, usize> = an
+        .life
+        .containers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.cgroup.map(|g| (an.life.cgroups[g].id, i)))
+        .collect();
+    let is_function = |cg: u64| {
+        container_of.get(&cg).is_some_and(|&ci| {
+            an.joined
+                .as_ref()
+                .is_none_or(|j| j.evidence.get(ci).is_some_and(|e| e.is_function()))
+        })
+    };
+    for e in &an.energy {
+        // psys covers the whole machine; the other domains one package.
+        let whole = matches!(e.domain, pws_trace::records::EnergyDomain::Psys);
+        let in_scope = |pkg: u32| whole || pkg == e.package;
+        let mut cells: HashMap<(usize, u64), Usage> = HashMap::new();
+        for c in &an.rep.per_cpu {
+            if !in_scope(package_of.get(&c.cpu).copied().unwrap_or(0)) {
+                continue;
+            }
+            for ((i, cg), u) in &c.cells {
+                cells.entry((*i, *cg)).or_default().add(u);
+            }
+        }
+        let energy: Vec<(Option<f64>, bool)> = (0..an.grid.len())
+            .map(|i| (e.known(i), e.status[i] == Status::Measured))
+            .collect();
+        let ds = Dataset::new(
+            an.rep.columns.clone(),
+            &spans,
+            &energy,
+            cells.into_iter().map(|((i, cg), u)| (i, cg, u)),
+        );
+        let source = if e.is_measured() {
+            "measured"
+        } else {
+            "simulated"
+        };
+        let domain = e.domain.to_string();
+        *out.total.entry(domain.clone()).or_default() += e.total_j();
+        let ratio = ShareModel::counter_ratio(&ds, &args.ratio_counter);
+        if let Some(why) = &ratio.fallback {
+            out.notes
+                .push(format!("{domain} {}: counter-ratio: {why}", e.package));
+        }
+        let mut models: Vec<Box<dyn Model>> = vec![
+            Box::new(ShareModel::cpu_share()),
+            Box::new(ratio),
+            Box::new(LinearOffline::new(
+                &ds,
+                args.ridge,
+                args.features.as_deref(),
+            )),
+        ];
+        let mut sw = crate::models::smartwatts_model::SmartWattsModel::new(
+            crate::models::smartwatts::SmartWattsConfig::default(),
+        );
+        sw.fit(&ds, &[]);
+        if let Some(why) = &sw.note {
+            out.notes.push(format!("{domain} {}: {why}", e.package));
+        }
+        models.push(Box::new(sw));
+        if let Some(t) = crate::models::truth::Truth::from_metadata(&an.l.info.metadata, &ds) {
+            models.push(Box::new(t));
+        }
+        for m in models.iter_mut() {
+            let errs = attribute::evaluate(m.as_mut(), &ds, args.folds);
+            let name = m.name();
+            for fe in &errs {
+                t_eval
+                    .push_key(run, host)
+                    .push_str(&domain)
+                    .push_u64(Some(e.package.into()))
+                    .push_str(&name)
+                    .push_str(source)
+                    .push_u64(Some(fe.fold as u64))
+                    .push_u64(Some(fe.n as u64))
+                    .push_f64(Some(fe.mae_w))
+                    .push_f64(Some(fe.mape))
+                    .push_f64(Some(fe.rmse_w));
+            }
+            if let Some(x) = mean_errors(&errs) {
+                out.models
+                    .push((format!("{domain} {}", e.package), name.clone(), x.0, x.1));
+            }
+            for (k, v) in m.params() {
+                t_models
+                    .push_key(run, host)
+                    .push_str(&domain)
+                    .push_u64(Some(e.package.into()))
+                    .push_str(&name)
+                    .push_str(source)
+                    .push_str(&k)
+                    .push_f64(Some(v));
+            }
+            for &policy in &args.idle_policy {
+                let key: Key = (domain.clone(), name.clone(), policy.as_str());
+                let shares = attribute::attribute(&ds, m.as_ref(), policy, &live);
+                for sh in &shares {
+                    let (a, b) = spans[sh.interval];
+                    let (name_cg, cid) = if sh.cgroup == UNASSIGNED {
+                        ("<unassigned>".to_owned(), String::new())
+                    } else {
+                        (
+                            cgroup_name(an, sh.cgroup),
+                            container_of
+                                .get(&sh.cgroup)
+                                .map(|&c| an.life.containers[c].container_id.clone())
+                                .unwrap_or_default(),
+                        )
+                    };
+                    let j = sh.dynamic_j + sh.idle_j;
+                    if sh.cgroup == UNASSIGNED {
+                        *out.unassigned.entry(key.clone()).or_default() += j;
+                    } else if !is_function(sh.cgroup) {
+                        *out.other.entry(key.clone()).or_default() += j;
+                    }
+                    t_attr
+                        .push_key(run, host)
+                        .push_ts(ts(a))
+                        .push_ts(ts(b))
+                        .push_str(&domain)
+                        .push_u64(Some(e.package.into()))
+                        .push_str(&name_cg)
+                        .push_str(&cid)
+                        .push_str(&name)
+                        .push_str(policy.as_str())
+                        .push_str(source)
+                        .push_bool(Some(e.status[sh.interval] == Status::Estimated))
+                        .push_f64(Some(j / ((b - a) as f64 / 1e9)))
+                        .push_f64(Some(j))
+                        .push_f64(Some(sh.dynamic_j))
+                        .push_f64(Some(sh.idle_j));
+                    t_attr.flush_if_full(&args.output, p)?;
+                }
+                let acts: Vec<ActivationJoules> =
+                    activation_energy::split(an, &ds, m.as_ref(), &shares, &live, &in_scope);
+                for (ai, j) in acts.iter().enumerate() {
+                    if an.life.activations[ai].container.is_none() {
+                        continue;
+                    }
+                    let d = out
+                        .activations
+                        .entry((ai, key.clone()))
+                        .or_insert(DomainJoules {
+                            complete: true,
+                            measured: e.is_measured(),
+                            ..DomainJoules::default()
+                        });
+                    d.dynamic_j += j.dynamic_j;
+                    d.idle_j += j.idle_j;
+                    d.complete &= j.complete;
+                }
+                for (ci, k) in keep_alive::per_container(an, &shares, &acts) {
+                    *out.keep_alive.entry((ci, key.clone())).or_default() += k;
+                }
+            }
+        }
+    }
+    let mut t_act = Table::keyed("activation_energy")
+        .str("activation_id")
+        .str("action")
+        .str("namespace")
+        .str("domain")
+        .str("model")
+        .str("idle_policy")
+        .str("source")
+        .bool("complete")
+        .bool("concurrent")
+        .f64("energy_j")
+        .f64("dynamic_j")
+        .f64("idle_j");
+    let concurrent = |ai: usize| {
+        an.joined
+            .as_ref()
+            .is_some_and(|j| j.usage.concurrent.contains(&ai))
+    };
+    for ((ai, (domain, model, policy)), j) in &out.activations {
+        let a = &an.life.activations[*ai].record;
+        t_act
+            .push_key(run, host)
+            .push_str(&a.activation_id)
+            .push_str(&a.action)
+            .push_str(&a.namespace)
+            .push_str(domain)
+            .push_str(model)
+            .push_str(policy)
+            .push_str(if j.measured { "measured" } else { "simulated" })
+            .push_bool(Some(j.complete))
+            .push_bool(Some(concurrent(*ai)))
+            .push_f64(Some(j.dynamic_j + j.idle_j))
+            .push_f64(Some(j.dynamic_j))
+            .push_f64(Some(j.idle_j));
+        t_act.flush_if_full(&args.output, p)?;
+    }
+    let o = &args.output;
+    let files = vec![
+        t_models.write(o, p)?,
+        t_eval.write(o, p)?,
+        t_attr.write(o, p)?,
+        t_act.write(o, p)?,
+    ];
+    Ok((files, out))
+}
+
+/// A model's held-out errors over its folds: (MAE W, MAPE %), each fold weighed by the
+/// intervals it scored; folds where it estimated nothing (an online model still learning) do
+/// not count. None if it scored nothing.
+fn mean_errors(errs: &[attribute::FoldError]) -> Option<(f64, f64)> {
+    let scored: Vec<_> = errs.iter().filter(|x| x.n > 0).collect();
+    if scored.is_empty() {
+        return None;
+    }
+    let mean = |f: fn(&attribute::FoldError) -> f64| {
+        let (mut sum, mut w) = (0.0, 0.0);
+        for x in scored.iter().filter(|x| f(x).is_finite()) {
+            sum += f(x) * x.n as f64;
+            w += x.n as f64;
+        }
+        if w > 0.0 {
+            sum / w
+        } else {
+            f64::NAN
+        }
+    };
+    Some((mean(|x| x.mae_w), mean(|x| x.mape)))
+}

@@ -1,0 +1,118 @@
+//! The activation join: which container ran each activation, and which part of the
+//! container's usage is the activation's.
+//!
+//! - exact links (the invoker log's `assign`, a record naming its container) come from
+//!   `replay::lifecycle`;
+//! - [`function_containers`] says which cgroups are function containers;
+//! - [`time_overlap`] ties the activations left, by the CPU time of their candidates;
+//! - [`windows`] cuts every window into segments the replay keeps apart, and splits a
+//!   container's usage among concurrent activations (the concurrency rule).
+
+pub mod function_containers;
+pub mod time_overlap;
+pub mod windows;
+
+use std::collections::HashMap;
+
+use crate::replay::grid::Grid;
+use crate::replay::lifecycle::Lifecycles;
+use crate::replay::Replayed;
+use function_containers::Evidence;
+use windows::{Apportioned, Plan, SegmentUsage};
+
+/// What the replay must keep apart, before it runs.
+#[derive(Debug)]
+pub struct Pending {
+    pub plan: Plan,
+    candidates: Vec<(usize, usize)>,
+    pub notes: Vec<String>,
+}
+
+/// The windows of the linked activations on their containers, and of the others on every
+/// candidate.
+pub fn plan(life: &Lifecycles, grid: &Grid) -> Pending {
+    let evidence = function_containers::classify(life);
+    let (candidates, notes) = time_overlap::candidates(life, &evidence);
+    let mut ws = Vec::new();
+    for (ai, a) in life.activations.iter().enumerate() {
+        if let Some(cg) = a.container.and_then(|c| life.cgroup_id(c)) {
+            ws.push((ai, cg, a.record.start_ns, a.record.end_ns));
+        }
+    }
+    for &(ai, ci) in &candidates {
+        let a = &life.activations[ai].record;
+        if let Some(cg) = life.cgroup_id(ci) {
+            ws.push((ai, cg, a.start_ns, a.end_ns));
+        }
+    }
+    Pending {
+        plan: Plan::new(&ws, grid),
+        candidates,
+        notes,
+    }
+}
+
+/// The join, done.
+#[derive(Debug)]
+pub struct Joined {
+    pub evidence: Vec<Evidence>,
+    pub usage: Apportioned,
+    pub notes: Vec<String>,
+}
+
+/// Ties the activations left by time overlap, then splits each container's usage among its
+/// activations. `package_of` maps a CPU to its package.
+pub fn finish(
+    life: &mut Lifecycles,
+    p: Pending,
+    rep: &Replayed,
+    package_of: &HashMap<u32, u32>,
+) -> Joined {
+    let mut usage = SegmentUsage::new();
+    for c in &rep.per_cpu {
+        let pkg = package_of.get(&c.cpu).copied().unwrap_or(0);
+        for ((seg, _), u) in &c.activations {
+            usage.entry((*seg, pkg)).or_default().add(u);
+        }
+    }
+    let win_ns = windows::window_cpu_ns(&p.plan, &usage);
+    let cpu: Vec<u64> = p
+        .candidates
+        .iter()
+        .map(|&(ai, ci)| {
+            life.cgroup_id(ci)
+                .and_then(|cg| p.plan.window_index(ai, cg))
+                .map_or(0, |i| win_ns[i])
+        })
+        .collect();
+    let mut notes = p.notes;
+    notes.extend(time_overlap::join(life, &p.candidates, &cpu));
+    for c in &mut life.containers {
+        c.activations = 0;
+    }
+    for ai in 0..life.activations.len() {
+        if let Some(ci) = life.activations[ai].container {
+            life.containers[ci].activations += 1;
+            let (action, ns) = (
+                life.activations[ai].record.action.clone(),
+                life.activations[ai].record.namespace.clone(),
+            );
+            let c = &mut life.containers[ci];
+            if c.action.is_empty() {
+                c.action = action;
+                c.namespace = ns;
+            }
+        }
+    }
+    let joined: Vec<(usize, u64)> = life
+        .activations
+        .iter()
+        .enumerate()
+        .filter_map(|(ai, a)| Some((ai, a.container.and_then(|c| life.cgroup_id(c))?)))
+        .collect();
+    Joined {
+        evidence: function_containers::classify(life),
+        usage: windows::apportion(&p.plan, &joined, &usage),
+        notes,
+    }
+}

@@ -1,0 +1,254 @@
+//! Activation windows → the segments the replay keeps apart, and the rule that splits a
+//! container's usage among the activations it serves at once.
+//!
+//! Every window (an activation on one candidate cgroup: its own container, or a container the
+//! time-overlap join may pick) is cut at the other windows' ends and at the grid's boundaries,
+//! so one cgroup's segments never overlap and each lies in one interval. The replay charges
+//! CPU time and counters to segments exactly (`replay::cpu`); a window's usage is then the sum
+//! of its segments.
+//!
+//! **Concurrency rule.** OpenWhisk runs several activations of one action at once in one
+//! container (action concurrency > 1), and one process serves them all: how its CPU time splits
+//! among them is not measured by anything. The rule here: in each segment, the container's
+//! usage is split *equally* among the activations whose windows cover it. An activation alone
+//! in its container gets all of it; concurrent ones share, and their shares always sum to the
+//! container's usage inside their windows (never more). The same rule splits the container's
+//! presence (for its idle share) in time.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+
+use crate::replay::cpu::{Usage, Window};
+use crate::replay::grid::Grid;
+
+/// A span of one cgroup inside one interval, kept apart by the replay.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Segment {
+    pub cgroup: u64,
+    /// Grid interval holding it, when inside the grid.
+    pub interval: Option<usize>,
+    pub start: u64,
+    pub end: u64,
+}
+
+/// One (activation, cgroup) window and the segments it covers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedWindow {
+    pub activation: usize,
+    pub cgroup: u64,
+    pub segments: Range<usize>,
+}
+
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Cgroup → its segments (sorted, not overlapping), for the replay.
+    pub by_cgroup: HashMap<u64, Vec<Window>>,
+    pub segments: Vec<Segment>,
+    pub windows: Vec<PlannedWindow>,
+    /// (activation, cgroup) → index into `windows`.
+    index: HashMap<(usize, u64), usize>,
+}
+
+impl Plan {
+    /// Segments for `windows`: (activation, cgroup, start, end); empty windows are left out.
+    pub fn new(windows: &[(usize, u64, u64, u64)], grid: &Grid) -> Self {
+        let mut plan = Plan::default();
+        let mut per_cg: BTreeMap<u64, Vec<(usize, u64, u64)>> = BTreeMap::new();
+        for &(a, cg, s, e) in windows {
+            if e > s {
+                per_cg.entry(cg).or_default().push((a, s, e));
+            }
+        }
+        for (cg, ws) in per_cg {
+            let mut bounds: Vec<u64> = Vec::with_capacity(ws.len() * 3);
+            for &(_, s, e) in &ws {
+                bounds.extend([s, e]);
+                grid.split(s, e, |_, x, _| bounds.push(x));
+            }
+            bounds.sort_unstable();
+            bounds.dedup();
+            let at = |t: u64| bounds.binary_search(&t).expect("a window's own bound");
+            // Coverage of each elementary span [bounds[j], bounds[j + 1]).
+            let mut cover = vec![0i64; bounds.len()];
+            for &(_, s, e) in &ws {
+                cover[at(s)] += 1;
+                cover[at(e)] -= 1;
+            }
+            let mut seg_of = vec![usize::MAX; bounds.len()];
+            let mut depth = 0;
+            let mut mine = Vec::new();
+            for j in 0..bounds.len() - 1 {
+                depth += cover[j];
+                if depth > 0 {
+                    seg_of[j] = plan.segments.len();
+                    let (start, end) = (bounds[j], bounds[j + 1]);
+                    mine.push(Window {
+                        start,
+                        end,
+                        segment: plan.segments.len(),
+                    });
+                    plan.segments.push(Segment {
+                        cgroup: cg,
+                        interval: grid.index(start),
+                        start,
+                        end,
+                    });
+                }
+            }
+            plan.by_cgroup.insert(cg, mine);
+            for (a, s, e) in ws {
+                // Every span inside a window is covered, so its segments are consecutive.
+                let (ja, jb) = (at(s), at(e));
+                let range = seg_of[ja]..seg_of[jb - 1] + 1;
+                plan.index.insert((a, cg), plan.windows.len());
+                plan.windows.push(PlannedWindow {
+                    activation: a,
+                    cgroup: cg,
+                    segments: range,
+                });
+            }
+        }
+        plan
+    }
+
+    /// Index into `windows` of the (activation, cgroup) window.
+    pub fn window_index(&self, activation: usize, cgroup: u64) -> Option<usize> {
+        self.index.get(&(activation, cgroup)).copied()
+    }
+
+    pub fn window(&self, activation: usize, cgroup: u64) -> Option<&PlannedWindow> {
+        self.window_index(activation, cgroup)
+            .map(|i| &self.windows[i])
+    }
+}
+
+/// The replay's segment usage, per package: (segment, package) → usage.
+pub type SegmentUsage = HashMap<(usize, u32), Usage>;
+
+/// Each activation's part of its container, by the concurrency rule.
+#[derive(Debug, Default)]
+pub struct Apportioned {
+    /// Activation → usage over all packages.
+    pub total: HashMap<usize, Usage>,
+    /// (activation, interval, package) → usage.
+    pub cells: HashMap<(usize, usize, u32), Usage>,
+    /// (activation, interval) → its share of the container's presence, ns.
+    pub presence_ns: HashMap<(usize, usize), f64>,
+    /// Activations that shared their container with another at some point.
+    pub concurrent: std::collections::HashSet<usize>,
+}
+
+/// Splits segment usage among the activations finally joined: `joined` lists (activation,
+/// cgroup) for each activation with a container.
+pub fn apportion(plan: &Plan, joined: &[(usize, u64)], usage: &SegmentUsage) -> Apportioned {
+    let mut n = vec![0u32; plan.segments.len()];
+    let wins: Vec<&PlannedWindow> = joined
+        .iter()
+        .filter_map(|&(a, cg)| plan.window(a, cg))
+        .collect();
+    for w in &wins {
+        for s in w.segments.clone() {
+            n[s] += 1;
+        }
+    }
+    let mut by_seg: HashMap<usize, Vec<(u32, &Usage)>> = HashMap::new();
+    for ((s, pkg), u) in usage {
+        by_seg.entry(*s).or_default().push((*pkg, u));
+    }
+    let mut out = Apportioned::default();
+    for w in wins {
+        let total = out.total.entry(w.activation).or_default();
+        for s in w.segments.clone() {
+            let seg = &plan.segments[s];
+            let share = 1.0 / f64::from(n[s]);
+            if n[s] > 1 {
+                out.concurrent.insert(w.activation);
+            }
+            let Some(k) = seg.interval else { continue };
+            *out.presence_ns.entry((w.activation, k)).or_default() +=
+                (seg.end - seg.start) as f64 * share;
+            for (pkg, u) in by_seg.get(&s).map(Vec::as_slice).unwrap_or(&[]) {
+                total.add_scaled(u, share);
+                out.cells
+                    .entry((w.activation, k, *pkg))
+                    .or_default()
+                    .add_scaled(u, share);
+            }
+        }
+    }
+    out
+}
+
+/// CPU time of each planned window, unsplit (what the time-overlap join compares).
+pub fn window_cpu_ns(plan: &Plan, usage: &SegmentUsage) -> Vec<u64> {
+    let mut per_seg = vec![0u64; plan.segments.len()];
+    for ((s, _), u) in usage {
+        per_seg[*s] += u.cpu_ns;
+    }
+    plan.windows
+        .iter()
+        .map(|w| per_seg[w.segments.clone()].iter().sum())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(ns: u64, instr: f64) -> Usage {
+        Usage {
+            cpu_ns: ns,
+            counters: vec![instr],
+        }
+    }
+
+    /// Two overlapping windows on one cgroup and a grid boundary at 50: segments [10,30),
+    /// [30,50), [50,60), [60,80); the shared ones split equally, the rest go to their owner.
+    #[test]
+    fn overlapping_windows_share_their_segments_equally() {
+        let grid = Grid::from_times(vec![0, 50, 100]).unwrap();
+        let plan = Plan::new(&[(0, 7, 10, 60), (1, 7, 30, 80), (2, 8, 0, 5)], &grid);
+        let segs: Vec<(u64, u64, Option<usize>)> = plan
+            .segments
+            .iter()
+            .filter(|s| s.cgroup == 7)
+            .map(|s| (s.start, s.end, s.interval))
+            .collect();
+        assert_eq!(
+            segs,
+            [
+                (10, 30, Some(0)),
+                (30, 50, Some(0)),
+                (50, 60, Some(1)),
+                (60, 80, Some(1))
+            ]
+        );
+        assert_eq!(plan.window(0, 7).unwrap().segments.len(), 3);
+        assert_eq!(plan.window(1, 7).unwrap().segments.len(), 3);
+        let seg = |t: u64| {
+            plan.segments
+                .iter()
+                .position(|s| s.cgroup == 7 && s.start == t)
+                .unwrap()
+        };
+        let mut usage = SegmentUsage::new();
+        usage.insert((seg(10), 0), u(20, 200.0));
+        usage.insert((seg(30), 0), u(20, 400.0));
+        usage.insert((seg(50), 1), u(10, 100.0));
+        usage.insert((seg(60), 1), u(20, 20.0));
+        let a = apportion(&plan, &[(0, 7), (1, 7)], &usage);
+        assert_eq!(a.total[&0].cpu_ns, 20 + 10 + 5);
+        assert_eq!(a.total[&1].cpu_ns, 10 + 5 + 20);
+        let sum: u64 = a.total.values().map(|u| u.cpu_ns).sum();
+        assert_eq!(sum, 70, "the shares add up to the container's usage");
+        assert!((a.total[&0].counters[0] - (200.0 + 200.0 + 50.0)).abs() < 1e-9);
+        assert_eq!(a.cells[&(1, 1, 1)].cpu_ns, 25);
+        assert!((a.presence_ns[&(0, 0)] - 30.0).abs() < 1e-9);
+        assert!(a.concurrent.contains(&0) && a.concurrent.contains(&1));
+        // Joined alone, activation 0 gets every segment it covers whole.
+        let alone = apportion(&plan, &[(0, 7)], &usage);
+        assert_eq!(alone.total[&0].cpu_ns, 50);
+        assert!(alone.concurrent.is_empty());
+        assert_eq!(window_cpu_ns(&plan, &usage)[plan.index[&(1, 7)]], 50);
+    }
+}

@@ -1,0 +1,645 @@
+//! `pws-analyze synth -o truth.pws`: a trace whose energy has a known ground truth, to check
+//! the models and the whole analysis against it — the proving ground for what cannot run on a
+//! developer's machine (two-socket servers, REST-only activations, concurrent activations,
+//! counter gaps, DVFS, VMs without counters).
+//!
+//! The CPUs (two by default, `--cpus`, split over `--packages`) run three functions (each in
+//! its own Docker-named container cgroup), a system daemon, `--system-cgroups` busy scopes that
+//! run no function, and the idle task, 1 ms at a time. Each package's power is in
+//! [`power`]; the functions retire instructions at very different rates, so their power per
+//! CPU-second differs (what a CPU-time share gets wrong). The perf stream is what `pws-record`
+//! writes ([`perf`]; one perf-data block per CPU and second, zstd level 1), the energy counters
+//! are read every 10 ms, one per package, and the activations come as the invoker-log source
+//! gives them (container links at their start, records at their end) or, with
+//! `--activation-source records`, as the REST API and JSON-lines sources do (records only: the
+//! analyzer must find the containers). The truth — the coefficients, the scenario and every
+//! activation's true dynamic energy — is stored in the trace's metadata under `pws.truth`
+//! (JSON); analysing a trace with linear power and counters adds a model named `truth`. The
+//! energy source is labelled `simulated`: it is not a measurement.
+//!
+//! The schedule ([`schedule`]) is drawn first, because the truth goes in the trace-info block,
+//! which comes first; the perf data, energy readings and activation records are then generated
+//! and written one second at a time, so a trace of many gigabytes is written in bounded memory
+//! (`bench/analyzer_memory.sh` relies on it).
+
+mod perf;
+mod power;
+mod schedule;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use pws_trace::records::{
+    ActivationRecord, ActivationSource, Activations, CgroupEvent, CgroupEvents, CgroupOp,
+    ClockPair, ClockSync, ContainerEvent, ContainerEvents, ContainerOp, CpuInfo, EnergyBlock,
+    EnergyDomain, EnergySample, EnergySeries, EnergySource, SourceInfo, SourceStatus, StartType,
+    TraceInfo, CLOCK_MONOTONIC,
+};
+use pws_trace::{TraceWriter, WriterOptions};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde_json::json;
+
+pub use perf::Counters;
+use power::{Counter, CounterOptions, Frequency, Gaps, READ_MS};
+pub use power::{PowerShape, IDLE_W, J_PER_INSTRUCTION, W_PER_BUSY_CPU};
+use schedule::{Act, Schedule, Slot, DAEMON_CGROUP, FUNCTIONS, IDLE_SLOT};
+
+const MS: u64 = 1_000_000;
+/// Where the synthetic clock starts (boot + 1000 s) and the wall time it corresponds to.
+const T0: u64 = 1_000_000_000_000;
+const T0_REALTIME: u64 = 1_767_225_600_000_000_000; // 2026-01-01T00:00:00Z
+/// Data are generated and written this many milliseconds at a time, as pws-record copies its
+/// rings about once a second: one perf-data block per CPU, one energy block.
+const CHUNK_MS: u64 = 1000;
+/// perf's default `kernel.perf_event_max_sample_rate`; it also keeps a CPU's second of perf
+/// data (128 bytes a sample) far below the format's 64 MiB block limit.
+const MAX_FREQ: u32 = 100_000;
+/// Enough for any machine the analyzer will meet, and a bound on per-chunk buffers.
+const MAX_CPUS: u32 = 4096;
+/// The zstd level pws-record uses by default.
+const COMPRESSION_LEVEL: i32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ActivationSourceArg {
+    /// Container links from the invoker log at each start, records at each end.
+    InvokerLog,
+    /// Activation records only, with no container named (REST API, JSON lines).
+    Records,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SynthArgs {
+    /// Trace to write.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Length of the synthetic recording, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u64,
+    /// Seed of the arrivals, run times, frequencies and noise.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// CPUs of the synthetic machine. Functions and the daemon run on the first CPU free for
+    /// their whole run; every CPU is sampled, busy or idle, as cpu-clock is.
+    #[arg(long, default_value_t = 2)]
+    pub cpus: u32,
+    /// cpu-clock samples per second on every CPU: a multiple of 1000 whose period is a whole
+    /// number of nanoseconds dividing 1 ms (1000, 2000, 4000, 5000, 10000, … up to 100000).
+    #[arg(long, default_value_t = 1000)]
+    pub freq: u32,
+    /// Packages (sockets) the CPUs are split over, in order; one energy counter each.
+    #[arg(long, default_value_t = 1)]
+    pub packages: u32,
+    /// How activations reach the trace.
+    #[arg(long, value_enum, default_value_t = ActivationSourceArg::InvokerLog)]
+    pub activation_source: ActivationSourceArg,
+    /// Activations of one function that may run at once in its container (threads of one
+    /// process, each on its own CPU).
+    #[arg(long, default_value_t = 1)]
+    pub concurrency: u32,
+    /// Spans of 300 ms without energy readings, and (when > 0) one reset of every counter.
+    #[arg(long, default_value_t = 0)]
+    pub energy_gaps: u32,
+    /// Relative noise of each energy reading's increment (0.02 = 2 %).
+    #[arg(long, default_value_t = 0.0)]
+    pub energy_noise: f64,
+    /// The counters only move at this period while read every 10 ms (RAPL ~1ms, NVML ~100ms).
+    #[arg(long, default_value = "1ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub energy_update_period: std::time::Duration,
+    /// Hardware counters in the perf group: `none` records CPU time only.
+    #[arg(long, value_enum, default_value_t = Counters::Default)]
+    pub counters: Counters,
+    /// How power depends on what runs: `linear` (exact in CPU time and instructions) or `dvfs`.
+    #[arg(long, value_enum, default_value_t = PowerShape::Linear)]
+    pub power: PowerShape,
+    /// Busy cgroups created and removed during the run that are not function containers.
+    #[arg(long, default_value_t = 0)]
+    pub system_cgroups: u32,
+}
+
+impl SynthArgs {
+    /// The defaults, writing to `output`.
+    #[cfg(test)]
+    pub fn new(output: PathBuf) -> Self {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct P {
+            #[command(flatten)]
+            a: SynthArgs,
+        }
+        let mut a = P::parse_from(["synth", "-o", "unused"]).a;
+        a.output = output;
+        a
+    }
+}
+
+/// Checks the options before anything is written.
+fn check(args: &SynthArgs) -> Result<()> {
+    if args.cpus == 0 || args.cpus > MAX_CPUS {
+        bail!("--cpus {}: give 1 to {MAX_CPUS} CPUs", args.cpus);
+    }
+    let per_ms = args.freq / 1000;
+    if args.freq % 1000 != 0 || per_ms == 0 || 1_000_000 % per_ms != 0 || args.freq > MAX_FREQ {
+        bail!(
+            "--freq {}: the synthetic schedule moves in whole milliseconds, so the frequency must be a multiple of 1000 Hz whose period divides 1 ms into whole nanoseconds (1000, 2000, 4000, 5000, 8000, 10000, … {MAX_FREQ})",
+            args.freq
+        );
+    }
+    if args.packages == 0 || args.packages > args.cpus {
+        bail!(
+            "--packages {}: give 1 to --cpus ({}) packages",
+            args.packages,
+            args.cpus
+        );
+    }
+    if args.concurrency == 0 || args.concurrency > 64 {
+        bail!("--concurrency {}: give 1 to 64", args.concurrency);
+    }
+    if !(0.0..1.0).contains(&args.energy_noise) {
+        bail!(
+            "--energy-noise {}: a relative noise in [0, 1)",
+            args.energy_noise
+        );
+    }
+    let upd = args.energy_update_period.as_millis();
+    if upd > 10_000 {
+        bail!("--energy-update-period {upd} ms: at most 10 s");
+    }
+    // Each 300 ms gap needs a stretch of ordinary readings around it.
+    if args.energy_gaps > 0 && u64::from(args.energy_gaps) * 1000 > args.seconds.max(2) * 1000 / 2 {
+        bail!(
+            "--energy-gaps {}: too many 300 ms gaps for a {} s run",
+            args.energy_gaps,
+            args.seconds
+        );
+    }
+    Ok(())
+}
+
+pub fn run(args: &SynthArgs) -> Result<std::process::ExitCode> {
+    check(args)?;
+    let cpus = args.cpus as usize;
+    let packages = args.packages as usize;
+    let package_of = |cpu: usize| cpu * packages / cpus;
+    let ms_total = args.seconds.max(2) * 1000;
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    let sched = Schedule::draw(
+        ms_total,
+        cpus,
+        args.concurrency as usize,
+        args.system_cgroups as usize,
+        &mut rng,
+    );
+    let freq = Frequency::draw(args.power, packages, ms_total, &mut rng);
+    let mut noise_rng = StdRng::seed_from_u64(args.seed ^ 0x5eed);
+    let copts = CounterOptions {
+        gaps: args.energy_gaps as usize,
+        noise: args.energy_noise,
+        update_ms: (args.energy_update_period.as_millis() as u64).max(1),
+    };
+    let gaps = Gaps::new(copts.gaps, ms_total);
+    let truth = truth_json(args, &sched, &freq, &gaps, &package_of);
+
+    let opts = WriterOptions {
+        compression_level: Some(COMPRESSION_LEVEL),
+        ..WriterOptions::default()
+    };
+    let mut w = TraceWriter::create(&args.output, opts)
+        .with_context(|| format!("cannot create {}", args.output.display()))?;
+    w.write(&trace_info(truth, args, &package_of))
+        .context("the trace-info block (with the truth of every activation) cannot be written")?;
+    let pair = |ms: u64| ClockPair {
+        monotonic_ns: T0 + ms * MS,
+        realtime_ns: T0_REALTIME + ms * MS,
+        uncertainty_ns: 0,
+    };
+    w.write(&ClockSync {
+        pairs: vec![pair(0)],
+    })?;
+
+    let cold = schedule::cold_starts(&sched.acts);
+    let records_only = args.activation_source == ActivationSourceArg::Records;
+    let mut encoders: Vec<perf::Encoder> = (0..args.cpus)
+        .map(|c| perf::Encoder::new(c, args.freq, args.counters))
+        .collect();
+    let mut counters: Vec<Counter> = (0..packages).map(|_| Counter::new()).collect();
+    let mut slots: Vec<Vec<Slot>> = vec![Vec::new(); cpus];
+    let mut ring: Vec<u8> = Vec::new();
+    // Activations whose container link is written (at their start) and whose record is not
+    // yet (at their end, as the invoker log and activation sources give them).
+    let (mut next_start, mut pending) = (0usize, Vec::new());
+    for c0 in (0..ms_total).step_by(CHUNK_MS as usize) {
+        let c1 = (c0 + CHUNK_MS).min(ms_total);
+        let cg = cgroup_events(&sched, c0, c1);
+        if !cg.events.is_empty() {
+            w.write(&cg)?;
+        }
+        for (cpu, s) in slots.iter_mut().enumerate() {
+            s.resize((c1 - c0) as usize, IDLE_SLOT);
+            sched.fill(cpu, c0, s);
+        }
+        // One buffer for every CPU's block: written before the next CPU's is made.
+        for (cpu, (enc, s)) in encoders.iter_mut().zip(&slots).enumerate() {
+            ring.clear();
+            for (k, &slot) in s.iter().enumerate() {
+                let ms = c0 + k as u64;
+                enc.run_ms(&mut ring, T0 + ms * MS, slot, freq.at(package_of(cpu), ms));
+            }
+            w.write_perf_data(enc.cpu, 0, enc.ring_offset, &[&ring])?;
+            enc.ring_offset += ring.len() as u64;
+        }
+        // Energy readings every 10 ms, one counter per package.
+        let mut samples: Vec<Vec<EnergySample>> = vec![Vec::new(); packages];
+        if c0 == 0 {
+            for s in &mut samples {
+                s.push(EnergySample { ts_ns: T0, raw: 0 });
+            }
+        }
+        for ms in c0..c1 {
+            let k = (ms - c0) as usize;
+            for (p, counter) in counters.iter_mut().enumerate() {
+                let f = freq.at(p, ms);
+                let dynamic: f64 = (0..cpus)
+                    .filter(|&c| package_of(c) == p)
+                    .map(|c| power::cpu_dynamic_w(slots[c][k], f))
+                    .sum();
+                counter.run_ms(ms, IDLE_W + dynamic, &copts);
+            }
+            let t = ms + 1;
+            if t % READ_MS == 0 && !gaps.skips(t) {
+                let reset = gaps.reset_ms() == Some(t);
+                for (p, counter) in counters.iter_mut().enumerate() {
+                    samples[p].push(EnergySample {
+                        ts_ns: T0 + t * MS,
+                        raw: counter.read(&copts, reset, &mut noise_rng),
+                    });
+                }
+            }
+        }
+        w.write(&EnergyBlock {
+            series: samples
+                .into_iter()
+                .enumerate()
+                .map(|(p, samples)| EnergySeries {
+                    source: EnergySource::Simulated,
+                    domain: EnergyDomain::Package,
+                    index: p as u32,
+                    name: format!("synthetic-truth:{p}"),
+                    unit_joules: 1e-6,
+                    wrap: 0,
+                    samples,
+                })
+                .collect(),
+        })?;
+        let mut events = Vec::new();
+        while next_start < sched.acts.len() && sched.acts[next_start].start < c1 {
+            let i = next_start;
+            if !records_only {
+                events.push(container_event(i, &sched.acts[i], cold[i]));
+            }
+            pending.push(i);
+            next_start += 1;
+        }
+        if !events.is_empty() {
+            w.write(&ContainerEvents { events })?;
+        }
+        let (done, later): (Vec<usize>, Vec<usize>) =
+            pending.iter().partition(|&&i| sched.acts[i].end <= c1);
+        pending = later;
+        if !done.is_empty() {
+            let records = done
+                .iter()
+                .map(|&i| activation_record(i, &sched.acts[i], cold[i], records_only))
+                .collect();
+            w.write(&Activations { records })?;
+        }
+        w.write(&ClockSync {
+            pairs: vec![pair(c1)],
+        })?;
+    }
+    w.finish(T0 + ms_total * MS)
+        .with_context(|| format!("cannot finish {}", args.output.display()))?;
+    let samples: u64 = encoders.iter().map(|e| e.samples).sum();
+    let bytes = std::fs::metadata(&args.output).map_or(0, |m| m.len());
+    eprintln!(
+        "pws-analyze: wrote {} ({} s, {} CPUs in {} packages at {} Hz: {samples} perf samples, {bytes} bytes; {} activations of {} functions; energy is synthetic ground truth, not a measurement)",
+        args.output.display(),
+        ms_total / 1000,
+        args.cpus,
+        args.packages,
+        args.freq,
+        sched.acts.len(),
+        FUNCTIONS.len()
+    );
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn activation_id(i: usize) -> String {
+    format!("{:032x}", 0x5157_0000_0000u64 + i as u64)
+}
+
+/// A Docker-style 64-hex container id, one container per function.
+fn container_id(fi: usize) -> String {
+    format!("{:064x}", 0x5157_c000u64 + fi as u64)
+}
+
+fn container_cgroup(fi: usize) -> String {
+    format!("/docker/{}", container_id(fi))
+}
+
+/// Every activation's true dynamic energy (its CPU's busy power and its instructions over its
+/// run, at the package's frequency), and the scenario that produced it.
+fn truth_json(
+    args: &SynthArgs,
+    sched: &Schedule,
+    freq: &Frequency,
+    gaps: &Gaps,
+    package_of: &dyn Fn(usize) -> usize,
+) -> String {
+    let per: BTreeMap<String, f64> = sched
+        .acts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (activation_id(i), act_dynamic_j(a, freq, package_of)))
+        .collect();
+    let exact = args.power == PowerShape::Linear && args.counters == Counters::Default;
+    json!({
+        "idle_w": IDLE_W,
+        "w_per_busy_cpu": W_PER_BUSY_CPU,
+        "j_per_instruction": J_PER_INSTRUCTION,
+        // Whether power is an exact function of what the trace records (then `truth` is a
+        // model the analyzer can run).
+        "exact_in_features": exact,
+        "scenario": {
+            "seconds": args.seconds.max(2),
+            "cpus": args.cpus,
+            "packages": args.packages,
+            "activation_source": format!("{:?}", args.activation_source),
+            "concurrency": args.concurrency,
+            "energy_gaps": gaps.spans().iter().map(|(a, b)| [T0 + a * MS, T0 + b * MS]).collect::<Vec<_>>(),
+            "energy_reset_ns": gaps.reset_ms().map(|r| T0 + r * MS),
+            "energy_noise": args.energy_noise,
+            "energy_update_period_ms": args.energy_update_period.as_millis() as u64,
+            "counters": format!("{:?}", args.counters).to_lowercase(),
+            "power": format!("{:?}", args.power).to_lowercase(),
+            "system_cgroups": args.system_cgroups,
+        },
+        "activation_dynamic_j": per,
+    })
+    .to_string()
+}
+
+fn act_dynamic_j(a: &Act, freq: &Frequency, package_of: &dyn Fn(usize) -> usize) -> f64 {
+    let f = &FUNCTIONS[a.function];
+    let p = package_of(a.cpu);
+    (a.start..a.end)
+        .map(|ms| power::cpu_dynamic_w((f.cgroup_id, 1, f.ips), freq.at(p, ms)) * 1e-3)
+        .sum()
+}
+
+fn trace_info(truth: String, args: &SynthArgs, package_of: &dyn Fn(usize) -> usize) -> TraceInfo {
+    let cpus = args.cpus;
+    TraceInfo {
+        hostname: "synth".into(),
+        kernel_release: "synthetic".into(),
+        arch: std::env::consts::ARCH.into(),
+        cpu_model: format!("synthetic {cpus}-CPU machine, {} packages", args.packages),
+        recorder: "pws-analyze synth".into(),
+        recorder_version: env!("CARGO_PKG_VERSION").into(),
+        command_line: std::env::args().collect(),
+        clock: CLOCK_MONOTONIC,
+        start_monotonic_ns: T0,
+        start_realtime_ns: T0_REALTIME,
+        page_size: 4096,
+        cpus: (0..cpus)
+            .map(|c| CpuInfo {
+                cpu: c,
+                online: true,
+                package: package_of(c as usize) as u32,
+                die: 0,
+                core: c,
+                numa_node: package_of(c as usize) as u32,
+            })
+            .collect(),
+        perf_events: perf::events(cpus, args.counters),
+        sources: vec![SourceInfo {
+            kind: "energy".into(),
+            name: "synthetic-truth".into(),
+            status: SourceStatus::Used,
+            detail: "synthetic ground truth from pws-analyze synth: not a measurement".into(),
+        }],
+        metadata: vec![("run".into(), "synth".into()), ("pws.truth".into(), truth)],
+        ..TraceInfo::default()
+    }
+}
+
+/// The cgroup events of `[c0, c1)`: at the start the root, the daemon and the function
+/// containers (made at the trace's start); the system scopes when made and removed.
+fn cgroup_events(sched: &Schedule, c0: u64, c1: u64) -> CgroupEvents {
+    let ev = |ms: u64, op, id, path: String| CgroupEvent {
+        ts_ns: T0 + ms * MS,
+        op,
+        cgroup_id: id,
+        hierarchy: 0,
+        path,
+        pid: 0,
+        detail: "synth".into(),
+    };
+    let mut events = Vec::new();
+    if c0 == 0 {
+        events.push(ev(0, CgroupOp::Exists, 1, "/".into()));
+        events.push(ev(
+            0,
+            CgroupOp::Exists,
+            DAEMON_CGROUP,
+            "/system.slice/daemon.service".into(),
+        ));
+        for (fi, f) in FUNCTIONS.iter().enumerate() {
+            events.push(ev(0, CgroupOp::Mkdir, f.cgroup_id, container_cgroup(fi)));
+        }
+    }
+    for s in &sched.scopes {
+        let path = format!("/system.slice/synth-job-{}.scope", s.cgroup_id);
+        if (c0..c1).contains(&s.created) {
+            events.push(ev(s.created, CgroupOp::Mkdir, s.cgroup_id, path.clone()));
+        }
+        if (c0..c1).contains(&s.removed) {
+            events.push(ev(s.removed, CgroupOp::Rmdir, s.cgroup_id, path));
+        }
+    }
+    events.sort_by_key(|e| e.ts_ns);
+    CgroupEvents { events }
+}
+
+fn start_type(cold: bool) -> StartType {
+    if cold {
+        StartType::Cold
+    } else {
+        StartType::Warm
+    }
+}
+
+fn activation_record(i: usize, a: &Act, cold: bool, records_only: bool) -> ActivationRecord {
+    let f = &FUNCTIONS[a.function];
+    ActivationRecord {
+        activation_id: activation_id(i),
+        namespace: "synth".into(),
+        action: f.name.into(),
+        version: "0.0.1".into(),
+        source: if records_only {
+            ActivationSource::RestApi
+        } else {
+            ActivationSource::JsonLines
+        },
+        kind: "synthetic".into(),
+        start_type: start_type(cold),
+        start_epoch_ms: (T0_REALTIME + a.start * MS) / MS,
+        end_epoch_ms: (T0_REALTIME + a.end * MS) / MS,
+        start_ns: T0 + a.start * MS,
+        end_ns: T0 + a.end * MS,
+        wait_ms: Some(0),
+        init_ms: cold.then_some(0),
+        duration_ms: Some(a.end - a.start),
+        status_code: Some(0),
+        memory_limit_mb: Some(256),
+        timeout_ms: Some(60_000),
+        // The REST API names no container.
+        container_id: if records_only {
+            String::new()
+        } else {
+            container_id(a.function)
+        },
+        path: format!("synth/{}", f.name),
+        caused_by: String::new(),
+        raw: String::new(),
+    }
+}
+
+fn container_event(i: usize, a: &Act, cold: bool) -> ContainerEvent {
+    let f = &FUNCTIONS[a.function];
+    ContainerEvent {
+        ts_ns: T0 + a.start * MS,
+        op: ContainerOp::Assign,
+        source: ActivationSource::InvokerLog,
+        container_id: container_id(a.function),
+        activation_id: activation_id(i),
+        action: f.name.into(),
+        namespace: "synth".into(),
+        start_type: start_type(cold),
+        cgroup_path: container_cgroup(a.function),
+        detail: "synth".into(),
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pws_trace::perf::{PerfAttrs, PerfRecord};
+    use pws_trace::{Record, Trace};
+
+    fn args(output: PathBuf, seconds: u64, cpus: u32, freq: u32) -> SynthArgs {
+        let mut a = SynthArgs::new(output);
+        (a.seconds, a.seed, a.cpus, a.freq) = (seconds, 7, cpus, freq);
+        a
+    }
+
+    #[test]
+    fn frequencies_and_cpu_counts_the_schedule_cannot_follow_are_refused() {
+        let p = PathBuf::from("unused.pws");
+        for (cpus, freq) in [
+            (0, 1000),
+            (MAX_CPUS + 1, 1000),
+            (2, 0),
+            (2, 1500),
+            (2, 3000),
+        ] {
+            assert!(
+                check(&args(p.clone(), 3, cpus, freq)).is_err(),
+                "{cpus} {freq}"
+            );
+        }
+        for freq in [1000, 2000, 4000, 5000, 8000, 10_000, 20_000, 100_000] {
+            check(&args(p.clone(), 3, 2, freq)).unwrap();
+        }
+        assert!(check(&args(p, 3, 2, 200_000)).is_err());
+    }
+
+    /// Three CPUs at 5 kHz for 3 s: one block per CPU and second, continuing each other; on
+    /// every CPU exactly `freq` timer samples a second, in time order, ending on the last
+    /// period; energy every 10 ms; each activation's container link and record once.
+    #[test]
+    fn more_cpus_and_a_higher_frequency_give_pws_record_s_stream() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("s.pws");
+        let (seconds, cpus, freq) = (3u64, 3u32, 5000u32);
+        run(&args(path.clone(), seconds, cpus, freq)).unwrap();
+        let t = Trace::open(&path).unwrap();
+        let mut info = None;
+        let mut per_cpu: BTreeMap<u32, Vec<(u64, Vec<u8>)>> = BTreeMap::new();
+        let (mut energy, mut records, mut links) = (Vec::new(), Vec::new(), Vec::new());
+        for b in t.blocks() {
+            match b.unwrap().decode().unwrap() {
+                Record::TraceInfo(i) => info = Some(*i),
+                Record::PerfData(p) => per_cpu
+                    .entry(p.cpu)
+                    .or_default()
+                    .push((p.ring_offset, p.data.into_owned())),
+                Record::Energy(e) => energy.extend(e.series[0].samples.iter().map(|s| s.ts_ns)),
+                Record::Activations(a) => records.extend(a.records),
+                Record::ContainerEvents(c) => links.extend(c.events),
+                _ => {}
+            }
+        }
+        let info = info.unwrap();
+        assert_eq!(info.cpus.len(), cpus as usize);
+        let attrs = PerfAttrs::new(&info.perf_events).unwrap();
+        let period = 1_000_000_000 / u64::from(freq);
+        assert_eq!(per_cpu.len(), cpus as usize);
+        for (cpu, blocks) in &per_cpu {
+            assert_eq!(
+                blocks.len(),
+                seconds as usize,
+                "CPU {cpu}: a block a second"
+            );
+            let mut ring = 0;
+            let (mut timer, mut last) = (0u64, 0u64);
+            for (offset, data) in blocks {
+                assert_eq!(*offset, ring, "CPU {cpu}: blocks continue each other");
+                ring += data.len() as u64;
+                for r in attrs.records(data) {
+                    let PerfRecord::Sample(s) = r.unwrap() else {
+                        panic!("only samples")
+                    };
+                    assert_eq!(s.id.cpu, *cpu);
+                    assert!(s.id.time >= last, "CPU {cpu}: time order");
+                    last = s.id.time;
+                    if attrs.events[s.id.event].name == "cpu-clock" {
+                        timer += 1;
+                        assert_eq!(s.period, period);
+                        assert_eq!((s.id.time - T0) % period, 0, "on a period boundary");
+                    }
+                }
+            }
+            assert_eq!(timer, seconds * u64::from(freq), "CPU {cpu}");
+            assert_eq!(last, T0 + seconds * 1_000_000_000);
+        }
+        assert_eq!(energy.len(), seconds as usize * 100 + 1);
+        assert!(energy.windows(2).all(|w| w[1] == w[0] + 10 * MS));
+        let truth: serde_json::Value = serde_json::from_str(
+            &info
+                .metadata
+                .iter()
+                .find(|(k, _)| k == "pws.truth")
+                .unwrap()
+                .1,
+        )
+        .unwrap();
+        let n = truth["activation_dynamic_j"].as_object().unwrap().len();
+        assert!(n > 50, "{n} activations");
+        assert_eq!((records.len(), links.len()), (n, n));
+        let mut ids: Vec<&str> = records.iter().map(|r| r.activation_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "every record once");
+    }
+}
