@@ -1,6 +1,8 @@
 //! pws-record against the real kernel: cgroup lifecycles and per-cgroup CPU time, checked
 //! against the kernel's own accounting. Needs root and cgroup v2 (this project's machines and
-//! CI have both); elsewhere each test says why it skips.
+//! CI have both); elsewhere each test says why it skips (fails under CI).
+
+mod support;
 
 use std::collections::HashMap;
 use std::fs;
@@ -187,7 +189,7 @@ fn cgroup_lifecycle_and_cpu_time_match_the_kernel() {
     let root = match cgroup2_root() {
         Ok(r) => r,
         Err(why) => {
-            eprintln!("skipping: {why}");
+            support::cannot_run(&why);
             return;
         }
     };
@@ -355,7 +357,7 @@ fn cgroup_lifecycle_and_cpu_time_match_the_kernel() {
 fn a_tiny_ring_counts_lost_records_and_the_trace_stays_valid() {
     let _serial = SYSTEM_WIDE.lock().unwrap_or_else(|e| e.into_inner());
     if let Err(why) = cgroup2_root() {
-        eprintln!("skipping: {why}");
+        support::cannot_run(&why);
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -428,7 +430,7 @@ impl Drop for TinyFs {
 fn a_full_disk_stops_recording_with_a_clear_error_and_a_readable_trace() {
     let _serial = SYSTEM_WIDE.lock().unwrap_or_else(|e| e.into_inner());
     if let Err(why) = cgroup2_root() {
-        eprintln!("skipping: {why}");
+        support::cannot_run(&why);
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -526,15 +528,15 @@ fn a_full_disk_stops_recording_with_a_clear_error_and_a_readable_trace() {
 fn cgroup_v1_freeze_and_thaw_are_recorded() {
     let _serial = SYSTEM_WIDE.lock().unwrap_or_else(|e| e.into_inner());
     if let Err(why) = cgroup2_root() {
-        eprintln!("skipping: {why}");
+        support::cannot_run(&why);
         return;
     }
     let freezer = Path::new("/sys/fs/cgroup/freezer");
     if !freezer.join("freezer.state").exists() && !freezer.join("cgroup.procs").exists() {
-        eprintln!(
-            "skipping: no cgroup v1 freezer hierarchy at {}",
+        support::cannot_run(&format!(
+            "no cgroup v1 freezer hierarchy at {}",
             freezer.display()
-        );
+        ));
         return;
     }
     let dir = tempfile::tempdir().unwrap();
