@@ -11,7 +11,7 @@
 //! to the (simulated) total within 0.5 %; and the cold starts are exactly the containers the
 //! platform created for activations, as its own summary and the kernel's cgroup mkdirs say.
 //!
-//! Needs root (system-wide perf, cgroups); elsewhere it says why and skips. Needs the Python
+//! Needs root (system-wide perf, cgroups); elsewhere it says why and skips (fails under CI). Needs the Python
 //! environment of `scripts/python-env.sh` (DuckDB), and fails saying so when it is missing.
 
 use std::collections::{HashMap, HashSet};
@@ -19,7 +19,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use pws_tests::{bin, python_with_duckdb, run_with_timeout, TestCgroup};
+use pws_tests::{bin, cannot_run, python_with_duckdb, run_with_timeout, TestCgroup};
 use pws_trace::perf::{PerfAttrs, PerfRecord};
 use pws_trace::records::{ActivationRecord, ContainerEvent, ContainerOp, StartType};
 use pws_trace::{Record, Trace};
@@ -181,7 +181,7 @@ fn read_trace(path: &Path) -> TraceFacts {
 fn a_local_experiment_is_recorded_analyzed_and_queried() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipping: needs root (system-wide perf, cgroups)");
+        cannot_run("needs root (system-wide perf, cgroups)");
         return;
     }
     // Before recording: a missing environment is a failure to fix, said at once.
@@ -401,4 +401,16 @@ fn a_local_experiment_is_recorded_analyzed_and_queried() {
 fn online_cpus() -> u64 {
     // SAFETY: sysconf has no preconditions.
     unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as u64
+}
+
+/// The helper that lets a test pass where it cannot run fails it under CI instead.
+#[test]
+#[should_panic(expected = "CI is set and this test cannot run here: no widget")]
+fn cannot_run_fails_under_ci() {
+    pws_tests::cannot_run_in("no widget", true);
+}
+
+#[test]
+fn cannot_run_passes_outside_ci() {
+    pws_tests::cannot_run_in("no widget", false);
 }

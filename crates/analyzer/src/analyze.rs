@@ -204,12 +204,16 @@ fn analyse(
 /// interval and activation, energy per interval. `run` overrides the trace's run id.
 /// `part-<16 hex>`: a hash of the input's absolute path, stable across runs of the analyzer.
 fn part_name(path: &Path) -> String {
-    use std::hash::{Hash, Hasher};
     let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-    // DefaultHasher::new() has fixed keys: the same path always gives the same name.
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    abs.hash(&mut h);
-    format!("part-{:016x}", h.finish())
+    part_name_of(&abs)
+}
+
+/// XXH3-64 (seed 0) of the path's bytes: a fixed specification, so per-trace jobs built with
+/// different toolchains name the same input's part alike.
+fn part_name_of(abs: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let h = twox_hash::XxHash3_64::oneshot(abs.as_os_str().as_bytes());
+    format!("part-{h:016x}")
 }
 
 /// What an input opens to: a trace to replay (a .pws trace, or a perf.data file converted to
@@ -715,5 +719,20 @@ mod tests {
         let n = clock_note(&stepped).unwrap();
         assert!(n.contains("25.0 ms"), "{n}");
         assert_eq!(clock_note(&[pair(1, 0)]), None);
+    }
+
+    /// Pinned: a change here renames every part of existing results. The values are XXH3-64
+    /// of the bytes, as the reference implementation (python `xxhash.xxh3_64`) gives them.
+    #[test]
+    fn part_names_are_xxh3_of_the_path_bytes() {
+        assert_eq!(twox_hash::XxHash3_64::oneshot(b""), 0x2d06_8005_38d3_94c2);
+        assert_eq!(
+            part_name_of(Path::new("/data/exp1/node-1/exp1.pws")),
+            "part-a4cad47b25365324"
+        );
+        assert_eq!(
+            part_name_of(Path::new("/data/exp1/nœud-1/exp1.pws")),
+            "part-ed7ca15f756060e6"
+        );
     }
 }

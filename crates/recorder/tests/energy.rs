@@ -2,6 +2,8 @@
 //! records it through `--energy powercap --powercap-root`; the trace must hold the raw values
 //! and the wrap range, untouched.
 
+mod support;
+
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -26,7 +28,7 @@ fn zone(root: &Path, name: &str, label: &str, value: u64) {
 fn powercap_values_and_wrap_reach_the_trace_verbatim() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipping: pws-record needs root for system-wide perf");
+        support::cannot_run("pws-record needs root for system-wide perf");
         return;
     }
     let d = tempfile::tempdir().unwrap();
@@ -133,4 +135,16 @@ fn powercap_values_and_wrap_reach_the_trace_verbatim() {
             "raw values are the ticker's, unconverted"
         );
     }
+}
+
+/// The helper that lets a test pass where it cannot run fails it under CI instead.
+#[test]
+#[should_panic(expected = "CI is set and this test cannot run here: no widget")]
+fn cannot_run_fails_under_ci() {
+    support::cannot_run_in("no widget", true);
+}
+
+#[test]
+fn cannot_run_passes_outside_ci() {
+    support::cannot_run_in("no widget", false);
 }

@@ -322,6 +322,11 @@ pub struct Sample<'a> {
     pub read: ReadGroup<'a>,
     pub cgroup: Option<u64>,
     pub raw: Option<&'a [u8]>,
+    /// The sample's IDENTIFIER named no event of the trace, but its READ group is one of ours:
+    /// `id.event` is the group's leader, and pid, tid, time and cpu may be another session's
+    /// (the kernel fills those fields once for all software events sampling the same
+    /// occurrence, for the first of them), so `id.time` is not to be trusted.
+    pub foreign_id: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -488,8 +493,55 @@ impl<'a> Records<'a> {
     }
 
     fn sample(&self, body: &'a [u8]) -> Result<Sample<'a>, DecodeError> {
-        let mut c = Cur { b: body, p: 0 };
-        let (event, attr) = self.event(c.u64()?)?;
+        let (event, attr) = self.event(u64::from_le_bytes(
+            body.get(0..8)
+                .ok_or_else(|| DecodeError("record ends inside a field".into()))?
+                .try_into()
+                .expect("8"),
+        ))?;
+        Ok(self.sample_as(body, event, attr)?.0)
+    }
+
+    /// A sample whose IDENTIFIER is unknown, recognised by its READ group: decoded with the
+    /// layout of each group event in turn, it must fill the record exactly and read the
+    /// counters of a group of this trace (our ids, which the kernel writes per event).
+    fn sample_by_read(&self, body: &'a [u8]) -> Option<Sample<'a>> {
+        let group = read_format::GROUP | read_format::ID;
+        let mut tried: Vec<(u64, u64)> = Vec::new();
+        for (i, attr) in self.attrs.events.iter().enumerate() {
+            let key = (attr.sample_type, attr.read_format);
+            if attr.sample_type & sample::READ == 0
+                || attr.read_format & group != group
+                || tried.contains(&key)
+            {
+                continue;
+            }
+            tried.push(key);
+            let Ok((mut s, used)) = self.sample_as(body, i, attr) else {
+                continue;
+            };
+            let leader = s.read.iter().next().and_then(|v| self.event_of(v.id));
+            let ours = s.read.iter().all(|v| self.event_of(v.id).is_some());
+            if let (true, true, Some(e)) = (used == body.len(), ours, leader) {
+                let la = &self.attrs.events[e];
+                if (la.sample_type, la.read_format) == key {
+                    s.id.event = e;
+                    s.foreign_id = true;
+                    return Some(s);
+                }
+            }
+        }
+        None
+    }
+
+    /// Decodes a sample with `attr`'s layout; also returns the bytes it used.
+    fn sample_as(
+        &self,
+        body: &'a [u8],
+        event: usize,
+        attr: &EventAttr,
+    ) -> Result<(Sample<'a>, usize), DecodeError> {
+        let mut c = Cur { b: body, p: 8 };
         let t = attr.sample_type;
         if t & !sample::SUPPORTED != 0 {
             return Err(DecodeError(format!(
@@ -565,7 +617,7 @@ impl<'a> Records<'a> {
         if t & sample::CGROUP != 0 {
             s.cgroup = Some(c.u64()?);
         }
-        Ok(s)
+        Ok((s, c.p))
     }
 
     fn decode(&self, kind: u32, misc: u16, body: &'a [u8]) -> Result<PerfRecord<'a>, DecodeError> {
@@ -586,6 +638,11 @@ impl<'a> Records<'a> {
         if let Some(b) = ident {
             let ident = u64::from_le_bytes(b.try_into().expect("8"));
             if self.event_of(ident).is_none() {
+                if kind == PERF_RECORD_SAMPLE {
+                    if let Some(s) = self.sample_by_read(body) {
+                        return Ok(PerfRecord::Sample(s));
+                    }
+                }
                 return Ok(PerfRecord::UnknownEvent { kind, ident });
             }
         }

@@ -257,9 +257,7 @@ fn python_reader_agrees_on_fixed_traces_torn_and_damaged() {
             false,
         );
     } else {
-        eprintln!(
-            "note: python3 lacks `zstandard`; compressed blocks checked by the Rust reader only"
-        );
+        cannot_run("python3 lacks `zstandard`: compressed blocks not cross-checked");
     }
 }
 
@@ -267,6 +265,9 @@ fn python_reader_agrees_on_fixed_traces_torn_and_damaged() {
 fn python_reader_agrees_on_random_traces() {
     let dir = tempfile::tempdir().unwrap();
     let compressed = python_has_zstandard();
+    if !compressed {
+        cannot_run("python3 lacks `zstandard`: random traces cross-checked uncompressed only");
+    }
     let mut runner = TestRunner::new(Config {
         cases: 24,
         ..Config::default()
@@ -289,4 +290,16 @@ fn python_reader_agrees_on_random_traces() {
             },
         )
         .unwrap();
+}
+
+/// The helper that lets a test pass where it cannot run fails it under CI instead.
+#[test]
+#[should_panic(expected = "CI is set and this test cannot run here: no widget")]
+fn cannot_run_fails_under_ci() {
+    cannot_run_in("no widget", true);
+}
+
+#[test]
+fn cannot_run_passes_outside_ci() {
+    cannot_run_in("no widget", false);
 }

@@ -120,6 +120,9 @@ pub struct CpuStats {
     pub throttled: u64,
     /// Records naming an event id the trace does not know (another perf session's).
     pub unknown_ids: u64,
+    /// Group samples that carried another session's identifier and time, placed in time by
+    /// their group read's enabled time.
+    pub foreign_ids: u64,
     /// Samples whose time went backwards: not charged.
     pub out_of_order: u64,
     /// Decode errors (the rest of that block is skipped), with the first message.
@@ -173,6 +176,10 @@ pub struct Walker<'g> {
     /// An idle span [start, end) ended by a switch record rather than a reading: the next
     /// group sample's deltas also cover it, and its clock counters' share is the idle span's.
     unread_idle: Option<(u64, u64)>,
+    /// (time, leader's time enabled) of the last group sample with our own identifier: a
+    /// sample stamped by another session is placed by its enabled time from there (the
+    /// leader is enabled all along, so both advance together).
+    anchor: Option<(u64, u64)>,
 }
 
 impl<'g> Walker<'g> {
@@ -204,6 +211,7 @@ impl<'g> Walker<'g> {
                 .map(|n| CLOCK_COUNTERS.contains(&n.as_str()))
                 .collect(),
             unread_idle: None,
+            anchor: None,
         }
     }
 
@@ -315,6 +323,28 @@ impl<'g> Walker<'g> {
                         pid: fmt.u64(raw, "pid").unwrap_or(0) as u32,
                     });
                 } else if columns.of_event[s.id.event].is_some() && self.accounting {
+                    let mut s = s;
+                    if s.foreign_id {
+                        // When another session samples the same software event, the kernel
+                        // stamps our sample with its id, time and tid: our ring and our group
+                        // read say it is ours, the enabled time says when.
+                        match self.anchor {
+                            Some((t, e)) if s.time_enabled >= e => {
+                                s.id.time = t + (s.time_enabled - e);
+                                self.out.stats.foreign_ids += 1;
+                            }
+                            _ => {
+                                self.out.stats.unknown_ids += 1;
+                                return;
+                            }
+                        }
+                    } else if s.read.iter().next().and_then(|v| attrs.event_of(v.id))
+                        != Some(s.id.event)
+                    {
+                        // A member's sample (the switch sampler, the one event whose samples
+                        // another session can stamp): its enabled time is the one to follow.
+                        self.anchor = Some((s.id.time, s.time_enabled));
+                    }
                     self.out.stats.group_samples += 1;
                     let cg = if s.id.pid == 0 {
                         IDLE
