@@ -22,7 +22,10 @@ use crate::replay::{self, Loaded, Replayed};
 use crate::tables::{Partition, Table};
 use crate::timefmt::ClockMap;
 
+// The group's members named: clap empties the group of a struct that flattens another, and
+// the main command's `Option<RunArgs>` would then always be None (clap-rs/clap#4697).
 #[derive(Debug, clap::Args)]
+#[group(args = ["traces", "manifest", "output"])]
 pub struct RunArgs {
     /// Inputs to analyse, recognised by content: .pws traces, perf.data files, hwpc-sensor
     /// reports, or directories of them (walked; a `manifest.csv` in one lists and labels its
@@ -76,6 +79,9 @@ pub struct RunArgs {
     /// Contiguous time blocks for the models' cross-validation.
     #[arg(long, default_value_t = 5)]
     pub folds: usize,
+    /// SmartWatts' options, as `pws-analyze smartwatts` takes them.
+    #[command(flatten, next_help_heading = "SmartWatts")]
+    pub smartwatts: crate::models::smartwatts::SmartWattsOptions,
 }
 
 pub fn run(args: &RunArgs) -> Result<ExitCode> {
@@ -282,6 +288,8 @@ pub(crate) struct Analysis {
     pub(crate) cgroup_path: HashMap<u64, String>,
     /// Activation index → usage (exact windows, or from intervals for time-overlap joins).
     pub(crate) act_usage: Vec<Usage>,
+    /// hwpc-sensor reports' ticks (None for traces), for SmartWatts.
+    pub(crate) sensor_ticks: Option<crate::inputs::hwpc_analysis::SensorTicks>,
 }
 
 /// One input replayed and written; `extra` are the manifest's own label columns.
@@ -390,6 +398,7 @@ fn replay_hwpc(
         energy,
         cgroup_path: r.cgroup_path,
         act_usage: Vec::new(),
+        sensor_ticks: Some(r.sensor_ticks),
     })
 }
 
@@ -466,6 +475,7 @@ pub(crate) fn replay_trace(
         energy,
         cgroup_path,
         act_usage,
+        sensor_ticks: None,
     })
 }
 
@@ -951,14 +961,19 @@ fn attribution_tables(
                 args.features.as_deref(),
             )),
         ];
-        let mut sw = crate::models::smartwatts_model::SmartWattsModel::new(
-            crate::models::smartwatts::SmartWattsConfig::default(),
+        let mut sw = crate::models::smartwatts_model::SmartWattsModel::for_input(
+            &args.smartwatts,
+            an.sensor_ticks.as_ref(),
+            e.domain,
         );
         sw.fit(&ds, &[]);
         if let Some(why) = &sw.note {
             notes.push(format!("{domain} {}: {why}", e.package));
         }
-        models.push(Box::new(sw));
+        // Without a single estimate it would only show up as a model attributing nothing.
+        if sw.estimated() {
+            models.push(Box::new(sw));
+        }
         if let Some(t) = crate::models::truth::Truth::from_metadata(&an.l.info.metadata, &ds) {
             models.push(Box::new(t));
         }

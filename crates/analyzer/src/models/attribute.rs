@@ -82,10 +82,22 @@ pub fn evaluate(model: &mut dyn Model, ds: &Dataset, k: usize) -> Vec<FoldError>
                 .filter(|i| !held.contains(i))
                 .collect();
             model.fit(ds, &train);
+            // (predicted, measured) W of the fold: each interval, or the model's own spans
+            // (its ticks), each in the fold that holds most of it.
+            let points: Vec<(f64, f64)> = match model.score_spans() {
+                None => ds.intervals[held.clone()]
+                    .iter()
+                    .map(|iv| (model.predict_w(iv), iv.power_w()))
+                    .collect(),
+                Some(spans) => spans
+                    .iter()
+                    .filter(|s| s.home(ds).is_some_and(|h| held.contains(&h)))
+                    .map(|s| (s.predicted_w, s.measured_w(ds)))
+                    .collect(),
+            };
             let (mut abs, mut pct, mut sq, mut n_pct) = (0.0, 0.0, 0.0, 0usize);
             let mut scored = 0usize;
-            for iv in &ds.intervals[held.clone()] {
-                let (p, m) = (model.predict_w(iv), iv.power_w());
+            for (p, m) in points {
                 // An online model has no estimate for some intervals: not scored.
                 if !p.is_finite() {
                     continue;
