@@ -266,6 +266,53 @@ mod tests {
         }
     }
 
+    /// A model that estimates per two-interval tick (a tick's mean right, its halves wrong).
+    struct Ticked;
+    impl Model for Ticked {
+        fn name(&self) -> String {
+            "ticked".into()
+        }
+        fn fit(&mut self, _: &Dataset, _: &[usize]) {}
+        fn predict_w(&self, _: &Interval) -> f64 {
+            0.0
+        }
+        fn idle_w(&self) -> f64 {
+            0.0
+        }
+        fn weight(&self, u: &Usage, _: f64) -> f64 {
+            u.cpu_ns as f64
+        }
+        fn params(&self) -> Vec<(String, f64)> {
+            vec![]
+        }
+        fn score_spans(&self) -> Option<Vec<crate::models::model::ScoreSpan>> {
+            let d = ds();
+            Some(
+                (0..10)
+                    .map(|k| {
+                        let (a, b) = (&d.intervals[2 * k], &d.intervals[2 * k + 1]);
+                        crate::models::model::ScoreSpan {
+                            parts: vec![(2 * k, 1.0), (2 * k + 1, 1.0)],
+                            predicted_w: (a.energy_j + b.energy_j) / 2.0,
+                        }
+                    })
+                    .collect(),
+            )
+        }
+    }
+
+    #[test]
+    fn a_model_with_its_own_ticks_is_scored_on_them() {
+        let errs = evaluate(&mut Ticked, &ds(), 5);
+        // 20 intervals in 5 folds of 4: two ticks each, scored exactly, where every interval
+        // on its own would be 50-70 W off its 0 W prediction.
+        assert_eq!(errs.len(), 5);
+        for e in &errs {
+            assert_eq!(e.n, 2, "{e:?}");
+            assert!(e.mae_w < 1e-9 && e.rmse_w < 1e-9, "{e:?}");
+        }
+    }
+
     #[test]
     fn cpu_share_fits_idle_and_every_policy_adds_up() {
         let d = ds();

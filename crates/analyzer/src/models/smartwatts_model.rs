@@ -362,3 +362,146 @@ impl Model for SmartWattsModel {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::analyze::{replay_trace, Analysis};
+    use crate::progress::Progress;
+    use crate::synth::{self, SynthArgs};
+
+    /// The package's dataset of a trace replayed on the grid of `interval`, as the main
+    /// command builds it (one package: every CPU's cells).
+    fn dataset(trace: &std::path::Path, interval: Duration) -> Dataset {
+        let progress = Progress::new(&[trace], false);
+        let an: Analysis =
+            replay_trace(trace, interval, false, None, &progress.input(trace)).expect("replay");
+        let spans: Vec<(u64, u64)> = (0..an.grid.len()).map(|i| an.grid.span(i)).collect();
+        let mut cells: HashMap<(usize, u64), crate::replay::cpu::Usage> = HashMap::new();
+        for c in &an.rep.per_cpu {
+            for (k, u) in &c.cells {
+                cells.entry(*k).or_default().add(u);
+            }
+        }
+        Dataset::new(
+            an.rep.columns.clone(),
+            &spans,
+            &an.energy[0].joules,
+            cells.into_iter().map(|((i, cg), u)| (i, cg, u)),
+        )
+    }
+
+    /// With 300 ms intervals a 1 s tick cannot be whole intervals: each tick is exactly 1 s,
+    /// and the power SmartWatts reports for it (its energy over the period) is the power
+    /// measured over that second — from the 10 ms energy readings, not from the split.
+    #[test]
+    fn ticks_are_exactly_the_period_and_their_power_is_the_measured_one() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let trace = d.path().join("s.pws");
+        synth::run(&SynthArgs {
+            output: trace.clone(),
+            seconds: 25,
+            seed: 3,
+            cpus: 2,
+            freq: 1000,
+        })
+        .expect("synth");
+        let coarse = dataset(&trace, Duration::from_millis(300));
+        let fine = dataset(&trace, Duration::from_millis(10));
+        let mut m =
+            SmartWattsModel::new(SmartWattsConfig::default(), Scope::Cpu, TickSource::Period);
+        m.fit(&coarse, &[]);
+        let t0 = coarse.intervals[0].start;
+        assert_eq!(fine.intervals[0].start, t0);
+        let span = coarse.intervals.last().expect("intervals").end - t0;
+        assert_eq!(m.ticks.len() as u64, span / 1_000_000_000);
+        let mut checked = 0;
+        for (k, t) in m.ticks.iter().enumerate() {
+            let secs: f64 = t
+                .parts
+                .iter()
+                .map(|&(i, f)| f * coarse.intervals[i].secs())
+                .sum();
+            assert!((secs - 1.0).abs() < 1e-9, "tick {k}: {secs} s");
+            let (a, b) = (
+                t0 + k as u64 * 1_000_000_000,
+                t0 + (k as u64 + 1) * 1_000_000_000,
+            );
+            let measured_j: f64 = fine
+                .intervals
+                .iter()
+                .filter(|iv| iv.start >= a && iv.end <= b)
+                .map(|iv| iv.energy_j)
+                .sum();
+            let rapl_w = t.rapl_w.expect("every tick reported");
+            assert!(
+                (rapl_w - measured_j).abs() < 0.03 * measured_j,
+                "tick {k}: SmartWatts' RAPL power {rapl_w} W, measured {measured_j} W"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 24, "{checked} ticks");
+        // It is scored at those ticks: one span per estimated tick, each exactly its tick.
+        let spans = m.score_spans().expect("spans");
+        assert_eq!(
+            spans.len(),
+            m.ticks.iter().filter(|t| t.estimate.is_some()).count()
+        );
+        assert!(spans.len() >= 14, "{} ticks estimated", spans.len());
+    }
+
+    /// A dataset of `n` 1 s intervals in which one cgroup runs: too few ticks to learn from.
+    #[test]
+    fn too_few_ticks_estimate_nothing_and_say_so() {
+        let intervals: Vec<Interval> = (0..8u64)
+            .map(|i| {
+                let u = crate::replay::cpu::Usage {
+                    cpu_ns: 500_000_000,
+                    counters: vec![],
+                };
+                Interval {
+                    start: i * 1_000_000_000,
+                    end: (i + 1) * 1_000_000_000,
+                    energy_j: 30.0,
+                    cgroups: vec![(7, u.clone())],
+                    total: u,
+                }
+            })
+            .collect();
+        let ds = Dataset {
+            columns: vec![],
+            intervals,
+        };
+        let mut m = SmartWattsModel::new(
+            SmartWattsConfig::default(),
+            Scope::Cpu,
+            TickSource::Intervals,
+        );
+        m.fit(&ds, &[]);
+        assert!(!m.estimated());
+        assert!(
+            m.note
+                .as_deref()
+                .is_some_and(|n| n.contains("estimated nothing")),
+            "{:?}",
+            m.note
+        );
+        // A switched-off formula runs nothing, and says which switch.
+        let mut off = SmartWattsModel::new(
+            SmartWattsConfig {
+                disable_cpu_formula: true,
+                ..SmartWattsConfig::default()
+            },
+            Scope::Cpu,
+            TickSource::Intervals,
+        );
+        off.fit(&ds, &[]);
+        assert!(!off.estimated());
+        assert!(off
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("--disable-cpu-formula")));
+    }
+}
