@@ -21,7 +21,10 @@ use crate::summary::Summary;
 use crate::tables::{Partition, Table};
 use crate::timefmt::ClockMap;
 
+// The group's members named: clap empties the group of a struct that flattens another, and
+// the main command's `Option<RunArgs>` would then always be None (clap-rs/clap#4697).
 #[derive(Debug, clap::Args)]
+#[group(args = ["traces", "manifest", "output"])]
 pub struct RunArgs {
     /// Inputs to analyse, recognised by content: .pws traces, perf.data files, hwpc-sensor
     /// reports, or directories of them (walked; a `manifest.csv` in one lists and labels its
@@ -75,6 +78,9 @@ pub struct RunArgs {
     /// Contiguous time blocks for the models' cross-validation.
     #[arg(long, default_value_t = 5)]
     pub folds: usize,
+    /// SmartWatts' options, as `pws-analyze smartwatts` takes them.
+    #[command(flatten, next_help_heading = "SmartWatts")]
+    pub smartwatts: crate::models::smartwatts::SmartWattsOptions,
 }
 
 pub fn run(args: &RunArgs) -> Result<ExitCode> {
@@ -152,6 +158,8 @@ pub(crate) struct Analysis {
     /// The activation join: function-container evidence per container row, each
     /// activation's usage per interval and package, its presence share.
     pub(crate) joined: Option<crate::join::Joined>,
+    /// hwpc-sensor reports' ticks (None for traces), for SmartWatts.
+    pub(crate) sensor_ticks: Option<crate::inputs::hwpc_analysis::SensorTicks>,
 }
 
 /// One input replayed and written; `extra` are the manifest's own label columns.
@@ -265,6 +273,7 @@ fn replay_hwpc(
         cgroup_path: r.cgroup_path,
         act_usage: Vec::new(),
         joined: None,
+        sensor_ticks: Some(r.sensor_ticks),
     })
 }
 
@@ -334,6 +343,7 @@ pub(crate) fn replay_trace(
         cgroup_path,
         act_usage,
         joined: Some(joined),
+        sensor_ticks: None,
     })
 }
 

@@ -13,8 +13,9 @@ use anyhow::{Context, Result};
 
 use crate::display;
 use crate::inputs::hwpc;
+use crate::models::smartwatts::config::DEFAULT_REPORTS_FREQUENCY_MS;
 use crate::models::smartwatts::formula::FormulaId;
-use crate::models::smartwatts::{ErrorWindowMethod, Outcome, SmartWatts, SmartWattsConfig};
+use crate::models::smartwatts::{Outcome, SmartWatts, SmartWattsConfig, SmartWattsOptions};
 
 /// Warnings printed one by one; past that only counted.
 const SHOWN_WARNINGS: usize = 10;
@@ -34,68 +35,13 @@ pub struct SmartwattsArgs {
     /// Also estimate the last 5 ticks, which smartwatts 2.4.1 keeps waiting for late reports.
     #[arg(long)]
     flush: bool,
-    /// CPU TDP (W): models with an intercept at or above it are refused.
-    #[arg(long, default_value_t = 400)]
-    cpu_tdp: u32,
-    /// CPU base clock (MHz): the width of a frequency layer.
-    #[arg(long, default_value_t = 100)]
-    cpu_base_clock: u32,
-    /// CPU base frequency (MHz): what APERF/MPERF = 1 stands for.
-    #[arg(long, default_value_t = 2100)]
-    cpu_base_freq: u32,
-    /// Error threshold of the CPU power models (W).
-    #[arg(long, default_value_t = 2.0)]
-    cpu_error_threshold: f64,
-    /// Error threshold of the DRAM power models (W).
-    #[arg(long, default_value_t = 2.0)]
-    dram_error_threshold: f64,
-    /// RAPL event used as reference for the CPU power models.
-    #[arg(long, default_value = "RAPL_ENERGY_PKG")]
-    cpu_rapl_ref_event: String,
-    /// RAPL event used as reference for the DRAM power models.
-    #[arg(long, default_value = "RAPL_ENERGY_DRAM")]
-    dram_rapl_ref_event: String,
-    /// Disable the CPU formula.
-    #[arg(long)]
-    disable_cpu_formula: bool,
-    /// Disable the DRAM formula.
-    #[arg(long)]
-    disable_dram_formula: bool,
-    /// Period of the sensor's reports (ms); RAPL energy is divided by it.
-    #[arg(long, default_value_t = 1000)]
-    sensor_reports_frequency: u32,
-    /// Minimum number of samples before a power model is learnt.
-    #[arg(long, default_value_t = 10)]
-    learn_min_samples_required: usize,
-    /// Samples kept per frequency layer to learn from.
-    #[arg(long, default_value_t = 60)]
-    learn_history_window_size: usize,
-    /// Errors kept per layer to decide on relearning.
-    #[arg(long, default_value_t = 60)]
-    learn_error_window_size: usize,
-    /// How the error window is summarised.
-    #[arg(long, value_enum, default_value_t = ErrorWindowMethod::Median)]
-    learn_error_window_method: ErrorWindowMethod,
+    #[command(flatten)]
+    options: SmartWattsOptions,
 }
 
 impl SmartwattsArgs {
     fn config(&self) -> SmartWattsConfig {
-        SmartWattsConfig {
-            cpu_tdp: self.cpu_tdp,
-            cpu_base_clock: self.cpu_base_clock,
-            cpu_base_freq: self.cpu_base_freq,
-            cpu_error_threshold: self.cpu_error_threshold,
-            dram_error_threshold: self.dram_error_threshold,
-            cpu_rapl_ref_event: self.cpu_rapl_ref_event.clone(),
-            dram_rapl_ref_event: self.dram_rapl_ref_event.clone(),
-            disable_cpu_formula: self.disable_cpu_formula,
-            disable_dram_formula: self.disable_dram_formula,
-            sensor_reports_frequency: self.sensor_reports_frequency,
-            learn_min_samples_required: self.learn_min_samples_required,
-            learn_history_window_size: self.learn_history_window_size,
-            learn_error_window_size: self.learn_error_window_size,
-            learn_error_window_method: self.learn_error_window_method,
-        }
+        self.options.config(DEFAULT_REPORTS_FREQUENCY_MS)
     }
 }
 

@@ -304,6 +304,12 @@ impl Row {
 }
 
 fn synthetic(ticks: usize) -> Synthetic {
+    synthetic_every(ticks, 1000)
+}
+
+/// The same with reports `period_ms` apart: CPU time, cycles and idle energy scale with it.
+fn synthetic_every(ticks: usize, period_ms: u64) -> Synthetic {
+    let scale = period_ms as f64 / 1000.0;
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let mut rand = move || {
         seed = seed
@@ -317,7 +323,7 @@ fn synthetic(ticks: usize) -> Synthetic {
     let mut enabled: HashMap<(&str, u32), (u64, u64)> = HashMap::new();
     let mut rapl_j = 0.0;
     for k in 0..ticks {
-        let ts = t0 + 1000 * k as i64;
+        let ts = t0 + period_ms as i64 * k as i64;
         let mut all_instr = 0u64;
         let mut per_cpu_instr = [0u64; 4];
         for cpu in 0..4u32 {
@@ -327,7 +333,7 @@ fn synthetic(ticks: usize) -> Synthetic {
                 if target == "db" && k < 2 {
                     continue;
                 }
-                let ns = (rand() * 0.4e9) as u64;
+                let ns = (rand() * 0.4e9 * scale) as u64;
                 used += ns;
                 let instr = (ns as f64 * per_ns) as u64;
                 let t = truth.entry(target).or_default();
@@ -355,12 +361,12 @@ fn synthetic(ticks: usize) -> Synthetic {
                 });
             }
             // Some activity outside the targets.
-            let other = (rand() * 0.1e9) as u64;
+            let other = (rand() * 0.1e9 * scale) as u64;
             let busy = used + other;
             per_cpu_instr[cpu as usize] += other / 2;
             all_instr += per_cpu_instr[cpu as usize];
-            let tsc = 2_000_000_000u64;
-            let en = 1_000_000_000 * (k as u64 + 1);
+            let tsc = (2e9 * scale) as u64;
+            let en = period_ms * 1_000_000 * (k as u64 + 1);
             rows.push(Row::all(
                 ts,
                 "msr",
@@ -379,10 +385,10 @@ fn synthetic(ticks: usize) -> Synthetic {
                 en,
             ));
         }
-        let j = 20.0 + 4e-9 * all_instr as f64;
+        let j = 20.0 * scale + 4e-9 * all_instr as f64;
         let raw = (j / UNIT).round() as u64;
         rapl_j += raw as f64 * UNIT;
-        let en = 1_000_000_000 * (k as u64 + 1);
+        let en = period_ms * 1_000_000 * (k as u64 + 1);
         rows.push(Row::all(ts, "rapl", 0, vec![("RAPL_ENERGY_PKG", raw)], en));
     }
     Synthetic {
@@ -591,4 +597,177 @@ fn a_malformed_report_names_file_and_line() {
     assert!(!o.status.success());
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("node-7") && e.contains("node-8"), "{e}");
+}
+
+/// smartwatts' mean absolute error in the summary of `pws-analyze INPUT -o OUT [extra]`, and
+/// its parameters in `models`.
+fn main_smartwatts(
+    input: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> (Option<f64>, HashMap<String, f64>, String) {
+    let summary = out.with_extension("summary.json");
+    let o = Command::new(bin())
+        .arg(input)
+        .arg("-o")
+        .arg(out)
+        .arg("--summary-json")
+        .arg(&summary)
+        .args(extra)
+        .output()
+        .unwrap();
+    ok(&o);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let mae = v[0]["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["model"] == "smartwatts")
+        .map(|m| m["mae_w"].as_f64().unwrap());
+    let mut params = HashMap::new();
+    for b in read(&out.join("models")) {
+        let (m, p, x) = (
+            col::<StringArray>(&b, "model"),
+            col::<StringArray>(&b, "param"),
+            col::<Float64Array>(&b, "value"),
+        );
+        for r in 0..b.num_rows() {
+            if m.value(r) == "smartwatts" {
+                params.insert(p.value(r).to_owned(), x.value(r));
+            }
+        }
+    }
+    (mae, params, String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+/// Reports 3 s apart: the main command runs SmartWatts at the reports' own period (not 1 s,
+/// which made it count 3 s of energy as 1 s), so its error is the subcommand's at
+/// `--sensor-reports-frequency 3000`.
+#[test]
+fn smartwatts_runs_at_the_reports_own_period() {
+    let s = synthetic_every(150, 3000);
+    let d = tempfile::tempdir().unwrap();
+    let csv = d.path().join("node-7");
+    s.csv_dir(&csv);
+
+    // The subcommand: |global − rapl| over the ticks it estimated.
+    let est = d.path().join("est.csv");
+    let o = Command::new(bin())
+        .args([
+            "smartwatts",
+            "--sensor-reports-frequency",
+            "3000",
+            "--flush",
+            "-o",
+        ])
+        .arg(&est)
+        .arg(&csv)
+        .output()
+        .unwrap();
+    ok(&o);
+    let mut by_ts: BTreeMap<String, (Option<f64>, Option<f64>)> = BTreeMap::new();
+    for l in std::fs::read_to_string(&est).unwrap().lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        let e = by_ts.entry(f[0].to_owned()).or_default();
+        match f[2] {
+            "rapl" => e.0 = Some(f[5].parse().unwrap()),
+            "global" => e.1 = Some(f[5].parse().unwrap()),
+            _ => {}
+        }
+    }
+    let errs: Vec<f64> = by_ts
+        .values()
+        .filter_map(|(r, g)| Some((r.as_ref()? - g.as_ref()?).abs()))
+        .collect();
+    assert!(errs.len() > 100, "{} ticks estimated", errs.len());
+    let sub = errs.iter().sum::<f64>() / errs.len() as f64;
+
+    let (main, params, _) = main_smartwatts(&csv, &d.path().join("out"), &[]);
+    let main = main.expect("smartwatts in the summary");
+    assert_eq!(params["sensor_reports_frequency_ms"], 3000.0);
+    // Its ticks are the reports': as many estimated as the subcommand's.
+    assert_eq!(params["ticks_estimated"], errs.len() as f64);
+    eprintln!("smartwatts MAE: main command {main:.3} W, subcommand {sub:.3} W");
+    // Not equal: the main command's targets include `<outside targets>` (what `all` counted
+    // beyond the targets), which the subcommand leaves out, and CPU time is one more feature.
+    assert!(
+        (main - sub).abs() <= 0.3 * sub,
+        "main command {main} W vs subcommand {sub} W"
+    );
+
+    // Given explicitly, the period is the user's: 1 s counts 3 s of energy as 1 s.
+    let (wrong, params, _) = main_smartwatts(
+        &csv,
+        &d.path().join("out-1s"),
+        &["--sensor-reports-frequency", "1000"],
+    );
+    assert_eq!(params["sensor_reports_frequency_ms"], 1000.0);
+    assert!(wrong.unwrap() > 10.0 * main.max(1.0), "{wrong:?} vs {main}");
+}
+
+/// Every SmartWatts option of `pws-analyze smartwatts` is taken by the main command under the
+/// same name, and reaches the model.
+#[test]
+fn smartwatts_options_on_the_main_command() {
+    let s = synthetic(80);
+    let d = tempfile::tempdir().unwrap();
+    let json = d.path().join("node-7.json");
+    std::fs::write(&json, s.json_lines()).unwrap();
+    let (mae, params, _) = main_smartwatts(
+        &json,
+        &d.path().join("out"),
+        &[
+            "--cpu-tdp",
+            "150",
+            "--cpu-base-clock",
+            "100",
+            "--cpu-base-freq",
+            "2000",
+            "--cpu-error-threshold",
+            "1.0",
+            "--dram-error-threshold",
+            "0.3",
+            "--cpu-rapl-ref-event",
+            "RAPL_ENERGY_PKG",
+            "--dram-rapl-ref-event",
+            "RAPL_ENERGY_DRAM",
+            "--disable-dram-formula",
+            "--sensor-reports-frequency",
+            "1000",
+            "--learn-min-samples-required",
+            "5",
+            "--learn-history-window-size",
+            "30",
+            "--learn-error-window-size",
+            "20",
+            "--learn-error-window-method",
+            "mean",
+        ],
+    );
+    assert!(mae.is_some());
+    assert_eq!(params["cpu_tdp"], 150.0);
+    // 5 samples before the first model instead of 10: 75 of 80 ticks estimated (5 after the
+    // first 5 … the last 5 flushed), where the defaults estimate 70.
+    let (_, defaults, _) = main_smartwatts(&json, &d.path().join("out-default"), &[]);
+    assert_eq!(
+        params["ticks_estimated"] - defaults["ticks_estimated"],
+        5.0,
+        "{params:?} vs {defaults:?}"
+    );
+    // The package's formula off: SmartWatts has nothing to say on it, and says so.
+    let (mae, params, text) =
+        main_smartwatts(&json, &d.path().join("out-off"), &["--disable-cpu-formula"]);
+    assert!(mae.is_none() && params.is_empty(), "{params:?}");
+    assert!(text.contains("--disable-cpu-formula"), "{text}");
+    // A bad value is refused by name.
+    let o = Command::new(bin())
+        .arg(&json)
+        .arg("-o")
+        .arg(d.path().join("bad"))
+        .args(["--learn-error-window-method", "mode"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("learn-error-window-method"));
 }

@@ -11,7 +11,7 @@ use std::process::Command;
 
 use common::{col, read};
 
-use arrow_array::{Float64Array, StringArray};
+use arrow_array::{Array, Float64Array, StringArray};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_pws-analyze")
@@ -206,4 +206,91 @@ fn two_traces_of_one_run_and_host_keep_all_their_rows() {
         expected += t["activation_dynamic_j"].as_object().unwrap().len();
     }
     assert_eq!(rows, expected, "every activation of both traces");
+}
+
+/// `model_eval` rows of a model: (fold, intervals, mae_w).
+fn model_eval(out: &std::path::Path, model: &str) -> Vec<(u64, u64, Option<f64>)> {
+    let mut rows = Vec::new();
+    for b in read(&out.join("model_eval")) {
+        let (m, f, n, e) = (
+            col::<StringArray>(&b, "model"),
+            col::<arrow_array::UInt64Array>(&b, "fold"),
+            col::<arrow_array::UInt64Array>(&b, "intervals"),
+            col::<Float64Array>(&b, "mae_w"),
+        );
+        for r in 0..b.num_rows() {
+            if m.value(r) == model {
+                rows.push((f.value(r), n.value(r), e.is_valid(r).then(|| e.value(r))));
+            }
+        }
+    }
+    rows.sort_by_key(|r| r.0);
+    rows
+}
+
+fn synth_and_analyse(seconds: &str, extra: &[&str]) -> (tempfile::TempDir, String) {
+    let d = tempfile::tempdir().unwrap();
+    let trace = d.path().join("t.pws");
+    let st = Command::new(bin())
+        .args(["synth", "--seconds", seconds, "-o"])
+        .arg(&trace)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let o = Command::new(bin())
+        .arg(&trace)
+        .arg("-o")
+        .arg(d.path().join("out"))
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    (d, String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+/// SmartWatts is scored at its own 1 s ticks, not on the 10 ms intervals inside them:
+/// `intervals` counts ticks (a 30 s trace has 30, the first 10 spent learning), and its error
+/// is that of its tick estimates against each tick's mean power.
+#[test]
+fn smartwatts_is_scored_at_its_ticks() {
+    let (d, _) = synth_and_analyse("30", &["--interval", "300ms"]);
+    let out = d.path().join("out");
+    let sw = model_eval(&out, "smartwatts");
+    let ticks: u64 = sw.iter().map(|r| r.1).sum();
+    assert!((15..=30).contains(&ticks), "{sw:?}");
+    let linear = model_eval(&out, "linear-offline");
+    assert_eq!(
+        linear.iter().map(|r| r.1).sum::<u64>(),
+        100,
+        "300 ms intervals"
+    );
+}
+
+/// A trace too short for SmartWatts to learn anything: it is left out of the comparison
+/// (no `model_eval` rows, no column or share of the spread in `activation_comparison`) and
+/// the summary says why.
+#[test]
+fn smartwatts_that_learnt_nothing_is_left_out() {
+    let (d, text) = synth_and_analyse("8", &[]);
+    let out = d.path().join("out");
+    assert!(model_eval(&out, "smartwatts").is_empty());
+    assert!(!model_eval(&out, "linear-offline").is_empty());
+    assert!(
+        text.contains("smartwatts estimated nothing") && text.contains("left out"),
+        "{text}"
+    );
+    let b = read(&out.join("activation_comparison"));
+    assert!(!b.is_empty());
+    assert!(b[0].column_by_name("smartwatts_j").is_none());
+    assert!(b[0].column_by_name("linear-offline_j").is_some());
+    let models: std::collections::HashSet<String> = read(&out.join("activation_energy"))
+        .iter()
+        .flat_map(|b| {
+            let m = col::<StringArray>(b, "model");
+            (0..b.num_rows())
+                .map(|r| m.value(r).to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(!models.contains("smartwatts"), "{models:?}");
 }

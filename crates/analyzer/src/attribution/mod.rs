@@ -158,14 +158,19 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
                 args.features.as_deref(),
             )),
         ];
-        let mut sw = crate::models::smartwatts_model::SmartWattsModel::new(
-            crate::models::smartwatts::SmartWattsConfig::default(),
+        let mut sw = crate::models::smartwatts_model::SmartWattsModel::for_input(
+            &args.smartwatts,
+            an.sensor_ticks.as_ref(),
+            e.domain,
         );
         sw.fit(&ds, &[]);
         if let Some(why) = &sw.note {
             out.notes.push(format!("{domain} {}: {why}", e.package));
         }
-        models.push(Box::new(sw));
+        // Without a single estimate it would only show up as a model attributing nothing.
+        if sw.estimated() {
+            models.push(Box::new(sw));
+        }
         if let Some(t) = crate::models::truth::Truth::from_metadata(&an.l.info.metadata, &ds) {
             models.push(Box::new(t));
         }

@@ -105,6 +105,38 @@ pub struct Replay {
     pub life: Lifecycles,
     pub rep: Replayed,
     pub cgroup_path: HashMap<u64, String>,
+    /// The sensor's ticks, for SmartWatts.
+    pub sensor_ticks: SensorTicks,
+}
+
+/// What SmartWatts needs to know of the sensor's ticks to see them as smartwatts does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SensorTicks {
+    /// The median step between the reports' timestamps, in whole ms (the period hwpc-sensor
+    /// was run with); None with a single tick.
+    pub period_ms: Option<u32>,
+    /// Every interval of the grid is one tick of the sensor (`--interval` merged none).
+    pub intervals_are_ticks: bool,
+}
+
+impl SensorTicks {
+    fn new(bounds: &[u64], grid_len: usize) -> Self {
+        // bounds[0] is the start of the first report's span, not a report: left out.
+        let mut steps: Vec<u64> = bounds
+            .get(1..)
+            .unwrap_or_default()
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .collect();
+        steps.sort_unstable();
+        let period_ms = steps
+            .get(steps.len() / 2)
+            .map(|&ns| ((ns + 500_000) / 1_000_000).clamp(1, u64::from(u32::MAX)) as u32);
+        SensorTicks {
+            period_ms,
+            intervals_are_ticks: grid_len + 1 == bounds.len(),
+        }
+    }
 }
 
 /// Reads the reports (a directory of CSV files or a JSON file): errors name the file and line
@@ -271,6 +303,7 @@ impl HwpcInput {
         if let Some(k) = self.outside {
             cgroup_path.insert(k, OUTSIDE.to_owned());
         }
+        let sensor_ticks = SensorTicks::new(&self.bounds, grid.len());
         Ok((
             self.loaded,
             Replay {
@@ -278,6 +311,7 @@ impl HwpcInput {
                 life,
                 rep,
                 cgroup_path,
+                sensor_ticks,
             },
         ))
     }

@@ -83,12 +83,27 @@ pub fn evaluate(model: &mut dyn Model, ds: &Dataset, k: usize) -> Vec<FoldError>
                 .filter(|&i| !held.contains(&i) && ds.intervals[i].fitted)
                 .collect();
             model.fit(ds, &train);
+            // (predicted, measured) W of the fold: each interval, or the model's own spans
+            // (its ticks), each in the fold that holds most of it.
+            let points: Vec<(f64, f64)> = match model.score_spans() {
+                // Only measured intervals: gap estimates and missing energy are not data.
+                None => ds.intervals[held.clone()]
+                    .iter()
+                    .filter(|iv| iv.fitted)
+                    .map(|iv| (model.predict_w(iv), iv.power_w()))
+                    .collect(),
+                Some(spans) => spans
+                    .iter()
+                    .filter(|s| s.home(ds).is_some_and(|h| held.contains(&h)))
+                    .map(|s| (s.predicted_w, s.measured_w(ds)))
+                    .collect(),
+            };
             let (mut abs, mut pct, mut sq, mut n_pct) = (0.0, 0.0, 0.0, 0usize);
             let mut scored = 0usize;
-            for iv in ds.intervals[held.clone()].iter().filter(|iv| iv.fitted) {
-                let (p, m) = (model.predict_w(iv), iv.power_w());
-                // An online model has no estimate for some intervals: not scored.
-                if !p.is_finite() {
+            for (p, m) in points {
+                // An online model has no estimate for some intervals, and a tick over missing
+                // energy has no measurement: not scored.
+                if !p.is_finite() || !m.is_finite() {
                     continue;
                 }
                 scored += 1;
@@ -259,6 +274,53 @@ mod tests {
                 e.mae_w.is_nan() && e.rmse_w.is_nan() && e.mape.is_nan(),
                 "{e:?}"
             );
+        }
+    }
+
+    /// A model that estimates per two-interval tick (a tick's mean right, its halves wrong).
+    struct Ticked;
+    impl Model for Ticked {
+        fn name(&self) -> String {
+            "ticked".into()
+        }
+        fn fit(&mut self, _: &Dataset, _: &[usize]) {}
+        fn predict_w(&self, _: &Interval) -> f64 {
+            0.0
+        }
+        fn idle_w(&self) -> f64 {
+            0.0
+        }
+        fn weight(&self, u: &Usage, _: f64) -> f64 {
+            u.cpu_ns as f64
+        }
+        fn params(&self) -> Vec<(String, f64)> {
+            vec![]
+        }
+        fn score_spans(&self) -> Option<Vec<crate::models::model::ScoreSpan>> {
+            let d = ds();
+            Some(
+                (0..10)
+                    .map(|k| {
+                        let (a, b) = (&d.intervals[2 * k], &d.intervals[2 * k + 1]);
+                        crate::models::model::ScoreSpan {
+                            parts: vec![(2 * k, 1.0), (2 * k + 1, 1.0)],
+                            predicted_w: (a.energy_j + b.energy_j) / 2.0,
+                        }
+                    })
+                    .collect(),
+            )
+        }
+    }
+
+    #[test]
+    fn a_model_with_its_own_ticks_is_scored_on_them() {
+        let errs = evaluate(&mut Ticked, &ds(), 5);
+        // 20 intervals in 5 folds of 4: two ticks each, scored exactly, where every interval
+        // on its own would be 50-70 W off its 0 W prediction.
+        assert_eq!(errs.len(), 5);
+        for e in &errs {
+            assert_eq!(e.n, 2, "{e:?}");
+            assert!(e.mae_w < 1e-9 && e.rmse_w < 1e-9, "{e:?}");
         }
     }
 

@@ -30,6 +30,42 @@ pub trait Model: Send + Sync {
     }
     /// Fitted parameters, for the `models` table.
     fn params(&self) -> Vec<(String, f64)>;
+    /// The spans the model must be scored over, when not each interval on its own: a model
+    /// that estimates at its own tick (SmartWatts) is judged on that tick's mean power, not on
+    /// the grid's 10 ms intervals inside it.
+    fn score_spans(&self) -> Option<Vec<ScoreSpan>> {
+        None
+    }
+}
+
+/// A span a model is scored over: parts of intervals, and the model's mean power over it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreSpan {
+    /// (interval index, fraction of that interval inside the span).
+    pub parts: Vec<(usize, f64)>,
+    pub predicted_w: f64,
+}
+
+impl ScoreSpan {
+    /// The measured mean power over the span.
+    pub fn measured_w(&self, ds: &Dataset) -> f64 {
+        let (mut j, mut secs) = (0.0, 0.0);
+        for &(i, f) in &self.parts {
+            let iv = &ds.intervals[i];
+            j += f * iv.energy_j;
+            secs += f * iv.secs();
+        }
+        j / secs
+    }
+
+    /// The interval holding most of the span: the span belongs to its cross-validation fold.
+    pub fn home(&self, ds: &Dataset) -> Option<usize> {
+        self.parts
+            .iter()
+            .map(|&(i, f)| (i, f * ds.intervals[i].secs()))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(i, _)| i)
+    }
 }
 
 /// The feature a share model splits by.

@@ -1,43 +1,82 @@
-//! `smartwatts` in the main comparison: the SmartWatts 2.4.1 port run over a trace's intervals
-//! as if they were hwpc-sensor ticks — intervals grouped into ticks of its
-//! `sensor_reports_frequency` (1 s by default), the package energy as the RAPL reading, each
-//! cgroup as a target whose core counters are its CPU time and counters over the tick. Every
-//! interval of a tick gets the tick's estimate.
+//! `smartwatts` in the main comparison: the SmartWatts 2.4.1 port run over an input's
+//! intervals as if they were hwpc-sensor ticks — the energy counter's joules as the RAPL
+//! reading, each cgroup as a target whose core counters are its CPU time and counters over the
+//! tick.
 //!
-//! SmartWatts is an online model: each interval's estimate uses only what came before it, so
-//! "fitting" runs it once over the whole trace in time order and the cross-validation folds
-//! score those online estimates (intervals it did not estimate — before its first accepted
-//! model, and the last five it holds back — are left out of the errors). Its per-target power
-//! is its own: (wᵀx_t / wᵀX) × its estimate. Its static part for the idle policies is the
-//! intercept of the last accepted model.
+//! Ticks are what smartwatts would have been given:
+//! - hwpc-sensor reports: the sensor's own ticks (each interval is one, unless `--interval`
+//!   merged them), and `--sensor-reports-frequency` defaults to the reports' own period;
+//! - traces: ticks of exactly `--sensor-reports-frequency` (1 s by default) from the first
+//!   interval, each grid interval split at tick boundaries pro rata (energy, CPU time and
+//!   counters by overlap), because smartwatts divides a tick's energy by that period whatever
+//!   the tick's length. A last, incomplete tick is not given to it (the sensor would not have
+//!   reported it yet).
+//!
+//! SmartWatts is an online model: each estimate uses only what came before, so "fitting" runs
+//! it once over the whole input in time order and the cross-validation folds score those
+//! online estimates, at its own ticks (a tick's estimate against the tick's measured mean
+//! power). An interval gets the estimates of the ticks it overlaps, weighted by overlap. Its
+//! per-target power is its own: (wᵀx_t / wᵀX) × its estimate. Its static part for the idle
+//! policies is the intercept of the last accepted model.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use pws_trace::records::EnergyDomain;
+
 use super::dataset::{Dataset, Interval};
-use super::model::Model;
+use super::model::{Model, ScoreSpan};
+use super::smartwatts::config::{Scope, DEFAULT_REPORTS_FREQUENCY_MS};
 use super::smartwatts::formula::{GLOBAL_ESTIMATE_TARGET, RAPL_TARGET};
 use super::smartwatts::{
-    Events, GlobalSample, SmartWatts, SmartWattsConfig, SocketTick, TargetSample, Tick,
-    GLOBAL_TARGET,
+    Events, GlobalSample, SmartWatts, SmartWattsConfig, SmartWattsOptions, SocketTick,
+    TargetSample, Tick, GLOBAL_TARGET,
 };
-use crate::replay::cpu::Usage;
+use crate::inputs::hwpc_analysis::SensorTicks;
+
+/// How an input's intervals become SmartWatts ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TickSource {
+    /// Each interval is one tick (hwpc-sensor reports: the sensor's own ticks).
+    Intervals,
+    /// Ticks of exactly the configured period, intervals split at their boundaries.
+    Period,
+}
+
+/// One tick: the parts of intervals in it, and what SmartWatts said of it.
+#[derive(Debug, Clone)]
+struct TickSpan {
+    /// (interval index, fraction of the interval in the tick).
+    parts: Vec<(usize, f64)>,
+    /// The RAPL power SmartWatts reported for the tick (its energy over the period), if any.
+    rapl_w: Option<f64>,
+    /// The global estimate and each target's (cgroup key → W).
+    estimate: Option<(f64, HashMap<u64, f64>)>,
+}
 
 #[derive(Debug)]
 pub struct SmartWattsModel {
     config: SmartWattsConfig,
-    /// Interval start → (global estimate W, target key → W).
+    scope: Scope,
+    source: TickSource,
+    ticks: Vec<TickSpan>,
+    /// Interval start → (global estimate W, cgroup key → W), overlap-weighted over its ticks.
     estimates: HashMap<u64, (f64, HashMap<u64, f64>)>,
     intercept: f64,
     ran: bool,
-    /// Why it estimated nothing, if so.
+    /// Why its results need a word (no intercept yet, or no estimate at all), if so.
     pub note: Option<String>,
 }
 
 impl SmartWattsModel {
-    pub fn new(config: SmartWattsConfig) -> Self {
+    /// SmartWatts on one energy counter: `scope` says which formula models it (smartwatts'
+    /// `cpu` for RAPL PKG, `dram` for DRAM), with that scope's threshold and switch.
+    pub fn new(config: SmartWattsConfig, scope: Scope, source: TickSource) -> Self {
         Self {
             config,
+            scope,
+            source,
+            ticks: Vec::new(),
             estimates: HashMap::new(),
             intercept: 0.0,
             ran: false,
@@ -45,82 +84,163 @@ impl SmartWattsModel {
         }
     }
 
-    fn events(ds: &Dataset, u: &Usage) -> Events {
-        let mut e = Events::new();
-        let mut pairs: Vec<(Arc<str>, i64)> = vec![(Arc::from("cpu_ns"), u.cpu_ns as i64)];
-        for (name, v) in ds.columns.iter().zip(&u.counters) {
+    /// The model for one energy counter of an input, from the command line's options: the
+    /// period given, else the hwpc reports' own (`sensor`, None for traces), else 1 s; the
+    /// sensor's ticks when the intervals are those ticks, else ticks of the period.
+    pub fn for_input(
+        options: &SmartWattsOptions,
+        sensor: Option<&SensorTicks>,
+        domain: EnergyDomain,
+    ) -> Self {
+        let period = sensor
+            .and_then(|s| s.period_ms)
+            .unwrap_or(DEFAULT_REPORTS_FREQUENCY_MS);
+        let source = match sensor {
+            Some(s) if s.intervals_are_ticks => TickSource::Intervals,
+            _ => TickSource::Period,
+        };
+        let scope = match domain {
+            EnergyDomain::Dram => Scope::Dram,
+            _ => Scope::Cpu,
+        };
+        Self::new(options.config(period), scope, source)
+    }
+
+    /// Whether it estimated anything: a SmartWatts that never accepted a model (an input
+    /// shorter than it needs to learn) has nothing to compare or attribute with.
+    pub fn estimated(&self) -> bool {
+        !self.estimates.is_empty()
+    }
+
+    fn events(ds: &Dataset, cpu_ns: f64, counters: &[f64]) -> Events {
+        let mut pairs: Vec<(Arc<str>, i64)> = vec![(Arc::from("cpu_ns"), cpu_ns.round() as i64)];
+        for (name, v) in ds.columns.iter().zip(counters) {
             pairs.push((Arc::from(name.as_str()), v.round() as i64));
         }
         pairs.sort_by(|a, b| a.0.cmp(&b.0));
-        for (k, v) in pairs {
-            e.insert(k, v);
+        pairs.into_iter().collect()
+    }
+
+    /// The ticks' parts of intervals.
+    fn tick_parts(&self, ds: &Dataset, period_ns: u64) -> Vec<Vec<(usize, f64)>> {
+        match self.source {
+            TickSource::Intervals => (0..ds.intervals.len()).map(|i| vec![(i, 1.0)]).collect(),
+            TickSource::Period => {
+                let (Some(first), Some(last)) = (ds.intervals.first(), ds.intervals.last()) else {
+                    return Vec::new();
+                };
+                let t0 = first.start;
+                let n = ((last.end.saturating_sub(t0)) / period_ns) as usize;
+                let mut ticks = vec![Vec::new(); n];
+                for (i, iv) in ds.intervals.iter().enumerate() {
+                    let len = iv.end.saturating_sub(iv.start);
+                    if len == 0 {
+                        continue;
+                    }
+                    let first_k = (iv.start.saturating_sub(t0) / period_ns) as usize;
+                    for (k, tick) in ticks.iter_mut().enumerate().skip(first_k) {
+                        let (a, b) = (t0 + k as u64 * period_ns, t0 + (k as u64 + 1) * period_ns);
+                        if a >= iv.end {
+                            break;
+                        }
+                        let overlap = b.min(iv.end).saturating_sub(a.max(iv.start));
+                        if overlap > 0 {
+                            tick.push((i, overlap as f64 / len as f64));
+                        }
+                    }
+                }
+                ticks
+            }
         }
-        e
     }
 
     fn run(&mut self, ds: &Dataset) {
         self.ran = true;
+        if !self.config.enabled(self.scope) {
+            self.note = Some(format!(
+                "smartwatts not run: --disable-{}-formula",
+                self.scope
+            ));
+            return;
+        }
+        // One formula: this counter's, fed as its scope's reference RAPL event.
         let config = SmartWattsConfig {
-            disable_dram_formula: true,
+            disable_cpu_formula: self.scope != Scope::Cpu,
+            disable_dram_formula: self.scope != Scope::Dram,
             ..self.config.clone()
         };
-        let period_ns = u64::from(config.sensor_reports_frequency).max(1) * 1_000_000;
-        let Ok(mut sw) = SmartWatts::new(config.clone()) else {
-            self.note = Some("smartwatts: invalid configuration".into());
-            return;
+        let period_ms = config.sensor_reports_frequency;
+        let sw = SmartWatts::new(config.clone());
+        let mut sw = match sw {
+            Ok(sw) => sw,
+            Err(e) => {
+                self.note = Some(format!("smartwatts not run: {e}"));
+                return;
+            }
         };
-        // Intervals grouped into ticks of the sensor's period (1 s by default), as
-        // hwpc-sensor reports them: SmartWatts divides each tick's energy by that period.
-        let mut ticks: Vec<(Vec<u64>, f64, HashMap<u64, Usage>)> = Vec::new();
-        let mut tick_start = None;
-        for iv in &ds.intervals {
-            let new_tick = tick_start.is_none_or(|t| iv.start >= t + period_ns);
-            if new_tick {
-                tick_start = Some(iv.start);
-                ticks.push((Vec::new(), 0.0, HashMap::new()));
-            }
-            let t = ticks.last_mut().expect("a tick");
-            t.0.push(iv.start);
-            // Missing energy (NaN) would poison the tick: it counts as none.
-            if iv.energy_j.is_finite() {
-                t.1 += iv.energy_j;
-            }
-            for (cg, u) in &iv.cgroups {
-                t.2.entry(*cg).or_default().add(u);
-            }
-        }
+        let period_ns = u64::from(period_ms) * 1_000_000;
+        let rapl_event = config.rapl_ref_event(self.scope).to_owned();
         let sensor: Arc<str> = Arc::from("pws");
-        let mut by_ts: HashMap<i64, usize> = HashMap::new();
+        let width = ds.columns.len();
+        let parts = self.tick_parts(ds, period_ns);
         let mut outcomes = Vec::new();
-        for (i, (_, energy_j, cgroups)) in ticks.iter().enumerate() {
-            let ts = i as i64 * i64::from(config.sensor_reports_frequency);
-            by_ts.insert(ts, i);
-            let mut socket = SocketTick {
+        for (k, tick) in parts.iter().enumerate() {
+            // A tick over missing energy is a report the sensor never sent: skipped.
+            if tick
+                .iter()
+                .any(|&(i, _)| !ds.intervals[i].energy_j.is_finite())
+            {
+                continue;
+            }
+            let mut energy_j = 0.0;
+            // Cgroup key → (CPU ns, counters), the intervals' shares summed.
+            let mut usage: HashMap<u64, (f64, Vec<f64>)> = HashMap::new();
+            for &(i, f) in tick {
+                let iv = &ds.intervals[i];
+                energy_j += f * iv.energy_j;
+                for (cg, u) in &iv.cgroups {
+                    let e = usage.entry(*cg).or_insert_with(|| (0.0, vec![0.0; width]));
+                    e.0 += f * u.cpu_ns as f64;
+                    for (c, v) in e.1.iter_mut().zip(&u.counters) {
+                        *c += f * v;
+                    }
+                }
+            }
+            let mut cgs: Vec<(u64, (f64, Vec<f64>))> = usage.into_iter().collect();
+            cgs.sort_by_key(|(cg, _)| *cg);
+            let socket = SocketTick {
                 global: Some(GlobalSample {
-                    rapl_joules: [(config.cpu_rapl_ref_event.clone(), *energy_j)]
-                        .into_iter()
-                        .collect(),
+                    rapl_joules: [(rapl_event.clone(), energy_j)].into_iter().collect(),
                     msr: Vec::new(),
                 }),
-                targets: Vec::new(),
+                targets: cgs
+                    .iter()
+                    .map(|(cg, (ns, counters))| TargetSample {
+                        target: Arc::from(cg.to_string().as_str()),
+                        cpus: vec![Self::events(ds, *ns, counters)],
+                    })
+                    .collect(),
             };
-            let mut cgs: Vec<(&u64, &Usage)> = cgroups.iter().collect();
-            cgs.sort_by_key(|(cg, _)| **cg);
-            for (cg, u) in cgs {
-                socket.targets.push(TargetSample {
-                    target: Arc::from(cg.to_string().as_str()),
-                    cpus: vec![Self::events(ds, u)],
-                });
-            }
             outcomes.extend(sw.push(Tick {
-                timestamp_ms: ts,
+                timestamp_ms: k as i64 * i64::from(period_ms),
                 sensor: sensor.clone(),
                 sockets: [(0, socket)].into_iter().collect(),
             }));
         }
         outcomes.extend(sw.flush());
+        self.ticks = parts
+            .into_iter()
+            .map(|parts| TickSpan {
+                parts,
+                rapl_w: None,
+                estimate: None,
+            })
+            .collect();
         for o in outcomes {
-            let Some(&ti) = by_ts.get(&o.timestamp_ms) else {
+            let Some(tick) = usize::try_from(o.timestamp_ms / i64::from(period_ms))
+                .ok()
+                .and_then(|k| self.ticks.get_mut(k))
+            else {
                 continue;
             };
             if let Some(f) = &o.formula {
@@ -131,7 +251,8 @@ impl SmartWattsModel {
             for e in &o.estimates {
                 match &*e.target {
                     GLOBAL_ESTIMATE_TARGET => global = Some(e.power_w),
-                    RAPL_TARGET | GLOBAL_TARGET => {}
+                    RAPL_TARGET => tick.rapl_w = Some(e.power_w),
+                    GLOBAL_TARGET => {}
                     t => {
                         if let Ok(cg) = t.parse::<u64>() {
                             targets.insert(cg, e.power_w);
@@ -139,27 +260,42 @@ impl SmartWattsModel {
                     }
                 }
             }
-            if let Some(g) = global {
-                for &start in &ticks[ti].0 {
-                    self.estimates.insert(start, (g, targets.clone()));
+            tick.estimate = global.map(|g| (g, targets));
+        }
+        // Each interval: its ticks' estimates, weighted by how much of it each holds.
+        let mut per_interval: HashMap<usize, (f64, f64, HashMap<u64, f64>)> = HashMap::new();
+        for t in &self.ticks {
+            let Some((g, targets)) = &t.estimate else {
+                continue;
+            };
+            for &(i, f) in &t.parts {
+                let e = per_interval.entry(i).or_default();
+                e.0 += f;
+                e.1 += f * g;
+                for (cg, w) in targets {
+                    *e.2.entry(*cg).or_default() += f * w;
                 }
             }
         }
-        let window = self.config.learn_history_window_size;
-        if !self.estimates.is_empty() && ticks.len() < window {
-            // SmartWatts 2.4.1 fits no intercept before its history window is full.
-            self.note = Some(format!(
-                "smartwatts fits its intercept only once its history window is full ({window} ticks of {} ms) and this trace has {} ticks: its static power is 0 and all its power counts as dynamic (record longer, or lower --learn-history-window-size)",
-                config.sensor_reports_frequency,
-                ticks.len()
-            ));
+        for (i, (w, g, mut targets)) in per_interval {
+            for v in targets.values_mut() {
+                *v /= w;
+            }
+            self.estimates
+                .insert(ds.intervals[i].start, (g / w, targets));
         }
+        let window = self.config.learn_history_window_size;
         if self.estimates.is_empty() {
             self.note = Some(format!(
-                "smartwatts estimated no interval ({} ticks of {} ms; it needs {} before its first model)",
-                ticks.len(),
-                config.sensor_reports_frequency,
+                "smartwatts estimated nothing ({} ticks of {period_ms} ms; it needs more than {} before its first model, and holds back the last 5): left out of the comparison",
+                self.ticks.len(),
                 self.config.learn_min_samples_required
+            ));
+        } else if self.ticks.len() < window {
+            // SmartWatts 2.4.1 fits no intercept before its history window is full.
+            self.note = Some(format!(
+                "smartwatts fits its intercept only once its history window is full ({window} ticks of {period_ms} ms) and this input has {} ticks: its static power is 0 and all its power counts as dynamic (record longer, or lower --learn-history-window-size)",
+                self.ticks.len()
             ));
         }
     }
@@ -184,7 +320,7 @@ impl Model for SmartWattsModel {
         self.intercept.max(0.0)
     }
 
-    fn weight(&self, _u: &Usage, _secs: f64) -> f64 {
+    fn weight(&self, _u: &crate::replay::cpu::Usage, _secs: f64) -> f64 {
         // Per-target power comes from the interval's estimates (see `weights`); a usage alone
         // has none.
         0.0
@@ -207,7 +343,170 @@ impl Model for SmartWattsModel {
         vec![
             ("last_intercept_w".into(), self.intercept),
             ("intervals_estimated".into(), self.estimates.len() as f64),
+            (
+                "ticks_estimated".into(),
+                self.ticks.iter().filter(|t| t.estimate.is_some()).count() as f64,
+            ),
+            (
+                "sensor_reports_frequency_ms".into(),
+                f64::from(self.config.sensor_reports_frequency),
+            ),
             ("cpu_tdp".into(), f64::from(self.config.cpu_tdp)),
         ]
+    }
+
+    fn score_spans(&self) -> Option<Vec<ScoreSpan>> {
+        Some(
+            self.ticks
+                .iter()
+                .filter_map(|t| {
+                    t.estimate.as_ref().map(|(g, _)| ScoreSpan {
+                        parts: t.parts.clone(),
+                        predicted_w: *g,
+                    })
+                })
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::analyze::{replay_trace, Analysis};
+    use crate::progress::Progress;
+    use crate::synth::{self, SynthArgs};
+
+    /// The package's dataset of a trace replayed on the grid of `interval`, as the main
+    /// command builds it (one package: every CPU's cells).
+    fn dataset(trace: &std::path::Path, interval: Duration) -> Dataset {
+        let progress = Progress::new(&[trace], false);
+        let an: Analysis =
+            replay_trace(trace, interval, false, None, &progress.input(trace)).expect("replay");
+        let spans: Vec<(u64, u64)> = (0..an.grid.len()).map(|i| an.grid.span(i)).collect();
+        let mut cells: HashMap<(usize, u64), crate::replay::cpu::Usage> = HashMap::new();
+        for c in &an.rep.per_cpu {
+            for (k, u) in &c.cells {
+                cells.entry(*k).or_default().add(u);
+            }
+        }
+        Dataset::new(
+            an.rep.columns.clone(),
+            &spans,
+            &(0..an.grid.len())
+                .map(|i| (an.energy[0].known(i), true))
+                .collect::<Vec<_>>(),
+            cells.into_iter().map(|((i, cg), u)| (i, cg, u)),
+        )
+    }
+
+    /// With 300 ms intervals a 1 s tick cannot be whole intervals: each tick is exactly 1 s,
+    /// and the power SmartWatts reports for it (its energy over the period) is the power
+    /// measured over that second — from the 10 ms energy readings, not from the split.
+    #[test]
+    fn ticks_are_exactly_the_period_and_their_power_is_the_measured_one() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let trace = d.path().join("s.pws");
+        let mut a = SynthArgs::new(trace.clone());
+        (a.seconds, a.seed) = (25, 3);
+        synth::run(&a).expect("synth");
+        let coarse = dataset(&trace, Duration::from_millis(300));
+        let fine = dataset(&trace, Duration::from_millis(10));
+        let mut m =
+            SmartWattsModel::new(SmartWattsConfig::default(), Scope::Cpu, TickSource::Period);
+        m.fit(&coarse, &[]);
+        let t0 = coarse.intervals[0].start;
+        assert_eq!(fine.intervals[0].start, t0);
+        let span = coarse.intervals.last().expect("intervals").end - t0;
+        assert_eq!(m.ticks.len() as u64, span / 1_000_000_000);
+        let mut checked = 0;
+        for (k, t) in m.ticks.iter().enumerate() {
+            let secs: f64 = t
+                .parts
+                .iter()
+                .map(|&(i, f)| f * coarse.intervals[i].secs())
+                .sum();
+            assert!((secs - 1.0).abs() < 1e-9, "tick {k}: {secs} s");
+            let (a, b) = (
+                t0 + k as u64 * 1_000_000_000,
+                t0 + (k as u64 + 1) * 1_000_000_000,
+            );
+            let measured_j: f64 = fine
+                .intervals
+                .iter()
+                .filter(|iv| iv.start >= a && iv.end <= b)
+                .map(|iv| iv.energy_j)
+                .sum();
+            let rapl_w = t.rapl_w.expect("every tick reported");
+            assert!(
+                (rapl_w - measured_j).abs() < 0.03 * measured_j,
+                "tick {k}: SmartWatts' RAPL power {rapl_w} W, measured {measured_j} W"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 24, "{checked} ticks");
+        // It is scored at those ticks: one span per estimated tick, each exactly its tick.
+        let spans = m.score_spans().expect("spans");
+        assert_eq!(
+            spans.len(),
+            m.ticks.iter().filter(|t| t.estimate.is_some()).count()
+        );
+        assert!(spans.len() >= 14, "{} ticks estimated", spans.len());
+    }
+
+    /// A dataset of `n` 1 s intervals in which one cgroup runs: too few ticks to learn from.
+    #[test]
+    fn too_few_ticks_estimate_nothing_and_say_so() {
+        let intervals: Vec<Interval> = (0..8u64)
+            .map(|i| {
+                let u = crate::replay::cpu::Usage {
+                    cpu_ns: 500_000_000,
+                    counters: vec![],
+                };
+                Interval {
+                    start: i * 1_000_000_000,
+                    end: (i + 1) * 1_000_000_000,
+                    energy_j: 30.0,
+                    fitted: true,
+                    cgroups: vec![(7, u.clone())],
+                    total: u,
+                }
+            })
+            .collect();
+        let ds = Dataset {
+            columns: vec![],
+            intervals,
+        };
+        let mut m = SmartWattsModel::new(
+            SmartWattsConfig::default(),
+            Scope::Cpu,
+            TickSource::Intervals,
+        );
+        m.fit(&ds, &[]);
+        assert!(!m.estimated());
+        assert!(
+            m.note
+                .as_deref()
+                .is_some_and(|n| n.contains("estimated nothing")),
+            "{:?}",
+            m.note
+        );
+        // A switched-off formula runs nothing, and says which switch.
+        let mut off = SmartWattsModel::new(
+            SmartWattsConfig {
+                disable_cpu_formula: true,
+                ..SmartWattsConfig::default()
+            },
+            Scope::Cpu,
+            TickSource::Intervals,
+        );
+        off.fit(&ds, &[]);
+        assert!(!off.estimated());
+        assert!(off
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("--disable-cpu-formula")));
     }
 }

@@ -82,7 +82,7 @@ impl Default for SmartWattsConfig {
             dram_rapl_ref_event: "RAPL_ENERGY_DRAM".into(),
             disable_cpu_formula: false,
             disable_dram_formula: false,
-            sensor_reports_frequency: 1000,
+            sensor_reports_frequency: DEFAULT_REPORTS_FREQUENCY_MS,
             learn_min_samples_required: 10,
             learn_history_window_size: 60,
             learn_error_window_size: 60,
@@ -139,6 +139,83 @@ impl SmartWattsConfig {
         match scope {
             Scope::Cpu => self.cpu_error_threshold,
             Scope::Dram => self.dram_error_threshold,
+        }
+    }
+}
+
+/// SmartWatts' options on the command line, with smartwatts 2.4.1's names and defaults: one
+/// definition flattened into both `pws-analyze smartwatts` and the main command, so the two
+/// cannot drift apart.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SmartWattsOptions {
+    /// CPU TDP (W): models with an intercept at or above it are refused.
+    #[arg(long, default_value_t = 400)]
+    pub cpu_tdp: u32,
+    /// CPU base clock (MHz): the width of a frequency layer.
+    #[arg(long, default_value_t = 100)]
+    pub cpu_base_clock: u32,
+    /// CPU base frequency (MHz): what APERF/MPERF = 1 stands for.
+    #[arg(long, default_value_t = 2100)]
+    pub cpu_base_freq: u32,
+    /// Error threshold of the CPU power models (W).
+    #[arg(long, default_value_t = 2.0)]
+    pub cpu_error_threshold: f64,
+    /// Error threshold of the DRAM power models (W).
+    #[arg(long, default_value_t = 2.0)]
+    pub dram_error_threshold: f64,
+    /// RAPL event used as reference for the CPU power models.
+    #[arg(long, default_value = "RAPL_ENERGY_PKG")]
+    pub cpu_rapl_ref_event: String,
+    /// RAPL event used as reference for the DRAM power models.
+    #[arg(long, default_value = "RAPL_ENERGY_DRAM")]
+    pub dram_rapl_ref_event: String,
+    /// Disable the CPU formula.
+    #[arg(long)]
+    pub disable_cpu_formula: bool,
+    /// Disable the DRAM formula.
+    #[arg(long)]
+    pub disable_dram_formula: bool,
+    /// Period of the sensor's reports (ms); RAPL energy is divided by it. Default: 1000; in
+    /// the main command, hwpc-sensor reports' own period (the median step of their
+    /// timestamps), else 1000.
+    #[arg(long, value_name = "MS")]
+    pub sensor_reports_frequency: Option<u32>,
+    /// Minimum number of samples before a power model is learnt.
+    #[arg(long, default_value_t = 10)]
+    pub learn_min_samples_required: usize,
+    /// Samples kept per frequency layer to learn from.
+    #[arg(long, default_value_t = 60)]
+    pub learn_history_window_size: usize,
+    /// Errors kept per layer to decide on relearning.
+    #[arg(long, default_value_t = 60)]
+    pub learn_error_window_size: usize,
+    /// How the error window is summarised.
+    #[arg(long, value_enum, default_value_t = ErrorWindowMethod::Median)]
+    pub learn_error_window_method: ErrorWindowMethod,
+}
+
+/// smartwatts 2.4.1's `--sensor-reports-frequency` default (ms).
+pub const DEFAULT_REPORTS_FREQUENCY_MS: u32 = 1000;
+
+impl SmartWattsOptions {
+    /// The configuration these options give; `period_ms` is the reports' period when
+    /// `--sensor-reports-frequency` was not given.
+    pub fn config(&self, period_ms: u32) -> SmartWattsConfig {
+        SmartWattsConfig {
+            cpu_tdp: self.cpu_tdp,
+            cpu_base_clock: self.cpu_base_clock,
+            cpu_base_freq: self.cpu_base_freq,
+            cpu_error_threshold: self.cpu_error_threshold,
+            dram_error_threshold: self.dram_error_threshold,
+            cpu_rapl_ref_event: self.cpu_rapl_ref_event.clone(),
+            dram_rapl_ref_event: self.dram_rapl_ref_event.clone(),
+            disable_cpu_formula: self.disable_cpu_formula,
+            disable_dram_formula: self.disable_dram_formula,
+            sensor_reports_frequency: self.sensor_reports_frequency.unwrap_or(period_ms),
+            learn_min_samples_required: self.learn_min_samples_required,
+            learn_history_window_size: self.learn_history_window_size,
+            learn_error_window_size: self.learn_error_window_size,
+            learn_error_window_method: self.learn_error_window_method,
         }
     }
 }

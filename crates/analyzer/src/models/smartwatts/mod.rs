@@ -33,7 +33,7 @@ pub mod frequency;
 pub mod model;
 pub mod tick;
 
-pub use config::{ErrorWindowMethod, SmartWattsConfig};
+pub use config::{SmartWattsConfig, SmartWattsOptions};
 pub use engine::SmartWatts;
 pub use formula::Outcome;
 pub use tick::{Events, GlobalSample, SocketTick, TargetSample, Tick, GLOBAL_TARGET};
