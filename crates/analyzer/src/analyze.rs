@@ -873,7 +873,8 @@ fn attribution_tables(
         .u64("intervals")
         .f64("mae_w")
         .f64("mape")
-        .f64("rmse_w");
+        .f64("rmse_w")
+        .str("fit_error");
     let mut t_attr = Table::keyed("attribution")
         .ts("interval_start")
         .ts("interval_end")
@@ -954,7 +955,9 @@ fn attribution_tables(
         let mut sw = crate::models::smartwatts_model::SmartWattsModel::new(
             crate::models::smartwatts::SmartWattsConfig::default(),
         );
-        sw.fit(&ds, &[]);
+        if let Err(why) = sw.fit(&ds, &[]) {
+            notes.push(format!("{domain} {}: smartwatts: {why}", e.package));
+        }
         if let Some(why) = &sw.note {
             notes.push(format!("{domain} {}: {why}", e.package));
         }
@@ -963,8 +966,11 @@ fn attribution_tables(
             models.push(Box::new(t));
         }
         for m in models.iter_mut() {
-            let errs = attribute::evaluate(m.as_mut(), &ds, args.folds);
+            let (errs, fitted) = attribute::evaluate(m.as_mut(), &ds, args.folds);
             let name = m.name();
+            for n in m.notes() {
+                notes.push(format!("{domain} {}: {name}: {n}", e.package));
+            }
             for fe in &errs {
                 t_eval
                     .push_key(run, host)
@@ -976,7 +982,8 @@ fn attribution_tables(
                     .push_u64(Some(fe.n as u64))
                     .push_f64(Some(fe.mae_w))
                     .push_f64(Some(fe.mape))
-                    .push_f64(Some(fe.rmse_w));
+                    .push_f64(Some(fe.rmse_w))
+                    .push_opt_str(fe.fit_error.as_deref());
             }
             // Folds where the model estimated nothing (an online model still learning) do
             // not count; each fold weighs by the intervals it scored.
@@ -1001,6 +1008,14 @@ fn attribution_tables(
                     mean(|x| x.mae_w),
                     mean(|x| x.mape),
                 ));
+            }
+            // No coefficients to attribute with: the model is left out, never given stale ones.
+            if let Err(why) = fitted {
+                notes.push(format!(
+                    "{domain} {}: {name}: not fitted on the whole trace ({why}): left out of the attribution",
+                    e.package
+                ));
+                continue;
             }
             for (k, v) in m.params() {
                 t_models

@@ -7,13 +7,14 @@
 //! plus the unassigned row adds up to the measurement.
 
 use super::dataset::{Dataset, Interval};
-use super::linear;
+use super::linear::{self, FitError};
 use crate::replay::cpu::{Usage, CLOCK_COUNTERS};
 
 pub trait Model: Send + Sync {
     fn name(&self) -> String;
-    /// Fits on the intervals `train` (indices into `ds.intervals`).
-    fn fit(&mut self, ds: &Dataset, train: &[usize]);
+    /// Fits on the intervals `train` (indices into `ds.intervals`). On an error the model
+    /// keeps no coefficients (none of an earlier fit): it predicts nothing until a fit succeeds.
+    fn fit(&mut self, ds: &Dataset, train: &[usize]) -> Result<(), FitError>;
     /// Total power (W) the model expects in interval `iv`.
     fn predict_w(&self, iv: &Interval) -> f64;
     /// Static power (W): what the machine draws with nothing running.
@@ -30,6 +31,10 @@ pub trait Model: Send + Sync {
     }
     /// Fitted parameters, for the `models` table.
     fn params(&self) -> Vec<(String, f64)>;
+    /// What the last fit left out or constrained, one sentence each, for the summary notes.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The feature a share model splits by.
@@ -49,13 +54,15 @@ impl Feature {
 }
 
 /// `cpu-share` (Scaphandre, Kepler 0.10) and `counter-ratio` (Kepler's ratio model): power =
-/// idle + slope × the feature's total per second, fitted by least squares; each cgroup's
-/// dynamic share is its share of the feature.
+/// idle + slope × the feature's total per second, fitted by least squares with the slope ≥ 0
+/// (a power that falls as more runs would be no power per unit); each cgroup's dynamic share is
+/// its share of the feature.
 #[derive(Debug, Clone)]
 pub struct ShareModel {
     name: &'static str,
     feature: Feature,
-    fit: linear::Fit,
+    /// None before a successful fit, and after a failed one.
+    fit: Option<linear::Fit>,
     /// Why the counter was replaced by CPU time, if it was.
     pub fallback: Option<String>,
 }
@@ -65,7 +72,7 @@ impl ShareModel {
         Self {
             name: "cpu-share",
             feature: Feature::CpuTime,
-            fit: linear::Fit::default(),
+            fit: None,
             fallback: None,
         }
     }
@@ -90,7 +97,7 @@ impl ShareModel {
         Self {
             name: "counter-ratio",
             feature,
-            fit: linear::Fit::default(),
+            fit: None,
             fallback,
         }
     }
@@ -98,30 +105,45 @@ impl ShareModel {
     fn rate(&self, iv: &Interval) -> f64 {
         self.feature.of(&iv.total) / iv.secs()
     }
+
+    fn feature_name(&self) -> String {
+        match &self.feature {
+            Feature::CpuTime => "cpu_ns".to_owned(),
+            Feature::Counter(_, n) => n.clone(),
+        }
+    }
 }
+
+/// Ordinary least squares, except that power per unit of a feature is never negative.
+const NONNEG: linear::Options = linear::Options {
+    ridge: 0.0,
+    nonneg: true,
+};
 
 impl Model for ShareModel {
     fn name(&self) -> String {
         self.name.to_owned()
     }
 
-    fn fit(&mut self, ds: &Dataset, train: &[usize]) {
+    fn fit(&mut self, ds: &Dataset, train: &[usize]) -> Result<(), FitError> {
         let xs: Vec<Vec<f64>> = train
             .iter()
             .map(|&i| vec![self.rate(&ds.intervals[i])])
             .collect();
         let y: Vec<f64> = train.iter().map(|&i| ds.intervals[i].power_w()).collect();
-        if let Some(f) = linear::fit(&xs, &y, 0.0) {
-            self.fit = f;
-        }
+        self.fit = None;
+        self.fit = Some(linear::fit(&xs, &y, NONNEG)?);
+        Ok(())
     }
 
     fn predict_w(&self, iv: &Interval) -> f64 {
-        self.fit.predict(&[self.rate(iv)])
+        self.fit
+            .as_ref()
+            .map_or(f64::NAN, |f| f.predict(&[self.rate(iv)]))
     }
 
     fn idle_w(&self) -> f64 {
-        self.fit.intercept.max(0.0)
+        self.fit.as_ref().map_or(0.0, |f| f.intercept.max(0.0))
     }
 
     fn weight(&self, u: &Usage, _secs: f64) -> f64 {
@@ -129,36 +151,50 @@ impl Model for ShareModel {
     }
 
     fn params(&self) -> Vec<(String, f64)> {
-        let what = match &self.feature {
-            Feature::CpuTime => "cpu_ns".to_owned(),
-            Feature::Counter(_, n) => n.clone(),
+        let Some(fit) = &self.fit else {
+            return Vec::new();
         };
-        vec![
-            ("idle_w".into(), self.fit.intercept),
+        let what = self.feature_name();
+        let mut p = vec![
+            ("idle_w".into(), fit.intercept),
             (
                 format!("w_per_{what}_per_s"),
-                self.fit.coef.first().copied().unwrap_or(0.0),
+                fit.coef.first().copied().unwrap_or(0.0),
             ),
-        ]
+        ];
+        for (_, free) in &fit.pinned {
+            p.push((format!("pinned:{what}"), *free));
+        }
+        p
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.fit
+            .as_ref()
+            .map(|f| f.notes(&[self.feature_name()], "/s"))
+            .unwrap_or_default()
     }
 }
 
-/// `linear-offline`: ridge regression of power on every feature the trace has (CPU time and
-/// each counter, per second), fitted on the whole trace — what an offline analyser can do and
-/// an online meter cannot. A cgroup's dynamic weight is its own features through the same
-/// coefficients (negative contributions clipped to zero).
+/// `linear-offline`: least squares (ridge if asked) of power on every feature the trace has
+/// (CPU time and each counter, per second), fitted on the whole trace — what an offline
+/// analyser can do and an online meter cannot. Coefficients are constrained to ≥ 0 (power per
+/// unit of work is never negative), constant and collinear features are dropped (see
+/// [`linear`]), so a cgroup's dynamic weight, its own features through the same coefficients,
+/// is ≥ 0 without any clipping.
 #[derive(Debug, Clone)]
 pub struct LinearOffline {
     pub ridge: f64,
-    fit: linear::Fit,
+    /// None before a successful fit, and after a failed one.
+    fit: Option<linear::Fit>,
     names: Vec<String>,
     /// Counter columns used, by index into the usage's counters.
     columns: Vec<usize>,
 }
 
 impl LinearOffline {
-    /// Features: CPU time and every counter but the clocks (`features` restricts them to the
-    /// named ones). A tiny ridge keeps collinear counters solvable.
+    /// Features: CPU time first (it is kept over any counter collinear with it) and every
+    /// counter but the clocks (`features` restricts them to the named ones).
     pub fn new(ds: &Dataset, ridge: f64, features: Option<&[String]>) -> Self {
         let mut names = vec!["cpu_ns".to_owned()];
         let mut columns = Vec::new();
@@ -173,8 +209,8 @@ impl LinearOffline {
             }
         }
         Self {
-            ridge: ridge.max(1e-9),
-            fit: linear::Fit::default(),
+            ridge,
+            fit: None,
             names,
             columns,
         }
@@ -195,44 +231,72 @@ impl Model for LinearOffline {
         "linear-offline".into()
     }
 
-    fn fit(&mut self, ds: &Dataset, train: &[usize]) {
+    fn fit(&mut self, ds: &Dataset, train: &[usize]) -> Result<(), FitError> {
         let xs: Vec<Vec<f64>> = train
             .iter()
             .map(|&i| self.features(&ds.intervals[i].total, ds.intervals[i].secs()))
             .collect();
         let y: Vec<f64> = train.iter().map(|&i| ds.intervals[i].power_w()).collect();
-        if let Some(f) = linear::fit(&xs, &y, self.ridge) {
-            self.fit = f;
-        }
+        self.fit = None;
+        let opts = linear::Options {
+            ridge: self.ridge,
+            nonneg: true,
+        };
+        self.fit = Some(linear::fit(&xs, &y, opts)?);
+        Ok(())
     }
 
     fn predict_w(&self, iv: &Interval) -> f64 {
-        self.fit.predict(&self.features(&iv.total, iv.secs()))
+        self.fit.as_ref().map_or(f64::NAN, |f| {
+            f.predict(&self.features(&iv.total, iv.secs()))
+        })
     }
 
     fn idle_w(&self) -> f64 {
-        self.fit.intercept.max(0.0)
+        self.fit.as_ref().map_or(0.0, |f| f.intercept.max(0.0))
     }
 
+    /// Coefficients ≥ 0 and features (CPU time, counter deltas) ≥ 0: never negative.
     fn weight(&self, u: &Usage, secs: f64) -> f64 {
+        let Some(fit) = &self.fit else {
+            return 0.0;
+        };
         let x = self.features(u, secs);
-        self.fit
-            .coef
-            .iter()
-            .zip(&x)
-            .map(|(c, v)| c * v)
-            .sum::<f64>()
-            .max(0.0)
+        fit.coef.iter().zip(&x).map(|(c, v)| c * v).sum::<f64>()
     }
 
     fn params(&self) -> Vec<(String, f64)> {
+        let Some(fit) = &self.fit else {
+            return Vec::new();
+        };
         let mut p = vec![
-            ("idle_w".to_owned(), self.fit.intercept),
+            ("idle_w".to_owned(), fit.intercept),
             ("ridge".to_owned(), self.ridge),
         ];
-        for (n, c) in self.names.iter().zip(&self.fit.coef) {
-            p.push((format!("w_per_{n}_per_s"), *c));
+        let is_dropped = |j: usize| fit.dropped.iter().any(|(d, _)| *d == j);
+        for (j, (n, c)) in self.names.iter().zip(&fit.coef).enumerate() {
+            if !is_dropped(j) {
+                p.push((format!("w_per_{n}_per_s"), *c));
+            }
+        }
+        for (j, why) in &fit.dropped {
+            // The residual of a collinear feature; null (NaN) for a constant one.
+            let v = match why {
+                linear::Dropped::Collinear { residual, .. } => *residual,
+                linear::Dropped::Constant { .. } => f64::NAN,
+            };
+            p.push((format!("dropped:{}", self.names[*j]), v));
+        }
+        for (j, free) in &fit.pinned {
+            p.push((format!("pinned:{}", self.names[*j]), *free));
         }
         p
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.fit
+            .as_ref()
+            .map(|f| f.notes(&self.names, "/s"))
+            .unwrap_or_default()
     }
 }

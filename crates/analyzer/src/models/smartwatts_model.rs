@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::dataset::{Dataset, Interval};
+use super::linear::FitError;
 use super::model::Model;
 use super::smartwatts::formula::{GLOBAL_ESTIMATE_TARGET, RAPL_TARGET};
 use super::smartwatts::{
@@ -167,10 +168,12 @@ impl Model for SmartWattsModel {
         "smartwatts".into()
     }
 
-    fn fit(&mut self, ds: &Dataset, _train: &[usize]) {
+    /// Runs once over the whole trace; what goes wrong is in `note`, not an error.
+    fn fit(&mut self, ds: &Dataset, _train: &[usize]) -> Result<(), FitError> {
         if !self.ran {
             self.run(ds);
         }
+        Ok(())
     }
 
     fn predict_w(&self, iv: &Interval) -> f64 {
