@@ -16,6 +16,8 @@
 //! 3. The kept columns are solved by QR, centred so the intercept is free and unpenalised, with
 //!    `√(ridge·n)·I` rows appended when a ridge is asked for; with `nonneg`, by Lawson–Hanson
 //!    NNLS whose subproblems use the same QR.
+//!
+//! All of it after one QR of the n × k design: the later steps work on its k × k R.
 
 use nalgebra::{DMatrix, DVector};
 
@@ -174,16 +176,28 @@ pub fn fit(xs: &[Vec<f64>], y: &[f64], opts: Options) -> Result<Fit, FitError> {
             features: varying.len(),
         });
     }
-    let column = |j: usize| DVector::from_iterator(n, xs.iter().map(|x| (x[j] - mean[j]) / sd[j]));
+    // One QR of the standardised design, Z = QR: every least-squares problem on a subset of
+    // its columns is the same on R's columns with Qᵀ(y − ȳ) as right-hand side (Q is
+    // orthonormal), so the selection and NNLS below work on k × k matrices, not n × k.
+    let k_var = varying.len();
+    let z = DMatrix::from_fn(n, k_var, |r, c| {
+        let j = varying[c];
+        (xs[r][j] - mean[j]) / sd[j]
+    });
+    let mut qty = DVector::from_iterator(n, y.iter().map(|v| v - mean_y));
+    let qr = z.qr();
+    qr.q_tr_mul(&mut qty);
+    let r = qr.r();
+    let rhs = qty.rows(0, k_var).into_owned();
     let mut kept: Vec<usize> = Vec::new();
-    let mut cols: Vec<DVector<f64>> = Vec::new();
-    for j in varying {
-        let z = column(j);
-        if !cols.is_empty() {
-            let a = DMatrix::from_columns(&cols);
-            let beta = qr_solve(&a, &z).ok_or(FitError::Singular)?;
-            // Unit standard deviation: ‖z‖ = √n.
-            let residual = (&z - &a * &beta).norm() / nf.sqrt();
+    let mut kept_cols: Vec<usize> = Vec::new();
+    for (c, &j) in varying.iter().enumerate() {
+        if !kept_cols.is_empty() {
+            let a = r.select_columns(kept_cols.iter());
+            let rj = r.column(c).into_owned();
+            let beta = qr_solve(&a, &rj).ok_or(FitError::Singular)?;
+            // Unit standard deviation: the column's norm is √n.
+            let residual = (&rj - &a * &beta).norm() / nf.sqrt();
             if residual <= COLLINEAR_TOL {
                 let top = beta.amax();
                 let with = kept
@@ -197,23 +211,22 @@ pub fn fit(xs: &[Vec<f64>], y: &[f64], opts: Options) -> Result<Fit, FitError> {
             }
         }
         kept.push(j);
-        cols.push(z);
+        kept_cols.push(c);
     }
     dropped.sort_by_key(|(j, _)| *j);
 
     let m = kept.len();
     let penalty = (opts.ridge * nf).sqrt();
-    let rows = if penalty > 0.0 { n + m } else { n };
+    let rows = if penalty > 0.0 { k_var + m } else { k_var };
     let mut a = DMatrix::zeros(rows, m);
-    for (c, z) in cols.iter().enumerate() {
-        a.view_mut((0, c), (n, 1)).copy_from(z);
-        if penalty > 0.0 {
-            a[(n + c, c)] = penalty;
-        }
-    }
+    a.view_mut((0, 0), (k_var, m))
+        .copy_from(&r.select_columns(kept_cols.iter()));
     let mut b = DVector::zeros(rows);
-    for (r, yv) in y.iter().enumerate() {
-        b[r] = yv - mean_y;
+    b.rows_mut(0, k_var).copy_from(&rhs);
+    if penalty > 0.0 {
+        for c in 0..m {
+            a[(k_var + c, c)] = penalty;
+        }
     }
     let free = qr_solve(&a, &b).ok_or(FitError::Singular)?;
     let beta = if opts.nonneg {
