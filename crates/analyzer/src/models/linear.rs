@@ -83,7 +83,7 @@ impl Fit {
         }
         for (i, free) in &self.pinned {
             out.push(format!(
-                "{} held at 0 W per unit{unit} by the non-negativity constraint (an unconstrained fit gives {free:.3e}): it gets no dynamic power",
+                "{} held at 0 W per unit{unit} by the non-negativity constraint (an unconstrained fit gives {free:.3e})",
                 name(*i)
             ));
         }
