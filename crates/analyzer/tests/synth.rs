@@ -120,6 +120,34 @@ fn models_against_a_known_truth() {
         off * 100.0
     );
 
+    // The synthetic trace's context-switches never count: linear-offline drops that constant
+    // feature, says so, and records it in `models` (null value); every fold's fit succeeded.
+    assert!(
+        text.contains("linear-offline: context-switches dropped: constant"),
+        "{text}"
+    );
+    let mut dropped = Vec::new();
+    for b in read(&out.join("models")) {
+        let (m, p, v) = (
+            col::<StringArray>(&b, "model"),
+            col::<StringArray>(&b, "param"),
+            col::<Float64Array>(&b, "value"),
+        );
+        for r in 0..b.num_rows() {
+            if m.value(r) == "linear-offline" && p.value(r).starts_with("dropped:") {
+                dropped.push((p.value(r).to_owned(), v.is_null(r)));
+            }
+        }
+    }
+    assert_eq!(dropped, [("dropped:context-switches".to_owned(), true)]);
+    let mut folds = 0;
+    for b in read(&out.join("model_eval")) {
+        let e = col::<StringArray>(&b, "fit_error");
+        assert_eq!(e.null_count(), b.num_rows(), "no fit failed");
+        folds += b.num_rows();
+    }
+    assert!(folds >= 5 * 4, "{folds} fold rows");
+
     // Every (model, policy): attributed energy (with the unassigned rows) = the energy in power.
     let total: f64 = read(&out.join("power"))
         .iter()

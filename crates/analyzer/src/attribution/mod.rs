@@ -84,7 +84,8 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
         .u64("intervals")
         .f64("mae_w")
         .f64("mape")
-        .f64("rmse_w");
+        .f64("rmse_w")
+        .str("fit_error");
     let mut t_attr = Table::keyed("attribution")
         .ts("interval_start")
         .ts("interval_end")
@@ -163,7 +164,10 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
             an.sensor_ticks.as_ref(),
             e.domain,
         );
-        sw.fit(&ds, &[]);
+        if let Err(why) = sw.fit(&ds, &[]) {
+            out.notes
+                .push(format!("{domain} {}: smartwatts: {why}", e.package));
+        }
         if let Some(why) = &sw.note {
             out.notes.push(format!("{domain} {}: {why}", e.package));
         }
@@ -175,8 +179,12 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
             models.push(Box::new(t));
         }
         for m in models.iter_mut() {
-            let errs = attribute::evaluate(m.as_mut(), &ds, args.folds);
+            let (errs, fitted) = attribute::evaluate(m.as_mut(), &ds, args.folds);
             let name = m.name();
+            for n in m.notes() {
+                out.notes
+                    .push(format!("{domain} {}: {name}: {n}", e.package));
+            }
             for fe in &errs {
                 t_eval
                     .push_key(run, host)
@@ -188,11 +196,20 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
                     .push_u64(Some(fe.n as u64))
                     .push_f64(Some(fe.mae_w))
                     .push_f64(Some(fe.mape))
-                    .push_f64(Some(fe.rmse_w));
+                    .push_f64(Some(fe.rmse_w))
+                    .push_opt_str(fe.fit_error.as_deref());
             }
             if let Some(x) = mean_errors(&errs) {
                 out.models
                     .push((format!("{domain} {}", e.package), name.clone(), x.0, x.1));
+            }
+            // No coefficients to attribute with: the model is left out, never given stale ones.
+            if let Err(why) = fitted {
+                out.notes.push(format!(
+                    "{domain} {}: {name}: not fitted on the whole trace ({why}): left out of the attribution",
+                    e.package
+                ));
+                continue;
             }
             for (k, v) in m.params() {
                 t_models

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 
 use super::dataset::Dataset;
+use super::linear::FitError;
 use super::model::Model;
 
 /// Cgroup key of energy no rule placed.
@@ -70,10 +71,18 @@ pub struct FoldError {
     pub mae_w: f64,
     pub mape: f64,
     pub rmse_w: f64,
+    /// Why the model could not be fitted on the other folds (then nothing is scored).
+    pub fit_error: Option<String>,
 }
 
-/// k-fold cross-validation over contiguous time blocks; then `model` is fitted on everything.
-pub fn evaluate(model: &mut dyn Model, ds: &Dataset, k: usize) -> Vec<FoldError> {
+/// k-fold cross-validation over contiguous time blocks; then `model` is fitted on everything,
+/// and the result of that last fit is returned beside the folds' errors: when it failed, the
+/// model has no coefficients to attribute with.
+pub fn evaluate(
+    model: &mut dyn Model,
+    ds: &Dataset,
+    k: usize,
+) -> (Vec<FoldError>, Result<(), FitError>) {
     let folds = ds.folds(k);
     let mut out = Vec::new();
     if folds.len() >= 2 {
@@ -82,7 +91,18 @@ pub fn evaluate(model: &mut dyn Model, ds: &Dataset, k: usize) -> Vec<FoldError>
             let train: Vec<usize> = (0..ds.intervals.len())
                 .filter(|&i| !held.contains(&i) && ds.intervals[i].fitted)
                 .collect();
-            model.fit(ds, &train);
+            // A failed fit is scored with nothing, never with an earlier fold's coefficients.
+            if let Err(e) = model.fit(ds, &train) {
+                out.push(FoldError {
+                    fold: f,
+                    n: 0,
+                    mae_w: f64::NAN,
+                    mape: f64::NAN,
+                    rmse_w: f64::NAN,
+                    fit_error: Some(e.to_string()),
+                });
+                continue;
+            }
             // (predicted, measured) W of the fold: each interval, or the model's own spans
             // (its ticks), each in the fold that holds most of it.
             let points: Vec<(f64, f64)> = match model.score_spans() {
@@ -126,14 +146,15 @@ pub fn evaluate(model: &mut dyn Model, ds: &Dataset, k: usize) -> Vec<FoldError>
                     f64::NAN
                 },
                 rmse_w: (sq / n).sqrt(),
+                fit_error: None,
             });
         }
     }
     let all: Vec<usize> = (0..ds.intervals.len())
         .filter(|&i| ds.intervals[i].fitted)
         .collect();
-    model.fit(ds, &all);
-    out
+    let fitted = model.fit(ds, &all);
+    (out, fitted)
 }
 
 /// Splits every interval's measured energy. `live[i]` lists the containers present in
@@ -214,7 +235,7 @@ pub fn attribute(
 mod tests {
     use super::*;
     use crate::models::dataset::Interval;
-    use crate::models::model::ShareModel;
+    use crate::models::model::{LinearOffline, ShareModel};
     use crate::replay::cpu::Usage;
 
     fn ds() -> Dataset {
@@ -249,7 +270,9 @@ mod tests {
         fn name(&self) -> String {
             "learning".into()
         }
-        fn fit(&mut self, _: &Dataset, _: &[usize]) {}
+        fn fit(&mut self, _: &Dataset, _: &[usize]) -> Result<(), FitError> {
+            Ok(())
+        }
         fn predict_w(&self, _: &Interval) -> f64 {
             f64::NAN
         }
@@ -266,7 +289,8 @@ mod tests {
 
     #[test]
     fn a_fold_with_no_estimate_has_no_error_rather_than_zero() {
-        let errs = evaluate(&mut Learning, &ds(), 4);
+        let (errs, fitted) = evaluate(&mut Learning, &ds(), 4);
+        assert_eq!(fitted, Ok(()));
         assert_eq!(errs.len(), 4);
         for e in &errs {
             assert_eq!(e.n, 0);
@@ -283,7 +307,9 @@ mod tests {
         fn name(&self) -> String {
             "ticked".into()
         }
-        fn fit(&mut self, _: &Dataset, _: &[usize]) {}
+        fn fit(&mut self, _: &Dataset, _: &[usize]) -> Result<(), FitError> {
+            Ok(())
+        }
         fn predict_w(&self, _: &Interval) -> f64 {
             0.0
         }
@@ -314,7 +340,8 @@ mod tests {
 
     #[test]
     fn a_model_with_its_own_ticks_is_scored_on_them() {
-        let errs = evaluate(&mut Ticked, &ds(), 5);
+        let (errs, fitted) = evaluate(&mut Ticked, &ds(), 5);
+        fitted.unwrap();
         // 20 intervals in 5 folds of 4: two ticks each, scored exactly, where every interval
         // on its own would be 50-70 W off its 0 W prediction.
         assert_eq!(errs.len(), 5);
@@ -325,10 +352,77 @@ mod tests {
     }
 
     #[test]
+    fn a_fold_whose_fit_fails_is_reported_and_not_scored_with_another_folds_fit() {
+        // CPU runs only in intervals 10..15 (fold 2 of 4): fold 2's training set has CPU time
+        // 0 throughout, nothing to fit a slope to. The other folds see it vary.
+        let mut d = ds();
+        for (i, iv) in d.intervals.iter_mut().enumerate() {
+            let ns = if (10..15).contains(&i) {
+                (i as u64 - 9) * 100_000_000
+            } else {
+                0
+            };
+            iv.cgroups = vec![(
+                1,
+                Usage {
+                    cpu_ns: ns,
+                    counters: vec![],
+                },
+            )];
+            iv.total = iv.cgroups[0].1.clone();
+            iv.energy_j = 50.0 + 10.0 * ns as f64 / 1e9;
+        }
+        for mut m in [
+            Box::new(ShareModel::cpu_share()) as Box<dyn Model>,
+            Box::new(LinearOffline::new(&d, 0.0, None)),
+        ] {
+            let (errs, fitted) = evaluate(m.as_mut(), &d, 4);
+            assert_eq!(fitted, Ok(()));
+            assert_eq!(errs.len(), 4);
+            let e = &errs[2];
+            assert_eq!(e.n, 0, "{e:?}");
+            assert!(e.mae_w.is_nan() && e.rmse_w.is_nan() && e.mape.is_nan());
+            assert!(
+                e.fit_error
+                    .as_deref()
+                    .is_some_and(|s| s.contains("constant")),
+                "{e:?}"
+            );
+            // Fold 1's coefficients (exact) would have scored fold 2 at zero error: it was not.
+            for f in [0, 1, 3] {
+                let e = &errs[f];
+                assert_eq!((e.n, e.fit_error.as_deref()), (5, None), "{e:?}");
+                assert!(e.mae_w < 1e-9, "{e:?}");
+            }
+            assert!((m.idle_w() - 50.0).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn a_failed_final_fit_leaves_no_coefficients() {
+        let mut d = ds();
+        let mut m = ShareModel::cpu_share();
+        assert_eq!(evaluate(&mut m, &d, 4).1, Ok(()));
+        assert!(m.predict_w(&d.intervals[3]).is_finite());
+        // Nothing ran anywhere: every fold and the final fit fail, and the model keeps none of
+        // the coefficients it had.
+        for iv in &mut d.intervals {
+            iv.cgroups.clear();
+            iv.total = Usage::default();
+        }
+        let (errs, fitted) = evaluate(&mut m, &d, 4);
+        assert!(matches!(fitted, Err(FitError::AllConstant { rows: 20 })));
+        assert!(errs.iter().all(|e| e.n == 0 && e.fit_error.is_some()));
+        assert!(m.predict_w(&d.intervals[3]).is_nan());
+        assert!(m.params().is_empty());
+    }
+
+    #[test]
     fn cpu_share_fits_idle_and_every_policy_adds_up() {
         let d = ds();
         let mut m = ShareModel::cpu_share();
-        let errs = evaluate(&mut m, &d, 4);
+        let (errs, fitted) = evaluate(&mut m, &d, 4);
+        assert_eq!(fitted, Ok(()));
         assert_eq!(errs.len(), 4);
         assert!(errs.iter().all(|e| e.mae_w < 1e-6), "{errs:?}");
         assert!((m.idle_w() - 50.0).abs() < 1e-6);

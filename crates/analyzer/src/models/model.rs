@@ -7,13 +7,14 @@
 //! plus the unassigned row adds up to the measurement.
 
 use super::dataset::{Dataset, Interval};
-use super::linear;
+use super::linear::{self, FitError};
 use crate::replay::cpu::{Usage, CLOCK_COUNTERS};
 
 pub trait Model: Send + Sync {
     fn name(&self) -> String;
-    /// Fits on the intervals `train` (indices into `ds.intervals`).
-    fn fit(&mut self, ds: &Dataset, train: &[usize]);
+    /// Fits on the intervals `train` (indices into `ds.intervals`). On an error the model
+    /// keeps no coefficients (none of an earlier fit): it predicts nothing until a fit succeeds.
+    fn fit(&mut self, ds: &Dataset, train: &[usize]) -> Result<(), FitError>;
     /// Total power (W) the model expects in interval `iv`.
     fn predict_w(&self, iv: &Interval) -> f64;
     /// Static power (W): what the machine draws with nothing running.
@@ -30,6 +31,11 @@ pub trait Model: Send + Sync {
     }
     /// Fitted parameters, for the `models` table.
     fn params(&self) -> Vec<(String, f64)>;
+    /// What the last fit left out or constrained, one sentence each, for the summary notes.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// The spans the model must be scored over, when not each interval on its own: a model
     /// that estimates at its own tick (SmartWatts) is judged on that tick's mean power, not on
     /// the grid's 10 ms intervals inside it.
@@ -85,13 +91,15 @@ impl Feature {
 }
 
 /// `cpu-share` (Scaphandre, Kepler 0.10) and `counter-ratio` (Kepler's ratio model): power =
-/// idle + slope × the feature's total per second, fitted by least squares; each cgroup's
-/// dynamic share is its share of the feature.
+/// idle + slope × the feature's total per second, fitted by least squares with the slope ≥ 0
+/// (a power that falls as more runs would be no power per unit); each cgroup's dynamic share is
+/// its share of the feature.
 #[derive(Debug, Clone)]
 pub struct ShareModel {
     name: &'static str,
     feature: Feature,
-    fit: linear::Fit,
+    /// None before a successful fit, and after a failed one.
+    fit: Option<linear::Fit>,
     /// Why the counter was replaced by CPU time, if it was.
     pub fallback: Option<String>,
 }
@@ -101,7 +109,7 @@ impl ShareModel {
         Self {
             name: "cpu-share",
             feature: Feature::CpuTime,
-            fit: linear::Fit::default(),
+            fit: None,
             fallback: None,
         }
     }
@@ -126,7 +134,7 @@ impl ShareModel {
         Self {
             name: "counter-ratio",
             feature,
-            fit: linear::Fit::default(),
+            fit: None,
             fallback,
         }
     }
@@ -134,30 +142,45 @@ impl ShareModel {
     fn rate(&self, iv: &Interval) -> f64 {
         self.feature.of(&iv.total) / iv.secs()
     }
+
+    fn feature_name(&self) -> String {
+        match &self.feature {
+            Feature::CpuTime => "cpu_ns".to_owned(),
+            Feature::Counter(_, n) => n.clone(),
+        }
+    }
 }
+
+/// Ordinary least squares, except that power per unit of a feature is never negative.
+const NONNEG: linear::Options = linear::Options {
+    ridge: 0.0,
+    nonneg: true,
+};
 
 impl Model for ShareModel {
     fn name(&self) -> String {
         self.name.to_owned()
     }
 
-    fn fit(&mut self, ds: &Dataset, train: &[usize]) {
+    fn fit(&mut self, ds: &Dataset, train: &[usize]) -> Result<(), FitError> {
         let xs: Vec<Vec<f64>> = train
             .iter()
             .map(|&i| vec![self.rate(&ds.intervals[i])])
             .collect();
         let y: Vec<f64> = train.iter().map(|&i| ds.intervals[i].power_w()).collect();
-        if let Some(f) = linear::fit(&xs, &y, 0.0) {
-            self.fit = f;
-        }
+        self.fit = None;
+        self.fit = Some(linear::fit(&xs, &y, NONNEG)?);
+        Ok(())
     }
 
     fn predict_w(&self, iv: &Interval) -> f64 {
-        self.fit.predict(&[self.rate(iv)])
+        self.fit
+            .as_ref()
+            .map_or(f64::NAN, |f| f.predict(&[self.rate(iv)]))
     }
 
     fn idle_w(&self) -> f64 {
-        self.fit.intercept.max(0.0)
+        self.fit.as_ref().map_or(0.0, |f| f.intercept.max(0.0))
     }
 
     fn weight(&self, u: &Usage, _secs: f64) -> f64 {
@@ -165,36 +188,50 @@ impl Model for ShareModel {
     }
 
     fn params(&self) -> Vec<(String, f64)> {
-        let what = match &self.feature {
-            Feature::CpuTime => "cpu_ns".to_owned(),
-            Feature::Counter(_, n) => n.clone(),
+        let Some(fit) = &self.fit else {
+            return Vec::new();
         };
-        vec![
-            ("idle_w".into(), self.fit.intercept),
+        let what = self.feature_name();
+        let mut p = vec![
+            ("idle_w".into(), fit.intercept),
             (
                 format!("w_per_{what}_per_s"),
-                self.fit.coef.first().copied().unwrap_or(0.0),
+                fit.coef.first().copied().unwrap_or(0.0),
             ),
-        ]
+        ];
+        for (_, free) in &fit.pinned {
+            p.push((format!("pinned:{what}"), *free));
+        }
+        p
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.fit
+            .as_ref()
+            .map(|f| f.notes(&[self.feature_name()], "/s"))
+            .unwrap_or_default()
     }
 }
 
-/// `linear-offline`: ridge regression of power on every feature the trace has (CPU time and
-/// each counter, per second), fitted on the whole trace — what an offline analyser can do and
-/// an online meter cannot. A cgroup's dynamic weight is its own features through the same
-/// coefficients (negative contributions clipped to zero).
+/// `linear-offline`: least squares (ridge if asked) of power on every feature the trace has
+/// (CPU time and each counter, per second), fitted on the whole trace — what an offline
+/// analyser can do and an online meter cannot. Coefficients are constrained to ≥ 0 (power per
+/// unit of work is never negative), constant and collinear features are dropped (see
+/// [`linear`]), so a cgroup's dynamic weight, its own features through the same coefficients,
+/// is ≥ 0 without any clipping.
 #[derive(Debug, Clone)]
 pub struct LinearOffline {
     pub ridge: f64,
-    fit: linear::Fit,
+    /// None before a successful fit, and after a failed one.
+    fit: Option<linear::Fit>,
     names: Vec<String>,
     /// Counter columns used, by index into the usage's counters.
     columns: Vec<usize>,
 }
 
 impl LinearOffline {
-    /// Features: CPU time and every counter but the clocks (`features` restricts them to the
-    /// named ones). A tiny ridge keeps collinear counters solvable.
+    /// Features: CPU time first (it is kept over any counter collinear with it) and every
+    /// counter but the clocks (`features` restricts them to the named ones).
     pub fn new(ds: &Dataset, ridge: f64, features: Option<&[String]>) -> Self {
         let mut names = vec!["cpu_ns".to_owned()];
         let mut columns = Vec::new();
@@ -209,8 +246,8 @@ impl LinearOffline {
             }
         }
         Self {
-            ridge: ridge.max(1e-9),
-            fit: linear::Fit::default(),
+            ridge,
+            fit: None,
             names,
             columns,
         }
@@ -231,44 +268,160 @@ impl Model for LinearOffline {
         "linear-offline".into()
     }
 
-    fn fit(&mut self, ds: &Dataset, train: &[usize]) {
+    fn fit(&mut self, ds: &Dataset, train: &[usize]) -> Result<(), FitError> {
         let xs: Vec<Vec<f64>> = train
             .iter()
             .map(|&i| self.features(&ds.intervals[i].total, ds.intervals[i].secs()))
             .collect();
         let y: Vec<f64> = train.iter().map(|&i| ds.intervals[i].power_w()).collect();
-        if let Some(f) = linear::fit(&xs, &y, self.ridge) {
-            self.fit = f;
-        }
+        self.fit = None;
+        let opts = linear::Options {
+            ridge: self.ridge,
+            nonneg: true,
+        };
+        self.fit = Some(linear::fit(&xs, &y, opts)?);
+        Ok(())
     }
 
     fn predict_w(&self, iv: &Interval) -> f64 {
-        self.fit.predict(&self.features(&iv.total, iv.secs()))
+        self.fit.as_ref().map_or(f64::NAN, |f| {
+            f.predict(&self.features(&iv.total, iv.secs()))
+        })
     }
 
     fn idle_w(&self) -> f64 {
-        self.fit.intercept.max(0.0)
+        self.fit.as_ref().map_or(0.0, |f| f.intercept.max(0.0))
     }
 
+    /// Coefficients ≥ 0 and features (CPU time, counter deltas) ≥ 0: never negative.
     fn weight(&self, u: &Usage, secs: f64) -> f64 {
+        let Some(fit) = &self.fit else {
+            return 0.0;
+        };
         let x = self.features(u, secs);
-        self.fit
-            .coef
-            .iter()
-            .zip(&x)
-            .map(|(c, v)| c * v)
-            .sum::<f64>()
-            .max(0.0)
+        fit.coef.iter().zip(&x).map(|(c, v)| c * v).sum::<f64>()
     }
 
     fn params(&self) -> Vec<(String, f64)> {
+        let Some(fit) = &self.fit else {
+            return Vec::new();
+        };
         let mut p = vec![
-            ("idle_w".to_owned(), self.fit.intercept),
+            ("idle_w".to_owned(), fit.intercept),
             ("ridge".to_owned(), self.ridge),
         ];
-        for (n, c) in self.names.iter().zip(&self.fit.coef) {
-            p.push((format!("w_per_{n}_per_s"), *c));
+        let is_dropped = |j: usize| fit.dropped.iter().any(|(d, _)| *d == j);
+        for (j, (n, c)) in self.names.iter().zip(&fit.coef).enumerate() {
+            if !is_dropped(j) {
+                p.push((format!("w_per_{n}_per_s"), *c));
+            }
+        }
+        for (j, why) in &fit.dropped {
+            // The residual of a collinear feature; null (NaN) for a constant one.
+            let v = match why {
+                linear::Dropped::Collinear { residual, .. } => *residual,
+                linear::Dropped::Constant { .. } => f64::NAN,
+            };
+            p.push((format!("dropped:{}", self.names[*j]), v));
+        }
+        for (j, free) in &fit.pinned {
+            p.push((format!("pinned:{}", self.names[*j]), *free));
         }
         p
+    }
+
+    fn notes(&self) -> Vec<String> {
+        let Some(fit) = &self.fit else {
+            return Vec::new();
+        };
+        let mut notes = fit.notes(&self.names, "/s");
+        if !fit.pinned.is_empty() {
+            notes.push(
+                "features held at 0 give a cgroup no dynamic power, however much of them it uses"
+                    .into(),
+            );
+        }
+        notes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 1 s intervals, two cgroups; counters ref-cycles (3.7 per CPU-ns, up to 1e-10 relative
+    /// noise), instructions, cache-misses. Power: 40 W + 8 W per busy CPU + 2 nJ per
+    /// instruction − 5 nJ per cache miss (which a non-negative fit must refuse).
+    fn ds() -> Dataset {
+        let intervals = (0..40u64)
+            .map(|i| {
+                let u = |ns: u64, k: u64| Usage {
+                    cpu_ns: ns,
+                    counters: vec![
+                        3.7 * ns as f64 * (1.0 + 1e-10 * ((k % 5) as f64 - 2.0)),
+                        (1 + (k * 7) % 13) as f64 * 1e8,
+                        ((k * 5) % 11) as f64 * 1e6,
+                    ],
+                };
+                let (a, b) = (
+                    u((1 + i % 3) * 200_000_000, i),
+                    u((i % 4) * 150_000_000, i + 17),
+                );
+                let mut total = a.clone();
+                total.add(&b);
+                let energy_j = 40.0 + 8.0 * total.cpu_ns as f64 / 1e9 + 2e-9 * total.counters[1]
+                    - 5e-9 * total.counters[2];
+                Interval {
+                    start: i * 1_000_000_000,
+                    end: (i + 1) * 1_000_000_000,
+                    energy_j,
+                    fitted: true,
+                    cgroups: vec![(1, a), (2, b)],
+                    total,
+                }
+            })
+            .collect();
+        Dataset {
+            columns: vec![
+                "ref-cycles".into(),
+                "instructions".into(),
+                "cache-misses".into(),
+            ],
+            intervals,
+        }
+    }
+
+    #[test]
+    fn linear_offline_drops_a_collinear_counter_pins_a_negative_one_and_says_so() {
+        let d = ds();
+        let mut m = LinearOffline::new(&d, 0.0, None);
+        let all: Vec<usize> = (0..d.intervals.len()).collect();
+        m.fit(&d, &all).unwrap();
+        let p: std::collections::HashMap<String, f64> = m.params().into_iter().collect();
+        assert_eq!(p["ridge"], 0.0, "no ridge forced on");
+        assert!(
+            p["dropped:ref-cycles"] > 0.0 && p["dropped:ref-cycles"] <= 1e-8,
+            "{p:?}"
+        );
+        assert!(!p.contains_key("w_per_ref-cycles_per_s"));
+        assert_eq!(p["w_per_cache-misses_per_s"], 0.0);
+        assert!(p["pinned:cache-misses"] < 0.0, "{p:?}");
+        assert!(p["w_per_cpu_ns_per_s"] > 0.0 && p["w_per_instructions_per_s"] > 0.0);
+        let notes = m.notes();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.starts_with("ref-cycles dropped: collinear with cpu_ns")),
+            "{notes:?}"
+        );
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.starts_with("cache-misses held at 0")),
+            "{notes:?}"
+        );
+        for iv in &d.intervals {
+            assert!(m.weights(iv).iter().all(|w| *w >= 0.0));
+        }
     }
 }

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use pws_trace::records::EnergyDomain;
 
 use super::dataset::{Dataset, Interval};
+use super::linear::FitError;
 use super::model::{Model, ScoreSpan};
 use super::smartwatts::config::{Scope, DEFAULT_REPORTS_FREQUENCY_MS};
 use super::smartwatts::formula::{GLOBAL_ESTIMATE_TARGET, RAPL_TARGET};
@@ -306,10 +307,12 @@ impl Model for SmartWattsModel {
         "smartwatts".into()
     }
 
-    fn fit(&mut self, ds: &Dataset, _train: &[usize]) {
+    /// Runs once over the whole trace; what goes wrong is in `note`, not an error.
+    fn fit(&mut self, ds: &Dataset, _train: &[usize]) -> Result<(), FitError> {
         if !self.ran {
             self.run(ds);
         }
+        Ok(())
     }
 
     fn predict_w(&self, iv: &Interval) -> f64 {
@@ -416,7 +419,7 @@ mod tests {
         let fine = dataset(&trace, Duration::from_millis(10));
         let mut m =
             SmartWattsModel::new(SmartWattsConfig::default(), Scope::Cpu, TickSource::Period);
-        m.fit(&coarse, &[]);
+        m.fit(&coarse, &[]).unwrap();
         let t0 = coarse.intervals[0].start;
         assert_eq!(fine.intervals[0].start, t0);
         let span = coarse.intervals.last().expect("intervals").end - t0;
@@ -484,7 +487,7 @@ mod tests {
             Scope::Cpu,
             TickSource::Intervals,
         );
-        m.fit(&ds, &[]);
+        m.fit(&ds, &[]).unwrap();
         assert!(!m.estimated());
         assert!(
             m.note
@@ -502,7 +505,7 @@ mod tests {
             Scope::Cpu,
             TickSource::Intervals,
         );
-        off.fit(&ds, &[]);
+        off.fit(&ds, &[]).unwrap();
         assert!(!off.estimated());
         assert!(off
             .note

@@ -3,6 +3,7 @@
 //! model is from it.
 
 use super::dataset::{Dataset, Interval};
+use super::linear::FitError;
 use super::model::Model;
 use crate::replay::cpu::Usage;
 
@@ -37,7 +38,9 @@ impl Model for Truth {
         "truth".into()
     }
 
-    fn fit(&mut self, _ds: &Dataset, _train: &[usize]) {}
+    fn fit(&mut self, _ds: &Dataset, _train: &[usize]) -> Result<(), FitError> {
+        Ok(())
+    }
 
     fn predict_w(&self, iv: &Interval) -> f64 {
         self.idle_w + self.weight(&iv.total, iv.secs()) / iv.secs()

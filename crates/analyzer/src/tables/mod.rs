@@ -147,6 +147,14 @@ impl Table {
         }
         self
     }
+    /// A string that may be absent (null).
+    pub fn push_opt_str(&mut self, v: Option<&str>) -> &mut Self {
+        match self.col() {
+            Col::Str(b) => b.append_option(v),
+            _ => panic!("column type mismatch (str)"),
+        }
+        self
+    }
     pub fn push_bool(&mut self, v: Option<bool>) -> &mut Self {
         match self.col() {
             Col::Bool(b) => b.append_option(v),
