@@ -173,6 +173,7 @@ pub fn build(
     records: &[ActivationRecord],
     cpu_in_window: &dyn Fn(u64, u64, u64) -> u64,
 ) -> Lifecycles {
+    let records = &super::record_merge::merge(records);
     let mut l = Lifecycles {
         cgroups,
         ..Lifecycles::default()
