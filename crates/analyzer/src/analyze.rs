@@ -427,6 +427,7 @@ pub(crate) fn replay_trace(
             cgroup_path.entry(g.id).or_insert_with(|| g.path.clone());
         }
     }
+    crate::replay::paused::apply(&mut cgroups, &l.containers, l.info.start_monotonic_ns);
     let grid = make_grid(&l, interval)?;
     // First join without CPU time (exact links only), to charge CPU to their windows.
     let no_cpu = |_: u64, _: u64, _: u64| 0;
@@ -694,6 +695,7 @@ fn write_tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<Summary>
         .ts("init_start")
         .ts("init_end")
         .u64("paused_ns")
+        .str("paused_source")
         .u64("activations");
     for c in &an.life.containers {
         let g = c.cgroup.map(|i| &an.life.cgroups[i]);
@@ -708,6 +710,7 @@ fn write_tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<Summary>
             .push_ts(ts_opt(c.init_start))
             .push_ts(ts_opt(c.init_end))
             .push_u64(Some(g.map(|g| g.frozen_ns(end_ns)).unwrap_or(0)))
+            .push_str(&g.map_or(String::new(), |g| g.paused_sources.label()))
             .push_u64(Some(c.activations));
     }
     files.push(t.write(out, p)?);

@@ -162,6 +162,66 @@ fn the_invoker_log_alone_ties_every_activation_to_its_container() {
     }
     assert_eq!(acts[C1], (format!("/docker/{C1}"), 2));
     assert_eq!(acts[C4].1, 1);
+    // No cgroup was seen frozen: the log's `runc pause`/`resume` stand in, 02.013 → 07.320 and
+    // 07.412 → 10:25:02.050 (resumed before its `docker rm`).
+    let paused = paused(&out);
+    assert_eq!(
+        paused[C1],
+        (5_307_000_000 + 594_638_000_000, "invoker-log".to_owned())
+    );
+    assert_eq!(paused[PRE], (0, String::new()));
+}
+
+/// container id → (paused_ns, paused_source).
+fn paused(out: &Path) -> HashMap<String, (u64, String)> {
+    let mut m = HashMap::new();
+    for b in read(&out.join("containers")) {
+        for i in 0..b.num_rows() {
+            m.insert(
+                col::<StringArray>(&b, "container_id").value(i).to_owned(),
+                (
+                    col::<UInt64Array>(&b, "paused_ns").value(i),
+                    col::<StringArray>(&b, "paused_source").value(i).to_owned(),
+                ),
+            );
+        }
+    }
+    m
+}
+
+/// Freezes seen on the cgroups win over the log's pauses: a v1 freezer span on the v1 twin
+/// of a container's v2 cgroup (Docker's cgroupfs driver on a hybrid host), and a v2 cgroup
+/// frozen when recording started.
+#[test]
+fn cgroup_freezes_of_every_kind_are_the_containers_pauses() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("frozen.pws");
+    let ev = |ts: u64, op, id: u64, h: u32, c: &str| CgroupEvent {
+        ts_ns: ts,
+        op,
+        cgroup_id: id,
+        hierarchy: h,
+        path: format!("/docker/{c}"),
+        pid: 0,
+        detail: String::new(),
+    };
+    let s = 1_000_000_000;
+    let extra = [
+        // C1's v1 twin frozen 3 s..5 s; the log's pauses of C1 then do not count.
+        ev(T0, CgroupOp::Exists, 900, 4, C1),
+        ev(T0 + 3 * s, CgroupOp::Freeze, 900, 4, C1),
+        ev(T0 + 5 * s, CgroupOp::Thaw, 900, 4, C1),
+        // The stem cell's v2 cgroup frozen at the start snapshot, thawed at 9 s.
+        ev(T0, CgroupOp::Freeze, 100, 0, PRE),
+        ev(T0 + 9 * s, CgroupOp::Thaw, 100, 0, PRE),
+    ];
+    write_log_trace(&trace, &extra, &[]);
+    let out = dir.path().join("tables");
+    analyze(&trace, &out);
+    let paused = paused(&out);
+    assert_eq!(paused[C1], (2 * s, "cgroup-v1-freezer".to_owned()));
+    assert_eq!(paused[PRE], (9 * s, "frozen-at-start".to_owned()));
+    assert_eq!(paused[C4], (0, String::new()));
 }
 
 /// The REST API's record of the prewarmed activation (an `initTime`, so `cold` as far as it

@@ -30,6 +30,8 @@ pub struct Cgroup {
     pub destroyed: Option<u64>,
     /// Frozen spans; an open one ends at the trace's end.
     pub frozen: Vec<(u64, Option<u64>)>,
+    /// Where the frozen spans came from (`paused::apply`).
+    pub paused_sources: super::paused::PausedSources,
 }
 
 impl Cgroup {
@@ -339,7 +341,7 @@ pub fn build(
 
 /// The cgroup of a container: the resolved path if the recorder had one, else a cgroup whose
 /// last path component is the id, `<prefix>-<id>.scope`, or starts with the id.
-fn find_cgroup(cgroups: &[Cgroup], id: &str, resolved: &str) -> Option<usize> {
+pub(crate) fn find_cgroup(cgroups: &[Cgroup], id: &str, resolved: &str) -> Option<usize> {
     if !resolved.is_empty() {
         if let Some(i) = cgroups
             .iter()
