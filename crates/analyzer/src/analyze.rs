@@ -311,6 +311,7 @@ pub(crate) fn replay_trace(
             cgroup_path.entry(g.id).or_insert_with(|| g.path.clone());
         }
     }
+    crate::replay::paused::apply(&mut cgroups, &l.containers, l.info.start_monotonic_ns);
     let grid = make_grid(&l, interval)?;
     // Exact links first; then every window (linked, and each unlinked activation on each
     // candidate container) is kept apart by the replay, and the join finishes on exact CPU time.
@@ -518,6 +519,7 @@ fn write_tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<Summary>
         .ts("init_start")
         .ts("init_end")
         .u64("paused_ns")
+        .str("paused_source")
         .u64("activations")
         .bool("function_container")
         .str("evidence");
@@ -539,6 +541,7 @@ fn write_tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<Summary>
             .push_ts(ts_opt(c.init_start))
             .push_ts(ts_opt(c.init_end))
             .push_u64(Some(g.map(|g| g.frozen_ns(end_ns)).unwrap_or(0)))
+            .push_str(&g.map_or(String::new(), |g| g.paused_sources.label()))
             .push_u64(Some(c.activations))
             .push_bool(Some(evidence.is_function()))
             .push_str(evidence.as_str());

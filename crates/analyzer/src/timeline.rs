@@ -598,6 +598,7 @@ fn container_slices(
             args: json!({
                 "paused_ms": Clock::dur_us(a, end) / 1e3,
                 "thawed": b.is_some(),
+                "paused_source": g.map(|g| g.paused_sources.label()),
             }),
             instant: None,
         });

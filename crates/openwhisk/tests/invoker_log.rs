@@ -239,3 +239,76 @@ fn lines_written_by_format_read_back() {
         ]
     );
 }
+
+/// Every activation the fixture runs becomes one record, with OpenWhisk's spans: `start` is
+/// the run's start moved back by the init's duration, `end` the run's end.
+#[test]
+fn the_log_alone_gives_every_activation_record() {
+    use pws_openwhisk::invoker_log::activations::Assembler;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/invoker.log");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut asm = Assembler::new();
+    let recs: Vec<_> = text
+        .lines()
+        .filter_map(|l| parse_line(l).ok().flatten())
+        .filter_map(|e| asm.feed(&e))
+        .collect();
+    type Row<'a> = (
+        &'a str,
+        StartType,
+        u64,
+        u64,
+        Option<u64>,
+        Option<u64>,
+        &'a str,
+    );
+    let got: Vec<Row> = recs
+        .iter()
+        .map(|r| {
+            assert_eq!(r.source, ActivationSource::InvokerLog);
+            assert_eq!(r.duration_ms, Some(r.end_epoch_ms - r.start_epoch_ms));
+            (
+                r.activation_id.as_str(),
+                r.start_type,
+                r.start_epoch_ms - T0,
+                r.end_epoch_ms - T0,
+                r.init_ms,
+                r.wait_ms,
+                r.container_id.as_str(),
+            )
+        })
+        .collect();
+    use StartType::*;
+    let want: Vec<Row> = vec![
+        // init 71 ms (its marker), run 9 ms from `sending arguments` at 1 953.
+        (A1, Cold, 1_953 - 71, 1_962, Some(71), Some(676), C1),
+        (A2, Warm, 7_346, 7_352, None, Some(39), C1),
+        (A3, Prewarmed, 9_192 - 59, 9_205, Some(59), Some(13), PRE),
+        // No `initialization result` line: the init lasts until `sending arguments`.
+        (
+            A4,
+            Cold,
+            12_048,
+            12_340,
+            Some(12_311 - 12_048),
+            Some(651),
+            C4,
+        ),
+    ];
+    assert_eq!(got, want);
+    assert_eq!(
+        (recs[0].action.as_str(), recs[0].namespace.as_str()),
+        ("hello", "guest")
+    );
+    assert_eq!(
+        (recs[3].namespace.as_str(), recs[3].path.as_str()),
+        ("john@example.com_dev", "john@example.com_dev/utils/hello")
+    );
+    let raw: serde_json::Value = serde_json::from_str(&recs[3].raw).unwrap();
+    assert_eq!(
+        raw["runResult"],
+        "ConnectionError(java.io.IOException: Connection reset by peer)"
+    );
+    assert_eq!(raw["initEnd"], serde_json::Value::Null);
+    assert_eq!(asm.incomplete(), 0);
+}

@@ -259,6 +259,9 @@ pub fn record(args: &Args) -> Result<Outcome> {
                 "pws-record: warning: {}: {} problems, last: {}",
                 st.name, st.errors, st.last_error
             );
+        } else if !st.last_error.is_empty() {
+            // No errors, but something left out (activations that never ended): say so.
+            eprintln!("pws-record: note: {}: {}", st.name, st.last_error);
         }
         let _ = tx.send(Msg::SourceStats(st));
     }

@@ -106,6 +106,16 @@ pub fn cgroups(h: &Hierarchy, ts_ns: u64, out: &mut Vec<CgroupEvent>) {
             pid: 0,
             detail: "snapshot".into(),
         });
+        // A v2 cgroup frozen already (a container paused before recording began) has no
+        // freeze tracepoint to come: say it is frozen now. v1 freezers: `freezer_v1` does.
+        if h.id == 0 {
+            if let Some(why) = frozen_v2(&dir) {
+                let mut e = out[out.len() - 1].clone();
+                e.op = CgroupOp::Freeze;
+                e.detail = format!("snapshot: {why} when recording started");
+                out.push(e);
+            }
+        }
         if let Ok(entries) = fs::read_dir(&dir) {
             for e in entries.flatten() {
                 if e.file_type().is_ok_and(|t| t.is_dir()) {
@@ -114,6 +124,20 @@ pub fn cgroups(h: &Hierarchy, ts_ns: u64, out: &mut Vec<CgroupEvent>) {
             }
         }
     }
+}
+
+/// Whether a v2 cgroup is frozen: asked for (`cgroup.freeze` 1) or in effect, through an
+/// ancestor (`frozen 1` in `cgroup.events`); the file that says so.
+fn frozen_v2(dir: &Path) -> Option<&'static str> {
+    let own = fs::read_to_string(dir.join("cgroup.freeze")).unwrap_or_default();
+    if own.trim() == "1" {
+        return Some("cgroup.freeze=1");
+    }
+    let events = fs::read_to_string(dir.join("cgroup.events")).unwrap_or_default();
+    events
+        .lines()
+        .any(|l| l.trim() == "frozen 1")
+        .then_some("cgroup.events frozen 1")
 }
 
 /// Every task's cgroup on every hierarchy, as "attach" events at `ts_ns`; `ids` maps
@@ -181,7 +205,9 @@ pub fn take(cgroup_root: Option<&Path>, ts_ns: u64) -> (Vec<CgroupEvent>, String
     for h in &hs {
         cgroups(h, ts_ns, &mut events);
     }
-    let n_cgroups = events.len();
+    let n_cgroups = events.iter().filter(|e| e.op == CgroupOp::Exists).count();
+    let n_frozen = events.len() - n_cgroups;
+    let n_before_tasks = events.len();
     let ids: HashMap<(u32, String), u64> = events
         .iter()
         .map(|e| ((e.hierarchy, e.path.clone()), e.cgroup_id))
@@ -192,8 +218,8 @@ pub fn take(cgroup_root: Option<&Path>, ts_ns: u64) -> (Vec<CgroupEvent>, String
         .map(|h| format!("{} (hierarchy {})", h.mount.display(), h.id))
         .collect();
     let detail = format!(
-        "{n_cgroups} cgroups and {} task memberships at start; {}",
-        events.len() - n_cgroups,
+        "{n_cgroups} cgroups ({n_frozen} frozen) and {} task memberships at start; {}",
+        events.len() - n_before_tasks,
         where_.join(", ")
     );
     (events, detail)
@@ -245,11 +271,63 @@ mod tests {
         let mut paths: Vec<&str> = ev.iter().map(|e| e.path.as_str()).collect();
         paths.sort_unstable();
         assert_eq!(paths, ["/", "/a", "/a/b"]);
+        assert!(ev.iter().all(|e| e.op == CgroupOp::Exists));
         let b = ev.iter().find(|e| e.path == "/a/b").unwrap();
         assert_eq!(
             b.cgroup_id,
             fs::metadata(d.path().join("a/b")).unwrap().ino()
         );
+    }
+
+    #[test]
+    fn v2_cgroups_frozen_at_start_are_said_to_be() {
+        // What the kernel shows: a frozen cgroup's own file, and its child frozen through it.
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir_all(d.path().join("paused/child")).unwrap();
+        fs::create_dir_all(d.path().join("running")).unwrap();
+        fs::write(d.path().join("paused/cgroup.freeze"), "1\n").unwrap();
+        fs::write(d.path().join("paused/child/cgroup.freeze"), "0\n").unwrap();
+        fs::write(
+            d.path().join("paused/child/cgroup.events"),
+            "populated 1\nfrozen 1\n",
+        )
+        .unwrap();
+        fs::write(d.path().join("running/cgroup.freeze"), "0\n").unwrap();
+        fs::write(
+            d.path().join("running/cgroup.events"),
+            "populated 1\nfrozen 0\n",
+        )
+        .unwrap();
+        let h = Hierarchy {
+            id: 0,
+            mount: d.path().to_owned(),
+            controllers: String::new(),
+        };
+        let mut ev = Vec::new();
+        cgroups(&h, 5, &mut ev);
+        let mut frozen: Vec<(&str, &str)> = ev
+            .iter()
+            .filter(|e| e.op == CgroupOp::Freeze)
+            .map(|e| (e.path.as_str(), e.detail.as_str()))
+            .collect();
+        frozen.sort_unstable();
+        assert_eq!(
+            frozen,
+            [
+                (
+                    "/paused",
+                    "snapshot: cgroup.freeze=1 when recording started"
+                ),
+                (
+                    "/paused/child",
+                    "snapshot: cgroup.events frozen 1 when recording started"
+                )
+            ]
+        );
+        assert!(ev
+            .iter()
+            .filter(|e| e.op == CgroupOp::Freeze)
+            .all(|e| e.ts_ns == 5));
     }
 
     #[test]

@@ -333,3 +333,121 @@ fn the_rest_api_is_polled_and_the_key_stays_out_of_the_trace() {
     let b64 = b64.trim_start_matches("Basic ");
     assert!(!bytes.windows(b64.len()).any(|w| w == b64.as_bytes()));
 }
+
+/// An invoker log alone, appended while recording (a cold start, a pause, a warm start after
+/// `docker unpause`, and one activation still running at stop), gives an activation record for
+/// every activation that ended, and a note for the one that did not.
+#[test]
+fn the_invoker_log_alone_gives_activation_records() {
+    if let Err(why) = root() {
+        assert!(std::env::var_os("CI").is_none(), "CI must run this: {why}");
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("invoker0_logs.log");
+    let t = now_ms();
+    let ts = |ms: u64| {
+        humantime::format_rfc3339_millis(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms),
+        )
+        .to_string()
+    };
+    let c = "4e5d6c7b8a9f0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d0c1b2a3f4e5d";
+    let (a1, a2, a3) = (
+        "2f6c3a0e9b8d4c7a8e1f0b2d3c4a5e6f",
+        "7c1d2e3f4a5b4c6d8e9f0a1b2c3d4e5f",
+        "a0b1c2d3e4f5465788a9b0c1d2e3f4a5",
+    );
+    let l = |ms: u64, tid: &str, comp: &str, msg: String| {
+        format!("[{}] [INFO] [#tid_{tid}] [{comp}] {msg}", ts(t + ms))
+    };
+    let first = [
+        l(0, "A", "ContainerPool", format!("containerStart containerState: cold container: None activations: 1 of max 1 action: hello namespace: guest activationId: {a1} [marker:invoker_containerStart.cold_counter:30]")),
+        l(3, "A", "DockerClientWithFileAccess", "running /usr/bin/docker run -d --cpu-shares 2 --memory 256m --memory-swap 256m --network bridge --name wsk0_2_guest_hello openwhisk/action-nodejs-v20:nightly (timeout: 1 minute) [marker:invoker_docker.run_start:33]".into()),
+        l(600, "A", "DockerContainer", format!("sending initialization to ContainerId({c}) ContainerAddress(172.17.0.6,8080) [marker:invoker_activationInit_start:640]")),
+        l(671, "A", "DockerContainer", "initialization result: ok [marker:invoker_activationInit_finish:711:70]".into()),
+        l(673, "A", "DockerContainer", format!("sending arguments to /guest/hello at ContainerId({c}) ContainerAddress(172.17.0.6,8080) [marker:invoker_activationRun_start:713]")),
+        l(683, "A", "DockerContainer", "running result: ok [marker:invoker_activationRun_finish:723:9]".into()),
+        l(695, "A", "InvokerReactive", format!("posted completion of activation {a1}")),
+        l(750, "sid_invokerNanny", "DockerClientWithFileAccess", format!("running /usr/bin/docker pause {c} (timeout: 10 seconds) [marker:invoker_docker.pause_start:0]")),
+    ];
+    let second = [
+        l(2000, "B", "ContainerPool", format!("containerStart containerState: warmed container: Some(ContainerId({c})) activations: 1 of max 1 action: hello namespace: guest activationId: {a2} [marker:invoker_containerStart.warmed_counter:8]")),
+        l(2002, "B", "DockerClientWithFileAccess", format!("running /usr/bin/docker unpause {c} (timeout: 10 seconds) [marker:invoker_docker.unpause_start:10]")),
+        l(2030, "B", "DockerContainer", format!("sending arguments to /guest/hello at ContainerId({c}) ContainerAddress(172.17.0.6,8080) [marker:invoker_activationRun_start:38]")),
+        l(2036, "B", "DockerContainer", "running result: ok [marker:invoker_activationRun_finish:44:6]".into()),
+        l(2100, "C", "ContainerPool", format!("containerStart containerState: warmed container: Some(ContainerId({c})) activations: 1 of max 1 action: hello namespace: guest activationId: {a3} [marker:invoker_containerStart.warmed_counter:8]")),
+    ];
+    let quote = |ls: &[String]| {
+        ls.iter()
+            .map(|s| format!("'{s}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let script = format!(
+        "printf '%s\\n' {} >> {log}; sleep 0.4; printf '%s\\n' {} >> {log}; sleep 0.2",
+        quote(&first),
+        quote(&second),
+        log = log.display()
+    );
+    let trace = dir.path().join("log-only.pws");
+    let err = record(&trace, &["--invoker-log", log.to_str().unwrap()], &script);
+
+    let r = read(&trace);
+    let mut recs = r.activations.clone();
+    recs.sort_by_key(|a| a.start_epoch_ms);
+    let got: Vec<_> = recs
+        .iter()
+        .map(|a| {
+            (
+                a.activation_id.as_str(),
+                a.source,
+                a.start_type,
+                a.start_epoch_ms - t,
+                a.end_epoch_ms - t,
+                a.init_ms,
+                a.container_id.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                a1,
+                ActivationSource::InvokerLog,
+                StartType::Cold,
+                603,
+                682,
+                Some(70),
+                c
+            ),
+            (
+                a2,
+                ActivationSource::InvokerLog,
+                StartType::Warm,
+                2030,
+                2036,
+                None,
+                c
+            ),
+        ],
+        "the unfinished {a3} is left out"
+    );
+    for a in &recs {
+        assert!(
+            a.start_ns > 0
+                && a.end_ns - a.start_ns == (a.end_epoch_ms - a.start_epoch_ms) * 1_000_000
+        );
+    }
+    let ops: Vec<ContainerOp> = r.containers.iter().map(|e| e.op).collect();
+    assert!(
+        ops.contains(&ContainerOp::Pause) && ops.contains(&ContainerOp::Resume),
+        "{ops:?}"
+    );
+    assert!(
+        err.contains("1 activations started in the log but never ended"),
+        "{err}"
+    );
+}

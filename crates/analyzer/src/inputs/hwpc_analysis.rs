@@ -290,6 +290,7 @@ impl HwpcInput {
                 created,
                 destroyed,
                 frozen: Vec::new(),
+                paused_sources: Default::default(),
             });
             life.containers.push(Container {
                 container_id: t.name.to_string(),

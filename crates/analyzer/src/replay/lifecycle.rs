@@ -28,6 +28,8 @@ pub struct Cgroup {
     pub destroyed: Option<u64>,
     /// Frozen spans; an open one ends at the trace's end.
     pub frozen: Vec<(u64, Option<u64>)>,
+    /// Where the frozen spans came from (`paused::apply`).
+    pub paused_sources: super::paused::PausedSources,
 }
 
 impl Cgroup {
@@ -172,6 +174,7 @@ pub fn build(
     container_events: &[ContainerEvent],
     records: &[ActivationRecord],
 ) -> Lifecycles {
+    let records = &super::record_merge::merge(records);
     let mut l = Lifecycles {
         cgroups,
         ..Lifecycles::default()
@@ -286,7 +289,7 @@ pub fn build(
 
 /// The cgroup of a container: the resolved path if the recorder had one, else a cgroup whose
 /// last path component is the id, `<prefix>-<id>.scope`, or starts with the id.
-fn find_cgroup(cgroups: &[Cgroup], id: &str, resolved: &str) -> Option<usize> {
+pub(crate) fn find_cgroup(cgroups: &[Cgroup], id: &str, resolved: &str) -> Option<usize> {
     if !resolved.is_empty() {
         if let Some(i) = cgroups
             .iter()

@@ -11,6 +11,8 @@ pub mod cpu;
 pub mod energy;
 pub mod grid;
 pub mod lifecycle;
+pub mod paused;
+pub mod record_merge;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

@@ -205,6 +205,8 @@ impl Linker {
             LogKind::Remove { id } => {
                 out.push(self.event(now, ContainerOp::Remove, id, &ev.tid, "docker rm".into()));
             }
+            // Results and acks end activations (`activations`), not container operations.
+            LogKind::InitResult(_) | LogKind::RunResult(_) | LogKind::Posted { .. } => {}
         }
         out
     }
@@ -365,6 +367,7 @@ mod tests {
             tid: tid.into(),
             component: "X".into(),
             kind,
+            since_tid_ms: None,
         }
     }
 

@@ -13,6 +13,7 @@
 //! - `running /usr/bin/docker run … --name wsk<…>_<n>_<ns>_<action> …`,
 //!   `docker pause|unpause <id>`, `runc pause|resume <id>`, `docker rm <id>`.
 
+pub mod activations;
 pub mod format;
 pub mod link;
 pub mod parse;

@@ -38,6 +38,9 @@ pub struct LogEvent {
     /// The logging class, e.g. `ContainerPool`, `DockerContainer`.
     pub component: String,
     pub kind: LogKind,
+    /// The first number of the line's metrics marker: ms since the transaction began (when
+    /// the controller took the request), absent without markers.
+    pub since_tid_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +79,36 @@ pub enum LogKind {
     Resume { id: String, tool: Tool },
     /// `docker rm -f`.
     Remove { id: String },
+    /// `initialization result: <ok|not ok|a connection error>`: `/init` answered (or failed).
+    InitResult(Outcome),
+    /// `running result: …`: `/run` answered (or failed).
+    RunResult(Outcome),
+    /// `posted <completion|result|combined> of activation <id>`: the invoker sent the
+    /// activation's active ack to the controller.
+    Posted {
+        /// `completion`, `result` or `combined`.
+        what: String,
+        activation_id: String,
+    },
+}
+
+/// What an `/init` or `/run` call gave, as the invoker logs it when the call ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The response in the invoker's brief words: `ok`, `not ok`, `ok, truncated …`, or a
+    /// connection error (`Timeout(…)`, `ConnectionError(…)`, `NoResponseReceived()`).
+    pub brief: String,
+    /// The call's own duration in ms: the last number of the line's
+    /// `[marker:…_finish:<since the transaction began>:<duration>]`, absent without metrics
+    /// markers. The line is logged after the call ends, so this is the more exact span.
+    pub duration_ms: Option<u64>,
+}
+
+impl Outcome {
+    /// The container answered with HTTP 200 and a whole response.
+    pub fn ok(&self) -> bool {
+        self.brief == "ok"
+    }
 }
 
 /// Why a line was rejected.
@@ -114,7 +147,7 @@ pub fn parse_line(line: &str) -> Result<Option<LogEvent>, LogError> {
     let Some((component, msg)) = bracket(rest) else {
         return Ok(None);
     };
-    let kind = match message(strip_marker(msg))? {
+    let kind = match message(strip_marker(msg), msg)? {
         Some(k) => k,
         None => return Ok(None),
     };
@@ -123,6 +156,7 @@ pub fn parse_line(line: &str) -> Result<Option<LogEvent>, LogError> {
         tid: tid.to_owned(),
         component: component.to_owned(),
         kind,
+        since_tid_ms: marker_numbers(msg).map(|(t, _)| t),
     }))
 }
 
@@ -146,6 +180,21 @@ fn epoch_ms(ts: &str) -> Result<u64, LogError> {
     u64::try_from(d.as_millis()).map_err(|_| bad("out of range".into()))
 }
 
+/// The numbers of a message's trailing metrics marker
+/// `[marker:<token>:<ms since the transaction began>[:<ms since the start marker>]]`.
+pub fn marker_numbers(msg: &str) -> Option<(u64, Option<u64>)> {
+    let msg = msg.trim_end();
+    let i = msg.rfind("[marker:")?;
+    let inner = msg[i + "[marker:".len()..].strip_suffix(']')?;
+    let mut nums = inner.split(':').skip(1).map(|n| n.parse::<u64>());
+    let since_tid = nums.next()?.ok()?;
+    let since_start = match nums.next() {
+        Some(n) => Some(n.ok()?),
+        None => None,
+    };
+    Some((since_tid, since_start))
+}
+
 /// The message without its trailing metrics marker.
 fn strip_marker(msg: &str) -> &str {
     let msg = msg.trim();
@@ -155,7 +204,35 @@ fn strip_marker(msg: &str) -> &str {
     }
 }
 
-fn message(msg: &str) -> Result<Option<LogKind>, LogError> {
+/// `msg` without its marker; `whole` with it, for the durations the marker carries.
+fn message(msg: &str, whole: &str) -> Result<Option<LogKind>, LogError> {
+    let outcome = |brief: &str| Outcome {
+        brief: brief.trim().to_owned(),
+        duration_ms: marker_numbers(whole).and_then(|(_, d)| d),
+    };
+    if let Some(rest) = msg.strip_prefix("initialization result: ") {
+        return Ok(Some(LogKind::InitResult(outcome(rest))));
+    }
+    if let Some(rest) = msg.strip_prefix("running result: ") {
+        return Ok(Some(LogKind::RunResult(outcome(rest))));
+    }
+    if let Some(rest) = msg.strip_prefix("posted ") {
+        // `posted <what> of activation <id>`; other `posted …` messages are not ours.
+        let Some((what, id)) = rest.split_once(" of activation ") else {
+            return Ok(None);
+        };
+        let id = id.split_whitespace().next().unwrap_or_default();
+        if !is_activation_id(id) {
+            return Err(LogError::Malformed {
+                what: "posted … of activation",
+                why: format!("activation id {id:?} is not 32 hex digits"),
+            });
+        }
+        return Ok(Some(LogKind::Posted {
+            what: what.to_owned(),
+            activation_id: id.to_owned(),
+        }));
+    }
     if let Some(rest) = msg.strip_prefix("containerStart ") {
         return container_start(rest).map(Some);
     }
@@ -467,13 +544,50 @@ mod tests {
     }
 
     #[test]
+    fn results_and_completions_carry_their_durations() {
+        assert_eq!(
+            kind("[2024-03-05T10:15:01.951Z] [INFO] [#tid_ab12] [DockerContainer] initialization result: ok [marker:invoker_activationInit_finish:747:71]"),
+            LogKind::InitResult(Outcome { brief: "ok".into(), duration_ms: Some(71) })
+        );
+        let r = kind("[2024-03-05T10:15:12.340Z] [WARN] [#tid_ab12] [DockerContainer] running result: ConnectionError(java.io.IOException: Connection reset by peer) [marker:invoker_activationRun_finish:943:29]");
+        let LogKind::RunResult(o) = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(
+            (o.brief.as_str(), o.duration_ms, o.ok()),
+            (
+                "ConnectionError(java.io.IOException: Connection reset by peer)",
+                Some(29),
+                false
+            )
+        );
+        // Metrics markers off: no duration.
+        assert_eq!(
+            kind("[2024-03-05T10:15:01.951Z] [INFO] [#tid_ab12] [DockerContainer] running result: not ok"),
+            LogKind::RunResult(Outcome { brief: "not ok".into(), duration_ms: None })
+        );
+        assert_eq!(
+            kind(&format!("[2023-02-24T14:40:42.103Z] [INFO] [#tid_7re] [MessagingActiveAck] posted completion of activation {AID}")),
+            LogKind::Posted { what: "completion".into(), activation_id: AID.into() }
+        );
+        assert!(matches!(
+            parse_line("[2023-02-24T14:40:42.103Z] [INFO] [#tid_7re] [InvokerReactive] posted result of activation 12"),
+            Err(LogError::Malformed { .. })
+        ));
+        assert_eq!(
+            marker_numbers("x [marker:invoker_activation_start:4]"),
+            Some((4, None))
+        );
+        assert_eq!(marker_numbers("x [marker:a_finish:7:x]"), None);
+    }
+
+    #[test]
     fn lines_we_do_not_use_and_lines_that_are_not_invoker_lines() {
         for ok_none in [
             "[2022-04-15T06:04:44.162Z] [INFO] [#tid_sid_invokerHealth] [InvokerReactive] healthcheck: ping",
             "[2022-04-15T06:04:44.162Z] [INFO] Slf4jLogger started",
             "[2022-04-15T06:04:44.162Z] [WARN] [#tid_ab12] [DockerClientWithFileAccess]  [marker:invoker_docker.run_finish:1520:1512]",
             "\tat org.apache.openwhisk.core.containerpool.ContainerProxy.run(ContainerProxy.scala:1)",
-            "[2022-04-15T06:04:44.162Z] [INFO] [#tid_ab12] [ContainerPool] running result: ok",
         ] {
             assert_eq!(parse_line(ok_none), Ok(None), "{ok_none}");
         }

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 
 use pws_openwhisk::cgroup::Resolver;
+use pws_openwhisk::invoker_log::activations::Assembler;
 use pws_openwhisk::invoker_log::link::Linker;
 use pws_openwhisk::invoker_log::parse::parse_line;
 use pws_trace::records::{ActivationRecord, ActivationSource, ContainerEvent};
@@ -25,6 +26,10 @@ pub trait LineSource: Send {
     /// Lines accepted but not recorded again (duplicates), for the statistics.
     fn duplicates(&self) -> u64 {
         0
+    }
+    /// What the source leaves out when recording stops, said in a note (None: nothing).
+    fn left_out(&self) -> Option<String> {
+        None
     }
 }
 
@@ -58,10 +63,12 @@ impl LineSource for JsonLines {
 }
 
 /// `--invoker-log FILE`: container operations and the activation → container link, with each
-/// container's cgroup resolved on this host when it can be.
+/// container's cgroup resolved on this host when it can be; and an activation record for each
+/// activation the log shows ending, so that the log alone is enough.
 #[derive(Debug)]
 pub struct InvokerLog {
     linker: Linker,
+    assembler: Assembler,
     resolver: Resolver,
 }
 
@@ -69,6 +76,7 @@ impl InvokerLog {
     pub fn new(resolver: Resolver) -> Self {
         Self {
             linker: Linker::new(),
+            assembler: Assembler::new(),
             resolver,
         }
     }
@@ -92,7 +100,18 @@ impl LineSource for InvokerLog {
             }
             out.containers.push(e);
         }
+        if let Some(mut a) = self.assembler.feed(&ev) {
+            placer.activation(&mut a);
+            out.activations.push(a);
+        }
         Ok(())
+    }
+
+    fn left_out(&self) -> Option<String> {
+        let n = self.assembler.incomplete();
+        (n > 0).then(|| {
+            format!("{n} activations started in the log but never ended there (no result line before the recording stopped, or forgotten): no record written for them")
+        })
     }
 }
 

@@ -5,7 +5,8 @@
 //! - `--activations FILE`: activation records as JSON lines, followed (`files`, `follow`);
 //! - `--invoker-log FILE`: the OpenWhisk invoker's log, followed; gives the exact
 //!   activation → container link and the container operations, with each container's cgroup
-//!   resolved on this host (`files`);
+//!   resolved on this host, and an activation record (source `invoker-log`) for every
+//!   activation it shows ending (`files`);
 //! - `--openwhisk [URL]`: the OpenWhisk REST API, polled (`rest`).
 //!
 //! A source that fails keeps being retried and reported; it never stops the recording.
@@ -197,14 +198,18 @@ fn spawn_file<T: Sink>(
                 }
                 follower.wait();
             }
+            let mut notes = Vec::new();
             if follower.overlong > 0 || follower.reopened > 0 || src.duplicates() > 0 {
-                let note = format!(
+                notes.push(format!(
                     "{} lines cut at {} bytes, file reopened {} times, {} duplicate records skipped",
                     follower.overlong,
                     follow::MAX_LINE,
                     follower.reopened,
                     src.duplicates()
-                );
+                ));
+            }
+            notes.extend(src.left_out());
+            for note in notes {
                 if stats.last_error.is_empty() {
                     stats.last_error = note;
                 } else {

@@ -1,0 +1,183 @@
+//! One activation record per activation id, from every source that gave one.
+//!
+//! The invoker log gives a record of its own for each activation it shows ending (source
+//! `invoker-log`); the REST API, JSON lines and user events give OpenWhisk's record. Where both
+//! exist the record is kept and the log fills what it lacks: the start type where the record
+//! cannot tell (a record with an `initTime` says cold, only the log's `containerState` tells a
+//! prewarmed or recreated container), the init and wait times, the container, the path, the
+//! times when the record was not placed. Two records of one id from the same kind of source:
+//! the first is kept, as sources may repeat one.
+
+use std::collections::HashMap;
+
+use pws_trace::records::{ActivationRecord, ActivationSource, StartType};
+
+/// The records, one per activation id, in the order each id first appears.
+pub fn merge(records: &[ActivationRecord]) -> Vec<ActivationRecord> {
+    // Per id: (index of the platform's record, index of the log's), first of each.
+    let mut order: Vec<&str> = Vec::new();
+    let mut by_id: HashMap<&str, (Option<usize>, Option<usize>)> = HashMap::new();
+    for (i, r) in records.iter().enumerate() {
+        let e = by_id.entry(r.activation_id.as_str()).or_insert_with(|| {
+            order.push(r.activation_id.as_str());
+            (None, None)
+        });
+        let slot = if r.source == ActivationSource::InvokerLog {
+            &mut e.1
+        } else {
+            &mut e.0
+        };
+        slot.get_or_insert(i);
+    }
+    order
+        .into_iter()
+        .map(|id| match by_id[id] {
+            (Some(r), Some(l)) => fill(records[r].clone(), &records[l]),
+            (Some(i), None) | (None, Some(i)) => records[i].clone(),
+            (None, None) => unreachable!("every id has a record"),
+        })
+        .collect()
+}
+
+/// `r` with what only the log's record `log` knows.
+fn fill(mut r: ActivationRecord, log: &ActivationRecord) -> ActivationRecord {
+    let log_knows_more = matches!(
+        (r.start_type, log.start_type),
+        (StartType::Unknown, _) | (StartType::Cold, StartType::Prewarmed | StartType::Recreated)
+    );
+    if log_knows_more {
+        r.start_type = log.start_type;
+    }
+    for (mine, theirs) in [
+        (&mut r.init_ms, log.init_ms),
+        (&mut r.wait_ms, log.wait_ms),
+        (&mut r.duration_ms, log.duration_ms),
+        (&mut r.status_code, log.status_code),
+        (&mut r.memory_limit_mb, log.memory_limit_mb),
+        (&mut r.timeout_ms, log.timeout_ms),
+    ] {
+        if mine.is_none() {
+            *mine = theirs;
+        }
+    }
+    for (mine, theirs) in [
+        (&mut r.container_id, &log.container_id),
+        (&mut r.path, &log.path),
+        (&mut r.namespace, &log.namespace),
+        (&mut r.action, &log.action),
+        (&mut r.kind, &log.kind),
+    ] {
+        if mine.is_empty() {
+            mine.clone_from(theirs);
+        }
+    }
+    // Times go together: an unplaced record takes the log's span whole.
+    if r.start_ns == 0 || r.end_ns == 0 {
+        (r.start_ns, r.end_ns) = (log.start_ns, log.end_ns);
+        (r.start_epoch_ms, r.end_epoch_ms) = (log.start_epoch_ms, log.end_epoch_ms);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: &str, source: ActivationSource, st: StartType) -> ActivationRecord {
+        ActivationRecord {
+            activation_id: id.into(),
+            namespace: "guest".into(),
+            action: "hello".into(),
+            version: String::new(),
+            source,
+            kind: String::new(),
+            start_type: st,
+            start_epoch_ms: 1_000,
+            end_epoch_ms: 1_080,
+            start_ns: 5_000,
+            end_ns: 85_000,
+            wait_ms: None,
+            init_ms: None,
+            duration_ms: None,
+            status_code: None,
+            memory_limit_mb: None,
+            timeout_ms: None,
+            container_id: String::new(),
+            path: String::new(),
+            caused_by: String::new(),
+            raw: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_record_is_kept_and_the_log_fills_what_it_lacks() {
+        let mut rest = rec("a", ActivationSource::RestApi, StartType::Cold);
+        rest.init_ms = Some(70);
+        rest.duration_ms = Some(80);
+        rest.status_code = Some(0);
+        rest.memory_limit_mb = Some(256);
+        rest.raw = "{\"rest\":1}".into();
+        let mut log = rec("a", ActivationSource::InvokerLog, StartType::Prewarmed);
+        log.init_ms = Some(71);
+        log.wait_ms = Some(640);
+        log.duration_ms = Some(79);
+        log.container_id = "c".repeat(64);
+        log.path = "guest/hello".into();
+        log.start_ns = 6_000;
+        log.raw = "{\"log\":1}".into();
+        let warm = rec("b", ActivationSource::JsonLines, StartType::Warm);
+        let mut warm_log = rec("b", ActivationSource::InvokerLog, StartType::Cold);
+        warm_log.init_ms = Some(5);
+        let only_log = rec("c", ActivationSource::InvokerLog, StartType::Warm);
+        let dup = rec("b", ActivationSource::RestApi, StartType::Unknown);
+
+        let m = merge(&[log, warm.clone(), rest, warm_log, only_log.clone(), dup]);
+        assert_eq!(
+            m.iter()
+                .map(|r| r.activation_id.as_str())
+                .collect::<Vec<_>>(),
+            ["a", "b", "c"],
+            "one row per id, in first-seen order"
+        );
+        let a = &m[0];
+        assert_eq!(a.source, ActivationSource::RestApi);
+        assert_eq!(a.start_type, StartType::Prewarmed, "only the log tells");
+        assert_eq!(
+            (a.init_ms, a.duration_ms, a.status_code, a.memory_limit_mb),
+            (Some(70), Some(80), Some(0), Some(256)),
+            "the record's own values win"
+        );
+        assert_eq!(a.wait_ms, Some(640), "filled from the log");
+        assert_eq!((a.container_id.len(), a.path.as_str()), (64, "guest/hello"));
+        assert_eq!((a.start_ns, a.raw.as_str()), (5_000, "{\"rest\":1}"));
+        let b = &m[1];
+        assert_eq!(
+            (b.source, b.start_type, b.init_ms),
+            (ActivationSource::JsonLines, StartType::Warm, Some(5)),
+            "a record's warm stays warm; its first record is kept"
+        );
+        assert_eq!(m[2], only_log);
+    }
+
+    #[test]
+    fn an_unplaced_record_takes_the_logs_span() {
+        let mut rest = rec("a", ActivationSource::UserEvent, StartType::Unknown);
+        (
+            rest.start_ns,
+            rest.end_ns,
+            rest.start_epoch_ms,
+            rest.end_epoch_ms,
+        ) = (0, 0, 0, 0);
+        let log = rec("a", ActivationSource::InvokerLog, StartType::Cold);
+        let m = merge(&[rest, log]);
+        assert_eq!(
+            (
+                m[0].start_ns,
+                m[0].end_ns,
+                m[0].start_epoch_ms,
+                m[0].start_type
+            ),
+            (5_000, 85_000, 1_000, StartType::Cold)
+        );
+    }
+}
