@@ -119,13 +119,13 @@ def activations_appear_once(db, summary):
             """):
         check(False, f"activation {aid} ({action}): joined by {method} to container {ours}, "
                      f"pws-load ran it in {theirs}")
-    for model, policy, domain, package, n, d in rows(db, """
-            SELECT model, idle_policy, domain, package, count(*), count(DISTINCT activation_id)
+    for model, policy, domain, n, d in rows(db, """
+            SELECT model, idle_policy, domain, count(*), count(DISTINCT activation_id)
             FROM activation_energy GROUP BY ALL
             HAVING count(*) <> (SELECT count(*) FROM records)
                 OR count(*) <> count(DISTINCT activation_id)
             """):
-        check(False, f"activation_energy {model}/{policy}/{domain}/{package}: {n} rows for "
+        check(False, f"activation_energy {model}/{policy}/{domain}: {n} rows for "
                      f"{d} distinct activations, want each of {accepted} once")
     (n_rows,), = rows(db, "SELECT count(*) FROM activations")
     print(f"activations: {n_rows} rows, {n_records} activations run by pws-load")

@@ -212,8 +212,10 @@ impl Summary {
         let _ = writeln!(
             s,
             "  {:<20} {:<11} {:>5} {:>5} {:>5} {:>6} {:>8} {:>8} {:>9} {:>9}",
+            // The action is the function, named as in every table of pws-analyze; its profile is
+            // its runtime kind (`pws-load:<kind>` in the activation records).
             "action",
-            "function",
+            "kind",
             "cold",
             "prew",
             "warm",
