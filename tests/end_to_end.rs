@@ -361,6 +361,20 @@ fn a_local_experiment_is_recorded_analyzed_and_queried() {
         "pws-analyze: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The same trace as if only the REST API had given the activations: no container named.
+    let out = run_with_timeout(
+        Command::new(bin("pws-analyze"))
+            .args(["-q", "--join", "time-overlap"])
+            .arg(p("run.pws"))
+            .arg("-o")
+            .arg(p("tables-overlap")),
+        Duration::from_secs(120),
+    );
+    assert!(
+        out.status.success(),
+        "pws-analyze --join time-overlap: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let online = online_cpus();
     let facts = serde_json::json!({
         "cgroup_root": cg.hierarchy_path,
@@ -378,6 +392,8 @@ fn a_local_experiment_is_recorded_analyzed_and_queried() {
             .arg(&script)
             .arg("--tables")
             .arg(p("tables"))
+            .arg("--overlap-tables")
+            .arg(p("tables-overlap"))
             .arg("--activations")
             .arg(p("acts.jsonl"))
             .arg("--summary")

@@ -78,6 +78,10 @@ pub struct RunArgs {
     /// Contiguous time blocks for the models' cross-validation.
     #[arg(long, default_value_t = 5)]
     pub folds: usize,
+    /// Links the activation join may use: `auto` (invoker log, records, then time overlap) or
+    /// `time-overlap` (ignore every container link: to check the time-overlap join).
+    #[arg(long, value_enum, default_value_t = crate::join::JoinMode::Auto)]
+    pub join: crate::join::JoinMode,
     /// SmartWatts' options, as `pws-analyze smartwatts` takes them.
     #[command(flatten, next_help_heading = "SmartWatts")]
     pub smartwatts: crate::models::smartwatts::SmartWattsOptions,
@@ -176,6 +180,7 @@ fn analyse(
         args.interval,
         args.skip_bad_blocks,
         run,
+        args.join,
         progress,
     )?;
     if let Some(h) = &labels.host {
@@ -282,6 +287,7 @@ pub(crate) fn replay_trace(
     interval: Duration,
     skip_bad_blocks: bool,
     run: Option<&str>,
+    join: crate::join::JoinMode,
     progress: &InputProgress<'_>,
 ) -> Result<Analysis> {
     let l = match open_input(path, skip_bad_blocks)? {
@@ -315,7 +321,20 @@ pub(crate) fn replay_trace(
     let grid = make_grid(&l, interval)?;
     // Exact links first; then every window (linked, and each unlinked activation on each
     // candidate container) is kept apart by the replay, and the join finishes on exact CPU time.
-    let mut life = lifecycle::build(cgroups, &l.containers, &l.activations);
+    let mut life = match join {
+        crate::join::JoinMode::Auto => lifecycle::build(cgroups, &l.containers, &l.activations),
+        crate::join::JoinMode::TimeOverlap => {
+            let unlinked: Vec<_> = l
+                .activations
+                .iter()
+                .map(|r| pws_trace::records::ActivationRecord {
+                    container_id: String::new(),
+                    ..r.clone()
+                })
+                .collect();
+            lifecycle::build(cgroups, &[], &unlinked)
+        }
+    };
     let pending = crate::join::plan(&life, &grid);
     let rep = replay::replay_perf(
         &l,

@@ -72,6 +72,7 @@ pub fn run(args: &TimelineArgs) -> Result<ExitCode> {
         args.interval,
         args.skip_bad_blocks,
         None,
+        crate::join::JoinMode::Auto,
         &Progress::hidden().input(&args.trace),
     )
     .with_context(|| format!("replaying {}", display(&args.trace)))

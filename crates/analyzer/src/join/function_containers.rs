@@ -71,6 +71,18 @@ pub fn runtime_of_path(path: &str) -> Option<&'static str> {
     }
 }
 
+/// The container id in a cgroup path that follows a runtime's naming (`<64 hex>` or
+/// `<prefix>-<64 hex>.scope`): what an invoker log would call the container.
+pub fn container_id_of_path(path: &str) -> Option<&str> {
+    runtime_of_path(path)?;
+    let last = path.trim_end_matches('/').rsplit('/').next()?;
+    Some(
+        last.strip_suffix(".scope")
+            .and_then(|s| s.rsplit_once('-'))
+            .map_or(last, |(_, id)| id),
+    )
+}
+
 /// The evidence for each container row of `life`.
 pub fn classify(life: &Lifecycles) -> Vec<Evidence> {
     life.containers
@@ -117,6 +129,8 @@ mod tests {
             (format!("/system.slice/crio-conmon-{id}.scope"), None),
         ] {
             assert_eq!(runtime_of_path(&path), want, "{path}");
+            let got = container_id_of_path(&path);
+            assert_eq!(got, want.map(|_| id.as_str()), "{path}");
         }
     }
 }

@@ -20,6 +20,17 @@ use crate::replay::Replayed;
 use function_containers::Evidence;
 use windows::{Apportioned, Plan, SegmentUsage};
 
+/// Which links the join may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum JoinMode {
+    /// Every link the trace has (invoker log, records naming a container), then time overlap.
+    #[default]
+    Auto,
+    /// Time overlap only, as if no log or record named a container: to check the time-overlap
+    /// join against the links on your own traces (a REST-only setup gets this anyway).
+    TimeOverlap,
+}
+
 /// What the replay must keep apart, before it runs.
 #[derive(Debug)]
 pub struct Pending {
@@ -87,6 +98,15 @@ pub fn finish(
         .collect();
     let mut notes = p.notes;
     notes.extend(time_overlap::join(life, &p.candidates, &cpu));
+    // A container no log named is called by the id in its cgroup's name, as a log would.
+    for c in life.containers.iter_mut().filter(|c| !c.from_log) {
+        if let Some(id) = c
+            .cgroup
+            .and_then(|g| function_containers::container_id_of_path(&life.cgroups[g].path))
+        {
+            c.container_id = id.to_owned();
+        }
+    }
     for c in &mut life.containers {
         c.activations = 0;
     }

@@ -5,14 +5,20 @@
 //!    cgroup looks like one, with a note) alive during the activation, not frozen for all of
 //!    it, and not known to serve another action. Each (activation, candidate) window is kept
 //!    apart by the replay, so its CPU time is exact.
-//! 2. A container serves one action: a container whose action no log named takes the action
-//!    whose activation windows hold most of its CPU time.
-//! 3. Each activation goes to the candidate of its action with the most CPU time inside its
-//!    window, preferring one not already serving an overlapping activation (action
-//!    concurrency 1, OpenWhisk's default, never overlaps two in one container); with none busy
-//!    at all it stays unlinked.
+//! 2. A container serves one action: one no log named takes the action whose activations it
+//!    got most CPU time from in a first matching blind to actions ((activation, container)
+//!    pairs heaviest first — most CPU time of the container inside the activation's window —,
+//!    each activation to its heaviest candidate not serving an overlapping one).
+//! 3. Then the pairs again, heaviest first, each activation to a candidate of its action, a
+//!    container never given two overlapping activations while a free candidate remains (action concurrency 1, OpenWhisk's default,
+//!    never overlaps two in one container); an activation no candidate used CPU during stays
+//!    unlinked.
+//! 4. Two overlapping activations of one action in two containers are swapped where the crossed
+//!    pairs hold more CPU time (heaviest-first is not the best matching). Two that start and end
+//!    together cannot be told apart by CPU time: they may stay swapped, at little cost to
+//!    either's figures.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use super::function_containers::Evidence;
 use crate::replay::lifecycle::{JoinMethod, Lifecycles};
@@ -70,38 +76,17 @@ pub fn candidates(life: &Lifecycles, evidence: &[Evidence]) -> (Vec<(usize, usiz
 /// Ties the unlinked activations, given the CPU time of each candidate window (aligned with
 /// `cands`). Returns a note on what stayed unlinked.
 pub fn join(life: &mut Lifecycles, cands: &[(usize, usize)], cpu_ns: &[u64]) -> Vec<String> {
-    // 2. The action of each container no log named.
-    let mut score: BTreeMap<(usize, &str), u64> = BTreeMap::new();
-    for (&(ai, ci), &ns) in cands.iter().zip(cpu_ns) {
-        if life.containers[ci].action.is_empty() {
-            *score
-                .entry((ci, life.activations[ai].record.action.as_str()))
-                .or_default() += ns;
-        }
-    }
-    let mut action: HashMap<usize, (u64, String)> = HashMap::new();
-    for ((ci, a), ns) in score {
-        if ns > 0 && action.get(&ci).is_none_or(|(best, _)| ns > *best) {
-            action.insert(ci, (ns, a.to_owned()));
-        }
-    }
-    for (ci, (_, a)) in action {
-        let ns = life
-            .activations
-            .iter()
-            .find(|x| x.record.action == a)
-            .map(|x| x.record.namespace.clone());
-        let c = &mut life.containers[ci];
-        c.action = a;
-        c.namespace = ns.unwrap_or_default();
-    }
-    // 3. Each activation, in start order.
-    let mut per_act: BTreeMap<usize, Vec<(usize, u64)>> = BTreeMap::new();
-    for (&(ai, ci), &ns) in cands.iter().zip(cpu_ns) {
-        if ns > 0 && life.containers[ci].action == life.activations[ai].record.action {
-            per_act.entry(ai).or_default().push((ci, ns));
-        }
-    }
+    // (CPU time, activation, container), heaviest first: of two activations of one action
+    // started together in two containers, each container's CPU time is largest in its own
+    // activation's window, so those pairs come before the crossed ones.
+    let mut pairs: Vec<(u64, usize, usize)> = cands
+        .iter()
+        .zip(cpu_ns)
+        .filter(|(_, &ns)| ns > 0)
+        .map(|(&(ai, ci), &ns)| (ns, ai, ci))
+        .collect();
+    pairs.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
+    infer_actions(life, &pairs);
     let mut taken: HashMap<usize, Vec<(u64, u64)>> = HashMap::new();
     for a in &life.activations {
         if let Some(ci) = a.container {
@@ -111,28 +96,27 @@ pub fn join(life: &mut Lifecycles, cands: &[(usize, usize)], cpu_ns: &[u64]) -> 
                 .push((a.record.start_ns, a.record.end_ns));
         }
     }
-    let mut order: Vec<usize> = per_act.keys().copied().collect();
-    order.sort_by_key(|&ai| life.activations[ai].record.start_ns);
-    for ai in order {
-        let (s, e) = (
-            life.activations[ai].record.start_ns,
-            life.activations[ai].record.end_ns,
-        );
-        let busy = |ci: &usize| {
-            taken
-                .get(ci)
-                .is_some_and(|ws| ws.iter().any(|&(x, y)| x < e && s < y))
-        };
-        let best = per_act[&ai]
-            .iter()
-            .max_by_key(|(ci, ns)| (!busy(ci), *ns, std::cmp::Reverse(*ci)))
-            .map(|&(ci, _)| ci);
-        if let Some(ci) = best {
+    // A container serving an overlapping activation is taken only when no free one of the
+    // action is left (action concurrency > 1).
+    for shared in [false, true] {
+        for &(_, ai, ci) in &pairs {
+            let a = &life.activations[ai];
+            if a.container.is_some() || life.containers[ci].action != a.record.action {
+                continue;
+            }
+            let (s, e) = (a.record.start_ns, a.record.end_ns);
+            let busy = taken
+                .get(&ci)
+                .is_some_and(|ws| ws.iter().any(|&(x, y)| x < e && s < y));
+            if busy && !shared {
+                continue;
+            }
             taken.entry(ci).or_default().push((s, e));
             life.activations[ai].container = Some(ci);
             life.activations[ai].method = JoinMethod::TimeOverlap;
         }
     }
+    swap_crossed(life, &pairs);
     let left = life
         .activations
         .iter()
@@ -141,11 +125,103 @@ pub fn join(life: &mut Lifecycles, cands: &[(usize, usize)], cpu_ns: &[u64]) -> 
     let mut notes = Vec::new();
     if left > 0 {
         notes.push(format!(
-            "{left} of {} activations could not be tied to a container (no log link, and no candidate container used CPU during them): they have no CPU time or energy",
+            "{left} of {} activations could not be tied to a container (no log link, and no candidate container of their action used CPU during them): they have no CPU time or energy",
             life.activations.len()
         ));
     }
     notes
+}
+
+/// The action of each container no log named. A first matching, blind to actions: pairs
+/// heaviest first, each activation to its heaviest candidate not already serving an
+/// overlapping one. A container then serves the action whose activations it got the most CPU
+/// time from. A long CPU-bound activation's pairs come first, so its container is mostly its
+/// action's; a sleeping function's activation, whose busiest candidates serve overlapping
+/// activations of their own, falls through to its own container.
+fn infer_actions(life: &mut Lifecycles, pairs: &[(u64, usize, usize)]) {
+    let mut got = vec![false; life.activations.len()];
+    let mut taken: HashMap<usize, Vec<(u64, u64)>> = HashMap::new();
+    let mut by_action: HashMap<usize, HashMap<&str, u64>> = HashMap::new();
+    for &(ns, ai, ci) in pairs {
+        if got[ai] || !life.containers[ci].action.is_empty() {
+            continue;
+        }
+        let r = &life.activations[ai].record;
+        let (s, e) = (r.start_ns, r.end_ns);
+        let busy = taken
+            .get(&ci)
+            .is_some_and(|ws| ws.iter().any(|&(x, y)| x < e && s < y));
+        if busy {
+            continue;
+        }
+        got[ai] = true;
+        taken.entry(ci).or_default().push((s, e));
+        *by_action
+            .entry(ci)
+            .or_default()
+            .entry(r.action.as_str())
+            .or_default() += ns;
+    }
+    let chosen: Vec<(usize, String)> = by_action
+        .into_iter()
+        .filter_map(|(ci, m)| {
+            let (a, _) = m
+                .into_iter()
+                .max_by(|x, y| x.1.cmp(&y.1).then(y.0.cmp(x.0)))?;
+            Some((ci, a.to_owned()))
+        })
+        .collect();
+    for (ci, a) in chosen {
+        let ns = life
+            .activations
+            .iter()
+            .find(|x| x.record.action == a)
+            .map(|x| x.record.namespace.clone());
+        let c = &mut life.containers[ci];
+        c.action = a;
+        c.namespace = ns.unwrap_or_default();
+    }
+}
+
+/// Heaviest-first is not the best matching: two activations of one action that overlap, in
+/// two containers, are swapped when the crossed pairs hold more of the containers' CPU time
+/// (the right pairing holds all of it, the crossed one only what falls in the other's window).
+fn swap_crossed(life: &mut Lifecycles, pairs: &[(u64, usize, usize)]) {
+    let w: HashMap<(usize, usize), u64> = pairs.iter().map(|&(ns, a, c)| ((a, c), ns)).collect();
+    let get = |a: usize, c: usize| w.get(&(a, c)).copied().unwrap_or(0);
+    let mut mine: Vec<usize> = (0..life.activations.len())
+        .filter(|&a| life.activations[a].method == JoinMethod::TimeOverlap)
+        .collect();
+    mine.sort_by_key(|&a| life.activations[a].record.start_ns);
+    // A few rounds: each swap only raises the total, so this ends; bounded all the same.
+    for _ in 0..4 {
+        let mut swapped = false;
+        for (i, &a1) in mine.iter().enumerate() {
+            for &a2 in &mine[i + 1..] {
+                let (r1, r2) = (&life.activations[a1].record, &life.activations[a2].record);
+                if r2.start_ns >= r1.end_ns {
+                    break;
+                }
+                if r1.action != r2.action {
+                    continue;
+                }
+                let (Some(c1), Some(c2)) = (
+                    life.activations[a1].container,
+                    life.activations[a2].container,
+                ) else {
+                    continue;
+                };
+                if c1 != c2 && get(a1, c2) + get(a2, c1) > get(a1, c1) + get(a2, c2) {
+                    life.activations[a1].container = Some(c2);
+                    life.activations[a2].container = Some(c1);
+                    swapped = true;
+                }
+            }
+        }
+        if !swapped {
+            break;
+        }
+    }
 }
 
 #[cfg(test)]

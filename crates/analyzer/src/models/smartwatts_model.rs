@@ -386,8 +386,15 @@ mod tests {
     /// command builds it (one package: every CPU's cells).
     fn dataset(trace: &std::path::Path, interval: Duration) -> Dataset {
         let progress = Progress::new(&[trace], false);
-        let an: Analysis =
-            replay_trace(trace, interval, false, None, &progress.input(trace)).expect("replay");
+        let an: Analysis = replay_trace(
+            trace,
+            interval,
+            false,
+            None,
+            crate::join::JoinMode::Auto,
+            &progress.input(trace),
+        )
+        .expect("replay");
         let spans: Vec<(u64, u64)> = (0..an.grid.len()).map(|i| an.grid.span(i)).collect();
         let mut cells: HashMap<(usize, u64), crate::replay::cpu::Usage> = HashMap::new();
         for c in &an.rep.per_cpu {
