@@ -418,15 +418,3 @@ fn online_cpus() -> u64 {
     // SAFETY: sysconf has no preconditions.
     unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as u64
 }
-
-/// The helper that lets a test pass where it cannot run fails it under CI instead.
-#[test]
-#[should_panic(expected = "CI is set and this test cannot run here: no widget")]
-fn cannot_run_fails_under_ci() {
-    pws_tests::cannot_run_in("no widget", true);
-}
-
-#[test]
-fn cannot_run_passes_outside_ci() {
-    pws_tests::cannot_run_in("no widget", false);
-}

@@ -36,27 +36,8 @@ fn analysed(dir: &Path, flags: &[&str]) -> (std::path::PathBuf, serde_json::Valu
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let info = Command::new(bin())
-        .args(["info", "--json"])
-        .arg(&trace)
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
-    let meta = &v["trace_info"]["metadata"];
-    let text = meta
-        .as_array()
-        .and_then(|a| {
-            a.iter()
-                .find(|kv| kv[0] == "pws.truth")
-                .and_then(|kv| kv[1].as_str().map(str::to_owned))
-        })
-        .or_else(|| meta["pws.truth"].as_str().map(str::to_owned))
-        .expect("pws.truth in the metadata");
-    (
-        out,
-        serde_json::from_str(&text).unwrap(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-    )
+    let truth = common::synth_truth(&trace);
+    (out, truth, String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
 /// Activations that overlap in one container, as groups (an activation alone is a group of

@@ -42,23 +42,7 @@ fn models_against_a_known_truth() {
     );
 
     // The truth, from the trace's metadata.
-    let info = Command::new(bin())
-        .args(["info", "--json"])
-        .arg(&trace)
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
-    let meta = v["trace_info"]["metadata"].clone();
-    let truth_text = meta
-        .as_array()
-        .and_then(|a| {
-            a.iter()
-                .find(|kv| kv[0] == "pws.truth")
-                .and_then(|kv| kv[1].as_str().map(str::to_owned))
-        })
-        .or_else(|| meta["pws.truth"].as_str().map(str::to_owned))
-        .expect("pws.truth in the metadata");
-    let truth: serde_json::Value = serde_json::from_str(&truth_text).unwrap();
+    let truth = common::synth_truth(&trace);
     let truth = truth["activation_dynamic_j"].as_object().unwrap();
 
     // Per activation, per model (idle policy does not change the dynamic part).

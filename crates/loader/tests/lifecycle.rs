@@ -373,15 +373,3 @@ fn memory_limits_are_set_where_the_controller_is_enabled() {
     }
     let _ = p.shutdown(Duration::from_secs(5), true, &|| false);
 }
-
-/// The helper that lets a test pass where it cannot run fails it under CI instead.
-#[test]
-#[should_panic(expected = "CI is set and this test cannot run here: no widget")]
-fn cannot_run_fails_under_ci() {
-    support::cannot_run_in("no widget", true);
-}
-
-#[test]
-fn cannot_run_passes_outside_ci() {
-    support::cannot_run_in("no widget", false);
-}

@@ -136,15 +136,3 @@ fn powercap_values_and_wrap_reach_the_trace_verbatim() {
         );
     }
 }
-
-/// The helper that lets a test pass where it cannot run fails it under CI instead.
-#[test]
-#[should_panic(expected = "CI is set and this test cannot run here: no widget")]
-fn cannot_run_fails_under_ci() {
-    support::cannot_run_in("no widget", true);
-}
-
-#[test]
-fn cannot_run_passes_outside_ci() {
-    support::cannot_run_in("no widget", false);
-}

@@ -291,15 +291,3 @@ fn python_reader_agrees_on_random_traces() {
         )
         .unwrap();
 }
-
-/// The helper that lets a test pass where it cannot run fails it under CI instead.
-#[test]
-#[should_panic(expected = "CI is set and this test cannot run here: no widget")]
-fn cannot_run_fails_under_ci() {
-    cannot_run_in("no widget", true);
-}
-
-#[test]
-fn cannot_run_passes_outside_ci() {
-    cannot_run_in("no widget", false);
-}

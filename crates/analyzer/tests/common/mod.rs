@@ -95,3 +95,26 @@ pub fn rows(dir: &Path) -> Vec<Row> {
     }
     out
 }
+
+/// The ground truth `pws-analyze synth` stored in `trace` (its `pws.truth` metadata), read
+/// through `pws-analyze info --json`.
+#[allow(dead_code)]
+pub fn synth_truth(trace: &Path) -> serde_json::Value {
+    let info = std::process::Command::new(env!("CARGO_BIN_EXE_pws-analyze"))
+        .args(["info", "--json"])
+        .arg(trace)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    let meta = &v["trace_info"]["metadata"];
+    let text = meta
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|kv| kv[0] == "pws.truth")
+                .and_then(|kv| kv[1].as_str().map(str::to_owned))
+        })
+        .or_else(|| meta["pws.truth"].as_str().map(str::to_owned))
+        .expect("pws.truth in the metadata");
+    serde_json::from_str(&text).unwrap()
+}
