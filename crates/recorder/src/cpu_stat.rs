@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use pws_trace::records::{
     CpuStatBlock, CpuStatSample, CpuStatSeries, SourceInfo, SourceStats, SourceStatus,
-    PROC_STAT_FIELDS,
+    TimeAccounting, PROC_STAT_FIELDS,
 };
 
 use crate::clock::monotonic_ns;
@@ -81,6 +81,45 @@ fn field_count(text: &str) -> Option<usize> {
     (n > 0).then_some(n.min(PROC_STAT_FIELDS.len()))
 }
 
+/// How the running kernel accounts IRQ and steal time, from its build configuration text
+/// (`/boot/config-<release>`): (irq, steal).
+pub fn accounting(config: Option<&str>) -> (TimeAccounting, TimeAccounting) {
+    let Some(text) = config else {
+        return (TimeAccounting::Unknown, TimeAccounting::Unknown);
+    };
+    let of = |name: &str| {
+        let set = text
+            .lines()
+            .any(|l| l.strip_prefix(name).is_some_and(|v| v == "=y"));
+        if set {
+            TimeAccounting::Apart
+        } else {
+            TimeAccounting::Included
+        }
+    };
+    (
+        of("CONFIG_IRQ_TIME_ACCOUNTING"),
+        of("CONFIG_PARAVIRT_TIME_ACCOUNTING"),
+    )
+}
+
+/// The running kernel's build configuration: `/boot/config-<release>`, else `/proc/config.gz`
+/// (through `gzip -dc`, once at start: no decompressor is linked for one file).
+fn kernel_config() -> Option<String> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    if let Ok(c) = std::fs::read_to_string(format!("/boot/config-{}", release.trim())) {
+        return Some(c);
+    }
+    let out = std::process::Command::new("gzip")
+        .args(["-dc", "/proc/config.gz"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// /proc/stat kept open and read again from its start each time (no open per read).
 pub struct Reader {
     path: PathBuf,
@@ -88,6 +127,8 @@ pub struct Reader {
     buf: Vec<u8>,
     pub nfields: usize,
     pub ticks_per_s: u64,
+    /// (irq, steal) accounting of the kernel.
+    pub accounting: (TimeAccounting, TimeAccounting),
 }
 
 impl Reader {
@@ -105,6 +146,7 @@ impl Reader {
             buf: Vec::with_capacity(16 << 10),
             nfields: 0,
             ticks_per_s: hz as u64,
+            accounting: accounting(kernel_config().as_deref()),
         };
         let text = r.read_text()?;
         r.nfields = field_count(&text)
@@ -169,12 +211,14 @@ pub fn open(path: &Path, interval: Option<Duration>) -> (Option<Reader>, SourceI
         .min();
     let cpus = r.read().map(|(_, p)| p.cpus.len()).unwrap_or(0);
     let detail = format!(
-        "{} per-CPU {} every {} ms (ticks of 1/{} s); one read of {cpus} CPUs took {}",
+        "{} per-CPU {} every {} ms (ticks of 1/{} s); one read of {cpus} CPUs took {}; kernel: IRQ time {}, steal time {} (build config)",
         path.display(),
         r.fields().join(" "),
         interval.as_millis(),
         r.ticks_per_s,
         cost.map_or("-".to_owned(), |d| format!("{} µs", d.as_micros())),
+        r.accounting.0,
+        r.accounting.1,
     );
     (Some(r), info(SourceStatus::Used, detail))
 }
@@ -202,6 +246,8 @@ fn run<T: From<CpuStatBlock>>(
     };
     let mut block = CpuStatBlock {
         ticks_per_s: reader.ticks_per_s,
+        irq_time: reader.accounting.0,
+        steal_time: reader.accounting.1,
         fields: reader.fields(),
         cpus: Vec::new(),
     };
@@ -306,6 +352,16 @@ ctxt 999\n";
         let p = parse("intr 1\n", 10);
         assert!(p.cpus.is_empty() && p.errors[0].contains("no cpuN line"));
         assert_eq!(field_count("cpu  1 2\n"), None);
+    }
+
+    #[test]
+    fn kernel_accounting_from_its_build_config() {
+        use TimeAccounting::*;
+        let cfg = "# CONFIG_IRQ_TIME_ACCOUNTING is not set\nCONFIG_PARAVIRT_TIME_ACCOUNTING=y\n";
+        assert_eq!(accounting(Some(cfg)), (Included, Apart));
+        let cfg = "CONFIG_IRQ_TIME_ACCOUNTING=y\nCONFIG_IRQ_TIME_ACCOUNTING_X=y\n";
+        assert_eq!(accounting(Some(cfg)), (Apart, Included));
+        assert_eq!(accounting(None), (Unknown, Unknown));
     }
 
     #[test]

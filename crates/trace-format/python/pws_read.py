@@ -452,6 +452,8 @@ def decode_end(b, block_offset=None):
 
 def decode_cpu_stat(b):
     ticks_per_s = b.varint()
+    irq_time = b.u8()
+    steal_time = b.u8()
     nfields = b.varint()
     fields = [b.str_() for _ in range(nfields)]
 
@@ -467,7 +469,13 @@ def decode_cpu_stat(b):
             samples.append({"ts_ns": ts, "values": list(values)})
         return {"cpu": cpu, "count": count, "samples": samples}
 
-    return {"ticks_per_s": ticks_per_s, "fields": fields, "cpus": b.list_records(series)}
+    return {
+        "ticks_per_s": ticks_per_s,
+        "irq_time": irq_time,
+        "steal_time": steal_time,
+        "fields": fields,
+        "cpus": b.list_records(series),
+    }
 
 
 DECODERS = {

@@ -71,7 +71,7 @@ fn record_json(r: &Record<'_>) -> Value {
             "self_offset": e.self_offset,
         }),
         Record::CpuStat(c) => json!({
-            "ticks_per_s": c.ticks_per_s, "fields": c.fields,
+            "ticks_per_s": c.ticks_per_s, "irq_time": c.irq_time.code(), "steal_time": c.steal_time.code(), "fields": c.fields,
             "cpus": c.cpus.iter().map(|s| json!({"cpu": s.cpu,
                 "samples": s.samples.iter().map(|x| json!({"ts_ns": x.ts_ns, "values": x.values})).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),

@@ -1,6 +1,19 @@
 use crate::codec::{put_records, Dec, DecodeResult, Put};
-use crate::records::Payload;
+use crate::records::{code_enum, Payload};
 use crate::BlockKind;
+
+code_enum! {
+    /// Whether the kernel keeps a kind of time (IRQ, steal) out of the tasks' CPU time, as its
+    /// build says (`CONFIG_IRQ_TIME_ACCOUNTING`, `CONFIG_PARAVIRT_TIME_ACCOUNTING`).
+    TimeAccounting {
+        Unknown = 0 => "unknown",
+        /// Accounted apart, in nanoseconds: left out of tasks' and cgroups' CPU time.
+        Apart = 1 => "apart",
+        /// Not accounted apart: the tasks' CPU time includes it, and /proc/stat's value is
+        /// tick samples (or 0).
+        Included = 2 => "included",
+    }
+}
 
 /// The names of /proc/stat's per-CPU values, in its order (proc(5)); a kernel may give fewer
 /// (older ones) or more (later ones), and a block names the ones it holds.
@@ -33,13 +46,28 @@ pub struct CpuStatSeries {
 }
 
 /// The payload of a cpu-stat block: per-CPU cumulative times from /proc/stat, as read.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CpuStatBlock {
     /// Ticks per second of the values (`sysconf(_SC_CLK_TCK)`, USER_HZ).
     pub ticks_per_s: u64,
+    /// How the kernel accounts IRQ (irq, softirq) time, and steal time.
+    pub irq_time: TimeAccounting,
+    pub steal_time: TimeAccounting,
     /// Names of the values of every sample, in order ("user", "nice", … "steal", …).
     pub fields: Vec<String>,
     pub cpus: Vec<CpuStatSeries>,
+}
+
+impl Default for CpuStatBlock {
+    fn default() -> Self {
+        Self {
+            ticks_per_s: 0,
+            irq_time: TimeAccounting::Unknown,
+            steal_time: TimeAccounting::Unknown,
+            fields: Vec::new(),
+            cpus: Vec::new(),
+        }
+    }
 }
 
 impl CpuStatBlock {
@@ -51,6 +79,8 @@ impl CpuStatBlock {
     pub fn decode(payload: &[u8]) -> DecodeResult<Self> {
         let mut d = Dec::new(payload);
         let ticks_per_s = d.varint("cpu-stat ticks per second")?;
+        let irq_time = TimeAccounting::from_code(d.u8("cpu-stat irq accounting")?);
+        let steal_time = TimeAccounting::from_code(d.u8("cpu-stat steal accounting")?);
         let n = d.count("cpu-stat fields", 1)?;
         let mut fields = Vec::with_capacity(n);
         for _ in 0..n {
@@ -76,6 +106,8 @@ impl CpuStatBlock {
         })?;
         Ok(Self {
             ticks_per_s,
+            irq_time,
+            steal_time,
             fields,
             cpus,
         })
@@ -89,6 +121,8 @@ impl Payload for CpuStatBlock {
     /// ones, and extra values are left out: every sample holds exactly one value per field.
     fn encode(&self, out: &mut Vec<u8>) {
         out.put_varint(self.ticks_per_s);
+        out.put_u8(self.irq_time.code());
+        out.put_u8(self.steal_time.code());
         out.put_varint(self.fields.len() as u64);
         for f in &self.fields {
             out.put_str(f);
@@ -122,6 +156,8 @@ mod tests {
         // iowait may decrease in /proc/stat (a known kernel quirk): deltas are signed.
         let b = CpuStatBlock {
             ticks_per_s: 100,
+            irq_time: TimeAccounting::Included,
+            steal_time: TimeAccounting::Other(9),
             fields: vec!["iowait".into(), "steal".into()],
             cpus: vec![
                 CpuStatSeries {

@@ -20,7 +20,7 @@ pub use activation::{ActivationRecord, ActivationSource, Activations, StartType}
 pub use cgroup::{CgroupEvent, CgroupEvents, CgroupOp};
 pub use clock_sync::{ClockPair, ClockSync};
 pub use container::{ContainerEvent, ContainerEvents, ContainerOp};
-pub use cpu_stat::{CpuStatBlock, CpuStatSample, CpuStatSeries, PROC_STAT_FIELDS};
+pub use cpu_stat::{CpuStatBlock, CpuStatSample, CpuStatSeries, TimeAccounting, PROC_STAT_FIELDS};
 pub use end::{EndBlock, IndexEntry, KindTotal, END_TRAILER_LEN, END_TRAILER_MAGIC};
 pub use energy::{EnergyBlock, EnergyDomain, EnergySample, EnergySeries, EnergySource};
 pub use perf_data::{PerfData, PERF_DATA_HEADER_LEN, PERF_DATA_SYNTHESIZED};

@@ -305,7 +305,7 @@ pub fn clock_sync() -> impl Strategy<Value = ClockSync> {
 
 pub fn cpu_stat() -> impl Strategy<Value = CpuStatBlock> {
     (
-        any::<u64>(),
+        (any::<u64>(), any::<u8>(), any::<u8>()),
         prop::collection::vec(text(), 0..4),
         prop::collection::vec(
             (
@@ -315,10 +315,12 @@ pub fn cpu_stat() -> impl Strategy<Value = CpuStatBlock> {
             0..3,
         ),
     )
-        .prop_map(|(ticks_per_s, fields, cpus)| {
+        .prop_map(|((ticks_per_s, irq, steal), fields, cpus)| {
             let n = fields.len();
             CpuStatBlock {
                 ticks_per_s,
+                irq_time: TimeAccounting::from_code(irq),
+                steal_time: TimeAccounting::from_code(steal),
                 fields,
                 cpus: cpus
                     .into_iter()
@@ -503,6 +505,8 @@ pub fn small_trace(opts: WriterOptions, finish: bool) -> Vec<u8> {
     .unwrap();
     w.write(&CpuStatBlock {
         ticks_per_s: 100,
+        irq_time: TimeAccounting::Apart,
+        steal_time: TimeAccounting::Included,
         fields: ["irq", "softirq", "steal"].map(String::from).to_vec(),
         cpus: vec![CpuStatSeries {
             cpu: 0,
