@@ -336,7 +336,7 @@ pub(crate) fn replay_trace(
         }
     };
     let pending = crate::join::plan(&life, &grid);
-    let rep = replay::replay_perf(
+    let mut rep = replay::replay_perf(
         &l,
         &grid,
         &pending.plan.by_cgroup,
@@ -344,6 +344,7 @@ pub(crate) fn replay_trace(
         progress,
     )?;
     drop(inflated);
+    rep.remove_steal_irq(&l, &grid);
     let package_of: HashMap<u32, u32> = l.info.cpus.iter().map(|c| (c.cpu, c.package)).collect();
     let joined = crate::join::finish(&mut life, pending, &rep, &package_of);
     let act_usage = (0..life.activations.len())
@@ -430,6 +431,9 @@ fn run_id(l: &Loaded, path: &Path, run: Option<&str>) -> String {
 }
 
 pub(crate) fn cgroup_name(an: &Analysis, key: u64) -> String {
+    if let Some(n) = crate::replay::steal_irq::label(key) {
+        return n.into();
+    }
     match key {
         IDLE => "<idle>".into(),
         UNKNOWN => "<unknown>".into(),
@@ -516,7 +520,10 @@ fn write_tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<Summary>
             .push_ts(ts(b))
             .push_u64(Some((*pkg).into()))
             .push_str(&cgroup_name(an, *cg))
-            .push_u64((*cg != IDLE && *cg != UNKNOWN).then_some(*cg))
+            .push_u64(
+                (*cg != IDLE && *cg != UNKNOWN && !crate::replay::steal_irq::is_pseudo(*cg))
+                    .then_some(*cg),
+            )
             .push_u64(Some(u.cpu_ns));
         for k in 0..an.rep.columns.len() {
             t.push_f64(Some(u.counters.get(k).copied().unwrap_or(0.0)));
@@ -626,6 +633,7 @@ fn write_tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<Summary>
 
     let mut notes = an.l.notes.clone();
     notes.extend(clock_note(&an.l.clock));
+    notes.extend(an.rep.steal_irq.iter().flat_map(|r| r.notes()));
     if let Some(st) = &an.l.statistics {
         for s in st.sources.iter().filter(|s| s.errors > 0) {
             notes.push(format!(
@@ -721,6 +729,7 @@ fn write_tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<Summary>
         accounting,
         summary_model: model,
         summary_policy: policy.to_owned(),
+        steal_irq: an.rep.steal_irq.as_ref().map(|r| r.json()),
         notes,
         files,
     })

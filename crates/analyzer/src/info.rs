@@ -67,6 +67,79 @@ struct KindCount {
     raw: u64,
 }
 
+/// A reading's time and its [steal, irq, softirq] in ns.
+type Reading = (u64, [f64; 3]);
+
+/// Per-CPU /proc/stat readings (cpu-stat blocks): how many, and each CPU's first and last
+/// steal, irq and softirq values in ns.
+#[derive(Debug, Default)]
+struct CpuStatInfo {
+    ticks_per_s: u64,
+    /// How the kernel accounts (irq, steal) time.
+    accounting: (String, String),
+    fields: Vec<String>,
+    readings: u64,
+    /// cpu → ((first ts, [steal, irq, softirq]), (last ts, …)).
+    cpus: BTreeMap<u32, (Reading, Reading)>,
+}
+
+impl CpuStatInfo {
+    fn add(&mut self, b: pws_trace::records::CpuStatBlock) {
+        let ns = 1e9 / b.ticks_per_s.max(1) as f64;
+        let at: Vec<Option<usize>> = crate::replay::steal_irq::KINDS
+            .iter()
+            .map(|(_, f)| b.field(f))
+            .collect();
+        self.ticks_per_s = b.ticks_per_s;
+        self.accounting = (b.irq_time.to_string(), b.steal_time.to_string());
+        self.fields.clone_from(&b.fields);
+        for s in b.cpus {
+            for x in s.samples {
+                self.readings += 1;
+                let v: [f64; 3] = std::array::from_fn(|k| {
+                    at[k]
+                        .and_then(|i| x.values.get(i))
+                        .map_or(0.0, |&t| t as f64 * ns)
+                });
+                let e = self
+                    .cpus
+                    .entry(s.cpu)
+                    .or_insert(((x.ts_ns, v), (x.ts_ns, v)));
+                if x.ts_ns < e.0 .0 {
+                    e.0 = (x.ts_ns, v);
+                }
+                if x.ts_ns >= e.1 .0 {
+                    e.1 = (x.ts_ns, v);
+                }
+            }
+        }
+    }
+
+    /// Seconds of steal, irq and softirq over the trace, summed over CPUs.
+    fn totals_s(&self) -> [f64; 3] {
+        std::array::from_fn(|k| {
+            self.cpus
+                .values()
+                .map(|(a, b)| (b.1[k] - a.1[k]).max(0.0) / 1e9)
+                .sum()
+        })
+    }
+
+    /// Mean time between readings of one CPU, ms.
+    fn period_ms(&self) -> f64 {
+        let (span, n) = self
+            .cpus
+            .values()
+            .fold((0u64, 0u64), |(s, n), (a, b)| (s + (b.0 - a.0), n + 1));
+        let gaps = self.readings.saturating_sub(n);
+        if gaps == 0 {
+            0.0
+        } else {
+            span as f64 / gaps as f64 / 1e6
+        }
+    }
+}
+
 #[derive(Debug)]
 struct EnergyCounter {
     source: EnergySource,
@@ -98,6 +171,7 @@ struct Summary {
     clock_pairs: Vec<ClockPair>,
     clock_sync_pairs: u64,
     energy: BTreeMap<(u8, u8, u32, String), EnergyCounter>,
+    cpu_stat: Option<CpuStatInfo>,
     perf_cpus: BTreeMap<u32, (u64, u64)>,
     cgroup_ops: BTreeMap<String, u64>,
     activations: u64,
@@ -250,6 +324,14 @@ impl Summary {
             Record::End(end) => {
                 self.see(end.end_monotonic_ns);
                 self.end_monotonic_ns = Some(end.end_monotonic_ns);
+            }
+            Record::CpuStat(c) => {
+                for s in &c.cpus {
+                    for x in &s.samples {
+                        self.see(x.ts_ns);
+                    }
+                }
+                self.cpu_stat.get_or_insert_with(Default::default).add(c);
             }
             Record::PerfData(_) | Record::Unknown(_) => {}
         }
@@ -426,6 +508,24 @@ impl Summary {
                 Self::energy_label(c.source)
             );
         }
+        match &self.cpu_stat {
+            Some(c) => {
+                let [st, irq, soft] = c.totals_s();
+                let _ = writeln!(
+                    w,
+                    "cpu-stat    {} readings of {} CPU(s), every {:.0} ms (ticks of 1/{} s): steal {st:.3} s, irq {irq:.3} s, softirq {soft:.3} s over the trace; kernel: IRQ time {}, steal time {} (of tasks' CPU time)",
+                    c.readings / c.cpus.len().max(1) as u64,
+                    c.cpus.len(),
+                    c.period_ms(),
+                    c.ticks_per_s,
+                    c.accounting.0,
+                    c.accounting.1
+                );
+            }
+            None => {
+                let _ = writeln!(w, "cpu-stat    no /proc/stat readings: steal and IRQ time stay counted as the interrupted tasks'");
+            }
+        }
         if !self.cgroup_ops.is_empty() {
             let ops: Vec<_> = self
                 .cgroup_ops
@@ -521,6 +621,13 @@ impl Summary {
                 "kind": k.0, "name": k.to_string(), "count": c.blocks, "stored_bytes": c.stored, "raw_bytes": c.raw,
             })).collect::<Vec<_>>(),
             "perf_cpus": self.perf_cpus.iter().map(|(cpu, (n, b))| json!({"cpu": cpu, "blocks": n, "bytes": b})).collect::<Vec<_>>(),
+            "cpu_stat": self.cpu_stat.as_ref().map(|c| {
+                let [steal, irq, softirq] = c.totals_s();
+                json!({"ticks_per_s": c.ticks_per_s, "fields": c.fields, "cpus": c.cpus.len(),
+                    "readings": c.readings, "period_ms": c.period_ms(),
+                    "kernel_irq_time": c.accounting.0, "kernel_steal_time": c.accounting.1,
+                    "steal_s": steal, "irq_s": irq, "softirq_s": softirq})
+            }),
             "energy": self.energy.values().map(|c| json!({
                 "source": c.source.to_string(), "measured": c.source.is_measured(), "domain": c.domain,
                 "index": c.index, "name": c.name, "unit_joules": c.unit_joules, "wrap": c.wrap, "samples": c.samples,

@@ -42,6 +42,9 @@ pub struct Summary {
     pub accounting: Vec<Accounting>,
     pub summary_model: String,
     pub summary_policy: String,
+    /// Steal and IRQ time taken out of tasks' CPU time (`replay::steal_irq`; JSON null when
+    /// the trace had no readings), None for inputs without a perf replay.
+    pub steal_irq: Option<serde_json::Value>,
     pub notes: Vec<String>,
     pub files: Vec<PathBuf>,
 }
@@ -115,6 +118,7 @@ impl Summary {
             "energy": self.energy.iter().map(|(n, j, m, missing)| serde_json::json!({"counter": n, "joules": j, "measured": m, "intervals_missing": missing})).collect::<Vec<_>>(),
             "accounting": self.accounting.iter().map(|a| serde_json::json!({"domain": a.domain, "model": self.summary_model, "idle_policy": self.summary_policy, "functions_j": a.functions_j, "keep_alive_j": a.keep_alive_j, "other_cgroups_j": a.other_j, "unassigned_j": a.unassigned_j, "total_j": a.total_j})).collect::<Vec<_>>(),
             "models": self.models.iter().map(|(d, m, mae, mape)| serde_json::json!({"domain": d, "model": m, "mae_w": mae, "mape": mape})).collect::<Vec<_>>(),
+            "steal_irq": self.steal_irq,
             "notes": self.notes,
             "files": self.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
         })

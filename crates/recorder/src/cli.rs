@@ -47,6 +47,16 @@ pub struct Args {
     #[command(flatten)]
     pub energy: crate::energy::EnergyArgs,
 
+    /// How often each CPU's cumulative steal, irq and softirq time is read from /proc/stat
+    /// (the analyzer takes them out of the tasks' CPU time; its ticks are 10 ms, so shorter
+    /// periods add reads, not precision).
+    #[arg(long, default_value = "100ms", value_parser = parse_duration, value_name = "DURATION")]
+    pub cpu_stat_interval: Duration,
+
+    /// Do not read /proc/stat: steal and IRQ time then stay counted as the interrupted task's.
+    #[arg(long)]
+    pub no_cpu_stat: bool,
+
     #[command(flatten)]
     pub activations: crate::activations::ActivationArgs,
 

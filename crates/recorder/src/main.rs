@@ -7,6 +7,7 @@ use clap::Parser;
 mod activations;
 mod cli;
 mod clock;
+mod cpu_stat;
 mod energy;
 mod freezer_v1;
 mod host;

@@ -22,6 +22,7 @@ use serde_json::json;
 use crate::activations;
 use crate::cli::Args;
 use crate::clock;
+use crate::cpu_stat;
 use crate::energy;
 use crate::freezer_v1;
 use crate::host::Host;
@@ -99,6 +100,11 @@ pub fn record(args: &Args) -> Result<Outcome> {
     });
     sources.push(freezer_source);
     sources.extend(energy.sources);
+    let (cpu_stat_reader, cpu_stat_source) = cpu_stat::open(
+        std::path::Path::new(cpu_stat::PROC_STAT),
+        (!args.no_cpu_stat).then_some(args.cpu_stat_interval),
+    );
+    sources.push(cpu_stat_source);
     // One channel into the writer; every source thread owns a clone of the sender, so the
     // writer ends when the last of them is gone. Messages wait in it until the writer starts.
     let (tx, rx) = mpsc::channel::<Msg>();
@@ -154,6 +160,19 @@ pub fn record(args: &Args) -> Result<Outcome> {
             tx.clone(),
         )
     });
+    let cpu_stat_stop = Arc::new(AtomicBool::new(false));
+    let cpu_stat_thread = match cpu_stat_reader {
+        Some(r) => Some(
+            cpu_stat::spawn(
+                r,
+                args.cpu_stat_interval,
+                Arc::clone(&cpu_stat_stop),
+                tx.clone(),
+            )
+            .context("cannot start the /proc/stat sampling thread")?,
+        ),
+        None => None,
+    };
     let freezer_stop = Arc::new(AtomicBool::new(false));
     let freezer_thread = match freezer {
         Some(w) => Some(
@@ -251,6 +270,7 @@ pub fn record(args: &Args) -> Result<Outcome> {
     perf.disable();
     let last = drain(&mut perf, &tx, &wakeups);
     energy_stop.store(true, Ordering::Relaxed);
+    cpu_stat_stop.store(true, Ordering::Release);
     freezer_stop.store(true, Ordering::Release);
     // Activation feeds read what is left (a command's last lines, a last API round) first.
     for st in activation_sources.finish() {
@@ -267,6 +287,7 @@ pub fn record(args: &Args) -> Result<Outcome> {
     }
     for (what, t) in [
         ("energy", energy_thread),
+        ("cpu-stat", cpu_stat_thread),
         ("cgroup v1 freezer", freezer_thread),
     ] {
         match t.map(|t| t.join()) {

@@ -8,8 +8,8 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
 use pws_trace::records::{
-    Activations, CgroupEvents, ClockPair, ClockSync, ContainerEvents, CpuStats, EnergyBlock,
-    SourceStats, Statistics,
+    Activations, CgroupEvents, ClockPair, ClockSync, ContainerEvents, CpuStatBlock, CpuStats,
+    EnergyBlock, SourceStats, Statistics,
 };
 use pws_trace::TraceWriter;
 
@@ -30,6 +30,8 @@ pub enum Msg {
     SourceStats(SourceStats),
     /// Energy samples, about once a second from the energy thread.
     Energy(EnergyBlock),
+    /// Per-CPU /proc/stat times, about once a second from the cpu-stat thread.
+    CpuStat(CpuStatBlock),
     /// Cgroup events found by a source other than the perf rings (the v1 freezer watcher).
     Cgroups(CgroupEvents),
     /// Activation records from the activation sources.
@@ -53,6 +55,12 @@ impl From<ContainerEvents> for Msg {
 impl From<CgroupEvents> for Msg {
     fn from(c: CgroupEvents) -> Self {
         Msg::Cgroups(c)
+    }
+}
+
+impl From<CpuStatBlock> for Msg {
+    fn from(b: CpuStatBlock) -> Self {
+        Msg::CpuStat(b)
     }
 }
 
@@ -151,6 +159,9 @@ impl Writer {
                 self.sources.insert(s.name.clone(), s);
             }
             Msg::Energy(b) => {
+                self.trace.write(&b)?;
+            }
+            Msg::CpuStat(b) => {
                 self.trace.write(&b)?;
             }
             Msg::Cgroups(c) => {

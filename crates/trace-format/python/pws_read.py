@@ -51,6 +51,7 @@ KIND_NAMES = {
     7: "statistics",
     8: "clock-sync",
     9: "end",
+    10: "cpu-stat",
 }
 
 # --------------------------------------------------------------------------------------------
@@ -449,6 +450,34 @@ def decode_end(b, block_offset=None):
     }
 
 
+def decode_cpu_stat(b):
+    ticks_per_s = b.varint()
+    irq_time = b.u8()
+    steal_time = b.u8()
+    nfields = b.varint()
+    fields = [b.str_() for _ in range(nfields)]
+
+    def series(r):
+        cpu = r.varint()
+        count = r.varint()
+        samples = []
+        ts = 0
+        values = [0] * nfields
+        for _ in range(count):
+            ts = (ts + r.varint()) & U64_MASK
+            values = [(v + r.svarint()) & U64_MASK for v in values]
+            samples.append({"ts_ns": ts, "values": list(values)})
+        return {"cpu": cpu, "count": count, "samples": samples}
+
+    return {
+        "ticks_per_s": ticks_per_s,
+        "irq_time": irq_time,
+        "steal_time": steal_time,
+        "fields": fields,
+        "cpus": b.list_records(series),
+    }
+
+
 DECODERS = {
     1: decode_trace_info,
     2: decode_perf_data,
@@ -458,6 +487,7 @@ DECODERS = {
     6: decode_container_events,
     7: decode_statistics,
     8: decode_clock_sync,
+    10: decode_cpu_stat,
 }
 
 # --------------------------------------------------------------------------------------------

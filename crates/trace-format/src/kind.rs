@@ -15,9 +15,11 @@ impl BlockKind {
     pub const STATISTICS: BlockKind = BlockKind(7);
     pub const CLOCK_SYNC: BlockKind = BlockKind(8);
     pub const END: BlockKind = BlockKind(9);
+    /// Since 1.1.
+    pub const CPU_STAT: BlockKind = BlockKind(10);
 
     /// Every kind this version defines, in numeric order.
-    pub const KNOWN: [BlockKind; 9] = [
+    pub const KNOWN: [BlockKind; 10] = [
         Self::TRACE_INFO,
         Self::PERF_DATA,
         Self::ENERGY,
@@ -27,6 +29,7 @@ impl BlockKind {
         Self::STATISTICS,
         Self::CLOCK_SYNC,
         Self::END,
+        Self::CPU_STAT,
     ];
 
     /// The kind's name as FORMAT.md and the tools print it, or `None` for an unknown kind.
@@ -41,6 +44,7 @@ impl BlockKind {
             Self::STATISTICS => "statistics",
             Self::CLOCK_SYNC => "clock-sync",
             Self::END => "end",
+            Self::CPU_STAT => "cpu-stat",
             _ => return None,
         })
     }

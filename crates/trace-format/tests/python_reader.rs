@@ -70,6 +70,12 @@ fn record_json(r: &Record<'_>) -> Value {
             "index": e.index.iter().map(|x| json!({"offset": x.offset, "kind": x.kind.0})).collect::<Vec<_>>(),
             "self_offset": e.self_offset,
         }),
+        Record::CpuStat(c) => json!({
+            "ticks_per_s": c.ticks_per_s, "irq_time": c.irq_time.code(), "steal_time": c.steal_time.code(), "fields": c.fields,
+            "cpus": c.cpus.iter().map(|s| json!({"cpu": s.cpu,
+                "samples": s.samples.iter().map(|x| json!({"ts_ns": x.ts_ns, "values": x.values})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        }),
         Record::Unknown(_) => Value::Null,
     }
 }

@@ -273,6 +273,7 @@ impl HwpcInput {
                     ..CpuReplay::default()
                 })
                 .collect(),
+            steal_irq: None,
         };
         let n_ticks = self.bounds.len() - 1;
         let mut life = Lifecycles::default();

@@ -13,6 +13,7 @@ pub mod grid;
 pub mod lifecycle;
 pub mod paused;
 pub mod record_merge;
+pub mod steal_irq;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -20,8 +21,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use pws_trace::perf::PerfAttrs;
 use pws_trace::records::{
-    ActivationRecord, CgroupEvent, ClockPair, ContainerEvent, EnergySeries, PerfData, Statistics,
-    TraceInfo, PERF_DATA_HEADER_LEN,
+    ActivationRecord, CgroupEvent, ClockPair, ContainerEvent, CpuStatBlock, EnergySeries, PerfData,
+    Statistics, TraceInfo, PERF_DATA_HEADER_LEN,
 };
 use pws_trace::{BlockKind, ReadOptions, Record, Trace};
 use rayon::prelude::*;
@@ -40,6 +41,8 @@ pub struct Loaded {
     pub energy: Vec<EnergySeries>,
     pub activations: Vec<ActivationRecord>,
     pub containers: Vec<ContainerEvent>,
+    /// Per-CPU /proc/stat readings (steal, irq, softirq, …), as recorded.
+    pub cpu_stat: Vec<CpuStatBlock>,
     /// The last statistics block (cumulative).
     pub statistics: Option<Statistics>,
     /// CPU → offsets of its perf-data blocks, in trace order.
@@ -77,6 +80,7 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
     let mut info = None;
     let (mut clock, mut cgroup_events, mut energy) = (Vec::new(), Vec::new(), Vec::new());
     let (mut activations, mut containers) = (Vec::new(), Vec::new());
+    let mut cpu_stat = Vec::new();
     let (mut statistics, mut notes) = (None, Vec::new());
     let mut perf_blocks: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
     let mut perf_raw_bytes = 0u64;
@@ -108,6 +112,7 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
             Record::Energy(e) => merge_energy(&mut energy, e.series),
             Record::Activations(a) => activations.extend(a.records),
             Record::ContainerEvents(c) => containers.extend(c.events),
+            Record::CpuStat(c) => cpu_stat.push(c),
             Record::Statistics(s) => {
                 end_ns = end_ns.max(s.ts_ns);
                 statistics = Some(s);
@@ -150,6 +155,7 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
         energy,
         activations,
         containers,
+        cpu_stat,
         statistics,
         perf_blocks,
         perf_raw_bytes,
@@ -177,6 +183,18 @@ pub struct Replayed {
     pub columns: Vec<String>,
     /// Per CPU: (interval, cgroup key) → usage, and (window segment, interval) → usage.
     pub per_cpu: Vec<CpuReplay>,
+    /// Steal and IRQ time taken out of the tasks' time (`steal_irq::apply`); None before.
+    pub steal_irq: Option<steal_irq::Report>,
+}
+
+impl Replayed {
+    /// Takes steal and IRQ time out of every CPU's cells and activation segments, from the
+    /// trace's cpu-stat readings (`steal_irq`); without readings nothing changes and the
+    /// report says so.
+    pub fn remove_steal_irq(&mut self, l: &Loaded, grid: &Grid) {
+        let r = steal_irq::apply(&l.cpu_stat, grid, &self.columns, &mut self.per_cpu);
+        self.steal_irq = Some(r);
+    }
 }
 
 /// Inflated perf data kept between the two passes when it fits this budget, so each block is
@@ -279,5 +297,6 @@ pub fn replay_perf(
     Ok(Replayed {
         columns: columns.names.clone(),
         per_cpu,
+        steal_irq: None,
     })
 }

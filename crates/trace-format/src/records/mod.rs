@@ -1,4 +1,5 @@
-//! Typed payloads of the block kinds defined in format 1.0, one module each.
+//! Typed payloads of the block kinds the format defines (1.0, and cpu-stat since 1.1), one
+//! module each.
 //!
 //! Each payload type knows its [`BlockKind`] and encodes itself; [`Record::decode`] turns a
 //! block's payload back into the type its kind names. Unknown kinds decode to
@@ -8,6 +9,7 @@ mod activation;
 mod cgroup;
 mod clock_sync;
 mod container;
+mod cpu_stat;
 mod end;
 mod energy;
 mod perf_data;
@@ -18,6 +20,7 @@ pub use activation::{ActivationRecord, ActivationSource, Activations, StartType}
 pub use cgroup::{CgroupEvent, CgroupEvents, CgroupOp};
 pub use clock_sync::{ClockPair, ClockSync};
 pub use container::{ContainerEvent, ContainerEvents, ContainerOp};
+pub use cpu_stat::{CpuStatBlock, CpuStatSample, CpuStatSeries, TimeAccounting, PROC_STAT_FIELDS};
 pub use end::{EndBlock, IndexEntry, KindTotal, END_TRAILER_LEN, END_TRAILER_MAGIC};
 pub use energy::{EnergyBlock, EnergyDomain, EnergySample, EnergySeries, EnergySource};
 pub use perf_data::{PerfData, PERF_DATA_HEADER_LEN, PERF_DATA_SYNTHESIZED};
@@ -47,6 +50,7 @@ pub enum Record<'a> {
     Statistics(Statistics),
     ClockSync(ClockSync),
     End(EndBlock),
+    CpuStat(CpuStatBlock),
     /// A kind this reader does not know; skip it.
     Unknown(BlockKind),
 }
@@ -90,6 +94,7 @@ impl<'a> Record<'a> {
             BlockKind::STATISTICS => Record::Statistics(Statistics::decode(b)?),
             BlockKind::CLOCK_SYNC => Record::ClockSync(ClockSync::decode(b)?),
             BlockKind::END => Record::End(EndBlock::decode(b)?),
+            BlockKind::CPU_STAT => Record::CpuStat(CpuStatBlock::decode(b)?),
             other => Record::Unknown(other),
         })
     }

@@ -303,6 +303,42 @@ pub fn clock_sync() -> impl Strategy<Value = ClockSync> {
     })
 }
 
+pub fn cpu_stat() -> impl Strategy<Value = CpuStatBlock> {
+    (
+        (any::<u64>(), any::<u8>(), any::<u8>()),
+        prop::collection::vec(text(), 0..4),
+        prop::collection::vec(
+            (
+                any::<u32>(),
+                prop::collection::vec((any::<u64>(), any::<[u64; 4]>()), 0..12),
+            ),
+            0..3,
+        ),
+    )
+        .prop_map(|((ticks_per_s, irq, steal), fields, cpus)| {
+            let n = fields.len();
+            CpuStatBlock {
+                ticks_per_s,
+                irq_time: TimeAccounting::from_code(irq),
+                steal_time: TimeAccounting::from_code(steal),
+                fields,
+                cpus: cpus
+                    .into_iter()
+                    .map(|(cpu, s)| CpuStatSeries {
+                        cpu,
+                        samples: s
+                            .into_iter()
+                            .map(|(ts_ns, v)| CpuStatSample {
+                                ts_ns,
+                                values: v[..n].to_vec(),
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            }
+        })
+}
+
 /// A block to write: a typed payload, raw perf bytes, or an unknown kind.
 #[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant)] // test data, built a few at a time
@@ -320,6 +356,7 @@ pub enum Item {
     Containers(ContainerEvents),
     Stats(Statistics),
     Clock(ClockSync),
+    CpuStat(CpuStatBlock),
     Unknown(u16, Vec<u8>),
 }
 
@@ -357,7 +394,8 @@ pub fn item() -> impl Strategy<Value = Item> {
         container_events().prop_map(Item::Containers),
         statistics().prop_map(Item::Stats),
         clock_sync().prop_map(Item::Clock),
-        (10u16..u16::MAX, prop::collection::vec(any::<u8>(), 0..100))
+        cpu_stat().prop_map(Item::CpuStat),
+        (11u16..u16::MAX, prop::collection::vec(any::<u8>(), 0..100))
             .prop_map(|(k, v)| Item::Unknown(k, v)),
     ]
 }
@@ -380,6 +418,7 @@ pub fn write_item<S: pws_trace::Sink>(w: &mut TraceWriter<S>, item: &Item) -> u6
         Item::Containers(x) => w.write(x),
         Item::Stats(x) => w.write(x),
         Item::Clock(x) => w.write(x),
+        Item::CpuStat(x) => w.write(x),
         Item::Unknown(k, v) => w.write_block(BlockKind(*k), &[v]),
     }
     .expect("writing to memory cannot fail")
@@ -410,6 +449,7 @@ pub fn assert_same(item: &Item, rec: &pws_trace::Record<'_>) {
         (Item::Containers(a), R::ContainerEvents(b)) => assert_eq!(a, b),
         (Item::Stats(a), R::Statistics(b)) => assert_eq!(a, b),
         (Item::Clock(a), R::ClockSync(b)) => assert_eq!(a, b),
+        (Item::CpuStat(a), R::CpuStat(b)) => assert_eq!(a, b),
         (Item::Unknown(k, _), R::Unknown(kind)) => assert_eq!(*k, kind.0),
         (a, b) => panic!("wrote {a:?}, read {b:?}"),
     }
@@ -461,6 +501,26 @@ pub fn small_trace(opts: WriterOptions, finish: bool) -> Vec<u8> {
     w.write(&Statistics {
         ts_ns: 30,
         ..Statistics::default()
+    })
+    .unwrap();
+    w.write(&CpuStatBlock {
+        ticks_per_s: 100,
+        irq_time: TimeAccounting::Apart,
+        steal_time: TimeAccounting::Included,
+        fields: ["irq", "softirq", "steal"].map(String::from).to_vec(),
+        cpus: vec![CpuStatSeries {
+            cpu: 0,
+            samples: vec![
+                CpuStatSample {
+                    ts_ns: 10,
+                    values: vec![5, 9, 120],
+                },
+                CpuStatSample {
+                    ts_ns: 100_000_010,
+                    values: vec![6, 9, 131],
+                },
+            ],
+        }],
     })
     .unwrap();
     let written = w.bytes_written() as usize;
