@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 
+use crate::join::cold_start::Start;
 use crate::manifest::Input;
 use crate::models::attribute::IdlePolicy;
 use crate::progress::{InputProgress, Progress};
@@ -597,10 +598,7 @@ fn write_tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<Summary>
     let mut cold = 0;
     for (a, u) in an.life.activations.iter().zip(&an.act_usage) {
         let r = &a.record;
-        let is_cold = matches!(
-            a.start_type,
-            pws_trace::records::StartType::Cold | pws_trace::records::StartType::Recreated
-        );
+        let is_cold = Start::of(a.start_type) == Start::Cold;
         cold += usize::from(is_cold);
         let run_ms = r
             .duration_ms
@@ -687,7 +685,7 @@ fn write_tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<Summary>
         .life
         .activations
         .iter()
-        .filter(|a| a.start_type == pws_trace::records::StartType::Prewarmed)
+        .filter(|a| Start::of(a.start_type) == Start::Prewarmed)
         .count();
     let function_containers = an.joined.as_ref().map_or(an.life.containers.len(), |j| {
         j.evidence.iter().filter(|e| e.is_function()).count()
@@ -706,7 +704,7 @@ fn write_tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<Summary>
                     e.is_measured(),
                     e.status
                         .iter()
-                        .filter(|s| **s == crate::replay::energy::Status::Missing)
+                        .filter(|s| **s == crate::replay::energy_gaps::Status::Missing)
                         .count(),
                 )
             })

@@ -20,7 +20,7 @@ use crate::models::attribute::{self, UNASSIGNED};
 use crate::models::dataset::Dataset;
 use crate::models::model::{LinearOffline, Model, ShareModel};
 use crate::replay::cpu::Usage;
-use crate::replay::energy::Status;
+use crate::replay::energy_gaps::Status;
 use crate::tables::{Partition, Table};
 use activation_energy::ActivationJoules;
 

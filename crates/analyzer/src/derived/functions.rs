@@ -1,16 +1,14 @@
 //! `functions`: per function (namespace and action, as in `activations`), domain, model and
 //! idle policy: how many activations and of which start, their energy (mean, p50, p99, by
 //! start), and the keep-alive energy of its containers. Each activation counts once per domain
-//! (its energy is summed over the domain's packages). Cold starts (`cold`, `recreated`) pay a
-//! container's creation and init; prewarmed ones an init in a container made before; warm ones
-//! neither: the three are kept apart.
+//! (its energy is summed over the domain's packages). Cold, prewarmed and warm starts are kept
+//! apart (`join::cold_start`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use pws_trace::records::StartType;
-
 use crate::analyze::Analysis;
 use crate::attribution::{Attribution, Key};
+use crate::join::cold_start::Start;
 use crate::tables::Table;
 
 /// One function's line in the printed summary (one model, one idle policy, one domain).
@@ -28,23 +26,6 @@ pub struct FunctionLine {
     pub keep_alive_j: Option<f64>,
     /// Its activations' energy plus its keep-alive.
     pub total_j: f64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Start {
-    Cold,
-    Prewarmed,
-    Warm,
-    Unknown,
-}
-
-fn start(s: StartType) -> Start {
-    match s {
-        StartType::Cold | StartType::Recreated => Start::Cold,
-        StartType::Prewarmed => Start::Prewarmed,
-        StartType::Warm => Start::Warm,
-        StartType::Unknown | StartType::Other(_) => Start::Unknown,
-    }
 }
 
 /// The name of a function in every table and the summary: `namespace/action`.
@@ -114,7 +95,7 @@ pub fn table(an: &Analysis, at: &Attribution, summary: (&str, &str)) -> (Table, 
                     let j = at.activations.get(&(ai, key.clone()))?;
                     Some((
                         j.dynamic_j + j.idle_j,
-                        start(an.life.activations[ai].start_type),
+                        Start::of(an.life.activations[ai].start_type),
                     ))
                 })
                 .collect();
@@ -125,7 +106,7 @@ pub fn table(an: &Analysis, at: &Attribution, summary: (&str, &str)) -> (Table, 
             js.sort_by(|a, b| a.0.total_cmp(&b.0));
             let count = |s: Start| {
                 acts.iter()
-                    .filter(|&&ai| start(an.life.activations[ai].start_type) == s)
+                    .filter(|&&ai| Start::of(an.life.activations[ai].start_type) == s)
                     .count()
             };
             let mean = |f: &dyn Fn(Start) -> bool| {

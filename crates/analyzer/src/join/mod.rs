@@ -4,10 +4,12 @@
 //! - exact links (the invoker log's `assign`, a record naming its container) come from
 //!   `replay::lifecycle`;
 //! - [`function_containers`] says which cgroups are function containers;
+//! - [`cold_start`] what kind of start each activation had;
 //! - [`time_overlap`] ties the activations left, by the CPU time of their candidates;
 //! - [`windows`] cuts every window into segments the replay keeps apart, and splits a
 //!   container's usage among concurrent activations (the concurrency rule).
 
+pub mod cold_start;
 pub mod function_containers;
 pub mod time_overlap;
 pub mod windows;

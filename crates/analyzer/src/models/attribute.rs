@@ -9,50 +9,13 @@
 use std::collections::HashMap;
 
 use super::dataset::Dataset;
+use super::idle_policy;
+pub use super::idle_policy::{IdlePolicy, Live};
 use super::linear::FitError;
 use super::model::Model;
 
 /// Cgroup key of energy no rule placed.
 pub const UNASSIGNED: u64 = u64::MAX - 1;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum IdlePolicy {
-    /// Static power is its own row.
-    Unassigned,
-    /// In proportion to each cgroup's dynamic power (what SmartWatts does with its intercept).
-    Proportional,
-    /// Evenly across containers alive and not paused in the interval.
-    Even,
-    /// Across every live container, paused ones included, by the time each is kept: the
-    /// keep-alive cost FaaS platforms hide.
-    ByLifetime,
-    /// Across live containers by memory limit.
-    ByMemory,
-}
-
-impl IdlePolicy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Unassigned => "unassigned",
-            Self::Proportional => "proportional",
-            Self::Even => "even",
-            Self::ByLifetime => "by-lifetime",
-            Self::ByMemory => "by-memory",
-        }
-    }
-}
-
-/// A container's presence in an interval.
-#[derive(Debug, Clone, Copy)]
-pub struct Live {
-    pub cgroup: u64,
-    /// Fraction of the interval it existed.
-    pub alive: f64,
-    /// Fraction of the interval it existed and was not frozen.
-    pub running: f64,
-    /// Memory limit in MB, when known.
-    pub memory_mb: Option<f64>,
-}
 
 /// One attribution row: a cgroup's energy in an interval under a model and policy.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -187,28 +150,7 @@ pub fn attribute(
         }
         let empty = Vec::new();
         let lv = live.get(i).unwrap_or(&empty);
-        let weights: Vec<(u64, f64)> = match policy {
-            IdlePolicy::Unassigned => Vec::new(),
-            IdlePolicy::Proportional => iv
-                .cgroups
-                .iter()
-                .map(|(cg, _)| *cg)
-                .zip(w.iter().copied())
-                .collect(),
-            IdlePolicy::Even => lv.iter().map(|l| (l.cgroup, l.running)).collect(),
-            IdlePolicy::ByLifetime => lv.iter().map(|l| (l.cgroup, l.alive)).collect(),
-            IdlePolicy::ByMemory => {
-                let known: Vec<f64> = lv.iter().filter_map(|l| l.memory_mb).collect();
-                let fill = if known.is_empty() {
-                    1.0
-                } else {
-                    known.iter().sum::<f64>() / known.len() as f64
-                };
-                lv.iter()
-                    .map(|l| (l.cgroup, l.alive * l.memory_mb.unwrap_or(fill)))
-                    .collect()
-            }
-        };
+        let weights = idle_policy::shares(policy, iv, &w, lv);
         let total: f64 = weights.iter().map(|(_, x)| x).sum();
         if total > 0.0 {
             for (cg, x) in weights {

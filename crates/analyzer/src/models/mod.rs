@@ -2,6 +2,7 @@
 
 pub mod attribute;
 pub mod dataset;
+pub mod idle_policy;
 pub mod linear;
 pub mod model;
 pub mod smartwatts;

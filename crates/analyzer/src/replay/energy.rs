@@ -4,53 +4,15 @@
 //! its range (powercap's `max_energy_range_uj`, 2^32 for MSRs), and spread over the grid's
 //! intervals in proportion to their overlap (power is taken as constant between readings).
 //!
-//! Energy gaps are missing data, never 0 J:
-//! - a pause between readings much longer than usual (a missed read, a stalled thread) whose
-//!   counter delta is still sound — the counter has no wrap, or too little time passed for it
-//!   to wrap more than once at the highest power seen — keeps its delta, spread by time as an
-//!   *estimate* (status `estimated`);
-//! - a reading that goes backwards on a counter without a known range (a reset), a long pause
-//!   the counter may have wrapped across, or a counter with no usable unit, leaves its span
-//!   *missing*.
-//!
-//! Each interval says which: `measured` (covered by ordinary readings), `estimated` (some of it
-//! from a gap's estimate), `missing` (some of it unknown, or not covered at all). Models are
-//! fitted and scored on measured intervals only; estimated ones are attributed (flagged);
-//! missing ones are neither.
+//! Energy gaps are missing data, never 0 J: each step between readings is classified by
+//! `energy_gaps` (measured, estimated, missing), and so is each interval.
 
 use pws_trace::records::{EnergyDomain, EnergySeries, EnergySource};
 
+use super::energy_gaps::{GapRule, Status};
 use super::grid::Grid;
 
-/// A pause between readings longer than this many times the median interval is a gap.
-const GAP_FACTOR: u64 = 20;
-
-/// What is known of one interval's energy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Measured,
-    Estimated,
-    Missing,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Measured => "measured",
-            Status::Estimated => "estimated",
-            Status::Missing => "missing",
-        }
-    }
-}
-
-/// A gap in one counter's readings: (from, to) on the trace clock, and whether its delta was
-/// kept as an estimate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Gap {
-    pub from: u64,
-    pub to: u64,
-    pub estimated: bool,
-}
+pub use super::energy_gaps::Gap;
 
 /// One counter's energy over the grid.
 #[derive(Debug, Clone)]
@@ -108,54 +70,20 @@ fn one(s: &EnergySeries, grid: &Grid) -> Energy {
     let mut gaps = Vec::new();
     let mut samples = s.samples.clone();
     samples.sort_by_key(|x| x.ts_ns);
-    let mut steps: Vec<u64> = samples
-        .windows(2)
-        .map(|w| w[1].ts_ns - w[0].ts_ns)
-        .filter(|&d| d > 0)
-        .collect();
-    steps.sort_unstable();
-    let median = steps.get(steps.len() / 2).copied().unwrap_or(0);
-    let unit_ok = s.unit_joules.is_finite() && s.unit_joules > 0.0;
-    let long = |a: u64, b: u64| median > 0 && b - a > GAP_FACTOR * median;
-    // The highest power of ordinary steps bounds how far a counter can move in a gap.
-    let max_w = samples
-        .windows(2)
-        .filter(|w| w[1].ts_ns > w[0].ts_ns && !long(w[0].ts_ns, w[1].ts_ns))
-        .filter(|w| s.wrap != 0 || w[1].raw >= w[0].raw)
-        .map(|w| {
-            EnergySeries::raw_delta(s.wrap, w[0].raw, w[1].raw) as f64 * s.unit_joules
-                / ((w[1].ts_ns - w[0].ts_ns) as f64 / 1e9)
-        })
-        .fold(0f64, f64::max);
+    let rule = GapRule::new(s, &samples);
     for w in samples.windows(2) {
         let (a, b) = (w[0], w[1]);
         if b.ts_ns <= a.ts_ns {
             continue;
         }
-        let backwards = b.raw < a.raw && s.wrap == 0;
-        let is_long = long(a.ts_ns, b.ts_ns);
-        // Across a long pause a wrapping counter could have gone round more than once, unless
-        // even the highest power seen could not reach its range in that time.
-        let range_j = s.wrap as f64 * s.unit_joules;
-        let sound = s.wrap == 0
-            || (max_w > 0.0 && max_w * 2.0 * (b.ts_ns - a.ts_ns) as f64 / 1e9 < range_j);
-        let kind = if !unit_ok || backwards || (is_long && !sound) {
+        let kind = rule.classify(a, b);
+        if kind != Status::Measured {
             gaps.push(Gap {
                 from: a.ts_ns,
                 to: b.ts_ns,
-                estimated: false,
+                estimated: kind == Status::Estimated,
             });
-            Status::Missing
-        } else if is_long {
-            gaps.push(Gap {
-                from: a.ts_ns,
-                to: b.ts_ns,
-                estimated: true,
-            });
-            Status::Estimated
-        } else {
-            Status::Measured
-        };
+        }
         let delta = if kind == Status::Missing {
             0.0
         } else {

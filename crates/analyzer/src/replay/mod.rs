@@ -9,6 +9,7 @@
 
 pub mod cpu;
 pub mod energy;
+pub mod energy_gaps;
 pub mod grid;
 pub mod lifecycle;
 pub mod paused;

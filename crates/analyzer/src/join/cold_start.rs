@@ -1,0 +1,26 @@
+//! Cold starts: how the container that ran an activation was obtained, in the three kinds the
+//! tables keep apart. A **cold** start (`cold`, and `recreated` after a failed container) pays
+//! for a container made and initialised for it; a **prewarmed** one an init in a stem cell made
+//! before it arrived; a **warm** one neither. The start type comes from the invoker log where
+//! it has one (it knows prewarmed from cold), else from the activation record.
+
+use pws_trace::records::StartType;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    Cold,
+    Prewarmed,
+    Warm,
+    Unknown,
+}
+
+impl Start {
+    pub fn of(s: StartType) -> Self {
+        match s {
+            StartType::Cold | StartType::Recreated => Start::Cold,
+            StartType::Prewarmed => Start::Prewarmed,
+            StartType::Warm => Start::Warm,
+            StartType::Unknown | StartType::Other(_) => Start::Unknown,
+        }
+    }
+}
