@@ -710,6 +710,14 @@ fn write_tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<Summary>
             })
             .collect(),
         torn: an.l.torn.clone(),
+        energy_sources: an
+            .l
+            .info
+            .sources
+            .iter()
+            .filter(|s| s.kind == "energy" && s.status == pws_trace::records::SourceStatus::Used)
+            .map(|s| s.name.clone())
+            .collect(),
         activations: an.life.activations.len(),
         cold,
         prewarmed,

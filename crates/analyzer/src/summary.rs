@@ -29,6 +29,8 @@ pub struct Summary {
     pub energy: Vec<(String, f64, bool, usize)>,
     /// The trace ended torn or was cut: what the analysis could not see.
     pub torn: Option<String>,
+    /// Energy sources the recorder says it used.
+    pub energy_sources: Vec<String>,
     pub activations: usize,
     pub cold: usize,
     pub prewarmed: usize,
@@ -165,10 +167,15 @@ impl Summary {
             );
         }
         if self.energy.is_empty() {
-            s += if self.torn.is_some() {
-                "  energy: no readings before the trace was cut: power and attribution tables are empty\n"
+            s += &if self.torn.is_some() && !self.energy_sources.is_empty() {
+                format!(
+                    "  energy: the recorder used {}, but no reading reached the trace before it was cut: power and attribution tables are empty\n",
+                    self.energy_sources.join(", ")
+                )
+            } else if self.torn.is_some() {
+                "  energy: no readings before the trace was cut: power and attribution tables are empty\n".to_owned()
             } else {
-                "  energy: none in this trace (recorded with --energy none, or no source found): power and attribution tables are empty\n"
+                "  energy: none in this trace (recorded with --energy none, or no source found): power and attribution tables are empty\n".to_owned()
             };
         }
         let f = |x: Option<f64>| x.map_or("-".to_owned(), |v| format!("{v:.3}"));

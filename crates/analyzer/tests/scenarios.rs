@@ -300,3 +300,36 @@ fn model_quality_under_dvfs_and_noise() {
     }
     assert!(med["linear-offline"] < med["cpu-share"], "{med:?}");
 }
+
+/// A trace cut short (the recorder killed, a full disk): the summary says it is torn, what was
+/// lost, and that the energy source it used left no reading, rather than "no energy source".
+#[test]
+fn a_cut_trace_says_what_was_lost() {
+    let d = tempfile::tempdir().unwrap();
+    let (whole, cut) = (d.path().join("whole.pws"), d.path().join("cut.pws"));
+    let st = Command::new(bin())
+        .args(["synth", "--seconds", "3", "-o"])
+        .arg(&whole)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let bytes = std::fs::read(&whole).unwrap();
+    std::fs::write(&cut, &bytes[..5000]).unwrap();
+    let o = Command::new(bin())
+        .arg(&cut)
+        .arg("-o")
+        .arg(d.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("TORN TRACE: the trace is torn at byte"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the recorder used synthetic-truth, but no reading reached the trace"),
+        "{text}"
+    );
+    assert!(!text.contains("recorded with --energy none"), "{text}");
+}
