@@ -104,6 +104,10 @@ struct PlatformArgs {
     /// At the end, wait this long for running activations [default: the workload's, else 10s]
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     drain_timeout: Option<Duration>,
+    /// Function instances are processes in cgroups of pws-load's (`process`) or Docker
+    /// containers (`docker`) [default: the workload's, else process]
+    #[arg(long, value_name = "RUNTIME")]
+    runtime: Option<platform::RuntimeKind>,
 }
 
 impl PlatformArgs {
@@ -114,6 +118,7 @@ impl PlatformArgs {
         p.idle_timeout = self.idle_timeout.unwrap_or(p.idle_timeout);
         p.max_queue = self.max_queue.unwrap_or(p.max_queue);
         p.drain_timeout = self.drain_timeout.unwrap_or(p.drain_timeout);
+        p.runtime = self.runtime.unwrap_or(p.runtime);
         p.check()
             .map_err(|e| anyhow::anyhow!("platform settings: {e}"))?;
         Ok(p)
@@ -312,6 +317,7 @@ fn platform_config(spec: &PlatformSpec, root: Option<&Path>) -> platform::Config
         max_queue: spec.max_queue,
         // The running binary itself, even if its file is replaced meanwhile.
         runtime_exe: PathBuf::from("/proc/self/exe"),
+        runtime: spec.runtime,
     }
 }
 

@@ -1,21 +1,20 @@
-//! One function instance: a cgroup v2 directory `<parent>/<id>` and the runtime process inside
-//! it, spoken to over pipes with read deadlines. Dropping a container tears it down (thaw,
-//! kill, reap, rmdir), so an error anywhere never leaves a process or a cgroup behind.
+//! One function instance: a [`Sandbox`] (a cgroup of ours, or a Docker container) and the
+//! runtime process inside it, spoken to over pipes with read deadlines. Dropping a container
+//! tears it down (thaw, kill, reap, remove), so an error anywhere never leaves a process, a
+//! cgroup or a Docker container behind.
 
-use std::ffi::CString;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 
-use crate::cgroup::{self, Cgroup};
 use crate::functions::Function;
 use crate::protocol::{Reply, Request};
+use crate::sandbox::{Isolation, Launch, Launched, Sandbox};
 
 /// How long a new runtime process may take to say it is ready.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -103,20 +102,17 @@ impl LineReader {
 /// Where and how containers are made.
 #[derive(Debug, Clone)]
 pub struct Spawner {
-    /// The platform's parent cgroup, `<root>/pws-load-<pid>`.
-    pub parent: PathBuf,
-    /// The executable run as `<exe> runtime` (pws-load itself).
-    pub runtime_exe: PathBuf,
-    /// Whether `memory.max` can be written in the containers' cgroups.
+    pub isolation: Arc<dyn Isolation>,
+    /// Whether memory limits can be set on the instances.
     pub memory_limits: bool,
 }
 
 /// A running function instance.
 #[derive(Debug)]
 pub struct Container {
-    /// 64 hex digits, like a Docker container id; also the cgroup directory's name.
+    /// 64 hex digits: a Docker id, or one made like it (the process runtime's cgroup name).
     pub id: String,
-    cgroup: Cgroup,
+    sandbox: Box<dyn Sandbox>,
     child: Child,
     stdin: ChildStdin,
     reader: LineReader,
@@ -127,40 +123,27 @@ pub struct Container {
 }
 
 impl Spawner {
-    /// Creates `<parent>/<id>`, sets its memory limit, and starts the runtime inside it
-    /// (moved in before exec, so none of its work is accounted elsewhere); waits until it is ready.
-    pub fn start(&self, id: &str, memory_mb: u64) -> Result<Container> {
-        let cg = Cgroup::create(self.parent.join(id))?;
-        let guard = RemoveOnError(Some(cg.clone()));
-        if self.memory_limits {
-            set_memory(&cg, memory_mb)?;
-        }
-        let procs = CString::new(cg.path().join("cgroup.procs").as_os_str().as_bytes())
-            .context("cgroup path contains a NUL byte")?;
-        let mut cmd = Command::new(&self.runtime_exe);
-        cmd.arg("runtime")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        // SAFETY: the closure only makes async-signal-safe syscalls (see enter_in_child).
-        unsafe {
-            cmd.pre_exec(move || cgroup::enter_in_child(&procs));
-        }
-        let mut child = cmd.spawn().with_context(|| {
-            format!(
-                "cannot start the runtime {} runtime in cgroup {}",
-                self.runtime_exe.display(),
-                cg.path().display()
-            )
+    /// Starts an instance named `name` (its id is `id` unless the runtime chooses one) and
+    /// waits until its runtime says it is ready.
+    pub fn start(&self, id: &str, name: &str, memory_mb: u64) -> Result<Container> {
+        let Launched {
+            id,
+            sandbox,
+            mut child,
+        } = self.isolation.launch(&Launch {
+            id,
+            name,
+            memory_mb,
         })?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            let _ = child.kill();
-            let _ = child.wait();
+            let mut sandbox = sandbox;
+            let _ = sandbox.teardown(&mut child);
             return Err(anyhow!("runtime started without pipes"));
         };
+        // From here on, dropping `c` tears the instance down.
         let mut c = Container {
-            id: id.to_owned(),
-            cgroup: guard.disarm(),
+            id,
+            sandbox,
             child,
             stdin,
             reader: LineReader {
@@ -171,60 +154,32 @@ impl Spawner {
             paused: false,
             torn_down: false,
         };
+        let same_ns = self.isolation.same_pid_namespace();
         match c.reader.read_line(READY_TIMEOUT) {
             Ok(line) => match serde_json::from_str::<Reply>(&line) {
-                Ok(Reply::Ready { pid }) if pid == c.child.id() => Ok(c),
+                Ok(Reply::Ready { pid }) if !same_ns || pid == c.child.id() => Ok(c),
                 _ => Err(anyhow!(
                     "runtime in {} did not say ready: {}",
-                    c.cgroup.path().display(),
+                    c.sandbox.cgroup_path().display(),
                     line.trim()
                 )),
             },
             Err(f) => Err(anyhow!(
                 "runtime in {} did not start: {f}",
-                c.cgroup.path().display()
+                c.sandbox.cgroup_path().display()
             )),
-        }
-    }
-}
-
-fn set_memory(cg: &Cgroup, memory_mb: u64) -> Result<()> {
-    let bytes = (memory_mb * 1024 * 1024).to_string();
-    cg.write("memory.max", &bytes)
-        .with_context(|| format!("cannot write {}/memory.max", cg.path().display()))?;
-    // OpenWhisk gives --memory-swap equal to --memory: no swap beyond the limit.
-    if cg.path().join("memory.swap.max").exists() {
-        let _ = cg.write("memory.swap.max", "0");
-    }
-    Ok(())
-}
-
-/// Removes a cgroup unless disarmed: `Spawner::start` failing half-way leaves nothing behind.
-struct RemoveOnError(Option<Cgroup>);
-
-impl RemoveOnError {
-    fn disarm(mut self) -> Cgroup {
-        self.0.take().expect("disarmed once")
-    }
-}
-
-impl Drop for RemoveOnError {
-    fn drop(&mut self) {
-        if let Some(cg) = self.0.take() {
-            let _ = cg.kill_all();
-            cg.wait_empty(cgroup::SETTLE_TIMEOUT);
-            let _ = cg.remove();
         }
     }
 }
 
 impl Container {
     pub fn cgroup_path(&self) -> &Path {
-        self.cgroup.path()
+        self.sandbox.cgroup_path()
     }
 
+    /// The runtime's pid on the host.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.sandbox.pid()
     }
 
     pub fn function(&self) -> Option<Function> {
@@ -264,7 +219,9 @@ impl Container {
         timeout: Duration,
     ) -> Result<f64, Fault> {
         if let Some(mb) = memory_mb {
-            set_memory(&self.cgroup, mb).map_err(|e| Fault::Protocol(format!("{e:#}")))?;
+            self.sandbox
+                .set_memory(mb)
+                .map_err(|e| Fault::Protocol(format!("{e:#}")))?;
         }
         let req = Request::Init {
             function: function.name().to_owned(),
@@ -284,7 +241,7 @@ impl Container {
     /// `/run`: the result and the runtime's CPU time in ms.
     /// The kernel's CPU time of this instance so far, in µs (`cpu.stat`).
     pub fn usage_usec(&self) -> Option<u64> {
-        self.cgroup.usage_usec()
+        self.sandbox.usage_usec()
     }
 
     pub fn run(
@@ -300,16 +257,16 @@ impl Container {
         }
     }
 
-    /// Freezes the cgroup and waits for `cgroup.events` to say frozen 1.
+    /// Freezes the instance and waits until the kernel says it is frozen.
     pub fn pause(&mut self) -> Result<()> {
-        self.cgroup.set_frozen(true)?;
+        self.sandbox.set_frozen(true)?;
         self.paused = true;
         Ok(())
     }
 
-    /// Thaws the cgroup and waits for frozen 0.
+    /// Thaws the instance and waits until it runs again.
     pub fn resume(&mut self) -> Result<()> {
-        self.cgroup.set_frozen(false)?;
+        self.sandbox.set_frozen(false)?;
         self.paused = false;
         Ok(())
     }
@@ -324,13 +281,7 @@ impl Container {
             return Ok(());
         }
         self.torn_down = true;
-        let killed = self.cgroup.kill_all();
-        // The runtime is our child: reap it (SIGKILL again in case the cgroup write failed).
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.cgroup.wait_empty(cgroup::SETTLE_TIMEOUT);
-        killed?;
-        self.cgroup.remove()
+        self.sandbox.teardown(&mut self.child)
     }
 }
 

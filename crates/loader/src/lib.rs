@@ -5,8 +5,8 @@
 //! so that `pws-record` reads a local run like a real node. It also injects the same workloads
 //! into a real OpenWhisk.
 //!
-//! Modules, one concern each: [`cgroup`] (cgroupfs), [`container`] (one instance: cgroup and
-//! runtime process), [`protocol`] and [`runtime`] (the instance's side), [`functions`] (the
+//! Modules, one concern each: [`cgroup`] (cgroupfs), [`container`] (one instance: runtime process
+//! and its [`sandbox`], a cgroup of ours or a Docker container), [`protocol`] and [`runtime`] (the instance's side), [`functions`] (the
 //! suite), [`platform`] (the pool and its scheduling), [`workload`] and [`arrivals`] (what
 //! arrives when), [`azure`] (trace replay), [`outputs`] (records and log lines), [`summary`],
 //! [`local`] (a run), [`openwhisk`] (the injector), [`signals`], [`cli`].
@@ -23,6 +23,7 @@ pub mod outputs;
 pub mod platform;
 pub mod protocol;
 pub mod runtime;
+pub mod sandbox;
 pub mod signals;
 pub mod summary;
 pub mod workload;

@@ -24,6 +24,9 @@ use crate::cgroup::{self, Cgroup};
 use crate::container::{Container, Fault, Spawner};
 use crate::functions::Function;
 use crate::outputs::{self, Finished, Outputs};
+use crate::sandbox::docker::Docker;
+use crate::sandbox::process::Processes;
+use crate::sandbox::Isolation;
 use crate::summary::{Outcome, StartType, Summary};
 
 /// The platform's knobs (the workload file's `platform:` section).
@@ -43,7 +46,34 @@ pub struct Config {
     pub max_queue: usize,
     /// Run as `<exe> runtime` in each container: pws-load itself.
     pub runtime_exe: PathBuf,
+    /// Processes in cgroups of ours, or Docker containers.
+    pub runtime: RuntimeKind,
 }
+
+/// What a function instance is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    /// A process in a cgroup v2 directory of pws-load's ([`crate::sandbox::process`]).
+    #[default]
+    Process,
+    /// A Docker container ([`crate::sandbox::docker`]).
+    Docker,
+}
+
+impl std::str::FromStr for RuntimeKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "process" => Ok(Self::Process),
+            "docker" => Ok(Self::Docker),
+            _ => Err(format!("`{s}`: the runtime is `process` or `docker`")),
+        }
+    }
+}
+
+/// Memory each container slot stands for in OpenWhisk's `userMemory` (for `--cpu-shares`).
+const SLOT_MEMORY_MB: u64 = 256;
 
 /// An action deployed on the platform.
 #[derive(Debug, Clone)]
@@ -63,8 +93,6 @@ impl Action {
     }
 }
 
-/// The container image named in `docker run` lines.
-const IMAGE: &str = concat!("pws-load/runtime:", env!("CARGO_PKG_VERSION"));
 /// The address printed after container ids: runtimes listen on no network; it only keeps
 /// OpenWhisk's `ContainerAddress(ip,8080)` shape.
 const ADDRESS: &str = "127.0.0.1";
@@ -76,13 +104,13 @@ const COMPONENT_CONTAINER: &str = "DockerContainer";
 
 /// OpenWhisk's container name `wsk<invoker>_<n>_<namespace>_<action>`, keeping only letters,
 /// digits and `_` of both, as its `ContainerProxy.containerName` does.
-fn container_name(n: u64, prefix: &str, suffix: &str) -> String {
+fn container_name(invoker: u32, n: u64, prefix: &str, suffix: &str) -> String {
     let clean = |s: &str| -> String {
         s.chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
             .collect()
     };
-    format!("wsk0_{n}_{}_{}", clean(prefix), clean(suffix))
+    format!("wsk{invoker}_{n}_{}_{}", clean(prefix), clean(suffix))
 }
 
 /// An accepted activation not yet placed.
@@ -110,7 +138,9 @@ struct Idle {
 }
 
 struct Busy {
-    cgroup: PathBuf,
+    /// The container's id, and its name while it is being created (else empty).
+    id: String,
+    name: String,
 }
 
 enum Done {
@@ -224,19 +254,34 @@ impl Platform {
             cgroup_parent: parent.cg.path().display().to_string(),
             ..Summary::default()
         };
-        let memory_limits = match cgroup::enable_controller(&parent.cg, "memory") {
-            Ok(()) => true,
-            Err(why) => {
-                summary.note(format!("memory limits not applied: {why}"));
-                false
+        let (isolation, memory_limits): (Arc<dyn Isolation>, bool) = match cfg.runtime {
+            RuntimeKind::Process => {
+                let memory_limits = match cgroup::enable_controller(&parent.cg, "memory") {
+                    Ok(()) => true,
+                    Err(why) => {
+                        summary.note(format!("memory limits not applied: {why}"));
+                        false
+                    }
+                };
+                let p = Processes {
+                    parent: parent.cg.path().to_path_buf(),
+                    runtime_exe: cfg.runtime_exe.clone(),
+                    memory_limits,
+                };
+                (Arc::new(p), memory_limits)
+            }
+            RuntimeKind::Docker => {
+                let user_memory = SLOT_MEMORY_MB * cfg.max_containers as u64;
+                let d = Docker::connect(&cfg.runtime_exe, &cfg.cgroup_root, user_memory)?;
+                summary.note(format!("docker runtime, image {}", d.image));
+                (Arc::new(d), true)
             }
         };
         summary.memory_limits = memory_limits;
         let shared = Arc::new(Shared {
             out,
             spawner: Spawner {
-                parent: parent.cg.path().to_path_buf(),
-                runtime_exe: cfg.runtime_exe.clone(),
+                isolation,
                 memory_limits,
             },
             shutting_down: AtomicBool::new(false),
@@ -423,17 +468,18 @@ impl Platform {
             Start::Prewarmed(c) => (StartType::Prewarmed, Some(c.id.clone())),
             Start::Warm(c) => (StartType::Warm, Some(c.id.clone())),
         };
-        let cg_name = match &start {
-            Start::Cold { id, .. } => id.clone(),
-            Start::Prewarmed(c) | Start::Warm(c) => c.id.clone(),
+        let busy = match &start {
+            Start::Cold { id, number } => Busy {
+                id: id.clone(),
+                name: self.name(*number, &p.action),
+            },
+            Start::Prewarmed(c) | Start::Warm(c) => Busy {
+                id: c.id.clone(),
+                name: String::new(),
+            },
         };
         let job = p.job;
-        self.busy.insert(
-            job,
-            Busy {
-                cgroup: self.parent.cg.path().join(cg_name),
-            },
-        );
+        self.busy.insert(job, busy);
         self.shared.out.log(
             &p.tid,
             COMPONENT_POOL,
@@ -488,19 +534,21 @@ impl Platform {
             let (n, id) = (self.next_container, outputs::random_hex(64));
             let (shared, tx) = (Arc::clone(&self.shared), self.tx.clone());
             let memory = self.cfg.stem_memory_mb;
+            let name = container_name(
+                self.shared.spawner.isolation.invoker(),
+                n,
+                "prewarm",
+                "pws-load",
+            );
             let spawned = std::thread::Builder::new()
                 .name(format!("pws-stem-{n}"))
                 .spawn(move || {
                     shared.out.log(
                         TID_WARMUP,
                         Tool::Docker.component(),
-                        &format::docker_run(
-                            &container_name(n, "prewarm", "pws-load"),
-                            memory,
-                            IMAGE,
-                        ),
+                        &shared.spawner.isolation.run_line(&name, memory),
                     );
-                    let _ = tx.send(Done::Stem(shared.spawner.start(&id, memory)));
+                    let _ = tx.send(Done::Stem(shared.spawner.start(&id, &name, memory)));
                 });
             match spawned {
                 Ok(_) => self.starting_stems += 1,
@@ -576,11 +624,12 @@ impl Platform {
                 continue;
             }
             if idle_for >= self.cfg.pause_grace && !self.idle[k].container.is_paused() {
+                let (tool, pause, _) = self.shared.spawner.isolation.freezer();
                 let c = &mut self.idle[k].container;
                 self.shared.out.log(
                     TID_NANNY,
-                    Tool::Runc.component(),
-                    &format::container_command(Tool::Runc, "pause", &c.id),
+                    tool.component(),
+                    &format::container_command(tool, pause, &c.id),
                 );
                 match c.pause() {
                     Ok(()) => self.summary.containers.paused += 1,
@@ -620,10 +669,11 @@ impl Platform {
     fn remove(&mut self, mut c: Container, tid: &str) {
         let out = &self.shared.out;
         if c.is_paused() {
+            let (tool, _, resume) = self.shared.spawner.isolation.freezer();
             out.log(
                 tid,
-                Tool::Runc.component(),
-                &format::container_command(Tool::Runc, "resume", &c.id),
+                tool.component(),
+                &format::container_command(tool, resume, &c.id),
             );
             match c.resume() {
                 Ok(()) => self.summary.containers.resumed += 1,
@@ -667,9 +717,7 @@ impl Platform {
                 self.busy.len()
             ));
         }
-        for b in self.busy.values() {
-            let _ = Cgroup::open(b.cgroup.clone()).kill_all();
-        }
+        self.kill_busy();
         // Activation threads and starting stem cells hand their containers back promptly once
         // killed; each is removed as it arrives.
         let wait_until = Instant::now() + Duration::from_secs(10);
@@ -677,9 +725,7 @@ impl Platform {
             if let Ok(done) = self.rx.recv_timeout(Duration::from_millis(50)) {
                 self.handle(done);
             }
-            for b in self.busy.values() {
-                let _ = Cgroup::open(b.cgroup.clone()).kill_all();
-            }
+            self.kill_busy();
         }
         for i in std::mem::take(&mut self.idle) {
             self.summary.containers.removed_at_end += 1;
@@ -700,6 +746,18 @@ impl Platform {
             }
         }
         std::mem::take(&mut self.summary)
+    }
+
+    fn kill_busy(&self) {
+        for b in self.busy.values() {
+            self.shared.spawner.isolation.kill(&b.id, &b.name);
+        }
+    }
+
+    /// The container name of the `number`th container, for `action`.
+    fn name(&self, number: u64, action: &Action) -> String {
+        let invoker = self.shared.spawner.isolation.invoker();
+        container_name(invoker, number, &action.namespace, &action.name)
     }
 
     fn abandon_queue(&mut self) {
@@ -774,20 +832,18 @@ fn execute(sh: &Shared, p: Pending, start: Start) -> (Option<Container>, Report)
     };
     let (kind, ready) = match start {
         Start::Cold { id, number } => {
+            let isolation = &sh.spawner.isolation;
+            let name = container_name(isolation.invoker(), number, &a.namespace, &a.name);
             out.log(
                 tid,
                 Tool::Docker.component(),
-                &format::docker_run(
-                    &container_name(number, &a.namespace, &a.name),
-                    a.memory_mb,
-                    IMAGE,
-                ),
+                &isolation.run_line(&name, a.memory_mb),
             );
             let made = if sh.shutting_down.load(Ordering::Relaxed) {
                 Err("pws-load is shutting down".to_owned())
             } else {
                 sh.spawner
-                    .start(&id, a.memory_mb)
+                    .start(&id, &name, a.memory_mb)
                     .map_err(|e| format!("{e:#}"))
             };
             report.created = made.is_ok();
@@ -797,10 +853,11 @@ fn execute(sh: &Shared, p: Pending, start: Start) -> (Option<Container>, Report)
         Start::Warm(mut c) => {
             let mut r = Ok(());
             if c.is_paused() {
+                let (tool, _, resume) = sh.spawner.isolation.freezer();
                 out.log(
                     tid,
-                    Tool::Runc.component(),
-                    &format::container_command(Tool::Runc, "resume", &c.id),
+                    tool.component(),
+                    &format::container_command(tool, resume, &c.id),
                 );
                 r = c.resume().map_err(|e| format!("resume: {e:#}"));
                 report.resumed = r.is_ok();
@@ -933,13 +990,13 @@ mod tests {
 
     #[test]
     fn container_names_follow_openwhisk() {
-        assert_eq!(container_name(3, "guest", "hello"), "wsk0_3_guest_hello");
+        assert_eq!(container_name(0, 3, "guest", "hello"), "wsk0_3_guest_hello");
         assert_eq!(
-            container_name(1, "my-ns", "a/b@c.d_e"),
+            container_name(0, 1, "my-ns", "a/b@c.d_e"),
             "wsk0_1_myns_abcd_e"
         );
         assert_eq!(
-            container_name(2, "prewarm", "pws-load"),
+            container_name(0, 2, "prewarm", "pws-load"),
             "wsk0_2_prewarm_pwsload"
         );
     }

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::arrivals::{ArrivalSpec, InputDist, SpecTimes, Stream};
 use crate::functions::Function;
+use crate::platform::RuntimeKind;
 
 /// A duration written as people write them: `30s`, `50ms`, `2m 30s` (humantime).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -93,6 +94,7 @@ struct RawPlatform {
     stem_memory_mb: Option<u64>,
     max_queue: Option<usize>,
     drain_timeout: Option<HumanDuration>,
+    runtime: Option<RuntimeKind>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,6 +128,8 @@ pub struct PlatformSpec {
     pub stem_memory_mb: u64,
     pub max_queue: usize,
     pub drain_timeout: Duration,
+    /// Processes in cgroups of ours (default) or Docker containers.
+    pub runtime: RuntimeKind,
 }
 
 impl Default for PlatformSpec {
@@ -141,6 +145,7 @@ impl Default for PlatformSpec {
             stem_memory_mb: DEFAULT_MEMORY_MB,
             max_queue: 1000,
             drain_timeout: Duration::from_secs(10),
+            runtime: RuntimeKind::Process,
         }
     }
 }
@@ -233,6 +238,7 @@ impl Workload {
             stem_memory_mb: p.stem_memory_mb.unwrap_or(d.stem_memory_mb),
             max_queue: p.max_queue.unwrap_or(d.max_queue),
             drain_timeout: p.drain_timeout.map_or(d.drain_timeout, |x| x.0),
+            runtime: p.runtime.unwrap_or(d.runtime),
         };
         platform
             .check()

@@ -25,6 +25,7 @@ fn config(root: &TestRoot, prewarm: usize, max: usize) -> Config {
         stem_memory_mb: 128,
         max_queue: 100,
         runtime_exe: PathBuf::from(support::BIN),
+        runtime: Default::default(),
     }
 }
 

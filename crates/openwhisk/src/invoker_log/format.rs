@@ -64,6 +64,16 @@ pub fn docker_run(name: &str, memory_mb: u64, image: &str) -> String {
     )
 }
 
+/// `[DockerClientWithFileAccess]` creating a container with the `docker` binary `docker`
+/// and exactly these arguments between `run` and the image (the invoker's own run line,
+/// for a platform whose flags differ from [`docker_run`]'s).
+pub fn docker_run_command(docker: &str, args: &[String], image: &str) -> String {
+    format!(
+        "running {docker} run {} {image} (timeout: 1 minute) [marker:invoker_docker.run_start:0]",
+        args.join(" ")
+    )
+}
+
 /// `[DockerClientWithFileAccess]` (`docker pause|unpause|rm`) or `[RuncClient]`
 /// (`runc pause|resume`) on container `id`.
 pub fn container_command(tool: Tool, op: &str, id: &str) -> String {
@@ -120,6 +130,10 @@ mod tests {
         assert_eq!(
             container_command(Tool::Runc, "resume", &id),
             format!("running /usr/bin/docker-runc resume {id} (timeout: 10 seconds) [marker:invoker_runc.resume_start:0]")
+        );
+        assert_eq!(
+            docker_run_command("/usr/bin/docker", &["-i".into(), "--name".into(), "wsk7_1_a_b".into()], "img:1"),
+            "running /usr/bin/docker run -i --name wsk7_1_a_b img:1 (timeout: 1 minute) [marker:invoker_docker.run_start:0]"
         );
         assert!(container_command(Tool::Docker, "rm", &id)
             .starts_with("running /usr/bin/docker rm -f "));
