@@ -25,6 +25,19 @@ if [ ${#missing[@]} -gt 0 ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 
+# Docker, for `pws-load run --runtime docker` and its tests: with PWS_INSTALL_DOCKER=1, and
+# under CI (whose tests must run). Debian's docker.io (daemon, CLI, containerd, runc); the
+# tests start a dockerd themselves when none runs (no systemd needed).
+case "${PWS_INSTALL_DOCKER:-}${CI:-}" in
+    ""|0|false|0false|false0) ;;
+    *)
+        if ! command -v dockerd >/dev/null; then
+            as_root apt-get update -qq
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io
+        fi
+        ;;
+esac
+
 # The second, independent trace reader (crates/trace-format/python) reads compressed blocks
 # with `zstandard`; without it the cross-check covers uncompressed traces only.
 if ! python3 -c 'import zstandard' 2>/dev/null; then

@@ -272,7 +272,9 @@ impl Platform {
             }
             RuntimeKind::Docker => {
                 let user_memory = SLOT_MEMORY_MB * cfg.max_containers as u64;
-                let d = Docker::connect(&cfg.runtime_exe, &cfg.cgroup_root, user_memory)?;
+                // Docker makes its cgroups at the hierarchy's root, not under ours.
+                let v2_root = cgroup::default_root();
+                let d = Docker::connect(&cfg.runtime_exe, &v2_root, user_memory)?;
                 summary.note(format!("docker runtime, image {}", d.image));
                 (Arc::new(d), true)
             }
