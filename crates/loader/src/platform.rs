@@ -101,6 +101,7 @@ const TID_WARMUP: &str = "sid_invokerWarmup";
 const TID_NANNY: &str = "sid_invokerNanny";
 const COMPONENT_POOL: &str = "ContainerPool";
 const COMPONENT_CONTAINER: &str = "DockerContainer";
+const COMPONENT_INVOKER: &str = "InvokerReactive";
 
 /// OpenWhisk's container name `wsk<invoker>_<n>_<namespace>_<action>`, keeping only letters,
 /// digits and `_` of both, as its `ContainerProxy.containerName` does.
@@ -895,7 +896,13 @@ fn execute(sh: &Shared, p: Pending, start: Start) -> (Option<Container>, Report)
         let memory =
             (kind == StartType::Prewarmed && sh.spawner.memory_limits).then_some(a.memory_mb);
         let r = c.init(a.function, a.code_size_kb, memory, timeout);
-        init = Some((start_ms, t0.elapsed().as_millis() as u64));
+        let init_ms = t0.elapsed().as_millis() as u64;
+        init = Some((start_ms, init_ms));
+        out.log(
+            tid,
+            COMPONENT_CONTAINER,
+            &format::initialization_result(r.is_ok(), init_ms),
+        );
         if let Err(f) = r {
             fault = Some(f);
         }
@@ -909,7 +916,14 @@ fn execute(sh: &Shared, p: Pending, start: Start) -> (Option<Container>, Report)
             &format::sending_arguments(&a.namespace, &a.name, &c.id, ADDRESS),
         );
         run_start_ms = outputs::now_ms();
-        match c.run(p.input, timeout) {
+        let t0 = Instant::now();
+        let r = c.run(p.input, timeout);
+        out.log(
+            tid,
+            COMPONENT_CONTAINER,
+            &format::running_result(r.is_ok(), t0.elapsed().as_millis() as u64),
+        );
+        match r {
             Ok((r, cpu)) => {
                 result = r;
                 cpu_ms = cpu;
@@ -955,6 +969,11 @@ fn execute(sh: &Shared, p: Pending, start: Start) -> (Option<Container>, Report)
         cgroup_usage_usec,
     });
     out.record(&doc);
+    out.log(
+        tid,
+        COMPONENT_INVOKER,
+        &format::posted_completion(&p.activation_id),
+    );
     let o = &mut report.outcome;
     o.status_code = status;
     o.timed_out = timed_out;

@@ -194,12 +194,27 @@ fn read_as_the_recorder_does(
     assert_eq!(inited.len(), recs.len());
 
     let mut linker = Linker::new();
+    let mut assembler = pws_openwhisk::invoker_log::activations::Assembler::new();
     let mut events = Vec::new();
+    let mut from_log = HashMap::new();
     for l in lines {
         let ev = parse_line(l)
             .unwrap_or_else(|e| panic!("the recorder rejects {l}: {e}"))
             .unwrap_or_else(|| panic!("the recorder ignores {l}"));
         events.extend(linker.feed(&ev).into_iter().map(|x| x.event));
+        if let Some(r) = assembler.feed(&ev) {
+            from_log.insert(r.activation_id.clone(), r);
+        }
+    }
+    // The log alone gives every activation, as a real invoker's does: its run ends with a
+    // `running result` line and is acknowledged by `posted completion of activation`.
+    assert_eq!(assembler.incomplete(), 0, "activations the log never ended");
+    for r in recs {
+        let l = from_log
+            .get(&r.activation_id)
+            .unwrap_or_else(|| panic!("{} is not in the log alone", r.activation_id));
+        assert_eq!(l.action, r.name);
+        assert_eq!(l.init_ms.is_some(), inited[&r.activation_id], "{l:?}");
     }
     for r in recs {
         let assigns: Vec<_> = events

@@ -56,6 +56,28 @@ pub fn sending_arguments(namespace: &str, action: &str, container: &str, ip: &st
     )
 }
 
+/// `[DockerContainer]` once `/init` answered (`ok`, or `not ok` when it failed), the call's
+/// duration in the marker as the invoker logs it.
+pub fn initialization_result(ok: bool, duration_ms: u64) -> String {
+    format!(
+        "initialization result: {} [marker:invoker_activationInit_finish:0:{duration_ms}]",
+        if ok { "ok" } else { "not ok" }
+    )
+}
+
+/// `[DockerContainer]` once `/run` answered, with the call's duration.
+pub fn running_result(ok: bool, duration_ms: u64) -> String {
+    format!(
+        "running result: {} [marker:invoker_activationRun_finish:0:{duration_ms}]",
+        if ok { "ok" } else { "not ok" }
+    )
+}
+
+/// `[InvokerReactive]` once the activation's completion was sent back.
+pub fn posted_completion(activation_id: &str) -> String {
+    format!("posted completion of activation {activation_id}")
+}
+
 /// `[DockerClientWithFileAccess]` creating a container named `name`
 /// (`wsk<invoker>_<n>_<namespace>_<action>`), with the invoker's default `docker run` timeout.
 pub fn docker_run(name: &str, memory_mb: u64, image: &str) -> String {
