@@ -21,7 +21,9 @@ use std::time::Duration;
 
 use pws_tests::{bin, cannot_run, python_with_duckdb, run_with_timeout, TestCgroup};
 use pws_trace::perf::{PerfAttrs, PerfRecord};
-use pws_trace::records::{ActivationRecord, ContainerEvent, ContainerOp, StartType};
+use pws_trace::records::{
+    ActivationRecord, ActivationSource, ContainerEvent, ContainerOp, StartType,
+};
 use pws_trace::{Record, Trace};
 
 /// Arrivals of [`workload`]: spin 2 × 3 bursts, crunch at 0.5, 1.3, 2.1 and 2.9 s, nap every
@@ -240,20 +242,31 @@ fn a_local_experiment_is_recorded_analyzed_and_queried() {
     assert_eq!(written.len(), ARRIVALS, "one record per activation");
 
     let TraceFacts {
-        records,
+        records: all_records,
         containers,
         kernel,
     } = read_trace(&p("run.pws"));
-    let mut seen: Vec<&str> = records.iter().map(|r| r.activation_id.as_str()).collect();
-    seen.sort_unstable();
-    let n = seen.len();
-    seen.dedup();
-    assert_eq!(n, seen.len(), "an activation is in the trace twice");
-    assert_eq!(
-        seen.iter().map(|s| s.to_string()).collect::<HashSet<_>>(),
-        ids,
-        "every activation of the workload, exactly once"
-    );
+    // Each activation twice: the JSON-lines source's record and the one the invoker log alone
+    // gives (the analyzer merges them into one row); each source has every one exactly once.
+    let (records, from_log): (Vec<ActivationRecord>, Vec<ActivationRecord>) = all_records
+        .into_iter()
+        .partition(|r| r.source != ActivationSource::InvokerLog);
+    for (what, rs) in [("JSON-lines", &records), ("invoker-log", &from_log)] {
+        let mut seen: Vec<&str> = rs.iter().map(|r| r.activation_id.as_str()).collect();
+        seen.sort_unstable();
+        let n = seen.len();
+        seen.dedup();
+        assert_eq!(
+            n,
+            seen.len(),
+            "an activation is in the {what} records twice"
+        );
+        assert_eq!(
+            seen.iter().map(|s| s.to_string()).collect::<HashSet<_>>(),
+            ids,
+            "every activation of the workload, exactly once, in the {what} records"
+        );
+    }
     assert!(records
         .iter()
         .all(|r| r.start_ns > 0 && r.end_ns >= r.start_ns));
