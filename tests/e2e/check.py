@@ -45,6 +45,27 @@ def check(ok, message):
     return ok
 
 
+def paused_time_matches_the_platform(db, summary):
+    """Each container's paused time in the trace (its cgroup's freeze and thaw) against the time
+    pws-load kept it paused (midpoints of its freeze and thaw writes), for the containers it
+    removed: within 5 % + 2 ms (a freeze or thaw takes effect at some moment of its write)."""
+    usage = {c["id"]: c for c in summary.get("container_usage", [])}
+    check(len(usage) > 0, "pws-load's summary lists no removed container")
+    n, worst = 0, 0.0
+    for cid, paused_ns in rows(db, "SELECT container_id, paused_ns FROM containers"):
+        c = usage.get(cid)
+        if c is None or c["paused_ns"] == 0:
+            continue
+        n += 1
+        want = c["paused_ns"]
+        worst = max(worst, abs(paused_ns - want) / want)
+        check(abs(paused_ns - want) <= 0.05 * want + 2e6,
+              f"container {cid}: paused {paused_ns / 1e6:.1f} ms in the trace, "
+              f"{want / 1e6:.1f} ms by pws-load")
+    check(n > 0, "no container pws-load paused and removed")
+    print(f"paused time: {n} containers, worst {100 * worst:.2f} % off pws-load's own figure")
+
+
 def time_overlap_join_matches_the_log(db):
     """The same trace analysed with `--join time-overlap`, as if the activations had come from
     the REST API alone (no container named): each activation tied to the container the invoker
@@ -116,6 +137,7 @@ def main():
     energy_adds_up(db)
     cold_starts_are_the_created_containers(db, summary, kernel)
     idle_energy_outside_containers(db, kernel)
+    paused_time_matches_the_platform(db, summary)
     time_overlap_join_matches_the_log(db)
 
     if failures:

@@ -119,6 +119,11 @@ pub struct Container {
     /// The function it was initialised with (None: a prewarmed stem cell).
     function: Option<Function>,
     paused: bool,
+    /// Midpoint of the pause command of the open pause: the kernel froze the instance at some
+    /// moment during that command, the midpoint is the best estimate of when.
+    paused_at: Option<Instant>,
+    /// Paused time so far, midpoint to midpoint of each pause and resume command.
+    paused_ns: u64,
     torn_down: bool,
 }
 
@@ -152,6 +157,8 @@ impl Spawner {
             },
             function: None,
             paused: false,
+            paused_at: None,
+            paused_ns: 0,
             torn_down: false,
         };
         let same_ns = self.isolation.same_pid_namespace();
@@ -259,16 +266,28 @@ impl Container {
 
     /// Freezes the instance and waits until the kernel says it is frozen.
     pub fn pause(&mut self) -> Result<()> {
+        let t = Instant::now();
         self.sandbox.set_frozen(true)?;
         self.paused = true;
+        self.paused_at = Some(t + t.elapsed() / 2);
         Ok(())
     }
 
     /// Thaws the instance and waits until it runs again.
     pub fn resume(&mut self) -> Result<()> {
+        let t = Instant::now();
         self.sandbox.set_frozen(false)?;
         self.paused = false;
+        if let Some(at) = self.paused_at.take() {
+            let thawed = t + t.elapsed() / 2;
+            self.paused_ns += u64::try_from((thawed - at).as_nanos()).unwrap_or(u64::MAX);
+        }
         Ok(())
+    }
+
+    /// Time spent paused (ended pauses only), as the pause and resume commands' midpoints say.
+    pub fn paused_ns(&self) -> u64 {
+        self.paused_ns
     }
 
     /// Thaw, kill, reap, remove the cgroup.

@@ -27,7 +27,7 @@ use crate::outputs::{self, Finished, Outputs};
 use crate::sandbox::docker::Docker;
 use crate::sandbox::process::Processes;
 use crate::sandbox::Isolation;
-use crate::summary::{Outcome, StartType, Summary};
+use crate::summary::{ContainerUsage, Outcome, StartType, Summary};
 
 /// The platform's knobs (the workload file's `platform:` section).
 #[derive(Debug, Clone)]
@@ -683,6 +683,12 @@ impl Platform {
                 Err(e) => self.summary.error(format!("resume before removal: {e:#}")),
             }
         }
+        // Thawed and idle, it uses no more CPU before it is killed.
+        self.summary.container_usage.push(ContainerUsage {
+            id: c.id.clone(),
+            usage_usec: c.usage_usec(),
+            paused_ns: c.paused_ns(),
+        });
         out.log(
             tid,
             Tool::Docker.component(),

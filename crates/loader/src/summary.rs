@@ -95,6 +95,19 @@ pub struct ContainerStats {
     pub failed_to_start: u64,
 }
 
+/// A container's whole CPU time, read from its cgroup just before its removal (the cgroup and
+/// its `cpu.stat` go with the container, so nothing can read it afterwards).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ContainerUsage {
+    /// As in the activation records' `containerId`.
+    pub id: String,
+    /// `cpu.stat` usage_usec (cgroup v1: `cpuacct.usage` / 1000); null where unreadable.
+    pub usage_usec: Option<u64>,
+    /// Time paused, from the midpoints of the `docker pause` / `unpause` commands (the kernel
+    /// froze and thawed it at some moment during each).
+    pub paused_ns: u64,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
     pub mode: String,
@@ -114,6 +127,9 @@ pub struct Summary {
     pub memory_limits: bool,
     pub activations: BTreeMap<String, ActionStats>,
     pub containers: ContainerStats,
+    /// The CPU time over its life of every container removed idle, for space or at the end
+    /// (not after a failed activation), in removal order.
+    pub container_usage: Vec<ContainerUsage>,
     pub errors: u64,
     pub error_samples: Vec<String>,
     pub notes: Vec<String>,
