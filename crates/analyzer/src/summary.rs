@@ -193,6 +193,8 @@ impl Summary {
                 ("other cgroups (root, daemons, system)", a.other_j),
                 ("unassigned", a.unassigned_j),
             ] {
+                // Sums of many rows leave rounding dust (-1e-12 J): not a negative share.
+                let j = if j.abs() < 5e-4 { 0.0 } else { j };
                 s += &format!("    {:<46} {j:>12.3}\n", format!("{} {what}", a.domain));
             }
             s += &format!(
