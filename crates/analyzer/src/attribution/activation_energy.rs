@@ -24,15 +24,29 @@ pub struct ActivationJoules {
     pub complete: bool,
 }
 
-/// Per activation (aligned with `an.life.activations`). `in_scope(package)` says which
-/// packages the counter covers.
+/// (activation, interval) → the activation's usage on the packages a counter covers.
+pub type ActivationCells = HashMap<(usize, usize), Usage>;
+
+/// The activations' usage on the packages `in_scope` says a counter covers: the same for every
+/// model and idle policy of that counter, so made once per counter.
+pub fn cells(an: &Analysis, in_scope: &dyn Fn(u32) -> bool) -> ActivationCells {
+    let mut cells = ActivationCells::new();
+    for ((ai, k, pkg), u) in an.joined.iter().flat_map(|j| &j.usage.cells) {
+        if in_scope(*pkg) {
+            cells.entry((*ai, *k)).or_default().add(u);
+        }
+    }
+    cells
+}
+
+/// Per activation (aligned with `an.life.activations`); `cells` from [`cells`] for the counter.
 pub fn split(
     an: &Analysis,
     ds: &Dataset,
     model: &dyn Model,
     shares: &[Share],
     live: &[Vec<Live>],
-    in_scope: &dyn Fn(u32) -> bool,
+    cells: &ActivationCells,
 ) -> Vec<ActivationJoules> {
     let n = an.life.activations.len();
     let Some(joined) = &an.joined else {
@@ -43,12 +57,6 @@ pub fn split(
         let e = by.entry((s.interval, s.cgroup)).or_default();
         e.0 += s.dynamic_j;
         e.1 += s.idle_j;
-    }
-    let mut cells: HashMap<(usize, usize), Usage> = HashMap::new();
-    for ((ai, k, pkg), u) in &joined.usage.cells {
-        if in_scope(*pkg) {
-            cells.entry((*ai, *k)).or_default().add(u);
-        }
     }
     an.life
         .activations

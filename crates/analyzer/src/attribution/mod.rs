@@ -138,6 +138,7 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
             &energy,
             cells.into_iter().map(|((i, cg), u)| (i, cg, u)),
         );
+        let act_cells = activation_energy::cells(an, &in_scope);
         let source = if e.is_measured() {
             "measured"
         } else {
@@ -262,7 +263,7 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
                     t_attr.flush_if_full(&args.output, p)?;
                 }
                 let acts: Vec<ActivationJoules> =
-                    activation_energy::split(an, &ds, m.as_ref(), &shares, &live, &in_scope);
+                    activation_energy::split(an, &ds, m.as_ref(), &shares, &live, &act_cells);
                 for (ai, j) in acts.iter().enumerate() {
                     if an.life.activations[ai].container.is_none() {
                         continue;

@@ -109,22 +109,13 @@ pub fn finish(
             c.container_id = id.to_owned();
         }
     }
+    // The time-overlap join added activations: every container's count again (its action is
+    // set already, by the log, `lifecycle::build` or the join).
     for c in &mut life.containers {
         c.activations = 0;
     }
-    for ai in 0..life.activations.len() {
-        if let Some(ci) = life.activations[ai].container {
-            life.containers[ci].activations += 1;
-            let (action, ns) = (
-                life.activations[ai].record.action.clone(),
-                life.activations[ai].record.namespace.clone(),
-            );
-            let c = &mut life.containers[ci];
-            if c.action.is_empty() {
-                c.action = action;
-                c.namespace = ns;
-            }
-        }
+    for ci in life.activations.iter().filter_map(|a| a.container) {
+        life.containers[ci].activations += 1;
     }
     let joined: Vec<(usize, u64)> = life
         .activations

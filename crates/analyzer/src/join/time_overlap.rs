@@ -23,6 +23,16 @@ use std::collections::HashMap;
 use super::function_containers::Evidence;
 use crate::replay::lifecycle::{JoinMethod, Lifecycles};
 
+/// Container → the windows of the activations given to it.
+type Taken = HashMap<usize, Vec<(u64, u64)>>;
+
+/// Whether container `ci` already serves an activation overlapping `[s, e)`.
+fn busy(taken: &Taken, ci: usize, s: u64, e: u64) -> bool {
+    taken
+        .get(&ci)
+        .is_some_and(|ws| ws.iter().any(|&(x, y)| x < e && s < y))
+}
+
 /// (activation, container) pairs the replay must measure, and a note when no cgroup looked
 /// like a function container.
 pub fn candidates(life: &Lifecycles, evidence: &[Evidence]) -> (Vec<(usize, usize)>, Vec<String>) {
@@ -87,7 +97,7 @@ pub fn join(life: &mut Lifecycles, cands: &[(usize, usize)], cpu_ns: &[u64]) -> 
         .collect();
     pairs.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
     infer_actions(life, &pairs);
-    let mut taken: HashMap<usize, Vec<(u64, u64)>> = HashMap::new();
+    let mut taken = Taken::new();
     for a in &life.activations {
         if let Some(ci) = a.container {
             taken
@@ -105,10 +115,7 @@ pub fn join(life: &mut Lifecycles, cands: &[(usize, usize)], cpu_ns: &[u64]) -> 
                 continue;
             }
             let (s, e) = (a.record.start_ns, a.record.end_ns);
-            let busy = taken
-                .get(&ci)
-                .is_some_and(|ws| ws.iter().any(|&(x, y)| x < e && s < y));
-            if busy && !shared {
+            if !shared && busy(&taken, ci, s, e) {
                 continue;
             }
             taken.entry(ci).or_default().push((s, e));
@@ -140,18 +147,13 @@ pub fn join(life: &mut Lifecycles, cands: &[(usize, usize)], cpu_ns: &[u64]) -> 
 /// activations of their own, falls through to its own container.
 fn infer_actions(life: &mut Lifecycles, pairs: &[(u64, usize, usize)]) {
     let mut got = vec![false; life.activations.len()];
-    let mut taken: HashMap<usize, Vec<(u64, u64)>> = HashMap::new();
-    let mut by_action: HashMap<usize, HashMap<&str, u64>> = HashMap::new();
+    let mut taken = Taken::new();
+    // Container → (action, namespace) → CPU time of its activations given to it.
+    let mut by_action: HashMap<usize, HashMap<(&str, &str), u64>> = HashMap::new();
     for &(ns, ai, ci) in pairs {
-        if got[ai] || !life.containers[ci].action.is_empty() {
-            continue;
-        }
         let r = &life.activations[ai].record;
         let (s, e) = (r.start_ns, r.end_ns);
-        let busy = taken
-            .get(&ci)
-            .is_some_and(|ws| ws.iter().any(|&(x, y)| x < e && s < y));
-        if busy {
+        if got[ai] || !life.containers[ci].action.is_empty() || busy(&taken, ci, s, e) {
             continue;
         }
         got[ai] = true;
@@ -159,27 +161,22 @@ fn infer_actions(life: &mut Lifecycles, pairs: &[(u64, usize, usize)]) {
         *by_action
             .entry(ci)
             .or_default()
-            .entry(r.action.as_str())
+            .entry((r.action.as_str(), r.namespace.as_str()))
             .or_default() += ns;
     }
-    let chosen: Vec<(usize, String)> = by_action
+    let chosen: Vec<(usize, String, String)> = by_action
         .into_iter()
         .filter_map(|(ci, m)| {
-            let (a, _) = m
+            let ((a, ns), _) = m
                 .into_iter()
-                .max_by(|x, y| x.1.cmp(&y.1).then(y.0.cmp(x.0)))?;
-            Some((ci, a.to_owned()))
+                .max_by(|x, y| x.1.cmp(&y.1).then(y.0.cmp(&x.0)))?;
+            Some((ci, a.to_owned(), ns.to_owned()))
         })
         .collect();
-    for (ci, a) in chosen {
-        let ns = life
-            .activations
-            .iter()
-            .find(|x| x.record.action == a)
-            .map(|x| x.record.namespace.clone());
+    for (ci, action, namespace) in chosen {
         let c = &mut life.containers[ci];
-        c.action = a;
-        c.namespace = ns.unwrap_or_default();
+        c.action = action;
+        c.namespace = namespace;
     }
 }
 
