@@ -7,37 +7,12 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::process::Command;
 
 use common::{rows, Row};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_pws-analyze")
-}
-
-/// Writes a synthetic trace with `flags`, analyses it, returns the output directory's tables
-/// and the truth.
-fn analysed(dir: &Path, flags: &[&str]) -> (std::path::PathBuf, serde_json::Value, String) {
-    let trace = dir.join("t.pws");
-    let out = dir.join("out");
-    let st = Command::new(bin())
-        .arg("synth")
-        .args(flags)
-        .arg("-o")
-        .arg(&trace)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let o = Command::new(bin())
-        .arg(&trace)
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let truth = common::synth_truth(&trace);
-    (out, truth, String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
 /// Activations that overlap in one container, as groups (an activation alone is a group of
@@ -69,7 +44,7 @@ fn concurrency_groups(acts: &[Row]) -> HashMap<String, usize> {
 #[test]
 fn two_packages_records_only_concurrency_gaps_and_system_cgroups() {
     let d = tempfile::tempdir().unwrap();
-    let (out, truth, text) = analysed(
+    let (out, truth, text) = common::synth_analysed(
         d.path(),
         &[
             "--seconds",
@@ -87,6 +62,7 @@ fn two_packages_records_only_concurrency_gaps_and_system_cgroups() {
             "--system-cgroups",
             "2",
         ],
+        &[],
     );
     let truth_j = truth["activation_dynamic_j"].as_object().unwrap();
     let acts = rows(&out.join("activations"));
@@ -256,7 +232,7 @@ fn two_packages_records_only_concurrency_gaps_and_system_cgroups() {
 #[test]
 fn model_quality_under_dvfs_and_noise() {
     let d = tempfile::tempdir().unwrap();
-    let (out, truth, _) = analysed(
+    let (out, truth, _) = common::synth_analysed(
         d.path(),
         &[
             "--seconds",
@@ -268,6 +244,7 @@ fn model_quality_under_dvfs_and_noise() {
             "--energy-noise",
             "0.02",
         ],
+        &[],
     );
     let truth_j = truth["activation_dynamic_j"].as_object().unwrap();
     let mut errs: BTreeMap<String, Vec<f64>> = BTreeMap::new();

@@ -20,29 +20,13 @@ fn bin() -> &'static str {
 #[test]
 fn models_against_a_known_truth() {
     let d = tempfile::tempdir().unwrap();
-    let trace = d.path().join("truth.pws");
-    let out = d.path().join("out");
-    let st = Command::new(bin())
-        .args(["synth", "--seconds", "20", "-o"])
-        .arg(&trace)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let o = Command::new(bin())
-        .arg(&trace)
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let text = String::from_utf8_lossy(&o.stdout);
+    let (out, truth, text) = common::synth_analysed(d.path(), &["--seconds", "20"], &[]);
     assert!(
         text.contains("SIMULATED"),
         "synthetic energy is labelled: {text}"
     );
 
     // The truth, from the trace's metadata.
-    let truth = common::synth_truth(&trace);
     let truth = truth["activation_dynamic_j"].as_object().unwrap();
 
     // Per activation, per model (idle policy does not change the dynamic part).
@@ -240,33 +224,14 @@ fn model_eval(out: &std::path::Path, model: &str) -> Vec<(u64, u64, Option<f64>)
     rows
 }
 
-fn synth_and_analyse(seconds: &str, extra: &[&str]) -> (tempfile::TempDir, String) {
-    let d = tempfile::tempdir().unwrap();
-    let trace = d.path().join("t.pws");
-    let st = Command::new(bin())
-        .args(["synth", "--seconds", seconds, "-o"])
-        .arg(&trace)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let o = Command::new(bin())
-        .arg(&trace)
-        .arg("-o")
-        .arg(d.path().join("out"))
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    (d, String::from_utf8_lossy(&o.stdout).into_owned())
-}
-
 /// SmartWatts is scored at its own 1 s ticks, not on the 10 ms intervals inside them:
 /// `intervals` counts ticks (a 30 s trace has 30, the first 10 spent learning), and its error
 /// is that of its tick estimates against each tick's mean power.
 #[test]
 fn smartwatts_is_scored_at_its_ticks() {
-    let (d, _) = synth_and_analyse("30", &["--interval", "300ms"]);
-    let out = d.path().join("out");
+    let d = tempfile::tempdir().unwrap();
+    let (out, _, _) =
+        common::synth_analysed(d.path(), &["--seconds", "30"], &["--interval", "300ms"]);
     let sw = model_eval(&out, "smartwatts");
     let ticks: u64 = sw.iter().map(|r| r.1).sum();
     assert!((15..=30).contains(&ticks), "{sw:?}");
@@ -283,8 +248,8 @@ fn smartwatts_is_scored_at_its_ticks() {
 /// the summary says why.
 #[test]
 fn smartwatts_that_learnt_nothing_is_left_out() {
-    let (d, text) = synth_and_analyse("8", &[]);
-    let out = d.path().join("out");
+    let d = tempfile::tempdir().unwrap();
+    let (out, _, text) = common::synth_analysed(d.path(), &["--seconds", "8"], &[]);
     assert!(model_eval(&out, "smartwatts").is_empty());
     assert!(!model_eval(&out, "linear-offline").is_empty());
     assert!(

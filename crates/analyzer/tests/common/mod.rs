@@ -118,3 +118,34 @@ pub fn synth_truth(trace: &Path) -> serde_json::Value {
         .expect("pws.truth in the metadata");
     serde_json::from_str(&text).unwrap()
 }
+
+/// Writes a `pws-analyze synth` trace with `flags` under `dir`, analyses it into `dir/out`
+/// with `analyse` options: (the output directory, the truth, the printed summary).
+#[allow(dead_code)]
+pub fn synth_analysed(
+    dir: &Path,
+    flags: &[&str],
+    analyse: &[&str],
+) -> (std::path::PathBuf, serde_json::Value, String) {
+    let bin = env!("CARGO_BIN_EXE_pws-analyze");
+    let trace = dir.join("t.pws");
+    let out = dir.join("out");
+    let st = std::process::Command::new(bin)
+        .arg("synth")
+        .args(flags)
+        .arg("-o")
+        .arg(&trace)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let o = std::process::Command::new(bin)
+        .arg(&trace)
+        .arg("-o")
+        .arg(&out)
+        .args(analyse)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let truth = synth_truth(&trace);
+    (out, truth, String::from_utf8_lossy(&o.stdout).into_owned())
+}
