@@ -167,6 +167,16 @@ pub(crate) struct Analysis {
     pub(crate) sensor_ticks: Option<crate::inputs::hwpc_analysis::SensorTicks>,
 }
 
+impl Analysis {
+    /// Whether container row `ci` is a function container (`join::function_containers`); on
+    /// hwpc-sensor reports every target stands for one.
+    pub(crate) fn is_function_container(&self, ci: usize) -> bool {
+        self.joined
+            .as_ref()
+            .is_none_or(|j| j.evidence.get(ci).is_some_and(|e| e.is_function()))
+    }
+}
+
 /// One input replayed and written; `extra` are the manifest's own label columns.
 fn analyse(
     input: &Input,

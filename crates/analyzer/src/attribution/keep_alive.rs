@@ -15,17 +15,17 @@ pub fn per_container(
     shares: &[Share],
     acts: &[ActivationJoules],
 ) -> HashMap<usize, f64> {
-    let Some(joined) = &an.joined else {
+    // hwpc-sensor reports have no activations: no keep-alive to tell apart.
+    if an.joined.is_none() {
         return HashMap::new();
-    };
+    }
     let mut total: HashMap<u64, f64> = HashMap::new();
     for s in shares {
         *total.entry(s.cgroup).or_default() += s.dynamic_j + s.idle_j;
     }
     let mut out: HashMap<usize, f64> = HashMap::new();
     for ci in 0..an.life.containers.len() {
-        let function = joined.evidence.get(ci).is_some_and(|e| e.is_function());
-        if let (true, Some(cg)) = (function, an.life.cgroup_id(ci)) {
+        if let (true, Some(cg)) = (an.is_function_container(ci), an.life.cgroup_id(ci)) {
             out.insert(ci, total.get(&cg).copied().unwrap_or(0.0));
         }
     }

@@ -37,12 +37,10 @@ pub fn live_containers(an: &Analysis, spans: &[(u64, u64)]) -> Vec<Vec<Live>> {
         let Some(g) = c.cgroup.map(|g| &an.life.cgroups[g]) else {
             continue;
         };
-        // Traces: function containers only. hwpc reports: every target is one.
-        let function = an
-            .joined
-            .as_ref()
-            .is_none_or(|j| j.evidence.get(ci).is_some_and(|e| e.is_function()));
-        if !function || g.hierarchy != 0 || (c.activations == 0 && groups_others(&g.path)) {
+        if !an.is_function_container(ci)
+            || g.hierarchy != 0
+            || (c.activations == 0 && groups_others(&g.path))
+        {
             continue;
         }
         let from = c.created.unwrap_or(an.grid.start());

@@ -110,11 +110,9 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
         .filter_map(|(i, c)| c.cgroup.map(|g| (an.life.cgroups[g].id, i)))
         .collect();
     let is_function = |cg: u64| {
-        container_of.get(&cg).is_some_and(|&ci| {
-            an.joined
-                .as_ref()
-                .is_none_or(|j| j.evidence.get(ci).is_some_and(|e| e.is_function()))
-        })
+        container_of
+            .get(&cg)
+            .is_some_and(|&ci| an.is_function_container(ci))
     };
     for e in &an.energy {
         // psys covers the whole machine; the other domains one package.
