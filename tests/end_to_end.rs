@@ -19,7 +19,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use pws_tests::{bin, cannot_run, python_with_duckdb, run_with_timeout, TestCgroup};
+use pws_tests::{
+    bin, calibrated_inputs, cannot_run, online_cpus, python_with_duckdb, run_check_script,
+    run_with_timeout, steal_ns, TestCgroup,
+};
 use pws_trace::perf::{PerfAttrs, PerfRecord};
 use pws_trace::records::{
     ActivationRecord, ActivationSource, ContainerEvent, ContainerOp, StartType,
@@ -81,44 +84,6 @@ functions:
     input: {{fixed: 20000}}
 "
     )
-}
-
-/// Inputs of int-loop and float-loop for about 300 ms here, from `pws-load functions
-/// --calibrate` (which prints the input for 100 ms).
-fn calibrated_inputs() -> (u64, u64) {
-    let out = run_with_timeout(
-        Command::new(bin("pws-load")).args(["functions", "--calibrate"]),
-        Duration::from_secs(60),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let input = |name: &str| -> u64 {
-        text.lines()
-            .find(|l| l.split_whitespace().next() == Some(name))
-            .and_then(|l| l.split_whitespace().last())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or_else(|| panic!("no calibrated input for {name} in:\n{text}"))
-            * 3
-    };
-    (input("int-loop"), input("float-loop"))
-}
-
-/// Steal time of all CPUs so far (/proc/stat, USER_HZ ticks), and one tick, in ns.
-fn steal_ns() -> (u64, u64) {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap();
-    let ticks: u64 = stat
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(8))
-        .and_then(|v| v.parse().ok())
-        .expect("steal in /proc/stat");
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    (ticks * 1_000_000_000 / hz, 1_000_000_000 / hz)
 }
 
 /// What the trace holds: the activation records, the container events of the invoker log, and
@@ -190,7 +155,7 @@ fn a_local_experiment_is_recorded_analyzed_and_queried() {
     let python = python_with_duckdb();
     let d = tempfile::tempdir().unwrap();
     let p = |name: &str| d.path().join(name);
-    let (int_loop, float_loop) = calibrated_inputs();
+    let (int_loop, float_loop) = calibrated_inputs(300);
     std::fs::write(p("workload.yaml"), workload(int_loop, float_loop)).unwrap();
     // The containers live under a root of the test's own, whose cpu.stat keeps their CPU time
     // after pws-load removed them; dropped (emptied and removed) however the test ends.
@@ -399,35 +364,28 @@ fn a_local_experiment_is_recorded_analyzed_and_queried() {
         "made_during_wait": made_during_wait,
     });
     std::fs::write(p("kernel.json"), facts.to_string()).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/check.py");
-    let out = run_with_timeout(
-        Command::new(&python)
-            .arg(&script)
-            .arg("--tables")
-            .arg(p("tables"))
-            .arg("--overlap-tables")
-            .arg(p("tables-overlap"))
-            .arg("--activations")
-            .arg(p("acts.jsonl"))
-            .arg("--summary")
-            .arg(p("summary.json"))
-            .arg("--kernel")
-            .arg(p("kernel.json")),
-        Duration::from_secs(120),
+    let (tables, overlap, acts, summary, kernel) = (
+        p("tables"),
+        p("tables-overlap"),
+        p("acts.jsonl"),
+        p("summary.json"),
+        p("kernel.json"),
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "{} failed (inputs kept in {}):\n{stdout}{}",
-        script.display(),
-        d.keep().display(),
-        String::from_utf8_lossy(&out.stderr)
+    run_check_script(
+        &python,
+        "check.py",
+        &[
+            "--tables".as_ref(),
+            tables.as_os_str(),
+            "--overlap-tables".as_ref(),
+            overlap.as_os_str(),
+            "--activations".as_ref(),
+            acts.as_os_str(),
+            "--summary".as_ref(),
+            summary.as_os_str(),
+            "--kernel".as_ref(),
+            kernel.as_os_str(),
+        ],
+        d,
     );
-}
-
-/// Online CPUs: steal is counted per CPU, its resolution too.
-fn online_cpus() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as u64
 }

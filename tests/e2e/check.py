@@ -106,28 +106,10 @@ def main():
     ap.add_argument("--kernel", required=True)
     a = ap.parse_args()
 
-    db = duckdb.connect()
-    for t in TABLES:
-        glob = f"{a.tables}/{t}/**/*.parquet".replace("'", "''")
-        db.execute(f"CREATE VIEW {t} AS SELECT * FROM "
-                   f"read_parquet('{glob}', hive_partitioning = true)")
+    db, summary, kernel = open_inputs(a, TABLES)
     glob = f"{a.overlap_tables}/activations/**/*.parquet".replace("'", "''")
     db.execute("CREATE VIEW overlap_activations AS SELECT * FROM "
                f"read_parquet('{glob}', hive_partitioning = true)")
-    with open(a.summary) as f:
-        summary = json.load(f)
-    with open(a.kernel) as f:
-        kernel = json.load(f)
-    records = []
-    with open(a.activations) as f:
-        for line in f:
-            d = json.loads(line)
-            ann = {x["key"]: x["value"] for x in d.get("annotations", [])}
-            records.append((d["activationId"], d["name"], ann.get("containerId"),
-                            ann.get("cgroupUsageUsec")))
-    db.execute("CREATE TABLE records (activation_id VARCHAR, action VARCHAR, "
-               "container_id VARCHAR, usage_usec BIGINT)")
-    db.executemany("INSERT INTO records VALUES (?, ?, ?, ?)", records)
     db.execute("CREATE TABLE kernel_created (container_id VARCHAR)")
     db.executemany("INSERT INTO kernel_created VALUES (?)",
                    [(c,) for c in kernel["containers_created"]])
@@ -147,6 +129,33 @@ def main():
         return 1
     print("\nall end-to-end checks passed")
     return 0
+
+
+def open_inputs(a, tables):
+    """A DuckDB connection with a view per analyzer table and the table `records` (pws-load's
+    activation records: id, action, container, the container cgroup's CPU over it), and the
+    summary and kernel facts, from the --tables, --activations, --summary and --kernel
+    arguments."""
+    db = duckdb.connect()
+    for t in tables:
+        glob = f"{a.tables}/{t}/**/*.parquet".replace("'", "''")
+        db.execute(f"CREATE VIEW {t} AS SELECT * FROM "
+                   f"read_parquet('{glob}', hive_partitioning = true)")
+    with open(a.summary) as f:
+        summary = json.load(f)
+    with open(a.kernel) as f:
+        kernel = json.load(f)
+    records = []
+    with open(a.activations) as f:
+        for line in f:
+            d = json.loads(line)
+            ann = {x["key"]: x["value"] for x in d.get("annotations", [])}
+            records.append((d["activationId"], d["name"], ann.get("containerId"),
+                            ann.get("cgroupUsageUsec")))
+    db.execute("CREATE TABLE records (activation_id VARCHAR, action VARCHAR, "
+               "container_id VARCHAR, usage_usec BIGINT)")
+    db.executemany("INSERT INTO records VALUES (?, ?, ?, ?)", records)
+    return db, summary, kernel
 
 
 def rows(db, sql, *params):

@@ -222,5 +222,76 @@ pub fn python_with_duckdb() -> PathBuf {
     python
 }
 
+/// Inputs of int-loop and float-loop for about `ms` of CPU each here, from `pws-load functions
+/// --calibrate` (which prints the input for 100 ms).
+pub fn calibrated_inputs(ms: u64) -> (u64, u64) {
+    let out = run_with_timeout(
+        Command::new(bin("pws-load")).args(["functions", "--calibrate"]),
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let input = |name: &str| -> u64 {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no calibrated input for {name} in:\n{text}"))
+            * ms
+            / 100
+    };
+    (input("int-loop"), input("float-loop"))
+}
+
+/// Steal time of all CPUs so far (/proc/stat, USER_HZ ticks), and one tick, in ns.
+pub fn steal_ns() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap();
+    let ticks: u64 = stat
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(8))
+        .and_then(|v| v.parse().ok())
+        .expect("steal in /proc/stat");
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    (ticks * 1_000_000_000 / hz, 1_000_000_000 / hz)
+}
+
+/// Online CPUs: steal is counted per CPU, its resolution too.
+pub fn online_cpus() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as u64
+}
+
+/// Runs a check script of `tests/e2e/` with the DuckDB Python and `args`, prints what it
+/// printed, and fails naming the script when it fails, keeping `dir` (its inputs) for a look.
+pub fn run_check_script(
+    python: &Path,
+    script: &str,
+    args: &[&std::ffi::OsStr],
+    dir: tempfile::TempDir,
+) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/e2e")
+        .join(script);
+    let out = run_with_timeout(
+        Command::new(python).arg(&script).args(args),
+        Duration::from_secs(120),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "{} failed (inputs kept in {}):\n{stdout}{}",
+        script.display(),
+        dir.keep().display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// What a test that cannot run here does (skip outside CI, fail under CI).
 pub use pws_test_support::cannot_run;

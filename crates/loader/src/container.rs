@@ -119,12 +119,38 @@ pub struct Container {
     /// The function it was initialised with (None: a prewarmed stem cell).
     function: Option<Function>,
     paused: bool,
-    /// Midpoint of the pause command of the open pause: the kernel froze the instance at some
-    /// moment during that command, the midpoint is the best estimate of when.
-    paused_at: Option<Instant>,
-    /// Paused time so far, midpoint to midpoint of each pause and resume command.
-    paused_ns: u64,
+    /// Start and end of the pause command of the open pause: the kernel froze the instance at
+    /// some moment between the two.
+    paused_at: Option<(Instant, Instant)>,
+    /// Paused time of ended pauses, as the commands bound it.
+    paused_time: PausedTime,
     torn_down: bool,
+}
+
+/// Time a container spent paused, as far as its platform can know it: each freeze took effect
+/// at some moment during its pause command, each thaw during its resume command (`docker
+/// pause` is a client, a daemon, containerd and runc: tens of ms, most of it before the write
+/// to the freezer), so each pause lasted between the end of the one and the start of the
+/// other, and the start of the one and the end of the other.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PausedTime {
+    /// Midpoint to midpoint of the commands: the best single estimate.
+    pub estimate_ns: u64,
+    /// Sum over pauses of (resume started − pause returned).
+    pub min_ns: u64,
+    /// Sum over pauses of (resume returned − pause started).
+    pub max_ns: u64,
+}
+
+impl PausedTime {
+    /// Adds one pause, from the (start, end) instants of its pause and its resume command.
+    fn add(&mut self, (p0, p1): (Instant, Instant), (r0, r1): (Instant, Instant)) {
+        let ns = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let (froze, thawed) = (p0 + (p1 - p0) / 2, r0 + (r1 - r0) / 2);
+        self.estimate_ns += ns(thawed.saturating_duration_since(froze));
+        self.min_ns += ns(r0.saturating_duration_since(p1));
+        self.max_ns += ns(r1.saturating_duration_since(p0));
+    }
 }
 
 impl Spawner {
@@ -158,7 +184,7 @@ impl Spawner {
             function: None,
             paused: false,
             paused_at: None,
-            paused_ns: 0,
+            paused_time: PausedTime::default(),
             torn_down: false,
         };
         let same_ns = self.isolation.same_pid_namespace();
@@ -269,7 +295,7 @@ impl Container {
         let t = Instant::now();
         self.sandbox.set_frozen(true)?;
         self.paused = true;
-        self.paused_at = Some(t + t.elapsed() / 2);
+        self.paused_at = Some((t, Instant::now()));
         Ok(())
     }
 
@@ -278,16 +304,15 @@ impl Container {
         let t = Instant::now();
         self.sandbox.set_frozen(false)?;
         self.paused = false;
-        if let Some(at) = self.paused_at.take() {
-            let thawed = t + t.elapsed() / 2;
-            self.paused_ns += u64::try_from((thawed - at).as_nanos()).unwrap_or(u64::MAX);
+        if let Some(froze) = self.paused_at.take() {
+            self.paused_time.add(froze, (t, Instant::now()));
         }
         Ok(())
     }
 
-    /// Time spent paused (ended pauses only), as the pause and resume commands' midpoints say.
-    pub fn paused_ns(&self) -> u64 {
-        self.paused_ns
+    /// Time spent paused (ended pauses only), as the pause and resume commands bound it.
+    pub fn paused_time(&self) -> PausedTime {
+        self.paused_time
     }
 
     /// Thaw, kill, reap, remove the cgroup.
@@ -307,5 +332,24 @@ impl Container {
 impl Drop for Container {
     fn drop(&mut self) {
         let _ = self.teardown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn paused_time_is_bounded_by_the_commands() {
+        let t = Instant::now();
+        let ms = |n: u64| t + Duration::from_millis(n);
+        let mut p = PausedTime::default();
+        // Pause command 0–40 ms, resume 1000–1020 ms; then a second pause 2000–2010, 2500–2530.
+        p.add((ms(0), ms(40)), (ms(1000), ms(1020)));
+        p.add((ms(2000), ms(2010)), (ms(2500), ms(2530)));
+        assert_eq!(p.min_ns, (960 + 490) * 1_000_000);
+        assert_eq!(p.max_ns, (1020 + 530) * 1_000_000);
+        assert_eq!(p.estimate_ns, (990 + 510) * 1_000_000);
     }
 }

@@ -684,10 +684,13 @@ impl Platform {
             }
         }
         // Thawed and idle, it uses no more CPU before it is killed.
+        let paused = c.paused_time();
         self.summary.container_usage.push(ContainerUsage {
             id: c.id.clone(),
             usage_usec: c.usage_usec(),
-            paused_ns: c.paused_ns(),
+            paused_ns: paused.estimate_ns,
+            paused_min_ns: paused.min_ns,
+            paused_max_ns: paused.max_ns,
         });
         out.log(
             tid,

@@ -103,9 +103,15 @@ pub struct ContainerUsage {
     pub id: String,
     /// `cpu.stat` usage_usec (cgroup v1: `cpuacct.usage` / 1000); null where unreadable.
     pub usage_usec: Option<u64>,
-    /// Time paused, from the midpoints of the `docker pause` / `unpause` commands (the kernel
-    /// froze and thawed it at some moment during each).
+    /// Time paused, from the midpoints of the pause and resume commands (`docker pause` /
+    /// `unpause`, or the write to `cgroup.freeze`): the kernel froze and thawed it at some
+    /// moment during each.
     pub paused_ns: u64,
+    /// The least it can have been paused: from the end of each pause command to the start of
+    /// the resume command.
+    pub paused_min_ns: u64,
+    /// The most: from the start of each pause command to the end of the resume command.
+    pub paused_max_ns: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

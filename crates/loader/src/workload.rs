@@ -445,6 +445,26 @@ functions:
         assert_eq!(w.functions[0].stop, Duration::from_secs(10));
         assert_eq!(w.functions[2].params["mode"], "x");
         assert_eq!(w.functions[2].function, Function::Bursty);
+        assert_eq!(w.platform.runtime, RuntimeKind::Process);
+    }
+
+    #[test]
+    fn the_runtime_is_chosen_in_the_platform_section() {
+        let with = |r: &str| {
+            GOOD.replace(
+                "max_containers: 3",
+                &format!("max_containers: 3\n  runtime: {r}"),
+            )
+        };
+        let w = Workload::from_yaml(&with("docker")).unwrap();
+        assert_eq!(w.platform.runtime, RuntimeKind::Docker);
+        let w = Workload::from_yaml(&with("process")).unwrap();
+        assert_eq!(w.platform.runtime, RuntimeKind::Process);
+        let e = err(&with("podman"));
+        assert!(
+            e.contains("platform.runtime") || e.contains("unknown variant `podman`"),
+            "{e}"
+        );
     }
 
     fn err(yaml: &str) -> String {

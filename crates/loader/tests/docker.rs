@@ -8,72 +8,14 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pws_loader::functions::Function;
 use pws_loader::outputs::Outputs;
 use pws_loader::platform::{Action, Config, Platform, RuntimeKind, State};
-use pws_test_support::cannot_run;
+use pws_test_support::docker::{daemon, docker};
 use support::{is_hex, kernel_root, read_records};
-
-fn docker(args: &[&str]) -> Option<String> {
-    let out = Command::new("docker")
-        .args(args)
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-/// A `dockerd` this test started (None: one was running already); stopped on drop.
-struct Daemon(Option<Child>);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.0 {
-            // SIGTERM: dockerd stops its containers and removes its pid file and socket.
-            // SAFETY: kill(2) has no memory-safety preconditions.
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while !matches!(c.try_wait(), Ok(Some(_))) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// The running daemon, or one started here; None (after `cannot_run`) without Docker.
-fn daemon() -> Option<Daemon> {
-    if docker(&["info", "--format", "{{.ServerVersion}}"]).is_some() {
-        return Some(Daemon(None));
-    }
-    let started = Command::new("dockerd")
-        .args(["--iptables=false", "--bridge=none", "--storage-driver=vfs"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let Ok(child) = started else {
-        cannot_run("docker runtime: no Docker (install it: PWS_INSTALL_DOCKER=1 scripts/install.sh, or apt-get install docker.io)");
-        return None;
-    };
-    let d = Daemon(Some(child));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while docker(&["info"]).is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "dockerd did not answer within 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    Some(d)
-}
 
 /// Removes what the platform of this process left (containers by label) and the image.
 struct Leftovers {

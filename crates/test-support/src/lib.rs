@@ -1,4 +1,7 @@
-//! What a test that cannot run here does: skip outside CI, fail under CI (see README.md).
+//! What a test that cannot run here does: skip outside CI, fail under CI (see README.md); and
+//! the Docker daemon of the tests that drive real containers ([`docker`]).
+
+pub mod docker;
 
 /// Whether `CI` is set (CI runs `CI=true bash .ci/run`); "", "0" and "false" count as unset.
 pub fn under_ci() -> bool {
