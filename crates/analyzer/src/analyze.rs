@@ -41,9 +41,10 @@ pub struct RunArgs {
     #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,
     /// Shortest interval of the tables ("10ms", "1s"): energy readings closer than this are
-    /// merged; without energy readings, the fixed step.
-    #[arg(long, default_value = "10ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
-    pub interval: Duration,
+    /// merged; without energy readings, the fixed step. `auto`: 10 updates of the coarsest
+    /// energy counter, as measured in the trace, at least 10 ms (README, "Measurement quality").
+    #[arg(long, default_value = "auto", value_name = "auto|DURATION")]
+    pub interval: crate::quality::interval::IntervalArg,
     /// Run id for every table (default: the trace's `run` metadata, else its file name).
     #[arg(long)]
     pub run: Option<String>,
@@ -154,6 +155,8 @@ pub(crate) struct Analysis {
     pub(crate) l: Loaded,
     pub(crate) clock: ClockMap,
     pub(crate) grid: Grid,
+    /// The interval the grid was made with, and whether `auto` chose it.
+    pub(crate) interval: crate::quality::interval::Chosen,
     pub(crate) life: Lifecycles,
     pub(crate) rep: Replayed,
     pub(crate) energy: Vec<Energy>,
@@ -271,10 +274,12 @@ fn open_input(path: &Path, skip_bad_blocks: bool) -> Result<Opened> {
 fn replay_hwpc(
     h: crate::inputs::hwpc_analysis::HwpcInput,
     path: &Path,
-    interval: Duration,
+    interval: crate::quality::interval::IntervalArg,
     run: Option<&str>,
 ) -> Result<Analysis> {
-    let (l, r) = h.replay(interval)?;
+    // The reports' ticks are the grid: auto has no counter of its own to measure first.
+    let interval = crate::quality::interval::choose(interval, &[]);
+    let (l, r) = h.replay(interval.interval)?;
     let energy = energy::on_grid(&l.energy, &r.grid);
     Ok(Analysis {
         part: part_name(path),
@@ -283,6 +288,7 @@ fn replay_hwpc(
         clock: ClockMap::new(l.clock.clone()),
         l,
         grid: r.grid,
+        interval,
         life: r.life,
         rep: r.rep,
         energy,
@@ -295,7 +301,7 @@ fn replay_hwpc(
 
 pub(crate) fn replay_trace(
     path: &Path,
-    interval: Duration,
+    interval: crate::quality::interval::IntervalArg,
     skip_bad_blocks: bool,
     run: Option<&str>,
     join: crate::join::JoinMode,
@@ -329,7 +335,8 @@ pub(crate) fn replay_trace(
         }
     }
     crate::replay::paused::apply(&mut cgroups, &l.containers, l.info.start_monotonic_ns);
-    let grid = make_grid(&l, interval)?;
+    let interval = crate::quality::interval::choose(interval, &l.energy);
+    let grid = make_grid(&l, interval.interval)?;
     // Exact links first; then every window (linked, and each unlinked activation on each
     // candidate container) is kept apart by the replay, and the join finishes on exact CPU time.
     let mut life = match join {
@@ -369,6 +376,7 @@ pub(crate) fn replay_trace(
         l,
         clock,
         grid,
+        interval,
         life,
         rep,
         energy,
@@ -661,6 +669,9 @@ fn write_tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<Summary>
     let (t_fn, functions) = crate::derived::functions::table(an, &at, (&model, policy));
     files.push(t_fn.write(out, p)?);
     files.push(crate::derived::comparison::table(an, &at).write(out, p)?);
+    let quality = crate::quality::assess(an);
+    files.push(quality.table().write(out, p)?);
+    notes.extend(quality.notes());
     for c in &an.rep.per_cpu {
         let s = &c.stats;
         if s.lost_records > 0 {

@@ -14,6 +14,8 @@ mod join;
 mod manifest;
 mod models;
 mod progress;
+mod quality;
+mod quality_cmd;
 mod replay;
 mod smartwatts_cmd;
 mod summary;
@@ -47,6 +49,9 @@ enum Command {
     Synth(synth::SynthArgs),
     /// PowerAPI SmartWatts 2.4.1 over hwpc-sensor reports: per-target CPU and DRAM power.
     Smartwatts(smartwatts_cmd::SmartwattsArgs),
+    /// Measurement quality: each energy counter's update period and resolution, each CPU's
+    /// sampling, clock sync, and which activations' energy the counters can resolve.
+    Quality(quality_cmd::QualityArgs),
     /// Write a trace's containers, activations, pauses and power as Chrome trace-event JSON,
     /// to open at https://ui.perfetto.dev (or chrome://tracing).
     Timeline(timeline::TimelineArgs),
@@ -59,6 +64,7 @@ fn main() -> ExitCode {
         Some(Command::Synth(args)) => synth::run(&args),
         Some(Command::Smartwatts(args)) => smartwatts_cmd::run(&args),
         Some(Command::Timeline(args)) => timeline::run(&args),
+        Some(Command::Quality(args)) => quality_cmd::run(&args),
         None => match &cli.run {
             Some(args) => analyze::run(args),
             None => {

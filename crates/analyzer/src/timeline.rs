@@ -21,9 +21,8 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use pws_trace::records::{ClockPair, StartType};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -42,10 +41,11 @@ pub struct TimelineArgs {
     /// Chrome trace-event JSON to write (open it at https://ui.perfetto.dev or chrome://tracing).
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
-    /// Shortest interval of the power and CPU counters ("10ms", "1s"), as for the tables:
-    /// energy readings closer than this are merged; without energy readings, the fixed step.
-    #[arg(long, default_value = "10ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
-    pub interval: Duration,
+    /// Shortest interval of the power and CPU counters ("10ms", "1s", or `auto`: from the
+    /// energy counters' update period), as for the tables: energy readings closer than this
+    /// are merged; without energy readings, the fixed step.
+    #[arg(long, default_value = "auto", value_name = "auto|DURATION")]
+    pub interval: crate::quality::interval::IntervalArg,
     /// Skip corrupt blocks and report them, instead of stopping at the first one.
     #[arg(long)]
     pub skip_bad_blocks: bool,
@@ -57,9 +57,6 @@ const PID_UNLINKED: u32 = 2;
 const PID_FIRST_CONTAINER: u32 = 3;
 
 pub fn run(args: &TimelineArgs) -> Result<ExitCode> {
-    if args.interval.is_zero() {
-        bail!("--interval must be longer than zero");
-    }
     // Written beside the output and renamed once complete: a failed run leaves no torn JSON
     // that a viewer would half-open. Created before the replay, so a bad output path fails
     // at once.
@@ -712,7 +709,7 @@ fn metadata(an: &Analysis, args: &TimelineArgs, clock: &Clock, counts: &Counts) 
         "trace_start_us": clock.us(start),
         "energy_source": energy_source(an),
         "energy": energy,
-        "interval_ms": args.interval.as_secs_f64() * 1e3,
+        "interval_ms": an.interval.interval.as_secs_f64() * 1e3,
         "intervals": an.grid.len(),
         "containers": counts.containers,
         "activations": counts.activations,

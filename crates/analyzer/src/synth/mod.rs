@@ -42,7 +42,7 @@ use rand::SeedableRng;
 use serde_json::json;
 
 pub use perf::Counters;
-use power::{Counter, CounterOptions, Frequency, Gaps, READ_MS};
+use power::{Counter, CounterOptions, Frequency, Gaps};
 pub use power::{PowerShape, IDLE_W, J_PER_INSTRUCTION, W_PER_BUSY_CPU};
 use schedule::{Act, Schedule, Slot, DAEMON_CGROUP, FUNCTIONS, IDLE_SLOT};
 
@@ -104,9 +104,18 @@ pub struct SynthArgs {
     /// Relative noise of each energy reading's increment (0.02 = 2 %).
     #[arg(long, default_value_t = 0.0)]
     pub energy_noise: f64,
-    /// The counters only move at this period while read every 10 ms (RAPL ~1ms, NVML ~100ms).
+    /// The counters only move at this period while read every --energy-read-period (RAPL
+    /// ~1ms, NVML ~100ms).
     #[arg(long, default_value = "1ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub energy_update_period: std::time::Duration,
+    /// Each counter update instant moves by up to ± this (whole ms, below the update period):
+    /// a counter that ticks without a fixed beat, as the recorder's simulated source does.
+    #[arg(long, default_value = "0ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub energy_update_jitter: std::time::Duration,
+    /// The counters are read this often (whole ms, 1 ms to 1 s), as pws-record's
+    /// --energy-interval (1ms to see RAPL's own updates).
+    #[arg(long, default_value = "10ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub energy_read_period: std::time::Duration,
     /// Hardware counters in the perf group: `none` records CPU time only.
     #[arg(long, value_enum, default_value_t = Counters::Default)]
     pub counters: Counters,
@@ -166,6 +175,14 @@ fn check(args: &SynthArgs) -> Result<()> {
     if upd > 10_000 {
         bail!("--energy-update-period {upd} ms: at most 10 s");
     }
+    let jit = args.energy_update_jitter.as_millis();
+    if jit > 0 && jit >= upd {
+        bail!("--energy-update-jitter {jit} ms: below the update period ({upd} ms)");
+    }
+    let read = args.energy_read_period.as_millis();
+    if !(1..=1000).contains(&read) {
+        bail!("--energy-read-period {read} ms: give 1 ms to 1 s");
+    }
     // Each 300 ms gap needs a stretch of ordinary readings around it.
     if args.energy_gaps > 0 && u64::from(args.energy_gaps) * 1000 > args.seconds.max(2) * 1000 / 2 {
         bail!(
@@ -197,7 +214,11 @@ pub fn run(args: &SynthArgs) -> Result<std::process::ExitCode> {
         gaps: args.energy_gaps as usize,
         noise: args.energy_noise,
         update_ms: (args.energy_update_period.as_millis() as u64).max(1),
+        jitter_ms: args.energy_update_jitter.as_millis() as u64,
     };
+    let read_ms = args.energy_read_period.as_millis() as u64;
+    // Its own stream, so jitter leaves the noise and schedule of a seed as they were.
+    let mut jitter_rng = StdRng::seed_from_u64(args.seed ^ 0x717e);
     let gaps = Gaps::new(copts.gaps, ms_total);
     let truth = truth_json(args, &sched, &freq, &gaps, &package_of);
 
@@ -229,6 +250,7 @@ pub fn run(args: &SynthArgs) -> Result<std::process::ExitCode> {
     // Activations whose container link is written (at their start) and whose record is not
     // yet (at their end, as the invoker log and activation sources give them).
     let (mut next_start, mut pending) = (0usize, Vec::new());
+    let mut reset_done = false;
     for c0 in (0..ms_total).step_by(CHUNK_MS as usize) {
         let c1 = (c0 + CHUNK_MS).min(ms_total);
         let cg = cgroup_events(&sched, c0, c1);
@@ -249,7 +271,7 @@ pub fn run(args: &SynthArgs) -> Result<std::process::ExitCode> {
             w.write_perf_data(enc.cpu, 0, enc.ring_offset, &[&ring])?;
             enc.ring_offset += ring.len() as u64;
         }
-        // Energy readings every 10 ms, one counter per package.
+        // Energy readings every --energy-read-period, one counter per package.
         let mut samples: Vec<Vec<EnergySample>> = vec![Vec::new(); packages];
         if c0 == 0 {
             for s in &mut samples {
@@ -264,11 +286,14 @@ pub fn run(args: &SynthArgs) -> Result<std::process::ExitCode> {
                     .filter(|&c| package_of(c) == p)
                     .map(|c| power::cpu_dynamic_w(slots[c][k], f))
                     .sum();
-                counter.run_ms(ms, IDLE_W + dynamic, &copts);
+                counter.run_ms(ms, IDLE_W + dynamic, &copts, &mut jitter_rng);
             }
             let t = ms + 1;
-            if t % READ_MS == 0 && !gaps.skips(t) {
-                let reset = gaps.reset_ms() == Some(t);
+            if t % read_ms == 0 && !gaps.skips(t) {
+                // The first reading at or after the reset instant (a read period that does
+                // not divide it would otherwise skip it).
+                let reset = !reset_done && gaps.reset_ms().is_some_and(|r| t >= r);
+                reset_done |= reset;
                 for (p, counter) in counters.iter_mut().enumerate() {
                     samples[p].push(EnergySample {
                         ts_ns: T0 + t * MS,
@@ -381,6 +406,8 @@ fn truth_json(
             "energy_reset_ns": gaps.reset_ms().map(|r| T0 + r * MS),
             "energy_noise": args.energy_noise,
             "energy_update_period_ms": args.energy_update_period.as_millis() as u64,
+            "energy_update_jitter_ms": args.energy_update_jitter.as_millis() as u64,
+            "energy_read_period_ms": args.energy_read_period.as_millis() as u64,
             "counters": format!("{:?}", args.counters).to_lowercase(),
             "power": format!("{:?}", args.power).to_lowercase(),
             "system_cgroups": args.system_cgroups,

@@ -9,10 +9,13 @@
 //! with frequency), which no linear function of CPU time and instructions gives: no model is
 //! exactly right, so the truth measures model quality, not plumbing.
 //!
-//! The counters are read every `READ_MS`, like pws-record's energy thread. `--energy-gaps N`
+//! The counters are read every `READ_MS` by default, like pws-record's energy thread. `--energy-gaps N`
 //! leaves N spans of `GAP_MS` without readings and resets every counter once;
 //! `--energy-update-period` moves a counter only at its update instants (RAPL ~1 ms, NVML
-//! ~100 ms) while it is still read every `READ_MS`; `--energy-noise F` multiplies each
+//! ~100 ms) while it is still read every `--energy-read-period` (default `READ_MS`), and
+//! `--energy-update-jitter J` moves each update instant by up to ±J (the recorder's simulated
+//! source ticks with /proc/stat's jiffies, ~10 ms apart but not on a fixed beat: read at the
+//! same period, a reading then sees zero or two ticks); `--energy-noise F` multiplies each
 //! reading's increment by `1 + F·z` (z standard normal, clipped at ±3).
 
 use rand::rngs::StdRng;
@@ -24,7 +27,7 @@ use super::schedule::Slot;
 pub const IDLE_W: f64 = 40.0;
 pub const W_PER_BUSY_CPU: f64 = 6.0;
 pub const J_PER_INSTRUCTION: f64 = 4e-9;
-/// Energy readings every this many ms.
+/// Energy readings every this many ms by default (`--energy-read-period`).
 pub const READ_MS: u64 = 10;
 /// Length of each `--energy-gaps` span without readings.
 pub const GAP_MS: u64 = 300;
@@ -83,6 +86,8 @@ pub struct CounterOptions {
     pub gaps: usize,
     pub noise: f64,
     pub update_ms: u64,
+    /// Each update instant moves by a uniform draw in ±this many ms (0: a fixed beat).
+    pub jitter_ms: u64,
 }
 
 /// One package's counter: the true energy, what the device shows, what was last reported.
@@ -95,6 +100,8 @@ pub struct Counter {
     reported: f64,
     /// Subtracted after the reset.
     reset_base: f64,
+    /// With jitter: the next update instant (ms).
+    next_update_ms: u64,
 }
 
 /// Where the readings are missing and when the counters reset.
@@ -139,15 +146,33 @@ impl Counter {
             last_device: 0.0,
             reported: 0.0,
             reset_base: 0.0,
+            next_update_ms: 0,
         }
     }
 
     /// Adds one millisecond at `p` W ending at `ms + 1`; the device catches up at its update
     /// instants.
-    pub fn run_ms(&mut self, ms: u64, p: f64, o: &CounterOptions) {
+    /// `rng` draws the jittered update instants (untouched without jitter, so a trace without
+    /// it is the same as before the option existed).
+    pub fn run_ms(&mut self, ms: u64, p: f64, o: &CounterOptions, rng: &mut StdRng) {
         self.true_uj += p * 1e3;
-        if (ms + 1) % o.update_ms.max(1) == 0 {
+        let period = o.update_ms.max(1);
+        if o.jitter_ms == 0 {
+            if (ms + 1) % period == 0 {
+                self.device_uj = self.true_uj;
+            }
+            return;
+        }
+        if self.next_update_ms == 0 {
+            self.next_update_ms = period;
+        }
+        if ms + 1 >= self.next_update_ms {
             self.device_uj = self.true_uj;
+            // The next beat, moved by the jitter but never before the next millisecond.
+            let j = o.jitter_ms.min(period - 1) as i64;
+            let shift = rng.random_range(-j..=j);
+            let next = (ms + 1) as i64 + period as i64 + shift;
+            self.next_update_ms = next.max(ms as i64 + 2) as u64;
         }
     }
 

@@ -1,0 +1,183 @@
+//! One energy counter's own behaviour, from its raw readings: how often it really moves (the
+//! spacing of the readings at which the cumulative value changed), what one count is worth,
+//! and its wraps, resets and gaps (classified by the replay's `energy_gaps`, the same rule the
+//! tables use).
+//!
+//! A counter read more slowly than it updates moves at every reading: the readings then bound
+//! its update period from above and cannot show it (`at_most`). That bound is still what the
+//! analysis can resolve, since energy is only known at the readings.
+
+use pws_trace::records::{EnergySample, EnergySeries};
+use serde::Serialize;
+
+use crate::replay::energy_gaps::{GapRule, Status};
+
+use super::QualityError;
+
+/// An interval holding this many counter updates has its energy quantised by at most about
+/// 1/N: a reading lags the true counter by up to one update at each end.
+pub const UPDATES_PER_INTERVAL: u64 = 10;
+
+/// When at least this share of ordinary readings moved the counter, it updates at least as
+/// often as it is read.
+const EVERY_READ: f64 = 0.99;
+
+/// What one counter's readings say about the counter itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct CounterQuality {
+    pub name: String,
+    pub source: String,
+    pub domain: String,
+    pub package: u32,
+    pub readings: usize,
+    /// Median spacing of ordinary readings.
+    pub read_period_ms: f64,
+    /// Median and 99th percentile of the spacing of the readings at which the counter moved
+    /// (None when it moved fewer than twice in a row of ordinary readings).
+    pub update_period_ms: Option<f64>,
+    pub update_period_p99_ms: Option<f64>,
+    /// The counter moved at (nearly) every reading: its update period is at most the read
+    /// period, and may be much shorter.
+    pub update_period_at_most: bool,
+    /// Share of ordinary readings at which the counter moved.
+    pub moved_share: f64,
+    /// Joules one count is worth.
+    pub unit_j: f64,
+    /// Smallest nonzero increment between two ordinary readings, in joules.
+    pub smallest_increment_j: Option<f64>,
+    pub wraps: u64,
+    pub resets: u64,
+    /// Long pauses whose delta was kept (estimated) and steps that are unknown (missing).
+    pub gaps_estimated: u64,
+    pub gaps_missing: u64,
+    /// Highest power over spans holding at least [`UPDATES_PER_INTERVAL`] updates: what the
+    /// source really draws at most, to a quantisation of 1/N.
+    pub max_plausible_w: Option<f64>,
+    /// Trace-clock instants (ns) of the readings at which the counter moved, sorted.
+    #[serde(skip)]
+    pub change_instants: Vec<u64>,
+}
+
+impl CounterQuality {
+    /// The update period the analysis can resolve (ns): the measured one, or the read period
+    /// when every reading moved the counter.
+    pub fn effective_period_ns(&self) -> Option<u64> {
+        self.update_period_ms.map(|ms| (ms * 1e6).round() as u64)
+    }
+}
+
+/// The counter described from its readings; fewer than two readings, or a unit that is not a
+/// positive number of joules, is an error naming the counter.
+pub fn measure(s: &EnergySeries) -> Result<CounterQuality, QualityError> {
+    let mut samples: Vec<EnergySample> = s.samples.clone();
+    samples.sort_by_key(|x| x.ts_ns);
+    samples.dedup_by_key(|x| x.ts_ns);
+    if samples.len() < 2 {
+        return Err(QualityError::TooFewReadings {
+            counter: s.name.clone(),
+            readings: samples.len(),
+        });
+    }
+    if !(s.unit_joules.is_finite() && s.unit_joules > 0.0) {
+        return Err(QualityError::BadUnit {
+            counter: s.name.clone(),
+            unit: s.unit_joules,
+        });
+    }
+    let rule = GapRule::new(s, &samples);
+    let (mut reads, mut spacings) = (Vec::new(), Vec::new());
+    let (mut wraps, mut resets, mut estimated, mut missing) = (0, 0, 0, 0);
+    let (mut moved, mut ordinary) = (0usize, 0usize);
+    let mut smallest: Option<u64> = None;
+    let mut last_change: Option<u64> = None;
+    let mut change_instants = Vec::new();
+    // Runs of change instants with their cumulative joules, cut at every gap.
+    let mut runs: Vec<Vec<(u64, f64)>> = vec![Vec::new()];
+    let mut cumulative = 0.0;
+    for w in samples.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        if b.raw < a.raw {
+            if s.wrap == 0 {
+                resets += 1;
+            } else {
+                wraps += 1;
+            }
+        }
+        match rule.classify(a, b) {
+            Status::Measured => {}
+            kind => {
+                if kind == Status::Estimated {
+                    estimated += 1;
+                } else {
+                    missing += 1;
+                }
+                // Across a gap the instant of the next update is unknown.
+                last_change = None;
+                runs.push(Vec::new());
+                continue;
+            }
+        }
+        ordinary += 1;
+        reads.push(b.ts_ns - a.ts_ns);
+        let delta = EnergySeries::raw_delta(s.wrap, a.raw, b.raw);
+        if delta == 0 {
+            continue;
+        }
+        moved += 1;
+        smallest = Some(smallest.map_or(delta, |m| m.min(delta)));
+        cumulative += delta as f64 * s.unit_joules;
+        let run = runs.last_mut().expect("one run at least");
+        if run.is_empty() {
+            // The run starts at the reading before the first move: energy since then is known.
+            run.push((a.ts_ns, cumulative - delta as f64 * s.unit_joules));
+        }
+        run.push((b.ts_ns, cumulative));
+        change_instants.push(b.ts_ns);
+        if let Some(l) = last_change {
+            spacings.push(b.ts_ns - l);
+        }
+        last_change = Some(b.ts_ns);
+    }
+    let moved_share = if ordinary == 0 {
+        0.0
+    } else {
+        moved as f64 / ordinary as f64
+    };
+    let ms = |ns: u64| ns as f64 / 1e6;
+    let n = UPDATES_PER_INTERVAL as usize;
+    let max_plausible_w = runs
+        .iter()
+        .flat_map(|r| r.iter().zip(r.iter().skip(n)))
+        .map(|(&(t0, e0), &(t1, e1))| (e1 - e0) / ((t1 - t0) as f64 / 1e9))
+        .fold(None, |m: Option<f64>, p| Some(m.map_or(p, |m| m.max(p))));
+    Ok(CounterQuality {
+        name: s.name.clone(),
+        source: s.source.to_string(),
+        domain: s.domain.to_string(),
+        package: s.index,
+        readings: samples.len(),
+        read_period_ms: percentile(&mut reads, 0.5).map_or(0.0, ms),
+        update_period_ms: percentile(&mut spacings, 0.5).map(ms),
+        update_period_p99_ms: percentile(&mut spacings, 0.99).map(ms),
+        update_period_at_most: ordinary > 0 && moved_share >= EVERY_READ,
+        moved_share,
+        unit_j: s.unit_joules,
+        smallest_increment_j: smallest.map(|d| d as f64 * s.unit_joules),
+        wraps,
+        resets,
+        gaps_estimated: estimated,
+        gaps_missing: missing,
+        max_plausible_w,
+        change_instants,
+    })
+}
+
+/// The `q` quantile (nearest rank) of `v`, sorted here.
+pub fn percentile(v: &mut [u64], q: f64) -> Option<u64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_unstable();
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    Some(v[rank - 1])
+}
