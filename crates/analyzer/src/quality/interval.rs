@@ -109,7 +109,10 @@ mod tests {
             "250ms".parse::<IntervalArg>(),
             Ok(IntervalArg::Fixed(Duration::from_millis(250)))
         );
-        assert!("0s".parse::<IntervalArg>().unwrap_err().contains("longer than zero"));
+        assert!("0s"
+            .parse::<IntervalArg>()
+            .unwrap_err()
+            .contains("longer than zero"));
         assert!("soon".parse::<IntervalArg>().is_err());
     }
 }

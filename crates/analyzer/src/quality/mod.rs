@@ -25,7 +25,9 @@ pub use update_period::{CounterQuality, UPDATES_PER_INTERVAL};
 pub enum QualityError {
     #[error("energy counter {counter:?} has {readings} reading(s): at least two are needed to see it move")]
     TooFewReadings { counter: String, readings: usize },
-    #[error("energy counter {counter:?} has unit {unit} J per count: not a positive number of joules")]
+    #[error(
+        "energy counter {counter:?} has unit {unit} J per count: not a positive number of joules"
+    )]
     BadUnit { counter: String, unit: f64 },
 }
 

@@ -17,16 +17,16 @@ impl Quality {
         let mut s = String::new();
         let t = &self.trace;
         let _ = writeln!(s, "== {trace}: run {}, host {}", self.run, self.host);
-        let _ = writeln!(
-            s,
-            "verdict     {}",
-            self.verdict.line
-        );
+        let _ = writeln!(s, "verdict     {}", self.verdict.line);
         let _ = writeln!(
             s,
             "interval    {:.0} ms{} over {:.1} s",
             t.interval_ms,
-            if t.interval_auto { " (auto)" } else { " (given)" },
+            if t.interval_auto {
+                " (auto)"
+            } else {
+                " (given)"
+            },
             t.seconds
         );
         let _ = writeln!(s, "energy counters");

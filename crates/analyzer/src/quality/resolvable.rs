@@ -82,7 +82,11 @@ pub fn assess(
         let moves = c.change_instants.partition_point(|&t| t <= start + d)
             - c.change_instants.partition_point(|&t| t < start);
         let resolvable = moves >= 2;
-        (d < u, resolvable, resolvable && u as f64 / d as f64 <= WITHIN)
+        (
+            d < u,
+            resolvable,
+            resolvable && u as f64 / d as f64 <= WITHIN,
+        )
     };
     let mut per: BTreeMap<&str, (u64, Vec<u64>, [u64; 3])> = BTreeMap::new();
     for (f, d, start) in durations {
