@@ -388,7 +388,7 @@ mod tests {
         let progress = Progress::new(&[trace], false);
         let an: Analysis = replay_trace(
             trace,
-            interval,
+            crate::quality::interval::IntervalArg::Fixed(interval),
             false,
             None,
             crate::join::JoinMode::Auto,

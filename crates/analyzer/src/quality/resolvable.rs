@@ -151,3 +151,62 @@ pub fn assess(
     };
     (functions, verdict)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    /// A counter that moved every `period_ms` for a second.
+    fn counter(period_ms: u64) -> CounterQuality {
+        CounterQuality {
+            name: "c".into(),
+            source: "simulated".into(),
+            domain: "package".into(),
+            package: 0,
+            readings: 1001,
+            read_period_ms: 1.0,
+            update_period_ms: Some(period_ms as f64),
+            update_period_p99_ms: Some(period_ms as f64),
+            update_period_at_most: false,
+            moved_share: 1.0 / period_ms as f64,
+            unit_j: 1e-6,
+            smallest_increment_j: None,
+            wraps: 0,
+            resets: 0,
+            gaps_estimated: 0,
+            gaps_missing: 0,
+            max_plausible_w: None,
+            change_instants: (1..=1000 / period_ms).map(|k| k * period_ms * MS).collect(),
+        }
+    }
+
+    #[test]
+    fn an_activation_is_resolvable_when_two_updates_fall_in_it() {
+        let acts: Durations = vec![
+            ("short".into(), Some(5 * MS), 101 * MS),
+            ("short".into(), Some(15 * MS), 101 * MS),
+            ("long".into(), Some(400 * MS), 105 * MS),
+            ("long".into(), None, 0),
+        ];
+        let (fs, v) = assess(&acts, Some(&counter(10)));
+        let short = fs.iter().find(|f| f.function == "short").unwrap();
+        // 5 ms: shorter than the period, no update; 15 ms from 101: only 110.
+        assert_eq!(short.shorter_than_update_share, Some(0.5));
+        assert_eq!(short.resolvable_share, Some(0.0));
+        let long = fs.iter().find(|f| f.function == "long").unwrap();
+        assert_eq!((long.activations, long.timed), (2, 1));
+        // 400 ms spans 40 updates: resolvable, ± 2.5 %, within 5 %.
+        assert_eq!(
+            (long.resolvable_share, long.within_share),
+            (Some(1.0), Some(1.0))
+        );
+        assert_eq!(long.median_relative_uncertainty, Some(0.025));
+        assert_eq!((v.timed, v.resolvable, v.within), (3, 1, 1));
+        assert!(v.line.contains("33.3 %"), "{}", v.line);
+        let (_, none) = assess(&acts, None);
+        assert!(none.line.contains("no energy counter"), "{}", none.line);
+        assert_eq!(none.within_share, None);
+    }
+}

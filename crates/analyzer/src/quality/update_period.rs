@@ -126,12 +126,11 @@ pub fn measure(s: &EnergySeries) -> Result<CounterQuality, QualityError> {
         moved += 1;
         smallest = Some(smallest.map_or(delta, |m| m.min(delta)));
         cumulative += delta as f64 * s.unit_joules;
-        let run = runs.last_mut().expect("one run at least");
-        if run.is_empty() {
-            // The run starts at the reading before the first move: energy since then is known.
-            run.push((a.ts_ns, cumulative - delta as f64 * s.unit_joules));
-        }
-        run.push((b.ts_ns, cumulative));
+        // From change to change: the energy between two moves is exactly what the counter
+        // added, whereas a reading before a move lags the update it follows.
+        runs.last_mut()
+            .expect("one run at least")
+            .push((b.ts_ns, cumulative));
         change_instants.push(b.ts_ns);
         if let Some(l) = last_change {
             spacings.push(b.ts_ns - l);
@@ -180,4 +179,70 @@ pub fn percentile(v: &mut [u64], q: f64) -> Option<u64> {
     v.sort_unstable();
     let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
     Some(v[rank - 1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pws_trace::records::{EnergyDomain, EnergySource};
+
+    const MS: u64 = 1_000_000;
+
+    fn series(wrap: u64, pts: impl IntoIterator<Item = (u64, u64)>) -> EnergySeries {
+        EnergySeries {
+            source: EnergySource::Powercap,
+            domain: EnergyDomain::Package,
+            index: 0,
+            name: "intel-rapl:0".into(),
+            unit_joules: 1e-6,
+            wrap,
+            samples: pts
+                .into_iter()
+                .map(|(ts_ns, raw)| EnergySample { ts_ns, raw })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_staircase_read_faster_than_it_moves_shows_its_period() {
+        // Read every ms, moves by 50 000 µJ every 10 ms (5 W): 1 s of readings.
+        let s = series(0, (0..=1000).map(|k| (k * MS, k / 10 * 50_000)));
+        let q = measure(&s).unwrap();
+        assert_eq!(q.read_period_ms, 1.0);
+        assert_eq!(
+            (q.update_period_ms, q.update_period_p99_ms),
+            (Some(10.0), Some(10.0))
+        );
+        assert!(!q.update_period_at_most);
+        assert!((q.moved_share - 0.1).abs() < 1e-9, "{}", q.moved_share);
+        assert!((q.smallest_increment_j.unwrap() - 0.05).abs() < 1e-12);
+        assert_eq!(q.change_instants.len(), 100);
+        let w = q.max_plausible_w.unwrap();
+        assert!((w - 5.0).abs() < 1e-9, "{w}");
+    }
+
+    #[test]
+    fn every_reading_moving_bounds_the_period_and_wraps_resets_are_counted() {
+        // Moves 10 µJ at every 10 ms reading, wrapping at 25 µJ.
+        let w = series(25, (0..=40).map(|k| (k * 10 * MS, (k * 10) % 25)));
+        let q = measure(&w).unwrap();
+        assert!(q.update_period_at_most);
+        assert_eq!(q.update_period_ms, Some(10.0));
+        assert_eq!((q.wraps, q.resets), (16, 0));
+        // A counter without a range that goes back: a reset, a missing step, and the
+        // spacing across it is not an update period.
+        let r = series(0, [(0, 100), (10 * MS, 110), (20 * MS, 5), (30 * MS, 15)]);
+        let q = measure(&r).unwrap();
+        assert_eq!((q.resets, q.gaps_missing), (1, 1));
+        assert_eq!(q.update_period_ms, None, "no two moves in a row");
+    }
+
+    #[test]
+    fn too_few_readings_or_a_bad_unit_is_an_error() {
+        let e = measure(&series(0, [(0, 1)])).unwrap_err();
+        assert!(e.to_string().contains("intel-rapl:0"), "{e}");
+        let mut s = series(0, [(0, 1), (MS, 2)]);
+        s.unit_joules = 0.0;
+        assert!(matches!(measure(&s), Err(QualityError::BadUnit { .. })));
+    }
 }
