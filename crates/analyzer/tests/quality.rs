@@ -47,16 +47,18 @@ fn f(v: &serde_json::Value) -> f64 {
 #[test]
 fn the_update_period_is_measured_and_decides_what_is_resolvable() {
     let d = tempfile::tempdir().unwrap();
-    // (update period, read period, expected ms, moves at every reading)
+    // (update period, read period, expected ms, moves at every reading, auto interval ms):
+    // read every 10 ms, a 1 ms counter moves at every reading, which bounds its period.
     let cases = [
-        ("1ms", "1ms", 1.0, true),
-        ("10ms", "1ms", 10.0, false),
-        ("100ms", "10ms", 100.0, false),
+        ("1ms", "1ms", 1.0, true, 10.0),
+        ("1ms", "10ms", 10.0, true, 10.0),
+        ("10ms", "1ms", 10.0, false, 100.0),
+        ("100ms", "10ms", 100.0, false, 1000.0),
     ];
     let mut resolvable = Vec::new();
     println!("update period | read every | measured (p99) | interval | function (median ms): resolvable / within 5 % / ± median");
-    for (upd, rd, want, at_most) in cases {
-        let t = d.path().join(format!("u{upd}.pws"));
+    for (upd, rd, want, at_most, interval) in cases {
+        let t = d.path().join(format!("u{upd}-r{rd}.pws"));
         synth(
             &t,
             &["--energy-update-period", upd, "--energy-read-period", rd],
@@ -67,6 +69,11 @@ fn the_update_period_is_measured_and_decides_what_is_resolvable() {
         assert!((got - want).abs() <= 0.1 * want, "{upd}: measured {got} ms");
         assert!(f(&c["update_period_p99_ms"]) >= got);
         assert_eq!(c["update_period_at_most"], at_most, "{upd}: {c}");
+        assert_eq!(
+            f(&q["trace"]["interval_ms"]),
+            interval,
+            "{upd} read every {rd}"
+        );
         assert_eq!(
             (
                 c["wraps"].as_u64(),
@@ -104,8 +111,8 @@ fn the_update_period_is_measured_and_decides_what_is_resolvable() {
     }
     // Activations of 3–60 ms: nearly all span two 1 ms updates, almost none two 100 ms ones.
     assert!(resolvable[0] > 0.95, "{resolvable:?}");
-    assert!(resolvable[0] > resolvable[1] && resolvable[1] > resolvable[2]);
-    assert!(resolvable[2] < 0.1, "{resolvable:?}");
+    assert!(resolvable[0] > resolvable[2] && resolvable[2] > resolvable[3]);
+    assert!(resolvable[3] < 0.1, "{resolvable:?}");
 }
 
 /// Measured intervals' power (W) of one analysis, from its `power` table.

@@ -6,13 +6,20 @@
 //! 0 W or twice the power in turn. Auto takes the smallest step holding
 //! [`UPDATES_PER_INTERVAL`] updates of the coarsest counter (energy quantised by ≤ ~1/N),
 //! never below [`FLOOR`], whole milliseconds.
+//!
+//! A counter that moved at every reading shows no quantisation at the readings: a period
+//! above the read period would leave some readings without a move, and one equal to it with
+//! a drifting phase too, so it is either much faster than the reads (RAPL's 1 ms read every
+//! 10 ms) or locked to them; either way each reading is a resolved step and auto keeps the
+//! floor (the grid is never finer than the readings). Measuring intervals of N reads there
+//! would only throw away intervals the models need.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use pws_trace::records::EnergySeries;
 
-use super::update_period::{self, UPDATES_PER_INTERVAL};
+use super::update_period::{self, CounterQuality, UPDATES_PER_INTERVAL};
 
 /// The shortest interval auto picks (and its choice without energy readings): below it the
 /// per-interval CPU time of a 1 kHz sampler is a handful of samples.
@@ -41,35 +48,46 @@ impl FromStr for IntervalArg {
     }
 }
 
-/// The interval used, and why.
+/// The interval used, and whether `auto` picked it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chosen {
     pub interval: Duration,
-    /// Picked by `auto` (else given).
     pub auto: bool,
-    /// The coarsest counter's effective update period (ns), where one was measured.
-    pub update_period_ns: Option<u64>,
 }
 
-/// The interval for a trace with these energy counters.
+/// The interval for a trace with these energy counters (those the quality report cannot
+/// describe have no say: it names them).
 pub fn choose(arg: IntervalArg, energy: &[EnergySeries]) -> Chosen {
-    let update_period_ns = energy
-        .iter()
-        .filter_map(|s| update_period::measure(s).ok())
-        .filter_map(|q| q.effective_period_ns())
-        .max();
     match arg {
         IntervalArg::Fixed(d) => Chosen {
             interval: d,
             auto: false,
-            update_period_ns,
         },
         IntervalArg::Auto => Chosen {
-            interval: auto_for(update_period_ns),
+            interval: energy
+                .iter()
+                .filter_map(|s| update_period::measure(s).ok())
+                .map(|c| auto_for_counter(&c))
+                .max()
+                .unwrap_or(FLOOR),
             auto: true,
-            update_period_ns,
         },
     }
+}
+
+/// What auto needs for one counter: N of its updates, or the floor when it moved at every
+/// reading.
+pub fn auto_for_counter(c: &CounterQuality) -> Duration {
+    if c.update_period_at_most {
+        FLOOR
+    } else {
+        auto_for(c.effective_period_ns())
+    }
+}
+
+/// An interval shorter than auto would pick for this counter: its energy is quantised.
+pub fn too_short_for(interval: Duration, c: &CounterQuality) -> bool {
+    interval < auto_for_counter(c)
 }
 
 /// N updates of the period, to the nearest millisecond (a period measured as 10.0002 ms is
@@ -80,11 +98,6 @@ pub fn auto_for(update_period_ns: Option<u64>) -> Duration {
     };
     let ms = (u.saturating_mul(UPDATES_PER_INTERVAL) + 500_000) / 1_000_000;
     Duration::from_millis(ms).max(FLOOR)
-}
-
-/// Whether an interval this long holds fewer than N updates of a counter of this period.
-pub fn too_short(interval: Duration, update_period_ns: u64) -> bool {
-    (interval.as_nanos() as u64) < update_period_ns.saturating_mul(UPDATES_PER_INTERVAL)
 }
 
 #[cfg(test)]
@@ -98,8 +111,39 @@ mod tests {
         assert_eq!(auto_for(Some(10_000_000)), Duration::from_millis(100));
         assert_eq!(auto_for(Some(10_000_200)), Duration::from_millis(100));
         assert_eq!(auto_for(Some(100_400_000)), Duration::from_millis(1004));
-        assert!(too_short(Duration::from_millis(10), 10_000_000));
-        assert!(!too_short(Duration::from_millis(100), 10_000_000));
+    }
+
+    fn counter(period_ms: f64, at_most: bool) -> CounterQuality {
+        CounterQuality {
+            name: "c".into(),
+            source: "simulated".into(),
+            domain: "package".into(),
+            package: 0,
+            readings: 100,
+            read_period_ms: 10.0,
+            update_period_ms: Some(period_ms),
+            update_period_p99_ms: Some(period_ms),
+            update_period_at_most: at_most,
+            moved_share: 1.0,
+            unit_j: 1e-6,
+            smallest_increment_j: None,
+            wraps: 0,
+            resets: 0,
+            gaps_estimated: 0,
+            gaps_missing: 0,
+            max_plausible_w: None,
+            change_instants: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_counter_that_moves_at_every_reading_keeps_the_floor() {
+        let (tick, every_read) = (counter(10.0, false), counter(10.0, true));
+        assert_eq!(auto_for_counter(&tick), Duration::from_millis(100));
+        assert_eq!(auto_for_counter(&every_read), FLOOR);
+        let ten = Duration::from_millis(10);
+        assert!(too_short_for(ten, &tick) && !too_short_for(ten, &every_read));
+        assert!(!too_short_for(Duration::from_millis(100), &tick));
     }
 
     #[test]

@@ -128,9 +128,7 @@ pub fn assess(an: &Analysis) -> Quality {
 
 /// The counter's readings against the tables' intervals.
 fn on_intervals(an: &Analysis, c: CounterQuality) -> CounterReport {
-    let too_short = c
-        .effective_period_ns()
-        .is_some_and(|u| interval::too_short(an.interval.interval, u));
+    let too_short = interval::too_short_for(an.interval.interval, &c);
     let bound = c
         .max_plausible_w
         .map(|w| w * (1.0 + 1.0 / UPDATES_PER_INTERVAL as f64));
@@ -237,33 +235,48 @@ impl Quality {
     pub fn notes(&self) -> Vec<String> {
         let mut out = Vec::new();
         let t = &self.trace;
-        let coarsest = self
+        // Said only when auto moved off the floor: a counter too coarse for 10 ms.
+        let decisive = self
             .counters
             .iter()
-            .filter_map(|c| c.counter.update_period_ms)
-            .reduce(f64::max);
-        if t.interval_auto {
-            if let Some(u) = coarsest {
+            .filter(|c| !c.counter.update_period_at_most)
+            .filter_map(|c| c.counter.update_period_ms.map(|u| (u, &c.counter.name)))
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        if let (true, Some((u, name))) = (t.interval_auto, decisive) {
+            if t.interval_ms > interval::FLOOR.as_secs_f64() * 1e3 {
                 out.push(format!(
-                    "interval {:.0} ms (--interval auto): {UPDATES_PER_INTERVAL} updates of the coarsest energy counter, which moves every {u:.1} ms, so an interval's energy is quantised by at most ~{:.0} %; `pws-analyze quality` tells more",
+                    "interval {:.0} ms (--interval auto): {UPDATES_PER_INTERVAL} updates of energy counter {name}, which moves every {u:.1} ms, so an interval's energy is quantised by at most ~{:.0} %; `pws-analyze quality` tells more",
                     t.interval_ms,
                     100.0 / UPDATES_PER_INTERVAL as f64
                 ));
             }
         }
-        for c in self.counters.iter().filter(|c| c.interval_too_short) {
+        // Too short for the counter, or showing its quantisation (0 W, or above what it can
+        // draw) in more than 1 % of the intervals.
+        let quantised = |c: &&CounterReport| {
+            c.interval_too_short
+                || 100 * (c.intervals_zero_w + c.intervals_above_plausible) > c.intervals_measured
+        };
+        for c in self.counters.iter().filter(quantised) {
             let u = c.counter.update_period_ms.unwrap_or(0.0);
+            let advice = if c.interval_too_short {
+                format!(
+                    "use --interval auto (it would pick {} ms)",
+                    interval::auto_for_counter(&c.counter).as_millis()
+                )
+            } else {
+                "give a longer --interval".to_owned()
+            };
             out.push(format!(
-                "energy {}: the interval ({:.0} ms) is too short for this counter, which moves every {u:.1} ms{}: an interval's energy is uncertain by ±{:.0} %; {} of {} measured intervals read 0 W and {} more than the counter's plausible maximum ({}): quantisation, not power. Use --interval auto (it would pick {} ms)",
+                "energy {}: the interval ({:.0} ms) is too short for this counter, which moves every {}{u:.1} ms: an interval's energy is uncertain by ±{:.0} %; {} of {} measured intervals read 0 W and {} more than the counter's plausible maximum ({}): quantisation, not power; {advice}",
                 c.counter.name,
                 t.interval_ms,
-                if c.counter.update_period_at_most { " or faster (each reading moved it)" } else { "" },
+                if c.counter.update_period_at_most { "≤ " } else { "" },
                 100.0 * u / t.interval_ms,
                 c.intervals_zero_w,
                 c.intervals_measured,
                 c.intervals_above_plausible,
                 c.counter.max_plausible_w.map_or("unknown".into(), |w| format!("{w:.1} W")),
-                interval::auto_for(c.counter.effective_period_ns()).as_millis(),
             ));
         }
         out.extend(self.counter_errors.iter().map(|e| format!("quality: {e}")));
