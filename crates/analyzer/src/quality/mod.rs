@@ -39,8 +39,9 @@ pub struct CounterReport {
     /// The tables' interval holds fewer than N updates of this counter.
     pub interval_too_short: bool,
     /// Intervals with measured energy; those at 0 W, and those above
-    /// `max_plausible_w × (1 + 1/N)`: neither is power the source drew, both are a counter
-    /// that moved 0 or 2 times in a too short interval.
+    /// `max_plausible_w × (1 + 1/N)`: on a counter that does not move at every reading,
+    /// neither is power the source drew, both are a counter that moved 0 or 2 times in a too
+    /// short interval (on one that does, the latter is a burst shorter than N readings).
     pub intervals_measured: u64,
     pub intervals_zero_w: u64,
     pub intervals_above_plausible: u64,
@@ -252,10 +253,13 @@ impl Quality {
             }
         }
         // Too short for the counter, or showing its quantisation (0 W, or above what it can
-        // draw) in more than 1 % of the intervals.
+        // draw) in more than 1 % of the intervals. A counter that moves at every reading is
+        // not quantised at the readings: above its ten-reading maximum is a real burst.
         let quantised = |c: &&CounterReport| {
             c.interval_too_short
-                || 100 * (c.intervals_zero_w + c.intervals_above_plausible) > c.intervals_measured
+                || (!c.counter.update_period_at_most
+                    && 100 * (c.intervals_zero_w + c.intervals_above_plausible)
+                        > c.intervals_measured)
         };
         for c in self.counters.iter().filter(quantised) {
             let u = c.counter.update_period_ms.unwrap_or(0.0);
