@@ -418,14 +418,7 @@ fn platform_cpu_ns(raw: &str) -> Option<u64> {
 /// trace's span.
 fn make_grid(l: &Loaded, interval: Duration) -> Result<Grid> {
     let step = interval.as_nanos().max(1) as u64;
-    let times = energy::reading_times(&l.energy);
-    let mut kept: Vec<u64> = Vec::new();
-    for t in times {
-        if kept.last().is_none_or(|&k| t >= k + step) {
-            kept.push(t);
-        }
-    }
-    if let Some(g) = Grid::from_times(kept) {
+    if let Some(g) = Grid::from_readings(energy::reading_times(&l.energy), step) {
         return Ok(g);
     }
     let start = l.info.start_monotonic_ns;

@@ -238,8 +238,8 @@ impl HwpcInput {
         let step = u64::try_from(interval.as_nanos())
             .unwrap_or(u64::MAX)
             .max(1);
-        let grid =
-            Grid::from_times(thin(&self.bounds, step)).context("the hwpc reports span no time")?;
+        let grid = Grid::from_readings(self.bounds.iter().copied(), step)
+            .context("the hwpc reports span no time")?;
         let width = self.columns.len();
         let mut per_cpu: BTreeMap<u32, FxHashMap<(usize, u64), Usage>> = BTreeMap::new();
         for p in &self.pieces {
@@ -819,24 +819,6 @@ impl<'c> Builder<'c> {
     }
 }
 
-/// Tick bounds at least `step` apart; the first and the last are always kept.
-fn thin(bounds: &[u64], step: u64) -> Vec<u64> {
-    let mut kept = vec![bounds[0]];
-    for &t in &bounds[1..] {
-        if t >= kept.last().expect("a bound").saturating_add(step) {
-            kept.push(t);
-        }
-    }
-    let last = *bounds.last().expect("a bound");
-    if kept.last() != Some(&last) {
-        if kept.len() > 1 {
-            kept.pop();
-        }
-        kept.push(last);
-    }
-    kept
-}
-
 fn trace_info(
     path: &Path,
     sensor: &str,
@@ -996,13 +978,6 @@ mod tests {
             panic!("a first report at 0 was accepted")
         };
         assert!(format!("{err:#}").contains("timestamp is 0"), "{err:#}");
-    }
-
-    #[test]
-    fn bounds_are_thinned_keeping_the_last() {
-        assert_eq!(thin(&[0, 5, 1000, 2000, 2003], 10), [0, 1000, 2003]);
-        assert_eq!(thin(&[0, 5], 10), [0, 5]);
-        assert_eq!(thin(&[0, 10, 20], 10), [0, 10, 20]);
     }
 
     #[test]

@@ -17,6 +17,31 @@ impl Grid {
         (times.len() >= 2).then_some(Self { bounds: times })
     }
 
+    /// Boundaries at energy reading times (sorted), readings closer than `step` to the last
+    /// boundary merged into its interval. The last reading always ends the grid: the tail
+    /// after the last boundary kept joins the last interval (then longer than `step`), so no
+    /// CPU time or energy at the end of a recording falls outside every interval.
+    pub fn from_readings(times: impl IntoIterator<Item = u64>, step: u64) -> Option<Self> {
+        let mut kept: Vec<u64> = Vec::new();
+        let mut last = None;
+        for t in times {
+            if kept.last().is_none_or(|&k| t >= k + step) {
+                kept.push(t);
+            }
+            last = Some(t);
+        }
+        if let (Some(t), Some(&k)) = (last, kept.last()) {
+            if t > k {
+                if kept.len() >= 2 {
+                    *kept.last_mut().expect("two or more") = t;
+                } else {
+                    kept.push(t);
+                }
+            }
+        }
+        Self::from_times(kept)
+    }
+
     /// `[start, end)` cut every `step` ns (the last interval may be shorter).
     pub fn fixed(start: u64, end: u64, step: u64) -> Option<Self> {
         if end <= start || step == 0 {
@@ -100,6 +125,25 @@ impl Grid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readings_closer_than_the_step_are_merged_and_the_last_one_ends_the_grid() {
+        // Readings every 10, a step of 25: boundaries 0, 30, 60, then the tail (70, 80) joins
+        // the last interval, which ends at the last reading.
+        let g = Grid::from_readings((0..=8).map(|i| i * 10), 25).unwrap();
+        assert_eq!(g.bounds, vec![0, 30, 80]);
+        assert_eq!(g.end(), 80);
+        // Exactly on the step: nothing to merge.
+        let g = Grid::from_readings((0..=4).map(|i| i * 10), 10).unwrap();
+        assert_eq!(g.bounds, vec![0, 10, 20, 30, 40]);
+        // Two readings closer than the step still make one interval.
+        let g = Grid::from_readings([5, 9], 100).unwrap();
+        assert_eq!(g.bounds, vec![5, 9]);
+        // hwpc ticks: a reading just after a kept one is merged, the last one kept.
+        let g = Grid::from_readings([0, 5, 1000, 2000, 2003], 10).unwrap();
+        assert_eq!(g.bounds, vec![0, 1000, 2003]);
+        assert!(Grid::from_readings([5], 100).is_none());
+    }
 
     #[test]
     fn a_span_is_split_exactly_at_the_boundaries() {
