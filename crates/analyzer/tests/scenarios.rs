@@ -310,3 +310,73 @@ fn a_cut_trace_says_what_was_lost() {
     );
     assert!(!text.contains("recorded with --energy none"), "{text}");
 }
+
+/// Functions whose power per CPU-second differs, on a VM without counters (CPU time only):
+/// `per-function` learns each function's power per CPU-second from its repeated activations,
+/// where `cpu-share` gives every CPU-second the same. Each activation's instruction rate varies
+/// around its function's, so no model of CPU time is exact.
+#[test]
+fn per_function_learns_each_functions_power_without_counters() {
+    let d = tempfile::tempdir().unwrap();
+    let (out, truth, _) = common::synth_analysed(
+        d.path(),
+        &["--seconds", "40", "--cpus", "4", "--counters", "none"],
+        &["--idle-policy", "unassigned"],
+    );
+    let truth_j = truth["activation_dynamic_j"].as_object().unwrap();
+    let run_ms: HashMap<String, f64> = rows(&out.join("activations"))
+        .iter()
+        .map(|a| (a.str("activation_id").to_owned(), a.num("run_ms").unwrap()))
+        .collect();
+    // (model, function) → relative errors of activations of ≥ 10 ms.
+    let mut errs: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+    for r in rows(&out.join("activation_energy")) {
+        let id = r.str("activation_id");
+        if !r.flag("complete") || run_ms[id] < 10.0 {
+            continue;
+        }
+        let want = truth_j[id].as_f64().unwrap();
+        let e = (r.num("dynamic_j").unwrap() - want).abs() / want;
+        errs.entry((r.str("model").into(), r.str("action").into()))
+            .or_default()
+            .push(e);
+    }
+    let within = |v: &[f64], x: f64| v.iter().filter(|e| **e <= x).count() as f64 / v.len() as f64;
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    eprintln!("per-activation dynamic energy vs the truth, --counters none (activations ≥ 10 ms):");
+    let mut all: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for ((m, f), v) in &errs {
+        eprintln!(
+            "  {m:<15} {f:<14} median {:6.2} %  within 5 %: {:5.1} %  ({} activations)",
+            100.0 * median(v),
+            100.0 * within(v, 0.05),
+            v.len()
+        );
+        all.entry(m.as_str()).or_default().extend(v);
+    }
+    for (m, v) in &all {
+        eprintln!(
+            "  {m:<15} all            median {:6.2} %  within 5 %: {:5.1} %  ({} activations)",
+            100.0 * median(v),
+            100.0 * within(v, 0.05),
+            v.len()
+        );
+    }
+    let pf = &all["per-function"];
+    assert!(pf.len() > 500, "{} activations", pf.len());
+    assert!(
+        within(pf, 0.05) >= 0.90,
+        "per-function: {:.1} % within 5 %",
+        100.0 * within(pf, 0.05)
+    );
+    let mem = &errs[&("cpu-share".to_owned(), "memory-stream".to_owned())];
+    assert!(
+        median(mem) > 0.10,
+        "cpu-share on the memory-bound function: median {:.1} % off",
+        100.0 * median(mem)
+    );
+}
