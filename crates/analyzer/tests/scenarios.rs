@@ -131,7 +131,7 @@ fn two_packages_records_only_concurrency_gaps_and_system_cgroups() {
             );
         }
     }
-    assert_eq!(sums.len(), 5 * 5, "{:?}", sums.keys());
+    assert_eq!(sums.len(), 7 * 5, "{:?}", sums.keys());
     for ((m, p), s) in &sums {
         assert!(
             (s - known).abs() < 0.005 * known,

@@ -141,8 +141,8 @@ fn models_against_a_known_truth() {
     }
     assert_eq!(
         sums.len(),
-        5 * 5,
-        "5 models (smartwatts and truth included) × 5 policies: {:?}",
+        7 * 5,
+        "7 models (smartwatts and truth included) × 5 policies: {:?}",
         sums.keys()
     );
     for ((m, p), s) in &sums {

@@ -21,7 +21,7 @@ use crate::replay::cpu::Usage;
 
 /// Default `--local-window`: see the analyzer README ("Read before trusting a model") for the
 /// windows tried on `synth --power dvfs --energy-noise 0.02`.
-pub const DEFAULT_WINDOW: &str = "4s";
+pub const DEFAULT_WINDOW: &str = "1s";
 
 const NONNEG: linear::Options = linear::Options {
     ridge: 0.0,
