@@ -232,6 +232,7 @@ fn two_packages_records_only_concurrency_gaps_and_system_cgroups() {
 #[test]
 fn model_quality_under_dvfs_and_noise() {
     let d = tempfile::tempdir().unwrap();
+    let json = d.path().join("summary.json");
     let (out, truth, _) = common::synth_analysed(
         d.path(),
         &[
@@ -244,8 +245,22 @@ fn model_quality_under_dvfs_and_noise() {
             "--energy-noise",
             "0.02",
         ],
-        &[],
+        &["--summary-json", json.to_str().unwrap()],
     );
+    // Held-out error against the (noisy) readings, as the summary gives it.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let mae: BTreeMap<String, f64> = summary[0]["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["model"].as_str().unwrap().to_owned(),
+                m["mae_w"].as_f64().unwrap(),
+            )
+        })
+        .collect();
     let truth_j = truth["activation_dynamic_j"].as_object().unwrap();
     let mut errs: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for r in rows(&out.join("activation_energy")) {
@@ -270,12 +285,15 @@ fn model_quality_under_dvfs_and_noise() {
     for (m, v) in &mut errs {
         let (p50, p90) = (q(v, 0.5), q(v, 0.9));
         eprintln!(
-            "  {m:<15} median {p50:6.2} %  p90 {p90:6.2} %  ({} activations)",
+            "  {m:<15} median {p50:6.2} %  p90 {p90:6.2} %  held-out MAE {:6.3} W  ({} activations)",
+            mae[m],
             v.len()
         );
         med.insert(m.clone(), p50);
     }
-    assert!(med["linear-offline"] < med["cpu-share"], "{med:?}");
+    for m in ["linear-offline", "per-function", "local-linear"] {
+        assert!(med[m] < med["cpu-share"], "{m}: {med:?}");
+    }
 }
 
 /// A trace cut short (the recorder killed, a full disk): the summary says it is torn, what was
