@@ -151,18 +151,22 @@ impl PerFunction {
             .collect();
         let (n, nk, ng) = (train.len(), kept.len(), self.groups.count());
         let p = ng * nk;
-        // Each group's features per second, per training interval: column g·nk + k.
-        let mut x = DMatrix::<f64>::zeros(n, p);
-        let mut cpu_s = vec![0.0; ng];
-        for (r, &i) in train.iter().enumerate() {
+        // One training interval's features per group and second: column g·nk + k.
+        let row = |i: usize, out: &mut [f64]| {
+            out.fill(0.0);
             let iv = &ds.intervals[i];
             for (cg, u) in &iv.cgroups {
                 let g = self.groups.group(*cg);
-                cpu_s[g] += u.cpu_ns as f64 / 1e9;
                 let f = feature_rates(u, &self.columns, iv.secs());
                 for (k, &j) in kept.iter().enumerate() {
-                    x[(r, g * nk + k)] += f[j];
+                    out[g * nk + k] += f[j];
                 }
+            }
+        };
+        let mut cpu_s = vec![0.0; ng];
+        for &i in train {
+            for (cg, u) in &ds.intervals[i].cgroups {
+                cpu_s[self.groups.group(*cg)] += u.cpu_ns as f64 / 1e9;
             }
         }
         // λ_k: `prior_cpu_s` CPU-seconds at feature k's run-wide rate per CPU-second, on
@@ -183,48 +187,84 @@ impl PerFunction {
             .collect();
         let nf = n as f64;
         let mean_y = y.iter().sum::<f64>() / nf;
-        let mean: Vec<f64> = (0..p).map(|c| x.column(c).sum() / nf).collect();
-        // Centred (the intercept is free and unpenalised) and scaled to unit norm with the
-        // penalty row, for the conditioning of the QR.
-        let mut a = DMatrix::<f64>::zeros(n + p, p);
-        let mut b = DVector::<f64>::zeros(n + p);
-        let mut scale = vec![0.0; p];
-        let mut prior_share = vec![1.0; ng];
-        for c in 0..p {
-            let (g, k) = (c / nk, c % nk);
-            let ss: f64 = x.column(c).iter().map(|v| (v - mean[c]).powi(2)).sum();
-            let s = (ss + lambda[k]).sqrt();
-            if k == 0 && s > 0.0 {
-                prior_share[g] = lambda[k] / (ss + lambda[k]);
+        let mut mean = vec![0.0; p];
+        let mut x = vec![0.0; p];
+        for &i in train {
+            row(i, &mut x);
+            for (m, v) in mean.iter_mut().zip(&x) {
+                *m += v / nf;
             }
-            if s == 0.0 {
-                // Never used and no prior (a counter that never counted): coefficient 0.
-                continue;
-            }
-            scale[c] = s;
-            for r in 0..n {
-                a[(r, c)] = (x[(r, c)] - mean[c]) / s;
-            }
-            a[(n + c, c)] = lambda[k].sqrt() / s;
-            b[n + c] = lambda[k].sqrt() * pooled.coef[kept[k]];
         }
-        for r in 0..n {
-            b[r] = y[r] - mean_y;
+        // The centred design [x̃ | ỹ] (the intercept is free and unpenalised) and the penalty
+        // rows √λ_k (β_{g,k} − β_pooled,k), reduced chunk by chunk to the triangle R of their
+        // QR (TSQR): memory in the number of columns, not the run's length.
+        const CHUNK: usize = 4096;
+        let mut r_aug = DMatrix::<f64>::zeros(p + 1, p + 1);
+        let mut ss = vec![0.0; p];
+        let reduce = |r_aug: &mut DMatrix<f64>, rows: &[(Vec<f64>, f64)]| {
+            let mut m = DMatrix::<f64>::zeros(p + 1 + rows.len(), p + 1);
+            m.view_mut((0, 0), (p + 1, p + 1)).copy_from(r_aug);
+            for (r, (xr, yr)) in rows.iter().enumerate() {
+                for c in 0..p {
+                    m[(p + 1 + r, c)] = xr[c];
+                }
+                m[(p + 1 + r, p)] = *yr;
+            }
+            let r = m.qr().r();
+            r_aug.fill(0.0);
+            let h = r.nrows().min(p + 1);
+            r_aug.view_mut((0, 0), (h, p + 1)).copy_from(&r.rows(0, h));
+        };
+        for (block, ys) in train.chunks(CHUNK).zip(y.chunks(CHUNK)) {
+            let rows: Vec<(Vec<f64>, f64)> = block
+                .iter()
+                .zip(ys)
+                .map(|(&i, &yv)| {
+                    let mut xr = vec![0.0; p];
+                    row(i, &mut xr);
+                    for c in 0..p {
+                        xr[c] -= mean[c];
+                        ss[c] += xr[c] * xr[c];
+                    }
+                    (xr, yv - mean_y)
+                })
+                .collect();
+            reduce(&mut r_aug, &rows);
         }
-        // One QR, then NNLS on the p × p triangle: the same minimiser as on the full system.
-        let qr = a.qr();
-        let mut qtb = b;
-        qr.q_tr_mul(&mut qtb);
-        let rr = qr.r();
-        let gamma = linear::nnls(&rr, &qtb.rows(0, p).into_owned())?;
+        let penalty: Vec<(Vec<f64>, f64)> = (0..p)
+            .map(|c| {
+                let k = c % nk;
+                let mut xr = vec![0.0; p];
+                xr[c] = lambda[k].sqrt();
+                (xr, lambda[k].sqrt() * pooled.coef[kept[k]])
+            })
+            .collect();
+        reduce(&mut r_aug, &penalty);
+        // Columns scaled to unit norm for the NNLS tolerances (R of the scaled design is R
+        // with scaled columns); a column never used and without prior (a counter that never
+        // counted) has coefficient 0.
+        let scale: Vec<f64> = (0..p).map(|c| (ss[c] + lambda[c % nk]).sqrt()).collect();
+        let live: Vec<usize> = (0..p).filter(|&c| scale[c] > 0.0).collect();
+        let rr = DMatrix::from_fn(p, live.len(), |r, c| r_aug[(r, live[c])] / scale[live[c]]);
+        let rhs = DVector::from_fn(p, |r, _| r_aug[(r, p)]);
+        let gamma = linear::nnls(&rr, &rhs)?;
+        // The prior's weight in each group's first coefficient (CPU time's, unless dropped).
+        let prior_share: Vec<f64> = (0..ng)
+            .map(|g| {
+                let c = g * nk;
+                if nk > 0 && scale[c] > 0.0 {
+                    lambda[0] / (ss[c] + lambda[0])
+                } else {
+                    1.0
+                }
+            })
+            .collect();
         let mut coef = vec![vec![0.0; nk]; ng];
         let mut intercept = mean_y;
-        for c in 0..p {
-            if scale[c] > 0.0 {
-                let beta = gamma[c] / scale[c];
-                coef[c / nk][c % nk] = beta;
-                intercept -= beta * mean[c];
-            }
+        for (&c, gm) in live.iter().zip(gamma.iter()) {
+            let beta = gm / scale[c];
+            coef[c / nk][c % nk] = beta;
+            intercept -= beta * mean[c];
         }
         if !intercept.is_finite() || !coef.iter().flatten().all(|c| c.is_finite()) {
             return Err(FitError::Singular);
@@ -328,16 +368,16 @@ impl Model for PerFunction {
 mod tests {
     use super::*;
 
-    /// 40 s of 10 ms intervals: 30 W static; function A (cgroup 1) draws 20 W per busy CPU, B (2)
+    /// 50 s of 10 ms intervals (two chunks of the QR): 30 W static; function A (cgroup 1) draws 20 W per busy CPU, B (2)
     /// 5 W, the daemon (9, no function) 10 W; C (3) runs in one interval only.
     fn ds() -> (Dataset, Groups) {
         let u = |ns: u64| Usage {
             cpu_ns: ns,
             counters: vec![],
         };
-        let intervals = (0..4000u64)
+        let intervals = (0..5000u64)
             .map(|i| {
-                // Each busy in whole intervals, a third of the time or so: ~13 CPU-seconds.
+                // Each busy in whole intervals, a third of the time or so: ~16 CPU-seconds.
                 let a = if (i * 7) % 11 < 4 { 10_000_000 } else { 0 };
                 let b = if (i * 5) % 13 < 4 { 10_000_000 } else { 0 };
                 let d = if i % 10 == 0 { 2_000_000 } else { 0 };
@@ -381,7 +421,7 @@ mod tests {
         m.fit(&d, &all).unwrap();
         let p: HashMap<String, f64> = m.params().into_iter().collect();
         let w = |name: &str| p[&format!("w_per_cpu_ns_per_s:{name}")] * 1e9;
-        // A and B ran for ~13 CPU-seconds each: their own power, up to a small pull.
+        // A and B ran for ~16 CPU-seconds each: their own power, up to a small pull.
         assert!((w("ns/a") - 20.0).abs() < 0.5, "{p:?}");
         assert!((w("ns/b") - 5.0).abs() < 0.5, "{p:?}");
         let pooled = p["pooled:w_per_cpu_ns_per_s"] * 1e9;
