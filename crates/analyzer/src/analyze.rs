@@ -84,6 +84,9 @@ pub struct RunArgs {
     /// `time-overlap` (ignore every container link: to check the time-overlap join).
     #[arg(long, value_enum, default_value_t = crate::join::JoinMode::Auto)]
     pub join: crate::join::JoinMode,
+    /// The scoring protocol's gap and the per-function and local-linear models' options.
+    #[command(flatten)]
+    pub comparison: crate::models::options::ComparisonOptions,
     /// SmartWatts' options, as `pws-analyze smartwatts` takes them.
     #[command(flatten, next_help_heading = "SmartWatts")]
     pub smartwatts: crate::models::smartwatts::SmartWattsOptions,

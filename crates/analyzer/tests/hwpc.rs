@@ -505,9 +505,16 @@ fn targets_become_cgroups_in_usage_and_attribution() {
         };
         assert_eq!(
             models,
-            ["counter-ratio", "cpu-share", "linear-offline", "smartwatts"]
+            [
+                "counter-ratio",
+                "cpu-share",
+                "linear-offline",
+                "local-linear",
+                "per-function",
+                "smartwatts"
+            ]
         );
-        assert_eq!(pairs.len(), 4 * 5, "{pairs:?}");
+        assert_eq!(pairs.len(), 6 * 5, "{pairs:?}");
         // Targets are live containers: by-lifetime gives them static power.
         for t in ["web", "db"] {
             let j = idle[&("by-lifetime".to_owned(), t.to_owned())];

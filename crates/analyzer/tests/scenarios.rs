@@ -131,7 +131,7 @@ fn two_packages_records_only_concurrency_gaps_and_system_cgroups() {
             );
         }
     }
-    assert_eq!(sums.len(), 5 * 5, "{:?}", sums.keys());
+    assert_eq!(sums.len(), 7 * 5, "{:?}", sums.keys());
     for ((m, p), s) in &sums {
         assert!(
             (s - known).abs() < 0.005 * known,
@@ -232,6 +232,7 @@ fn two_packages_records_only_concurrency_gaps_and_system_cgroups() {
 #[test]
 fn model_quality_under_dvfs_and_noise() {
     let d = tempfile::tempdir().unwrap();
+    let json = d.path().join("summary.json");
     let (out, truth, _) = common::synth_analysed(
         d.path(),
         &[
@@ -244,8 +245,22 @@ fn model_quality_under_dvfs_and_noise() {
             "--energy-noise",
             "0.02",
         ],
-        &[],
+        &["--summary-json", json.to_str().unwrap()],
     );
+    // Held-out error against the (noisy) readings, as the summary gives it.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let mae: BTreeMap<String, f64> = summary[0]["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["model"].as_str().unwrap().to_owned(),
+                m["mae_w"].as_f64().unwrap(),
+            )
+        })
+        .collect();
     let truth_j = truth["activation_dynamic_j"].as_object().unwrap();
     let mut errs: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for r in rows(&out.join("activation_energy")) {
@@ -270,12 +285,15 @@ fn model_quality_under_dvfs_and_noise() {
     for (m, v) in &mut errs {
         let (p50, p90) = (q(v, 0.5), q(v, 0.9));
         eprintln!(
-            "  {m:<15} median {p50:6.2} %  p90 {p90:6.2} %  ({} activations)",
+            "  {m:<15} median {p50:6.2} %  p90 {p90:6.2} %  held-out MAE {:6.3} W  ({} activations)",
+            mae[m],
             v.len()
         );
         med.insert(m.clone(), p50);
     }
-    assert!(med["linear-offline"] < med["cpu-share"], "{med:?}");
+    for m in ["linear-offline", "per-function", "local-linear"] {
+        assert!(med[m] < med["cpu-share"], "{m}: {med:?}");
+    }
 }
 
 /// A trace cut short (the recorder killed, a full disk): the summary says it is torn, what was
@@ -309,4 +327,74 @@ fn a_cut_trace_says_what_was_lost() {
         "{text}"
     );
     assert!(!text.contains("recorded with --energy none"), "{text}");
+}
+
+/// Functions whose power per CPU-second differs, on a VM without counters (CPU time only):
+/// `per-function` learns each function's power per CPU-second from its repeated activations,
+/// where `cpu-share` gives every CPU-second the same. Each activation's instruction rate varies
+/// around its function's, so no model of CPU time is exact.
+#[test]
+fn per_function_learns_each_functions_power_without_counters() {
+    let d = tempfile::tempdir().unwrap();
+    let (out, truth, _) = common::synth_analysed(
+        d.path(),
+        &["--seconds", "40", "--cpus", "4", "--counters", "none"],
+        &["--idle-policy", "unassigned"],
+    );
+    let truth_j = truth["activation_dynamic_j"].as_object().unwrap();
+    let run_ms: HashMap<String, f64> = rows(&out.join("activations"))
+        .iter()
+        .map(|a| (a.str("activation_id").to_owned(), a.num("run_ms").unwrap()))
+        .collect();
+    // (model, function) → relative errors of activations of ≥ 10 ms.
+    let mut errs: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+    for r in rows(&out.join("activation_energy")) {
+        let id = r.str("activation_id");
+        if !r.flag("complete") || run_ms[id] < 10.0 {
+            continue;
+        }
+        let want = truth_j[id].as_f64().unwrap();
+        let e = (r.num("dynamic_j").unwrap() - want).abs() / want;
+        errs.entry((r.str("model").into(), r.str("action").into()))
+            .or_default()
+            .push(e);
+    }
+    let within = |v: &[f64], x: f64| v.iter().filter(|e| **e <= x).count() as f64 / v.len() as f64;
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    eprintln!("per-activation dynamic energy vs the truth, --counters none (activations ≥ 10 ms):");
+    let mut all: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for ((m, f), v) in &errs {
+        eprintln!(
+            "  {m:<15} {f:<14} median {:6.2} %  within 5 %: {:5.1} %  ({} activations)",
+            100.0 * median(v),
+            100.0 * within(v, 0.05),
+            v.len()
+        );
+        all.entry(m.as_str()).or_default().extend(v);
+    }
+    for (m, v) in &all {
+        eprintln!(
+            "  {m:<15} all            median {:6.2} %  within 5 %: {:5.1} %  ({} activations)",
+            100.0 * median(v),
+            100.0 * within(v, 0.05),
+            v.len()
+        );
+    }
+    let pf = &all["per-function"];
+    assert!(pf.len() > 500, "{} activations", pf.len());
+    assert!(
+        within(pf, 0.05) >= 0.90,
+        "per-function: {:.1} % within 5 %",
+        100.0 * within(pf, 0.05)
+    );
+    let mem = &errs[&("cpu-share".to_owned(), "memory-stream".to_owned())];
+    assert!(
+        median(mem) > 0.10,
+        "cpu-share on the memory-bound function: median {:.1} % off",
+        100.0 * median(mem)
+    );
 }

@@ -112,6 +112,11 @@ fn models_against_a_known_truth() {
     for b in read(&out.join("model_eval")) {
         let e = col::<StringArray>(&b, "fit_error");
         assert_eq!(e.null_count(), b.num_rows(), "no fit failed");
+        let p = col::<StringArray>(&b, "protocol");
+        assert!(
+            p.iter().all(|v| v == Some("blocked-5-fold-gap-1s")),
+            "one protocol for every model"
+        );
         folds += b.num_rows();
     }
     assert!(folds >= 5 * 4, "{folds} fold rows");
@@ -141,8 +146,8 @@ fn models_against_a_known_truth() {
     }
     assert_eq!(
         sums.len(),
-        5 * 5,
-        "5 models (smartwatts and truth included) × 5 policies: {:?}",
+        7 * 5,
+        "7 models (smartwatts and truth included) × 5 policies: {:?}",
         sums.keys()
     );
     for ((m, p), s) in &sums {

@@ -86,7 +86,10 @@ pub fn split(
                         iv.cgroups.binary_search_by_key(&cg, |(c, _)| *c),
                     ) {
                         let cont = &iv.cgroups[ci].1;
-                        let (wa, wc) = (model.weight(u, secs), model.weight(cont, secs));
+                        let (wa, wc) = (
+                            model.cgroup_weight(iv, cg, u),
+                            model.cgroup_weight(iv, cg, cont),
+                        );
                         // Its own usage through the model over the container's, else by CPU time
                         // (a model that weighs whole targets only, like smartwatts).
                         let f = if wc > 0.0 {

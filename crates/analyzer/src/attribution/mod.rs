@@ -18,7 +18,9 @@ use anyhow::Result;
 use crate::analyze::{cgroup_name, Analysis, RunArgs};
 use crate::models::attribute::{self, UNASSIGNED};
 use crate::models::dataset::Dataset;
+use crate::models::local_linear::LocalLinear;
 use crate::models::model::{LinearOffline, Model, ShareModel};
+use crate::models::per_function::{Groups, PerFunction};
 use crate::replay::cpu::Usage;
 use crate::replay::energy_gaps::Status;
 use crate::tables::{Partition, Table};
@@ -80,6 +82,7 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
         .u64("package")
         .str("model")
         .str("source")
+        .str("protocol")
         .u64("fold")
         .u64("intervals")
         .f64("mae_w")
@@ -114,6 +117,9 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
             .get(&cg)
             .is_some_and(|&ci| an.is_function_container(ci))
     };
+    let groups = Groups::of_analysis(an);
+    let protocol = args.comparison.protocol(args.folds);
+    let protocol_name = protocol.name();
     for e in &an.energy {
         // psys covers the whole machine; the other domains one package.
         let whole = matches!(e.domain, pws_trace::records::EnergyDomain::Psys);
@@ -157,6 +163,17 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
                 args.ridge,
                 args.features.as_deref(),
             )),
+            Box::new(PerFunction::new(
+                &ds,
+                groups.clone(),
+                args.features.as_deref(),
+                args.comparison.per_function_prior,
+            )),
+            Box::new(LocalLinear::new(
+                &ds,
+                args.comparison.local_window,
+                args.features.as_deref(),
+            )),
         ];
         let mut sw = crate::models::smartwatts_model::SmartWattsModel::for_input(
             &args.smartwatts,
@@ -178,7 +195,7 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
             models.push(Box::new(t));
         }
         for m in models.iter_mut() {
-            let (errs, fitted) = attribute::evaluate(m.as_mut(), &ds, args.folds);
+            let (errs, fitted) = attribute::evaluate(m.as_mut(), &ds, &protocol);
             let name = m.name();
             for n in m.notes() {
                 out.notes
@@ -191,6 +208,7 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
                     .push_u64(Some(e.package.into()))
                     .push_str(&name)
                     .push_str(source)
+                    .push_str(&protocol_name)
                     .push_u64(Some(fe.fold as u64))
                     .push_u64(Some(fe.n as u64))
                     .push_f64(Some(fe.mae_w))

@@ -13,6 +13,7 @@ use super::idle_policy;
 pub use super::idle_policy::{IdlePolicy, Live};
 use super::linear::FitError;
 use super::model::Model;
+pub use super::protocol::Protocol;
 
 /// Cgroup key of energy no rule placed.
 pub const UNASSIGNED: u64 = u64::MAX - 1;
@@ -38,22 +39,19 @@ pub struct FoldError {
     pub fit_error: Option<String>,
 }
 
-/// k-fold cross-validation over contiguous time blocks; then `model` is fitted on everything,
-/// and the result of that last fit is returned beside the folds' errors: when it failed, the
-/// model has no coefficients to attribute with.
+/// The model scored by `protocol` (blocked k-fold with a gap, see [`Protocol`]); then fitted on
+/// everything, and the result of that last fit is returned beside the folds' errors: when it
+/// failed, the model has no coefficients to attribute with.
 pub fn evaluate(
     model: &mut dyn Model,
     ds: &Dataset,
-    k: usize,
+    protocol: &Protocol,
 ) -> (Vec<FoldError>, Result<(), FitError>) {
-    let folds = ds.folds(k);
+    let folds = protocol.blocks(ds);
     let mut out = Vec::new();
     if folds.len() >= 2 {
         for (f, held) in folds.iter().enumerate() {
-            // Only measured intervals: gap estimates and missing energy are not data to fit.
-            let train: Vec<usize> = (0..ds.intervals.len())
-                .filter(|&i| !held.contains(&i) && ds.intervals[i].fitted)
-                .collect();
+            let train = protocol.train(ds, held);
             // A failed fit is scored with nothing, never with an earlier fold's coefficients.
             if let Err(e) = model.fit(ds, &train) {
                 out.push(FoldError {
@@ -129,8 +127,8 @@ pub fn attribute(
     live: &[Vec<Live>],
 ) -> Vec<Share> {
     let mut out = Vec::new();
-    let idle_w = model.idle_w();
     for (i, iv) in ds.intervals.iter().enumerate() {
+        let idle_w = model.idle_w_at(iv);
         // Missing energy is not attributed (an estimated gap is).
         if !iv.energy_j.is_finite() {
             continue;
@@ -229,9 +227,17 @@ mod tests {
         }
     }
 
+    /// No gap: these tests are about what is scored, not about leaks.
+    fn k(folds: usize) -> Protocol {
+        Protocol {
+            folds,
+            gap: std::time::Duration::ZERO,
+        }
+    }
+
     #[test]
     fn a_fold_with_no_estimate_has_no_error_rather_than_zero() {
-        let (errs, fitted) = evaluate(&mut Learning, &ds(), 4);
+        let (errs, fitted) = evaluate(&mut Learning, &ds(), &k(4));
         assert_eq!(fitted, Ok(()));
         assert_eq!(errs.len(), 4);
         for e in &errs {
@@ -282,7 +288,7 @@ mod tests {
 
     #[test]
     fn a_model_with_its_own_ticks_is_scored_on_them() {
-        let (errs, fitted) = evaluate(&mut Ticked, &ds(), 5);
+        let (errs, fitted) = evaluate(&mut Ticked, &ds(), &k(5));
         fitted.unwrap();
         // 20 intervals in 5 folds of 4: two ticks each, scored exactly, where every interval
         // on its own would be 50-70 W off its 0 W prediction.
@@ -318,7 +324,7 @@ mod tests {
             Box::new(ShareModel::cpu_share()) as Box<dyn Model>,
             Box::new(LinearOffline::new(&d, 0.0, None)),
         ] {
-            let (errs, fitted) = evaluate(m.as_mut(), &d, 4);
+            let (errs, fitted) = evaluate(m.as_mut(), &d, &k(4));
             assert_eq!(fitted, Ok(()));
             assert_eq!(errs.len(), 4);
             let e = &errs[2];
@@ -344,7 +350,7 @@ mod tests {
     fn a_failed_final_fit_leaves_no_coefficients() {
         let mut d = ds();
         let mut m = ShareModel::cpu_share();
-        assert_eq!(evaluate(&mut m, &d, 4).1, Ok(()));
+        assert_eq!(evaluate(&mut m, &d, &k(4)).1, Ok(()));
         assert!(m.predict_w(&d.intervals[3]).is_finite());
         // Nothing ran anywhere: every fold and the final fit fail, and the model keeps none of
         // the coefficients it had.
@@ -352,7 +358,7 @@ mod tests {
             iv.cgroups.clear();
             iv.total = Usage::default();
         }
-        let (errs, fitted) = evaluate(&mut m, &d, 4);
+        let (errs, fitted) = evaluate(&mut m, &d, &k(4));
         assert!(matches!(fitted, Err(FitError::AllConstant { rows: 20 })));
         assert!(errs.iter().all(|e| e.n == 0 && e.fit_error.is_some()));
         assert!(m.predict_w(&d.intervals[3]).is_nan());
@@ -363,7 +369,7 @@ mod tests {
     fn cpu_share_fits_idle_and_every_policy_adds_up() {
         let d = ds();
         let mut m = ShareModel::cpu_share();
-        let (errs, fitted) = evaluate(&mut m, &d, 4);
+        let (errs, fitted) = evaluate(&mut m, &d, &k(4));
         assert_eq!(fitted, Ok(()));
         assert_eq!(errs.len(), 4);
         assert!(errs.iter().all(|e| e.mae_w < 1e-6), "{errs:?}");

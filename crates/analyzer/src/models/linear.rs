@@ -106,6 +106,10 @@ pub enum FitError {
     NonFinite { row: usize },
     #[error("ridge {0} is not a finite number ≥ 0")]
     BadRidge(f64),
+    #[error("prior strength {0} CPU-seconds is not a finite number ≥ 0")]
+    BadPrior(f64),
+    #[error("window {0} s is not a positive duration")]
+    BadWindow(f64),
     #[error(
         "every feature is constant over the {rows} intervals fitted: nothing to fit a slope to"
     )]
@@ -271,7 +275,7 @@ fn qr_solve(a: &DMatrix<f64>, b: &DVector<f64>) -> Option<DVector<f64>> {
 
 /// Lawson–Hanson active-set NNLS: `min ‖a β − b‖` with `β ≥ 0`, each passive-set subproblem
 /// solved by [`qr_solve`] on the passive columns.
-fn nnls(a: &DMatrix<f64>, b: &DVector<f64>) -> Result<DVector<f64>, FitError> {
+pub(crate) fn nnls(a: &DMatrix<f64>, b: &DVector<f64>) -> Result<DVector<f64>, FitError> {
     let m = a.ncols();
     let mut x = DVector::zeros(m);
     let mut passive = vec![false; m];

@@ -22,12 +22,23 @@ pub trait Model: Send + Sync {
     /// The weight of some usage over `secs` in an interval's dynamic power (non-negative; the
     /// caller normalises over the interval's cgroups).
     fn weight(&self, u: &Usage, secs: f64) -> f64;
+    /// The weight of usage `u` of cgroup `cg` in interval `iv`: [`Model::weight`] for a model
+    /// whose coefficients are the same for every cgroup and all the time; a model with a
+    /// coefficient per function or per stretch of time overrides it.
+    fn cgroup_weight(&self, iv: &Interval, _cg: u64, u: &Usage) -> f64 {
+        self.weight(u, iv.secs())
+    }
     /// Each cgroup's weight, aligned with `iv.cgroups`.
     fn weights(&self, iv: &Interval) -> Vec<f64> {
         iv.cgroups
             .iter()
-            .map(|(_, u)| self.weight(u, iv.secs()))
+            .map(|(cg, u)| self.cgroup_weight(iv, *cg, u))
             .collect()
+    }
+    /// Static power (W) in interval `iv`: [`Model::idle_w`] but for a model whose intercept
+    /// moves over the run.
+    fn idle_w_at(&self, _iv: &Interval) -> f64 {
+        self.idle_w()
     }
     /// Fitted parameters, for the `models` table.
     fn params(&self) -> Vec<(String, f64)>;
@@ -230,21 +241,9 @@ pub struct LinearOffline {
 }
 
 impl LinearOffline {
-    /// Features: CPU time first (it is kept over any counter collinear with it) and every
-    /// counter but the clocks (`features` restricts them to the named ones).
+    /// Features: see [`feature_set`].
     pub fn new(ds: &Dataset, ridge: f64, features: Option<&[String]>) -> Self {
-        let mut names = vec!["cpu_ns".to_owned()];
-        let mut columns = Vec::new();
-        for (i, c) in ds.columns.iter().enumerate() {
-            let wanted = match features {
-                Some(f) => f.iter().any(|x| x == c),
-                None => !CLOCK_COUNTERS.contains(&c.as_str()),
-            };
-            if wanted {
-                names.push(c.clone());
-                columns.push(i);
-            }
-        }
+        let (names, columns) = feature_set(ds, features);
         Self {
             ridge,
             fit: None,
@@ -254,13 +253,37 @@ impl LinearOffline {
     }
 
     fn features(&self, u: &Usage, secs: f64) -> Vec<f64> {
-        let mut x = Vec::with_capacity(self.names.len());
-        x.push(u.cpu_ns as f64 / secs);
-        for &k in &self.columns {
-            x.push(u.counters.get(k).copied().unwrap_or(0.0) / secs);
-        }
-        x
+        feature_rates(u, &self.columns, secs)
     }
+}
+
+/// The regression models' features: CPU time first (it is kept over any counter collinear with
+/// it) and every counter but the clocks (`features` restricts them to the named ones). Returns
+/// the names (`cpu_ns` first) and the counters' columns in the usage.
+pub fn feature_set(ds: &Dataset, features: Option<&[String]>) -> (Vec<String>, Vec<usize>) {
+    let mut names = vec!["cpu_ns".to_owned()];
+    let mut columns = Vec::new();
+    for (i, c) in ds.columns.iter().enumerate() {
+        let wanted = match features {
+            Some(f) => f.iter().any(|x| x == c),
+            None => !CLOCK_COUNTERS.contains(&c.as_str()),
+        };
+        if wanted {
+            names.push(c.clone());
+            columns.push(i);
+        }
+    }
+    (names, columns)
+}
+
+/// Usage `u` over `secs` as the features of [`feature_set`], per second.
+pub fn feature_rates(u: &Usage, columns: &[usize], secs: f64) -> Vec<f64> {
+    let mut x = Vec::with_capacity(columns.len() + 1);
+    x.push(u.cpu_ns as f64 / secs);
+    for &k in columns {
+        x.push(u.counters.get(k).copied().unwrap_or(0.0) / secs);
+    }
+    x
 }
 
 impl Model for LinearOffline {

@@ -7,7 +7,8 @@
 //! its own Docker-named container cgroup), a system daemon, `--system-cgroups` busy scopes that
 //! run no function, and the idle task, 1 ms at a time. Each package's power is in
 //! [`power`]; the functions retire instructions at very different rates, so their power per
-//! CPU-second differs (what a CPU-time share gets wrong). The perf stream is what `pws-record`
+//! CPU-second differs (what a CPU-time share gets wrong), and each activation at its own rate
+//! within ±6 % of its function's (`schedule::IPS_JITTER`: no coefficient per function is exact). The perf stream is what `pws-record`
 //! writes ([`perf`]; one perf-data block per CPU and second, zstd level 1), the energy counters
 //! are read every 10 ms, one per package, and the activations come as the invoker-log source
 //! gives them (container links at their start, records at their end) or, with
@@ -393,6 +394,7 @@ fn truth_json(
         "idle_w": IDLE_W,
         "w_per_busy_cpu": W_PER_BUSY_CPU,
         "j_per_instruction": J_PER_INSTRUCTION,
+        "ips_jitter": schedule::IPS_JITTER,
         // Whether power is an exact function of what the trace records (then `truth` is a
         // model the analyzer can run).
         "exact_in_features": exact,
@@ -421,7 +423,7 @@ fn act_dynamic_j(a: &Act, freq: &Frequency, package_of: &dyn Fn(usize) -> usize)
     let f = &FUNCTIONS[a.function];
     let p = package_of(a.cpu);
     (a.start..a.end)
-        .map(|ms| power::cpu_dynamic_w((f.cgroup_id, 1, f.ips), freq.at(p, ms)) * 1e-3)
+        .map(|ms| power::cpu_dynamic_w((f.cgroup_id, 1, a.ips), freq.at(p, ms)) * 1e-3)
         .sum()
 }
 

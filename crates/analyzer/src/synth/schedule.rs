@@ -57,14 +57,22 @@ const SYSTEM_PERIOD_MS: u64 = 30;
 pub type Slot = (u64, u32, f64);
 pub const IDLE_SLOT: Slot = (0, 0, 0.0);
 
-/// One activation: function, start and end (ms from the start), CPU.
+/// One activation: function, start and end (ms from the start), CPU, and its instructions per
+/// second at full frequency.
 #[derive(Debug, Clone, Copy)]
 pub struct Act {
     pub function: usize,
     pub start: u64,
     pub end: u64,
     pub cpu: usize,
+    pub ips: f64,
 }
+
+/// Each activation retires instructions at its function's `ips` times a factor drawn uniformly
+/// within ± this (its input differs): a function's power per CPU-second varies from one
+/// activation to the next around the function's own, so a coefficient per function (or any
+/// model of CPU time alone) is never exactly the truth.
+pub const IPS_JITTER: f64 = 0.06;
 
 /// A system scope: cgroup id, created and removed (ms).
 #[derive(Debug, Clone, Copy)]
@@ -129,18 +137,20 @@ impl Schedule {
                     running.retain(|&e| e > start);
                 }
                 let len = rng.random_range(f.run_ms.0..=f.run_ms.1);
+                let ips = f.ips * rng.random_range(1.0 - IPS_JITTER..=1.0 + IPS_JITTER);
                 if start + len + 1 >= ms_total {
                     break;
                 }
                 if let Some(cpu) = s.free_cpu(cpus, start, start + len, rng) {
                     // Concurrent runs are threads of one process: one pid each.
                     let pid = 100 + 16 * fi as u32 + running.len() as u32;
-                    s.spans[cpu].insert(start, (start + len, (f.cgroup_id, pid, f.ips)));
+                    s.spans[cpu].insert(start, (start + len, (f.cgroup_id, pid, ips)));
                     s.acts.push(Act {
                         function: fi,
                         start,
                         end: start + len,
                         cpu,
+                        ips,
                     });
                     running.push(start + len);
                 }
