@@ -9,6 +9,7 @@
 pub mod activation_energy;
 pub mod keep_alive;
 pub mod live_containers;
+pub mod uncertainty;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -36,6 +37,11 @@ pub struct DomainJoules {
     pub idle_j: f64,
     pub complete: bool,
     pub measured: bool,
+    /// The square of the 95 % half-width of `dynamic_j` (the packages' parts are independent,
+    /// so their squares add); None where it is unknown or the energy incomplete.
+    pub half_width_sq: Option<f64>,
+    /// The part of the half-width common to every activation (the models' held-out bias), J.
+    pub systematic_j: f64,
 }
 
 /// Every sum the derived tables and the summary read.
@@ -137,6 +143,7 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
             cells.into_iter().map(|((i, cg), u)| (i, cg, u)),
         );
         let act_cells = activation_energy::cells(an, &in_scope);
+        let resolution = uncertainty::Resolution::measure(an, e);
         let source = if e.is_measured() {
             "measured"
         } else {
@@ -220,6 +227,13 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
                     .push_str(&k)
                     .push_f64(Some(v));
             }
+            // The dynamic split, so the bound, is the same under every idle policy.
+            let mut unc = uncertainty::Uncertainty::new(&errs, resolution);
+            let bounds: Vec<Option<uncertainty::Bound>> =
+                uncertainty::exposures(an, &ds, m.as_ref(), &act_cells)
+                    .iter()
+                    .map(|x| unc.dynamic(x))
+                    .collect();
             for &policy in &args.idle_policy {
                 let key: Key = (domain.clone(), name.clone(), policy.as_str());
                 let shares = attribute::attribute(&ds, m.as_ref(), policy, &live);
@@ -272,11 +286,18 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
                         .or_insert(DomainJoules {
                             complete: true,
                             measured: e.is_measured(),
+                            half_width_sq: Some(0.0),
                             ..DomainJoules::default()
                         });
                     d.dynamic_j += j.dynamic_j;
                     d.idle_j += j.idle_j;
                     d.complete &= j.complete;
+                    // Energy partly unknown has no interval to quote.
+                    d.half_width_sq = match (d.half_width_sq, bounds[ai]) {
+                        (Some(v), Some(b)) if d.complete => Some(v + b.half_width_j.powi(2)),
+                        _ => None,
+                    };
+                    d.systematic_j += bounds[ai].map_or(0.0, |b| b.systematic_j);
                 }
                 for (ci, k) in keep_alive::per_container(an, &shares, &acts) {
                     *out.keep_alive.entry((ci, key.clone())).or_default() += k;
@@ -296,7 +317,11 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
         .bool("concurrent")
         .f64("energy_j")
         .f64("dynamic_j")
-        .f64("idle_j");
+        .f64("idle_j")
+        .f64("dynamic_lo_j")
+        .f64("dynamic_hi_j")
+        .f64("energy_lo_j")
+        .f64("energy_hi_j");
     let concurrent = |ai: usize| {
         an.joined
             .as_ref()
@@ -304,6 +329,7 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
     };
     for ((ai, (domain, model, policy)), j) in &out.activations {
         let a = &an.life.activations[*ai].record;
+        let bounds = uncertainty::dynamic_bounds(j);
         t_act
             .push_key(run, host)
             .push_str(&a.activation_id)
@@ -317,7 +343,11 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
             .push_bool(Some(concurrent(*ai)))
             .push_f64(Some(j.dynamic_j + j.idle_j))
             .push_f64(Some(j.dynamic_j))
-            .push_f64(Some(j.idle_j));
+            .push_f64(Some(j.idle_j))
+            .push_f64(bounds.map(|b| b.0))
+            .push_f64(bounds.map(|b| b.1))
+            .push_f64(bounds.map(|b| b.0 + j.idle_j))
+            .push_f64(bounds.map(|b| b.1 + j.idle_j));
         t_act.flush_if_full(&args.output, p)?;
     }
     let o = &args.output;
