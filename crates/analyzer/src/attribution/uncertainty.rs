@@ -11,6 +11,9 @@
 //!   held-out points as the activation overlaps intervals, its empirical 95 % quantile (so
 //!   correlated errors, a model's bias and a counter's lag are in it as they are in the
 //!   activation's sum), applied to the activation's share of the predicted energy;
+//! - **static power**: the dynamic energy is what is above the model's idle power, so an error
+//!   in that moves energy between idle and dynamic; how far the folds' fits move it (a
+//!   delete-a-block jackknife) times the activation's share-seconds;
 //! - **counter quantum**: each reading is off by less than the counter's unit, and the
 //!   activation's part of that is bounded by the variation of its share across readings;
 //! - **usage resolution**: CPU time is exact, but counters are read at samples and spread by
@@ -240,6 +243,8 @@ pub struct Exposure {
     /// The predicted dynamic energy its share gives it that the model draws from counters
     /// rather than CPU time, J.
     pub counter_j: f64,
+    /// Σ its share × the interval's length: what an error in the static power reaches, s.
+    pub share_secs: f64,
     /// Its own length, s.
     pub length_s: f64,
 }
@@ -317,6 +322,7 @@ pub fn exposures(
                     x.secs += secs;
                     x.x1 += xi;
                     x.x2 += xi * xi;
+                    x.share_secs += s * secs;
                     x.share_variation += (s - prev).abs();
                     prev = s;
                     if predicted_w.is_finite() {
@@ -341,6 +347,8 @@ pub struct Bound {
 #[derive(Debug, Clone)]
 pub struct Uncertainty {
     held_out: Option<HeldOutError>,
+    /// 95 % half-width of the static power, W.
+    idle_w: f64,
     pub resolution: Resolution,
 }
 
@@ -349,6 +357,7 @@ impl Uncertainty {
     pub fn new(errs: &[FoldError], resolution: Resolution) -> Self {
         Self {
             held_out: HeldOutError::from_folds(errs),
+            idle_w: idle_half_width(errs),
             resolution,
         }
     }
@@ -384,11 +393,48 @@ impl Uncertainty {
         } else {
             0.0
         };
-        let hw = (model.powi(2) + quantum.powi(2) + usage.powi(2) + update.powi(2)).sqrt();
+        let idle = self.idle_w * x.share_secs;
+        let hw = [model, idle, quantum, usage, update]
+            .iter()
+            .map(|v| v * v)
+            .sum::<f64>()
+            .sqrt();
+        // The model's bias and its static power are the same for every activation.
         Some(Bound {
             half_width_j: hw,
-            systematic_j: held.bias * x.x1,
+            systematic_j: held.bias * x.x1 + idle,
         })
+    }
+}
+
+/// The 95 % half-width of the static power from the folds' fits (each on all but one block):
+/// the delete-a-block jackknife's standard error, √((k−1)/k · Σ (θᵢ − θ̄)²), times Student's t
+/// with k − 1 degrees of freedom. 0 with fewer than two fitted folds.
+fn idle_half_width(errs: &[FoldError]) -> f64 {
+    let v: Vec<f64> = errs
+        .iter()
+        .map(|f| f.idle_w)
+        .filter(|w| w.is_finite())
+        .collect();
+    if v.len() < 2 {
+        return 0.0;
+    }
+    let k = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / k;
+    let ss: f64 = v.iter().map(|x| (x - mean).powi(2)).sum();
+    student_t95(v.len() - 1) * ((k - 1.0) / k * ss).sqrt()
+}
+
+/// Two-sided 95 % quantile of Student's t with `df` degrees of freedom.
+fn student_t95(df: usize) -> f64 {
+    const T: [f64; 10] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    ];
+    match df {
+        0 => f64::INFINITY,
+        1..=10 => T[df - 1],
+        // Cornish–Fisher's first correction to the normal quantile: within 0.002 beyond 10.
+        _ => Z95 + (Z95.powi(3) + Z95) / (4.0 * df as f64),
     }
 }
 
@@ -432,6 +478,7 @@ mod tests {
             mape: 0.0,
             rmse_w: 0.0,
             fit_error: None,
+            idle_w: 40.0,
             held_out: points
                 .iter()
                 .map(|&(predicted_w, measured_w)| HeldOut {
@@ -522,6 +569,33 @@ mod tests {
         let mut slow = Uncertainty::new(&[fold(&pts)], res(0.1));
         let hw = slow.dynamic(&x).unwrap().half_width_j;
         assert!((hw - 2f64.sqrt() * 50.0 * 0.1).abs() < 1e-9, "{hw}");
+    }
+
+    #[test]
+    fn a_static_power_the_folds_disagree_on_widens_by_the_activation_s_share_seconds() {
+        let pts: Vec<(f64, f64)> = (0..200).map(|_| (100.0, 100.0)).collect();
+        let folds: Vec<FoldError> = [39.0, 41.0, 39.0, 41.0]
+            .iter()
+            .map(|&w| FoldError {
+                idle_w: w,
+                ..fold(&pts)
+            })
+            .collect();
+        // Jackknife: √(3/4 · 4) = √3 W, × t(3) = 3.182.
+        let x = Exposure {
+            intervals: 1,
+            secs: 0.01,
+            x1: 0.5,
+            x2: 0.25,
+            share_secs: 0.005,
+            ..Exposure::default()
+        };
+        let b = Uncertainty::new(&folds, Resolution::default())
+            .dynamic(&x)
+            .unwrap();
+        let want = 3.182 * 3f64.sqrt() * 0.005;
+        assert!((b.half_width_j - want).abs() < 1e-12, "{b:?}");
+        assert!((b.systematic_j - want).abs() < 1e-12, "{b:?}");
     }
 
     #[test]

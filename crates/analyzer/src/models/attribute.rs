@@ -39,6 +39,9 @@ pub struct FoldError {
     /// Every point scored, in time order: what the uncertainty of the model's attribution is
     /// drawn from (`attribution::uncertainty`).
     pub held_out: Vec<HeldOut>,
+    /// The static power of the fit on the other folds (NaN where it failed): how much it
+    /// moves from fold to fold says how well the data pin it down.
+    pub idle_w: f64,
 }
 
 /// One held-out point (an interval, or a model's own tick): the power the model predicted
@@ -76,6 +79,7 @@ pub fn evaluate(
                     rmse_w: f64::NAN,
                     fit_error: Some(e.to_string()),
                     held_out: Vec::new(),
+                    idle_w: f64::NAN,
                 });
                 continue;
             }
@@ -130,6 +134,7 @@ pub fn evaluate(
                 rmse_w: (sq / n).sqrt(),
                 fit_error: None,
                 held_out,
+                idle_w: model.idle_w(),
             });
         }
     }
