@@ -276,8 +276,15 @@ fn model_quality_under_dvfs_and_noise() {
         med.insert(m.clone(), p50);
     }
     assert!(med["linear-offline"] < med["cpu-share"], "{med:?}");
-    // No model is exact: its intervals can only widen through its held-out error.
-    print_coverage("DVFS, 2 % noise", &coverage(&out, &truth));
+    // No model is exact: the intervals can only widen through the held-out error, and the
+    // recommended model's still hold the truth.
+    let cov = coverage(&out, &truth);
+    print_coverage("DVFS, 2 % noise", &cov);
+    let (inside, n, _) = cov["linear-offline"];
+    assert!(
+        inside as f64 >= 0.9 * n as f64,
+        "linear-offline covers {inside} of {n} under DVFS"
+    );
 }
 
 /// A trace cut short (the recorder killed, a full disk): the summary says it is torn, what was

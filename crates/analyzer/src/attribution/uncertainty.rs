@@ -520,7 +520,10 @@ mod tests {
 
     #[test]
     fn window_lengths_come_from_a_short_ladder_never_above_the_length_asked() {
-        assert_eq!((1..=9).map(ladder).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8, 8]);
+        assert_eq!(
+            (1..=9).map(ladder).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5, 6, 7, 8, 8]
+        );
         assert_eq!((ladder(1000), ladder(1023), ladder(1024)), (896, 896, 1024));
         let lengths: std::collections::BTreeSet<usize> = (1..100_000).map(ladder).collect();
         assert!(lengths.len() < 70, "{}", lengths.len());
