@@ -407,6 +407,24 @@ fn energy_intervals_cover_the_truth() {
     );
     assert!(width < 0.5, "median width {:.1} %", 100.0 * width);
 
+    // What the intervals are made of, in `models`: the counter is read every 10 ms and moves
+    // at every reading (its 1 ms updates are finer than the readings), in µJ; the CPUs are
+    // sampled every 1 ms and at switches; one held-out interval is off by about 2 % × 1.96.
+    let p: HashMap<String, f64> = rows(&out.join("models"))
+        .iter()
+        .filter(|r| r.str("model") == "linear-offline" && r.str("param").starts_with("interval:"))
+        .map(|r| (r.str("param").to_owned(), r.num("value").unwrap()))
+        .collect();
+    assert_eq!(p["interval:counter_reading_s"], 0.01, "{p:?}");
+    assert_eq!(p["interval:counter_update_s"], 0.01, "{p:?}");
+    assert_eq!(p["interval:counter_quantum_j"], 1e-6, "{p:?}");
+    assert!(p["interval:usage_span_s"] > 0.0 && p["interval:usage_span_s"] <= 0.001);
+    assert!(
+        (0.01..0.1).contains(&p["interval:q95_rel"]),
+        "{:?}",
+        p["interval:q95_rel"]
+    );
+
     // Each function's mean: the truth's mean (true dynamic + the idle share) in its interval.
     let truth_j = truth["activation_dynamic_j"].as_object().unwrap();
     let mut sums: HashMap<String, (f64, usize)> = HashMap::new();

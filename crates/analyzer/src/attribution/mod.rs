@@ -40,7 +40,8 @@ pub struct DomainJoules {
     /// The square of the 95 % half-width of `dynamic_j` (the packages' parts are independent,
     /// so their squares add); None where it is unknown or the energy incomplete.
     pub half_width_sq: Option<f64>,
-    /// The part of the half-width common to every activation (the models' held-out bias), J.
+    /// The part of the half-width common to every activation (the model's held-out bias and
+    /// its static power's uncertainty), J: it does not shrink in a mean over activations.
     pub systematic_j: f64,
 }
 
@@ -229,6 +230,16 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
             }
             // The dynamic split, so the bound, is the same under every idle policy.
             let mut unc = uncertainty::Uncertainty::new(&errs, resolution);
+            for (k, v) in unc.params() {
+                t_models
+                    .push_key(run, host)
+                    .push_str(&domain)
+                    .push_u64(Some(e.package.into()))
+                    .push_str(&name)
+                    .push_str(source)
+                    .push_str(&k)
+                    .push_f64(Some(v));
+            }
             let bounds: Vec<Option<uncertainty::Bound>> =
                 uncertainty::exposures(an, &ds, m.as_ref(), &act_cells)
                     .iter()

@@ -369,6 +369,30 @@ impl Uncertainty {
         }
     }
 
+    /// What the intervals are made of, for the `models` table (`interval:` rows): the relative
+    /// held-out error of one point (its 95 % quantile, null where unknown) and the bias, the
+    /// static power's half-width, the counter's quantum, reading and update periods, and the
+    /// usage's sampling span.
+    pub fn params(&mut self) -> Vec<(String, f64)> {
+        let r = self.resolution;
+        let (q1, bias) = self
+            .held_out
+            .as_mut()
+            .map_or((f64::NAN, f64::NAN), |h| (h.relative(1), h.bias));
+        [
+            ("q95_rel", q1),
+            ("bias_rel", bias),
+            ("idle_w_half_width", self.idle_w),
+            ("counter_quantum_j", r.quantum_j),
+            ("counter_reading_s", r.reading_s),
+            ("counter_update_s", r.update_s),
+            ("usage_span_s", r.usage_s),
+        ]
+        .into_iter()
+        .map(|(k, v)| (format!("interval:{k}"), v))
+        .collect()
+    }
+
     /// The bound of a dynamic energy with exposure `x`; None where the model's held-out error
     /// is unknown and the activation has a part of the counter's energy.
     pub fn dynamic(&mut self, x: &Exposure) -> Option<Bound> {
