@@ -22,6 +22,10 @@
 //! - **update period**: a counter that moves less often than it is read (NVML's 100 ms) shows
 //!   each change at a reading after it happened; an activation's ends are then known only to
 //!   ±(power × update period) each.
+//!
+//! An interval whose energy is an energy gap's estimate (the gap's delta spread by time) is not
+//! a measurement of that interval: there the activation's share of the difference between the
+//! estimate and the model's prediction is added in full, on top of the rest.
 
 use std::collections::HashMap;
 
@@ -250,6 +254,9 @@ pub struct Exposure {
     /// The predicted dynamic energy its share gives it that the model draws from counters
     /// rather than CPU time, J.
     pub counter_j: f64,
+    /// Σ its share × |estimated − predicted energy| over the intervals whose energy is an
+    /// energy gap's estimate, J.
+    pub estimated_j: f64,
     /// Σ its share × the interval's length: what an error in the static power reaches, s.
     pub share_secs: f64,
     /// Its own length, s.
@@ -330,6 +337,10 @@ pub fn exposures(
                     x.x1 += xi;
                     x.x2 += xi * xi;
                     x.share_secs += s * secs;
+                    // Finite energy that is not fitted is a gap's estimate (`Status::Estimated`).
+                    if !iv.fitted && iv.energy_j.is_finite() && predicted_w.is_finite() {
+                        x.estimated_j += s * (iv.energy_j - *predicted_w * secs).abs();
+                    }
                     x.share_variation += (s - prev).abs();
                     prev = s;
                     if predicted_w.is_finite() {
@@ -396,7 +407,7 @@ impl Uncertainty {
     /// The bound of a dynamic energy with exposure `x`; None where the model's held-out error
     /// is unknown and the activation has a part of the counter's energy.
     pub fn dynamic(&mut self, x: &Exposure) -> Option<Bound> {
-        if x.x1 <= 0.0 && x.share_variation <= 0.0 {
+        if x.x1 <= 0.0 && x.share_variation <= 0.0 && x.estimated_j <= 0.0 {
             return Some(Bound::default());
         }
         let r = self.resolution;
@@ -425,11 +436,13 @@ impl Uncertainty {
             0.0
         };
         let idle = self.idle_w * x.share_secs;
+        // How far a gap's estimate is from the prediction is a known offset, not a spread.
         let hw = [model, idle, quantum, usage, update]
             .iter()
             .map(|v| v * v)
             .sum::<f64>()
-            .sqrt();
+            .sqrt()
+            + x.estimated_j;
         // The model's bias and its static power are the same for every activation.
         Some(Bound {
             half_width_j: hw,
