@@ -278,7 +278,7 @@ fn model_quality_under_dvfs_and_noise() {
     assert!(med["linear-offline"] < med["cpu-share"], "{med:?}");
     // No model is exact: the intervals can only widen through the held-out error, and the
     // recommended model's still hold the truth.
-    let cov = coverage(&out, &truth, &|_| true);
+    let cov = coverage(&out, &truth, &|_, ms| ms >= 10.0);
     print_coverage("DVFS, 2 % noise", &cov);
     let (inside, n, _) = cov["linear-offline"];
     assert!(
@@ -320,14 +320,15 @@ fn a_cut_trace_says_what_was_lost() {
     assert!(!text.contains("recorded with --energy none"), "{text}");
 }
 
-/// Per model: (activations of ≥ 10 ms that `keep` keeps whose true dynamic energy lies in
-/// [dynamic_lo_j, dynamic_hi_j], how many there are, the median of (hi − lo) / dynamic_j).
+/// Per model: (activations that `keep` keeps, by id and run time in ms, whose true dynamic
+/// energy lies in [dynamic_lo_j, dynamic_hi_j], how many there are, the median of (hi − lo) /
+/// dynamic_j).
 /// Checks on the way that every bound holds its energy, the dynamic one is never negative, and
 /// the total one is the dynamic one plus the idle share.
 fn coverage(
     out: &std::path::Path,
     truth: &serde_json::Value,
-    keep: &dyn Fn(&str) -> bool,
+    keep: &dyn Fn(&str, f64) -> bool,
 ) -> BTreeMap<String, (usize, usize, f64)> {
     let truth_j = truth["activation_dynamic_j"].as_object().unwrap();
     let run_ms: HashMap<String, f64> = rows(&out.join("activations"))
@@ -347,7 +348,7 @@ fn coverage(
         let e = r.num("energy_j").unwrap();
         assert!(elo <= e && e <= ehi);
         let id = r.str("activation_id");
-        if r.str("idle_policy") != "unassigned" || run_ms[id] < 10.0 || !keep(id) {
+        if r.str("idle_policy") != "unassigned" || !keep(id, run_ms[id]) {
             continue;
         }
         let want = truth_j[id].as_f64().unwrap();
@@ -398,8 +399,22 @@ fn energy_intervals_cover_the_truth() {
         ],
         &[],
     );
-    let cov = coverage(&out, &truth, &|_| true);
+    let cov = coverage(&out, &truth, &|_, ms| ms >= 10.0);
     print_coverage("linear power, 2 % noise, 1 ms updates", &cov);
+    // As good for short activations as for long ones.
+    for (a, b) in [(3.0, 10.0), (10.0, 20.0), (20.0, 40.0), (40.0, 100.0)] {
+        let (inside, n, w) =
+            coverage(&out, &truth, &|_, ms| (a..b).contains(&ms))["linear-offline"];
+        eprintln!(
+            "  linear-offline, {a}-{b} ms: coverage {:5.1} % ({inside}/{n}), median width {:5.1} %",
+            100.0 * inside as f64 / n as f64,
+            100.0 * w
+        );
+        assert!(
+            inside as f64 >= 0.9 * n as f64,
+            "{a}-{b} ms: {inside} of {n}"
+        );
+    }
     let (inside, n, width) = cov["linear-offline"];
     assert!(n > 500, "{n} activations");
     assert!(
@@ -494,7 +509,7 @@ fn energy_intervals_hold_over_energy_gaps() {
         })
         .map(|a| a.str("activation_id").to_owned())
         .collect();
-    let cov = coverage(&out, &truth, &|id| in_gap.contains(id));
+    let cov = coverage(&out, &truth, &|id, ms| ms >= 10.0 && in_gap.contains(id));
     print_coverage("activations over energy gaps", &cov);
     let (inside, n, _) = cov["linear-offline"];
     assert!(n >= 30, "{n} activations over the gaps");
