@@ -354,7 +354,8 @@ pub fn exposures(
 }
 
 /// One activation's uncertainty on one counter: the 95 % half-width of its dynamic energy and
-/// the part of it common to every activation (the model's bias), J.
+/// the part of it common to every activation (the model's bias and its static power's
+/// uncertainty), J.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Bound {
     pub half_width_j: f64,
