@@ -748,6 +748,7 @@ fn write_tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<Summary>
             .map(|c| c.stats.group_samples + c.stats.tracepoints)
             .sum(),
         models: at.models,
+        protocol: at.protocol,
         functions,
         accounting,
         summary_model: model,

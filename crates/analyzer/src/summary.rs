@@ -40,6 +40,8 @@ pub struct Summary {
     pub perf_records: u64,
     pub perf_samples: u64,
     pub models: Vec<ModelError>,
+    /// How the models' errors were scored (`model_eval.protocol`).
+    pub protocol: String,
     pub functions: Vec<FunctionLine>,
     pub accounting: Vec<Accounting>,
     pub summary_model: String,
@@ -119,6 +121,7 @@ impl Summary {
             "torn": self.torn,
             "energy": self.energy.iter().map(|(n, j, m, missing)| serde_json::json!({"counter": n, "joules": j, "measured": m, "intervals_missing": missing})).collect::<Vec<_>>(),
             "accounting": self.accounting.iter().map(|a| serde_json::json!({"domain": a.domain, "model": self.summary_model, "idle_policy": self.summary_policy, "functions_j": a.functions_j, "keep_alive_j": a.keep_alive_j, "other_cgroups_j": a.other_j, "unassigned_j": a.unassigned_j, "total_j": a.total_j})).collect::<Vec<_>>(),
+            "protocol": self.protocol,
             "models": self.models.iter().map(|(d, m, mae, mape)| serde_json::json!({"domain": d, "model": m, "mae_w": mae, "mape": mape})).collect::<Vec<_>>(),
             "steal_irq": self.steal_irq,
             "notes": self.notes,
@@ -236,7 +239,10 @@ impl Summary {
             }
         }
         if !self.models.is_empty() {
-            s += "  models (held-out error vs the energy readings):\n";
+            s += &format!(
+                "  models (held-out error vs the energy readings, {}):\n",
+                self.protocol
+            );
             for (dom, m, mae, mape) in &self.models {
                 s += &format!("    {dom:<12} {m:<15} MAE {mae:8.3} W  MAPE {mape:6.2} %\n");
             }

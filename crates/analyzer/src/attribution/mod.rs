@@ -9,6 +9,7 @@
 pub mod activation_energy;
 pub mod keep_alive;
 pub mod live_containers;
+pub mod uncertainty;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -38,6 +39,12 @@ pub struct DomainJoules {
     pub idle_j: f64,
     pub complete: bool,
     pub measured: bool,
+    /// The square of the 95 % half-width of `dynamic_j` (the packages' parts are independent,
+    /// so their squares add); None where it is unknown or the energy incomplete.
+    pub half_width_sq: Option<f64>,
+    /// The part of the half-width common to every activation (the model's held-out bias and
+    /// its static power's uncertainty), J: it does not shrink in a mean over activations.
+    pub systematic_j: f64,
 }
 
 /// Every sum the derived tables and the summary read.
@@ -55,6 +62,8 @@ pub struct Attribution {
     /// Domain → known joules (measured and estimated intervals).
     pub total: BTreeMap<String, f64>,
     pub models: Vec<ModelError>,
+    /// How `models`' held-out errors were scored (`model_eval.protocol`).
+    pub protocol: String,
     pub notes: Vec<String>,
 }
 
@@ -120,6 +129,7 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
     let groups = Groups::of_analysis(an);
     let protocol = args.comparison.protocol(args.folds);
     let protocol_name = protocol.name();
+    out.protocol = protocol_name.clone();
     for e in &an.energy {
         // psys covers the whole machine; the other domains one package.
         let whole = matches!(e.domain, pws_trace::records::EnergyDomain::Psys);
@@ -143,6 +153,7 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
             cells.into_iter().map(|((i, cg), u)| (i, cg, u)),
         );
         let act_cells = activation_energy::cells(an, &in_scope);
+        let resolution = uncertainty::Resolution::measure(an, e);
         let source = if e.is_measured() {
             "measured"
         } else {
@@ -238,6 +249,23 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
                     .push_str(&k)
                     .push_f64(Some(v));
             }
+            // The dynamic split, so the bound, is the same under every idle policy.
+            let mut unc = uncertainty::Uncertainty::new(&errs, resolution);
+            for (k, v) in unc.params() {
+                t_models
+                    .push_key(run, host)
+                    .push_str(&domain)
+                    .push_u64(Some(e.package.into()))
+                    .push_str(&name)
+                    .push_str(source)
+                    .push_str(&k)
+                    .push_f64(Some(v));
+            }
+            let bounds: Vec<Option<uncertainty::Bound>> =
+                uncertainty::exposures(an, &ds, m.as_ref(), &act_cells)
+                    .iter()
+                    .map(|x| unc.dynamic(x))
+                    .collect();
             for &policy in &args.idle_policy {
                 let key: Key = (domain.clone(), name.clone(), policy.as_str());
                 let shares = attribute::attribute(&ds, m.as_ref(), policy, &live);
@@ -290,11 +318,18 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
                         .or_insert(DomainJoules {
                             complete: true,
                             measured: e.is_measured(),
+                            half_width_sq: Some(0.0),
                             ..DomainJoules::default()
                         });
                     d.dynamic_j += j.dynamic_j;
                     d.idle_j += j.idle_j;
                     d.complete &= j.complete;
+                    // Energy partly unknown has no interval to quote.
+                    d.half_width_sq = match (d.half_width_sq, bounds[ai]) {
+                        (Some(v), Some(b)) if d.complete => Some(v + b.half_width_j.powi(2)),
+                        _ => None,
+                    };
+                    d.systematic_j += bounds[ai].map_or(0.0, |b| b.systematic_j);
                 }
                 for (ci, k) in keep_alive::per_container(an, &shares, &acts) {
                     *out.keep_alive.entry((ci, key.clone())).or_default() += k;
@@ -314,7 +349,11 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
         .bool("concurrent")
         .f64("energy_j")
         .f64("dynamic_j")
-        .f64("idle_j");
+        .f64("idle_j")
+        .f64("dynamic_lo_j")
+        .f64("dynamic_hi_j")
+        .f64("energy_lo_j")
+        .f64("energy_hi_j");
     let concurrent = |ai: usize| {
         an.joined
             .as_ref()
@@ -322,6 +361,7 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
     };
     for ((ai, (domain, model, policy)), j) in &out.activations {
         let a = &an.life.activations[*ai].record;
+        let bounds = uncertainty::dynamic_bounds(j);
         t_act
             .push_key(run, host)
             .push_str(&a.activation_id)
@@ -335,7 +375,11 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
             .push_bool(Some(concurrent(*ai)))
             .push_f64(Some(j.dynamic_j + j.idle_j))
             .push_f64(Some(j.dynamic_j))
-            .push_f64(Some(j.idle_j));
+            .push_f64(Some(j.idle_j))
+            .push_f64(bounds.map(|b| b.0))
+            .push_f64(bounds.map(|b| b.1))
+            .push_f64(bounds.map(|b| b.0 + j.idle_j))
+            .push_f64(bounds.map(|b| b.1 + j.idle_j));
         t_act.flush_if_full(&args.output, p)?;
     }
     let o = &args.output;

@@ -52,6 +52,8 @@ pub fn table(an: &Analysis, at: &Attribution, summary: (&str, &str)) -> (Table, 
         .u64("prewarmed_starts")
         .u64("warm_starts")
         .f64("energy_mean_j")
+        .f64("energy_mean_lo_j")
+        .f64("energy_mean_hi_j")
         .f64("energy_p50_j")
         .f64("energy_p99_j")
         .f64("cold_energy_mean_j")
@@ -99,6 +101,11 @@ pub fn table(an: &Analysis, at: &Attribution, summary: (&str, &str)) -> (Table, 
                     ))
                 })
                 .collect();
+            // The mean's interval (`attribution::uncertainty::mean_bounds`).
+            let mean_bounds = crate::attribution::uncertainty::mean_bounds(
+                acts.iter()
+                    .filter_map(|&ai| at.activations.get(&(ai, key.clone()))),
+            );
             let ka = keep.get(&((ns.clone(), action.clone()), key)).copied();
             if js.is_empty() && ka.is_none() {
                 continue;
@@ -137,6 +144,8 @@ pub fn table(an: &Analysis, at: &Attribution, summary: (&str, &str)) -> (Table, 
                 .push_u64(Some(count(Start::Prewarmed) as u64))
                 .push_u64(Some(count(Start::Warm) as u64))
                 .push_f64(all)
+                .push_f64(mean_bounds.map(|b| b.0))
+                .push_f64(mean_bounds.map(|b| b.1))
                 .push_f64(q(0.5))
                 .push_f64(q(0.99))
                 .push_f64(cold)

@@ -37,6 +37,21 @@ pub struct FoldError {
     pub rmse_w: f64,
     /// Why the model could not be fitted on the other folds (then nothing is scored).
     pub fit_error: Option<String>,
+    /// Every point scored, in time order: what the uncertainty of the model's attribution is
+    /// drawn from (`attribution::uncertainty`).
+    pub held_out: Vec<HeldOut>,
+    /// The static power of the fit on the other folds (NaN where it failed): how much it
+    /// moves from fold to fold says how well the data pin it down.
+    pub idle_w: f64,
+}
+
+/// One held-out point (an interval, or a model's own tick): the power the model predicted
+/// with coefficients fitted on the other folds, the power measured, and how long it lasted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HeldOut {
+    pub predicted_w: f64,
+    pub measured_w: f64,
+    pub secs: f64,
 }
 
 /// The model scored by `protocol` (blocked k-fold with a gap, see [`Protocol`]); then fitted on
@@ -61,32 +76,40 @@ pub fn evaluate(
                     mape: f64::NAN,
                     rmse_w: f64::NAN,
                     fit_error: Some(e.to_string()),
+                    held_out: Vec::new(),
+                    idle_w: f64::NAN,
                 });
                 continue;
             }
             // (predicted, measured) W of the fold: each interval, or the model's own spans
             // (its ticks), each in the fold that holds most of it.
-            let points: Vec<(f64, f64)> = match model.score_spans() {
+            let points: Vec<(f64, f64, f64)> = match model.score_spans() {
                 // Only measured intervals: gap estimates and missing energy are not data.
                 None => ds.intervals[held.clone()]
                     .iter()
                     .filter(|iv| iv.fitted)
-                    .map(|iv| (model.predict_w(iv), iv.power_w()))
+                    .map(|iv| (model.predict_w(iv), iv.power_w(), iv.secs()))
                     .collect(),
                 Some(spans) => spans
                     .iter()
                     .filter(|s| s.home(ds).is_some_and(|h| held.contains(&h)))
-                    .map(|s| (s.predicted_w, s.measured_w(ds)))
+                    .map(|s| (s.predicted_w, s.measured_w(ds), s.secs(ds)))
                     .collect(),
             };
             let (mut abs, mut pct, mut sq, mut n_pct) = (0.0, 0.0, 0.0, 0usize);
             let mut scored = 0usize;
-            for (p, m) in points {
+            let mut held_out = Vec::new();
+            for (p, m, secs) in points {
                 // An online model has no estimate for some intervals, and a tick over missing
                 // energy has no measurement: not scored.
                 if !p.is_finite() || !m.is_finite() {
                     continue;
                 }
+                held_out.push(HeldOut {
+                    predicted_w: p,
+                    measured_w: m,
+                    secs,
+                });
                 scored += 1;
                 abs += (p - m).abs();
                 sq += (p - m).powi(2);
@@ -108,6 +131,8 @@ pub fn evaluate(
                 },
                 rmse_w: (sq / n).sqrt(),
                 fit_error: None,
+                held_out,
+                idle_w: model.idle_w(),
             });
         }
     }

@@ -75,6 +75,14 @@ impl ScoreSpan {
         j / secs
     }
 
+    /// How long the span lasts, in seconds.
+    pub fn secs(&self, ds: &Dataset) -> f64 {
+        self.parts
+            .iter()
+            .map(|&(i, f)| f * ds.intervals[i].secs())
+            .sum()
+    }
+
     /// The interval holding most of the span: the span belongs to its cross-validation fold.
     pub fn home(&self, ds: &Dataset) -> Option<usize> {
         self.parts

@@ -34,6 +34,8 @@ pub const DEFAULT_PRIOR_CPU_S: f64 = 0.2;
 
 /// Name of the group of cgroups that run no function.
 pub const OTHER: &str = "<other>";
+/// The group of function containers with no action known.
+pub const NO_ACTION: &str = "<no action>";
 
 /// Which function each cgroup runs: cgroup key → group; a key not in `of` is in `<other>`.
 #[derive(Debug, Clone, Default)]
@@ -57,7 +59,9 @@ impl Groups {
                 continue;
             };
             let name = match (c.namespace.as_str(), c.action.as_str()) {
-                (_, "") => c.container_id.clone(),
+                // Containers no activation named (stem cells never used, a join that could not
+                // tell the action) share one group: there is no function to learn.
+                (_, "") => NO_ACTION.to_owned(),
                 ("", a) => a.to_owned(),
                 (n, a) => format!("{n}/{a}"),
             };

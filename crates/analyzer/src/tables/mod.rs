@@ -20,7 +20,7 @@ use parquet::file::properties::WriterProperties;
 
 /// Version of the table schemas (documented in `crates/analyzer/TABLES.md`), stored in every
 /// file's metadata.
-pub const SCHEMA_VERSION: &str = "2";
+pub const SCHEMA_VERSION: &str = "3";
 
 enum Col {
     U64(UInt64Builder),
