@@ -34,7 +34,7 @@ MIN_DECIDABLE = 6
 MODELS = {"cpu-share", "counter-ratio", "linear-offline"}
 IDLE_POLICIES = {"unassigned", "proportional", "even", "by-lifetime", "by-memory"}
 TABLES = ["activations", "activation_energy", "attribution", "containers", "functions",
-          "models", "power", "usage"]
+          "models", "power", "quality", "usage"]
 
 failures = []
 
@@ -96,6 +96,29 @@ def time_overlap_join_matches_the_log(db):
     print(f"time-overlap join: {same} of {n} activations to the log's container, {joined} tied")
 
 
+def quality_reports_the_counter(db):
+    """The quality table measured the simulated counter's update period (pws-record's simulated
+    source moves once every CPU has ticked in /proc/stat's 10 ms units: about 10 ms, more when a
+    CPU idles), counted every activation in its verdict, and the default interval left no
+    interval at 0 W or above what the counter can report."""
+    period = dict(rows(db, """SELECT subject, value FROM quality
+                              WHERE scope = 'counter' AND metric = 'update_period_ms'"""))
+    check(len(period) > 0, "quality: no counter's update period")
+    for counter, ms in period.items():
+        check(ms is not None and 5.0 <= ms <= 25.0,
+              f"quality: counter {counter} updates every {ms} ms, not the simulated tick")
+    bad = rows(db, """SELECT subject, metric, value FROM quality WHERE scope = 'counter'
+                      AND metric IN ('intervals_zero_w', 'intervals_above_plausible')
+                      AND value > 0""")
+    for counter, metric, n in bad:
+        check(False, f"quality: counter {counter}: {n:.0f} {metric} at the default interval")
+    (timed,), = rows(db, "SELECT value FROM quality WHERE scope = 'verdict' AND metric = 'timed'")
+    (n,), = rows(db, "SELECT count(*) FROM activations")
+    check(timed == n, f"quality verdict over {timed} activations, the run had {n}")
+    print(f"quality: update period {', '.join(f'{v:.2f} ms' for v in period.values())}; "
+          f"verdict over {timed:.0f} activations")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tables", required=True)
@@ -121,6 +144,7 @@ def main():
     idle_energy_outside_containers(db, kernel)
     paused_time_matches_the_platform(db, summary)
     time_overlap_join_matches_the_log(db)
+    quality_reports_the_counter(db)
 
     if failures:
         print(f"\n{len(failures)} check(s) failed:")
