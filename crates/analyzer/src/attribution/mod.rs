@@ -239,19 +239,9 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
                 ));
                 continue;
             }
-            for (k, v) in m.params() {
-                t_models
-                    .push_key(run, host)
-                    .push_str(&domain)
-                    .push_u64(Some(e.package.into()))
-                    .push_str(&name)
-                    .push_str(source)
-                    .push_str(&k)
-                    .push_f64(Some(v));
-            }
             // The dynamic split, so the bound, is the same under every idle policy.
             let mut unc = uncertainty::Uncertainty::new(&errs, resolution);
-            for (k, v) in unc.params() {
+            for (k, v) in m.params().into_iter().chain(unc.params()) {
                 t_models
                     .push_key(run, host)
                     .push_str(&domain)
