@@ -81,12 +81,12 @@ pub struct Row {
 }
 
 /// The rows of one (domain, model, idle policy)'s `shares` (in interval order, as
-/// `attribute::attribute` gives them), summed per bucket and cgroup, handed to `emit` in
+/// `Attributed::rows` gives them), summed per bucket and cgroup, handed to `emit` in
 /// bucket then cgroup order; `estimated(i)` says whether interval `i`'s energy is an estimate.
 /// At `per-interval` every row is one share, unchanged.
 pub fn rows<E>(
     buckets: &Buckets,
-    shares: &[Share],
+    shares: impl IntoIterator<Item = Share>,
     estimated: impl Fn(usize) -> bool,
     mut emit: impl FnMut(Row) -> Result<(), E>,
 ) -> Result<(), E> {

@@ -272,8 +272,10 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
                     .collect();
             for &policy in &args.idle_policy {
                 let key: Key = (domain.clone(), name.clone(), policy.as_str());
-                let shares = attribute::attribute(&ds, m.as_ref(), policy, &live);
-                for sh in &shares {
+                let att = attribute::attribute(&ds, m.as_ref(), policy, &live);
+                // Live containers never count as `other` (they are function containers), so
+                // the rows without their idle energy give both sums.
+                for sh in &att.shares {
                     let j = sh.dynamic_j + sh.idle_j;
                     if sh.cgroup == UNASSIGNED {
                         *out.unassigned.entry(key.clone()).or_default() += j;
@@ -283,43 +285,48 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
                 }
                 if let Some(buckets) = &buckets {
                     let estimated = |i: usize| e.status[i] == Status::Estimated;
-                    grain::rows(buckets, &shares, estimated, |r| -> Result<()> {
-                        let (a, b) = buckets.span(r.bucket);
-                        let (name_cg, cid) = names.entry(r.cgroup).or_insert_with(|| {
-                            if r.cgroup == UNASSIGNED {
-                                ("<unassigned>".to_owned(), String::new())
-                            } else {
-                                (
-                                    cgroup_name(an, r.cgroup),
-                                    container_of
-                                        .get(&r.cgroup)
-                                        .map(|&c| an.life.containers[c].container_id.clone())
-                                        .unwrap_or_default(),
-                                )
-                            }
-                        });
-                        let j = r.dynamic_j + r.idle_j;
-                        t_attr
-                            .push_key(run, host)
-                            .push_ts(ts(a))
-                            .push_ts(ts(b))
-                            .push_str(&domain)
-                            .push_u64(Some(e.package.into()))
-                            .push_str(name_cg)
-                            .push_str(cid)
-                            .push_str(&name)
-                            .push_str(policy.as_str())
-                            .push_str(source)
-                            .push_bool(Some(r.estimated))
-                            .push_f64(Some(j / ((b - a) as f64 / 1e9)))
-                            .push_f64(Some(j))
-                            .push_f64(Some(r.dynamic_j))
-                            .push_f64(Some(r.idle_j));
-                        t_attr.flush_if_full(&args.output, p)
-                    })?;
+                    grain::rows(
+                        buckets,
+                        att.rows(&live, policy),
+                        estimated,
+                        |r| -> Result<()> {
+                            let (a, b) = buckets.span(r.bucket);
+                            let (name_cg, cid) = names.entry(r.cgroup).or_insert_with(|| {
+                                if r.cgroup == UNASSIGNED {
+                                    ("<unassigned>".to_owned(), String::new())
+                                } else {
+                                    (
+                                        cgroup_name(an, r.cgroup),
+                                        container_of
+                                            .get(&r.cgroup)
+                                            .map(|&c| an.life.containers[c].container_id.clone())
+                                            .unwrap_or_default(),
+                                    )
+                                }
+                            });
+                            let j = r.dynamic_j + r.idle_j;
+                            t_attr
+                                .push_key(run, host)
+                                .push_ts(ts(a))
+                                .push_ts(ts(b))
+                                .push_str(&domain)
+                                .push_u64(Some(e.package.into()))
+                                .push_str(name_cg)
+                                .push_str(cid)
+                                .push_str(&name)
+                                .push_str(policy.as_str())
+                                .push_str(source)
+                                .push_bool(Some(r.estimated))
+                                .push_f64(Some(j / ((b - a) as f64 / 1e9)))
+                                .push_f64(Some(j))
+                                .push_f64(Some(r.dynamic_j))
+                                .push_f64(Some(r.idle_j));
+                            t_attr.flush_if_full(&args.output, p)
+                        },
+                    )?;
                 }
                 let acts: Vec<ActivationJoules> =
-                    activation_energy::split(an, &ds, m.as_ref(), &shares, &live, &act_cells);
+                    activation_energy::split(an, &ds, m.as_ref(), &att, &live, policy, &act_cells);
                 for (ai, j) in acts.iter().enumerate() {
                     if an.life.activations[ai].container.is_none() {
                         continue;
@@ -343,7 +350,7 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
                     };
                     d.systematic_j += bounds[ai].map_or(0.0, |b| b.systematic_j);
                 }
-                for (ci, k) in keep_alive::per_container(an, &shares, &acts) {
+                for (ci, k) in keep_alive::per_container(an, &att, &live, policy, &acts) {
                     *out.keep_alive.entry((ci, key.clone())).or_default() += k;
                 }
             }
