@@ -136,7 +136,7 @@ mod tests {
         let mut out = Vec::new();
         rows(
             b,
-            shares,
+            shares.iter().copied(),
             |i| est.contains(&i),
             |r| -> Result<(), ()> {
                 out.push(r);

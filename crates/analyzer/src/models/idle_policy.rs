@@ -305,3 +305,174 @@ impl Live {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A container's presence in each interval as the per-interval lists had it: (alive,
+    /// running) fractions, from the interval's overlap with its span and frozen spans.
+    fn old_fractions(p: &Presence, a: u64, b: u64) -> Option<(f64, f64)> {
+        let (x, y) = (p.from.max(a), p.to.min(b));
+        if x >= y {
+            return None;
+        }
+        let len = (b - a) as f64;
+        let frozen: u64 = p
+            .frozen
+            .iter()
+            .map(|&(fa, fb)| fb.min(y).saturating_sub(fa.max(x)))
+            .sum();
+        Some((
+            (y - x) as f64 / len,
+            (y - x).saturating_sub(frozen) as f64 / len,
+        ))
+    }
+
+    /// Irregular intervals, containers that start before the grid, end after it, end mid-interval,
+    /// are frozen across many intervals, with and without memory limits.
+    fn scenario() -> (Vec<(u64, u64)>, Vec<Presence>) {
+        let mut bounds = vec![1_000];
+        for k in 0..400u64 {
+            bounds.push(bounds[bounds.len() - 1] + 7 + (k * 37) % 23);
+        }
+        let spans: Vec<(u64, u64)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+        let end = *bounds.last().unwrap();
+        let ps = vec![
+            Presence {
+                cgroup: 10,
+                from: 0,
+                to: end + 50,
+                frozen: vec![(1_300, 2_100), (2_105, 2_106), (5_000, end + 50)],
+                memory_mb: Some(512.0),
+            },
+            Presence {
+                cgroup: 11,
+                from: 1_503,
+                to: 1_509,
+                frozen: vec![],
+                memory_mb: None,
+            },
+            Presence {
+                cgroup: 12,
+                from: 2_000,
+                to: 4_444,
+                frozen: vec![(2_500, 3_001)],
+                memory_mb: None,
+            },
+            Presence {
+                cgroup: 11,
+                from: 3_000,
+                to: 6_000,
+                frozen: vec![(3_000, 3_100)],
+                memory_mb: Some(128.0),
+            },
+            // Outside the grid entirely.
+            Presence {
+                cgroup: 13,
+                from: end + 10,
+                to: end + 20,
+                frozen: vec![],
+                memory_mb: Some(64.0),
+            },
+        ];
+        (spans, ps)
+    }
+
+    #[test]
+    fn weights_and_totals_match_the_per_interval_lists() {
+        let (spans, ps) = scenario();
+        let live = Live::new(&spans, ps.clone());
+        for (i, &(a, b)) in spans.iter().enumerate() {
+            let present: Vec<(usize, f64, f64)> = ps
+                .iter()
+                .enumerate()
+                .filter_map(|(c, p)| old_fractions(p, a, b).map(|(x, r)| (c, x, r)))
+                .collect();
+            let known: Vec<f64> = present
+                .iter()
+                .filter_map(|&(c, _, _)| ps[c].memory_mb)
+                .collect();
+            let fill = if known.is_empty() {
+                1.0
+            } else {
+                known.iter().sum::<f64>() / known.len() as f64
+            };
+            for c in 0..ps.len() {
+                let old = present.iter().find(|x| x.0 == c);
+                assert_eq!(
+                    live.present(c, i),
+                    old.is_some(),
+                    "container {c}, interval {i}"
+                );
+                if let Some(&(_, alive, running)) = old {
+                    assert_eq!(live.weight(IdlePolicy::ByLifetime, c, i), alive);
+                    assert_eq!(live.weight(IdlePolicy::Even, c, i), running);
+                    let m = ps[c].memory_mb.unwrap_or(fill);
+                    assert_eq!(live.weight(IdlePolicy::ByMemory, c, i), alive * m);
+                }
+            }
+            let sum = |f: &dyn Fn(&(usize, f64, f64)) -> f64| present.iter().map(f).sum::<f64>();
+            let want = [
+                (IdlePolicy::ByLifetime, sum(&|x| x.1)),
+                (IdlePolicy::Even, sum(&|x| x.2)),
+                (
+                    IdlePolicy::ByMemory,
+                    sum(&|x| x.1 * ps[x.0].memory_mb.unwrap_or(fill)),
+                ),
+            ];
+            for (policy, w) in want {
+                let got = live.total(policy, i);
+                assert!(
+                    (got - w).abs() <= 1e-12 * w.max(1.0),
+                    "{policy:?}, interval {i}: {got} vs {w}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn idle_over_a_life_is_the_sum_of_its_interval_shares() {
+        let (spans, ps) = scenario();
+        let live = Live::new(&spans, ps.clone());
+        // Some intervals with no idle energy to place (missing energy), the rest varied.
+        let idle_j: Vec<f64> = (0..spans.len())
+            .map(|i| {
+                if i % 17 == 5 {
+                    0.0
+                } else {
+                    1.0 + (i % 7) as f64
+                }
+            })
+            .collect();
+        for policy in [
+            IdlePolicy::ByLifetime,
+            IdlePolicy::Even,
+            IdlePolicy::ByMemory,
+        ] {
+            let idle: Vec<(f64, f64)> = (0..spans.len())
+                .map(|i| (idle_j[i], live.total(policy, i)))
+                .collect();
+            let got = live.idle_over_life(policy, &idle);
+            let mut placed = 0.0;
+            for (c, g) in got.iter().enumerate() {
+                let want: f64 = (0..spans.len())
+                    .filter(|&i| live.present(c, i) && idle[i].1 > 0.0)
+                    .map(|i| idle[i].0 * live.weight(policy, c, i) / idle[i].1)
+                    .sum();
+                assert!(
+                    (g - want).abs() <= 1e-9 * want.max(1.0),
+                    "{policy:?}, container {c}: {g} vs {want}"
+                );
+                placed += g;
+            }
+            // Every joule of an interval with someone present goes to someone.
+            let want: f64 = idle.iter().filter(|x| x.1 > 0.0).map(|x| x.0).sum();
+            assert!((placed - want).abs() < 1e-9 * want, "{policy:?}");
+        }
+        assert_eq!(
+            live.idle_over_life(IdlePolicy::Proportional, &[]),
+            vec![0.0; ps.len()]
+        );
+    }
+}
