@@ -398,7 +398,7 @@ mod tests {
             } else {
                 known.iter().sum::<f64>() / known.len() as f64
             };
-            for c in 0..ps.len() {
+            for (c, p) in ps.iter().enumerate() {
                 let old = present.iter().find(|x| x.0 == c);
                 assert_eq!(
                     live.present(c, i),
@@ -408,7 +408,7 @@ mod tests {
                 if let Some(&(_, alive, running)) = old {
                     assert_eq!(live.weight(IdlePolicy::ByLifetime, c, i), alive);
                     assert_eq!(live.weight(IdlePolicy::Even, c, i), running);
-                    let m = ps[c].memory_mb.unwrap_or(fill);
+                    let m = p.memory_mb.unwrap_or(fill);
                     assert_eq!(live.weight(IdlePolicy::ByMemory, c, i), alive * m);
                 }
             }
