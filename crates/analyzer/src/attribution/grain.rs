@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::models::attribute::Share;
+use crate::models::attribute::{Attributed, IdlePolicy, Live, Share};
 
 /// How many rows the `attribution` table has.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -67,6 +67,16 @@ impl Buckets {
     pub fn span(&self, b: usize) -> (u64, u64) {
         self.spans[b]
     }
+
+    /// Bucket `b`'s intervals.
+    fn intervals(&self, b: usize) -> std::ops::Range<usize> {
+        let first = self.of.partition_point(|&x| x < b);
+        first..self.of.partition_point(|&x| x <= b)
+    }
+
+    fn per_interval(&self) -> bool {
+        self.spans.len() == self.of.len()
+    }
 }
 
 /// One row of the table: a cgroup's energy in a bucket.
@@ -76,15 +86,68 @@ pub struct Row {
     pub cgroup: u64,
     pub dynamic_j: f64,
     pub idle_j: f64,
-    /// Some interval summed had an energy gap's estimate.
+    /// Some interval of the bucket had an energy gap's estimate.
     pub estimated: bool,
 }
 
-/// The rows of one (domain, model, idle policy)'s `shares` (in interval order, as
-/// `Attributed::rows` gives them), summed per bucket and cgroup, handed to `emit` in
-/// bucket then cgroup order; `estimated(i)` says whether interval `i`'s energy is an estimate.
-/// At `per-interval` every row is one share, unchanged.
+/// The rows of one (domain, model, idle policy), handed to `emit` in bucket then cgroup
+/// order; `estimated(i)` says whether interval `i`'s energy is an estimate. At `per-interval`
+/// every row is one of `Attributed::rows`, unchanged. Coarser, the live containers' idle
+/// energy in a bucket is one integral each (`Density::over`), so the work is buckets × live
+/// containers, not intervals × live containers.
 pub fn rows<E>(
+    buckets: &Buckets,
+    att: &Attributed,
+    live: &Live,
+    policy: IdlePolicy,
+    estimated: impl Fn(usize) -> bool,
+    emit: impl FnMut(Row) -> Result<(), E>,
+) -> Result<(), E> {
+    if buckets.per_interval() {
+        return sum(buckets, att.rows(live, policy), estimated, emit);
+    }
+    let density = live.density(policy, &att.idle);
+    let starts = if policy.by_container() {
+        live.by_start()
+    } else {
+        Vec::new()
+    };
+    let (mut next, mut active): (usize, Vec<(usize, usize)>) = (0, Vec::new());
+    let mut shares = att.shares.iter().peekable();
+    sum(
+        buckets,
+        (0..buckets.spans.len()).flat_map(|b| {
+            let ivs = buckets.intervals(b);
+            let mut out: Vec<Share> = Vec::new();
+            while let Some(s) = shares.next_if(|s| s.interval < ivs.end) {
+                out.push(*s);
+            }
+            while next < starts.len() && starts[next].0 < ivs.end {
+                active.push((starts[next].1, starts[next].2));
+                next += 1;
+            }
+            active.retain(|&(last, _)| last >= ivs.start);
+            let (a, z) = buckets.span(b);
+            let mut cs: Vec<usize> = active.iter().map(|&(_, c)| c).collect();
+            cs.sort_unstable();
+            out.extend(cs.into_iter().filter_map(|c| {
+                let j = density.over(c, a, z);
+                (j > 0.0).then(|| Share {
+                    interval: ivs.start,
+                    cgroup: live.containers[c].cgroup,
+                    dynamic_j: 0.0,
+                    idle_j: j,
+                })
+            }));
+            out
+        }),
+        estimated,
+        emit,
+    )
+}
+
+/// `shares` (in bucket order) summed per bucket and cgroup.
+fn sum<E>(
     buckets: &Buckets,
     shares: impl IntoIterator<Item = Share>,
     estimated: impl Fn(usize) -> bool,
@@ -93,6 +156,7 @@ pub fn rows<E>(
     // One bucket at a time: memory is the cgroups of a bucket, not of the run.
     let mut acc: BTreeMap<u64, Row> = BTreeMap::new();
     let mut current = None;
+    let mut est = false;
     for s in shares {
         let b = buckets.of[s.interval];
         if current != Some(b) {
@@ -100,17 +164,17 @@ pub fn rows<E>(
                 emit(r)?;
             }
             current = Some(b);
+            est = buckets.intervals(b).any(&estimated);
         }
         let r = acc.entry(s.cgroup).or_insert(Row {
             bucket: b,
             cgroup: s.cgroup,
             dynamic_j: 0.0,
             idle_j: 0.0,
-            estimated: false,
+            estimated: est,
         });
         r.dynamic_j += s.dynamic_j;
         r.idle_j += s.idle_j;
-        r.estimated |= estimated(s.interval);
     }
     for (_, r) in acc {
         emit(r)?;
@@ -134,7 +198,7 @@ mod tests {
 
     fn collect(b: &Buckets, shares: &[Share], est: &[usize]) -> Vec<Row> {
         let mut out = Vec::new();
-        rows(
+        sum(
             b,
             shares.iter().copied(),
             |i| est.contains(&i),
@@ -218,12 +282,13 @@ mod tests {
                 idle_j: 1.0,
                 estimated: true,
             },
+            // Estimated: its bucket holds interval 1.
             Row {
                 bucket: 0,
                 cgroup: UNASSIGNED,
                 dynamic_j: 0.0,
                 idle_j: 2.0,
-                estimated: false,
+                estimated: true,
             },
             Row {
                 bucket: 1,

@@ -285,45 +285,40 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
                 }
                 if let Some(buckets) = &buckets {
                     let estimated = |i: usize| e.status[i] == Status::Estimated;
-                    grain::rows(
-                        buckets,
-                        att.rows(&live, policy),
-                        estimated,
-                        |r| -> Result<()> {
-                            let (a, b) = buckets.span(r.bucket);
-                            let (name_cg, cid) = names.entry(r.cgroup).or_insert_with(|| {
-                                if r.cgroup == UNASSIGNED {
-                                    ("<unassigned>".to_owned(), String::new())
-                                } else {
-                                    (
-                                        cgroup_name(an, r.cgroup),
-                                        container_of
-                                            .get(&r.cgroup)
-                                            .map(|&c| an.life.containers[c].container_id.clone())
-                                            .unwrap_or_default(),
-                                    )
-                                }
-                            });
-                            let j = r.dynamic_j + r.idle_j;
-                            t_attr
-                                .push_key(run, host)
-                                .push_ts(ts(a))
-                                .push_ts(ts(b))
-                                .push_str(&domain)
-                                .push_u64(Some(e.package.into()))
-                                .push_str(name_cg)
-                                .push_str(cid)
-                                .push_str(&name)
-                                .push_str(policy.as_str())
-                                .push_str(source)
-                                .push_bool(Some(r.estimated))
-                                .push_f64(Some(j / ((b - a) as f64 / 1e9)))
-                                .push_f64(Some(j))
-                                .push_f64(Some(r.dynamic_j))
-                                .push_f64(Some(r.idle_j));
-                            t_attr.flush_if_full(&args.output, p)
-                        },
-                    )?;
+                    grain::rows(buckets, &att, &live, policy, estimated, |r| -> Result<()> {
+                        let (a, b) = buckets.span(r.bucket);
+                        let (name_cg, cid) = names.entry(r.cgroup).or_insert_with(|| {
+                            if r.cgroup == UNASSIGNED {
+                                ("<unassigned>".to_owned(), String::new())
+                            } else {
+                                (
+                                    cgroup_name(an, r.cgroup),
+                                    container_of
+                                        .get(&r.cgroup)
+                                        .map(|&c| an.life.containers[c].container_id.clone())
+                                        .unwrap_or_default(),
+                                )
+                            }
+                        });
+                        let j = r.dynamic_j + r.idle_j;
+                        t_attr
+                            .push_key(run, host)
+                            .push_ts(ts(a))
+                            .push_ts(ts(b))
+                            .push_str(&domain)
+                            .push_u64(Some(e.package.into()))
+                            .push_str(name_cg)
+                            .push_str(cid)
+                            .push_str(&name)
+                            .push_str(policy.as_str())
+                            .push_str(source)
+                            .push_bool(Some(r.estimated))
+                            .push_f64(Some(j / ((b - a) as f64 / 1e9)))
+                            .push_f64(Some(j))
+                            .push_f64(Some(r.dynamic_j))
+                            .push_f64(Some(r.idle_j));
+                        t_attr.flush_if_full(&args.output, p)
+                    })?;
                 }
                 let acts: Vec<ActivationJoules> =
                     activation_energy::split(an, &ds, m.as_ref(), &att, &live, policy, &act_cells);

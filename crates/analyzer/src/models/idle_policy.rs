@@ -249,60 +249,95 @@ impl Live {
         v
     }
 
-    /// Each container's idle energy over its whole life under `policy`, where `idle[i]` is
-    /// (idle J placed by container in interval `i`, the weights' total there): Σᵢ idleᵢ ×
-    /// weight / total, as an integral over the container's span of the density idleᵢ / totalᵢ
-    /// per interval length (times the fill for a container with no memory limit under
-    /// `by-memory`), less its frozen spans under `even`. One pass over the intervals, then
-    /// O(frozen spans) per container.
-    pub fn idle_over_life(&self, policy: IdlePolicy, idle: &[(f64, f64)]) -> Vec<f64> {
-        if !policy.by_container() {
-            return vec![0.0; self.containers.len()];
-        }
-        let n = self.bounds.len() - 1;
-        let rate = |i: usize| {
-            let (j, t) = idle[i];
-            if t > 0.0 {
-                j / t
-            } else {
-                0.0
-            }
-        };
+    /// The idle density of one (model, `policy`), where `idle[i]` is (idle J placed by
+    /// container in interval `i`, the weights' total there): one pass over the intervals.
+    pub fn density<'a>(&'a self, policy: IdlePolicy, idle: &[(f64, f64)]) -> Density<'a> {
+        let n = self.bounds.len().saturating_sub(1);
+        let rate: Vec<f64> = (0..n)
+            .map(|i| match idle.get(i) {
+                Some(&(j, t)) if t > 0.0 => j / t,
+                _ => 0.0,
+            })
+            .collect();
         // Cumulative density at each bound: plain, and times the fill.
         let (mut cum, mut cum_fill) = (vec![0.0; n + 1], vec![0.0; n + 1]);
         for i in 0..n {
-            cum[i + 1] = cum[i] + rate(i);
-            cum_fill[i + 1] = cum_fill[i] + rate(i) * self.fill(i);
+            cum[i + 1] = cum[i] + rate[i];
+            cum_fill[i + 1] = cum_fill[i] + rate[i] * self.fill(i);
         }
-        let at = |cum: &[f64], t: u64, fill: bool| -> f64 {
-            let t = t.clamp(self.bounds[0], self.bounds[n]);
-            if t == self.bounds[n] {
-                return cum[n];
-            }
-            let i = self.bounds.partition_point(|&x| x <= t) - 1;
-            let r = if fill {
-                rate(i) * self.fill(i)
-            } else {
-                rate(i)
-            };
-            cum[i] + r * (t - self.bounds[i]) as f64 / self.len_ns(i) as f64
-        };
-        self.containers
-            .iter()
-            .map(|p| {
-                let (cum, fill, scale) = match (policy, p.memory_mb) {
-                    (IdlePolicy::ByMemory, Some(m)) => (&cum, false, m),
-                    (IdlePolicy::ByMemory, None) => (&cum_fill, true, 1.0),
-                    _ => (&cum, false, 1.0),
-                };
-                let span = |a: u64, b: u64| at(cum, b, fill) - at(cum, a, fill);
-                let mut j = span(p.from, p.to);
-                if policy == IdlePolicy::Even {
-                    j -= p.frozen.iter().map(|&(a, b)| span(a, b)).sum::<f64>();
-                }
-                scale * j
-            })
+        Density {
+            live: self,
+            policy,
+            rate,
+            cum,
+            cum_fill,
+        }
+    }
+
+    /// Each container's idle energy over its whole life under `policy` (`idle` as for
+    /// [`Live::density`]): O(frozen spans) per container once the density is made.
+    pub fn idle_over_life(&self, policy: IdlePolicy, idle: &[(f64, f64)]) -> Vec<f64> {
+        let d = self.density(policy, idle);
+        (0..self.containers.len())
+            .map(|c| d.over(c, 0, u64::MAX))
             .collect()
+    }
+}
+
+/// Σᵢ idleᵢ × weight / totalᵢ over any span, as an integral: the density is idleᵢ / totalᵢ
+/// per interval length (times the fill for a container with no memory limit under
+/// `by-memory`), and a container's weight is its presence (less its frozen spans under `even`)
+/// times its memory limit under `by-memory`.
+#[derive(Debug)]
+pub struct Density<'a> {
+    live: &'a Live,
+    policy: IdlePolicy,
+    rate: Vec<f64>,
+    cum: Vec<f64>,
+    cum_fill: Vec<f64>,
+}
+
+impl Density<'_> {
+    fn at(&self, fill: bool, t: u64) -> f64 {
+        let b = &self.live.bounds;
+        let n = self.rate.len();
+        let cum = if fill { &self.cum_fill } else { &self.cum };
+        let t = t.clamp(b[0], b[n]);
+        if t == b[n] {
+            return cum[n];
+        }
+        let i = b.partition_point(|&x| x <= t) - 1;
+        let r = if fill {
+            self.rate[i] * self.live.fill(i)
+        } else {
+            self.rate[i]
+        };
+        cum[i] + r * (t - b[i]) as f64 / self.live.len_ns(i) as f64
+    }
+
+    /// Container `c`'s idle joules over `[a, b)`.
+    pub fn over(&self, c: usize, a: u64, b: u64) -> f64 {
+        let p = &self.live.containers[c];
+        let (a, b) = (a.max(p.from), b.min(p.to));
+        if !self.policy.by_container() || self.rate.is_empty() || a >= b {
+            return 0.0;
+        }
+        let (fill, scale) = match (self.policy, p.memory_mb) {
+            (IdlePolicy::ByMemory, Some(m)) => (false, m),
+            (IdlePolicy::ByMemory, None) => (true, 1.0),
+            _ => (false, 1.0),
+        };
+        let span = |x: u64, y: u64| self.at(fill, y) - self.at(fill, x);
+        let mut j = span(a, b);
+        if self.policy == IdlePolicy::Even {
+            let k = p.frozen.partition_point(|f| f.1 <= a);
+            j -= p.frozen[k..]
+                .iter()
+                .take_while(|f| f.0 < b)
+                .map(|&(x, y)| span(x.max(a), y.min(b)))
+                .sum::<f64>();
+        }
+        scale * j
     }
 }
 
@@ -465,6 +500,21 @@ mod tests {
                     "{policy:?}, container {c}: {g} vs {want}"
                 );
                 placed += g;
+            }
+            // Over spans of whole intervals, as the per-second table asks.
+            let d = live.density(policy, &idle);
+            for (c, p) in ps.iter().enumerate() {
+                for w in (0..spans.len()).step_by(9).collect::<Vec<_>>().windows(2) {
+                    let want: f64 = (w[0]..w[1])
+                        .filter(|&i| live.present(c, i) && idle[i].1 > 0.0)
+                        .map(|i| idle[i].0 * live.weight(policy, c, i) / idle[i].1)
+                        .sum();
+                    let got = d.over(c, spans[w[0]].0, spans[w[1]].0);
+                    assert!(
+                        (got - want).abs() <= 1e-9 * want.max(1.0),
+                        "{policy:?}, container {c} ({p:?}), intervals {w:?}: {got} vs {want}"
+                    );
+                }
             }
             // Every joule of an interval with someone present goes to someone.
             let want: f64 = idle.iter().filter(|x| x.1 > 0.0).map(|x| x.0).sum();
