@@ -372,7 +372,7 @@ fn attribution_grains_sum_alike_and_change_no_other_table() {
             let t = r.t["interval_start"];
             let spans = coarse_spans.get(&key(r)).map_or(&[][..], Vec::as_slice);
             let k = spans.partition_point(|s| s.1 <= t);
-            !spans.get(k).is_some_and(|s| s.0 <= t)
+            spans.get(k).is_none_or(|s| s.0 > t)
         })
         .collect();
     assert!(
