@@ -328,7 +328,8 @@ fn a_local_experiment_is_recorded_analyzed_and_queried() {
     // The analyzer, then the queries.
     let out = run_with_timeout(
         Command::new(bin("pws-analyze"))
-            .arg("-q")
+            // check.py sums the attribution per interval.
+            .args(["-q", "--attribution", "per-interval"])
             .arg(p("run.pws"))
             .arg("-o")
             .arg(p("tables")),

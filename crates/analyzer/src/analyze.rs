@@ -67,6 +67,11 @@ pub struct RunArgs {
         default_value = "by-lifetime,unassigned,proportional,even,by-memory"
     )]
     pub idle_policy: Vec<IdlePolicy>,
+    /// Rows of the `attribution` table: `per-interval` (every grid interval: the biggest table
+    /// by far), `per-second` (the intervals of each second summed, same columns) or `none`
+    /// (no table). No other table changes.
+    #[arg(long, value_enum, default_value_t, value_name = "GRAIN")]
+    pub attribution: crate::attribution::grain::Grain,
     /// Counter the counter-ratio model splits by (it falls back to CPU time without it).
     #[arg(long, default_value = "instructions")]
     pub ratio_counter: String,

@@ -29,7 +29,8 @@ fn analyse(input: &Path, out: &Path) -> Output {
         .arg(input)
         .arg("-o")
         .arg(out)
-        .arg("--quiet")
+        // `attribution_adds_up` compares it with `power` interval by interval.
+        .args(["--quiet", "--attribution", "per-interval"])
         .output()
         .unwrap()
 }

@@ -511,7 +511,8 @@ fn energy_intervals_hold_over_energy_gaps() {
             "--energy-noise",
             "0.02",
         ],
-        &[],
+        // The estimated intervals themselves, not the seconds that hold them.
+        &["--attribution", "per-interval"],
     );
     let estimated: Vec<(i64, i64)> = rows(&out.join("attribution"))
         .iter()

@@ -276,3 +276,151 @@ fn smartwatts_that_learnt_nothing_is_left_out() {
         .collect();
     assert!(!models.contains("smartwatts"), "{models:?}");
 }
+
+/// `--attribution`: `per-second` rows are the `per-interval` rows summed over whole intervals
+/// of about a second (per cgroup, domain, model and idle policy), and `none` writes no
+/// attribution table while every other table stays the same.
+#[test]
+fn attribution_grains_sum_alike_and_change_no_other_table() {
+    use common::{rows, Row};
+    use std::collections::BTreeMap;
+    let d = tempfile::tempdir().unwrap();
+    let trace = d.path().join("t.pws");
+    let st = Command::new(bin())
+        .args(["synth", "--seconds", "8", "--cpus", "2", "-o"])
+        .arg(&trace)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let analyse = |grain: &str| {
+        let out = d.path().join(grain);
+        let o = Command::new(bin())
+            .arg(&trace)
+            .args(["-q", "--attribution", grain, "-o"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        out
+    };
+    let (fine, coarse, none) = (
+        analyse("per-interval"),
+        analyse("per-second"),
+        analyse("none"),
+    );
+    type Key = (String, String, String, u64, String);
+    let key = |r: &Row| -> Key {
+        (
+            r.str("model").into(),
+            r.str("idle_policy").into(),
+            r.str("domain").into(),
+            r.num("package").unwrap() as u64,
+            r.str("cgroup").into(),
+        )
+    };
+    let fine_rows = rows(&fine.join("attribution"));
+    let coarse_rows = rows(&coarse.join("attribution"));
+    assert!(
+        coarse_rows.len() * 5 < fine_rows.len(),
+        "{} rows per second vs {} per interval",
+        coarse_rows.len(),
+        fine_rows.len()
+    );
+    // Each per-second row: the per-interval rows of its key that start in its span.
+    let mut by_key: BTreeMap<Key, Vec<&Row>> = BTreeMap::new();
+    for r in &fine_rows {
+        by_key.entry(key(r)).or_default().push(r);
+    }
+    let mut covered = 0;
+    for c in &coarse_rows {
+        let (a, b) = (c.t["interval_start"], c.t["interval_end"]);
+        assert!(b - a <= 1_500_000_000, "a bucket of {} ns", b - a);
+        let parts: Vec<&&Row> = by_key[&key(c)]
+            .iter()
+            .filter(|r| r.t["interval_start"] >= a && r.t["interval_start"] < b)
+            .collect();
+        assert!(!parts.is_empty(), "{c:?}");
+        assert!(parts.iter().all(|r| r.t["interval_end"] <= b));
+        covered += parts.len();
+        for col in ["energy_j", "dynamic_j", "idle_j"] {
+            let want: f64 = parts.iter().map(|r| r.num(col).unwrap()).sum();
+            let got = c.num(col).unwrap();
+            assert!(
+                (got - want).abs() <= 1e-9 * want.abs().max(1.0),
+                "{col} of {:?} in [{a}, {b}): {got} vs {want}",
+                key(c)
+            );
+        }
+        let secs = (b - a) as f64 / 1e9;
+        assert!((c.num("power_w").unwrap() * secs - c.num("energy_j").unwrap()).abs() < 1e-9);
+        // `estimated` is the bucket's: any of its intervals, whoever had rows there.
+        assert!(c.flag("estimated") || !parts.iter().any(|r| r.flag("estimated")));
+    }
+    // Nothing left out: the per-interval rows no per-second row holds are 0 J (a container
+    // given a share of an interval whose idle energy was 0).
+    let mut coarse_spans: BTreeMap<Key, Vec<(i64, i64)>> = BTreeMap::new();
+    for c in &coarse_rows {
+        coarse_spans
+            .entry(key(c))
+            .or_default()
+            .push((c.t["interval_start"], c.t["interval_end"]));
+    }
+    coarse_spans.values_mut().for_each(|v| v.sort_unstable());
+    let left: Vec<&Row> = fine_rows
+        .iter()
+        .filter(|r| {
+            let t = r.t["interval_start"];
+            let spans = coarse_spans.get(&key(r)).map_or(&[][..], Vec::as_slice);
+            let k = spans.partition_point(|s| s.1 <= t);
+            spans.get(k).is_none_or(|s| s.0 > t)
+        })
+        .collect();
+    assert!(
+        left.iter().all(|r| r.num("energy_j") == Some(0.0)),
+        "{left:?}"
+    );
+    assert_eq!(
+        covered + left.len(),
+        fine_rows.len(),
+        "every per-interval row summed once"
+    );
+
+    assert!(!none.join("attribution").exists());
+    // Every other table, row for row.
+    let sorted = |dir: &std::path::Path| {
+        let mut v: Vec<String> = rows(dir)
+            .iter()
+            .map(|r| {
+                format!(
+                    "{:?}",
+                    (
+                        r.s.iter().collect::<BTreeMap<_, _>>(),
+                        r.f.iter()
+                            .map(|(k, x)| (k, x.to_bits()))
+                            .collect::<BTreeMap<_, _>>(),
+                        r.b.iter().collect::<BTreeMap<_, _>>(),
+                        r.t.iter().collect::<BTreeMap<_, _>>(),
+                    )
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    for table in [
+        "activation_energy",
+        "functions",
+        "activation_comparison",
+        "models",
+        "power",
+    ] {
+        let want = sorted(&fine.join(table));
+        assert!(!want.is_empty(), "{table}");
+        assert_eq!(sorted(&none.join(table)), want, "{table} under none");
+        assert_eq!(
+            sorted(&coarse.join(table)),
+            want,
+            "{table} under per-second"
+        );
+    }
+}

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use crate::analyze::Analysis;
-use crate::models::attribute::{Live, Share};
+use crate::models::attribute::{Attributed, IdlePolicy, Live};
 use crate::models::dataset::Dataset;
 use crate::models::model::Model;
 use crate::replay::cpu::Usage;
@@ -44,16 +44,19 @@ pub fn split(
     an: &Analysis,
     ds: &Dataset,
     model: &dyn Model,
-    shares: &[Share],
-    live: &[Vec<Live>],
+    att: &Attributed,
+    live: &Live,
+    policy: IdlePolicy,
     cells: &ActivationCells,
 ) -> Vec<ActivationJoules> {
     let n = an.life.activations.len();
     let Some(joined) = &an.joined else {
         return vec![ActivationJoules::default(); n];
     };
+    // The rows without the live containers' idle energy, added for the intervals an
+    // activation overlaps only.
     let mut by: HashMap<(usize, u64), (f64, f64)> = HashMap::new();
-    for s in shares {
+    for s in &att.shares {
         let e = by.entry((s.interval, s.cgroup)).or_default();
         e.0 += s.dynamic_j;
         e.1 += s.idle_j;
@@ -77,7 +80,13 @@ pub fn split(
                         out.complete = false;
                         return;
                     }
-                    let Some(&(dj, ij)) = by.get(&(k, cg)) else {
+                    let mut own: Option<(f64, f64)> = by.get(&(k, cg)).copied();
+                    for &c in live.of_cgroup(cg) {
+                        if let Some(j) = att.container_idle(live, policy, c, k) {
+                            own.get_or_insert((0.0, 0.0)).1 += j;
+                        }
+                    }
+                    let Some((dj, ij)) = own else {
                         return;
                     };
                     let secs = iv.secs();
@@ -103,10 +112,11 @@ pub fn split(
                         // rounding.
                         out.dynamic_j += dj * f.clamp(0.0, 1.0);
                     }
-                    let alive = live[k]
+                    let alive = live
+                        .of_cgroup(cg)
                         .iter()
-                        .find(|l| l.cgroup == cg)
-                        .map_or(0.0, |l| l.alive * secs * 1e9);
+                        .find(|&&c| live.present(c, k))
+                        .map_or(0.0, |&c| live.alive(c, k) * secs * 1e9);
                     let presence = joined
                         .usage
                         .presence_ns

@@ -7,12 +7,17 @@ use std::collections::HashMap;
 
 use super::activation_energy::ActivationJoules;
 use crate::analyze::Analysis;
-use crate::models::attribute::Share;
+use crate::models::attribute::{Attributed, IdlePolicy, Live};
 
-/// Per function container (index into `an.life.containers`): its keep-alive joules.
+/// Per function container (index into `an.life.containers`): its keep-alive joules. One pass
+/// over the rows without the live containers' idle energy, that energy over each container's
+/// life in one step (`Live::idle_over_life`), then the activations: linear in intervals,
+/// containers and activations, not in intervals × containers.
 pub fn per_container(
     an: &Analysis,
-    shares: &[Share],
+    att: &Attributed,
+    live: &Live,
+    policy: IdlePolicy,
     acts: &[ActivationJoules],
 ) -> HashMap<usize, f64> {
     // hwpc-sensor reports have no activations: no keep-alive to tell apart.
@@ -20,8 +25,15 @@ pub fn per_container(
         return HashMap::new();
     }
     let mut total: HashMap<u64, f64> = HashMap::new();
-    for s in shares {
+    for s in &att.shares {
         *total.entry(s.cgroup).or_default() += s.dynamic_j + s.idle_j;
+    }
+    for (p, j) in live
+        .containers
+        .iter()
+        .zip(live.idle_over_life(policy, &att.idle))
+    {
+        *total.entry(p.cgroup).or_default() += j;
     }
     let mut out: HashMap<usize, f64> = HashMap::new();
     for ci in 0..an.life.containers.len() {

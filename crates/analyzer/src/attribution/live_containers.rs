@@ -1,14 +1,14 @@
 //! Who is present in each interval, for the idle policies: every function container alive in
-//! it (see `join::function_containers`: system scopes and daemons are never given idle energy),
-//! with the fractions of the interval it existed and was not paused, and its memory limit.
+//! it (see `join::function_containers`: system scopes and daemons are never given idle energy):
+//! its span, its frozen spans and its memory limit, once per container however long it lives.
 
 use std::collections::{HashMap, HashSet};
 
 use crate::analyze::Analysis;
-use crate::models::attribute::Live;
+use crate::models::attribute::{Live, Presence};
 
-/// Containers present in each interval of `spans`.
-pub fn live_containers(an: &Analysis, spans: &[(u64, u64)]) -> Vec<Vec<Live>> {
+/// The function containers over the grid intervals `spans`, as lifecycles.
+pub fn live_containers(an: &Analysis, spans: &[(u64, u64)]) -> Live {
     let end = an.grid.end();
     let mut mem: HashMap<usize, f64> = HashMap::new();
     for a in &an.life.activations {
@@ -32,7 +32,7 @@ pub fn live_containers(an: &Analysis, spans: &[(u64, u64)]) -> Vec<Vec<Live>> {
         }
     }
     let groups_others = |path: &str| parents.contains(path.trim_end_matches('/'));
-    let mut live = vec![Vec::new(); spans.len()];
+    let mut out = Vec::new();
     for (ci, c) in an.life.containers.iter().enumerate() {
         let Some(g) = c.cgroup.map(|g| &an.life.cgroups[g]) else {
             continue;
@@ -45,24 +45,28 @@ pub fn live_containers(an: &Analysis, spans: &[(u64, u64)]) -> Vec<Vec<Live>> {
         }
         let from = c.created.unwrap_or(an.grid.start());
         let to = c.destroyed.unwrap_or(end);
-        an.grid.split(from, to, |i, x, y| {
-            let (a, b) = spans[i];
-            let len = (b - a) as f64;
-            let frozen: u64 = g
-                .frozen
-                .iter()
-                .map(|(fa, fb)| {
-                    let (fa, fb) = ((*fa).max(x), fb.unwrap_or(end).min(y));
-                    fb.saturating_sub(fa)
-                })
-                .sum();
-            live[i].push(Live {
-                cgroup: g.id,
-                alive: (y - x) as f64 / len,
-                running: (y - x).saturating_sub(frozen) as f64 / len,
-                memory_mb: mem.get(&ci).copied(),
-            });
+        // Inside its life, in time order, overlaps merged: what `Live` sweeps over.
+        let mut frozen: Vec<(u64, u64)> = g
+            .frozen
+            .iter()
+            .map(|&(a, b)| (a.max(from), b.unwrap_or(end).min(to)))
+            .filter(|(a, b)| a < b)
+            .collect();
+        frozen.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(frozen.len());
+        for (a, b) in frozen {
+            match merged.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        out.push(Presence {
+            cgroup: g.id,
+            from,
+            to,
+            frozen: merged,
+            memory_mb: mem.get(&ci).copied(),
         });
     }
-    live
+    Live::new(spans, out)
 }

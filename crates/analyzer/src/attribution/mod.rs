@@ -7,6 +7,7 @@
 //! activation once per domain.
 
 pub mod activation_energy;
+pub mod grain;
 pub mod keep_alive;
 pub mod live_containers;
 pub mod uncertainty;
@@ -67,8 +68,8 @@ pub struct Attribution {
     pub notes: Vec<String>,
 }
 
-/// Fits, compares and attributes; writes `models`, `model_eval`, `attribution` and
-/// `activation_energy`.
+/// Fits, compares and attributes; writes `models`, `model_eval`, `attribution` (at the grain
+/// of `--attribution`, or not at all) and `activation_energy`.
 pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathBuf>, Attribution)> {
     let (run, host) = (an.run.as_str(), an.host.as_str());
     let ts = |ns: u64| {
@@ -113,6 +114,9 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
         .f64("energy_j")
         .f64("dynamic_j")
         .f64("idle_j");
+    let buckets = grain::Buckets::new(args.attribution, &spans);
+    // A cgroup's name and container id, made once rather than for each of its rows.
+    let mut names: HashMap<u64, (String, String)> = HashMap::new();
     let mut out = Attribution::default();
     let container_of: HashMap<u64, usize> = an
         .life
@@ -258,46 +262,56 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
                     .collect();
             for &policy in &args.idle_policy {
                 let key: Key = (domain.clone(), name.clone(), policy.as_str());
-                let shares = attribute::attribute(&ds, m.as_ref(), policy, &live);
-                for sh in &shares {
-                    let (a, b) = spans[sh.interval];
-                    let (name_cg, cid) = if sh.cgroup == UNASSIGNED {
-                        ("<unassigned>".to_owned(), String::new())
-                    } else {
-                        (
-                            cgroup_name(an, sh.cgroup),
-                            container_of
-                                .get(&sh.cgroup)
-                                .map(|&c| an.life.containers[c].container_id.clone())
-                                .unwrap_or_default(),
-                        )
-                    };
+                let att = attribute::attribute(&ds, m.as_ref(), policy, &live);
+                // Live containers never count as `other` (they are function containers), so
+                // the rows without their idle energy give both sums.
+                for sh in &att.shares {
                     let j = sh.dynamic_j + sh.idle_j;
                     if sh.cgroup == UNASSIGNED {
                         *out.unassigned.entry(key.clone()).or_default() += j;
                     } else if !is_function(sh.cgroup) {
                         *out.other.entry(key.clone()).or_default() += j;
                     }
-                    t_attr
-                        .push_key(run, host)
-                        .push_ts(ts(a))
-                        .push_ts(ts(b))
-                        .push_str(&domain)
-                        .push_u64(Some(e.package.into()))
-                        .push_str(&name_cg)
-                        .push_str(&cid)
-                        .push_str(&name)
-                        .push_str(policy.as_str())
-                        .push_str(source)
-                        .push_bool(Some(e.status[sh.interval] == Status::Estimated))
-                        .push_f64(Some(j / ((b - a) as f64 / 1e9)))
-                        .push_f64(Some(j))
-                        .push_f64(Some(sh.dynamic_j))
-                        .push_f64(Some(sh.idle_j));
-                    t_attr.flush_if_full(&args.output, p)?;
+                }
+                if let Some(buckets) = &buckets {
+                    let estimated = |i: usize| e.status[i] == Status::Estimated;
+                    grain::rows(buckets, &att, &live, policy, estimated, |r| -> Result<()> {
+                        let (a, b) = buckets.span(r.bucket);
+                        let (name_cg, cid) = names.entry(r.cgroup).or_insert_with(|| {
+                            if r.cgroup == UNASSIGNED {
+                                ("<unassigned>".to_owned(), String::new())
+                            } else {
+                                (
+                                    cgroup_name(an, r.cgroup),
+                                    container_of
+                                        .get(&r.cgroup)
+                                        .map(|&c| an.life.containers[c].container_id.clone())
+                                        .unwrap_or_default(),
+                                )
+                            }
+                        });
+                        let j = r.dynamic_j + r.idle_j;
+                        t_attr
+                            .push_key(run, host)
+                            .push_ts(ts(a))
+                            .push_ts(ts(b))
+                            .push_str(&domain)
+                            .push_u64(Some(e.package.into()))
+                            .push_str(name_cg)
+                            .push_str(cid)
+                            .push_str(&name)
+                            .push_str(policy.as_str())
+                            .push_str(source)
+                            .push_bool(Some(r.estimated))
+                            .push_f64(Some(j / ((b - a) as f64 / 1e9)))
+                            .push_f64(Some(j))
+                            .push_f64(Some(r.dynamic_j))
+                            .push_f64(Some(r.idle_j));
+                        t_attr.flush_if_full(&args.output, p)
+                    })?;
                 }
                 let acts: Vec<ActivationJoules> =
-                    activation_energy::split(an, &ds, m.as_ref(), &shares, &live, &act_cells);
+                    activation_energy::split(an, &ds, m.as_ref(), &att, &live, policy, &act_cells);
                 for (ai, j) in acts.iter().enumerate() {
                     if an.life.activations[ai].container.is_none() {
                         continue;
@@ -321,7 +335,7 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
                     };
                     d.systematic_j += bounds[ai].map_or(0.0, |b| b.systematic_j);
                 }
-                for (ci, k) in keep_alive::per_container(an, &shares, &acts) {
+                for (ci, k) in keep_alive::per_container(an, &att, &live, policy, &acts) {
                     *out.keep_alive.entry((ci, key.clone())).or_default() += k;
                 }
             }
@@ -373,12 +387,11 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
         t_act.flush_if_full(&args.output, p)?;
     }
     let o = &args.output;
-    let files = vec![
-        t_models.write(o, p)?,
-        t_eval.write(o, p)?,
-        t_attr.write(o, p)?,
-        t_act.write(o, p)?,
-    ];
+    let mut files = vec![t_models.write(o, p)?, t_eval.write(o, p)?];
+    if buckets.is_some() {
+        files.push(t_attr.write(o, p)?);
+    }
+    files.push(t_act.write(o, p)?);
     Ok((files, out))
 }
 

@@ -9,8 +9,7 @@
 use std::collections::HashMap;
 
 use super::dataset::Dataset;
-use super::idle_policy;
-pub use super::idle_policy::{IdlePolicy, Live};
+pub use super::idle_policy::{IdlePolicy, Live, Presence};
 use super::linear::FitError;
 use super::model::Model;
 pub use super::protocol::Protocol;
@@ -143,15 +142,94 @@ pub fn evaluate(
     (out, fitted)
 }
 
-/// Splits every interval's measured energy. `live[i]` lists the containers present in
-/// interval `i`.
-pub fn attribute(
-    ds: &Dataset,
-    model: &dyn Model,
-    policy: IdlePolicy,
-    live: &[Vec<Live>],
-) -> Vec<Share> {
-    let mut out = Vec::new();
+/// One (model, idle policy)'s split of every interval. The idle energy a container policy
+/// places is kept per interval (`idle`), not as a row per live container: a container's share
+/// of an interval is [`Attributed::container_idle`], of its whole life
+/// [`Live::idle_over_life`]; [`Attributed::rows`] gives every row when a table needs them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Attributed {
+    /// The dynamic energy by the model's weights, the idle energy of `proportional`, and what
+    /// no rule placed (`UNASSIGNED`): by interval, then cgroup.
+    pub shares: Vec<Share>,
+    /// Per interval: (idle J the policy places among the live containers, the sum of their
+    /// weights); (0, 0) where it places none there.
+    pub idle: Vec<(f64, f64)>,
+}
+
+impl Attributed {
+    /// Container `c`'s idle joules in interval `i`; None where it has no share there (a
+    /// share may be 0 J, when the interval's idle energy is).
+    pub fn container_idle(
+        &self,
+        live: &Live,
+        policy: IdlePolicy,
+        c: usize,
+        i: usize,
+    ) -> Option<f64> {
+        let (idle, total) = self.idle.get(i).copied().unwrap_or((0.0, 0.0));
+        if total <= 0.0 || !live.present(c, i) {
+            return None;
+        }
+        let x = live.weight(policy, c, i);
+        (x > 0.0).then(|| idle * x / total)
+    }
+
+    /// Every row, (interval, cgroup) in order: `shares` with each live container's idle
+    /// energy merged in. As many as intervals × live containers, so made as they are read.
+    pub fn rows<'a>(
+        &'a self,
+        live: &'a Live,
+        policy: IdlePolicy,
+    ) -> impl Iterator<Item = Share> + 'a {
+        let starts = if policy.by_container() {
+            live.by_start()
+        } else {
+            Vec::new()
+        };
+        let mut next = 0;
+        let mut active: Vec<(usize, usize)> = Vec::new();
+        let mut k = 0;
+        (0..self.idle.len()).flat_map(move |i| {
+            while next < starts.len() && starts[next].0 <= i {
+                active.push((starts[next].1, starts[next].2));
+                next += 1;
+            }
+            active.retain(|&(last, _)| last >= i);
+            let mut rows: std::collections::BTreeMap<u64, (f64, f64)> = Default::default();
+            while k < self.shares.len() && self.shares[k].interval == i {
+                let s = &self.shares[k];
+                let r = rows.entry(s.cgroup).or_default();
+                r.0 += s.dynamic_j;
+                r.1 += s.idle_j;
+                k += 1;
+            }
+            // In container order, as the idle policy summed them before.
+            let mut cs: Vec<usize> = active.iter().map(|&(_, c)| c).collect();
+            cs.sort_unstable();
+            for c in cs {
+                if let Some(j) = self.container_idle(live, policy, c, i) {
+                    rows.entry(live.containers[c].cgroup).or_default().1 += j;
+                }
+            }
+            rows.into_iter()
+                .map(move |(cgroup, (dynamic_j, idle_j))| Share {
+                    interval: i,
+                    cgroup,
+                    dynamic_j,
+                    idle_j,
+                })
+                .collect::<Vec<_>>()
+        })
+    }
+}
+
+/// Splits every interval's measured energy; `live` are the containers the idle policies
+/// place idle energy among.
+pub fn attribute(ds: &Dataset, model: &dyn Model, policy: IdlePolicy, live: &Live) -> Attributed {
+    let mut out = Attributed {
+        shares: Vec::new(),
+        idle: vec![(0.0, 0.0); ds.intervals.len()],
+    };
     for (i, iv) in ds.intervals.iter().enumerate() {
         let idle_w = model.idle_w_at(iv);
         // Missing energy is not attributed (an estimated gap is).
@@ -171,14 +249,19 @@ pub fn attribute(
         } else {
             rows.entry(UNASSIGNED).or_default().0 += dynamic;
         }
-        let empty = Vec::new();
-        let lv = live.get(i).unwrap_or(&empty);
-        let weights = idle_policy::shares(policy, iv, &w, lv);
-        let total: f64 = weights.iter().map(|(_, x)| x).sum();
+        let total = match policy {
+            IdlePolicy::Unassigned => 0.0,
+            IdlePolicy::Proportional => sum_w,
+            _ => live.total(policy, i),
+        };
         if total > 0.0 {
-            for (cg, x) in weights {
-                if x > 0.0 {
-                    rows.entry(cg).or_default().1 += idle * x / total;
+            if policy.by_container() {
+                out.idle[i] = (idle, total);
+            } else {
+                for ((cg, _), &x) in iv.cgroups.iter().zip(&w) {
+                    if x > 0.0 {
+                        rows.entry(*cg).or_default().1 += idle * x / total;
+                    }
                 }
             }
         } else if idle > 0.0 {
@@ -186,12 +269,13 @@ pub fn attribute(
         }
         let mut rows: Vec<(u64, (f64, f64))> = rows.into_iter().collect();
         rows.sort_by_key(|(cg, _)| *cg);
-        out.extend(rows.into_iter().map(|(cgroup, (dynamic_j, idle_j))| Share {
-            interval: i,
-            cgroup,
-            dynamic_j,
-            idle_j,
-        }));
+        out.shares
+            .extend(rows.into_iter().map(|(cgroup, (dynamic_j, idle_j))| Share {
+                interval: i,
+                cgroup,
+                dynamic_j,
+                idle_j,
+            }));
     }
     out
 }
@@ -399,24 +483,27 @@ mod tests {
         assert_eq!(errs.len(), 4);
         assert!(errs.iter().all(|e| e.mae_w < 1e-6), "{errs:?}");
         assert!((m.idle_w() - 50.0).abs() < 1e-6);
-        let live: Vec<Vec<Live>> = (0..20)
-            .map(|i| {
-                vec![
-                    Live {
-                        cgroup: 1,
-                        alive: 1.0,
-                        running: 1.0,
-                        memory_mb: Some(256.0),
-                    },
-                    Live {
-                        cgroup: 3,
-                        alive: 0.5,
-                        running: if i % 2 == 0 { 0.0 } else { 0.5 },
-                        memory_mb: None,
-                    },
-                ]
-            })
-            .collect();
+        // Cgroup 1 all along (256 MB); cgroup 3 the first half of every second, frozen in
+        // the even ones (no memory limit known).
+        let mut ps = vec![Presence {
+            cgroup: 1,
+            from: 0,
+            to: 20_000_000_000,
+            frozen: vec![],
+            memory_mb: Some(256.0),
+        }];
+        for i in 0..20u64 {
+            let (a, b) = (i * 1_000_000_000, i * 1_000_000_000 + 500_000_000);
+            ps.push(Presence {
+                cgroup: 3,
+                from: a,
+                to: b,
+                frozen: if i % 2 == 0 { vec![(a, b)] } else { vec![] },
+                memory_mb: None,
+            });
+        }
+        let spans: Vec<(u64, u64)> = d.intervals.iter().map(|iv| (iv.start, iv.end)).collect();
+        let live = Live::new(&spans, ps);
         let total: f64 = d.intervals.iter().map(|iv| iv.energy_j).sum();
         for p in [
             IdlePolicy::Unassigned,
@@ -425,7 +512,7 @@ mod tests {
             IdlePolicy::ByLifetime,
             IdlePolicy::ByMemory,
         ] {
-            let rows = attribute(&d, &m, p, &live);
+            let rows: Vec<Share> = attribute(&d, &m, p, &live).rows(&live, p).collect();
             let sum: f64 = rows.iter().map(|r| r.dynamic_j + r.idle_j).sum();
             assert!(
                 (sum - total).abs() < 1e-6 * total,
@@ -446,7 +533,9 @@ mod tests {
         }
         // Interval 0: nothing ran, so all its dynamic energy (none) and, under `unassigned`,
         // its idle energy are unassigned.
-        let rows = attribute(&d, &m, IdlePolicy::Unassigned, &live);
+        let rows: Vec<Share> = attribute(&d, &m, IdlePolicy::Unassigned, &live)
+            .rows(&live, IdlePolicy::Unassigned)
+            .collect();
         let r0: Vec<&Share> = rows.iter().filter(|r| r.interval == 0).collect();
         assert!(r0
             .iter()
