@@ -680,6 +680,32 @@ mod tests {
         assert!(check(&args(p, 3, 2, 200_000)).is_err());
     }
 
+    #[test]
+    fn node_options_that_make_no_sense_are_refused() {
+        let p = PathBuf::from("unused.pws");
+        let bad: [&dyn Fn(&mut SynthArgs); 7] = [
+            &|a| a.functions = 0,
+            &|a| a.functions = functions::MAX_FUNCTIONS + 1,
+            &|a| a.rate = Some(0.0),
+            &|a| a.rate = Some(-1.0),
+            &|a| a.rate = Some(f64::INFINITY),
+            &|a| a.keep_alive = Some(std::time::Duration::from_micros(10)),
+            &|a| {
+                a.keep_alive = Some(std::time::Duration::from_secs(5));
+                a.concurrency = 2;
+            },
+        ];
+        for (k, set) in bad.iter().enumerate() {
+            let mut a = args(p.clone(), 3, 2, 1000);
+            set(&mut a);
+            assert!(check(&a).is_err(), "case {k}");
+        }
+        let mut a = args(p, 3, 2, 1000);
+        (a.functions, a.rate) = (50, Some(50.0));
+        a.keep_alive = Some(std::time::Duration::from_secs(600));
+        check(&a).unwrap();
+    }
+
     /// Three CPUs at 5 kHz for 3 s: one block per CPU and second, continuing each other; on
     /// every CPU exactly `freq` timer samples a second, in time order, ending on the last
     /// period; energy every 10 ms; each activation's container link and record once.

@@ -336,3 +336,109 @@ impl Schedule {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::functions::catalog;
+    use rand::SeedableRng;
+    use std::collections::BTreeSet;
+
+    /// Ten minutes of 50 functions at 50 a second kept warm 10 s: the pool behaves as
+    /// OpenWhisk's, and the arrivals come at the rate asked for.
+    #[test]
+    fn kept_alive_containers_follow_the_invoker_pool() {
+        let (ms_total, ka) = (600_000, 10_000);
+        let mut rng = StdRng::seed_from_u64(3);
+        let s = Schedule::draw(
+            ms_total,
+            8,
+            1,
+            0,
+            catalog(50, Some(50.0)),
+            Some(ka),
+            &mut rng,
+        );
+        // Poisson: 4 standard deviations (a few runs are cut at the end).
+        let n = s.acts.len() as f64;
+        let want = 50.0 * ms_total as f64 / 1000.0;
+        assert!((n - want).abs() < 4.0 * want.sqrt(), "{n} vs {want}");
+        let seen: BTreeSet<usize> = s.acts.iter().map(|a| a.function).collect();
+        assert_eq!(seen.len(), 50);
+
+        let cold = s.acts.iter().filter(|a| a.cold).count();
+        assert_eq!(cold, s.containers.len(), "a cold start is a container made");
+        for (ci, c) in s.containers.iter().enumerate() {
+            assert_eq!(c.created, c.runs[0].0, "made by its first run");
+            assert!(
+                c.runs.windows(2).all(|w| w[0].1 <= w[1].0),
+                "one run at a time"
+            );
+            assert!(
+                c.runs.windows(2).all(|w| w[1].0 < w[0].1 + ka),
+                "never idle for the keep-alive between runs"
+            );
+            let last = c.runs.last().unwrap().1;
+            assert_eq!(
+                c.removed,
+                (last + ka < ms_total).then_some(last + ka),
+                "{ci}"
+            );
+            let busy: u64 = c.runs.iter().map(|r| r.1 - r.0).sum();
+            let life = c.removed.unwrap_or(ms_total) - c.created;
+            assert_eq!(s.paused_ms(c), life - busy, "paused whenever not running");
+        }
+        // A cold start only when every container of the function alive then is busy.
+        for a in s.acts.iter().filter(|a| a.cold) {
+            for (ci, c) in s.containers.iter().enumerate() {
+                if c.function != a.function || ci == a.container || c.created > a.start {
+                    continue;
+                }
+                let alive = c.removed.is_none_or(|r| r > a.start);
+                let busy = c.runs.iter().any(|r| r.0 <= a.start && a.start < r.1);
+                assert!(!alive || busy, "container {ci} was idle at {}", a.start);
+            }
+        }
+        // Hundreds of containers alive at once is what a keep-alive of minutes gives; ten
+        // seconds at this rate keeps several per popular function and one per rare one.
+        let mut ev: Vec<(u64, i64)> = s
+            .containers
+            .iter()
+            .flat_map(|c| {
+                [(c.created, 1)]
+                    .into_iter()
+                    .chain(c.removed.map(|r| (r, -1)))
+            })
+            .collect();
+        ev.sort_unstable();
+        let peak = ev
+            .iter()
+            .scan(0, |n, e| {
+                *n += e.1;
+                Some(*n)
+            })
+            .max()
+            .unwrap();
+        assert!(peak >= 50, "{peak} alive at once");
+
+        // The cgroup events pair up: frozen exactly the paused time, thawed before removal.
+        let mut frozen: BTreeMap<usize, (Option<u64>, u64)> = BTreeMap::new();
+        for (ms, op, ci) in s.container_events() {
+            let f = frozen.entry(ci).or_default();
+            match op {
+                CgroupOp::Freeze => {
+                    assert!(f.0.is_none());
+                    f.0 = Some(ms);
+                }
+                CgroupOp::Thaw => f.1 += ms - f.0.take().unwrap(),
+                CgroupOp::Rmdir => assert!(f.0.is_none(), "removed frozen"),
+                _ => {}
+            }
+        }
+        for (ci, (open, total)) in frozen {
+            let c = &s.containers[ci];
+            let total = total + open.map_or(0, |a| ms_total - a);
+            assert_eq!(total, s.paused_ms(c), "{ci}");
+        }
+    }
+}
