@@ -4,7 +4,8 @@
 //! counter gaps, DVFS, VMs without counters).
 //!
 //! The CPUs (two by default, `--cpus`, split over `--packages`) run three functions (each in
-//! its own Docker-named container cgroup), a system daemon, `--system-cgroups` busy scopes that
+//! its own Docker-named container cgroup; `--functions`, `--rate` and `--keep-alive` make a
+//! node of many functions whose containers come and go, [`functions`], [`schedule`]), a system daemon, `--system-cgroups` busy scopes that
 //! run no function, and the idle task, 1 ms at a time. Each package's power is in
 //! [`power`]; the functions retire instructions at very different rates, so their power per
 //! CPU-second differs (what a CPU-time share gets wrong), and each activation at its own rate
