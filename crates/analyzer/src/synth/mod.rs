@@ -4,7 +4,8 @@
 //! counter gaps, DVFS, VMs without counters).
 //!
 //! The CPUs (two by default, `--cpus`, split over `--packages`) run three functions (each in
-//! its own Docker-named container cgroup), a system daemon, `--system-cgroups` busy scopes that
+//! its own Docker-named container cgroup; `--functions`, `--rate` and `--keep-alive` make a
+//! node of many functions whose containers come and go, [`functions`], [`schedule`]), a system daemon, `--system-cgroups` busy scopes that
 //! run no function, and the idle task, 1 ms at a time. Each package's power is in
 //! [`power`]; the functions retire instructions at very different rates, so their power per
 //! CPU-second differs (what a CPU-time share gets wrong), and each activation at its own rate
@@ -23,6 +24,7 @@
 //! and written one second at a time, so a trace of many gigabytes is written in bounded memory
 //! (`bench/analyzer_memory.sh` relies on it).
 
+mod functions;
 mod perf;
 mod power;
 mod schedule;
@@ -45,7 +47,7 @@ use serde_json::json;
 pub use perf::Counters;
 use power::{Counter, CounterOptions, Frequency, Gaps};
 pub use power::{PowerShape, IDLE_W, J_PER_INSTRUCTION, W_PER_BUSY_CPU};
-use schedule::{Act, Schedule, Slot, DAEMON_CGROUP, FUNCTIONS, IDLE_SLOT};
+use schedule::{Act, Container, Schedule, Slot, DAEMON_CGROUP, IDLE_SLOT};
 
 const MS: u64 = 1_000_000;
 /// Where the synthetic clock starts (boot + 1000 s) and the wall time it corresponds to.
@@ -59,6 +61,8 @@ const CHUNK_MS: u64 = 1000;
 const MAX_FREQ: u32 = 100_000;
 /// Enough for any machine the analyzer will meet, and a bound on per-chunk buffers.
 const MAX_CPUS: u32 = 4096;
+/// `--rate` at most: a million activations a second.
+const MAX_RATE: f64 = 1e6;
 /// The zstd level pws-record uses by default.
 const COMPRESSION_LEVEL: i32 = 1;
 
@@ -126,6 +130,21 @@ pub struct SynthArgs {
     /// Busy cgroups created and removed during the run that are not function containers.
     #[arg(long, default_value_t = 0)]
     pub system_cgroups: u32,
+    /// Distinct functions, cycling through three kinds of pace and run time, each moved by its
+    /// own factor (the default three are the reference trace's).
+    #[arg(long, default_value_t = 3)]
+    pub functions: u32,
+    /// Activations per second over all functions (Poisson arrivals), split by a Zipf law of
+    /// exponent 1 over the functions, as skewed as the Azure Functions trace; without it the
+    /// default three run at 12, 8 and 10 a second, more functions share 30 a second.
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<f64>,
+    /// Containers come and go as OpenWhisk's pool makes them: a new one (cold start) only when
+    /// no container of the function is idle, one activation at a time, paused (cgroup frozen)
+    /// between runs, removed this long after its last run. Without it each function has one
+    /// container for the whole trace.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub keep_alive: Option<std::time::Duration>,
 }
 
 impl SynthArgs {
@@ -165,6 +184,30 @@ fn check(args: &SynthArgs) -> Result<()> {
     }
     if args.concurrency == 0 || args.concurrency > 64 {
         bail!("--concurrency {}: give 1 to 64", args.concurrency);
+    }
+    if args.functions == 0 || args.functions > functions::MAX_FUNCTIONS {
+        bail!(
+            "--functions {}: give 1 to {}",
+            args.functions,
+            functions::MAX_FUNCTIONS
+        );
+    }
+    if let Some(r) = args.rate {
+        // Above this a CPU-millisecond schedule has no room left on any machine synth makes.
+        if !(r.is_finite() && r > 0.0 && r <= MAX_RATE) {
+            bail!("--rate {r}: activations per second, above 0 and at most {MAX_RATE}");
+        }
+    }
+    if let Some(ka) = args.keep_alive {
+        if ka.as_millis() == 0 {
+            bail!("--keep-alive {ka:?}: at least 1 ms (the schedule moves in milliseconds)");
+        }
+        if args.concurrency != 1 {
+            bail!(
+                "--keep-alive runs one activation at a time per container, as OpenWhisk does by default: drop --concurrency {}",
+                args.concurrency
+            );
+        }
     }
     if !(0.0..1.0).contains(&args.energy_noise) {
         bail!(
@@ -207,6 +250,9 @@ pub fn run(args: &SynthArgs) -> Result<std::process::ExitCode> {
         cpus,
         args.concurrency as usize,
         args.system_cgroups as usize,
+        functions::catalog(args.functions as usize, args.rate),
+        args.keep_alive
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 2)),
         &mut rng,
     );
     let freq = Frequency::draw(args.power, packages, ms_total, &mut rng);
@@ -240,7 +286,8 @@ pub fn run(args: &SynthArgs) -> Result<std::process::ExitCode> {
         pairs: vec![pair(0)],
     })?;
 
-    let cold = schedule::cold_starts(&sched.acts);
+    let lifecycle = sched.container_events();
+    let mut next_event = 0usize;
     let records_only = args.activation_source == ActivationSourceArg::Records;
     let mut encoders: Vec<perf::Encoder> = (0..args.cpus)
         .map(|c| perf::Encoder::new(c, args.freq, args.counters))
@@ -254,7 +301,7 @@ pub fn run(args: &SynthArgs) -> Result<std::process::ExitCode> {
     let mut reset_done = false;
     for c0 in (0..ms_total).step_by(CHUNK_MS as usize) {
         let c1 = (c0 + CHUNK_MS).min(ms_total);
-        let cg = cgroup_events(&sched, c0, c1);
+        let cg = cgroup_events(&sched, &lifecycle, &mut next_event, c0, c1);
         if !cg.events.is_empty() {
             w.write(&cg)?;
         }
@@ -322,7 +369,7 @@ pub fn run(args: &SynthArgs) -> Result<std::process::ExitCode> {
         while next_start < sched.acts.len() && sched.acts[next_start].start < c1 {
             let i = next_start;
             if !records_only {
-                events.push(container_event(i, &sched.acts[i], cold[i]));
+                events.push(container_event(&sched, i, &sched.acts[i]));
             }
             pending.push(i);
             next_start += 1;
@@ -336,7 +383,7 @@ pub fn run(args: &SynthArgs) -> Result<std::process::ExitCode> {
         if !done.is_empty() {
             let records = done
                 .iter()
-                .map(|&i| activation_record(i, &sched.acts[i], cold[i], records_only))
+                .map(|&i| activation_record(&sched, i, &sched.acts[i], records_only))
                 .collect();
             w.write(&Activations { records })?;
         }
@@ -349,14 +396,15 @@ pub fn run(args: &SynthArgs) -> Result<std::process::ExitCode> {
     let samples: u64 = encoders.iter().map(|e| e.samples).sum();
     let bytes = std::fs::metadata(&args.output).map_or(0, |m| m.len());
     eprintln!(
-        "pws-analyze: wrote {} ({} s, {} CPUs in {} packages at {} Hz: {samples} perf samples, {bytes} bytes; {} activations of {} functions; energy is synthetic ground truth, not a measurement)",
+        "pws-analyze: wrote {} ({} s, {} CPUs in {} packages at {} Hz: {samples} perf samples, {bytes} bytes; {} activations of {} functions in {} containers; energy is synthetic ground truth, not a measurement)",
         args.output.display(),
         ms_total / 1000,
         args.cpus,
         args.packages,
         args.freq,
         sched.acts.len(),
-        FUNCTIONS.len()
+        sched.functions.len(),
+        sched.containers.len()
     );
     Ok(std::process::ExitCode::SUCCESS)
 }
@@ -365,13 +413,13 @@ fn activation_id(i: usize) -> String {
     format!("{:032x}", 0x5157_0000_0000u64 + i as u64)
 }
 
-/// A Docker-style 64-hex container id, one container per function.
-fn container_id(fi: usize) -> String {
-    format!("{:064x}", 0x5157_c000u64 + fi as u64)
+/// A Docker-style 64-hex container id.
+fn container_id(c: &Container) -> String {
+    format!("{:064x}", c.serial)
 }
 
-fn container_cgroup(fi: usize) -> String {
-    format!("/docker/{}", container_id(fi))
+fn container_cgroup(c: &Container) -> String {
+    format!("/docker/{}", container_id(c))
 }
 
 /// Every activation's true dynamic energy (its CPU's busy power and its instructions over its
@@ -388,6 +436,28 @@ fn truth_json(
         .iter()
         .enumerate()
         .map(|(i, a)| (activation_id(i), act_dynamic_j(a, freq, package_of)))
+        .collect();
+    let ns = |ms: u64| T0 + ms * MS;
+    // Each container's life as the analysis should find it.
+    let containers: BTreeMap<String, serde_json::Value> = sched
+        .containers
+        .iter()
+        .map(|c| {
+            let runs = c.runs.len();
+            let v = json!({
+                "function": sched.functions[c.function].name,
+                "created_ns": ns(c.created),
+                "removed_ns": c.removed.map(ns),
+                "paused_ns": sched.paused_ms(c) * MS,
+                "activations": runs,
+            });
+            (container_id(c), v)
+        })
+        .collect();
+    let functions: Vec<serde_json::Value> = sched
+        .functions
+        .iter()
+        .map(|f| json!({"name": f.name, "rate": f.rate, "ips": f.ips, "run_ms": [f.run_ms.0, f.run_ms.1]}))
         .collect();
     let exact = args.power == PowerShape::Linear && args.counters == Counters::Default;
     json!({
@@ -413,17 +483,22 @@ fn truth_json(
             "counters": format!("{:?}", args.counters).to_lowercase(),
             "power": format!("{:?}", args.power).to_lowercase(),
             "system_cgroups": args.system_cgroups,
+            "functions": functions,
+            "rate": args.rate,
+            "zipf_exponent": functions::ZIPF_EXPONENT,
+            "keep_alive_ms": sched.keep_alive,
         },
+        "containers": containers,
         "activation_dynamic_j": per,
     })
     .to_string()
 }
 
 fn act_dynamic_j(a: &Act, freq: &Frequency, package_of: &dyn Fn(usize) -> usize) -> f64 {
-    let f = &FUNCTIONS[a.function];
     let p = package_of(a.cpu);
+    // Any busy slot: power depends on the pace only.
     (a.start..a.end)
-        .map(|ms| power::cpu_dynamic_w((f.cgroup_id, 1, a.ips), freq.at(p, ms)) * 1e-3)
+        .map(|ms| power::cpu_dynamic_w((1, 1, a.ips), freq.at(p, ms)) * 1e-3)
         .sum()
 }
 
@@ -463,9 +538,16 @@ fn trace_info(truth: String, args: &SynthArgs, package_of: &dyn Fn(usize) -> usi
     }
 }
 
-/// The cgroup events of `[c0, c1)`: at the start the root, the daemon and the function
-/// containers (made at the trace's start); the system scopes when made and removed.
-fn cgroup_events(sched: &Schedule, c0: u64, c1: u64) -> CgroupEvents {
+/// The cgroup events of `[c0, c1)`: at the start the root and the daemon; the function
+/// containers' from `lifecycle` (made, frozen, thawed, removed: [`Schedule::container_events`]),
+/// from `*next` on; the system scopes when made and removed.
+fn cgroup_events(
+    sched: &Schedule,
+    lifecycle: &[(u64, CgroupOp, usize)],
+    next: &mut usize,
+    c0: u64,
+    c1: u64,
+) -> CgroupEvents {
     let ev = |ms: u64, op, id, path: String| CgroupEvent {
         ts_ns: T0 + ms * MS,
         op,
@@ -484,9 +566,11 @@ fn cgroup_events(sched: &Schedule, c0: u64, c1: u64) -> CgroupEvents {
             DAEMON_CGROUP,
             "/system.slice/daemon.service".into(),
         ));
-        for (fi, f) in FUNCTIONS.iter().enumerate() {
-            events.push(ev(0, CgroupOp::Mkdir, f.cgroup_id, container_cgroup(fi)));
-        }
+    }
+    while let Some(&(ms, op, ci)) = lifecycle.get(*next).filter(|e| e.0 < c1) {
+        let c = &sched.containers[ci];
+        events.push(ev(ms, op, c.cgroup_id, container_cgroup(c)));
+        *next += 1;
     }
     for s in &sched.scopes {
         let path = format!("/system.slice/synth-job-{}.scope", s.cgroup_id);
@@ -509,12 +593,14 @@ fn start_type(cold: bool) -> StartType {
     }
 }
 
-fn activation_record(i: usize, a: &Act, cold: bool, records_only: bool) -> ActivationRecord {
-    let f = &FUNCTIONS[a.function];
+fn activation_record(sched: &Schedule, i: usize, a: &Act, records_only: bool) -> ActivationRecord {
+    let f = &sched.functions[a.function];
+    let c = &sched.containers[a.container];
+    let cold = a.cold;
     ActivationRecord {
         activation_id: activation_id(i),
         namespace: "synth".into(),
-        action: f.name.into(),
+        action: f.name.clone(),
         version: "0.0.1".into(),
         source: if records_only {
             ActivationSource::RestApi
@@ -537,7 +623,7 @@ fn activation_record(i: usize, a: &Act, cold: bool, records_only: bool) -> Activ
         container_id: if records_only {
             String::new()
         } else {
-            container_id(a.function)
+            container_id(c)
         },
         path: format!("synth/{}", f.name),
         caused_by: String::new(),
@@ -545,18 +631,20 @@ fn activation_record(i: usize, a: &Act, cold: bool, records_only: bool) -> Activ
     }
 }
 
-fn container_event(i: usize, a: &Act, cold: bool) -> ContainerEvent {
-    let f = &FUNCTIONS[a.function];
+fn container_event(sched: &Schedule, i: usize, a: &Act) -> ContainerEvent {
+    let f = &sched.functions[a.function];
+    let c = &sched.containers[a.container];
+    let cold = a.cold;
     ContainerEvent {
         ts_ns: T0 + a.start * MS,
         op: ContainerOp::Assign,
         source: ActivationSource::InvokerLog,
-        container_id: container_id(a.function),
+        container_id: container_id(c),
         activation_id: activation_id(i),
-        action: f.name.into(),
+        action: f.name.clone(),
         namespace: "synth".into(),
         start_type: start_type(cold),
-        cgroup_path: container_cgroup(a.function),
+        cgroup_path: container_cgroup(c),
         detail: "synth".into(),
     }
 }
@@ -591,6 +679,32 @@ mod tests {
             check(&args(p.clone(), 3, 2, freq)).unwrap();
         }
         assert!(check(&args(p, 3, 2, 200_000)).is_err());
+    }
+
+    #[test]
+    fn node_options_that_make_no_sense_are_refused() {
+        let p = PathBuf::from("unused.pws");
+        let bad: [&dyn Fn(&mut SynthArgs); 7] = [
+            &|a| a.functions = 0,
+            &|a| a.functions = functions::MAX_FUNCTIONS + 1,
+            &|a| a.rate = Some(0.0),
+            &|a| a.rate = Some(-1.0),
+            &|a| a.rate = Some(f64::INFINITY),
+            &|a| a.keep_alive = Some(std::time::Duration::from_micros(10)),
+            &|a| {
+                a.keep_alive = Some(std::time::Duration::from_secs(5));
+                a.concurrency = 2;
+            },
+        ];
+        for (k, set) in bad.iter().enumerate() {
+            let mut a = args(p.clone(), 3, 2, 1000);
+            set(&mut a);
+            assert!(check(&a).is_err(), "case {k}");
+        }
+        let mut a = args(p, 3, 2, 1000);
+        (a.functions, a.rate) = (50, Some(50.0));
+        a.keep_alive = Some(std::time::Duration::from_secs(600));
+        check(&a).unwrap();
     }
 
     /// Three CPUs at 5 kHz for 3 s: one block per CPU and second, continuing each other; on

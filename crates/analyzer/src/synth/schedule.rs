@@ -1,48 +1,23 @@
 //! What runs where, drawn before anything is written (the truth goes in the trace-info block,
-//! which comes first): function activations by Poisson arrivals into one container per
-//! function, a daemon that exists from the start, and `--system-cgroups` scopes created and
-//! removed during the run that are busy but run no function.
+//! which comes first): function activations by Poisson arrivals into their containers, a
+//! daemon that exists from the start, and `--system-cgroups` scopes created and removed during
+//! the run that are busy but run no function.
+//!
+//! Without `--keep-alive` each function has one container, made at the trace's start and never
+//! paused. With `--keep-alive D` containers come and go as OpenWhisk's invoker pool makes
+//! them: an activation runs in an idle (paused) container of its function when there is one
+//! (the one freed last, so the others age out), else in a new one (a cold start); a container
+//! runs one activation at a time, is paused (its cgroup frozen) from the end of each run to the
+//! start of the next, and is removed D after its last run ends.
 
 use std::collections::BTreeMap;
 
+use pws_trace::records::CgroupOp;
 use rand::rngs::StdRng;
 use rand::Rng;
 
-/// A synthetic function: its container's cgroup, its pace and its arrivals.
-pub struct Function {
-    pub name: &'static str,
-    pub cgroup_id: u64,
-    /// Instructions per second while running, at full frequency.
-    pub ips: f64,
-    /// Arrivals per second (times the concurrency, so concurrent runs really happen).
-    pub rate: f64,
-    /// Run time range, ms.
-    pub run_ms: (u64, u64),
-}
+use super::functions::Function;
 
-pub const FUNCTIONS: [Function; 3] = [
-    Function {
-        name: "integer-loop",
-        cgroup_id: 1001,
-        ips: 3.0e9,
-        rate: 12.0,
-        run_ms: (5, 40),
-    },
-    Function {
-        name: "memory-stream",
-        cgroup_id: 1002,
-        ips: 0.4e9,
-        rate: 8.0,
-        run_ms: (10, 60),
-    },
-    Function {
-        name: "hash",
-        cgroup_id: 1003,
-        ips: 1.5e9,
-        rate: 10.0,
-        run_ms: (3, 30),
-    },
-];
 pub const DAEMON_CGROUP: u64 = 2;
 pub const DAEMON_IPS: f64 = 1.0e9;
 /// `--system-cgroups` scopes: cgroup ids from here, busy `SYSTEM_BURST_MS` every
@@ -66,7 +41,29 @@ pub struct Act {
     pub end: u64,
     pub cpu: usize,
     pub ips: f64,
+    /// Index in [`Schedule::containers`].
+    pub container: usize,
+    /// It made its container (cold start).
+    pub cold: bool,
 }
+
+/// A function container: its function, cgroup, and life (ms).
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub function: usize,
+    pub cgroup_id: u64,
+    /// What its Docker-style id is made of (the id is this number in 64 hex digits).
+    pub serial: u64,
+    pub created: u64,
+    /// None: still there at the trace's end.
+    pub removed: Option<u64>,
+    /// Its runs (start, end) in order; with `--keep-alive`, one at a time.
+    pub runs: Vec<(u64, u64)>,
+}
+
+/// Keep-alive containers' cgroup ids and pids start here (above every fixed one).
+const POOL_CGROUP_BASE: u64 = 1_000_000;
+const POOL_PID_BASE: u32 = 100_000;
 
 /// Each activation retires instructions at its function's `ips` times a factor drawn uniformly
 /// within ± this (its input differs): a function's power per CPU-second varies from one
@@ -89,6 +86,11 @@ pub struct Schedule {
     /// Sorted by start; an activation's index here is its id.
     pub acts: Vec<Act>,
     pub scopes: Vec<SystemScope>,
+    pub functions: Vec<Function>,
+    pub containers: Vec<Container>,
+    /// `--keep-alive` in ms; None: one container per function for the whole trace.
+    pub keep_alive: Option<u64>,
+    pub ms_total: u64,
 }
 
 impl Schedule {
@@ -108,23 +110,43 @@ impl Schedule {
             .find(|&c| self.is_free(c, a, b))
     }
 
-    /// Function activations by Poisson arrivals, at most `concurrency` at once per container
-    /// (a later one waits for the first to end), each on a CPU free for its whole run (dropped
-    /// when none is, a full node); then the system scopes and the daemon, where a CPU is free.
+    /// Function activations by Poisson arrivals, each on a CPU free for its whole run (dropped
+    /// when none is, a full node). Without `keep_alive`, at most `concurrency` at once in each
+    /// function's one container (a later one waits for the first to end); with it, each in an
+    /// idle container of its function or a new one. Then the system scopes and the daemon,
+    /// where a CPU is free.
     pub fn draw(
         ms_total: u64,
         cpus: usize,
         concurrency: usize,
         system_cgroups: usize,
+        functions: Vec<Function>,
+        keep_alive: Option<u64>,
         rng: &mut StdRng,
     ) -> Self {
         let mut s = Self {
             spans: vec![BTreeMap::new(); cpus],
             acts: Vec::new(),
             scopes: Vec::new(),
+            containers: Vec::new(),
+            functions: Vec::new(),
+            keep_alive,
+            ms_total,
         };
         let concurrency = concurrency.max(1);
-        for (fi, f) in FUNCTIONS.iter().enumerate() {
+        for (fi, f) in functions.iter().enumerate() {
+            if keep_alive.is_none() {
+                s.containers.push(Container {
+                    function: fi,
+                    cgroup_id: f.cgroup_id,
+                    serial: 0x5157_c000 + fi as u64,
+                    created: 0,
+                    removed: None,
+                    runs: Vec::new(),
+                });
+            }
+            // This function's containers (indices in s.containers) not yet removed.
+            let mut pool: Vec<usize> = Vec::new();
             let mut t = 0f64;
             // Ends of the runs in the container: a new one waits while `concurrency` run.
             let mut running: Vec<u64> = Vec::new();
@@ -132,7 +154,8 @@ impl Schedule {
                 t += -(1.0 - rng.random::<f64>()).ln() / (f.rate * concurrency as f64) * 1000.0;
                 let mut start = t as u64 + 1;
                 running.retain(|&e| e > start);
-                if running.len() >= concurrency {
+                // With keep-alive a busy container means a new one, never a wait.
+                if keep_alive.is_none() && running.len() >= concurrency {
                     start = running.iter().copied().min().unwrap_or(start);
                     running.retain(|&e| e > start);
                 }
@@ -141,21 +164,44 @@ impl Schedule {
                 if start + len + 1 >= ms_total {
                     break;
                 }
-                if let Some(cpu) = s.free_cpu(cpus, start, start + len, rng) {
+                let Some(cpu) = s.free_cpu(cpus, start, start + len, rng) else {
+                    continue;
+                };
+                let (container, cold, pid) = match keep_alive {
                     // Concurrent runs are threads of one process: one pid each.
-                    let pid = 100 + 16 * fi as u32 + running.len() as u32;
-                    s.spans[cpu].insert(start, (start + len, (f.cgroup_id, pid, ips)));
-                    s.acts.push(Act {
-                        function: fi,
-                        start,
-                        end: start + len,
-                        cpu,
-                        ips,
-                    });
-                    running.push(start + len);
+                    None => (
+                        s.containers.len() - 1,
+                        false,
+                        100 + 16 * fi as u32 + running.len() as u32,
+                    ),
+                    Some(ka) => {
+                        let (c, cold) = s.take_container(&mut pool, fi, start, ka);
+                        (c, cold, POOL_PID_BASE + c as u32)
+                    }
+                };
+                let cgroup = s.containers[container].cgroup_id;
+                s.spans[cpu].insert(start, (start + len, (cgroup, pid, ips)));
+                s.containers[container].runs.push((start, start + len));
+                s.acts.push(Act {
+                    function: fi,
+                    start,
+                    end: start + len,
+                    cpu,
+                    ips,
+                    container,
+                    cold,
+                });
+                running.push(start + len);
+            }
+            if let Some(ka) = keep_alive {
+                for c in pool {
+                    let c = &mut s.containers[c];
+                    let end = c.runs.last().map_or(c.created, |r| r.1);
+                    c.removed = (end + ka < ms_total).then_some(end + ka);
                 }
             }
         }
+        s.functions = functions;
         for k in 0..system_cgroups {
             let created = rng.random_range(0..ms_total / 2);
             let removed =
@@ -181,7 +227,97 @@ impl Schedule {
             }
         }
         s.acts.sort_by_key(|a| (a.start, a.function));
+        if keep_alive.is_none() {
+            // The first activation of each function (in start order) is its container's cold
+            // start.
+            let mut first = vec![true; s.functions.len()];
+            for a in &mut s.acts {
+                a.cold = std::mem::replace(&mut first[a.function], false);
+            }
+        }
         s
+    }
+
+    /// The container of function `fi` an activation arriving at `start` runs in: the idle one
+    /// freed last, else a new one (a cold start). Containers idle for `ka` or more by then are
+    /// removed from `pool` (their removal instant is set).
+    fn take_container(
+        &mut self,
+        pool: &mut Vec<usize>,
+        fi: usize,
+        start: u64,
+        ka: u64,
+    ) -> (usize, bool) {
+        let last_end = |c: &Container| c.runs.last().map_or(c.created, |r| r.1);
+        let containers = &mut self.containers;
+        pool.retain(|&c| {
+            let end = last_end(&containers[c]);
+            let gone = end + ka <= start;
+            if gone {
+                containers[c].removed = Some(end + ka);
+            }
+            !gone
+        });
+        let idle = pool
+            .iter()
+            .copied()
+            .filter(|&c| last_end(&containers[c]) <= start)
+            .max_by_key(|&c| (last_end(&containers[c]), c));
+        if let Some(c) = idle {
+            return (c, false);
+        }
+        let c = containers.len();
+        containers.push(Container {
+            function: fi,
+            cgroup_id: POOL_CGROUP_BASE + c as u64,
+            serial: 0x5157_d000_0000 + c as u64,
+            created: start,
+            removed: None,
+            runs: Vec::new(),
+        });
+        pool.push(c);
+        (c, true)
+    }
+
+    /// Each container's paused time (ms): from the end of each run to the next, and from the
+    /// last to its removal or the trace's end. Zero without `--keep-alive` (never paused).
+    pub fn paused_ms(&self, c: &Container) -> u64 {
+        if self.keep_alive.is_none() {
+            return 0;
+        }
+        let gaps: u64 = c.runs.windows(2).map(|w| w[1].0 - w[0].1).sum();
+        let last = c.runs.last().map_or(c.created, |r| r.1);
+        gaps + c.removed.unwrap_or(self.ms_total) - last
+    }
+
+    /// Every function container's cgroup events (ms, op, container), in time order: made at
+    /// the start (or, with `--keep-alive`, at its cold start), frozen between runs, thawed and
+    /// removed `keep_alive` after its last run.
+    pub fn container_events(&self) -> Vec<(u64, CgroupOp, usize)> {
+        let mut ev = Vec::new();
+        for (ci, c) in self.containers.iter().enumerate() {
+            ev.push((c.created, CgroupOp::Mkdir, ci));
+            if self.keep_alive.is_none() {
+                continue;
+            }
+            for w in c.runs.windows(2) {
+                if w[0].1 < w[1].0 {
+                    ev.push((w[0].1, CgroupOp::Freeze, ci));
+                    ev.push((w[1].0, CgroupOp::Thaw, ci));
+                }
+            }
+            if let Some(&(_, end)) = c.runs.last() {
+                ev.push((end, CgroupOp::Freeze, ci));
+            }
+            if let Some(r) = c.removed {
+                // Thawed as it goes, so no paused span is left open past its removal.
+                ev.push((r, CgroupOp::Thaw, ci));
+                ev.push((r, CgroupOp::Rmdir, ci));
+            }
+        }
+        // Stable: a container's thaw stays before its rmdir.
+        ev.sort_by_key(|e| e.0);
+        ev
     }
 
     /// What CPU `cpu` runs in each millisecond of `[c0, c0 + out.len())`.
@@ -201,10 +337,108 @@ impl Schedule {
     }
 }
 
-/// The first activation of each function (in start order) is its container's cold start.
-pub fn cold_starts(acts: &[Act]) -> Vec<bool> {
-    let mut first = [true; FUNCTIONS.len()];
-    acts.iter()
-        .map(|a| std::mem::replace(&mut first[a.function], false))
-        .collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::functions::catalog;
+    use rand::SeedableRng;
+    use std::collections::BTreeSet;
+
+    /// Ten minutes of 50 functions at 50 a second kept warm 10 s: the pool behaves as
+    /// OpenWhisk's, and the arrivals come at the rate asked for.
+    #[test]
+    fn kept_alive_containers_follow_the_invoker_pool() {
+        let (ms_total, ka) = (600_000, 10_000);
+        let mut rng = StdRng::seed_from_u64(3);
+        let s = Schedule::draw(
+            ms_total,
+            8,
+            1,
+            0,
+            catalog(50, Some(50.0)),
+            Some(ka),
+            &mut rng,
+        );
+        // Poisson: 4 standard deviations (a few runs are cut at the end).
+        let n = s.acts.len() as f64;
+        let want = 50.0 * ms_total as f64 / 1000.0;
+        assert!((n - want).abs() < 4.0 * want.sqrt(), "{n} vs {want}");
+        let seen: BTreeSet<usize> = s.acts.iter().map(|a| a.function).collect();
+        assert_eq!(seen.len(), 50);
+
+        let cold = s.acts.iter().filter(|a| a.cold).count();
+        assert_eq!(cold, s.containers.len(), "a cold start is a container made");
+        for (ci, c) in s.containers.iter().enumerate() {
+            assert_eq!(c.created, c.runs[0].0, "made by its first run");
+            assert!(
+                c.runs.windows(2).all(|w| w[0].1 <= w[1].0),
+                "one run at a time"
+            );
+            assert!(
+                c.runs.windows(2).all(|w| w[1].0 < w[0].1 + ka),
+                "never idle for the keep-alive between runs"
+            );
+            let last = c.runs.last().unwrap().1;
+            assert_eq!(
+                c.removed,
+                (last + ka < ms_total).then_some(last + ka),
+                "{ci}"
+            );
+            let busy: u64 = c.runs.iter().map(|r| r.1 - r.0).sum();
+            let life = c.removed.unwrap_or(ms_total) - c.created;
+            assert_eq!(s.paused_ms(c), life - busy, "paused whenever not running");
+        }
+        // A cold start only when every container of the function alive then is busy.
+        for a in s.acts.iter().filter(|a| a.cold) {
+            for (ci, c) in s.containers.iter().enumerate() {
+                if c.function != a.function || ci == a.container || c.created > a.start {
+                    continue;
+                }
+                let alive = c.removed.is_none_or(|r| r > a.start);
+                let busy = c.runs.iter().any(|r| r.0 <= a.start && a.start < r.1);
+                assert!(!alive || busy, "container {ci} was idle at {}", a.start);
+            }
+        }
+        // Hundreds of containers alive at once is what a keep-alive of minutes gives; ten
+        // seconds at this rate keeps several per popular function and one per rare one.
+        let mut ev: Vec<(u64, i64)> = s
+            .containers
+            .iter()
+            .flat_map(|c| {
+                [(c.created, 1)]
+                    .into_iter()
+                    .chain(c.removed.map(|r| (r, -1)))
+            })
+            .collect();
+        ev.sort_unstable();
+        let peak = ev
+            .iter()
+            .scan(0, |n, e| {
+                *n += e.1;
+                Some(*n)
+            })
+            .max()
+            .unwrap();
+        assert!(peak >= 50, "{peak} alive at once");
+
+        // The cgroup events pair up: frozen exactly the paused time, thawed before removal.
+        let mut frozen: BTreeMap<usize, (Option<u64>, u64)> = BTreeMap::new();
+        for (ms, op, ci) in s.container_events() {
+            let f = frozen.entry(ci).or_default();
+            match op {
+                CgroupOp::Freeze => {
+                    assert!(f.0.is_none());
+                    f.0 = Some(ms);
+                }
+                CgroupOp::Thaw => f.1 += ms - f.0.take().unwrap(),
+                CgroupOp::Rmdir => assert!(f.0.is_none(), "removed frozen"),
+                _ => {}
+            }
+        }
+        for (ci, (open, total)) in frozen {
+            let c = &s.containers[ci];
+            let total = total + open.map_or(0, |a| ms_total - a);
+            assert_eq!(total, s.paused_ms(c), "{ci}");
+        }
+    }
 }
