@@ -139,11 +139,28 @@ pub struct CpuReplay {
     /// (interval, cgroup key) → usage.
     pub cells: FxHashMap<(usize, u64), Usage>,
     /// (segment index, interval) → usage inside the segment (see [`Window`]).
-    pub activations: HashMap<(usize, usize), Usage>,
+    pub activations: FxHashMap<(usize, usize), Usage>,
     /// Side-band pass only: the lifecycle tracepoints and cgroup paths.
     pub tracepoints: Vec<Tracepoint>,
     pub cgroup_paths: Vec<(u64, String)>,
     pub stats: CpuStats,
+}
+
+impl CpuReplay {
+    /// Appends the side band of a later block of the same CPU: the side-band pass walks each
+    /// block on its own.
+    pub fn append_side_band(&mut self, later: CpuReplay) {
+        self.tracepoints.extend(later.tracepoints);
+        self.cgroup_paths.extend(later.cgroup_paths);
+        let (st, l) = (&mut self.stats, later.stats);
+        st.records += l.records;
+        st.lost_records += l.lost_records;
+        st.unknown_ids += l.unknown_ids;
+        st.decode_errors += l.decode_errors;
+        if st.first_error.is_empty() {
+            st.first_error = l.first_error;
+        }
+    }
 }
 
 struct Last {
@@ -161,7 +178,14 @@ pub struct Walker<'g> {
     windows: &'g HashMap<u64, Vec<Window>>,
     out: CpuReplay,
     last: Option<Last>,
-    cgroup_of_pid: HashMap<u32, u64>,
+    /// The values buffer of the span before `last`, reused: one allocation per walk, not per
+    /// sample.
+    spare: Vec<Option<u64>>,
+    /// Looked up at every span: FxHash, as SipHash showed in profiles.
+    cgroup_of_pid: FxHashMap<u32, u64>,
+    /// The windows of the last cgroup charged: a CPU charges the same cgroup many spans in a
+    /// row, so the map is seldom consulted.
+    last_windows: Option<(u64, Option<&'g [Window]>)>,
     deltas: Vec<f64>,
     /// False for the side-band scan: only tracepoints and cgroup records.
     accounting: bool,
@@ -200,7 +224,9 @@ impl<'g> Walker<'g> {
                 ..CpuReplay::default()
             },
             last: None,
-            cgroup_of_pid: HashMap::new(),
+            spare: Vec::new(),
+            cgroup_of_pid: FxHashMap::default(),
+            last_windows: None,
             deltas: vec![0.0; columns.names.len()],
             accounting: true,
             hint: 0,
@@ -401,10 +427,12 @@ impl<'g> Walker<'g> {
         if out.stats.first_ns == 0 {
             out.stats.first_ns = t;
         }
-        let mut values: Vec<Option<u64>> = match &self.last {
-            Some(l) => l.values.clone(),
-            None => vec![None; self.deltas.len()],
-        };
+        let mut values = std::mem::take(&mut self.spare);
+        values.clear();
+        match &self.last {
+            Some(l) => values.extend_from_slice(&l.values),
+            None => values.resize(self.deltas.len(), None),
+        }
         if let Some(s) = sample {
             for (k, rv) in s.read.iter().enumerate() {
                 let col = match self.read_cols.get(k) {
@@ -427,6 +455,7 @@ impl<'g> Walker<'g> {
         if let Some(prev) = &self.last {
             if t < prev.time {
                 out.stats.out_of_order += 1;
+                self.spare = values;
                 return;
             }
             for (d, (now, before)) in self.deltas.iter_mut().zip(values.iter().zip(&prev.values)) {
@@ -471,7 +500,15 @@ impl<'g> Walker<'g> {
                     .or_default()
                     .add_part(y - x, deltas, share);
             });
-            if let Some(ws) = self.windows.get(&cgroup) {
+            let ws = match self.last_windows {
+                Some((c, ws)) if c == cgroup => ws,
+                _ => {
+                    let ws = self.windows.get(&cgroup).map(Vec::as_slice);
+                    self.last_windows = Some((cgroup, ws));
+                    ws
+                }
+            };
+            if let Some(ws) = ws {
                 // Windows of one cgroup do not overlap (they are segments, see `join::windows`).
                 let from = ws.partition_point(|w| w.end <= a);
                 for w in ws[from..].iter().take_while(|w| w.start < b) {
@@ -494,7 +531,9 @@ impl<'g> Walker<'g> {
             }
         }
         out.stats.last_ns = out.stats.last_ns.max(t);
-        self.last = Some(Last { time: t, values });
+        if let Some(old) = self.last.replace(Last { time: t, values }) {
+            self.spare = old.values;
+        }
     }
 }
 
