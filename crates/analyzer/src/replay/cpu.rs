@@ -183,6 +183,10 @@ pub struct Walker<'g> {
     spare: Vec<Option<u64>>,
     /// Looked up at every span: FxHash, as SipHash showed in profiles.
     cgroup_of_pid: FxHashMap<u32, u64>,
+    /// The cell charged last, taken out of `out.cells` while it is: a CPU charges the same
+    /// (interval, cgroup) many spans in a row. Moved, not summed apart, so each cell adds the
+    /// same terms in the same order as without it.
+    open_cell: Option<((usize, u64), Usage)>,
     /// The windows of the last cgroup charged: a CPU charges the same cgroup many spans in a
     /// row, so the map is seldom consulted.
     last_windows: Option<(u64, Option<&'g [Window]>)>,
@@ -194,6 +198,11 @@ pub struct Walker<'g> {
     /// Column of each value of the last group read, by its id: a CPU's group reads the same
     /// ids in the same order every time, so the id lookups are done once.
     read_cols: Vec<(u64, Option<usize>)>,
+    /// The event of the last group read's first id (its leader): looked up once, not per sample.
+    read_leader: Option<(u64, Option<usize>)>,
+    /// The side-band pass's last sample ids and whether they are tracepoints' (a stream
+    /// alternates between few ids): the id lookup is a binary search over every CPU's ids.
+    side_ids: [Option<(u64, bool)>; 2],
     /// Columns that count time (`cpu-clock`, `task-clock`): they advance while the CPU idles,
     /// unlike hardware counters, which stop in a halted core.
     clock_cols: Vec<bool>,
@@ -227,10 +236,13 @@ impl<'g> Walker<'g> {
             spare: Vec::new(),
             cgroup_of_pid: FxHashMap::default(),
             last_windows: None,
+            open_cell: None,
             deltas: vec![0.0; columns.names.len()],
             accounting: true,
             hint: 0,
             read_cols: Vec::new(),
+            read_leader: None,
+            side_ids: [None; 2],
             clock_cols: columns
                 .names
                 .iter()
@@ -250,7 +262,10 @@ impl<'g> Walker<'g> {
         }
     }
 
-    pub fn finish(self) -> CpuReplay {
+    pub fn finish(mut self) -> CpuReplay {
+        if let Some((k, u)) = self.open_cell.take() {
+            self.out.cells.insert(k, u);
+        }
         self.out
     }
 
@@ -283,9 +298,19 @@ impl<'g> Walker<'g> {
                 return self.decode_error(format!("record at byte {p} of a block has size {size}"));
             }
             let wanted = match ty {
-                PERF_RECORD_SAMPLE if size >= 16 => attrs
-                    .event_of(u64_at(p + 8))
-                    .is_some_and(|e| attrs.events[e].format.is_some()),
+                PERF_RECORD_SAMPLE if size >= 16 => {
+                    let id = u64_at(p + 8);
+                    match self.side_ids.iter().flatten().find(|x| x.0 == id) {
+                        Some(&(_, tp)) => tp,
+                        None => {
+                            let tp = attrs
+                                .event_of(id)
+                                .is_some_and(|e| attrs.events[e].format.is_some());
+                            self.side_ids = [Some((id, tp)), self.side_ids[0]];
+                            tp
+                        }
+                    }
+                }
                 PERF_RECORD_CGROUP => true,
                 _ => false,
             };
@@ -298,6 +323,18 @@ impl<'g> Walker<'g> {
             }
             self.out.stats.records += 1;
             p += size;
+        }
+    }
+
+    /// The event of a group read's first id.
+    fn leader_event(&mut self, id: u64) -> Option<usize> {
+        match self.read_leader {
+            Some((i, e)) if i == id => e,
+            _ => {
+                let e = self.attrs.event_of(id);
+                self.read_leader = Some((id, e));
+                e
+            }
         }
     }
 
@@ -364,7 +401,7 @@ impl<'g> Walker<'g> {
                                 return;
                             }
                         }
-                    } else if s.read.iter().next().and_then(|v| attrs.event_of(v.id))
+                    } else if s.read.iter().next().and_then(|v| self.leader_event(v.id))
                         != Some(s.id.event)
                     {
                         // A member's sample (the switch sampler, the one event whose samples
@@ -477,7 +514,7 @@ impl<'g> Walker<'g> {
                         }
                         let len = (ib - ia) as f64;
                         self.grid.split(ia, ib, |i, x, y| {
-                            out.cells.entry((i, IDLE)).or_default().add_part(
+                            cell(&mut out.cells, &mut self.open_cell, (i, IDLE)).add_part(
                                 0,
                                 &idle,
                                 (y - x) as f64 / len,
@@ -495,10 +532,11 @@ impl<'g> Walker<'g> {
                 } else {
                     0.0
                 };
-                out.cells
-                    .entry((i, cgroup))
-                    .or_default()
-                    .add_part(y - x, deltas, share);
+                cell(&mut out.cells, &mut self.open_cell, (i, cgroup)).add_part(
+                    y - x,
+                    deltas,
+                    share,
+                );
             });
             let ws = match self.last_windows {
                 Some((c, ws)) if c == cgroup => ws,
@@ -535,6 +573,22 @@ impl<'g> Walker<'g> {
             self.spare = old.values;
         }
     }
+}
+
+/// The usage of cell `key`, opened in `open` (the one open before goes back to `cells`).
+fn cell<'c>(
+    cells: &mut FxHashMap<(usize, u64), Usage>,
+    open: &'c mut Option<((usize, u64), Usage)>,
+    key: (usize, u64),
+) -> &'c mut Usage {
+    if open.as_ref().is_none_or(|(k, _)| *k != key) {
+        if let Some((k, u)) = open.take() {
+            cells.insert(k, u);
+        }
+        let u = cells.remove(&key).unwrap_or_default();
+        *open = Some((key, u));
+    }
+    &mut open.as_mut().expect("opened above").1
 }
 
 #[cfg(test)]
