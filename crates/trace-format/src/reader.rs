@@ -357,6 +357,31 @@ impl<'a> Block<'a> {
         Ok(&buf[..])
     }
 
+    /// Inflates a compressed block's payload into `out`, which must be `raw_len` bytes: for
+    /// callers that keep many payloads in one allocation of their own.
+    pub fn payload_to(&self, inflater: &mut Inflater, out: &mut [u8]) -> Result<()> {
+        let unknown = self.header.flags & BLOCK_PAYLOAD_FLAGS_MASK & !KNOWN_BLOCK_FLAGS;
+        if unknown != 0 {
+            return Err(self.bad(format!("unknown block flags {unknown:#06x}")));
+        }
+        let raw_len = self.header.raw_len as usize;
+        if !self.is_compressed() || out.len() != raw_len {
+            return Err(self.bad(format!(
+                "cannot inflate into {} bytes (compressed: {}, raw length {raw_len})",
+                out.len(),
+                self.is_compressed()
+            )));
+        }
+        let n = inflater
+            .dctx
+            .decompress_to_buffer(self.stored, out)
+            .map_err(|e| self.bad(format!("zstd decompression failed: {e}")))?;
+        if n != raw_len {
+            return Err(self.bad(format!("decompressed to {n} bytes, header says {raw_len}")));
+        }
+        Ok(())
+    }
+
     /// At most the first `n` bytes of the payload, decompressing only as far as needed: enough
     /// to read a perf-data block's CPU without inflating the whole block.
     pub fn payload_prefix(&self, n: usize) -> Result<Cow<'a, [u8]>> {

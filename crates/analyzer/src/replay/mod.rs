@@ -22,7 +22,6 @@ pub mod steal_irq;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 use pws_trace::perf::PerfAttrs;
@@ -51,9 +50,9 @@ pub struct Loaded {
     pub cpu_stat: Vec<CpuStatBlock>,
     /// The last statistics block (cumulative).
     pub statistics: Option<Statistics>,
-    /// Offsets of the perf-data blocks, in trace order (their CPUs are in their payloads:
+    /// The perf-data blocks, in trace order (their CPUs are in their payloads:
     /// [`scan_side_band`] reads them).
-    pub perf_offsets: Vec<u64>,
+    pub perf_blocks: Vec<PerfBlockAt>,
     /// Perf data once inflated, summed over blocks (their headers' `raw_len`).
     pub perf_raw_bytes: u64,
     /// The trace's end was torn (the recorder did not finish it): what was lost.
@@ -68,7 +67,7 @@ impl std::fmt::Debug for Loaded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Loaded")
             .field("host", &self.info.hostname)
-            .field("perf_blocks", &self.perf_offsets.len())
+            .field("perf_blocks", &self.perf_blocks.len())
             .finish()
     }
 }
@@ -89,7 +88,7 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
     let (mut activations, mut containers) = (Vec::new(), Vec::new());
     let mut cpu_stat = Vec::new();
     let (mut statistics, mut notes) = (None, Vec::new());
-    let mut perf_offsets = Vec::new();
+    let mut perf_blocks = Vec::new();
     let mut perf_raw_bytes = 0u64;
     let mut end_ns = 0u64;
     let mut blocks = trace.blocks_with(opts);
@@ -100,7 +99,14 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
             // Not inflated here, not even the payload's head for its CPU: a zstd stream gives
             // its first bytes only by inflating a whole zstd block (128 KiB), a tenth of a
             // block inflated twice. The side-band pass reads the CPU.
-            perf_offsets.push(offset);
+            perf_blocks.push(PerfBlockAt {
+                offset,
+                inflated_len: if b.is_compressed() {
+                    b.header.raw_len
+                } else {
+                    0
+                },
+            });
             perf_raw_bytes += u64::from(b.header.raw_len);
             continue;
         }
@@ -162,7 +168,7 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
         containers,
         cpu_stat,
         statistics,
-        perf_offsets,
+        perf_blocks,
         perf_raw_bytes,
         torn,
         notes,
@@ -202,6 +208,14 @@ impl Replayed {
     }
 }
 
+/// Where a perf-data block is, and the length of its inflated payload (0 when stored raw:
+/// read from the map, nothing to inflate or keep).
+#[derive(Debug, Clone, Copy)]
+pub struct PerfBlockAt {
+    pub offset: u64,
+    pub inflated_len: u32,
+}
+
 /// Inflated perf data kept between the two passes, up to this budget, so those blocks are
 /// inflated once; the rest are inflated again by the second pass, one block at a time per CPU.
 /// Keeping all would make memory grow with the trace (the accounting needs the activation
@@ -212,17 +226,24 @@ const KEEP_INFLATED: u64 = 64 << 20;
 #[derive(Debug)]
 pub struct PerfBlock {
     pub offset: u64,
-    /// Its inflated payload (and where the ring bytes start in it), when kept.
-    kept: Option<(Vec<u8>, usize)>,
+    /// Where its ring bytes are in [`PerfBlocks::kept`], when kept.
+    kept: Option<std::ops::Range<usize>>,
 }
 
-/// CPU → its perf-data blocks, in trace order.
-pub type PerfBlocks = BTreeMap<u32, Vec<PerfBlock>>;
+/// Each CPU's perf-data blocks, in trace order, and the inflated payloads kept for them.
+#[derive(Debug)]
+pub struct PerfBlocks {
+    pub per_cpu: BTreeMap<u32, Vec<PerfBlock>>,
+    /// One anonymous mapping for every kept payload: one allocation, and faulted in by huge
+    /// pages where the kernel gives them. A fresh buffer per block cost more in page faults
+    /// (a 4 KiB fault per page, 14,000 of them for 56 MB) than inflating it again.
+    kept: Option<memmap2::MmapMut>,
+}
 
 /// The side band of every CPU's perf stream: lifecycle tracepoints and cgroup paths.
 /// A first pass, in parallel per block, because the activation join needs the cgroups created
 /// during the trace before CPU time can be charged to activation windows. Also returns each
-/// CPU's blocks, with the inflated data kept within [`KEEP_INFLATED`].
+/// CPU's blocks, with the first blocks' inflated data kept within [`KEEP_INFLATED`].
 pub fn scan_side_band(
     l: &Loaded,
     progress: &InputProgress<'_>,
@@ -230,25 +251,60 @@ pub fn scan_side_band(
     let columns = Columns::new(&l.attrs);
     let grid = Grid::fixed(0, 1, 1).expect("a one-interval grid");
     let none = HashMap::new();
-    let budget = AtomicU64::new(KEEP_INFLATED);
+    // Kept: the first compressed blocks, in trace order, while they fit the budget.
+    let mut left = KEEP_INFLATED;
+    let keep: Vec<usize> = l
+        .perf_blocks
+        .iter()
+        .map(|b| {
+            let n = u64::from(b.inflated_len);
+            let fits = n <= left;
+            left -= if fits { n } else { 0 };
+            if fits {
+                n as usize
+            } else {
+                0
+            }
+        })
+        .collect();
+    let total: usize = keep.iter().sum();
+    let mut kept = (total > 0)
+        .then(|| -> Result<memmap2::MmapMut> {
+            let m = memmap2::MmapMut::map_anon(total)
+                .with_context(|| format!("mapping {total} bytes for inflated perf data"))?;
+            // Advisory: without huge pages it is faulted in by 4 KiB pages, only slower.
+            let _ = m.advise(memmap2::Advice::HugePage);
+            Ok(m)
+        })
+        .transpose()?;
+    let mut slots: Vec<(usize, &mut [u8])> = Vec::with_capacity(keep.len());
+    let mut rest: &mut [u8] = kept.as_deref_mut().unwrap_or_default();
+    let mut at = 0;
+    for &n in &keep {
+        let (slot, r) = std::mem::take(&mut rest).split_at_mut(n);
+        slots.push((at, slot));
+        (rest, at) = (r, at + n);
+    }
     let per_block: Vec<(u32, CpuReplay, PerfBlock)> = l
-        .perf_offsets
+        .perf_blocks
         .par_iter()
-        .map_init(Inflater::new, |inflater, &offset| {
+        .zip(slots)
+        .map_init(Inflater::new, |inflater, (pb, (at, slot))| {
+            let offset = pb.offset;
             let b = l.trace.block_at(offset)?;
             progress.walked(u64::from(b.header.stored_len));
             // Tracepoints and cgroup records stand alone: a block's side band needs no state
             // from the blocks before it, so blocks are scanned in any order.
-            let (cpu, side, kept) = if b.is_compressed() && take(&budget, b.header.raw_len) {
-                let payload = b.payload()?;
-                let pd = perf_data(&payload, offset)?;
-                let (cpu, start) = (pd.cpu, payload.len() - pd.data.len());
-                let side = side_band_of(l, &columns, &grid, &none, cpu, &pd.data);
-                (cpu, side, Some((payload.into_owned(), start)))
-            } else {
+            let (cpu, side, kept) = if slot.is_empty() {
                 let pd = perf_data(b.payload_in(inflater)?, offset)?;
                 let side = side_band_of(l, &columns, &grid, &none, pd.cpu, &pd.data);
                 (pd.cpu, side, None)
+            } else {
+                b.payload_to(inflater, slot)?;
+                let pd = perf_data(slot, offset)?;
+                let start = at + slot.len() - pd.data.len();
+                let side = side_band_of(l, &columns, &grid, &none, pd.cpu, &pd.data);
+                (pd.cpu, side, Some(start..at + slot.len()))
             };
             // Advisory: if the kernel refuses, the pages stay mapped and only memory suffers.
             let _ = l.trace.release_block(&b);
@@ -256,7 +312,7 @@ pub fn scan_side_band(
         })
         .collect::<Result<_>>()?;
     let mut sides: BTreeMap<u32, CpuReplay> = BTreeMap::new();
-    let mut blocks = PerfBlocks::new();
+    let mut per_cpu: BTreeMap<u32, Vec<PerfBlock>> = BTreeMap::new();
     for (cpu, side, block) in per_block {
         match sides.entry(cpu) {
             Entry::Vacant(e) => {
@@ -264,18 +320,9 @@ pub fn scan_side_band(
             }
             Entry::Occupied(mut e) => e.get_mut().append_side_band(side),
         }
-        blocks.entry(cpu).or_default().push(block);
+        per_cpu.entry(cpu).or_default().push(block);
     }
-    Ok((sides.into_values().collect(), blocks))
-}
-
-/// Takes `n` bytes from the keeping budget if they fit.
-fn take(budget: &AtomicU64, n: u32) -> bool {
-    budget
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-            left.checked_sub(u64::from(n))
-        })
-        .is_ok()
+    Ok((sides.into_values().collect(), PerfBlocks { per_cpu, kept }))
 }
 
 fn perf_data(payload: &[u8], offset: u64) -> Result<PerfData<'_>> {
@@ -318,9 +365,10 @@ fn with_perf_bytes<T>(
 /// does nothing else: the floor under the replay's time (`pws-analyze bench-replay
 /// --inflate-only`, `bench/analyzer_replay.sh`). Returns the bytes inflated.
 pub fn inflate_only(l: &Loaded, progress: &InputProgress<'_>) -> Result<u64> {
-    l.perf_offsets
+    l.perf_blocks
         .par_iter()
-        .map_init(Inflater::new, |inflater, &off| {
+        .map_init(Inflater::new, |inflater, b| {
+            let off = b.offset;
             // black_box: the bytes must be produced even though nothing reads them.
             with_perf_bytes(l, off, inflater, progress, |d| {
                 std::hint::black_box(d).len() as u64
@@ -331,7 +379,7 @@ pub fn inflate_only(l: &Loaded, progress: &InputProgress<'_>) -> Result<u64> {
 
 /// Decodes every CPU's perf stream in parallel over `grid`, charging the segments of activation
 /// `windows` (cgroup key → segments sorted by start, not overlapping). `blocks` are the side-band
-/// pass's, with what it kept inflated; each kept block is freed once replayed.
+/// pass's, with what it kept inflated (freed at the end).
 pub fn replay_perf(
     l: &Loaded,
     grid: &Grid,
@@ -340,14 +388,16 @@ pub fn replay_perf(
     progress: &InputProgress<'_>,
 ) -> Result<Replayed> {
     let columns = Columns::new(&l.attrs);
+    let kept: &[u8] = blocks.kept.as_deref().unwrap_or_default();
     let per_cpu: Vec<CpuReplay> = blocks
-        .into_par_iter()
-        .map(|(cpu, blocks)| -> Result<CpuReplay> {
+        .per_cpu
+        .par_iter()
+        .map(|(&cpu, blocks)| -> Result<CpuReplay> {
             let mut w = cpu::Walker::new(&l.attrs, &columns, cpu, grid, windows);
             let mut inflater = Inflater::new();
             for b in blocks {
-                match b.kept {
-                    Some((data, start)) => w.feed(&data[start..]),
+                match &b.kept {
+                    Some(r) => w.feed(&kept[r.clone()]),
                     None => with_perf_bytes(l, b.offset, &mut inflater, progress, |d| w.feed(d))?,
                 }
             }
