@@ -4,21 +4,25 @@
 #
 # The same CPU-bound workload (one busy process per CPU for SECONDS_ s) is recorded twice at
 # FREQ Hz per CPU with context-switch samples: once by pws-record, once by perf record. Then,
-# REPS times each (best kept), with RAYON_NUM_THREADS=1 and =THREADS (2):
+# REPS times each (best kept), with RAYON_NUM_THREADS=1 and =THREADS (2), on the recorded trace
+# and on a synthetic one with more CPU streams (`pws-analyze synth --seconds SYNTH_SECONDS
+# --cpus SYNTH_CPUS --freq FREQ`, 60 s × 8 CPUs; SYNTH_SECONDS=0 leaves it out):
 #   inflate  `pws-analyze bench-replay --inflate-only TRACE`: the small blocks read, every
 #            perf-data block inflated once, nothing else (the floor under the replay);
 #   replay   `pws-analyze bench-replay TRACE`: the replay alone (side band, lifecycles, join,
 #            accounting), no models, no tables;
 #   analyze  `pws-analyze TRACE -o DIR`: the whole analysis, every Parquet table, peak RSS;
-# and once, `perf script` (decoding and printing every sample, output to /dev/null).
+# and `perf script` on the recorded samples (decoding and printing each, output to /dev/null).
 # Printed: samples/s of each; replay/inflate (target ≥ 0.60) and replay/perf script (target
-# ≥ 15×), both at THREADS threads; the speed-up from 1 to THREADS threads of replay and analyze.
+# ≥ 15×, recorded trace only), both at THREADS threads; the speed-up from 1 to THREADS threads
+# of replay and analyze, and what Amdahl's law makes of it for 64 threads.
 #
 # Needs root (system-wide perf) and perf (`apt-get install linux-perf`); builds the release
 # binaries if PWS_BIN is not given. Exits 0 whatever the targets say.
 # Usage: sudo bench/analyzer_replay.sh [--quick]
-# Environment: SECONDS_ (20), FREQ (10000), REPS (3), THREADS (2), OUT (a new /tmp dir), PERF,
-# PWS_BIN (directory of release pws-record and pws-analyze).
+# Environment: SECONDS_ (20), FREQ (10000), REPS (3), THREADS (2), SYNTH_SECONDS (60),
+# SYNTH_CPUS (8), OUT (a new /tmp dir), PERF, PWS_BIN (directory of release pws-record and
+# pws-analyze). --quick: 5 s recordings, a 10 s synthetic trace, 1 repetition.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,7 +30,9 @@ SECONDS_=${SECONDS_:-20}
 FREQ=${FREQ:-10000}
 REPS=${REPS:-3}
 THREADS=${THREADS:-2}
-if [ "${1:-}" = "--quick" ]; then SECONDS_=5; REPS=1; fi
+SYNTH_SECONDS=${SYNTH_SECONDS:-60}
+SYNTH_CPUS=${SYNTH_CPUS:-8}
+if [ "${1:-}" = "--quick" ]; then SECONDS_=5; REPS=1; SYNTH_SECONDS=10; fi
 OUT=${OUT:-$(mktemp -d /tmp/pws-replay-bench-XXXXXX)}
 mkdir -p "$OUT"
 PERF=${PERF:-}
@@ -72,52 +78,71 @@ say "recording ${SECONDS_}s at ${FREQ} Hz on $NCPU CPUs with pws-record and with
 "$PERF" record -q -a -o "$OUT/perf.data" -e "cpu-clock/freq=$FREQ/" -e "context-switches/period=1/" \
     --switch-events --all-cgroups -- bash -c "$(declare -f workload); SECONDS_=$SECONDS_ NCPU=$NCPU workload" 2>/dev/null
 
-# One timing per line of $OUT/times: "<mode> <threads> <seconds> [<peak RSS KiB>]".
+# Timings, one a line in $OUT/times: "<trace> <mode> <threads> <seconds> [<peak RSS KiB>]".
 : >"$OUT/times"
-for r in $(seq "$REPS"); do
+time_modes() { # LABEL TRACE: inflate, replay and analyze at 1 and THREADS threads, once each
+    local label=$1 trace=$2 th
     for th in 1 "$THREADS"; do
-        export RAYON_NUM_THREADS=$th
-        "$PWS_BIN/pws-analyze" bench-replay --inflate-only "$OUT/trace.pws" >"$OUT/inflate.json"
-        echo "inflate $th $(python3 -c "import json; print(json.load(open('$OUT/inflate.json'))['seconds'])")" >>"$OUT/times"
-        "$PWS_BIN/pws-analyze" bench-replay "$OUT/trace.pws" >"$OUT/replay.json"
-        echo "replay $th $(python3 -c "import json; print(json.load(open('$OUT/replay.json'))['seconds'])")" >>"$OUT/times"
+        RAYON_NUM_THREADS=$th "$PWS_BIN/pws-analyze" bench-replay --inflate-only "$trace" >"$OUT/$label.inflate.json"
+        echo "$label inflate $th $(python3 -c "import json; print(json.load(open('$OUT/$label.inflate.json'))['seconds'])")" >>"$OUT/times"
+        RAYON_NUM_THREADS=$th "$PWS_BIN/pws-analyze" bench-replay "$trace" >"$OUT/$label.replay.json"
+        echo "$label replay $th $(python3 -c "import json; print(json.load(open('$OUT/$label.replay.json'))['seconds'])")" >>"$OUT/times"
         rm -rf "$OUT/tables"
-        /usr/bin/time -f '%e %M' -o "$OUT/time.pws" "$PWS_BIN/pws-analyze" -q "$OUT/trace.pws" -o "$OUT/tables" --summary-json "$OUT/summary.json"
-        echo "analyze $th $(cat "$OUT/time.pws")" >>"$OUT/times"
+        RAYON_NUM_THREADS=$th /usr/bin/time -f '%e %M' -o "$OUT/time.pws" "$PWS_BIN/pws-analyze" -q "$trace" -o "$OUT/tables"
+        echo "$label analyze $th $(cat "$OUT/time.pws")" >>"$OUT/times"
     done
-    unset RAYON_NUM_THREADS
+}
+if [ "$SYNTH_SECONDS" != 0 ]; then
+    say "synthetic trace: pws-analyze synth --seconds $SYNTH_SECONDS --cpus $SYNTH_CPUS --freq $FREQ (more CPU streams than this machine records)"
+    "$PWS_BIN/pws-analyze" synth -o "$OUT/synth.pws" --seconds "$SYNTH_SECONDS" --cpus "$SYNTH_CPUS" --freq "$FREQ" >/dev/null
+fi
+for r in $(seq "$REPS"); do
+    time_modes recorded "$OUT/trace.pws"
+    [ "$SYNTH_SECONDS" = 0 ] || time_modes synth "$OUT/synth.pws"
     /usr/bin/time -f '%e' -o "$OUT/time.perf" "$PERF" script -i "$OUT/perf.data" >"$OUT/perf-script.txt" 2>/dev/null || true
-    echo "perf-script 1 $(cat "$OUT/time.perf")" >>"$OUT/times"
-    echo "   rep $r: $(awk -v r="$r" 'BEGIN{ORS="; "} {print $1 "@" $2 " " $3 " s"}' <(tail -n 7 "$OUT/times"))"
+    echo "recorded perf-script 1 $(cat "$OUT/time.perf")" >>"$OUT/times"
+    echo "   rep $r done"
 done
 perf_samples=$(wc -l <"$OUT/perf-script.txt")
-python3 - "$OUT" "$perf_samples" "$THREADS" "$(stat -c %s "$OUT/trace.pws")" "$(stat -c %s "$OUT/perf.data")" <<'PY'
-import json, sys
-out, fs, th = sys.argv[1], float(sys.argv[2]), sys.argv[3]
-tb, fb = float(sys.argv[4]), float(sys.argv[5])
-best, rss = {}, 0
+python3 - "$OUT" "$perf_samples" "$THREADS" "$(stat -c %s "$OUT/perf.data")" <<'PY'
+import json, os, sys
+out, fs, th, fb = sys.argv[1], float(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+best, rss = {}, {}
 for line in open(f"{out}/times"):
     f = line.split()
-    k = (f[0], f[1])
-    best[k] = min(best.get(k, float("inf")), max(float(f[2]), 1e-9))
-    if len(f) > 3:
-        rss = max(rss, int(f[3]))
-ps = json.load(open(f"{out}/replay.json"))["samples"]
-inflated = json.load(open(f"{out}/inflate.json"))["inflated_bytes"]
-rate = lambda m, t: ps / best[(m, t)]
-fr = fs / best[("perf-script", "1")]
-for m, what in [("inflate", "inflate only (small blocks read, each perf-data block inflated once)"),
-                ("replay", "replay alone (side band, lifecycles, join, accounting)"),
-                ("analyze", "whole analysis (replay, models, every Parquet table)")]:
-    print(f"{m:8} {what}: {ps:.0f} samples; 1 thread {best[(m, '1')]:.3f} s = {rate(m, '1'):,.0f}/s; "
-          f"{th} threads {best[(m, th)]:.3f} s = {rate(m, th):,.0f}/s")
-print(f"perf script (decode and print to /dev/null): {fs:.0f} samples in {best[('perf-script', '1')]:.3f} s = {fr:,.0f}/s (perf.data {fb/1e6:.1f} MB)")
-print(f"trace {tb/1e6:.1f} MB, {inflated/1e6:.1f} MB of perf data inflated; analyze peak RSS {rss/1024:.0f} MiB")
-ri = rate("replay", th) / rate("inflate", th)
-rp = rate("replay", th) / fr
-print(f"{'PASS' if ri >= 0.60 else 'FAIL'}  replay at {ri:.2f} of inflate-only throughput, {th} threads (target >= 0.60)")
-print(f"{'PASS' if rp >= 15 else 'FAIL'}  replay at {rp:.1f}x perf script's samples/s, {th} threads (target >= 15x)")
-print(f"       whole analysis at {rate('analyze', th) / fr:.1f}x perf script's samples/s")
-for m in ("replay", "analyze", "inflate"):
-    print(f"speed-up 1 -> {th} threads: {m} {best[(m, '1')] / best[(m, th)]:.2f}x")
+    k = (f[0], f[1], f[2])
+    best[k] = min(best.get(k, float("inf")), max(float(f[3]), 1e-9))
+    if len(f) > 4:
+        rss[f[0]] = max(rss.get(f[0], 0), int(f[4]))
+fr = fs / best[("recorded", "perf-script", "1")]
+for label in ("recorded", "synth"):
+    if not os.path.exists(f"{out}/{label}.replay.json"):
+        continue
+    rep = json.load(open(f"{out}/{label}.replay.json"))
+    ps, inflated = rep["samples"], rep["inflated_bytes"]
+    size = os.path.getsize(f"{out}/{'trace' if label == 'recorded' else 'synth'}.pws")
+    rate = lambda m, t: ps / best[(label, m, t)]
+    print(f"-- {label} trace: {size/1e6:.1f} MB, {ps:,} samples, {inflated/1e6:.1f} MB of perf data inflated; analyze peak RSS {rss[label]/1024:.0f} MiB")
+    for m, what in [("inflate", "small blocks read, each perf-data block inflated once, nothing else"),
+                    ("replay", "replay alone: side band, lifecycles, join, accounting"),
+                    ("analyze", "whole analysis: replay, models, every Parquet table")]:
+        print(f"{m:8} 1 thread {best[(label, m, '1')]:.3f} s = {rate(m, '1')/1e6:5.2f} M samples/s; "
+              f"{th} threads {best[(label, m, th)]:.3f} s = {rate(m, th)/1e6:5.2f} M samples/s  ({what})")
+    ri = rate("replay", th) / rate("inflate", th)
+    print(f"{'PASS' if ri >= 0.60 else 'FAIL'}  replay at {ri:.2f} of inflate-only throughput, {th} threads (target >= 0.60)")
+    if label == "recorded":
+        print(f"perf script: {fs:.0f} samples in {best[('recorded', 'perf-script', '1')]:.3f} s = {fr/1e6:.2f} M samples/s (decode and print to /dev/null; perf.data {fb/1e6:.1f} MB)")
+        rp = rate("replay", th) / fr
+        print(f"{'PASS' if rp >= 15 else 'FAIL'}  replay at {rp:.1f}x perf script's samples/s, {th} threads (target >= 15x); whole analysis at {rate('analyze', th) / fr:.1f}x")
+    for m in ("replay", "analyze"):
+        s = best[(label, m, "1")] / best[(label, m, th)]
+        # Amdahl: the parallel share p from the speed-up s on n threads, s = 1/((1-p) + p/n).
+        # Only a trace with 64 CPU streams or more keeps 64 threads busy (a task per stream).
+        n = float(th)
+        p = (1 - 1 / s) / (1 - 1 / n) if n > 1 else 0.0
+        if 0 < p <= 1:
+            note = f"parallel share {p:.2f}: Amdahl's law gives {1 / ((1 - p) + p / 64):.1f}x on 64 threads"
+        else:
+            note = "outside 1..THREADS: the machine was not quiet, rerun"
+        print(f"speed-up 1 -> {th} threads: {m} {s:.2f}x ({note})")
 PY
