@@ -199,7 +199,7 @@ fn replay_gives_the_busy_cgroup_its_kernel_cpu_time() {
 
     let l = replay::load(&path, false).unwrap();
     let quiet = progress::Progress::hidden();
-    let (side, inflated) = replay::scan_side_band(&l, &quiet.input(&path)).unwrap();
+    let (side, blocks) = replay::scan_side_band(&l, &quiet.input(&path)).unwrap();
     let busy = provenance("cgroup id");
     assert!(side
         .iter()
@@ -211,7 +211,7 @@ fn replay_gives_the_busy_cgroup_its_kernel_cpu_time() {
         &l,
         &grid,
         &HashMap::new(),
-        inflated.as_ref(),
+        blocks,
         &quiet.input(&path),
     )
     .unwrap();
