@@ -99,8 +99,10 @@ fi
 for r in $(seq "$REPS"); do
     time_modes recorded "$OUT/trace.pws"
     [ "$SYNTH_SECONDS" = 0 ] || time_modes synth "$OUT/synth.pws"
+    # perf script may exit non-zero after printing every sample (242 seen with perf 6.1);
+    # time then writes a line about it before the time.
     /usr/bin/time -f '%e' -o "$OUT/time.perf" "$PERF" script -i "$OUT/perf.data" >"$OUT/perf-script.txt" 2>/dev/null || true
-    echo "recorded perf-script 1 $(cat "$OUT/time.perf")" >>"$OUT/times"
+    echo "recorded perf-script 1 $(tail -n 1 "$OUT/time.perf")" >>"$OUT/times"
     echo "   rep $r done"
 done
 perf_samples=$(wc -l <"$OUT/perf-script.txt")
