@@ -320,7 +320,7 @@ pub(crate) fn replay_trace(
         Opened::Hwpc(h) => return replay_hwpc(h, path, interval, run),
     };
     let clock = ClockMap::new(l.clock.clone());
-    let (side, inflated) = replay::scan_side_band(&l, progress)?;
+    let (side, perf_blocks) = replay::scan_side_band(&l, progress)?;
     let tracepoints: Vec<_> = side
         .iter()
         .flat_map(|c| c.tracepoints.iter().cloned())
@@ -362,14 +362,7 @@ pub(crate) fn replay_trace(
         }
     };
     let pending = crate::join::plan(&life, &grid);
-    let mut rep = replay::replay_perf(
-        &l,
-        &grid,
-        &pending.plan.by_cgroup,
-        inflated.as_ref(),
-        progress,
-    )?;
-    drop(inflated);
+    let mut rep = replay::replay_perf(&l, &grid, &pending.plan.by_cgroup, perf_blocks, progress)?;
     rep.remove_steal_irq(&l, &grid);
     let package_of: HashMap<u32, u32> = l.info.cpus.iter().map(|c| (c.cpu, c.package)).collect();
     let joined = crate::join::finish(&mut life, pending, &rep, &package_of);

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod analyze;
 mod attribution;
+mod bench_cmd;
 mod derived;
 mod info;
 mod inputs;
@@ -55,6 +56,10 @@ enum Command {
     /// Write a trace's containers, activations, pauses and power as Chrome trace-event JSON,
     /// to open at https://ui.perfetto.dev (or chrome://tracing).
     Timeline(timeline::TimelineArgs),
+    /// Times the replay alone (no models, no tables), or only the inflation of the perf data
+    /// (`--inflate-only`), and prints JSON: for `bench/analyzer_replay.sh`.
+    #[command(hide = true)]
+    BenchReplay(bench_cmd::BenchReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +70,7 @@ fn main() -> ExitCode {
         Some(Command::Smartwatts(args)) => smartwatts_cmd::run(&args),
         Some(Command::Timeline(args)) => timeline::run(&args),
         Some(Command::Quality(args)) => quality_cmd::run(&args),
+        Some(Command::BenchReplay(args)) => bench_cmd::run(&args),
         None => match &cli.run {
             Some(args) => analyze::run(args),
             None => {

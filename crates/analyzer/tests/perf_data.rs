@@ -199,7 +199,7 @@ fn replay_gives_the_busy_cgroup_its_kernel_cpu_time() {
 
     let l = replay::load(&path, false).unwrap();
     let quiet = progress::Progress::hidden();
-    let (side, inflated) = replay::scan_side_band(&l, &quiet.input(&path)).unwrap();
+    let (side, blocks) = replay::scan_side_band(&l, &quiet.input(&path)).unwrap();
     let busy = provenance("cgroup id");
     assert!(side
         .iter()
@@ -207,14 +207,7 @@ fn replay_gives_the_busy_cgroup_its_kernel_cpu_time() {
         .any(|(id, p)| *id == busy && p == "/pws-busy-fixture"));
     let grid =
         replay::grid::Grid::fixed(l.info.start_monotonic_ns, l.end_ns + 1, 100_000_000).unwrap();
-    let rep = replay::replay_perf(
-        &l,
-        &grid,
-        &HashMap::new(),
-        inflated.as_ref(),
-        &quiet.input(&path),
-    )
-    .unwrap();
+    let rep = replay::replay_perf(&l, &grid, &HashMap::new(), blocks, &quiet.input(&path)).unwrap();
     let mut per_cgroup: BTreeMap<u64, u64> = BTreeMap::new();
     for c in &rep.per_cpu {
         assert_eq!(c.stats.decode_errors, 0, "{}", c.stats.first_error);

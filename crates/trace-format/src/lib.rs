@@ -36,6 +36,8 @@ pub use header::{
     MAX_PAYLOAD_LEN,
 };
 pub use kind::BlockKind;
-pub use reader::{Block, Blocks, ReadOptions, ScanStatus, SkippedRegion, Trace, TraceIndex};
+pub use reader::{
+    Block, Blocks, Inflater, ReadOptions, ScanStatus, SkippedRegion, Trace, TraceIndex,
+};
 pub use records::{Payload, Record};
 pub use writer::{Sink, TraceWriter, WriterOptions};

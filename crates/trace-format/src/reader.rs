@@ -327,6 +327,61 @@ impl<'a> Block<'a> {
         Ok(Cow::Owned(out))
     }
 
+    /// The payload, as [`Block::payload`], inflated into `inflater`'s buffer: for callers
+    /// that inflate block after block (the analyzer's replay), which then allocate nothing and
+    /// fault no fresh pages in per block.
+    pub fn payload_in<'s>(&self, inflater: &'s mut Inflater) -> Result<&'s [u8]>
+    where
+        'a: 's,
+    {
+        let unknown = self.header.flags & BLOCK_PAYLOAD_FLAGS_MASK & !KNOWN_BLOCK_FLAGS;
+        if unknown != 0 {
+            return Err(self.bad(format!("unknown block flags {unknown:#06x}")));
+        }
+        if !self.is_compressed() {
+            return Ok(self.stored);
+        }
+        let raw_len = self.header.raw_len as usize;
+        let buf = &mut inflater.buf;
+        buf.clear();
+        buf.reserve(raw_len);
+        // zstd writes into the buffer's capacity, so it fails rather than grow past it; a
+        // bigger capacity left by an earlier block is caught by the length check.
+        let n = inflater
+            .dctx
+            .decompress_to_buffer(self.stored, buf)
+            .map_err(|e| self.bad(format!("zstd decompression failed: {e}")))?;
+        if n != raw_len {
+            return Err(self.bad(format!("decompressed to {n} bytes, header says {raw_len}")));
+        }
+        Ok(&buf[..])
+    }
+
+    /// Inflates a compressed block's payload into `out`, which must be `raw_len` bytes: for
+    /// callers that keep many payloads in one allocation of their own.
+    pub fn payload_to(&self, inflater: &mut Inflater, out: &mut [u8]) -> Result<()> {
+        let unknown = self.header.flags & BLOCK_PAYLOAD_FLAGS_MASK & !KNOWN_BLOCK_FLAGS;
+        if unknown != 0 {
+            return Err(self.bad(format!("unknown block flags {unknown:#06x}")));
+        }
+        let raw_len = self.header.raw_len as usize;
+        if !self.is_compressed() || out.len() != raw_len {
+            return Err(self.bad(format!(
+                "cannot inflate into {} bytes (compressed: {}, raw length {raw_len})",
+                out.len(),
+                self.is_compressed()
+            )));
+        }
+        let n = inflater
+            .dctx
+            .decompress_to_buffer(self.stored, out)
+            .map_err(|e| self.bad(format!("zstd decompression failed: {e}")))?;
+        if n != raw_len {
+            return Err(self.bad(format!("decompressed to {n} bytes, header says {raw_len}")));
+        }
+        Ok(())
+    }
+
     /// At most the first `n` bytes of the payload, decompressing only as far as needed: enough
     /// to read a perf-data block's CPU without inflating the whole block.
     pub fn payload_prefix(&self, n: usize) -> Result<Cow<'a, [u8]>> {
@@ -354,6 +409,35 @@ impl<'a> Block<'a> {
             return Ok(Record::Unknown(self.kind()));
         }
         Record::decode(self.kind(), self.payload()?).map_err(|e| self.bad(e.0))
+    }
+}
+
+/// A zstd context and an output buffer kept from block to block ([`Block::payload_in`]).
+pub struct Inflater {
+    dctx: zstd::bulk::Decompressor<'static>,
+    buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for Inflater {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inflater")
+            .field("capacity", &self.buf.capacity())
+            .finish()
+    }
+}
+
+impl Default for Inflater {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Inflater {
+    pub fn new() -> Self {
+        Self {
+            dctx: zstd::bulk::Decompressor::default(),
+            buf: Vec::new(),
+        }
     }
 }
 

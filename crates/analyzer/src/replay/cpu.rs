@@ -139,11 +139,28 @@ pub struct CpuReplay {
     /// (interval, cgroup key) → usage.
     pub cells: FxHashMap<(usize, u64), Usage>,
     /// (segment index, interval) → usage inside the segment (see [`Window`]).
-    pub activations: HashMap<(usize, usize), Usage>,
+    pub activations: FxHashMap<(usize, usize), Usage>,
     /// Side-band pass only: the lifecycle tracepoints and cgroup paths.
     pub tracepoints: Vec<Tracepoint>,
     pub cgroup_paths: Vec<(u64, String)>,
     pub stats: CpuStats,
+}
+
+impl CpuReplay {
+    /// Appends the side band of a later block of the same CPU: the side-band pass walks each
+    /// block on its own.
+    pub fn append_side_band(&mut self, later: CpuReplay) {
+        self.tracepoints.extend(later.tracepoints);
+        self.cgroup_paths.extend(later.cgroup_paths);
+        let (st, l) = (&mut self.stats, later.stats);
+        st.records += l.records;
+        st.lost_records += l.lost_records;
+        st.unknown_ids += l.unknown_ids;
+        st.decode_errors += l.decode_errors;
+        if st.first_error.is_empty() {
+            st.first_error = l.first_error;
+        }
+    }
 }
 
 struct Last {
@@ -161,7 +178,18 @@ pub struct Walker<'g> {
     windows: &'g HashMap<u64, Vec<Window>>,
     out: CpuReplay,
     last: Option<Last>,
-    cgroup_of_pid: HashMap<u32, u64>,
+    /// The values buffer of the span before `last`, reused: one allocation per walk, not per
+    /// sample.
+    spare: Vec<Option<u64>>,
+    /// Looked up at every span: FxHash, as SipHash showed in profiles.
+    cgroup_of_pid: FxHashMap<u32, u64>,
+    /// The cell charged last, taken out of `out.cells` while it is: a CPU charges the same
+    /// (interval, cgroup) many spans in a row. Moved, not summed apart, so each cell adds the
+    /// same terms in the same order as without it.
+    open_cell: Option<((usize, u64), Usage)>,
+    /// The windows of the last cgroup charged: a CPU charges the same cgroup many spans in a
+    /// row, so the map is seldom consulted.
+    last_windows: Option<(u64, Option<&'g [Window]>)>,
     deltas: Vec<f64>,
     /// False for the side-band scan: only tracepoints and cgroup records.
     accounting: bool,
@@ -170,6 +198,11 @@ pub struct Walker<'g> {
     /// Column of each value of the last group read, by its id: a CPU's group reads the same
     /// ids in the same order every time, so the id lookups are done once.
     read_cols: Vec<(u64, Option<usize>)>,
+    /// The event of the last group read's first id (its leader): looked up once, not per sample.
+    read_leader: Option<(u64, Option<usize>)>,
+    /// The side-band pass's last sample ids and whether they are tracepoints' (a stream
+    /// alternates between few ids): the id lookup is a binary search over every CPU's ids.
+    side_ids: [Option<(u64, bool)>; 2],
     /// Columns that count time (`cpu-clock`, `task-clock`): they advance while the CPU idles,
     /// unlike hardware counters, which stop in a halted core.
     clock_cols: Vec<bool>,
@@ -200,11 +233,16 @@ impl<'g> Walker<'g> {
                 ..CpuReplay::default()
             },
             last: None,
-            cgroup_of_pid: HashMap::new(),
+            spare: Vec::new(),
+            cgroup_of_pid: FxHashMap::default(),
+            last_windows: None,
+            open_cell: None,
             deltas: vec![0.0; columns.names.len()],
             accounting: true,
             hint: 0,
             read_cols: Vec::new(),
+            read_leader: None,
+            side_ids: [None; 2],
             clock_cols: columns
                 .names
                 .iter()
@@ -224,7 +262,10 @@ impl<'g> Walker<'g> {
         }
     }
 
-    pub fn finish(self) -> CpuReplay {
+    pub fn finish(mut self) -> CpuReplay {
+        if let Some((k, u)) = self.open_cell.take() {
+            self.out.cells.insert(k, u);
+        }
         self.out
     }
 
@@ -257,9 +298,19 @@ impl<'g> Walker<'g> {
                 return self.decode_error(format!("record at byte {p} of a block has size {size}"));
             }
             let wanted = match ty {
-                PERF_RECORD_SAMPLE if size >= 16 => attrs
-                    .event_of(u64_at(p + 8))
-                    .is_some_and(|e| attrs.events[e].format.is_some()),
+                PERF_RECORD_SAMPLE if size >= 16 => {
+                    let id = u64_at(p + 8);
+                    match self.side_ids.iter().flatten().find(|x| x.0 == id) {
+                        Some(&(_, tp)) => tp,
+                        None => {
+                            let tp = attrs
+                                .event_of(id)
+                                .is_some_and(|e| attrs.events[e].format.is_some());
+                            self.side_ids = [Some((id, tp)), self.side_ids[0]];
+                            tp
+                        }
+                    }
+                }
                 PERF_RECORD_CGROUP => true,
                 _ => false,
             };
@@ -272,6 +323,18 @@ impl<'g> Walker<'g> {
             }
             self.out.stats.records += 1;
             p += size;
+        }
+    }
+
+    /// The event of a group read's first id.
+    fn leader_event(&mut self, id: u64) -> Option<usize> {
+        match self.read_leader {
+            Some((i, e)) if i == id => e,
+            _ => {
+                let e = self.attrs.event_of(id);
+                self.read_leader = Some((id, e));
+                e
+            }
         }
     }
 
@@ -338,7 +401,7 @@ impl<'g> Walker<'g> {
                                 return;
                             }
                         }
-                    } else if s.read.iter().next().and_then(|v| attrs.event_of(v.id))
+                    } else if s.read.iter().next().and_then(|v| self.leader_event(v.id))
                         != Some(s.id.event)
                     {
                         // A member's sample (the switch sampler, the one event whose samples
@@ -401,10 +464,12 @@ impl<'g> Walker<'g> {
         if out.stats.first_ns == 0 {
             out.stats.first_ns = t;
         }
-        let mut values: Vec<Option<u64>> = match &self.last {
-            Some(l) => l.values.clone(),
-            None => vec![None; self.deltas.len()],
-        };
+        let mut values = std::mem::take(&mut self.spare);
+        values.clear();
+        match &self.last {
+            Some(l) => values.extend_from_slice(&l.values),
+            None => values.resize(self.deltas.len(), None),
+        }
         if let Some(s) = sample {
             for (k, rv) in s.read.iter().enumerate() {
                 let col = match self.read_cols.get(k) {
@@ -427,6 +492,7 @@ impl<'g> Walker<'g> {
         if let Some(prev) = &self.last {
             if t < prev.time {
                 out.stats.out_of_order += 1;
+                self.spare = values;
                 return;
             }
             for (d, (now, before)) in self.deltas.iter_mut().zip(values.iter().zip(&prev.values)) {
@@ -448,7 +514,7 @@ impl<'g> Walker<'g> {
                         }
                         let len = (ib - ia) as f64;
                         self.grid.split(ia, ib, |i, x, y| {
-                            out.cells.entry((i, IDLE)).or_default().add_part(
+                            cell(&mut out.cells, &mut self.open_cell, (i, IDLE)).add_part(
                                 0,
                                 &idle,
                                 (y - x) as f64 / len,
@@ -466,12 +532,21 @@ impl<'g> Walker<'g> {
                 } else {
                     0.0
                 };
-                out.cells
-                    .entry((i, cgroup))
-                    .or_default()
-                    .add_part(y - x, deltas, share);
+                cell(&mut out.cells, &mut self.open_cell, (i, cgroup)).add_part(
+                    y - x,
+                    deltas,
+                    share,
+                );
             });
-            if let Some(ws) = self.windows.get(&cgroup) {
+            let ws = match self.last_windows {
+                Some((c, ws)) if c == cgroup => ws,
+                _ => {
+                    let ws = self.windows.get(&cgroup).map(Vec::as_slice);
+                    self.last_windows = Some((cgroup, ws));
+                    ws
+                }
+            };
+            if let Some(ws) = ws {
                 // Windows of one cgroup do not overlap (they are segments, see `join::windows`).
                 let from = ws.partition_point(|w| w.end <= a);
                 for w in ws[from..].iter().take_while(|w| w.start < b) {
@@ -494,8 +569,26 @@ impl<'g> Walker<'g> {
             }
         }
         out.stats.last_ns = out.stats.last_ns.max(t);
-        self.last = Some(Last { time: t, values });
+        if let Some(old) = self.last.replace(Last { time: t, values }) {
+            self.spare = old.values;
+        }
     }
+}
+
+/// The usage of cell `key`, opened in `open` (the one open before goes back to `cells`).
+fn cell<'c>(
+    cells: &mut FxHashMap<(usize, u64), Usage>,
+    open: &'c mut Option<((usize, u64), Usage)>,
+    key: (usize, u64),
+) -> &'c mut Usage {
+    if open.as_ref().is_none_or(|(k, _)| *k != key) {
+        if let Some((k, u)) = open.take() {
+            cells.insert(k, u);
+        }
+        let u = cells.remove(&key).unwrap_or_default();
+        *open = Some((key, u));
+    }
+    &mut open.as_mut().expect("opened above").1
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
-//! Replaying a trace: everything but perf data is read first (small), then each CPU's perf
-//! stream is decoded on its own rayon task — CPUs are independent, and a CPU's blocks are
+//! Replaying a trace: everything but perf data is read first (small), then the perf data in two
+//! passes: the side band (lifecycle tracepoints, cgroup paths), a rayon task per block, then
+//! the accounting, a rayon task per CPU stream — CPUs are independent, and a CPU's blocks are
 //! inflated one at a time, so memory follows the output (intervals × cgroups), not the trace.
+//! Blocks are inflated by the first pass and kept for the second up to a budget; the walk over
+//! the small blocks inflates none (a block's CPU is in its inflated payload).
 //!
 //! The trace is memory-mapped, and mapped pages that were read count in the resident set: the
 //! first walk gives back what it has passed (the reader's block iterator does), and the per-CPU
@@ -16,6 +19,7 @@ pub mod paused;
 pub mod record_merge;
 pub mod steal_irq;
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -23,9 +27,9 @@ use anyhow::{Context, Result};
 use pws_trace::perf::PerfAttrs;
 use pws_trace::records::{
     ActivationRecord, CgroupEvent, ClockPair, ContainerEvent, CpuStatBlock, EnergySeries, PerfData,
-    Statistics, TraceInfo, PERF_DATA_HEADER_LEN,
+    Statistics, TraceInfo,
 };
-use pws_trace::{BlockKind, ReadOptions, Record, Trace};
+use pws_trace::{BlockKind, Inflater, ReadOptions, Record, Trace};
 use rayon::prelude::*;
 
 use crate::progress::InputProgress;
@@ -46,8 +50,9 @@ pub struct Loaded {
     pub cpu_stat: Vec<CpuStatBlock>,
     /// The last statistics block (cumulative).
     pub statistics: Option<Statistics>,
-    /// CPU → offsets of its perf-data blocks, in trace order.
-    pub perf_blocks: BTreeMap<u32, Vec<u64>>,
+    /// The perf-data blocks, in trace order (their CPUs are in their payloads:
+    /// [`scan_side_band`] reads them).
+    pub perf_blocks: Vec<PerfBlockAt>,
     /// Perf data once inflated, summed over blocks (their headers' `raw_len`).
     pub perf_raw_bytes: u64,
     /// The trace's end was torn (the recorder did not finish it): what was lost.
@@ -62,7 +67,7 @@ impl std::fmt::Debug for Loaded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Loaded")
             .field("host", &self.info.hostname)
-            .field("cpus", &self.perf_blocks.len())
+            .field("perf_blocks", &self.perf_blocks.len())
             .finish()
     }
 }
@@ -83,7 +88,7 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
     let (mut activations, mut containers) = (Vec::new(), Vec::new());
     let mut cpu_stat = Vec::new();
     let (mut statistics, mut notes) = (None, Vec::new());
-    let mut perf_blocks: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+    let mut perf_blocks = Vec::new();
     let mut perf_raw_bytes = 0u64;
     let mut end_ns = 0u64;
     let mut blocks = trace.blocks_with(opts);
@@ -91,12 +96,17 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
         let b = b.with_context(|| format!("reading {}", path.display()))?;
         let offset = b.offset;
         if b.kind() == BlockKind::PERF_DATA {
-            // Only the CPU number, from the payload's fixed header: no inflating here.
-            let head = b.payload_prefix(PERF_DATA_HEADER_LEN)?;
-            let cpu = PerfData::decode(&head)
-                .with_context(|| format!("perf-data block at byte {offset}"))?
-                .cpu;
-            perf_blocks.entry(cpu).or_default().push(offset);
+            // Not inflated here, not even the payload's head for its CPU: a zstd stream gives
+            // its first bytes only by inflating a whole zstd block (128 KiB), a tenth of a
+            // block inflated twice. The side-band pass reads the CPU.
+            perf_blocks.push(PerfBlockAt {
+                offset,
+                inflated_len: if b.is_compressed() {
+                    b.header.raw_len
+                } else {
+                    0
+                },
+            });
             perf_raw_bytes += u64::from(b.header.raw_len);
             continue;
         }
@@ -198,98 +208,197 @@ impl Replayed {
     }
 }
 
-/// Inflated perf data kept between the two passes when it fits this budget, so each block is
-/// decompressed once; bigger traces are inflated again, one block at a time. Keeping saves one
-/// zstd pass (about a second per GB inflated), which only matters for small traces; above
-/// this, memory matters more: it would grow with the trace, not the output.
+/// Where a perf-data block is, and the length of its inflated payload (0 when stored raw:
+/// read from the map, nothing to inflate or keep).
+#[derive(Debug, Clone, Copy)]
+pub struct PerfBlockAt {
+    pub offset: u64,
+    pub inflated_len: u32,
+}
+
+/// Inflated perf data kept between the two passes, up to this budget, so those blocks are
+/// inflated once; the rest are inflated again by the second pass, one block at a time per CPU.
+/// Keeping all would make memory grow with the trace (the accounting needs the activation
+/// windows, hence the whole side band, before its first span): `bench/analyzer_memory.sh`.
 const KEEP_INFLATED: u64 = 64 << 20;
 
-/// Perf data inflated by the first pass, per CPU, when it fit [`KEEP_INFLATED`].
-pub type Inflated = HashMap<u32, Vec<Vec<u8>>>;
+/// One perf-data block, as the side-band pass left it for the accounting pass.
+#[derive(Debug)]
+pub struct PerfBlock {
+    pub offset: u64,
+    /// Where its ring bytes are in [`PerfBlocks::kept`], when kept.
+    kept: Option<std::ops::Range<usize>>,
+}
+
+/// Each CPU's perf-data blocks, in trace order, and the inflated payloads kept for them.
+#[derive(Debug)]
+pub struct PerfBlocks {
+    pub per_cpu: BTreeMap<u32, Vec<PerfBlock>>,
+    /// One anonymous mapping for every kept payload: one allocation, and faulted in by huge
+    /// pages where the kernel gives them. A fresh buffer per block cost more in page faults
+    /// (a 4 KiB fault per page, 14,000 of them for 56 MB) than inflating it again.
+    kept: Option<memmap2::MmapMut>,
+}
 
 /// The side band of every CPU's perf stream: lifecycle tracepoints and cgroup paths.
-/// A first pass, in parallel per CPU, because the activation join needs the cgroups created
-/// during the trace before CPU time can be charged to activation windows. Returns the inflated
-/// perf data too when it is small enough to keep for the second pass.
+/// A first pass, in parallel per block, because the activation join needs the cgroups created
+/// during the trace before CPU time can be charged to activation windows. Also returns each
+/// CPU's blocks, with the first blocks' inflated data kept within [`KEEP_INFLATED`].
 pub fn scan_side_band(
     l: &Loaded,
     progress: &InputProgress<'_>,
-) -> Result<(Vec<CpuReplay>, Option<Inflated>)> {
+) -> Result<(Vec<CpuReplay>, PerfBlocks)> {
     let columns = Columns::new(&l.attrs);
     let grid = Grid::fixed(0, 1, 1).expect("a one-interval grid");
     let none = HashMap::new();
-    let keep = l.perf_raw_bytes <= KEEP_INFLATED;
-    let per_cpu: Vec<(CpuReplay, Vec<Vec<u8>>)> = l
+    // Kept: the first compressed blocks, in trace order, while they fit the budget.
+    let mut left = KEEP_INFLATED;
+    let keep: Vec<usize> = l
+        .perf_blocks
+        .iter()
+        .map(|b| {
+            let n = u64::from(b.inflated_len);
+            let fits = n <= left;
+            left -= if fits { n } else { 0 };
+            if fits {
+                n as usize
+            } else {
+                0
+            }
+        })
+        .collect();
+    let total: usize = keep.iter().sum();
+    let mut kept = (total > 0)
+        .then(|| -> Result<memmap2::MmapMut> {
+            let m = memmap2::MmapMut::map_anon(total)
+                .with_context(|| format!("mapping {total} bytes for inflated perf data"))?;
+            // Advisory: without huge pages it is faulted in by 4 KiB pages, only slower.
+            let _ = m.advise(memmap2::Advice::HugePage);
+            Ok(m)
+        })
+        .transpose()?;
+    let mut slots: Vec<(usize, &mut [u8])> = Vec::with_capacity(keep.len());
+    let mut rest: &mut [u8] = kept.as_deref_mut().unwrap_or_default();
+    let mut at = 0;
+    for &n in &keep {
+        let (slot, r) = std::mem::take(&mut rest).split_at_mut(n);
+        slots.push((at, slot));
+        (rest, at) = (r, at + n);
+    }
+    let per_block: Vec<(u32, CpuReplay, PerfBlock)> = l
         .perf_blocks
         .par_iter()
-        .map(|(&cpu, offsets)| -> Result<(CpuReplay, Vec<Vec<u8>>)> {
-            let mut w = cpu::Walker::new(&l.attrs, &columns, cpu, &grid, &none).side_band();
-            let mut kept = Vec::new();
-            for &off in offsets {
-                if keep {
-                    let data = with_perf_bytes(l, off, progress, |d| d.to_vec())?;
-                    w.feed(&data);
-                    kept.push(data);
-                } else {
-                    with_perf_bytes(l, off, progress, |d| w.feed(d))?;
-                }
-            }
-            Ok((w.finish(), kept))
+        .zip(slots)
+        .map_init(Inflater::new, |inflater, (pb, (at, slot))| {
+            let offset = pb.offset;
+            let b = l.trace.block_at(offset)?;
+            progress.walked(u64::from(b.header.stored_len));
+            // Tracepoints and cgroup records stand alone: a block's side band needs no state
+            // from the blocks before it, so blocks are scanned in any order.
+            let (cpu, side, kept) = if slot.is_empty() {
+                let pd = perf_data(b.payload_in(inflater)?, offset)?;
+                let side = side_band_of(l, &columns, &grid, &none, pd.cpu, &pd.data);
+                (pd.cpu, side, None)
+            } else {
+                b.payload_to(inflater, slot)?;
+                let pd = perf_data(slot, offset)?;
+                let start = at + slot.len() - pd.data.len();
+                let side = side_band_of(l, &columns, &grid, &none, pd.cpu, &pd.data);
+                (pd.cpu, side, Some(start..at + slot.len()))
+            };
+            // Advisory: if the kernel refuses, the pages stay mapped and only memory suffers.
+            let _ = l.trace.release_block(&b);
+            Ok((cpu, side, PerfBlock { offset, kept }))
         })
         .collect::<Result<_>>()?;
-    let cpus: Vec<u32> = l.perf_blocks.keys().copied().collect();
-    let mut inflated = HashMap::new();
-    let mut out = Vec::new();
-    for (cpu, (r, kept)) in cpus.into_iter().zip(per_cpu) {
-        out.push(r);
-        if keep {
-            inflated.insert(cpu, kept);
+    let mut sides: BTreeMap<u32, CpuReplay> = BTreeMap::new();
+    let mut per_cpu: BTreeMap<u32, Vec<PerfBlock>> = BTreeMap::new();
+    for (cpu, side, block) in per_block {
+        match sides.entry(cpu) {
+            Entry::Vacant(e) => {
+                e.insert(side);
+            }
+            Entry::Occupied(mut e) => e.get_mut().append_side_band(side),
         }
+        per_cpu.entry(cpu).or_default().push(block);
     }
-    Ok((out, keep.then_some(inflated)))
+    Ok((sides.into_values().collect(), PerfBlocks { per_cpu, kept }))
 }
 
-/// Calls `f` with the ring bytes of one perf-data block (inflated, or borrowed from the map
-/// when stored raw), then gives the block's pages back to the kernel: each block is read once
-/// per pass, so what stays mapped is the blocks being decoded, not the trace.
+fn perf_data(payload: &[u8], offset: u64) -> Result<PerfData<'_>> {
+    PerfData::decode(payload).with_context(|| format!("perf-data block at byte {offset}"))
+}
+
+/// One block's side band, walked on its own.
+fn side_band_of(
+    l: &Loaded,
+    columns: &Columns,
+    grid: &Grid,
+    none: &HashMap<u64, Vec<Window>>,
+    cpu: u32,
+    data: &[u8],
+) -> CpuReplay {
+    let mut w = cpu::Walker::new(&l.attrs, columns, cpu, grid, none).side_band();
+    w.feed(data);
+    w.finish()
+}
+
+/// Calls `f` with the ring bytes of one perf-data block (inflated into `inflater`, or borrowed
+/// from the map when stored raw), then gives the block's pages back to the kernel: each block
+/// is read once per pass, so what stays mapped is the blocks being decoded, not the trace.
 fn with_perf_bytes<T>(
     l: &Loaded,
     off: u64,
+    inflater: &mut Inflater,
     progress: &InputProgress<'_>,
     f: impl FnOnce(&[u8]) -> T,
 ) -> Result<T> {
     let b = l.trace.block_at(off)?;
     progress.walked(u64::from(b.header.stored_len));
-    let payload = b.payload()?;
-    let pd =
-        PerfData::decode(&payload).with_context(|| format!("perf-data block at byte {off}"))?;
-    let out = f(&pd.data);
+    let out = f(&perf_data(b.payload_in(inflater)?, off)?.data);
     // Advisory: if the kernel refuses, the pages stay mapped and only memory suffers.
     let _ = l.trace.release_block(&b);
     Ok(out)
 }
 
+/// Inflates every perf-data block once, in parallel per CPU as the replay's passes do, and
+/// does nothing else: the floor under the replay's time (`pws-analyze bench-replay
+/// --inflate-only`, `bench/analyzer_replay.sh`). Returns the bytes inflated.
+pub fn inflate_only(l: &Loaded, progress: &InputProgress<'_>) -> Result<u64> {
+    l.perf_blocks
+        .par_iter()
+        .map_init(Inflater::new, |inflater, b| {
+            let off = b.offset;
+            // black_box: the bytes must be produced even though nothing reads them.
+            with_perf_bytes(l, off, inflater, progress, |d| {
+                std::hint::black_box(d).len() as u64
+            })
+        })
+        .sum()
+}
+
 /// Decodes every CPU's perf stream in parallel over `grid`, charging the segments of activation
-/// `windows` (cgroup key → segments sorted by start, not overlapping). `inflated` is the first pass's kept data, if any.
+/// `windows` (cgroup key → segments sorted by start, not overlapping). `blocks` are the side-band
+/// pass's, with what it kept inflated (freed at the end).
 pub fn replay_perf(
     l: &Loaded,
     grid: &Grid,
     windows: &HashMap<u64, Vec<Window>>,
-    inflated: Option<&Inflated>,
+    blocks: PerfBlocks,
     progress: &InputProgress<'_>,
 ) -> Result<Replayed> {
     let columns = Columns::new(&l.attrs);
-    let per_cpu: Vec<CpuReplay> = l
-        .perf_blocks
+    let kept: &[u8] = blocks.kept.as_deref().unwrap_or_default();
+    let per_cpu: Vec<CpuReplay> = blocks
+        .per_cpu
         .par_iter()
-        .map(|(&cpu, offsets)| -> Result<CpuReplay> {
+        .map(|(&cpu, blocks)| -> Result<CpuReplay> {
             let mut w = cpu::Walker::new(&l.attrs, &columns, cpu, grid, windows);
-            match inflated.and_then(|m| m.get(&cpu)) {
-                Some(blocks) => blocks.iter().for_each(|d| w.feed(d)),
-                None => {
-                    for &off in offsets {
-                        with_perf_bytes(l, off, progress, |d| w.feed(d))?;
-                    }
+            let mut inflater = Inflater::new();
+            for b in blocks {
+                match &b.kept {
+                    Some(r) => w.feed(&kept[r.clone()]),
+                    None => with_perf_bytes(l, b.offset, &mut inflater, progress, |d| w.feed(d))?,
                 }
             }
             Ok(w.finish())
