@@ -165,7 +165,8 @@ fn a_docker_experiment_is_recorded_analyzed_and_queried() {
 
     let out = run_with_timeout(
         Command::new(bin("pws-analyze"))
-            .arg("-q")
+            // check.py's energy check sums the attribution per interval.
+            .args(["-q", "--attribution", "per-interval"])
             .arg(p("run.pws"))
             .arg("-o")
             .arg(p("tables")),
