@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use crate::analyze::Analysis;
 use crate::models::attribute::{Attributed, IdlePolicy, Live};
-use crate::models::dataset::Dataset;
+use crate::models::dataset::{Dataset, Interval};
 use crate::models::model::Model;
 use crate::replay::cpu::Usage;
 
@@ -37,6 +37,31 @@ pub fn cells(an: &Analysis, in_scope: &dyn Fn(u32) -> bool) -> ActivationCells {
         }
     }
     cells
+}
+
+/// An activation's part of its container's dynamic energy in interval `iv`: its own usage `u`
+/// through the model over the container's `cont`, else by CPU time (a model that weighs whole
+/// targets only, like smartwatts). The activation's usage is part of its container's, so the
+/// part is at most 1 but for rounding, and clamped to [0, 1].
+pub(crate) fn share_of_container(
+    model: &dyn Model,
+    iv: &Interval,
+    cg: u64,
+    u: &Usage,
+    cont: &Usage,
+) -> f64 {
+    let (wa, wc) = (
+        model.cgroup_weight(iv, cg, u),
+        model.cgroup_weight(iv, cg, cont),
+    );
+    let f = if wc > 0.0 {
+        wa / wc
+    } else if cont.cpu_ns > 0 {
+        u.cpu_ns as f64 / cont.cpu_ns as f64
+    } else {
+        0.0
+    };
+    f.clamp(0.0, 1.0)
 }
 
 /// Per activation (aligned with `an.life.activations`); `cells` from [`cells`] for the counter.
@@ -94,23 +119,8 @@ pub fn split(
                         cells.get(&(ai, k)),
                         iv.cgroups.binary_search_by_key(&cg, |(c, _)| *c),
                     ) {
-                        let cont = &iv.cgroups[ci].1;
-                        let (wa, wc) = (
-                            model.cgroup_weight(iv, cg, u),
-                            model.cgroup_weight(iv, cg, cont),
-                        );
-                        // Its own usage through the model over the container's, else by CPU time
-                        // (a model that weighs whole targets only, like smartwatts).
-                        let f = if wc > 0.0 {
-                            wa / wc
-                        } else if cont.cpu_ns > 0 {
-                            u.cpu_ns as f64 / cont.cpu_ns as f64
-                        } else {
-                            0.0
-                        };
-                        // The activation's usage is part of its container's: f ≤ 1 but for
-                        // rounding.
-                        out.dynamic_j += dj * f.clamp(0.0, 1.0);
+                        let f = share_of_container(model, iv, cg, u, &iv.cgroups[ci].1);
+                        out.dynamic_j += dj * f;
                     }
                     let alive = live
                         .of_cgroup(cg)

@@ -31,7 +31,7 @@ use std::collections::HashMap;
 
 use pws_trace::records::EnergySeries;
 
-use super::activation_energy::ActivationCells;
+use super::activation_energy::{share_of_container, ActivationCells};
 use super::DomainJoules;
 use crate::analyze::Analysis;
 use crate::models::attribute::{FoldError, HeldOut};
@@ -304,27 +304,20 @@ pub fn exposures(
                         cells.get(&(ai, k)),
                         iv.cgroups.binary_search_by_key(&cg, |(c, _)| *c),
                     ) {
-                        let cont = &iv.cgroups[ci].1;
-                        let (wa, wc) = (model.weight(u, secs), model.weight(cont, secs));
-                        // As `activation_energy::split`: its usage through the model over its
-                        // container's, else by CPU time.
-                        let f = if wc > 0.0 {
-                            wa / wc
-                        } else if cont.cpu_ns > 0 {
-                            u.cpu_ns as f64 / cont.cpu_ns as f64
-                        } else {
-                            0.0
-                        };
+                        // The same part of the container as `activation_energy::split` gives.
+                        let f = share_of_container(model, iv, cg, u, &iv.cgroups[ci].1);
                         if *sum_w > 0.0 {
-                            s = f.clamp(0.0, 1.0) * w[ci].max(0.0) / *sum_w;
+                            s = f * w[ci].max(0.0) / *sum_w;
                         }
+                        // The part of its weight that counters carry.
+                        let wa = model.cgroup_weight(iv, cg, u);
                         if wa > 0.0 {
                             let cpu_only = Usage {
                                 cpu_ns: u.cpu_ns,
                                 counters: vec![0.0; u.counters.len()],
                             };
-                            counter_part =
-                                ((wa - model.weight(&cpu_only, secs)) / wa).clamp(0.0, 1.0);
+                            counter_part = ((wa - model.cgroup_weight(iv, cg, &cpu_only)) / wa)
+                                .clamp(0.0, 1.0);
                         }
                     }
                     let xi = if predicted_w.is_finite() {
