@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use pws_test_support::docker::{daemon, docker};
 use pws_tests::{
-    bin, calibrated_inputs, cannot_run, cgroup2_mount, online_cpus, python_with_duckdb,
+    analyze, bin, calibrated_inputs, cannot_run, cgroup2_mount, online_cpus, python_with_duckdb,
     run_check_script, run_with_timeout, steal_ns,
 };
 
@@ -163,19 +163,11 @@ fn a_docker_experiment_is_recorded_analyzed_and_queried() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let out = run_with_timeout(
-        Command::new(bin("pws-analyze"))
-            // check.py's energy check sums the attribution per interval.
-            .args(["-q", "--attribution", "per-interval"])
-            .arg(p("run.pws"))
-            .arg("-o")
-            .arg(p("tables")),
-        Duration::from_secs(180),
-    );
-    assert!(
-        out.status.success(),
-        "pws-analyze: {}",
-        String::from_utf8_lossy(&out.stderr)
+    // check_docker.py's energy check sums the attribution per interval.
+    analyze(
+        &p("run.pws"),
+        &p("tables"),
+        &["--attribution", "per-interval"],
     );
     let facts = serde_json::json!({
         "docker_parent_usage_usec": parent_usage,

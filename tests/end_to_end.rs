@@ -20,7 +20,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use pws_tests::{
-    bin, calibrated_inputs, cannot_run, online_cpus, python_with_duckdb, run_check_script,
+    analyze, bin, calibrated_inputs, cannot_run, online_cpus, python_with_duckdb, run_check_script,
     run_with_timeout, steal_ns, TestCgroup,
 };
 use pws_trace::perf::{PerfAttrs, PerfRecord};
@@ -325,34 +325,17 @@ fn a_local_experiment_is_recorded_analyzed_and_queried() {
         }
     }
 
-    // The analyzer, then the queries.
-    let out = run_with_timeout(
-        Command::new(bin("pws-analyze"))
-            // check.py sums the attribution per interval.
-            .args(["-q", "--attribution", "per-interval"])
-            .arg(p("run.pws"))
-            .arg("-o")
-            .arg(p("tables")),
-        Duration::from_secs(120),
-    );
-    assert!(
-        out.status.success(),
-        "pws-analyze: {}",
-        String::from_utf8_lossy(&out.stderr)
+    // The analyzer, then the queries; check.py sums the attribution per interval.
+    analyze(
+        &p("run.pws"),
+        &p("tables"),
+        &["--attribution", "per-interval"],
     );
     // The same trace as if only the REST API had given the activations: no container named.
-    let out = run_with_timeout(
-        Command::new(bin("pws-analyze"))
-            .args(["-q", "--join", "time-overlap"])
-            .arg(p("run.pws"))
-            .arg("-o")
-            .arg(p("tables-overlap")),
-        Duration::from_secs(120),
-    );
-    assert!(
-        out.status.success(),
-        "pws-analyze --join time-overlap: {}",
-        String::from_utf8_lossy(&out.stderr)
+    analyze(
+        &p("run.pws"),
+        &p("tables-overlap"),
+        &["--join", "time-overlap"],
     );
     let online = online_cpus();
     let facts = serde_json::json!({

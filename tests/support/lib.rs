@@ -267,6 +267,24 @@ pub fn online_cpus() -> u64 {
     unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as u64
 }
 
+/// Runs `pws-analyze -q ARGS TRACE -o OUT` and fails, with its stderr, if it fails.
+pub fn analyze(trace: &Path, out: &Path, args: &[&str]) {
+    let o = run_with_timeout(
+        Command::new(bin("pws-analyze"))
+            .arg("-q")
+            .args(args)
+            .arg(trace)
+            .arg("-o")
+            .arg(out),
+        Duration::from_secs(180),
+    );
+    assert!(
+        o.status.success(),
+        "pws-analyze {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 /// Runs a check script of `tests/e2e/` with the DuckDB Python and `args`, prints what it
 /// printed, and fails naming the script when it fails, keeping `dir` (its inputs) for a look.
 pub fn run_check_script(
