@@ -1,7 +1,7 @@
 //! `pws-analyze TRACE… -o DIR`: each trace replayed (traces in parallel, and each trace's CPUs
 //! in parallel), its lifecycles rebuilt, and the tables written as one hive-partitioned dataset.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -287,8 +287,9 @@ fn replay_hwpc(
 ) -> Result<Analysis> {
     // The reports' ticks are the grid: auto has no counter of its own to measure first.
     let interval = crate::quality::interval::choose(interval, &[]);
-    let (l, r) = h.replay(interval.interval)?;
+    let (l, mut r) = h.replay(interval.interval)?;
     let energy = energy::on_grid(&l.energy, &r.grid);
+    r.rep.merge_packages(&package_of(&l));
     Ok(Analysis {
         part: part_name(path),
         run: run_id(&l, path, run),
@@ -315,7 +316,7 @@ pub(crate) fn replay_trace(
     join: crate::join::JoinMode,
     progress: &InputProgress<'_>,
 ) -> Result<Analysis> {
-    let l = match open_input(path, skip_bad_blocks)? {
+    let mut l = match open_input(path, skip_bad_blocks)? {
         Opened::Trace(l) => l,
         Opened::Hwpc(h) => return replay_hwpc(h, path, interval, run),
     };
@@ -347,11 +348,12 @@ pub(crate) fn replay_trace(
     let grid = make_grid(&l, interval.interval)?;
     // Exact links first; then every window (linked, and each unlinked activation on each
     // candidate container) is kept apart by the replay, and the join finishes on exact CPU time.
+    // The records move into the lifecycles (`life.activations`): not kept twice.
+    let records = std::mem::take(&mut l.activations);
     let mut life = match join {
-        crate::join::JoinMode::Auto => lifecycle::build(cgroups, &l.containers, &l.activations),
+        crate::join::JoinMode::Auto => lifecycle::build(cgroups, &l.containers, &records),
         crate::join::JoinMode::TimeOverlap => {
-            let unlinked: Vec<_> = l
-                .activations
+            let unlinked: Vec<_> = records
                 .iter()
                 .map(|r| pws_trace::records::ActivationRecord {
                     container_id: String::new(),
@@ -361,11 +363,17 @@ pub(crate) fn replay_trace(
             lifecycle::build(cgroups, &[], &unlinked)
         }
     };
+    drop(records);
     let pending = crate::join::plan(&life, &grid);
     let mut rep = replay::replay_perf(&l, &grid, &pending.plan.by_cgroup, perf_blocks, progress)?;
     rep.remove_steal_irq(&l, &grid);
-    let package_of: HashMap<u32, u32> = l.info.cpus.iter().map(|c| (c.cpu, c.package)).collect();
+    let package_of = package_of(&l);
     let joined = crate::join::finish(&mut life, pending, &rep, &package_of);
+    // The windows' usage now lives in `joined`, the cells in `per_package`.
+    for c in &mut rep.per_cpu {
+        c.activations = Default::default();
+    }
+    rep.merge_packages(&package_of);
     let act_usage = (0..life.activations.len())
         .map(|i| joined.usage.total.get(&i).cloned().unwrap_or_default())
         .collect();
@@ -386,6 +394,11 @@ pub(crate) fn replay_trace(
         joined: Some(joined),
         sensor_ticks: None,
     })
+}
+
+/// CPU → package, as the trace info lists them.
+pub(crate) fn package_of(l: &Loaded) -> HashMap<u32, u32> {
+    l.info.cpus.iter().map(|c| (c.cpu, c.package)).collect()
 }
 
 /// Says when the host's wall clock moved against its monotonic clock during the trace (an NTP
@@ -508,14 +521,6 @@ fn write_tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<Summary>
     files.push(t.write(out, p)?);
 
     // usage: one row per interval, package and cgroup.
-    let package_of: HashMap<u32, u32> = an.l.info.cpus.iter().map(|c| (c.cpu, c.package)).collect();
-    let mut per_pkg: BTreeMap<(usize, u32, u64), Usage> = BTreeMap::new();
-    for c in &an.rep.per_cpu {
-        let pkg = package_of.get(&c.cpu).copied().unwrap_or(0);
-        for ((i, cg), u) in &c.cells {
-            per_pkg.entry((*i, pkg, *cg)).or_default().add(u);
-        }
-    }
     let mut t = Table::keyed("usage")
         .ts("interval_start")
         .ts("interval_end")
@@ -526,7 +531,12 @@ fn write_tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<Summary>
     for name in &an.rep.columns {
         t = t.f64(name);
     }
-    for ((i, pkg, cg), u) in &per_pkg {
+    for (pkg, i, cg, u) in an
+        .rep
+        .per_package
+        .iter()
+        .flat_map(|(pkg, cells)| cells.iter().map(move |(i, cg, u)| (pkg, i, cg, u)))
+    {
         let (a, b) = an.grid.span(*i);
         t.push_key(&run, &host)
             .push_ts(ts(a))

@@ -77,8 +77,8 @@ pub fn accounting(at: &Attribution, model: &str, policy: &str) -> Vec<Accounting
                 functions_j: at
                     .activations
                     .iter()
-                    .filter(|((_, k), _)| mine(k))
-                    .map(|(_, j)| j.dynamic_j + j.idle_j)
+                    .filter(|(_, k, _)| mine(k))
+                    .map(|(_, _, j)| j.dynamic_j + j.idle_j)
                     .sum(),
                 keep_alive_j: at
                     .keep_alive

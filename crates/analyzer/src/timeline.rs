@@ -356,13 +356,10 @@ fn counters<W: Write>(an: &Analysis, clock: &Clock, w: &mut EventWriter<W>) -> R
 
     // Busy CPUs per package: every cgroup but the idle task's, including time no sample could
     // attribute to a cgroup (a task ran then all the same).
-    let package_of: BTreeMap<u32, u32> =
-        an.l.info.cpus.iter().map(|c| (c.cpu, c.package)).collect();
     let mut busy: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
-    for c in &an.rep.per_cpu {
-        let pkg = package_of.get(&c.cpu).copied().unwrap_or(0);
+    for (&pkg, cells) in &an.rep.per_package {
         let row = busy.entry(pkg).or_insert_with(|| vec![0; n]);
-        for (&(i, cg), u) in &c.cells {
+        for &(i, cg, ref u) in cells {
             if cg != IDLE && i < n {
                 row[i] += u.cpu_ns;
             }

@@ -7,6 +7,7 @@
 //! in the interval. So the activations of one container never take more than it was given, and
 //! what they do not take is its keep-alive energy.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::analyze::Analysis;
@@ -24,19 +25,53 @@ pub struct ActivationJoules {
     pub complete: bool,
 }
 
-/// (activation, interval) → the activation's usage on the packages a counter covers.
-pub type ActivationCells = HashMap<(usize, usize), Usage>;
+/// (activation, interval) → the activation's usage on the packages a counter covers: read
+/// from the join's (activation, interval, package) cells, not copied (an hour of a busy node
+/// has millions of them).
+pub struct ActivationCells<'a> {
+    cells: Option<&'a HashMap<(usize, usize, u32), Usage>>,
+    packages: Vec<u32>,
+}
 
-/// The activations' usage on the packages `in_scope` says a counter covers: the same for every
-/// model and idle policy of that counter, so made once per counter.
-pub fn cells(an: &Analysis, in_scope: &dyn Fn(u32) -> bool) -> ActivationCells {
-    let mut cells = ActivationCells::new();
-    for ((ai, k, pkg), u) in an.joined.iter().flat_map(|j| &j.usage.cells) {
-        if in_scope(*pkg) {
-            cells.entry((*ai, *k)).or_default().add(u);
+impl ActivationCells<'_> {
+    /// The activation's usage in interval `k`, summed over the counter's packages; None where
+    /// it did not run there.
+    pub fn get(&self, ai: usize, k: usize) -> Option<Cow<'_, Usage>> {
+        let cells = self.cells?;
+        let mut found = self.packages.iter().filter_map(|&p| cells.get(&(ai, k, p)));
+        let first = found.next()?;
+        match found.next() {
+            None => Some(Cow::Borrowed(first)),
+            Some(second) => {
+                let mut sum = first.clone();
+                sum.add(second);
+                found.for_each(|u| sum.add(u));
+                Some(Cow::Owned(sum))
+            }
         }
     }
-    cells
+}
+
+/// The activations' usage on the packages `in_scope` says a counter covers: the same for every
+/// model and idle policy of that counter.
+pub fn cells<'a>(an: &'a Analysis, in_scope: &dyn Fn(u32) -> bool) -> ActivationCells<'a> {
+    let mut packages: Vec<u32> =
+        an.l.info
+            .cpus
+            .iter()
+            .map(|c| c.package)
+            .filter(|&p| in_scope(p))
+            .collect();
+    // A CPU the trace info does not list counts as package 0, as everywhere else.
+    if in_scope(0) {
+        packages.push(0);
+    }
+    packages.sort_unstable();
+    packages.dedup();
+    ActivationCells {
+        cells: an.joined.as_ref().map(|j| &j.usage.cells),
+        packages,
+    }
 }
 
 /// An activation's part of its container's dynamic energy in interval `iv`: its own usage `u`
@@ -72,20 +107,14 @@ pub fn split(
     att: &Attributed,
     live: &Live,
     policy: IdlePolicy,
-    cells: &ActivationCells,
+    cells: &ActivationCells<'_>,
 ) -> Vec<ActivationJoules> {
     let n = an.life.activations.len();
     let Some(joined) = &an.joined else {
         return vec![ActivationJoules::default(); n];
     };
-    // The rows without the live containers' idle energy, added for the intervals an
-    // activation overlaps only.
-    let mut by: HashMap<(usize, u64), (f64, f64)> = HashMap::new();
-    for s in &att.shares {
-        let e = by.entry((s.interval, s.cgroup)).or_default();
-        e.0 += s.dynamic_j;
-        e.1 += s.idle_j;
-    }
+    // The rows without the live containers' idle energy (`att.share`), added for the
+    // intervals an activation overlaps only.
     an.life
         .activations
         .iter()
@@ -105,7 +134,8 @@ pub fn split(
                         out.complete = false;
                         return;
                     }
-                    let mut own: Option<(f64, f64)> = by.get(&(k, cg)).copied();
+                    let mut own: Option<(f64, f64)> =
+                        att.share(k, cg).map(|s| (s.dynamic_j, s.idle_j));
                     for &c in live.of_cgroup(cg) {
                         if let Some(j) = att.container_idle(live, policy, c, k) {
                             own.get_or_insert((0.0, 0.0)).1 += j;
@@ -116,10 +146,10 @@ pub fn split(
                     };
                     let secs = iv.secs();
                     if let (Some(u), Ok(ci)) = (
-                        cells.get(&(ai, k)),
+                        cells.get(ai, k),
                         iv.cgroups.binary_search_by_key(&cg, |(c, _)| *c),
                     ) {
-                        let f = share_of_container(model, iv, cg, u, &iv.cgroups[ci].1);
+                        let f = share_of_container(model, iv, cg, &u, &iv.cgroups[ci].1);
                         out.dynamic_j += dj * f;
                     }
                     let alive = live

@@ -10,6 +10,7 @@ pub mod activation_energy;
 pub mod grain;
 pub mod keep_alive;
 pub mod live_containers;
+pub mod per_activation;
 pub mod uncertainty;
 
 use std::collections::{BTreeMap, HashMap};
@@ -52,7 +53,7 @@ pub struct DomainJoules {
 #[derive(Debug, Default)]
 pub struct Attribution {
     /// (activation, domain, model, policy) → joules.
-    pub activations: BTreeMap<(usize, Key), DomainJoules>,
+    pub activations: per_activation::PerActivation,
     /// (container, domain, model, policy) → keep-alive joules.
     pub keep_alive: BTreeMap<(usize, Key), f64>,
     /// (domain, model, policy) → joules of cgroups that are not function containers (the
@@ -77,7 +78,6 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
             .to_realtime_ns(ns)
             .and_then(|v| i64::try_from(v).ok())
     };
-    let package_of: HashMap<u32, u32> = an.l.info.cpus.iter().map(|c| (c.cpu, c.package)).collect();
     let spans: Vec<(u64, u64)> = (0..an.grid.len()).map(|i| an.grid.span(i)).collect();
     let live = live_containers::live_containers(an, &spans);
     let mut t_models = Table::keyed("models")
@@ -117,7 +117,10 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
     let buckets = grain::Buckets::new(args.attribution, &spans);
     // A cgroup's name and container id, made once rather than for each of its rows.
     let mut names: HashMap<u64, (String, String)> = HashMap::new();
-    let mut out = Attribution::default();
+    let mut out = Attribution {
+        activations: per_activation::PerActivation::new(an.life.activations.len()),
+        ..Attribution::default()
+    };
     let container_of: HashMap<u64, usize> = an
         .life
         .containers
@@ -138,24 +141,29 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
         // psys covers the whole machine; the other domains one package.
         let whole = matches!(e.domain, pws_trace::records::EnergyDomain::Psys);
         let in_scope = |pkg: u32| whole || pkg == e.package;
-        let mut cells: HashMap<(usize, u64), Usage> = HashMap::new();
-        for c in &an.rep.per_cpu {
-            if !in_scope(package_of.get(&c.cpu).copied().unwrap_or(0)) {
-                continue;
+        let scope: Vec<&Vec<(usize, u64, Usage)>> = an
+            .rep
+            .per_package
+            .iter()
+            .filter(|(pkg, _)| in_scope(**pkg))
+            .map(|(_, cells)| cells)
+            .collect();
+        // One package (every counter but psys on a multi-socket server): its cells as they
+        // are; several: summed.
+        let cells: Vec<(usize, u64, Usage)> = match scope.as_slice() {
+            [one] => one.to_vec(),
+            many => {
+                let mut sum: HashMap<(usize, u64), Usage> = HashMap::new();
+                for (i, cg, u) in many.iter().flat_map(|c| c.iter()) {
+                    sum.entry((*i, *cg)).or_default().add(u);
+                }
+                sum.into_iter().map(|((i, cg), u)| (i, cg, u)).collect()
             }
-            for ((i, cg), u) in &c.cells {
-                cells.entry((*i, *cg)).or_default().add(u);
-            }
-        }
+        };
         let energy: Vec<(Option<f64>, bool)> = (0..an.grid.len())
             .map(|i| (e.known(i), e.status[i] == Status::Measured))
             .collect();
-        let ds = Dataset::new(
-            an.rep.columns.clone(),
-            &spans,
-            &energy,
-            cells.into_iter().map(|((i, cg), u)| (i, cg, u)),
-        );
+        let ds = Dataset::new(an.rep.columns.clone(), &spans, &energy, cells);
         let act_cells = activation_energy::cells(an, &in_scope);
         let resolution = uncertainty::Resolution::measure(an, e);
         let source = if e.is_measured() {
@@ -316,24 +324,23 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
                     if an.life.activations[ai].container.is_none() {
                         continue;
                     }
-                    let d = out
-                        .activations
-                        .entry((ai, key.clone()))
-                        .or_insert(DomainJoules {
-                            complete: true,
-                            measured: e.is_measured(),
-                            half_width_sq: Some(0.0),
-                            ..DomainJoules::default()
-                        });
-                    d.dynamic_j += j.dynamic_j;
-                    d.idle_j += j.idle_j;
-                    d.complete &= j.complete;
-                    // Energy partly unknown has no interval to quote.
-                    d.half_width_sq = match (d.half_width_sq, bounds[ai]) {
-                        (Some(v), Some(b)) if d.complete => Some(v + b.half_width_j.powi(2)),
-                        _ => None,
+                    let init = || DomainJoules {
+                        complete: true,
+                        measured: e.is_measured(),
+                        half_width_sq: Some(0.0),
+                        ..DomainJoules::default()
                     };
-                    d.systematic_j += bounds[ai].map_or(0.0, |b| b.systematic_j);
+                    out.activations.update(ai, &key, init, |d| {
+                        d.dynamic_j += j.dynamic_j;
+                        d.idle_j += j.idle_j;
+                        d.complete &= j.complete;
+                        // Energy partly unknown has no interval to quote.
+                        d.half_width_sq = match (d.half_width_sq, bounds[ai]) {
+                            (Some(v), Some(b)) if d.complete => Some(v + b.half_width_j.powi(2)),
+                            _ => None,
+                        };
+                        d.systematic_j += bounds[ai].map_or(0.0, |b| b.systematic_j);
+                    });
                 }
                 for (ci, k) in keep_alive::per_container(an, &att, &live, policy, &acts) {
                     *out.keep_alive.entry((ci, key.clone())).or_default() += k;
@@ -363,9 +370,9 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
             .as_ref()
             .is_some_and(|j| j.usage.concurrent.contains(&ai))
     };
-    for ((ai, (domain, model, policy)), j) in &out.activations {
-        let a = &an.life.activations[*ai].record;
-        let bounds = uncertainty::dynamic_bounds(j);
+    for (ai, (domain, model, policy), j) in out.activations.iter() {
+        let a = &an.life.activations[ai].record;
+        let bounds = uncertainty::dynamic_bounds(&j);
         t_act
             .push_key(run, host)
             .push_str(&a.activation_id)
@@ -376,7 +383,7 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
             .push_str(policy)
             .push_str(if j.measured { "measured" } else { "simulated" })
             .push_bool(Some(j.complete))
-            .push_bool(Some(concurrent(*ai)))
+            .push_bool(Some(concurrent(ai)))
             .push_f64(Some(j.dynamic_j + j.idle_j))
             .push_f64(Some(j.dynamic_j))
             .push_f64(Some(j.idle_j))

@@ -270,7 +270,7 @@ pub fn exposures(
     an: &Analysis,
     ds: &Dataset,
     model: &dyn Model,
-    cells: &ActivationCells,
+    cells: &ActivationCells<'_>,
 ) -> Vec<Exposure> {
     // Interval → (its cgroups' weights, their sum, its predicted power).
     let mut per_interval: HashMap<usize, (Vec<f64>, f64, f64)> = HashMap::new();
@@ -301,16 +301,16 @@ pub fn exposures(
                     let mut s = 0.0;
                     let mut counter_part = 0.0;
                     if let (Some(u), Ok(ci)) = (
-                        cells.get(&(ai, k)),
+                        cells.get(ai, k),
                         iv.cgroups.binary_search_by_key(&cg, |(c, _)| *c),
                     ) {
                         // The same part of the container as `activation_energy::split` gives.
-                        let f = share_of_container(model, iv, cg, u, &iv.cgroups[ci].1);
+                        let f = share_of_container(model, iv, cg, &u, &iv.cgroups[ci].1);
                         if *sum_w > 0.0 {
                             s = f * w[ci].max(0.0) / *sum_w;
                         }
                         // The part of its weight that counters carry.
-                        let wa = model.cgroup_weight(iv, cg, u);
+                        let wa = model.cgroup_weight(iv, cg, &u);
                         if wa > 0.0 {
                             let cpu_only = Usage {
                                 cpu_ns: u.cpu_ns,

@@ -76,7 +76,6 @@ pub fn table(an: &Analysis, at: &Attribution, summary: (&str, &str)) -> (Table, 
     let keys: BTreeSet<&Key> = at
         .activations
         .keys()
-        .map(|(_, k)| k)
         .chain(at.keep_alive.keys().map(|(_, k)| k))
         .collect();
     let mut keep: BTreeMap<((String, String), &Key), f64> = BTreeMap::new();
@@ -94,7 +93,7 @@ pub fn table(an: &Analysis, at: &Attribution, summary: (&str, &str)) -> (Table, 
             let mut js: Vec<(f64, Start)> = acts
                 .iter()
                 .filter_map(|&ai| {
-                    let j = at.activations.get(&(ai, key.clone()))?;
+                    let j = at.activations.get(ai, key)?;
                     Some((
                         j.dynamic_j + j.idle_j,
                         Start::of(an.life.activations[ai].start_type),
@@ -104,7 +103,9 @@ pub fn table(an: &Analysis, at: &Attribution, summary: (&str, &str)) -> (Table, 
             // The mean's interval (`attribution::uncertainty::mean_bounds`).
             let mean_bounds = crate::attribution::uncertainty::mean_bounds(
                 acts.iter()
-                    .filter_map(|&ai| at.activations.get(&(ai, key.clone()))),
+                    .filter_map(|&ai| at.activations.get(ai, key))
+                    .collect::<Vec<_>>()
+                    .iter(),
             );
             let ka = keep.get(&((ns.clone(), action.clone()), key)).copied();
             if js.is_empty() && ka.is_none() {

@@ -273,6 +273,7 @@ impl HwpcInput {
                     ..CpuReplay::default()
                 })
                 .collect(),
+            per_package: Default::default(),
             steal_irq: None,
         };
         let n_ticks = self.bounds.len() - 1;

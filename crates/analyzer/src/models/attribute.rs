@@ -157,6 +157,15 @@ pub struct Attributed {
 }
 
 impl Attributed {
+    /// The row of cgroup `cg` in interval `i`, if it has one (`shares` is sorted by both and
+    /// holds one row per pair).
+    pub fn share(&self, i: usize, cg: u64) -> Option<&Share> {
+        self.shares
+            .binary_search_by(|s| (s.interval, s.cgroup).cmp(&(i, cg)))
+            .ok()
+            .map(|k| &self.shares[k])
+    }
+
     /// Container `c`'s idle joules in interval `i`; None where it has no share there (a
     /// share may be 0 J, when the interval's idle energy is).
     pub fn container_idle(

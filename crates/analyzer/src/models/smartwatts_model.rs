@@ -61,8 +61,13 @@ pub struct SmartWattsModel {
     scope: Scope,
     source: TickSource,
     ticks: Vec<TickSpan>,
-    /// Interval start → (global estimate W, cgroup key → W), overlap-weighted over its ticks.
-    estimates: HashMap<u64, (f64, HashMap<u64, f64>)>,
+    /// Each interval's start, in order, and the ticks holding part of it: its estimate is
+    /// made from theirs when asked, overlap-weighted, rather than kept per interval (an hour
+    /// of 10 ms intervals × hundreds of live containers was 290 MB).
+    starts: Vec<u64>,
+    tick_range: Vec<std::ops::Range<u32>>,
+    /// Intervals with at least one estimating tick.
+    intervals_estimated: usize,
     intercept: f64,
     ran: bool,
     /// Why its results need a word (no intercept yet, or no estimate at all), if so.
@@ -78,7 +83,9 @@ impl SmartWattsModel {
             scope,
             source,
             ticks: Vec::new(),
-            estimates: HashMap::new(),
+            starts: Vec::new(),
+            tick_range: Vec::new(),
+            intervals_estimated: 0,
             intercept: 0.0,
             ran: false,
             note: None,
@@ -110,7 +117,7 @@ impl SmartWattsModel {
     /// Whether it estimated anything: a SmartWatts that never accepted a model (an input
     /// shorter than it needs to learn) has nothing to compare or attribute with.
     pub fn estimated(&self) -> bool {
-        !self.estimates.is_empty()
+        self.intervals_estimated > 0
     }
 
     fn events(ds: &Dataset, cpu_ns: f64, counters: &[f64]) -> Events {
@@ -263,30 +270,25 @@ impl SmartWattsModel {
             }
             tick.estimate = global.map(|g| (g, targets));
         }
-        // Each interval: its ticks' estimates, weighted by how much of it each holds.
-        let mut per_interval: HashMap<usize, (f64, f64, HashMap<u64, f64>)> = HashMap::new();
-        for t in &self.ticks {
-            let Some((g, targets)) = &t.estimate else {
-                continue;
-            };
-            for &(i, f) in &t.parts {
-                let e = per_interval.entry(i).or_default();
-                e.0 += f;
-                e.1 += f * g;
-                for (cg, w) in targets {
-                    *e.2.entry(*cg).or_default() += f * w;
+        // Each interval: the ticks that hold part of it (contiguous: both are in time order).
+        self.starts = ds.intervals.iter().map(|iv| iv.start).collect();
+        self.tick_range = vec![0..0; ds.intervals.len()];
+        for (k, t) in self.ticks.iter().enumerate() {
+            let k = k as u32;
+            for &(i, _) in &t.parts {
+                let r = &mut self.tick_range[i];
+                if r.start == r.end {
+                    *r = k..k + 1;
+                } else {
+                    r.end = k + 1;
                 }
             }
         }
-        for (i, (w, g, mut targets)) in per_interval {
-            for v in targets.values_mut() {
-                *v /= w;
-            }
-            self.estimates
-                .insert(ds.intervals[i].start, (g / w, targets));
-        }
+        self.intervals_estimated = (0..self.starts.len())
+            .filter(|&i| self.ticks_of(i).next().is_some())
+            .count();
         let window = self.config.learn_history_window_size;
-        if self.estimates.is_empty() {
+        if self.intervals_estimated == 0 {
             self.note = Some(format!(
                 "smartwatts estimated nothing ({} ticks of {period_ms} ms; it needs more than {} before its first model, and holds back the last 5): left out of the comparison",
                 self.ticks.len(),
@@ -299,6 +301,26 @@ impl SmartWattsModel {
                 self.ticks.len()
             ));
         }
+    }
+}
+
+impl SmartWattsModel {
+    /// The estimating ticks over interval `i`: (the fraction of the interval in the tick, the
+    /// tick's global estimate W, its targets' W), in time order.
+    fn ticks_of(&self, i: usize) -> impl Iterator<Item = (f64, f64, &HashMap<u64, f64>)> {
+        let r = self.tick_range.get(i).cloned().unwrap_or(0..0);
+        self.ticks[r.start as usize..r.end as usize]
+            .iter()
+            .filter_map(move |t| {
+                let (g, targets) = t.estimate.as_ref()?;
+                let &(_, f) = t.parts.iter().find(|(j, _)| *j == i)?;
+                Some((f, *g, targets))
+            })
+    }
+
+    /// The interval starting at `start`, by its index.
+    fn interval(&self, start: u64) -> Option<usize> {
+        self.starts.binary_search(&start).ok()
     }
 }
 
@@ -316,7 +338,19 @@ impl Model for SmartWattsModel {
     }
 
     fn predict_w(&self, iv: &Interval) -> f64 {
-        self.estimates.get(&iv.start).map_or(f64::NAN, |e| e.0)
+        let Some(i) = self.interval(iv.start) else {
+            return f64::NAN;
+        };
+        let (mut w, mut g) = (0.0, 0.0);
+        for (f, gt, _) in self.ticks_of(i) {
+            w += f;
+            g += f * gt;
+        }
+        if w > 0.0 {
+            g / w
+        } else {
+            f64::NAN
+        }
     }
 
     fn idle_w(&self) -> f64 {
@@ -330,14 +364,21 @@ impl Model for SmartWattsModel {
     }
 
     fn weights(&self, iv: &Interval) -> Vec<f64> {
-        let est = self.estimates.get(&iv.start);
+        let ticks: Vec<_> = self
+            .interval(iv.start)
+            .map(|i| self.ticks_of(i).collect())
+            .unwrap_or_default();
+        let w: f64 = ticks.iter().map(|(f, _, _)| f).sum();
         iv.cgroups
             .iter()
             .map(|(cg, _)| {
-                est.and_then(|(_, t)| t.get(cg))
-                    .copied()
-                    .unwrap_or(0.0)
-                    .max(0.0)
+                let mut sum = None;
+                for (f, _, targets) in &ticks {
+                    if let Some(t) = targets.get(cg) {
+                        *sum.get_or_insert(0.0) += f * t;
+                    }
+                }
+                sum.map_or(0.0, |s: f64| s / w).max(0.0)
             })
             .collect()
     }
@@ -345,7 +386,10 @@ impl Model for SmartWattsModel {
     fn params(&self) -> Vec<(String, f64)> {
         vec![
             ("last_intercept_w".into(), self.intercept),
-            ("intervals_estimated".into(), self.estimates.len() as f64),
+            (
+                "intervals_estimated".into(),
+                self.intervals_estimated as f64,
+            ),
             (
                 "ticks_estimated".into(),
                 self.ticks.iter().filter(|t| t.estimate.is_some()).count() as f64,
@@ -397,10 +441,8 @@ mod tests {
         .expect("replay");
         let spans: Vec<(u64, u64)> = (0..an.grid.len()).map(|i| an.grid.span(i)).collect();
         let mut cells: HashMap<(usize, u64), crate::replay::cpu::Usage> = HashMap::new();
-        for c in &an.rep.per_cpu {
-            for (k, u) in &c.cells {
-                cells.entry(*k).or_default().add(u);
-            }
+        for (i, cg, u) in an.rep.per_package.values().flatten() {
+            cells.entry((*i, *cg)).or_default().add(u);
         }
         Dataset::new(
             an.rep.columns.clone(),

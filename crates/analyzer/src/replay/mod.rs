@@ -33,7 +33,7 @@ use pws_trace::{BlockKind, Inflater, ReadOptions, Record, Trace};
 use rayon::prelude::*;
 
 use crate::progress::InputProgress;
-use cpu::{Columns, CpuReplay, Window};
+use cpu::{Columns, CpuReplay, Usage, Window};
 use grid::Grid;
 
 /// Everything of a trace except its perf data, and where the perf data is.
@@ -44,6 +44,7 @@ pub struct Loaded {
     pub clock: Vec<ClockPair>,
     pub cgroup_events: Vec<CgroupEvent>,
     pub energy: Vec<EnergySeries>,
+    /// As recorded; `analyze::replay_trace` moves them into the lifecycles (empty after).
     pub activations: Vec<ActivationRecord>,
     pub containers: Vec<ContainerEvent>,
     /// Per-CPU /proc/stat readings (steal, irq, softirq, …), as recorded.
@@ -193,7 +194,12 @@ fn merge_energy(all: &mut Vec<EnergySeries>, series: Vec<EnergySeries>) {
 pub struct Replayed {
     pub columns: Vec<String>,
     /// Per CPU: (interval, cgroup key) → usage, and (window segment, interval) → usage.
+    /// The cells are moved into `per_package` by [`Replayed::merge_packages`].
     pub per_cpu: Vec<CpuReplay>,
+    /// Package → its CPUs' cells summed: (interval, cgroup key, usage), sorted by interval and
+    /// cgroup. What every table and model reads; the per-CPU cells are not kept beside them
+    /// (an hour of eight CPUs holds millions of cells).
+    pub per_package: BTreeMap<u32, Vec<(usize, u64, Usage)>>,
     /// Steal and IRQ time taken out of the tasks' time (`steal_irq::apply`); None before.
     pub steal_irq: Option<steal_irq::Report>,
 }
@@ -205,6 +211,34 @@ impl Replayed {
     pub fn remove_steal_irq(&mut self, l: &Loaded, grid: &Grid) {
         let r = steal_irq::apply(&l.cpu_stat, grid, &self.columns, &mut self.per_cpu);
         self.steal_irq = Some(r);
+    }
+
+    /// Sums every CPU's cells per package (`package_of`; a CPU it does not list counts as
+    /// package 0) into `per_package`, emptying the CPUs' cells one by one, so the two are never
+    /// held whole at once. Each cell adds its CPUs in `per_cpu` order.
+    pub fn merge_packages(&mut self, package_of: &HashMap<u32, u32>) {
+        let mut sums: BTreeMap<u32, rustc_hash::FxHashMap<(usize, u64), Usage>> = BTreeMap::new();
+        for c in &mut self.per_cpu {
+            let pkg = package_of.get(&c.cpu).copied().unwrap_or(0);
+            let sum = sums.entry(pkg).or_default();
+            for (k, u) in std::mem::take(&mut c.cells) {
+                match sum.entry(k) {
+                    std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().add(&u),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        // The first CPU's usage as it is: 0 + x is x.
+                        let mut first = Usage::default();
+                        first.add(&u);
+                        e.insert(first);
+                    }
+                }
+            }
+        }
+        for (pkg, cells) in sums {
+            let mut v: Vec<(usize, u64, Usage)> =
+                cells.into_iter().map(|((i, cg), u)| (i, cg, u)).collect();
+            v.sort_unstable_by_key(|&(i, cg, _)| (i, cg));
+            self.per_package.insert(pkg, v);
+        }
     }
 }
 
@@ -407,6 +441,7 @@ pub fn replay_perf(
     Ok(Replayed {
         columns: columns.names.clone(),
         per_cpu,
+        per_package: BTreeMap::new(),
         steal_irq: None,
     })
 }
