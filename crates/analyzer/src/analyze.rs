@@ -232,7 +232,9 @@ fn analyse(
         part: an.part.clone(),
         labels: columns,
     };
-    write_tables(&an, args, &p)
+    // The cells go to the tables by value: the models' datasets take them rather than copy.
+    let cells = std::mem::take(&mut an.rep.per_package);
+    write_tables(&an, cells, args, &p)
 }
 
 /// One trace replayed on the grid of `interval`: lifecycles, the activation join, CPU time per
@@ -364,6 +366,9 @@ pub(crate) fn replay_trace(
         }
     };
     drop(records);
+    // Read into the lifecycles; a busy hour holds hundreds of MB of these events.
+    l.cgroup_events = Vec::new();
+    l.containers = Vec::new();
     let pending = crate::join::plan(&life, &grid);
     let mut rep = replay::replay_perf(&l, &grid, &pending.plan.by_cgroup, perf_blocks, progress)?;
     rep.remove_steal_irq(&l, &grid);
@@ -416,18 +421,6 @@ fn clock_note(pairs: &[pws_trace::records::ClockPair]) -> Option<String> {
     })
 }
 
-/// The kernel's CPU time of the activation's container over the activation, where the platform
-/// measured it (pws-load's `cgroupUsageUsec` annotation; OpenWhisk has none).
-fn platform_cpu_ns(raw: &str) -> Option<u64> {
-    let v: serde_json::Value = serde_json::from_str(raw).ok()?;
-    v["annotations"]
-        .as_array()?
-        .iter()
-        .find(|a| a["key"] == "cgroupUsageUsec")?["value"]
-        .as_u64()
-        .map(|us| us * 1000)
-}
-
 /// The grid: energy readings thinned to at least `interval` apart, else a fixed step over the
 /// trace's span.
 fn make_grid(l: &Loaded, interval: Duration) -> Result<Grid> {
@@ -471,7 +464,13 @@ pub(crate) fn cgroup_name(an: &Analysis, key: u64) -> String {
     }
 }
 
-fn write_tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<Summary> {
+/// `cells`: the replay's per-package cells (`Replayed::per_package`), taken out of `an`.
+fn write_tables(
+    an: &Analysis,
+    cells: crate::replay::PackageCells,
+    args: &RunArgs,
+    p: &Partition,
+) -> Result<Summary> {
     let (run, host) = (an.run.clone(), an.host.clone());
     let ts = |ns: u64| {
         an.clock
@@ -531,9 +530,7 @@ fn write_tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<Summary>
     for name in &an.rep.columns {
         t = t.f64(name);
     }
-    for (pkg, i, cg, u) in an
-        .rep
-        .per_package
+    for (pkg, i, cg, u) in cells
         .iter()
         .flat_map(|(pkg, cells)| cells.iter().map(move |(i, cg, u)| (pkg, i, cg, u)))
     {
@@ -644,7 +641,7 @@ fn write_tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<Summary>
             .push_ts((r.end_ns > 0).then_some(r.end_ns).and_then(ts))
             .push_u64(r.status_code)
             .push_u64(Some(u.cpu_ns))
-            .push_u64(platform_cpu_ns(&r.raw));
+            .push_u64(a.platform_cpu_ns);
         for k in 0..an.rep.columns.len() {
             t.push_f64(Some(u.counters.get(k).copied().unwrap_or(0.0)));
         }
@@ -665,7 +662,7 @@ fn write_tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<Summary>
     if let Some(j) = &an.joined {
         notes.extend(j.notes.iter().cloned());
     }
-    let (attr_files, at) = crate::attribution::tables(an, args, p)?;
+    let (attr_files, at) = crate::attribution::tables(an, cells, args, p)?;
     files.extend(attr_files);
     notes.extend(at.notes.iter().cloned());
     let model = crate::summary::summary_model(&at);

@@ -71,7 +71,14 @@ pub struct Attribution {
 
 /// Fits, compares and attributes; writes `models`, `model_eval`, `attribution` (at the grain
 /// of `--attribution`, or not at all) and `activation_energy`.
-pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathBuf>, Attribution)> {
+/// `cells` are the replay's per-package cells: each counter's dataset takes its package's
+/// when no later counter needs them, else a copy.
+pub fn tables(
+    an: &Analysis,
+    mut cells: crate::replay::PackageCells,
+    args: &RunArgs,
+    p: &Partition,
+) -> Result<(Vec<PathBuf>, Attribution)> {
     let (run, host) = (an.run.as_str(), an.host.as_str());
     let ts = |ns: u64| {
         an.clock
@@ -137,24 +144,30 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
     let protocol = args.comparison.protocol(args.folds);
     let protocol_name = protocol.name();
     out.protocol = protocol_name.clone();
+    // How many counters still need each package's cells.
+    let mut uses: HashMap<u32, usize> = HashMap::new();
+    for e in &an.energy {
+        let whole = matches!(e.domain, pws_trace::records::EnergyDomain::Psys);
+        for &pkg in cells.keys().filter(|&&p| whole || p == e.package) {
+            *uses.entry(pkg).or_default() += 1;
+        }
+    }
     for e in &an.energy {
         // psys covers the whole machine; the other domains one package.
         let whole = matches!(e.domain, pws_trace::records::EnergyDomain::Psys);
         let in_scope = |pkg: u32| whole || pkg == e.package;
-        let scope: Vec<&Vec<(usize, u64, Usage)>> = an
-            .rep
-            .per_package
-            .iter()
-            .filter(|(pkg, _)| in_scope(**pkg))
-            .map(|(_, cells)| cells)
-            .collect();
-        // One package (every counter but psys on a multi-socket server): its cells as they
-        // are; several: summed.
-        let cells: Vec<(usize, u64, Usage)> = match scope.as_slice() {
-            [one] => one.to_vec(),
+        let scope: Vec<u32> = cells.keys().copied().filter(|&p| in_scope(p)).collect();
+        for pkg in &scope {
+            *uses.entry(*pkg).or_default() -= 1;
+        }
+        // One package (every counter but psys on a multi-socket server): its cells, taken by
+        // the last counter that needs them; several: summed.
+        let ds_cells: Vec<(usize, u64, Usage)> = match scope.as_slice() {
+            [one] if uses[one] == 0 => cells.remove(one).unwrap_or_default(),
+            [one] => cells[one].clone(),
             many => {
                 let mut sum: HashMap<(usize, u64), Usage> = HashMap::new();
-                for (i, cg, u) in many.iter().flat_map(|c| c.iter()) {
+                for (i, cg, u) in many.iter().flat_map(|p| &cells[p]) {
                     sum.entry((*i, *cg)).or_default().add(u);
                 }
                 sum.into_iter().map(|((i, cg), u)| (i, cg, u)).collect()
@@ -163,7 +176,7 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
         let energy: Vec<(Option<f64>, bool)> = (0..an.grid.len())
             .map(|i| (e.known(i), e.status[i] == Status::Measured))
             .collect();
-        let ds = Dataset::new(an.rep.columns.clone(), &spans, &energy, cells);
+        let ds = Dataset::new(an.rep.columns.clone(), &spans, &energy, ds_cells);
         let act_cells = activation_energy::cells(an, &in_scope);
         let resolution = uncertainty::Resolution::measure(an, e);
         let source = if e.is_measured() {
@@ -268,7 +281,9 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
                     .iter()
                     .map(|x| unc.dynamic(x))
                     .collect();
-            for &policy in &args.idle_policy {
+            for (pi, &policy) in args.idle_policy.iter().enumerate() {
+                // The uncertainty and completeness do not depend on the policy: taken once.
+                let first_policy = pi == 0;
                 let key: Key = (domain.clone(), name.clone(), policy.as_str());
                 let att = attribute::attribute(&ds, m.as_ref(), policy, &live);
                 // Live containers never count as `other` (they are function containers), so
@@ -324,23 +339,14 @@ pub fn tables(an: &Analysis, args: &RunArgs, p: &Partition) -> Result<(Vec<PathB
                     if an.life.activations[ai].container.is_none() {
                         continue;
                     }
-                    let init = || DomainJoules {
-                        complete: true,
+                    let part = per_activation::Part {
+                        dynamic_j: j.dynamic_j,
+                        idle_j: j.idle_j,
+                        complete: j.complete,
                         measured: e.is_measured(),
-                        half_width_sq: Some(0.0),
-                        ..DomainJoules::default()
+                        bound: bounds[ai],
                     };
-                    out.activations.update(ai, &key, init, |d| {
-                        d.dynamic_j += j.dynamic_j;
-                        d.idle_j += j.idle_j;
-                        d.complete &= j.complete;
-                        // Energy partly unknown has no interval to quote.
-                        d.half_width_sq = match (d.half_width_sq, bounds[ai]) {
-                            (Some(v), Some(b)) if d.complete => Some(v + b.half_width_j.powi(2)),
-                            _ => None,
-                        };
-                        d.systematic_j += bounds[ai].map_or(0.0, |b| b.systematic_j);
-                    });
+                    out.activations.add(ai, &key, &part, first_policy);
                 }
                 for (ci, k) in keep_alive::per_container(an, &att, &live, policy, &acts) {
                     *out.keep_alive.entry((ci, key.clone())).or_default() += k;

@@ -1,11 +1,27 @@
-//! Every activation's joules under every (domain, model, idle policy), kept as one dense
-//! column per key: an hour of a busy node has ~10⁵ activations × ~30 keys, and a map keyed by
-//! (activation, key) spent a tree node and two strings on each (1.3 GB for an hour of 50
-//! activations a second); a column costs 40 bytes per activation.
+//! Every activation's joules under every (domain, model, idle policy), kept as dense columns:
+//! an hour of a busy node has ~10⁵ activations × ~30 keys, and a map keyed by (activation,
+//! key) spent a tree node and two strings on each (1.3 GB for an hour of 50 activations a
+//! second). Per key a column of (dynamic, idle) joules; what does not depend on the idle policy
+//! (whether the energy is complete, measured, and the dynamic energy's uncertainty) is one
+//! column per (domain, model): 16 B per activation and key, plus 24 B per (domain, model).
 
 use std::collections::HashMap;
 
+use super::uncertainty::Bound;
 use super::{DomainJoules, Key};
+
+/// One package's part of an activation's energy under one key (`PerActivation::add`).
+#[derive(Debug, Clone, Copy)]
+pub struct Part {
+    pub dynamic_j: f64,
+    pub idle_j: f64,
+    /// Every interval it overlaps had known energy (the same under every model and policy).
+    pub complete: bool,
+    /// The counter is measured, not simulated.
+    pub measured: bool,
+    /// Its dynamic energy's uncertainty on this counter, where known.
+    pub bound: Option<Bound>,
+}
 
 #[derive(Debug, Default)]
 pub struct PerActivation {
@@ -13,50 +29,28 @@ pub struct PerActivation {
     n: usize,
     keys: Vec<Key>,
     index: HashMap<Key, usize>,
-    columns: Vec<Vec<Packed>>,
+    /// Key → its (domain, model) in `shared`.
+    group_of: Vec<usize>,
+    groups: HashMap<(String, String), usize>,
+    /// Per key: (dynamic J, idle J) per activation, and whether it has a value.
+    joules: Vec<Vec<(f64, f64)>>,
+    present: Vec<Vec<bool>>,
+    /// Per (domain, model): what every idle policy shares.
+    shared: Vec<Vec<Shared>>,
 }
 
-/// [`DomainJoules`] in 40 bytes rather than 56 (its option and booleans as bits).
+/// The policy-independent part of [`DomainJoules`].
 #[derive(Debug, Clone, Copy, Default)]
-struct Packed {
-    dynamic_j: f64,
-    idle_j: f64,
+struct Shared {
     half_width_sq: f64,
     systematic_j: f64,
     flags: u8,
 }
 
-const PRESENT: u8 = 1;
+const STARTED: u8 = 1;
 const COMPLETE: u8 = 2;
 const MEASURED: u8 = 4;
 const HAS_HALF_WIDTH: u8 = 8;
-
-impl Packed {
-    fn pack(j: DomainJoules) -> Self {
-        let bit = |b: bool, f: u8| if b { f } else { 0 };
-        Self {
-            dynamic_j: j.dynamic_j,
-            idle_j: j.idle_j,
-            half_width_sq: j.half_width_sq.unwrap_or(0.0),
-            systematic_j: j.systematic_j,
-            flags: PRESENT
-                | bit(j.complete, COMPLETE)
-                | bit(j.measured, MEASURED)
-                | bit(j.half_width_sq.is_some(), HAS_HALF_WIDTH),
-        }
-    }
-
-    fn unpack(self) -> Option<DomainJoules> {
-        (self.flags & PRESENT != 0).then_some(DomainJoules {
-            dynamic_j: self.dynamic_j,
-            idle_j: self.idle_j,
-            complete: self.flags & COMPLETE != 0,
-            measured: self.flags & MEASURED != 0,
-            half_width_sq: (self.flags & HAS_HALF_WIDTH != 0).then_some(self.half_width_sq),
-            systematic_j: self.systematic_j,
-        })
-    }
-}
 
 impl PerActivation {
     pub fn new(activations: usize) -> Self {
@@ -66,33 +60,80 @@ impl PerActivation {
         }
     }
 
-    /// Changes the joules of activation `ai` under `key` by `f`; `init` makes them the first
-    /// time.
-    pub fn update(
-        &mut self,
-        ai: usize,
-        key: &Key,
-        init: impl FnOnce() -> DomainJoules,
-        f: impl FnOnce(&mut DomainJoules),
-    ) {
-        let k = match self.index.get(key) {
-            Some(&k) => k,
-            None => {
-                self.keys.push(key.clone());
-                self.columns.push(vec![Packed::default(); self.n]);
-                self.index.insert(key.clone(), self.keys.len() - 1);
-                self.keys.len() - 1
+    fn key_index(&mut self, key: &Key) -> usize {
+        if let Some(&k) = self.index.get(key) {
+            return k;
+        }
+        let group = (key.0.clone(), key.1.clone());
+        let next = self.shared.len();
+        let g = *self.groups.entry(group).or_insert(next);
+        if g == next {
+            self.shared.push(vec![Shared::default(); self.n]);
+        }
+        self.keys.push(key.clone());
+        self.group_of.push(g);
+        self.joules.push(vec![(0.0, 0.0); self.n]);
+        self.present.push(vec![false; self.n]);
+        self.index.insert(key.clone(), self.keys.len() - 1);
+        self.keys.len() - 1
+    }
+
+    /// Adds one package's part of activation `ai`'s energy under `key`. The policy-independent
+    /// part is taken when `shared_too` (the caller's first idle policy, once per package), so
+    /// it is counted once however many policies there are.
+    pub fn add(&mut self, ai: usize, key: &Key, part: &Part, shared_too: bool) {
+        let k = self.key_index(key);
+        let j = &mut self.joules[k][ai];
+        j.0 += part.dynamic_j;
+        j.1 += part.idle_j;
+        self.present[k][ai] = true;
+        if !shared_too {
+            return;
+        }
+        let s = &mut self.shared[self.group_of[k]][ai];
+        if s.flags & STARTED == 0 {
+            *s = Shared {
+                half_width_sq: 0.0,
+                systematic_j: 0.0,
+                flags: STARTED
+                    | COMPLETE
+                    | HAS_HALF_WIDTH
+                    | if part.measured { MEASURED } else { 0 },
+            };
+        }
+        if !part.complete {
+            s.flags &= !COMPLETE;
+        }
+        // Energy partly unknown has no interval to quote; the packages' parts are independent,
+        // so their squares add.
+        match part.bound {
+            Some(b) if s.flags & COMPLETE != 0 && s.flags & HAS_HALF_WIDTH != 0 => {
+                s.half_width_sq += b.half_width_j.powi(2);
             }
-        };
-        let slot = &mut self.columns[k][ai];
-        let mut j = slot.unpack().unwrap_or_else(init);
-        f(&mut j);
-        *slot = Packed::pack(j);
+            _ => s.flags &= !HAS_HALF_WIDTH,
+        }
+        s.systematic_j += part.bound.map_or(0.0, |b| b.systematic_j);
     }
 
     pub fn get(&self, ai: usize, key: &Key) -> Option<DomainJoules> {
         let &k = self.index.get(key)?;
-        self.columns[k].get(ai)?.unpack()
+        self.at(k, ai)
+    }
+
+    fn at(&self, k: usize, ai: usize) -> Option<DomainJoules> {
+        if !*self.present[k].get(ai)? {
+            return None;
+        }
+        let (dynamic_j, idle_j) = self.joules[k][ai];
+        let s = self.shared[self.group_of[k]][ai];
+        Some(DomainJoules {
+            dynamic_j,
+            idle_j,
+            complete: s.flags & COMPLETE != 0,
+            measured: s.flags & MEASURED != 0,
+            half_width_sq: (s.flags & HAS_HALF_WIDTH != 0).then_some(s.half_width_sq),
+            systematic_j: s.systematic_j,
+        })
     }
 
     /// The keys with at least one activation, in order.
@@ -110,7 +151,7 @@ impl PerActivation {
             order
                 .clone()
                 .into_iter()
-                .filter_map(move |k| Some((ai, &self.keys[k], self.columns[k][ai].unpack()?)))
+                .filter_map(move |k| Some((ai, &self.keys[k], self.at(k, ai)?)))
         })
     }
 }
@@ -123,38 +164,63 @@ mod tests {
         (d.to_owned(), m.to_owned(), p)
     }
 
+    fn part(dynamic_j: f64, idle_j: f64, complete: bool, hw: Option<f64>) -> Part {
+        Part {
+            dynamic_j,
+            idle_j,
+            complete,
+            measured: true,
+            bound: hw.map(|h| Bound {
+                half_width_j: h,
+                systematic_j: 0.25,
+            }),
+        }
+    }
+
     #[test]
-    fn entries_add_up_and_iterate_by_activation_then_key() {
+    fn packages_add_and_policies_share_the_uncertainty() {
         let mut s = PerActivation::new(3);
-        let (b, a) = (key("package", "z", "p"), key("package", "a", "p"));
-        let init = || DomainJoules {
-            complete: true,
-            half_width_sq: Some(0.0),
-            ..DomainJoules::default()
-        };
-        s.update(2, &b, init, |j| j.dynamic_j += 1.0);
-        s.update(2, &b, init, |j| j.dynamic_j += 2.0);
-        s.update(0, &b, init, |j| j.idle_j = 5.0);
-        s.update(2, &a, init, |j| {
-            j.complete = false;
-            j.half_width_sq = None;
-            j.systematic_j = 0.5;
-        });
-        assert_eq!(s.get(2, &b).unwrap().dynamic_j, 3.0);
-        // Every field comes back as it went in.
-        assert_eq!(
-            s.get(2, &a),
-            Some(DomainJoules {
-                complete: false,
-                half_width_sq: None,
-                systematic_j: 0.5,
-                ..DomainJoules::default()
-            })
-        );
-        assert_eq!(s.get(0, &b).unwrap().half_width_sq, Some(0.0));
-        assert!(s.get(0, &b).unwrap().complete);
-        assert!(s.get(1, &b).is_none());
-        assert!(s.get(0, &key("x", "y", "p")).is_none());
+        let (even, prop) = (key("package", "m", "even"), key("package", "m", "prop"));
+        // Two packages, two policies each; the first policy carries the shared part.
+        for (i, hw) in [(0, 3.0), (1, 4.0)] {
+            s.add(2, &even, &part(1.0, 0.5 + i as f64, true, Some(hw)), true);
+            s.add(2, &prop, &part(1.0, 2.0, true, Some(hw)), false);
+        }
+        let e = s.get(2, &even).unwrap();
+        assert_eq!((e.dynamic_j, e.idle_j), (2.0, 2.0));
+        assert_eq!(e.half_width_sq, Some(25.0));
+        assert_eq!(e.systematic_j, 0.5);
+        assert!(e.complete && e.measured);
+        let p = s.get(2, &prop).unwrap();
+        assert_eq!((p.dynamic_j, p.idle_j), (2.0, 4.0));
+        assert_eq!(p.half_width_sq, Some(25.0), "shared, counted once");
+        assert!(s.get(1, &even).is_none());
+        assert!(s.get(0, &key("x", "m", "even")).is_none());
+    }
+
+    #[test]
+    fn incomplete_energy_has_no_interval_to_quote() {
+        let mut s = PerActivation::new(1);
+        let k = key("package", "m", "even");
+        s.add(0, &k, &part(1.0, 0.0, true, Some(1.0)), true);
+        s.add(0, &k, &part(1.0, 0.0, false, Some(1.0)), true);
+        let j = s.get(0, &k).unwrap();
+        assert!(!j.complete);
+        assert_eq!(j.half_width_sq, None);
+        // An unknown bound on any package leaves none either.
+        let mut s = PerActivation::new(1);
+        s.add(0, &k, &part(1.0, 0.0, true, None), true);
+        s.add(0, &k, &part(1.0, 0.0, true, Some(1.0)), true);
+        assert_eq!(s.get(0, &k).unwrap().half_width_sq, None);
+    }
+
+    #[test]
+    fn iterates_by_activation_then_key() {
+        let mut s = PerActivation::new(3);
+        let (z, a) = (key("package", "z", "p"), key("package", "a", "p"));
+        s.add(2, &z, &part(1.0, 0.0, true, None), true);
+        s.add(0, &z, &part(1.0, 0.0, true, None), true);
+        s.add(2, &a, &part(1.0, 0.0, true, None), true);
         let rows: Vec<(usize, &str)> = s.iter().map(|(ai, k, _)| (ai, k.1.as_str())).collect();
         assert_eq!(rows, [(0, "z"), (2, "a"), (2, "z")]);
         assert_eq!(

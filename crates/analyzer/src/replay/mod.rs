@@ -42,9 +42,10 @@ pub struct Loaded {
     pub info: TraceInfo,
     pub attrs: PerfAttrs,
     pub clock: Vec<ClockPair>,
+    /// `cgroup_events`, `activations` and `containers`: as recorded, and emptied by
+    /// `analyze::replay_trace` once the lifecycles are built from them.
     pub cgroup_events: Vec<CgroupEvent>,
     pub energy: Vec<EnergySeries>,
-    /// As recorded; `analyze::replay_trace` moves them into the lifecycles (empty after).
     pub activations: Vec<ActivationRecord>,
     pub containers: Vec<ContainerEvent>,
     /// Per-CPU /proc/stat readings (steal, irq, softirq, …), as recorded.
@@ -199,7 +200,7 @@ pub struct Replayed {
     /// Package → its CPUs' cells summed: (interval, cgroup key, usage), sorted by interval and
     /// cgroup. What every table and model reads; the per-CPU cells are not kept beside them
     /// (an hour of eight CPUs holds millions of cells).
-    pub per_package: BTreeMap<u32, Vec<(usize, u64, Usage)>>,
+    pub per_package: PackageCells,
     /// Steal and IRQ time taken out of the tasks' time (`steal_irq::apply`); None before.
     pub steal_irq: Option<steal_irq::Report>,
 }
@@ -241,6 +242,9 @@ impl Replayed {
         }
     }
 }
+
+/// Package → (interval, cgroup key, usage), sorted by interval and cgroup.
+pub type PackageCells = BTreeMap<u32, Vec<(usize, u64, Usage)>>;
 
 /// Where a perf-data block is, and the length of its inflated payload (0 when stored raw:
 /// read from the map, nothing to inflate or keep).
