@@ -8,7 +8,6 @@
 //! what they do not take is its keep-alive energy.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use crate::analyze::Analysis;
 use crate::models::attribute::{Attributed, IdlePolicy, Live};
@@ -29,7 +28,7 @@ pub struct ActivationJoules {
 /// from the join's (activation, interval, package) cells, not copied (an hour of a busy node
 /// has millions of them).
 pub struct ActivationCells<'a> {
-    cells: Option<&'a HashMap<(usize, usize, u32), Usage>>,
+    cells: Option<&'a rustc_hash::FxHashMap<(usize, usize, u32), Usage>>,
     packages: Vec<u32>,
 }
 

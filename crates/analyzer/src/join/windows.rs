@@ -130,10 +130,11 @@ pub type SegmentUsage = HashMap<(usize, u32), Usage>;
 pub struct Apportioned {
     /// Activation → usage over all packages.
     pub total: HashMap<usize, Usage>,
-    /// (activation, interval, package) → usage.
-    pub cells: HashMap<(usize, usize, u32), Usage>,
+    /// (activation, interval, package) → usage. FxHash: the attribution looks these up for
+    /// every activation, interval, model and policy.
+    pub cells: rustc_hash::FxHashMap<(usize, usize, u32), Usage>,
     /// (activation, interval) → its share of the container's presence, ns.
-    pub presence_ns: HashMap<(usize, usize), f64>,
+    pub presence_ns: rustc_hash::FxHashMap<(usize, usize), f64>,
     /// Activations that shared their container with another at some point.
     pub concurrent: std::collections::HashSet<usize>,
 }
