@@ -530,10 +530,25 @@ fn write_tables(
     for name in &an.rep.columns {
         t = t.f64(name);
     }
-    for (pkg, i, cg, u) in cells
-        .iter()
-        .flat_map(|(pkg, cells)| cells.iter().map(move |(i, cg, u)| (pkg, i, cg, u)))
-    {
+    // By interval, then package, then cgroup: each package's cells are sorted by interval and
+    // cgroup, so the packages' runs for one interval are taken in turn.
+    let mut at: Vec<usize> = vec![0; cells.len()];
+    let by_interval = std::iter::from_fn(|| {
+        let next_i = cells
+            .values()
+            .zip(&at)
+            .filter_map(|(v, &k)| v.get(k).map(|c| c.0))
+            .min()?;
+        let mut run = Vec::new();
+        for ((pkg, v), k) in cells.iter().zip(at.iter_mut()) {
+            while let Some(c) = v.get(*k).filter(|c| c.0 == next_i) {
+                run.push((pkg, &c.0, &c.1, &c.2));
+                *k += 1;
+            }
+        }
+        Some(run)
+    });
+    for (pkg, i, cg, u) in by_interval.flatten() {
         let (a, b) = an.grid.span(*i);
         t.push_key(&run, &host)
             .push_ts(ts(a))

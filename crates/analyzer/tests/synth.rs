@@ -424,3 +424,80 @@ fn attribution_grains_sum_alike_and_change_no_other_table() {
         );
     }
 }
+
+/// An activation's energy under one idle policy, and its interval, do not depend on which
+/// other policies ran beside it (the policy-independent part is kept once), and a policy named
+/// twice counts once.
+#[test]
+fn an_idle_policy_gives_the_same_rows_whatever_runs_beside_it() {
+    use common::rows;
+    let d = tempfile::tempdir().unwrap();
+    let trace = d.path().join("t.pws");
+    let st = Command::new(bin())
+        .args([
+            "synth",
+            "--seconds",
+            "8",
+            "--cpus",
+            "2",
+            "--packages",
+            "2",
+            "-o",
+        ])
+        .arg(&trace)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let analyse = |name: &str, policies: &str| {
+        let out = d.path().join(name);
+        let o = Command::new(bin())
+            .arg(&trace)
+            .args([
+                "-q",
+                "--attribution",
+                "none",
+                "--idle-policy",
+                policies,
+                "-o",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let mut r: Vec<Vec<String>> = rows(&out.join("activation_energy"))
+            .iter()
+            .filter(|r| r.str("idle_policy") == "by-lifetime")
+            .map(|r| {
+                [
+                    "activation_id",
+                    "domain",
+                    "model",
+                    "complete",
+                    "energy_j",
+                    "dynamic_j",
+                    "idle_j",
+                    "dynamic_lo_j",
+                    "dynamic_hi_j",
+                    "energy_lo_j",
+                    "energy_hi_j",
+                ]
+                .iter()
+                .map(|c| format!("{:?} {:?} {:?}", r.s.get(*c), r.f.get(*c), r.b.get(*c)))
+                .collect()
+            })
+            .collect();
+        r.sort();
+        r
+    };
+    let alone = analyse("alone", "by-lifetime");
+    assert!(alone.len() > 100, "{} rows", alone.len());
+    assert!(
+        alone.iter().any(|r| r[7].contains("Some")),
+        "some intervals to compare"
+    );
+    assert_eq!(analyse("second", "even,by-lifetime"), alone);
+    assert_eq!(
+        analyse("twice", "by-lifetime,proportional,by-lifetime"),
+        alone
+    );
+}

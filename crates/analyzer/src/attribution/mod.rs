@@ -144,6 +144,10 @@ pub fn tables(
     let protocol = args.comparison.protocol(args.folds);
     let protocol_name = protocol.name();
     out.protocol = protocol_name.clone();
+    // Each idle policy once, in the order given (a repeated one would count its joules twice).
+    let mut policies = args.idle_policy.clone();
+    let mut seen = std::collections::HashSet::new();
+    policies.retain(|p| seen.insert(p.as_str()));
     // How many counters still need each package's cells.
     let mut uses: HashMap<u32, usize> = HashMap::new();
     for e in &an.energy {
@@ -281,7 +285,7 @@ pub fn tables(
                     .iter()
                     .map(|x| unc.dynamic(x))
                     .collect();
-            for (pi, &policy) in args.idle_policy.iter().enumerate() {
+            for (pi, &policy) in policies.iter().enumerate() {
                 // The uncertainty and completeness do not depend on the policy: taken once.
                 let first_policy = pi == 0;
                 let key: Key = (domain.clone(), name.clone(), policy.as_str());
