@@ -314,7 +314,7 @@ pub fn exposures(
                         if wa > 0.0 {
                             let cpu_only = Usage {
                                 cpu_ns: u.cpu_ns,
-                                counters: vec![0.0; u.counters.len()],
+                                counters: smallvec::smallvec![0.0; u.counters.len()],
                             };
                             counter_part = ((wa - model.cgroup_weight(iv, cg, &cpu_only)) / wa)
                                 .clamp(0.0, 1.0);

@@ -599,7 +599,7 @@ impl<'c> Builder<'c> {
                         key,
                         usage: Usage {
                             cpu_ns: ns,
-                            counters,
+                            counters: counters.into(),
                         },
                     });
                 }
@@ -796,7 +796,7 @@ impl<'c> Builder<'c> {
                     key,
                     usage: Usage {
                         cpu_ns: ns,
-                        counters,
+                        counters: counters.into(),
                     },
                 });
             }
@@ -810,7 +810,7 @@ impl<'c> Builder<'c> {
                         key: IDLE,
                         usage: Usage {
                             cpu_ns: idle,
-                            counters: Vec::new(),
+                            counters: Default::default(),
                         },
                     });
                 }

@@ -199,7 +199,7 @@ mod tests {
     fn u(ns: u64, instr: f64) -> Usage {
         Usage {
             cpu_ns: ns,
-            counters: vec![instr],
+            counters: smallvec::smallvec![instr],
         }
     }
 

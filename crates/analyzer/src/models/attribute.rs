@@ -304,7 +304,7 @@ mod tests {
                 let b = (i % 4) * 200_000_000;
                 let u = |ns| Usage {
                     cpu_ns: ns,
-                    counters: vec![],
+                    counters: smallvec::smallvec![],
                 };
                 Interval {
                     start: i * 1_000_000_000,
@@ -432,7 +432,7 @@ mod tests {
                 1,
                 Usage {
                     cpu_ns: ns,
-                    counters: vec![],
+                    counters: smallvec::smallvec![],
                 },
             )];
             iv.total = iv.cgroups[0].1.clone();

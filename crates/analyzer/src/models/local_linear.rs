@@ -254,7 +254,7 @@ mod tests {
                 let w = if i < 1000 { 10.0 } else { 20.0 };
                 let u = Usage {
                     cpu_ns: ns,
-                    counters: vec![],
+                    counters: smallvec::smallvec![],
                 };
                 Interval {
                     start: i * 10_000_000,

@@ -388,7 +388,7 @@ mod tests {
             .map(|i| {
                 let u = |ns: u64, k: u64| Usage {
                     cpu_ns: ns,
-                    counters: vec![
+                    counters: smallvec::smallvec![
                         3.7 * ns as f64 * (1.0 + 1e-10 * ((k % 5) as f64 - 2.0)),
                         (1 + (k * 7) % 13) as f64 * 1e8,
                         ((k * 5) % 11) as f64 * 1e6,

@@ -377,7 +377,7 @@ mod tests {
     fn ds() -> (Dataset, Groups) {
         let u = |ns: u64| Usage {
             cpu_ns: ns,
-            counters: vec![],
+            counters: smallvec::smallvec![],
         };
         let intervals = (0..5000u64)
             .map(|i| {

@@ -515,7 +515,7 @@ mod tests {
             .map(|i| {
                 let u = crate::replay::cpu::Usage {
                     cpu_ns: 500_000_000,
-                    counters: vec![],
+                    counters: smallvec::smallvec![],
                 };
                 Interval {
                     start: i * 1_000_000_000,

@@ -27,9 +27,12 @@ pub const CLOCK_COUNTERS: [&str; 2] = ["cpu-clock", "task-clock"];
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Usage {
     pub cpu_ns: u64,
-    /// One value per counter column (see [`Columns`]).
-    pub counters: Vec<f64>,
+    /// One value per counter column (see [`Columns`]); up to four without a heap allocation.
+    pub counters: Counters,
 }
+
+/// A usage's counter values, inline up to four counters.
+pub type Counters = smallvec::SmallVec<[f64; 4]>;
 
 impl Usage {
     fn add_part(&mut self, ns: u64, deltas: &[f64], share: f64) {
@@ -670,7 +673,7 @@ mod tests {
         // Task 10 (cgroup 5) runs 0..20, switches out; task 11 (cgroup 6) runs to 50.
         let r = replay(&[sample(10, 0, 5), sample(10, 20, 5), sample(11, 50, 6)]);
         assert_eq!((cpu_ns(&r, 5), cpu_ns(&r, 6)), (20, 30));
-        assert_eq!(r.cells[&(0, 6)].counters, [30.0, 0.0]);
+        assert_eq!(r.cells[&(0, 6)].counters[..], [30.0, 0.0]);
     }
 
     #[test]
@@ -683,7 +686,7 @@ mod tests {
             sample_of(ID, 20, 20, 5),
             sample_of(8, 30, 130, 5),
         ]);
-        assert_eq!(r.cells[&(0, 5)].counters, [20.0, 30.0]);
+        assert_eq!(r.cells[&(0, 5)].counters[..], [20.0, 30.0]);
     }
 
     #[test]
@@ -700,8 +703,8 @@ mod tests {
         assert_eq!(cpu_ns(&r, IDLE), 40);
         assert_eq!(cpu_ns(&r, 6), 10);
         // The clock counter read at 70 advanced over idle too: split by time.
-        assert_eq!(r.cells[&(0, 6)].counters, [10.0, 0.0]);
-        assert_eq!(r.cells[&(0, IDLE)].counters, [40.0, 0.0]);
+        assert_eq!(r.cells[&(0, 6)].counters[..], [10.0, 0.0]);
+        assert_eq!(r.cells[&(0, IDLE)].counters[..], [40.0, 0.0]);
         // A hardware counter stops while idle: all of its increase is the task's.
         let r = replay(&[
             sample_of(8, 0, 0, 5),
@@ -710,8 +713,8 @@ mod tests {
             sample_of(8, 70, 35, 6),
         ]);
         assert_eq!(cpu_ns(&r, IDLE), 40);
-        assert_eq!(r.cells[&(0, 6)].counters, [0.0, 15.0]);
-        assert_eq!(r.cells[&(0, IDLE)].counters, [0.0, 0.0]);
+        assert_eq!(r.cells[&(0, 6)].counters[..], [0.0, 15.0]);
+        assert_eq!(r.cells[&(0, IDLE)].counters[..], [0.0, 0.0]);
         // A switch-in from another task is no boundary (its switch-out was sampled).
         let r = replay(&[sample(10, 0, 5), switch_in(11, 10, 20), sample(11, 30, 6)]);
         assert_eq!((cpu_ns(&r, 5), cpu_ns(&r, 6)), (0, 30));

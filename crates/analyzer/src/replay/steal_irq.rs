@@ -439,7 +439,7 @@ mod tests {
     fn u(ns: u64, clock: f64, instr: f64) -> Usage {
         Usage {
             cpu_ns: ns,
-            counters: vec![clock, instr],
+            counters: smallvec::smallvec![clock, instr],
         }
     }
 
