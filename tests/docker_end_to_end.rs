@@ -11,8 +11,9 @@
 //!   knows only to within its `docker pause` / `unpause` commands, so within 5 % of that range;
 //! - per-activation CPU time within 5 % of the kernel's accounting of the container's cgroup
 //!   over the activation (pws-load's `cgroupUsageUsec`), for activations of at least 80 ms;
-//! - each container's CPU time over its life within 2 % of its cgroup's `cpu.stat`, read by
-//!   pws-load just before `docker rm`, and all of them together against the `cpu.stat` of
+//! - each container's CPU time over its life within 5 % + 5 ms of its cgroup's `cpu.stat`,
+//!   read by pws-load just before `docker rm` (an unexplained excess of up to a few ms per
+//!   container: `check_docker.py`), and all of them together within 2 % of the `cpu.stat` of
 //!   Docker's parent cgroup, which keeps their time after their removal.
 //!
 //! Needs root and Docker (starts a `dockerd` when none runs, and stops it), and the Python
