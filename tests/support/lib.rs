@@ -116,18 +116,23 @@ fn descendants(pid: libc::pid_t) -> Vec<libc::pid_t> {
 
 /// `pws-analyze info --json TRACE`, parsed.
 pub fn info_json(trace: &Path) -> serde_json::Value {
-    let out = run_with_timeout(
-        Command::new(bin("pws-analyze"))
-            .args(["info", "--json"])
-            .arg(trace),
+    let out = pws_analyze(
+        &["info".as_ref(), "--json".as_ref(), trace.as_os_str()],
         Duration::from_secs(60),
     );
+    serde_json::from_slice(&out.stdout).expect("info --json prints JSON")
+}
+
+/// Runs `pws-analyze ARGS` within `limit` and fails, with the arguments and its stderr, if it
+/// fails.
+fn pws_analyze(args: &[&std::ffi::OsStr], limit: Duration) -> Output {
+    let out = run_with_timeout(Command::new(bin("pws-analyze")).args(args), limit);
     assert!(
         out.status.success(),
-        "info failed: {}",
+        "pws-analyze {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("info --json prints JSON")
+    out
 }
 
 /// The cgroup v2 mount: `/sys/fs/cgroup/unified` on a hybrid hierarchy, else `/sys/fs/cgroup`
@@ -269,20 +274,10 @@ pub fn online_cpus() -> u64 {
 
 /// Runs `pws-analyze -q ARGS TRACE -o OUT` and fails, with its stderr, if it fails.
 pub fn analyze(trace: &Path, out: &Path, args: &[&str]) {
-    let o = run_with_timeout(
-        Command::new(bin("pws-analyze"))
-            .arg("-q")
-            .args(args)
-            .arg(trace)
-            .arg("-o")
-            .arg(out),
-        Duration::from_secs(180),
-    );
-    assert!(
-        o.status.success(),
-        "pws-analyze {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let mut all: Vec<&std::ffi::OsStr> = vec!["-q".as_ref()];
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    all.extend([trace.as_os_str(), "-o".as_ref(), out.as_os_str()]);
+    pws_analyze(&all, Duration::from_secs(180));
 }
 
 /// Runs a check script of `tests/e2e/` with the DuckDB Python and `args`, prints what it

@@ -430,40 +430,19 @@ fn attribution_grains_sum_alike_and_change_no_other_table() {
 /// twice counts once.
 #[test]
 fn an_idle_policy_gives_the_same_rows_whatever_runs_beside_it() {
-    use common::rows;
+    use common::{analysed, rows, synth};
     let d = tempfile::tempdir().unwrap();
-    let trace = d.path().join("t.pws");
-    let st = Command::new(bin())
-        .args([
-            "synth",
-            "--seconds",
-            "8",
-            "--cpus",
-            "2",
-            "--packages",
-            "2",
-            "-o",
-        ])
-        .arg(&trace)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let trace = synth(
+        d.path(),
+        &["--seconds", "8", "--cpus", "2", "--packages", "2"],
+    );
     let analyse = |name: &str, policies: &str| {
         let out = d.path().join(name);
-        let o = Command::new(bin())
-            .arg(&trace)
-            .args([
-                "-q",
-                "--attribution",
-                "none",
-                "--idle-policy",
-                policies,
-                "-o",
-            ])
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        analysed(
+            &trace,
+            &out,
+            &["-q", "--attribution", "none", "--idle-policy", policies],
+        );
         let mut r: Vec<Vec<String>> = rows(&out.join("activation_energy"))
             .iter()
             .filter(|r| r.str("idle_policy") == "by-lifetime")

@@ -51,25 +51,12 @@ impl ActivationCells<'_> {
     }
 }
 
-/// The activations' usage on the packages `in_scope` says a counter covers: the same for every
-/// model and idle policy of that counter.
-pub fn cells<'a>(an: &'a Analysis, in_scope: &dyn Fn(u32) -> bool) -> ActivationCells<'a> {
-    let mut packages: Vec<u32> =
-        an.l.info
-            .cpus
-            .iter()
-            .map(|c| c.package)
-            .filter(|&p| in_scope(p))
-            .collect();
-    // A CPU the trace info does not list counts as package 0, as everywhere else.
-    if in_scope(0) {
-        packages.push(0);
-    }
-    packages.sort_unstable();
-    packages.dedup();
+/// The activations' usage on `packages`, the ones a counter covers: the same for every model
+/// and idle policy of that counter.
+pub fn cells<'a>(an: &'a Analysis, packages: &[u32]) -> ActivationCells<'a> {
     ActivationCells {
         cells: an.joined.as_ref().map(|j| &j.usage.cells),
-        packages,
+        packages: packages.to_vec(),
     }
 }
 

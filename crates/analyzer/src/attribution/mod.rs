@@ -148,19 +148,26 @@ pub fn tables(
     let mut policies = args.idle_policy.clone();
     let mut seen = std::collections::HashSet::new();
     policies.retain(|p| seen.insert(p.as_str()));
+    // The packages (of the CPUs the trace replayed) a counter covers: psys the whole machine,
+    // the other domains one package.
+    let scope_of = |e: &crate::replay::energy::Energy, cells: &crate::replay::PackageCells| {
+        let whole = matches!(e.domain, pws_trace::records::EnergyDomain::Psys);
+        let scope: Vec<u32> = cells
+            .keys()
+            .copied()
+            .filter(|&p| whole || p == e.package)
+            .collect();
+        scope
+    };
     // How many counters still need each package's cells.
     let mut uses: HashMap<u32, usize> = HashMap::new();
     for e in &an.energy {
-        let whole = matches!(e.domain, pws_trace::records::EnergyDomain::Psys);
-        for &pkg in cells.keys().filter(|&&p| whole || p == e.package) {
+        for pkg in scope_of(e, &cells) {
             *uses.entry(pkg).or_default() += 1;
         }
     }
     for e in &an.energy {
-        // psys covers the whole machine; the other domains one package.
-        let whole = matches!(e.domain, pws_trace::records::EnergyDomain::Psys);
-        let in_scope = |pkg: u32| whole || pkg == e.package;
-        let scope: Vec<u32> = cells.keys().copied().filter(|&p| in_scope(p)).collect();
+        let scope = scope_of(e, &cells);
         for pkg in &scope {
             *uses.entry(*pkg).or_default() -= 1;
         }
@@ -181,7 +188,7 @@ pub fn tables(
             .map(|i| (e.known(i), e.status[i] == Status::Measured))
             .collect();
         let ds = Dataset::new(an.rep.columns.clone(), &spans, &energy, ds_cells);
-        let act_cells = activation_energy::cells(an, &in_scope);
+        let act_cells = activation_energy::cells(an, &scope);
         let resolution = uncertainty::Resolution::measure(an, e);
         let source = if e.is_measured() {
             "measured"

@@ -486,7 +486,7 @@ pub fn dynamic_bounds(j: &DomainJoules) -> Option<(f64, f64)> {
 /// taken as independent (they shrink with √n), plus their models' bias, common to them all,
 /// in full. The idle share is the idle policy's rule, not a measurement: it carries no
 /// interval. None where any activation has no bound, or there is none.
-pub fn mean_bounds<'a>(parts: impl IntoIterator<Item = &'a DomainJoules>) -> Option<(f64, f64)> {
+pub fn mean_bounds(parts: impl IntoIterator<Item = DomainJoules>) -> Option<(f64, f64)> {
     let (mut n, mut energy, mut idle, mut var, mut systematic) = (0usize, 0.0, 0.0, 0.0, 0.0);
     for j in parts {
         n += 1;
@@ -659,7 +659,7 @@ mod tests {
         };
         assert_eq!(dynamic_bounds(&j), Some((0.0, 3.0)));
         // Four alike: independent parts shrink by 2, the bias does not; never below the idle.
-        let (lo, hi) = mean_bounds([&j; 4]).unwrap();
+        let (lo, hi) = mean_bounds([j; 4]).unwrap();
         assert!(
             (hi - (3.0 + 1.0 + 0.1)).abs() < 1e-12 && lo == 2.0,
             "{lo} {hi}"
@@ -668,6 +668,6 @@ mod tests {
             half_width_sq: None,
             ..j
         };
-        assert_eq!(mean_bounds([&j, &unknown]), None);
+        assert_eq!(mean_bounds([j, unknown]), None);
     }
 }

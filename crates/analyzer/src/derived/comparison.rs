@@ -49,8 +49,8 @@ pub fn table(an: &Analysis, at: &Attribution) -> Table {
         }
     };
     for (ai, (domain, model, policy), j) in at.activations.iter() {
-        if current.is_some_and(|c| c != ai) {
-            flush(current.unwrap_or(ai), &mut rows, &mut t);
+        if let Some(done) = current.filter(|&c| c != ai) {
+            flush(done, &mut rows, &mut t);
         }
         current = Some(ai);
         rows.entry((domain.as_str(), policy))

@@ -102,10 +102,7 @@ pub fn table(an: &Analysis, at: &Attribution, summary: (&str, &str)) -> (Table, 
                 .collect();
             // The mean's interval (`attribution::uncertainty::mean_bounds`).
             let mean_bounds = crate::attribution::uncertainty::mean_bounds(
-                acts.iter()
-                    .filter_map(|&ai| at.activations.get(ai, key))
-                    .collect::<Vec<_>>()
-                    .iter(),
+                acts.iter().filter_map(|&ai| at.activations.get(ai, key)),
             );
             let ka = keep.get(&((ns.clone(), action.clone()), key)).copied();
             if js.is_empty() && ka.is_none() {

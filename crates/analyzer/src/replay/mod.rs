@@ -223,15 +223,7 @@ impl Replayed {
             let pkg = package_of.get(&c.cpu).copied().unwrap_or(0);
             let sum = sums.entry(pkg).or_default();
             for (k, u) in std::mem::take(&mut c.cells) {
-                match sum.entry(k) {
-                    std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().add(&u),
-                    std::collections::hash_map::Entry::Vacant(e) => {
-                        // The first CPU's usage as it is: 0 + x is x.
-                        let mut first = Usage::default();
-                        first.add(&u);
-                        e.insert(first);
-                    }
-                }
+                sum.entry(k).or_default().add(&u);
             }
         }
         for (pkg, cells) in sums {

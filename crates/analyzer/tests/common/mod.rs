@@ -119,6 +119,36 @@ pub fn synth_truth(trace: &Path) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// Writes a `pws-analyze synth` trace with `flags` under `dir` (`dir/t.pws`).
+#[allow(dead_code)]
+pub fn synth(dir: &Path, flags: &[&str]) -> std::path::PathBuf {
+    let trace = dir.join("t.pws");
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_pws-analyze"))
+        .arg("synth")
+        .args(flags)
+        .arg("-o")
+        .arg(&trace)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    trace
+}
+
+/// Analyses `trace` into `out` with `analyse` options; fails with its stderr if that fails.
+/// Returns what it printed.
+#[allow(dead_code)]
+pub fn analysed(trace: &Path, out: &Path, analyse: &[&str]) -> String {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_pws-analyze"))
+        .arg(trace)
+        .arg("-o")
+        .arg(out)
+        .args(analyse)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 /// Writes a `pws-analyze synth` trace with `flags` under `dir`, analyses it into `dir/out`
 /// with `analyse` options: (the output directory, the truth, the printed summary).
 #[allow(dead_code)]
@@ -127,25 +157,8 @@ pub fn synth_analysed(
     flags: &[&str],
     analyse: &[&str],
 ) -> (std::path::PathBuf, serde_json::Value, String) {
-    let bin = env!("CARGO_BIN_EXE_pws-analyze");
-    let trace = dir.join("t.pws");
+    let trace = synth(dir, flags);
     let out = dir.join("out");
-    let st = std::process::Command::new(bin)
-        .arg("synth")
-        .args(flags)
-        .arg("-o")
-        .arg(&trace)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let o = std::process::Command::new(bin)
-        .arg(&trace)
-        .arg("-o")
-        .arg(&out)
-        .args(analyse)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let truth = synth_truth(&trace);
-    (out, truth, String::from_utf8_lossy(&o.stdout).into_owned())
+    let printed = analysed(&trace, &out, analyse);
+    (out, synth_truth(&trace), printed)
 }
