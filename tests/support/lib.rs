@@ -252,26 +252,6 @@ pub fn calibrated_inputs(ms: u64) -> (u64, u64) {
     (input("int-loop"), input("float-loop"))
 }
 
-/// Steal time of all CPUs so far (/proc/stat, USER_HZ ticks), and one tick, in ns.
-pub fn steal_ns() -> (u64, u64) {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap();
-    let ticks: u64 = stat
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(8))
-        .and_then(|v| v.parse().ok())
-        .expect("steal in /proc/stat");
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    (ticks * 1_000_000_000 / hz, 1_000_000_000 / hz)
-}
-
-/// Online CPUs: steal is counted per CPU, its resolution too.
-pub fn online_cpus() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as u64
-}
-
 /// Runs `pws-analyze -q ARGS TRACE -o OUT` and fails, with its stderr, if it fails.
 pub fn analyze(trace: &Path, out: &Path, args: &[&str]) {
     let mut all: Vec<&std::ffi::OsStr> = vec!["-q".as_ref()];
@@ -307,4 +287,4 @@ pub fn run_check_script(
 }
 
 /// What a test that cannot run here does (skip outside CI, fail under CI).
-pub use pws_test_support::cannot_run;
+pub use pws_test_support::{cannot_run, online_cpus, steal_ns};

@@ -1,7 +1,11 @@
 //! What a test that cannot run here does: skip outside CI, fail under CI (see README.md); and
-//! the Docker daemon of the tests that drive real containers ([`docker`]).
+//! the Docker daemon of the tests that drive real containers ([`docker`]); the host's steal
+//! time, which tests comparing the trace's CPU time with the kernel's allow for ([`steal`]).
 
 pub mod docker;
+pub mod steal;
+
+pub use steal::{online_cpus, steal_ns};
 
 /// Whether `CI` is set (CI runs `CI=true bash .ci/run`); "", "0" and "false" count as unset.
 pub fn under_ci() -> bool {
