@@ -303,7 +303,7 @@ fn cgroup_lifecycle_and_cpu_time_match_the_kernel() {
     // a boundary too.
     let mut cpu_ns: HashMap<u64, u64> = HashMap::new();
     let mut tracepoints: Vec<(u64, String, String, u64)> = Vec::new();
-    let mut lost = 0;
+    let (mut lost, mut throttled) = (0, 0);
     let mut by_event: HashMap<String, usize> = HashMap::new();
     let (mut unknown, mut records, mut foreign_ids) = (Vec::new(), 0usize, 0usize);
     for data in &cpus {
@@ -342,6 +342,9 @@ fn cgroup_lifecycle_and_cpu_time_match_the_kernel() {
                 PerfRecord::Lost { lost: n, .. } | PerfRecord::LostSamples { lost: n, .. } => {
                     lost += n
                 }
+                PerfRecord::Throttle {
+                    unthrottle: false, ..
+                } => throttled += 1,
                 PerfRecord::UnknownEvent { kind, ident } => unknown.push((kind, ident)),
                 _ => {}
             }
@@ -388,7 +391,8 @@ fn cgroup_lifecycle_and_cpu_time_match_the_kernel() {
     );
     assert!(
         err < 0.05,
-        "trace gives the busy cgroup {busy_trace} ns, the kernel {busy_kernel} ns; samples {by_event:?}"
+        "trace gives the busy cgroup {busy_trace} ns, the kernel {busy_kernel} ns (steal {steal} \
+         ns, {throttled} throttles); samples {by_event:?}"
     );
 
     let short_trace = cpu_ns.get(&short_id).copied().unwrap_or(0);
@@ -400,7 +404,8 @@ fn cgroup_lifecycle_and_cpu_time_match_the_kernel() {
     let short_err = excess_beyond(short_trace, short_kernel, steal_allowance);
     assert!(
         short_err < 0.05 * short_kernel as f64 + 2e6,
-        "short: trace {short_trace} ns vs kernel {short_kernel} ns (steal {steal} ns)"
+        "short: trace {short_trace} ns vs kernel {short_kernel} ns (steal {steal} ns, \
+         {throttled} throttles; {summary})"
     );
 
     // The lifecycle, in order, inside the window, with the directory's inode as id.
