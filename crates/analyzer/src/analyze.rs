@@ -373,12 +373,10 @@ pub(crate) fn replay_trace(
     let mut rep = replay::replay_perf(&l, &grid, &pending.plan.by_cgroup, perf_blocks, progress)?;
     rep.remove_steal_irq(&l, &grid);
     let package_of = package_of(&l);
-    let joined = crate::join::finish(&mut life, pending, &rep, &package_of);
-    // The windows' usage now lives in `joined`, the cells in `per_package`.
-    for c in &mut rep.per_cpu {
-        c.activations = Default::default();
-    }
+    // The cells become per-package ones before the join builds its maps (the per-CPU ones are
+    // the bigger), and the join takes the windows' usage: the two peaks do not add up.
     rep.merge_packages(&package_of);
+    let joined = crate::join::finish(&mut life, pending, &mut rep, &package_of);
     let act_usage = (0..life.activations.len())
         .map(|i| joined.usage.total.get(&i).cloned().unwrap_or_default())
         .collect();

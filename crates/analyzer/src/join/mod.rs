@@ -74,18 +74,19 @@ pub struct Joined {
 }
 
 /// Ties the activations left by time overlap, then splits each container's usage among its
-/// activations. `package_of` maps a CPU to its package.
+/// activations. `package_of` maps a CPU to its package. Takes (empties) each CPU's window
+/// usage.
 pub fn finish(
     life: &mut Lifecycles,
     p: Pending,
-    rep: &Replayed,
+    rep: &mut Replayed,
     package_of: &HashMap<u32, u32>,
 ) -> Joined {
     let mut usage = SegmentUsage::new();
-    for c in &rep.per_cpu {
+    for c in &mut rep.per_cpu {
         let pkg = package_of.get(&c.cpu).copied().unwrap_or(0);
-        for ((seg, _), u) in &c.activations {
-            usage.entry((*seg, pkg)).or_default().add(u);
+        for ((seg, _), u) in std::mem::take(&mut c.activations) {
+            usage.entry((seg, pkg)).or_default().add(&u);
         }
     }
     let win_ns = windows::window_cpu_ns(&p.plan, &usage);

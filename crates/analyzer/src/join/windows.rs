@@ -152,9 +152,17 @@ pub fn apportion(plan: &Plan, joined: &[(usize, u64)], usage: &SegmentUsage) -> 
             n[s] += 1;
         }
     }
-    let mut by_seg: HashMap<usize, Vec<(u32, &Usage)>> = HashMap::new();
-    for ((s, pkg), u) in usage {
-        by_seg.entry(*s).or_default().push((*pkg, u));
+    // Each segment's usage by package, in package order: one sorted list and where each
+    // segment's run starts (a map of small vectors took more than the usage itself).
+    let mut by_seg: Vec<(usize, u32, &Usage)> =
+        usage.iter().map(|(&(s, pkg), u)| (s, pkg, u)).collect();
+    by_seg.sort_unstable_by_key(|&(s, pkg, _)| (s, pkg));
+    let mut starts = vec![0usize; plan.segments.len() + 1];
+    for &(s, _, _) in &by_seg {
+        starts[s + 1] += 1;
+    }
+    for k in 1..starts.len() {
+        starts[k] += starts[k - 1];
     }
     let mut out = Apportioned::default();
     for w in wins {
@@ -168,7 +176,7 @@ pub fn apportion(plan: &Plan, joined: &[(usize, u64)], usage: &SegmentUsage) -> 
             let Some(k) = seg.interval else { continue };
             *out.presence_ns.entry((w.activation, k)).or_default() +=
                 (seg.end - seg.start) as f64 * share;
-            for (pkg, u) in by_seg.get(&s).map(Vec::as_slice).unwrap_or(&[]) {
+            for (_, pkg, u) in &by_seg[starts[s]..starts[s + 1]] {
                 total.add_scaled(u, share);
                 out.cells
                     .entry((w.activation, k, *pkg))
