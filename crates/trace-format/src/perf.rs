@@ -251,12 +251,139 @@ impl PerfAttrs {
 
     /// Decodes the records of one perf-data block's bytes.
     pub fn records<'a>(&'a self, data: &'a [u8]) -> Records<'a> {
+        self.records_from(data, 0)
+    }
+
+    /// Decodes the records of one perf-data block's bytes from byte `pos` (a record's start).
+    pub fn records_from<'a>(&'a self, data: &'a [u8], pos: usize) -> Records<'a> {
         Records {
             attrs: self,
             data,
-            pos: 0,
+            pos,
             recent: std::cell::Cell::new([None; 2]),
         }
+    }
+
+    /// The fixed layout of event `event`'s group samples, if they have one ([`GroupLayout`]).
+    pub fn group_layout(&self, event: usize) -> Option<GroupLayout> {
+        GroupLayout::of(self.events.get(event)?)
+    }
+}
+
+/// Where a group sample's fields lie for one event, when they lie at fixed offsets (no
+/// callchain or raw data before the group read's end): worked out once per event, so the
+/// accounting reads each sample without walking its layout (`PerfAttrs::group_layout`). A
+/// sample it cannot read (shorter than the layout) is left to [`Records`], which says why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupLayout {
+    tid: Option<usize>,
+    time: Option<usize>,
+    /// Offset of the group read's `nr`.
+    read: usize,
+    time_enabled: Option<usize>,
+    /// Offset of the first value after `nr` and the times.
+    values: usize,
+    stride: usize,
+    has_id: bool,
+    cgroup: bool,
+}
+
+/// A group sample read with a [`GroupLayout`]: the fields [`Sample`] would give the
+/// accounting, and nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupSample<'a> {
+    pub pid: u32,
+    pub time: u64,
+    pub time_enabled: u64,
+    pub read: ReadGroup<'a>,
+    pub cgroup: Option<u64>,
+}
+
+impl GroupLayout {
+    /// The layout of `attr`'s samples, if they carry a group read at fixed offsets.
+    fn of(attr: &EventAttr) -> Option<Self> {
+        let t = attr.sample_type;
+        let rf = attr.read_format;
+        let fixed = t & !sample::SUPPORTED == 0
+            && t & sample::READ != 0
+            && t & (sample::CALLCHAIN | sample::RAW) == 0
+            && rf & read_format::GROUP != 0;
+        if !fixed {
+            return None;
+        }
+        // As `Records::sample_as` reads them, after the leading identifier.
+        let mut at = 8;
+        let mut field = |bit: u64| {
+            (t & bit != 0).then(|| {
+                at += 8;
+                at - 8
+            })
+        };
+        field(sample::IP);
+        let tid = field(sample::TID);
+        let time = field(sample::TIME);
+        field(sample::ADDR);
+        field(sample::ID);
+        field(sample::STREAM_ID);
+        field(sample::CPU);
+        field(sample::PERIOD);
+        let read = at;
+        at += 8;
+        let time_enabled = (rf & read_format::TOTAL_TIME_ENABLED != 0).then(|| {
+            at += 8;
+            at - 8
+        });
+        if rf & read_format::TOTAL_TIME_RUNNING != 0 {
+            at += 8;
+        }
+        let has_id = rf & read_format::ID != 0;
+        let stride = 8 * (1 + usize::from(has_id) + usize::from(rf & read_format::LOST != 0));
+        Some(Self {
+            tid,
+            time,
+            read,
+            time_enabled,
+            values: at,
+            stride,
+            has_id,
+            cgroup: t & sample::CGROUP != 0,
+        })
+    }
+
+    /// Reads a sample record's body (after the 8-byte header) with this layout; None if the
+    /// body is too short for it.
+    #[inline]
+    pub fn read<'a>(&self, body: &'a [u8]) -> Option<GroupSample<'a>> {
+        let u64_at = |o: usize| -> Option<u64> {
+            Some(u64::from_le_bytes(body.get(o..o + 8)?.try_into().ok()?))
+        };
+        let nr = usize::try_from(u64_at(self.read)?).ok()?;
+        let end = nr.checked_mul(self.stride)?.checked_add(self.values)?;
+        let bytes = body.get(self.values..end)?;
+        let cgroup = match self.cgroup {
+            true => Some(u64_at(end)?),
+            false => None,
+        };
+        Some(GroupSample {
+            pid: match self.tid {
+                Some(o) => u64_at(o)? as u32,
+                None => 0,
+            },
+            time: match self.time {
+                Some(o) => u64_at(o)?,
+                None => 0,
+            },
+            time_enabled: match self.time_enabled {
+                Some(o) => u64_at(o)?,
+                None => 0,
+            },
+            read: ReadGroup {
+                bytes,
+                stride: self.stride,
+                has_id: self.has_id,
+            },
+            cgroup,
+        })
     }
 }
 
@@ -835,5 +962,102 @@ print fmt: \"root=%d id=%llu level=%d path=%s\", REC->root, REC->id, REC->level,
             None,
             "a truncated raw record is not a panic"
         );
+    }
+
+    /// One event whose attr has `sample_type` and `read_format`, with id 7.
+    fn attrs_with(sample_type: u64, read_format: u64) -> PerfAttrs {
+        let mut attr = vec![0u8; 128];
+        attr[24..32].copy_from_slice(&sample_type.to_le_bytes());
+        attr[32..40].copy_from_slice(&read_format.to_le_bytes());
+        PerfAttrs::new(&[crate::records::PerfEventInfo {
+            name: "cpu-clock".into(),
+            pmu: "software".into(),
+            attr,
+            ids: vec![crate::records::PerfEventId { cpu: 0, id: 7 }],
+            format: String::new(),
+        }])
+        .expect("attrs")
+    }
+
+    #[test]
+    fn group_layouts_read_what_the_general_decoder_reads() {
+        use read_format as rf;
+        let base = sample::IDENTIFIER | sample::TID | sample::TIME | sample::READ;
+        let layouts = [
+            (base | sample::CGROUP, rf::GROUP | rf::ID),
+            (
+                base | sample::IP | sample::CPU | sample::PERIOD | sample::ID | sample::CGROUP,
+                rf::GROUP | rf::ID | rf::TOTAL_TIME_ENABLED | rf::TOTAL_TIME_RUNNING,
+            ),
+            (base, rf::GROUP | rf::ID | rf::LOST | rf::TOTAL_TIME_ENABLED),
+            (base | sample::STREAM_ID | sample::ADDR, rf::GROUP),
+        ];
+        for (st, rfmt) in layouts {
+            let attrs = attrs_with(st, rfmt);
+            let layout = attrs.group_layout(0).expect("a fixed layout");
+            // Every field a distinct value, two counters in the group.
+            let mut body = vec![7u64];
+            let mut next = 100u64;
+            let mut field = |body: &mut Vec<u64>| {
+                next += 1;
+                body.push(next | (next + 1000) << 32);
+            };
+            for bit in [
+                sample::IP,
+                sample::TID,
+                sample::TIME,
+                sample::ADDR,
+                sample::ID,
+            ] {
+                if st & bit != 0 {
+                    field(&mut body);
+                }
+            }
+            for bit in [sample::STREAM_ID, sample::CPU, sample::PERIOD] {
+                if st & bit != 0 {
+                    field(&mut body);
+                }
+            }
+            body.push(2); // nr
+            let entry = 1 + usize::from(rfmt & rf::ID != 0) + usize::from(rfmt & rf::LOST != 0);
+            let times = usize::from(rfmt & rf::TOTAL_TIME_ENABLED != 0)
+                + usize::from(rfmt & rf::TOTAL_TIME_RUNNING != 0);
+            for _ in 0..times + 2 * entry {
+                field(&mut body);
+            }
+            if st & sample::CGROUP != 0 {
+                field(&mut body);
+            }
+            let bytes: Vec<u8> = body.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let mut rec = PERF_RECORD_SAMPLE.to_le_bytes().to_vec();
+            rec.extend_from_slice(&0u16.to_le_bytes());
+            rec.extend_from_slice(&((8 + bytes.len()) as u16).to_le_bytes());
+            rec.extend_from_slice(&bytes);
+            let Some(Ok(PerfRecord::Sample(s))) = attrs.records(&rec).next() else {
+                panic!("the general decoder reads the sample");
+            };
+            let g = layout.read(&bytes).expect("the layout reads the sample");
+            assert_eq!(
+                (g.pid, g.time, g.time_enabled, g.read, g.cgroup),
+                (s.id.pid, s.id.time, s.time_enabled, s.read, s.cgroup),
+                "sample_type {st:#x}, read_format {rfmt:#x}"
+            );
+            assert_eq!(
+                layout.read(&bytes[..bytes.len() - 8]),
+                None,
+                "a short sample"
+            );
+        }
+        // Variable-length fields before the end, or a read that is not a group: no layout.
+        assert_eq!(
+            attrs_with(base | sample::RAW, rf::GROUP).group_layout(0),
+            None
+        );
+        assert_eq!(
+            attrs_with(base | sample::CALLCHAIN, rf::GROUP).group_layout(0),
+            None
+        );
+        assert_eq!(attrs_with(base, rf::ID).group_layout(0), None);
+        assert_eq!(attrs_with(base & !sample::READ, 0).group_layout(0), None);
     }
 }

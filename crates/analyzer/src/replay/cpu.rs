@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use rustc_hash::FxHashMap;
 
-use pws_trace::perf::{PerfAttrs, PerfRecord, Sample};
+use pws_trace::perf::{GroupLayout, PerfAttrs, PerfRecord, ReadGroup};
 
 use super::grid::Grid;
 
@@ -172,6 +172,10 @@ struct Last {
     values: Vec<Option<u64>>,
 }
 
+/// A sample id's event and group layout, when its samples are group samples of a counter
+/// column read at fixed offsets.
+type FastSample = Option<(usize, GroupLayout)>;
+
 /// Walks one CPU's blocks, fed one at a time in trace order, so only one block is inflated at
 /// a time.
 pub struct Walker<'g> {
@@ -186,6 +190,8 @@ pub struct Walker<'g> {
     spare: Vec<Option<u64>>,
     /// Looked up at every span: FxHash, as SipHash showed in profiles.
     cgroup_of_pid: FxHashMap<u32, u64>,
+    /// The (task, cgroup) written to `cgroup_of_pid` last.
+    last_pid_cgroup: Option<(u32, u64)>,
     /// The cell charged last, taken out of `out.cells` while it is: a CPU charges the same
     /// (interval, cgroup) many spans in a row. Moved, not summed apart, so each cell adds the
     /// same terms in the same order as without it.
@@ -203,6 +209,10 @@ pub struct Walker<'g> {
     read_cols: Vec<(u64, Option<usize>)>,
     /// The event of the last group read's first id (its leader): looked up once, not per sample.
     read_leader: Option<(u64, Option<usize>)>,
+    /// The accounting's last sample ids, with their event and group layout when their samples
+    /// are group samples read at fixed offsets (most of a stream: one leader, one switch
+    /// sampler), else None: those go through the general decoder.
+    fast_ids: [Option<(u64, FastSample)>; 2],
     /// The side-band pass's last sample ids and whether they are tracepoints' (a stream
     /// alternates between few ids): the id lookup is a binary search over every CPU's ids.
     side_ids: [Option<(u64, bool)>; 2],
@@ -238,6 +248,7 @@ impl<'g> Walker<'g> {
             last: None,
             spare: Vec::new(),
             cgroup_of_pid: FxHashMap::default(),
+            last_pid_cgroup: None,
             last_windows: None,
             open_cell: None,
             deltas: vec![0.0; columns.names.len()],
@@ -245,6 +256,7 @@ impl<'g> Walker<'g> {
             hint: 0,
             read_cols: Vec::new(),
             read_leader: None,
+            fast_ids: [None; 2],
             side_ids: [None; 2],
             clock_cols: columns
                 .names
@@ -278,13 +290,56 @@ impl<'g> Walker<'g> {
         if !self.accounting {
             return self.feed_side_band(data);
         }
+        use pws_trace::perf::PERF_RECORD_SAMPLE;
         let attrs = self.attrs;
-        for rec in attrs.records(data) {
-            match rec {
-                Ok(r) => self.handle(r),
-                Err(e) => return self.decode_error(e.to_string()),
+        let mut p = 0usize;
+        while p + 8 <= data.len() {
+            let ty = u32::from_le_bytes(data[p..p + 4].try_into().expect("4 bytes"));
+            let size = usize::from(u16::from_le_bytes([data[p + 6], data[p + 7]]));
+            if size < 8 || p + size > data.len() {
+                break; // the general decoder below says why
             }
+            // Group samples, most of the stream, are read at their event's fixed offsets;
+            // anything else, or a sample too short for its layout, goes to the general decoder.
+            if ty == PERF_RECORD_SAMPLE && size >= 16 {
+                let id = u64::from_le_bytes(data[p + 8..p + 16].try_into().expect("8 bytes"));
+                if let Some((event, layout)) = self.fast_layout(id) {
+                    if let Some(g) = layout.read(&data[p + 8..p + size]) {
+                        self.out.stats.records += 1;
+                        self.group_sample(event, g.pid, g.time, g.time_enabled, &g.read, g.cgroup);
+                        p += size;
+                        continue;
+                    }
+                }
+            }
+            match attrs.records_from(&data[..p + size], p).next() {
+                Some(Ok(r)) => self.handle(r),
+                Some(Err(e)) => return self.decode_error(e.to_string()),
+                None => {}
+            }
+            p += size;
         }
+        if let Some(Err(e)) = attrs.records_from(data, p).next() {
+            self.decode_error(e.to_string());
+        }
+    }
+
+    /// The event and group layout of sample id `id`, if its samples are group samples of a
+    /// counter column with a fixed layout.
+    fn fast_layout(&mut self, id: u64) -> FastSample {
+        if let Some((_, f)) = self.fast_ids.iter().flatten().find(|x| x.0 == id) {
+            return *f;
+        }
+        let f = self.attrs.event_of(id).and_then(|e| {
+            let counter =
+                self.attrs.events[e].format.is_none() && self.columns.of_event[e].is_some();
+            counter
+                .then(|| self.attrs.group_layout(e))
+                .flatten()
+                .map(|l| (e, l))
+        });
+        self.fast_ids = [Some((id, f)), self.fast_ids[0]];
+        f
     }
 
     /// The side-band pass: record headers are walked and only the records it needs are
@@ -389,14 +444,14 @@ impl<'g> Walker<'g> {
                         pid: fmt.u64(raw, "pid").unwrap_or(0) as u32,
                     });
                 } else if columns.of_event[s.id.event].is_some() && self.accounting {
-                    let mut s = s;
+                    let mut time = s.id.time;
                     if s.foreign_id {
                         // When another session samples the same software event, the kernel
                         // stamps our sample with its id, time and tid: our ring and our group
                         // read say it is ours, the enabled time says when.
                         match self.anchor {
                             Some((t, e)) if s.time_enabled >= e => {
-                                s.id.time = t + (s.time_enabled - e);
+                                time = t + (s.time_enabled - e);
                                 self.out.stats.foreign_ids += 1;
                             }
                             _ => {
@@ -404,21 +459,11 @@ impl<'g> Walker<'g> {
                                 return;
                             }
                         }
-                    } else if s.read.iter().next().and_then(|v| self.leader_event(v.id))
-                        != Some(s.id.event)
-                    {
-                        // A member's sample (the switch sampler, the one event whose samples
-                        // another session can stamp): its enabled time is the one to follow.
-                        self.anchor = Some((s.id.time, s.time_enabled));
-                    }
-                    self.out.stats.group_samples += 1;
-                    let cg = if s.id.pid == 0 {
-                        IDLE
+                        self.count_group_sample(s.id.pid, time, &s.read, s.cgroup);
                     } else {
-                        s.cgroup.unwrap_or(UNKNOWN)
-                    };
-                    self.cgroup_of_pid.insert(s.id.pid, cg);
-                    self.charge(s.id.time, cg, Some(&s));
+                        let ev = s.id.event;
+                        self.group_sample(ev, s.id.pid, time, s.time_enabled, &s.read, s.cgroup);
+                    }
                 }
             }
             // The idle task's switch-out is not always sampled (seen on 5.x-6.x kernels: under
@@ -459,10 +504,50 @@ impl<'g> Walker<'g> {
         }
     }
 
+    /// A group sample of event `event`, with our own identifier.
+    fn group_sample(
+        &mut self,
+        event: usize,
+        pid: u32,
+        time: u64,
+        time_enabled: u64,
+        read: &ReadGroup<'_>,
+        cgroup: Option<u64>,
+    ) {
+        if read.iter().next().and_then(|v| self.leader_event(v.id)) != Some(event) {
+            // A member's sample (the switch sampler, the one event whose samples another
+            // session can stamp): its enabled time is the one to follow.
+            self.anchor = Some((time, time_enabled));
+        }
+        self.count_group_sample(pid, time, read, cgroup);
+    }
+
+    /// Charges the span a group sample ends, placed at `time`.
+    fn count_group_sample(
+        &mut self,
+        pid: u32,
+        time: u64,
+        read: &ReadGroup<'_>,
+        cgroup: Option<u64>,
+    ) {
+        self.out.stats.group_samples += 1;
+        let cg = if pid == 0 {
+            IDLE
+        } else {
+            cgroup.unwrap_or(UNKNOWN)
+        };
+        // A CPU runs one task for many samples in a row: the map is written when that changes.
+        if self.last_pid_cgroup != Some((pid, cg)) {
+            self.cgroup_of_pid.insert(pid, cg);
+            self.last_pid_cgroup = Some((pid, cg));
+        }
+        self.charge(time, cg, Some(read));
+    }
+
     /// Ends the current span at `t`, charging it to `cgroup`; `sample` (a group sample) also
     /// gives the counter values that end it. Without one (an attach boundary), the counters
     /// keep their last values, so their increase goes to the next span.
-    fn charge(&mut self, t: u64, cgroup: u64, sample: Option<&Sample<'_>>) {
+    fn charge(&mut self, t: u64, cgroup: u64, sample: Option<&ReadGroup<'_>>) {
         let out = &mut self.out;
         if out.stats.first_ns == 0 {
             out.stats.first_ns = t;
@@ -473,8 +558,8 @@ impl<'g> Walker<'g> {
             Some(l) => values.extend_from_slice(&l.values),
             None => values.resize(self.deltas.len(), None),
         }
-        if let Some(s) = sample {
-            for (k, rv) in s.read.iter().enumerate() {
+        if let Some(read) = sample {
+            for (k, rv) in read.iter().enumerate() {
                 let col = match self.read_cols.get(k) {
                     Some(&(id, col)) if id == rv.id => col,
                     _ => {
@@ -718,5 +803,25 @@ mod tests {
         // A switch-in from another task is no boundary (its switch-out was sampled).
         let r = replay(&[sample(10, 0, 5), switch_in(11, 10, 20), sample(11, 30, 6)]);
         assert_eq!((cpu_ns(&r, 5), cpu_ns(&r, 6)), (0, 30));
+    }
+
+    #[test]
+    fn a_sample_short_of_its_layout_ends_the_block_with_the_decoders_message() {
+        // The second sample lacks its cgroup: read at fixed offsets it cannot be, and the
+        // general decoder says where and why; the first still counts.
+        let first = sample(10, 0, 5);
+        let mut short = sample(10, 20, 5);
+        short.truncate(short.len() - 8);
+        let size = short.len() as u16;
+        short[6..8].copy_from_slice(&size.to_le_bytes());
+        let r = replay(&[first.clone(), short, sample(10, 40, 5)]);
+        assert_eq!((r.stats.records, r.stats.decode_errors), (1, 1));
+        assert!(
+            r.stats
+                .first_error
+                .contains(&format!("byte {}", first.len())),
+            "{}",
+            r.stats.first_error
+        );
     }
 }
