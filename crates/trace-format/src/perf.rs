@@ -381,6 +381,7 @@ impl GroupLayout {
                 bytes,
                 stride: self.stride,
                 has_id: self.has_id,
+                id_at: 8,
             },
             cgroup,
         })
@@ -409,11 +410,15 @@ pub struct ReadValue {
 /// allocates nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ReadGroup<'a> {
-    /// The values' bytes: `nr` entries of value, then id and lost when the read format has them.
+    /// The values' bytes: `nr` entries of value, then id and lost when the read format has them
+    /// (a group read); or the one value, its enabled and running times, id and lost (a read
+    /// of one counter: the kernel puts the times after the value there, before it in a group).
     bytes: &'a [u8],
-    /// Bytes per entry (8, 16 or 24).
+    /// Bytes per entry.
     stride: usize,
     has_id: bool,
+    /// Where the id is in an entry.
+    id_at: usize,
 }
 
 impl<'a> ReadGroup<'a> {
@@ -426,13 +431,13 @@ impl<'a> ReadGroup<'a> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = ReadValue> + 'a {
-        let has_id = self.has_id;
-        let stride = self.stride.max(8);
+        let (has_id, id_at) = (self.has_id, self.id_at);
+        let stride = self.stride.max(id_at + 8);
         self.bytes.chunks_exact(stride).map(move |c| {
             let at = |o: usize| u64::from_le_bytes(c[o..o + 8].try_into().expect("8 bytes"));
             ReadValue {
                 value: at(0),
-                id: if has_id { at(8) } else { 0 },
+                id: if has_id { at(id_at) } else { 0 },
             }
         })
     }
@@ -710,25 +715,49 @@ impl<'a> Records<'a> {
         }
         if t & sample::READ != 0 {
             let rf = attr.read_format;
-            let group = rf & read_format::GROUP != 0;
-            let nr = if group { c.u64()? } else { 1 };
-            if rf & read_format::TOTAL_TIME_ENABLED != 0 {
-                s.time_enabled = c.u64()?;
-            }
-            if rf & read_format::TOTAL_TIME_RUNNING != 0 {
-                s.time_running = c.u64()?;
-            }
             let has_id = rf & read_format::ID != 0;
-            let stride = 8 * (1 + usize::from(has_id) + usize::from(rf & read_format::LOST != 0));
-            let bytes = usize::try_from(nr)
-                .ok()
-                .and_then(|n| n.checked_mul(stride))
-                .ok_or_else(|| DecodeError("read group count overflows".into()))?;
-            s.read = ReadGroup {
-                bytes: c.bytes(bytes)?,
-                stride,
-                has_id,
-            };
+            let lost = usize::from(rf & read_format::LOST != 0);
+            let enabled = rf & read_format::TOTAL_TIME_ENABLED != 0;
+            let running = rf & read_format::TOTAL_TIME_RUNNING != 0;
+            if rf & read_format::GROUP != 0 {
+                // nr, the times, then nr × (value, id, lost).
+                let nr = c.u64()?;
+                if enabled {
+                    s.time_enabled = c.u64()?;
+                }
+                if running {
+                    s.time_running = c.u64()?;
+                }
+                let stride = 8 * (1 + usize::from(has_id) + lost);
+                let bytes = usize::try_from(nr)
+                    .ok()
+                    .and_then(|n| n.checked_mul(stride))
+                    .ok_or_else(|| DecodeError("read group count overflows".into()))?;
+                s.read = ReadGroup {
+                    bytes: c.bytes(bytes)?,
+                    stride,
+                    has_id,
+                    id_at: 8,
+                };
+            } else {
+                // value, the times, id, lost.
+                let times = usize::from(enabled) + usize::from(running);
+                let stride = 8 * (1 + times + usize::from(has_id) + lost);
+                let bytes = c.bytes(stride)?;
+                let at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().expect("8"));
+                if enabled {
+                    s.time_enabled = at(8);
+                }
+                if running {
+                    s.time_running = at(8 + 8 * usize::from(enabled));
+                }
+                s.read = ReadGroup {
+                    bytes,
+                    stride,
+                    has_id,
+                    id_at: 8 * (1 + times),
+                };
+            }
         }
         if t & sample::CALLCHAIN != 0 {
             let n = c.u64()?;
@@ -1059,5 +1088,30 @@ print fmt: \"root=%d id=%llu level=%d path=%s\", REC->root, REC->id, REC->level,
         );
         assert_eq!(attrs_with(base, rf::ID).group_layout(0), None);
         assert_eq!(attrs_with(base & !sample::READ, 0).group_layout(0), None);
+    }
+
+    #[test]
+    fn a_read_of_one_counter_has_its_times_after_the_value() {
+        // perf_event_open(2): without PERF_FORMAT_GROUP the read is value, time_enabled,
+        // time_running, id; with it, nr, the times, then the values.
+        use read_format as rf;
+        let st = sample::IDENTIFIER | sample::TID | sample::TIME | sample::READ;
+        let attrs = attrs_with(st, rf::TOTAL_TIME_ENABLED | rf::TOTAL_TIME_RUNNING | rf::ID);
+        let body: Vec<u8> = [7u64, 10 | 10 << 32, 5_000, 123, 900, 800, 7]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let mut rec = PERF_RECORD_SAMPLE.to_le_bytes().to_vec();
+        rec.extend_from_slice(&0u16.to_le_bytes());
+        rec.extend_from_slice(&((8 + body.len()) as u16).to_le_bytes());
+        rec.extend_from_slice(&body);
+        let Some(Ok(PerfRecord::Sample(s))) = attrs.records(&rec).next() else {
+            panic!("decodes");
+        };
+        assert_eq!((s.time_enabled, s.time_running), (900, 800));
+        assert_eq!(
+            s.read.iter().collect::<Vec<_>>(),
+            [ReadValue { id: 7, value: 123 }]
+        );
     }
 }
