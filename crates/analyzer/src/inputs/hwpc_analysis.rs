@@ -269,7 +269,7 @@ impl HwpcInput {
                 .into_iter()
                 .map(|(cpu, cells)| CpuReplay {
                     cpu,
-                    cells,
+                    cells: crate::replay::cpu::sorted_cells(cells),
                     ..CpuReplay::default()
                 })
                 .collect(),

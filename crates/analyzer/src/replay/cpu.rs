@@ -135,12 +135,33 @@ pub struct CpuStats {
     pub last_ns: u64,
 }
 
+/// One CPU's cells: (interval, cgroup key) and usage, sorted by key, each key once.
+pub type Cells = Vec<((usize, u64), Usage)>;
+
+/// The usage of cell `key` in sorted `cells`.
+#[cfg(test)]
+pub fn cell_of(cells: &Cells, key: (usize, u64)) -> Option<&Usage> {
+    cells
+        .binary_search_by_key(&key, |(k, _)| *k)
+        .ok()
+        .map(|i| &cells[i].1)
+}
+
+/// A cells map as sorted cells.
+pub fn sorted_cells(map: FxHashMap<(usize, u64), Usage>) -> Cells {
+    let mut v: Cells = map.into_iter().collect();
+    v.sort_unstable_by_key(|(k, _)| *k);
+    v
+}
+
 /// What one CPU's stream gave.
 #[derive(Debug, Default)]
 pub struct CpuReplay {
     pub cpu: u32,
-    /// (interval, cgroup key) → usage.
-    pub cells: FxHashMap<(usize, u64), Usage>,
+    /// (interval, cgroup key) and usage, sorted by key: a vector once the walk is done (an
+    /// hour of eight CPUs holds millions of cells, and a hash map's room for more took half as
+    /// much again).
+    pub cells: Cells,
     /// (segment index, interval) → usage inside the segment (see [`Window`]).
     pub activations: FxHashMap<(usize, usize), Usage>,
     /// Side-band pass only: the lifecycle tracepoints and cgroup paths.
@@ -192,7 +213,9 @@ pub struct Walker<'g> {
     cgroup_of_pid: FxHashMap<u32, u64>,
     /// The (task, cgroup) written to `cgroup_of_pid` last.
     last_pid_cgroup: Option<(u32, u64)>,
-    /// The cell charged last, taken out of `out.cells` while it is: a CPU charges the same
+    /// The cells while the walk charges them (`out.cells` once it is done).
+    cells: FxHashMap<(usize, u64), Usage>,
+    /// The cell charged last, taken out of `cells` while it is: a CPU charges the same
     /// (interval, cgroup) many spans in a row. Moved, not summed apart, so each cell adds the
     /// same terms in the same order as without it.
     open_cell: Option<((usize, u64), Usage)>,
@@ -249,6 +272,7 @@ impl<'g> Walker<'g> {
             spare: Vec::new(),
             cgroup_of_pid: FxHashMap::default(),
             last_pid_cgroup: None,
+            cells: FxHashMap::default(),
             last_windows: None,
             open_cell: None,
             deltas: vec![0.0; columns.names.len()],
@@ -279,8 +303,9 @@ impl<'g> Walker<'g> {
 
     pub fn finish(mut self) -> CpuReplay {
         if let Some((k, u)) = self.open_cell.take() {
-            self.out.cells.insert(k, u);
+            self.cells.insert(k, u);
         }
+        self.out.cells = sorted_cells(std::mem::take(&mut self.cells));
         self.out
     }
 
@@ -602,7 +627,7 @@ impl<'g> Walker<'g> {
                         }
                         let len = (ib - ia) as f64;
                         self.grid.split(ia, ib, |i, x, y| {
-                            cell(&mut out.cells, &mut self.open_cell, (i, IDLE)).add_part(
+                            cell(&mut self.cells, &mut self.open_cell, (i, IDLE)).add_part(
                                 0,
                                 &idle,
                                 (y - x) as f64 / len,
@@ -620,7 +645,7 @@ impl<'g> Walker<'g> {
                 } else {
                     0.0
                 };
-                cell(&mut out.cells, &mut self.open_cell, (i, cgroup)).add_part(
+                cell(&mut self.cells, &mut self.open_cell, (i, cgroup)).add_part(
                     y - x,
                     deltas,
                     share,
@@ -750,7 +775,7 @@ mod tests {
     }
 
     fn cpu_ns(r: &CpuReplay, cgroup: u64) -> u64 {
-        r.cells.get(&(0, cgroup)).map_or(0, |u| u.cpu_ns)
+        cell_of(&r.cells, (0, cgroup)).map_or(0, |u| u.cpu_ns)
     }
 
     #[test]
@@ -758,7 +783,10 @@ mod tests {
         // Task 10 (cgroup 5) runs 0..20, switches out; task 11 (cgroup 6) runs to 50.
         let r = replay(&[sample(10, 0, 5), sample(10, 20, 5), sample(11, 50, 6)]);
         assert_eq!((cpu_ns(&r, 5), cpu_ns(&r, 6)), (20, 30));
-        assert_eq!(r.cells[&(0, 6)].counters[..], [30.0, 0.0]);
+        assert_eq!(
+            cell_of(&r.cells, (0, 6)).expect("cell").counters[..],
+            [30.0, 0.0]
+        );
     }
 
     #[test]
@@ -771,7 +799,10 @@ mod tests {
             sample_of(ID, 20, 20, 5),
             sample_of(8, 30, 130, 5),
         ]);
-        assert_eq!(r.cells[&(0, 5)].counters[..], [20.0, 30.0]);
+        assert_eq!(
+            cell_of(&r.cells, (0, 5)).expect("cell").counters[..],
+            [20.0, 30.0]
+        );
     }
 
     #[test]
@@ -788,8 +819,14 @@ mod tests {
         assert_eq!(cpu_ns(&r, IDLE), 40);
         assert_eq!(cpu_ns(&r, 6), 10);
         // The clock counter read at 70 advanced over idle too: split by time.
-        assert_eq!(r.cells[&(0, 6)].counters[..], [10.0, 0.0]);
-        assert_eq!(r.cells[&(0, IDLE)].counters[..], [40.0, 0.0]);
+        assert_eq!(
+            cell_of(&r.cells, (0, 6)).expect("cell").counters[..],
+            [10.0, 0.0]
+        );
+        assert_eq!(
+            cell_of(&r.cells, (0, IDLE)).expect("cell").counters[..],
+            [40.0, 0.0]
+        );
         // A hardware counter stops while idle: all of its increase is the task's.
         let r = replay(&[
             sample_of(8, 0, 0, 5),
@@ -798,8 +835,14 @@ mod tests {
             sample_of(8, 70, 35, 6),
         ]);
         assert_eq!(cpu_ns(&r, IDLE), 40);
-        assert_eq!(r.cells[&(0, 6)].counters[..], [0.0, 15.0]);
-        assert_eq!(r.cells[&(0, IDLE)].counters[..], [0.0, 0.0]);
+        assert_eq!(
+            cell_of(&r.cells, (0, 6)).expect("cell").counters[..],
+            [0.0, 15.0]
+        );
+        assert_eq!(
+            cell_of(&r.cells, (0, IDLE)).expect("cell").counters[..],
+            [0.0, 0.0]
+        );
         // A switch-in from another task is no boundary (its switch-out was sampled).
         let r = replay(&[sample(10, 0, 5), switch_in(11, 10, 20), sample(11, 30, 6)]);
         assert_eq!((cpu_ns(&r, 5), cpu_ns(&r, 6)), (0, 30));

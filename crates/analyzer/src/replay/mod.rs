@@ -215,22 +215,45 @@ impl Replayed {
     }
 
     /// Sums every CPU's cells per package (`package_of`; a CPU it does not list counts as
-    /// package 0) into `per_package`, emptying the CPUs' cells one by one, so the two are never
-    /// held whole at once. Each cell adds its CPUs in `per_cpu` order.
+    /// package 0) into `per_package`, emptying the CPUs' cells. Each CPU's cells are sorted,
+    /// so a package's are merged in one pass, with no map of them all; each cell adds its CPUs
+    /// in `per_cpu` order.
     pub fn merge_packages(&mut self, package_of: &HashMap<u32, u32>) {
-        let mut sums: BTreeMap<u32, rustc_hash::FxHashMap<(usize, u64), Usage>> = BTreeMap::new();
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        let mut by_pkg: BTreeMap<u32, Vec<cpu::Cells>> = BTreeMap::new();
         for c in &mut self.per_cpu {
             let pkg = package_of.get(&c.cpu).copied().unwrap_or(0);
-            let sum = sums.entry(pkg).or_default();
-            for (k, u) in std::mem::take(&mut c.cells) {
-                sum.entry(k).or_default().add(&u);
-            }
+            by_pkg
+                .entry(pkg)
+                .or_default()
+                .push(std::mem::take(&mut c.cells));
         }
-        for (pkg, cells) in sums {
-            let mut v: Vec<(usize, u64, Usage)> =
-                cells.into_iter().map(|((i, cg), u)| (i, cg, u)).collect();
-            v.sort_unstable_by_key(|&(i, cg, _)| (i, cg));
-            self.per_package.insert(pkg, v);
+        for (pkg, cpus) in by_pkg {
+            let mut out: Vec<(usize, u64, Usage)> = Vec::new();
+            let mut iters: Vec<_> = cpus.into_iter().map(|v| v.into_iter().peekable()).collect();
+            // The smallest key first; for one key, the CPUs in order.
+            let mut heap: BinaryHeap<Reverse<((usize, u64), usize)>> = iters
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(n, it)| it.peek().map(|(k, _)| Reverse((*k, n))))
+                .collect();
+            while let Some(Reverse((key, n))) = heap.pop() {
+                let (_, u) = iters[n].next().expect("peeked");
+                match out.last_mut() {
+                    Some(last) if (last.0, last.1) == key => last.2.add(&u),
+                    _ => {
+                        let mut sum = Usage::default();
+                        sum.add(&u);
+                        out.push((key.0, key.1, sum));
+                    }
+                }
+                if let Some((k, _)) = iters[n].peek() {
+                    heap.push(Reverse((*k, n)));
+                }
+            }
+            out.shrink_to_fit();
+            self.per_package.insert(pkg, out);
         }
     }
 }

@@ -362,7 +362,8 @@ fn apply_cpu(r: &Readings, grid: &Grid, clock: &[bool], c: &mut CpuReplay) -> Cp
         }
     }
     // The pseudo cells: the whole ns taken, split among the kinds by their amounts (the last
-    // kind gets the rounding, so the interval's sum is exact).
+    // kind gets the rounding, so the interval's sum is exact). New ones are sorted in at the end.
+    let mut added: Vec<((usize, u64), Usage)> = Vec::new();
     for (i, (from_busy, from_idle, counters)) in taken.into_iter().enumerate() {
         let ns = from_busy + from_idle;
         if ns == 0 {
@@ -385,7 +386,13 @@ fn apply_cpu(r: &Readings, grid: &Grid, clock: &[bool], c: &mut CpuReplay) -> Cp
             }
             fig.removed_ns[k] += parts[k];
             let share = parts[k] as f64 / ns as f64;
-            let cell = c.cells.entry((i, *key)).or_default();
+            let cell = match c.cells.binary_search_by_key(&(i, *key), |(k, _)| *k) {
+                Ok(at) => &mut c.cells[at].1,
+                Err(_) => {
+                    added.push(((i, *key), Usage::default()));
+                    &mut added.last_mut().expect("pushed").1
+                }
+            };
             cell.cpu_ns += parts[k];
             if cell.counters.len() < width {
                 cell.counters.resize(width, 0.0);
@@ -394,6 +401,10 @@ fn apply_cpu(r: &Readings, grid: &Grid, clock: &[bool], c: &mut CpuReplay) -> Cp
                 *x += add * share;
             }
         }
+    }
+    if !added.is_empty() {
+        c.cells.extend(added);
+        c.cells.sort_unstable_by_key(|(k, _)| *k);
     }
     fig
 }
@@ -458,11 +469,21 @@ mod tests {
     }
 
     fn cpu(cells: &[((usize, u64), Usage)]) -> CpuReplay {
+        let mut cells = cells.to_vec();
+        cells.sort_unstable_by_key(|(k, _)| *k);
         CpuReplay {
             cpu: 0,
-            cells: cells.iter().cloned().collect(),
+            cells,
             ..CpuReplay::default()
         }
+    }
+
+    fn cell_opt(c: &CpuReplay, key: (usize, u64)) -> Option<&Usage> {
+        crate::replay::cpu::cell_of(&c.cells, key)
+    }
+
+    fn cell(c: &CpuReplay, key: (usize, u64)) -> &Usage {
+        cell_opt(c, key).expect("a cell")
     }
 
     #[test]
@@ -488,21 +509,21 @@ mod tests {
         }
         // Interval 0 gives 40 × 80/180 = 17.8 ns, its tasks by their time; idle untouched.
         let keep0: f64 = 1.0 - 40.0 * 80.0 / 180.0 / 80.0;
-        assert_eq!(c.cells[&(0, 5)].cpu_ns, (60.0 * keep0).round() as u64);
-        assert_eq!(c.cells[&(0, 6)].cpu_ns, (20.0 * keep0).round() as u64);
-        assert_eq!(c.cells[&(0, IDLE)].cpu_ns, 20);
-        assert!((c.cells[&(0, 5)].counters[0] - 60.0 * keep0).abs() < 1e-9);
+        assert_eq!(cell(&c, (0, 5)).cpu_ns, (60.0 * keep0).round() as u64);
+        assert_eq!(cell(&c, (0, 6)).cpu_ns, (20.0 * keep0).round() as u64);
+        assert_eq!(cell(&c, (0, IDLE)).cpu_ns, 20);
+        assert!((cell(&c, (0, 5)).counters[0] - 60.0 * keep0).abs() < 1e-9);
         assert_eq!(
-            c.cells[&(0, 5)].counters[1],
+            cell(&c, (0, 5)).counters[1],
             1000.0,
             "hardware counters unchanged"
         );
         // The taken time is its own rows, steal and irq 9:1, with the clock counter's part.
         let steal: u64 = (0..2)
-            .map(|i| c.cells.get(&(i, STEAL)).map_or(0, |u| u.cpu_ns))
+            .map(|i| cell_opt(&c, (i, STEAL)).map_or(0, |u| u.cpu_ns))
             .sum();
         let irq: u64 = (0..2)
-            .map(|i| c.cells.get(&(i, IRQ)).map_or(0, |u| u.cpu_ns))
+            .map(|i| cell_opt(&c, (i, IRQ)).map_or(0, |u| u.cpu_ns))
             .sum();
         // 40 ns, give or take each cell's rounding to whole ns (the interval sums are exact).
         assert!((39..=41).contains(&(steal + irq)), "{steal} + {irq}");
@@ -510,12 +531,12 @@ mod tests {
             (35..=37).contains(&steal) && (3..=5).contains(&irq),
             "{steal} {irq}"
         );
-        assert!(!c.cells.contains_key(&(0, SOFTIRQ)));
-        assert_eq!(c.cells[&(0, STEAL)].counters[1], 0.0);
-        assert!(c.cells[&(0, STEAL)].counters[0] > 0.0);
+        assert!(cell_opt(&c, (0, SOFTIRQ)).is_none());
+        assert_eq!(cell(&c, (0, STEAL)).counters[1], 0.0);
+        assert!(cell(&c, (0, STEAL)).counters[0] > 0.0);
         // The unknown time is a task's too; the segment gets its interval's factor.
         let keep1: f64 = 1.0 - 40.0 * 100.0 / 180.0 / 100.0;
-        assert_eq!(c.cells[&(1, UNKNOWN)].cpu_ns, (10.0 * keep1).round() as u64);
+        assert_eq!(cell(&c, (1, UNKNOWN)).cpu_ns, (10.0 * keep1).round() as u64);
         assert_eq!(c.activations[&(3, 1)].cpu_ns, (50.0 * keep1).round() as u64);
         assert_eq!(c.activations[&(3, 1)].counters[1], 700.0);
         let f = &r.per_cpu.as_ref().unwrap()[0];
@@ -536,9 +557,9 @@ mod tests {
         let mut c = cpu(&[((0, 5), u(10, 10.0, 1.0)), ((0, IDLE), u(90, 90.0, 0.0))]);
         let b = block(0, &[(0, [0, 0, 0]), (100, [0, 0, 30])]);
         let r = apply(&[b], &grid, &columns(), std::slice::from_mut(&mut c));
-        assert_eq!(c.cells[&(0, 5)].cpu_ns, 0);
-        assert_eq!(c.cells[&(0, IDLE)].cpu_ns, 70);
-        assert_eq!(c.cells[&(0, SOFTIRQ)].cpu_ns, 30);
+        assert_eq!(cell(&c, (0, 5)).cpu_ns, 0);
+        assert_eq!(cell(&c, (0, IDLE)).cpu_ns, 70);
+        assert_eq!(cell(&c, (0, SOFTIRQ)).cpu_ns, 30);
         assert_eq!(total(&c, 0).0, 100);
         let f = &r.per_cpu.as_ref().unwrap()[0];
         assert_eq!((f.from_idle_ns, f.unplaced_ns), (20, 0.0));
@@ -547,7 +568,7 @@ mod tests {
         let b = block(0, &[(0, [0, 0, 0]), (100, [150, 0, 0])]);
         let r = apply(&[b], &grid, &columns(), std::slice::from_mut(&mut c));
         assert_eq!(total(&c, 0).0, 100);
-        assert_eq!(c.cells[&(0, STEAL)].cpu_ns, 100);
+        assert_eq!(cell(&c, (0, STEAL)).cpu_ns, 100);
         assert_eq!(r.per_cpu.as_ref().unwrap()[0].unplaced_ns, 50.0);
     }
 
@@ -557,13 +578,13 @@ mod tests {
         let cells = [((0, 5), u(60, 60.0, 1.0)), ((0, IDLE), u(40, 40.0, 0.0))];
         let mut c = cpu(&cells);
         let r = apply(&[], &grid, &columns(), std::slice::from_mut(&mut c));
-        assert_eq!(c.cells, cells.iter().cloned().collect());
+        assert_eq!(c.cells, cpu(&cells).cells);
         assert!(r.per_cpu.is_none() && r.json().is_null());
         assert!(r.notes()[0].contains("counted as the CPU time of the task they interrupted"));
         // Readings of another CPU only: this one is left alone and named.
         let b = block(7, &[(0, [0, 0, 0]), (100, [10, 0, 0])]);
         let r = apply(&[b], &grid, &columns(), std::slice::from_mut(&mut c));
-        assert_eq!(c.cells, cells.iter().cloned().collect());
+        assert_eq!(c.cells, cpu(&cells).cells);
         assert_eq!(r.cpus_without, [0]);
         assert!(r.notes()[1].contains("CPUs [0]"), "{:?}", r.notes());
     }
