@@ -299,12 +299,23 @@ pub fn tables(
                 let att = attribute::attribute(&ds, m.as_ref(), policy, &live);
                 // Live containers never count as `other` (they are function containers), so
                 // the rows without their idle energy give both sums.
+                // Added to the key's sum so far, row by row as before, with no key cloned per row.
+                let mut unassigned = out.unassigned.get(&key).copied();
+                let mut other = out.other.get(&key).copied();
                 for sh in &att.shares {
                     let j = sh.dynamic_j + sh.idle_j;
-                    if sh.cgroup == UNASSIGNED {
-                        *out.unassigned.entry(key.clone()).or_default() += j;
+                    let sum = if sh.cgroup == UNASSIGNED {
+                        &mut unassigned
                     } else if !is_function(sh.cgroup) {
-                        *out.other.entry(key.clone()).or_default() += j;
+                        &mut other
+                    } else {
+                        continue;
+                    };
+                    *sum.get_or_insert(0.0) += j;
+                }
+                for (map, sum) in [(&mut out.unassigned, unassigned), (&mut out.other, other)] {
+                    if let Some(sum) = sum {
+                        map.insert(key.clone(), sum);
                     }
                 }
                 if let Some(buckets) = &buckets {

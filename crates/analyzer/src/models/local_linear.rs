@@ -81,7 +81,7 @@ impl LocalLinear {
             .iter()
             .map(|&i| {
                 let iv = &ds.intervals[i];
-                feature_rates(&iv.total, &self.columns, iv.secs())
+                feature_rates(&iv.total, &self.columns, iv.secs()).to_vec()
             })
             .collect();
         let y: Vec<f64> = train.iter().map(|&i| ds.intervals[i].power_w()).collect();

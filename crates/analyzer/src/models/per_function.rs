@@ -139,7 +139,7 @@ impl PerFunction {
             .iter()
             .map(|&i| {
                 let iv = &ds.intervals[i];
-                feature_rates(&iv.total, &self.columns, iv.secs())
+                feature_rates(&iv.total, &self.columns, iv.secs()).to_vec()
             })
             .collect();
         let pooled = linear::fit(
