@@ -28,7 +28,7 @@ pub struct ActivationJoules {
 /// from the join's (activation, interval, package) cells, not copied (an hour of a busy node
 /// has millions of them).
 pub struct ActivationCells<'a> {
-    cells: Option<&'a rustc_hash::FxHashMap<(usize, usize, u32), Usage>>,
+    cells: Option<&'a crate::join::windows::ActivationRuns>,
     packages: Vec<u32>,
 }
 
@@ -37,7 +37,7 @@ impl ActivationCells<'_> {
     /// it did not run there.
     pub fn get(&self, ai: usize, k: usize) -> Option<Cow<'_, Usage>> {
         let cells = self.cells?;
-        let mut found = self.packages.iter().filter_map(|&p| cells.get(&(ai, k, p)));
+        let mut found = self.packages.iter().filter_map(|&p| cells.get(ai, k, p));
         let first = found.next()?;
         match found.next() {
             None => Some(Cow::Borrowed(first)),
