@@ -315,12 +315,36 @@ fn a_local_experiment_is_recorded_analyzed_and_queried() {
         .collect();
     for r in &records {
         if assigned[r.activation_id.as_str()].start_type == StartType::Cold {
+            // What the kernel saw of the container, in ms from the activation's arrival, and
+            // whether the record is its container's first: enough to tell a lost tracepoint
+            // from a late one or a misplaced record.
+            let arrival = r.start_ns - r.wait_ms.unwrap_or(0) * 1_000_000;
+            let seen: Vec<String> = kernel
+                .get(&r.container_id)
+                .map(|evs| {
+                    evs.iter()
+                        .map(|(op, t, path)| {
+                            format!(
+                                "{op} at {:+.3} ms ({path})",
+                                (*t as f64 - arrival as f64) / 1e6
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let first_of_container = first
+                .get(r.container_id.as_str())
+                .is_some_and(|f| f.activation_id == r.activation_id);
             assert!(
                 made_during_wait.contains(&r.activation_id.as_str()),
                 "activation {} is a cold start in the log, but the kernel did not create \
-                 container {} while it waited",
+                 container {} while it waited: arrival, start at {:.3} ms after it (wait {:?} \
+                 ms), first record of its container: {first_of_container}; kernel: {seen:?}; \
+                 steal during the run {steal} ns",
                 r.activation_id,
-                r.container_id
+                r.container_id,
+                (r.start_ns - arrival) as f64 / 1e6,
+                r.wait_ms,
             );
         }
     }
