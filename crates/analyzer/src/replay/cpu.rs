@@ -509,6 +509,19 @@ impl<'g> Walker<'g> {
                     }
                 }
             }
+            // A switch-in after a task whose switch-out was not sampled (the last sample is
+            // another task's): what ran since that sample is not known — the CPU may have
+            // idled, then run that task — so it is no one's rather than the next task's. Seen
+            // in an end-to-end run: 5 ms of an idle CPU and an unsampled thread went to the
+            // next task's container, charging a warm activation 40× its CPU time.
+            PerfRecord::Switch {
+                out: false,
+                next_prev: Some((prev, _)),
+                id,
+                ..
+            } if self.accounting && self.last_pid_cgroup.is_some_and(|(p, _)| p != prev) => {
+                self.charge(id.time, UNKNOWN, None);
+            }
             PerfRecord::Cgroup {
                 cgroup_id, path, ..
             } if !self.accounting => self.out.cgroup_paths.push((cgroup_id, path.to_owned())),
@@ -866,5 +879,20 @@ mod tests {
             "{}",
             r.stats.first_error
         );
+    }
+
+    #[test]
+    fn a_switch_in_after_an_unsampled_task_charges_no_one_the_span_before() {
+        // Task 10 leaves at 20 (sampled); then the CPU idles and task 12 runs, neither
+        // recorded, until task 11 comes in after 12 at 60: 20..60 is unknown, not task 11's.
+        let r = replay(&[
+            sample(10, 0, 5),
+            sample(10, 20, 5),
+            switch_in(11, 12, 60),
+            sample(11, 70, 6),
+        ]);
+        assert_eq!(cpu_ns(&r, 5), 20);
+        assert_eq!(cpu_ns(&r, UNKNOWN), 40);
+        assert_eq!(cpu_ns(&r, 6), 10);
     }
 }
