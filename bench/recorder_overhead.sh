@@ -22,7 +22,8 @@ Usage: bench/recorder_overhead.sh [--quick] [--out DIR] [--keep] [--skip-part N]
   --quick        1 repetition of 3 s, 5 s loss check, 3 s cgroup windows (< 2 min)
   --out DIR      where results go (default: /tmp/pws-bench-<date>-<pid>)
   --keep         keep the traces (perf.data, .pws) next to the results
-  --skip-part N  skip part 1 (vs perf record), 2 (10 kHz loss check) or 3 (cgroups)
+  --skip-part N  skip part 1 (vs perf record), 2 (10 kHz loss check), 3 (cgroups) or
+                 4 (steady state: two recording lengths)
 
 Environment (defaults in brackets; --quick changes the marked ones):
   PWS_BIN        directory holding pws-record [$(cargo metadata)/release, built if missing]
@@ -36,6 +37,10 @@ Environment (defaults in brackets; --quick changes the marked ones):
   CG_COUNTS      cgroup counts in part 3 [10,100,1000]
   CG_WINDOW      seconds each tool runs in part 3 [10; quick 3]
   CG_WAKEUPS     wakeups per second shared by all cgroups' processes in part 3 [200]
+  STEADY_SHORT   shorter recording of part 4, seconds [10; quick 5]
+  STEADY_LONG    longer recording of part 4, seconds [40; quick 15; 600 checks RSS over 10 min]
+  STEADY_REPS    repetitions of each part-4 recording [2; quick 1]
+  STEADY_MODES   part-4 modes, comma-separated [perf,perf-z,pws,pws-noenergy]
   PWS_ARGS       extra arguments for every pws-record run [none]
 EOF
 }
@@ -56,7 +61,9 @@ skipped() { [[ " $SKIP " == *" $1 "* ]]; }
 
 if [ "$QUICK" = 1 ]; then
     : "${REPS:=1}" "${WORK_SECONDS:=3}" "${LOSS_SECONDS:=5}" "${CG_WINDOW:=3}"
+    : "${STEADY_SHORT:=5}" "${STEADY_LONG:=15}" "${STEADY_REPS:=1}"
 fi
+: "${STEADY_SHORT:=10}" "${STEADY_LONG:=40}" "${STEADY_REPS:=2}" "${STEADY_MODES:=perf,perf-z,pws,pws-noenergy}"
 : "${REPS:=5}" "${WORK_SECONDS:=10}" "${FREQ:=1000}" "${LOSS_FREQ:=10000}" "${LOSS_SECONDS:=30}"
 : "${CG_COUNTS:=10,100,1000}" "${CG_WINDOW:=10}" "${CG_WAKEUPS:=200}" "${PWS_ARGS:=}"
 PROCS="${PROCS:-$(nproc)}"
@@ -148,12 +155,17 @@ cleanup_cgroups() {
     CG_PIDS=()
     CG_DIRS=()
 }
+BUSY=()
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     if [ -n "$TOOL_PID" ] && kill -0 "$TOOL_PID" 2>/dev/null; then
         kill -TERM "$TOOL_PID" 2>/dev/null || true # the helper passes it on as SIGINT
         wait "$TOOL_PID" 2>/dev/null || true
+    fi
+    if [ "${#BUSY[@]}" -gt 0 ]; then
+        kill "${BUSY[@]}" 2>/dev/null || true
+        wait "${BUSY[@]}" 2>/dev/null || true
     fi
     cleanup_cgroups all
     rm -f "$FIFO"
@@ -208,6 +220,7 @@ cat >"$OUT/params.json" <<EOF
 {"quick": $QUICK, "reps": $REPS, "work_seconds": $WORK_SECONDS, "freq": $FREQ, "procs": $PROCS,
  "loss_freq": $LOSS_FREQ, "loss_seconds": $LOSS_SECONDS, "cg_counts": "$CG_COUNTS",
  "cg_window": $CG_WINDOW, "cg_wakeups": $CG_WAKEUPS, "settle_s": $SETTLE,
+ "steady_short_s": $STEADY_SHORT, "steady_long_s": $STEADY_LONG, "steady_reps": $STEADY_REPS,
  "perf": "$PERF", "perf_version": "$("$PERF" --version)", "pws_record": "$PWS",
  "pws_args": "$PWS_ARGS", "kernel": "$(uname -r)", "cpus": $(nproc),
  "perf_event_max_sample_rate": $(cat /proc/sys/kernel/perf_event_max_sample_rate),
@@ -375,6 +388,48 @@ if ! skipped 3; then
     done
     cleanup_cgroups all
     rm -f "$FIFO"
+fi
+
+# ------------------------------------------------------------------ part 4: steady state
+# What a recorder left on for an hour costs is its CPU per second once started: two
+# recordings of different lengths under the same busy load, and the difference of their CPU
+# divided by the extra seconds, so start-up and stop costs (perf's process synthesis and
+# build-id pass, pws-record's snapshot) cancel out instead of being spread over the run.
+if ! skipped 4; then
+    say "Part 4: steady state, ${STEADY_SHORT}s and ${STEADY_LONG}s recordings × $STEADY_REPS, every CPU busy, $FREQ Hz"
+    mkdir -p "$OUT/p4"
+    read -r -a MODES4 <<<"${STEADY_MODES//,/ }"
+    for rep in $(seq 1 "$STEADY_REPS"); do
+        for len in "$STEADY_SHORT" "$STEADY_LONG"; do
+            n=${#MODES4[@]}
+            for k in $(seq 0 $((n - 1))); do
+                mode=${MODES4[$(((k + rep - 1) % n))]}
+                rd="$OUT/p4/$mode-$len-$rep"
+                mkdir -p "$rd"
+                case "$mode" in
+                    perf) perf_record_cmd "$FREQ" "$rd/perf.data" ;;
+                    perf-z) perf_record_cmd "$FREQ" "$rd/perf.data" && CMD+=(-z) ;;
+                    pws) pws_record_cmd "$FREQ" "$rd/trace.pws" "$rd/summary.json" ;;
+                    pws-noenergy) pws_record_cmd "$FREQ" "$rd/trace.pws" "$rd/summary.json" --energy none ;;
+                esac
+                # A shell busy loop per workload process: steady, no start-up of its own.
+                BUSY=()
+                for _ in $(seq 1 "$PROCS"); do
+                    bash -c 'while :; do :; done' &
+                    BUSY+=($!)
+                done
+                python3 "$HELPER" run --out "$rd/run.json" --log "$rd/tool.log" --stop-after "$len" -- "${CMD[@]}" &
+                TOOL_PID=$!
+                wait "$TOOL_PID" || echo "   warning: $mode exit status $? (see $rd/tool.log)"
+                TOOL_PID=""
+                kill "${BUSY[@]}" 2>/dev/null || true
+                wait "${BUSY[@]}" 2>/dev/null || true
+                BUSY=()
+                python3 -c "import json; r=json.load(open('$rd/run.json')); print(f\"   rep $rep {'$mode':13s} {$len:4d} s: cpu {r['cpu_s']:.3f} s, peak RSS {r['max_rss_kb']/1024:.1f} MiB\")"
+                [ "$KEEP" = 1 ] || rm -f "$rd/perf.data" "$rd/trace.pws"
+            done
+        done
+    done
 fi
 
 # ------------------------------------------------------------------ report

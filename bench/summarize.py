@@ -660,12 +660,52 @@ def part3(d, params, results):
     return lines
 
 
+def part4(d, params, results):
+    """Steady state: CPU per second from two recording lengths, and peak RSS at both."""
+    base = os.path.join(d, "p4")
+    if not os.path.isdir(base):
+        return []
+    short, long_ = params.get("steady_short_s"), params.get("steady_long_s")
+    runs = {}
+    for name in sorted(os.listdir(base)):
+        mode, length, _rep = name.rsplit("-", 2)
+        rd = os.path.join(base, name)
+        run = load(os.path.join(rd, "run.json"))
+        if run is None:
+            continue
+        summ = load(os.path.join(rd, "summary.json")) or {}
+        runs.setdefault(mode, {}).setdefault(int(length), []).append(
+            {"cpu_s": run["cpu_s"], "rss_mib": run["max_rss_kb"] / 1024, "lost": summ.get("lost_records"),
+             "samples": summ.get("samples")})
+    out, rows = {}, []
+    for mode, by_len in runs.items():
+        a, b = by_len.get(short, []), by_len.get(long_, [])
+        if not a or not b:
+            continue
+        ca, cb = med([r["cpu_s"] for r in a]), med([r["cpu_s"] for r in b])
+        ra, rb = max(r["rss_mib"] for r in a), max(r["rss_mib"] for r in b)
+        lost = sum(r["lost"] or 0 for r in a + b) if mode.startswith("pws") else None
+        out[mode] = {"cpu_short_s": ca, "cpu_long_s": cb, "steady_ms_per_s": 1000 * (cb - ca) / (long_ - short),
+                     "fixed_cpu_s": ca - (cb - ca) / (long_ - short) * short, "rss_short_mib": ra, "rss_long_mib": rb,
+                     "lost": lost}
+        x = out[mode]
+        rows.append([mode, fmt(ca), fmt(cb), fmt(x["steady_ms_per_s"], ".2f"), fmt(x["fixed_cpu_s"]),
+                     fmt(ra, ".1f"), fmt(rb, ".1f"), "" if lost is None else lost])
+    results["part4"] = out
+    return [f"Part 4 — steady state: recordings of {short} s and {long_} s (median of {params.get('steady_reps')}), "
+            f"every CPU busy, {params.get('freq')} Hz",
+            table(rows, ["mode", f"cpu {short} s", f"cpu {long_} s", "steady ms/s", "fixed s",
+                         f"RSS {short} s MiB", f"RSS {long_} s MiB", "lost"]),
+            f"  steady ms/s = (cpu {long_} s − cpu {short} s) / {long_ - short} s: what one more second of recording "
+            "costs; fixed = the rest of the short run's CPU (start and stop)"]
+
+
 def cmd_report(a):
     d = a.dir
     params = load(os.path.join(d, "params.json")) or {}
     results = {"params": params}
     lines = []
-    for part in (streams, part1, part2, part3):
+    for part in (streams, part1, part2, part3, part4):
         got = part(d, params, results)
         if got:
             lines += got + [""]
@@ -713,6 +753,26 @@ def cmd_report(a):
         checks.append(("no lost records at the default frequency (both tools)",
                        (pws.get("lost") or 0) == 0 and (perf.get("lost") or 0) == 0,
                        f"pws {pws.get('lost')}, perf {perf.get('lost')} lost over all repetitions"))
+    p4 = results.get("part4", {})
+    noe, pz, pf, pw = (p4.get(m, {}) for m in ("pws-noenergy", "perf-z", "perf", "pws"))
+    if noe and pz:
+        w, z = noe["steady_ms_per_s"], pz["steady_ms_per_s"]
+        checks.append(("steady CPU per second of recording, same streams: pws-record --energy none ≤ perf record -z",
+                       w <= z, f"{fmt(w, '.2f')} vs {fmt(z, '.2f')} ms/s, ratio {fmt(ratio(w, z), '.2f')}"
+                       + (f"; uncompressed perf record {fmt(pf['steady_ms_per_s'], '.2f')} ms/s, ratio {fmt(ratio(w, pf['steady_ms_per_s']), '.2f')}"
+                          if pf else "")))
+    if noe and pw:
+        e = pw["steady_ms_per_s"] - noe["steady_ms_per_s"]
+        reads = 1000.0 / params.get("energy_interval_ms", 10)
+        checks.append(("energy source's own steady cost ≤ 1 ms/s (pws-record minus pws-record --energy none)", e <= 1.0,
+                       f"{fmt(e, '.2f')} ms/s at {reads:.0f} reads/s"))
+    if pw:
+        flat = pw["rss_long_mib"] <= 1.1 * pw["rss_short_mib"] + 1.0
+        checks.append((f"pws-record peak RSS flat from {params.get('steady_short_s')} s to {params.get('steady_long_s')} s "
+                       "(≤ ×1.1 + 1 MiB)", flat, f"{fmt(pw['rss_short_mib'], '.1f')} → {fmt(pw['rss_long_mib'], '.1f')} MiB"))
+    if noe or pw:
+        lost = (noe.get("lost") or 0) + (pw.get("lost") or 0)
+        checks.append(("no lost records in the steady-state runs", lost == 0, f"{lost} lost"))
     st = results.get("streams")
     if st and "streams" in st.get("perf", {}) and "streams" in st.get("pws", {}):
         kinds = ["timer (cpu-clock)", "switch (context-switches)", "tracepoint (cgroup:*)"]

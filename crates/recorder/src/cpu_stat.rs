@@ -1,19 +1,17 @@
-//! Per-CPU cumulative times from `/proc/stat` (steal, irq, softirq and the rest), read on a
-//! thread of their own at a steady period and sent as cpu-stat blocks (FORMAT.md, kind 10).
+//! Per-CPU cumulative times from `/proc/stat` (steal, irq, softirq and the rest), read at a
+//! steady period by the sampling thread (`crate::periodic`) and sent as cpu-stat blocks
+//! (FORMAT.md, kind 10).
 //!
 //! The perf accounting charges a task for the wall time between its samples, so time the
 //! hypervisor stole and time spent in interrupt handlers lands on whichever task was
 //! interrupted; the kernel's `cpu.stat` leaves both out. These readings let the analyzer take
-//! them back out. Its own thread, not the energy thread: a read of /proc/stat grows with the
-//! number of CPUs and IRQs (it also sums every IRQ's count), and must not delay energy reads.
+//! them back out. A read of /proc/stat grows with the number of CPUs and IRQs (it also sums
+//! every IRQ's count), so the sampling thread reads it after the energy counters, never before.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Sender;
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use pws_trace::records::{
@@ -22,12 +20,9 @@ use pws_trace::records::{
 };
 
 use crate::clock::monotonic_ns;
+use crate::periodic::Periodic;
 
 pub const PROC_STAT: &str = "/proc/stat";
-/// How often samples are sent: the trace writer's flush rhythm.
-const SEND_EVERY: Duration = Duration::from_secs(1);
-/// Longest sleep between looks at `stop`.
-const STOP_POLL: Duration = Duration::from_millis(50);
 
 /// Per-CPU lines of one read: (cpu, values in /proc/stat's order), and a message for each line
 /// that could not be read (the others are kept).
@@ -223,94 +218,85 @@ pub fn open(path: &Path, interval: Option<Duration>) -> (Option<Reader>, SourceI
     (Some(r), info(SourceStatus::Used, detail))
 }
 
-pub fn spawn<T: From<CpuStatBlock> + Send + 'static>(
+/// /proc/stat's reads for the sampling thread: one cpu-stat block of the reads since the last.
+pub struct CpuStatReads<T> {
     reader: Reader,
     interval: Duration,
-    stop: Arc<AtomicBool>,
-    tx: Sender<T>,
-) -> std::io::Result<JoinHandle<SourceStats>> {
-    std::thread::Builder::new()
-        .name("pws-cpustat".into())
-        .spawn(move || run(reader, interval, &stop, &tx))
+    block: CpuStatBlock,
+    stats: SourceStats,
+    to: PhantomData<fn() -> T>,
 }
 
-fn run<T: From<CpuStatBlock>>(
-    mut reader: Reader,
-    interval: Duration,
-    stop: &AtomicBool,
-    tx: &Sender<T>,
-) -> SourceStats {
-    let mut stats = SourceStats {
-        name: "cpu-stat".into(),
-        ..SourceStats::default()
-    };
-    let mut block = CpuStatBlock {
-        ticks_per_s: reader.ticks_per_s,
-        irq_time: reader.accounting.0,
-        steal_time: reader.accounting.1,
-        fields: reader.fields(),
-        cpus: Vec::new(),
-    };
-    let step = interval.max(Duration::from_millis(1));
-    let start = Instant::now();
-    let mut next = start;
-    let mut last_send = start;
-    loop {
-        let stopping = stop.load(Ordering::Acquire);
-        stats.reads += 1;
-        match reader.read() {
+impl<T> CpuStatReads<T> {
+    pub fn new(reader: Reader, interval: Duration) -> Self {
+        let block = CpuStatBlock {
+            ticks_per_s: reader.ticks_per_s,
+            irq_time: reader.accounting.0,
+            steal_time: reader.accounting.1,
+            fields: reader.fields(),
+            cpus: Vec::new(),
+        };
+        Self {
+            reader,
+            interval: interval.max(Duration::from_millis(1)),
+            block,
+            stats: SourceStats {
+                name: "cpu-stat".into(),
+                ..SourceStats::default()
+            },
+            to: PhantomData,
+        }
+    }
+}
+
+impl<T: From<CpuStatBlock>> Periodic<T> for CpuStatReads<T> {
+    fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    fn read(&mut self) {
+        self.stats.reads += 1;
+        match self.reader.read() {
             Ok((ts_ns, parsed)) => {
                 for e in parsed.errors {
-                    stats.errors += 1;
-                    stats.last_error = e;
+                    self.stats.errors += 1;
+                    self.stats.last_error = e;
                 }
+                let cpus = &mut self.block.cpus;
                 for (cpu, values) in parsed.cpus {
-                    let s = match block.cpus.iter_mut().position(|s| s.cpu == cpu) {
-                        Some(i) => &mut block.cpus[i],
+                    let s = match cpus.iter().position(|s| s.cpu == cpu) {
+                        Some(i) => &mut cpus[i],
                         None => {
-                            block.cpus.push(CpuStatSeries {
+                            cpus.push(CpuStatSeries {
                                 cpu,
                                 samples: Vec::new(),
                             });
-                            block.cpus.last_mut().expect("just pushed")
+                            cpus.last_mut().expect("just pushed")
                         }
                     };
                     s.samples.push(CpuStatSample { ts_ns, values });
                 }
             }
             Err(e) => {
-                stats.errors += 1;
-                stats.last_error = e;
+                self.stats.errors += 1;
+                self.stats.last_error = e;
             }
         }
-        if stopping || last_send.elapsed() >= SEND_EVERY {
-            last_send = Instant::now();
-            if block.cpus.iter().any(|s| !s.samples.is_empty()) {
-                let out = CpuStatBlock {
-                    cpus: std::mem::take(&mut block.cpus),
-                    ..block.clone()
-                };
-                if tx.send(out.into()).is_err() {
-                    return stats; // nobody left to record what we read
-                }
-            }
-            if stopping {
-                return stats;
-            }
+    }
+
+    fn take(&mut self) -> Option<T> {
+        if self.block.cpus.iter().all(|s| s.samples.is_empty()) {
+            return None;
         }
-        // The next deadline on the grid; after a stall, the next one still ahead.
-        next += step;
-        let now = Instant::now();
-        while next <= now {
-            next += step;
-        }
-        while !stop.load(Ordering::Acquire) {
-            let left = next.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            std::thread::sleep(left.min(STOP_POLL));
-        }
+        let out = CpuStatBlock {
+            cpus: std::mem::take(&mut self.block.cpus),
+            ..self.block.clone()
+        };
+        Some(out.into())
+    }
+
+    fn stats(&self) -> SourceStats {
+        self.stats.clone()
     }
 }
 
@@ -397,12 +383,12 @@ ctxt 999\n";
             .lines()
             .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
             .count();
-        let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel::<CpuStatBlock>();
-        let h = spawn(reader, Duration::from_millis(20), Arc::clone(&stop), tx).unwrap();
+        let reads: Box<dyn Periodic<CpuStatBlock>> =
+            Box::new(CpuStatReads::new(reader, Duration::from_millis(20)));
+        let sampler = crate::periodic::spawn(vec![reads], tx).unwrap();
         std::thread::sleep(Duration::from_millis(300));
-        stop.store(true, Ordering::Release);
-        let stats = h.join().unwrap();
+        let stats = sampler.finish().unwrap().remove(0);
         let blocks: Vec<CpuStatBlock> = rx.iter().collect();
         assert_eq!(blocks.len(), 1, "{stats:?}");
         let b = &blocks[0];

@@ -18,13 +18,12 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io;
+use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
-use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
@@ -33,8 +32,6 @@ use pws_trace::records::{CgroupEvent, CgroupEvents, CgroupOp, SourceStats};
 use crate::clock::monotonic_ns;
 use crate::snapshot::Hierarchy;
 
-/// Longest wait for an event before looking at the stop flag again.
-const STOP_POLL_MS: i32 = 500;
 const STATE_FILE: &str = "freezer.state";
 
 /// The v1 hierarchy with the freezer controller, if one is mounted.
@@ -273,28 +270,51 @@ impl Watcher {
     }
 }
 
-/// Runs the watcher on its own thread until `stop`; each batch of events goes to `tx` as one
-/// CgroupEvents block. Returns the source's statistics.
+/// The watcher's thread, stopped through a socket it polls with inotify's: it sleeps until an
+/// event or the stop, never waking to look at a flag.
+pub struct Running {
+    stop: UnixStream,
+    thread: JoinHandle<SourceStats>,
+}
+
+impl Running {
+    /// Reads what is left and returns the source's statistics; Err if the thread panicked.
+    pub fn finish(mut self) -> std::thread::Result<SourceStats> {
+        // A failed write means the thread is gone already (its end was dropped): join says how.
+        let _ = self.stop.write_all(&[1]);
+        self.thread.join()
+    }
+}
+
+/// Runs the watcher on its own thread until `finish`; each batch of events goes to `tx` as one
+/// CgroupEvents block.
 pub fn spawn<T: From<CgroupEvents> + Send + 'static>(
     mut w: Watcher,
-    stop: Arc<AtomicBool>,
     tx: Sender<T>,
-) -> io::Result<JoinHandle<SourceStats>> {
-    std::thread::Builder::new()
+) -> io::Result<Running> {
+    let (stop, stop_rx) = UnixStream::pair()?;
+    let thread = std::thread::Builder::new()
         .name("pws-freezer-v1".into())
         .spawn(move || {
             let mut buf = vec![0u8; 64 * 1024];
             loop {
-                let stopping = stop.load(Ordering::Acquire);
-                let mut pfd = libc::pollfd {
-                    fd: w.inotify.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                if !stopping {
-                    // SAFETY: one valid pollfd for the duration of the call.
-                    unsafe { libc::poll(&mut pfd, 1, STOP_POLL_MS) };
-                }
+                let mut pfd = [
+                    libc::pollfd {
+                        fd: w.inotify.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    },
+                    libc::pollfd {
+                        fd: stop_rx.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    },
+                ];
+                // SAFETY: two valid pollfds for the duration of the call. An error (EINTR)
+                // only means another turn.
+                unsafe { libc::poll(pfd.as_mut_ptr(), 2, -1) };
+                // A byte or the other end gone: stop, after reading what is there.
+                let stopping = pfd[1].revents != 0;
                 match w.read(&mut buf) {
                     Ok(events) if !events.is_empty() => {
                         if tx.send(CgroupEvents { events }.into()).is_err() {
@@ -313,7 +333,8 @@ pub fn spawn<T: From<CgroupEvents> + Send + 'static>(
                 }
             }
             w.stats()
-        })
+        })?;
+    Ok(Running { stop, thread })
 }
 
 #[cfg(test)]

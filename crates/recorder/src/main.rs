@@ -12,6 +12,7 @@ mod energy;
 mod freezer_v1;
 mod host;
 mod perf;
+mod periodic;
 mod session;
 mod snapshot;
 mod writer;

@@ -22,11 +22,12 @@ use serde_json::json;
 use crate::activations;
 use crate::cli::Args;
 use crate::clock;
-use crate::cpu_stat;
-use crate::energy;
+use crate::cpu_stat::{self, CpuStatReads};
+use crate::energy::{self, EnergyReads};
 use crate::freezer_v1;
 use crate::host::Host;
 use crate::perf::{Perf, PerfOptions};
+use crate::periodic::{self, Periodic};
 use crate::snapshot;
 use crate::writer::{Live, Msg, Writer};
 
@@ -115,6 +116,7 @@ pub fn record(args: &Args) -> Result<Outcome> {
 
     let opts = WriterOptions {
         compression_level: (args.compression_level > 0).then_some(args.compression_level),
+        sync_interval: args.sync_interval,
         ..WriterOptions::default()
     };
     let mut trace = TraceWriter::create(&args.output, opts)
@@ -146,37 +148,33 @@ pub fn record(args: &Args) -> Result<Outcome> {
             events: freezer_events,
         })?;
     }
-    trace.flush()?;
+    trace.sync()?;
 
     let live = Arc::new(Live::default());
     let wakeups: Arc<Vec<(u32, AtomicU64)>> =
         Arc::new(online.iter().map(|&c| (c, AtomicU64::new(0))).collect());
-    let energy_stop = Arc::new(AtomicBool::new(false));
-    let energy_thread = energy.reader.map(|reader| {
-        crate::energy::spawn(
+    // Energy first: the sampling thread reads due sources in this order, and /proc/stat's
+    // read is the slower one.
+    let mut periodic: Vec<Box<dyn Periodic<Msg>>> = Vec::new();
+    if let Some(reader) = energy.reader {
+        periodic.push(Box::new(EnergyReads::new(
             reader,
             args.energy.energy_interval,
-            Arc::clone(&energy_stop),
-            tx.clone(),
-        )
-    });
-    let cpu_stat_stop = Arc::new(AtomicBool::new(false));
-    let cpu_stat_thread = match cpu_stat_reader {
-        Some(r) => Some(
-            cpu_stat::spawn(
-                r,
-                args.cpu_stat_interval,
-                Arc::clone(&cpu_stat_stop),
-                tx.clone(),
-            )
-            .context("cannot start the /proc/stat sampling thread")?,
+        )));
+    }
+    if let Some(r) = cpu_stat_reader {
+        periodic.push(Box::new(CpuStatReads::new(r, args.cpu_stat_interval)));
+    }
+    let sampler = match periodic.is_empty() {
+        true => None,
+        false => Some(
+            periodic::spawn(periodic, tx.clone())
+                .context("cannot start the energy and /proc/stat sampling thread")?,
         ),
-        None => None,
     };
-    let freezer_stop = Arc::new(AtomicBool::new(false));
     let freezer_thread = match freezer {
         Some(w) => Some(
-            freezer_v1::spawn(w, Arc::clone(&freezer_stop), tx.clone())
+            freezer_v1::spawn(w, tx.clone())
                 .context("cannot start the cgroup v1 freezer watcher")?,
         ),
         None => None,
@@ -269,9 +267,6 @@ pub fn record(args: &Args) -> Result<Outcome> {
     // Whatever happened, stop the events, copy what is left and finish the trace.
     perf.disable();
     let last = drain(&mut perf, &tx, &wakeups);
-    energy_stop.store(true, Ordering::Relaxed);
-    cpu_stat_stop.store(true, Ordering::Release);
-    freezer_stop.store(true, Ordering::Release);
     // Activation feeds read what is left (a command's last lines, a last API round) first.
     for st in activation_sources.finish() {
         if st.errors > 0 {
@@ -285,20 +280,25 @@ pub fn record(args: &Args) -> Result<Outcome> {
         }
         let _ = tx.send(Msg::SourceStats(st));
     }
-    for (what, t) in [
-        ("energy", energy_thread),
-        ("cpu-stat", cpu_stat_thread),
-        ("cgroup v1 freezer", freezer_thread),
-    ] {
-        match t.map(|t| t.join()) {
-            Some(Ok(st)) => {
+    match sampler.map(|s| s.finish()) {
+        Some(Ok(stats)) => {
+            for st in stats {
                 let _ = tx.send(Msg::SourceStats(st));
             }
-            Some(Err(_)) => eprintln!(
-                "pws-record: warning: the {what} thread panicked; its last events are lost"
-            ),
-            None => {}
         }
+        Some(Err(_)) => eprintln!(
+            "pws-record: warning: the energy and /proc/stat sampling thread panicked; its last reads are lost"
+        ),
+        None => {}
+    }
+    match freezer_thread.map(|t| t.finish()) {
+        Some(Ok(st)) => {
+            let _ = tx.send(Msg::SourceStats(st));
+        }
+        Some(Err(_)) => eprintln!(
+            "pws-record: warning: the cgroup v1 freezer thread panicked; its last events are lost"
+        ),
+        None => {}
     }
     let end = clock::pair();
     let _ = tx.send(Msg::Tick(end));

@@ -2,8 +2,10 @@
 //!
 //! Blocks are written whole, in order, and never rewritten, so a writer killed at any point
 //! leaves a prefix of complete blocks followed by at most one torn block, which readers
-//! report and ignore. `flush()` makes everything written so far durable (fdatasync);
-//! the writer does it by itself at least every `flush_interval`.
+//! report and ignore. `flush()` hands everything written so far to the kernel, so a killed
+//! writer loses nothing flushed, and makes it durable (fdatasync) when `sync_interval` has
+//! passed since the last time, so a machine crash loses at most that much; the writer flushes
+//! by itself at least every `flush_interval`. `sync()` and `finish` always make it durable.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -51,8 +53,13 @@ pub struct WriterOptions {
     pub compression_level: Option<i32>,
     /// Payloads shorter than this are stored as they are: compressing them saves nothing.
     pub min_compress_len: usize,
-    /// Longest time written blocks may stay in memory before they are made durable.
+    /// Longest time written blocks may stay in the writer's buffer before they are handed to
+    /// the kernel (what a killed writer can lose).
     pub flush_interval: Duration,
+    /// Longest time blocks handed to the kernel may stay unsynced (what a machine crash can
+    /// lose). Each fdatasync costs a small write and a device flush, so a recorder left on for
+    /// hours syncs less often than it flushes.
+    pub sync_interval: Duration,
     /// Size of the write buffer in front of the sink.
     pub buffer_size: usize,
 }
@@ -63,6 +70,7 @@ impl Default for WriterOptions {
             compression_level: Some(zstd::DEFAULT_COMPRESSION_LEVEL),
             min_compress_len: 512,
             flush_interval: Duration::from_secs(1),
+            sync_interval: Duration::from_secs(1),
             buffer_size: 1 << 20,
         }
     }
@@ -91,6 +99,7 @@ pub struct TraceWriter<S: Sink> {
     scratch: Vec<u8>,
     compressed: Vec<u8>,
     last_flush: Instant,
+    last_sync: Instant,
     failed: bool,
 }
 
@@ -138,6 +147,7 @@ impl<S: Sink> TraceWriter<S> {
             scratch: Vec::new(),
             compressed: Vec::new(),
             last_flush: Instant::now(),
+            last_sync: Instant::now(),
             failed: false,
         };
         let header = FileHeader::current().encode();
@@ -278,12 +288,27 @@ impl<S: Sink> TraceWriter<S> {
         Ok(())
     }
 
-    /// Makes every block written so far durable.
+    /// Hands every block written so far to the kernel, and makes them durable if the sync
+    /// interval has passed since they last were.
     pub fn flush(&mut self) -> Result<()> {
+        let due = self.last_sync.elapsed() >= self.opts.sync_interval;
+        self.flush_and(due)
+    }
+
+    /// Makes every block written so far durable, now.
+    pub fn sync(&mut self) -> Result<()> {
+        self.flush_and(true)
+    }
+
+    fn flush_and(&mut self, sync: bool) -> Result<()> {
         if self.failed {
             return Err(Error::WriterClosed);
         }
-        let r = self.out.flush().and_then(|()| self.out.get_mut().sync());
+        let mut r = self.out.flush();
+        if sync && r.is_ok() {
+            r = self.out.get_mut().sync();
+            self.last_sync = Instant::now();
+        }
         self.last_flush = Instant::now();
         r.map_err(|source| {
             self.failed = true;
@@ -295,7 +320,8 @@ impl<S: Sink> TraceWriter<S> {
     }
 
     /// Flushes if the flush interval has passed since the last flush; returns whether it did.
-    /// Writers call this on a timer too, so an idle trace is still durable within the interval.
+    /// Writers call this on a timer too, so an idle trace still reaches the kernel within the
+    /// interval.
     pub fn flush_if_due(&mut self) -> Result<bool> {
         if self.last_flush.elapsed() >= self.opts.flush_interval {
             self.flush()?;
@@ -317,10 +343,64 @@ impl<S: Sink> TraceWriter<S> {
             self_offset: self.offset,
         };
         self.write(&end)?;
-        self.flush()?;
+        self.sync()?;
         self.out.into_inner().map_err(|e| Error::Write {
             offset: self.offset,
             source: e.into_error(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::ClockSync;
+
+    /// Counts what reached it and how often it was synced.
+    #[derive(Default)]
+    struct Counting {
+        bytes: usize,
+        syncs: usize,
+    }
+
+    impl Write for Counting {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.bytes += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Sink for Counting {
+        fn sync(&mut self) -> io::Result<()> {
+            self.syncs += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn flush_reaches_the_sink_every_time_and_syncs_only_when_the_interval_passed() {
+        let opts = WriterOptions {
+            sync_interval: Duration::from_millis(200),
+            ..WriterOptions::default()
+        };
+        let mut w = TraceWriter::new(Counting::default(), opts).unwrap();
+        w.write(&ClockSync::default()).unwrap();
+        w.flush().unwrap();
+        let sink = w.out.get_ref();
+        assert_eq!((sink.bytes as u64, sink.syncs), (w.bytes_written(), 0));
+        std::thread::sleep(Duration::from_millis(250));
+        w.write(&ClockSync::default()).unwrap();
+        w.flush().unwrap();
+        assert_eq!(w.out.get_ref().syncs, 1);
+        w.flush().unwrap();
+        assert_eq!(w.out.get_ref().syncs, 1);
+        w.sync().unwrap();
+        assert_eq!(w.out.get_ref().syncs, 2);
+        // The end is always made durable.
+        let sink = w.finish(1).unwrap();
+        assert_eq!(sink.syncs, 3);
     }
 }

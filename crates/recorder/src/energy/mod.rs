@@ -1,28 +1,21 @@
 //! Energy counters: which source the host offers (perf `power` PMU, powercap sysfs, RAPL MSRs,
-//! or a simulation from published SPECpower curves where there is none), and the thread that
-//! samples it. Raw counter values are recorded as read, never converted or unwrapped: the
+//! or a simulation from published SPECpower curves where there is none), and its reads for the
+//! sampling thread (`sampling`, run by `crate::periodic`). Raw counter values are recorded as read, never converted or unwrapped: the
 //! analyzer does that, so the trace keeps the raw truth.
 
-// session.rs starts calling detect/spawn with the recording loop; until then the binary does
-// not, and only the tests use this module. Remove this line once it is wired in.
-
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::mpsc::Sender;
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use pws_trace::records::{
-    CpuInfo, EnergyBlock, EnergyDomain, EnergySource, SourceInfo, SourceStats, SourceStatus,
-};
+use pws_trace::records::{CpuInfo, EnergyDomain, EnergySource, SourceInfo, SourceStatus};
 
 mod msr;
 mod perf_pmu;
 mod powercap;
+mod sampling;
 mod simulated;
-mod thread;
+
+pub use sampling::EnergyReads;
 
 /// Energy flags of pws-record, flattened into its `Args`.
 #[derive(Debug, Clone, clap::Args)]
@@ -227,22 +220,6 @@ fn info(name: String, status: SourceStatus, detail: String) -> SourceInfo {
     }
 }
 
-/// Runs the reader on a dedicated thread every `interval` (absolute deadlines, so 1 ms does not
-/// drift), timestamps each read with CLOCK_MONOTONIC, and sends one EnergyBlock (all counters,
-/// samples since the last send) about every second and a last one when `stop` becomes true.
-/// Read errors are counted, the last error kept, and sampling continues. Returns the stats
-/// when it ends (`reads` counts every attempt, `errors` the failed ones). Blocks go into any
-/// channel whose message type is made from an EnergyBlock (the writer's, so it wakes on one
-/// channel only).
-pub fn spawn<T: From<EnergyBlock> + Send + 'static>(
-    reader: Box<dyn CounterReader>,
-    interval: Duration,
-    stop: Arc<AtomicBool>,
-    tx: Sender<T>,
-) -> JoinHandle<SourceStats> {
-    thread::spawn(reader, interval, stop, tx)
-}
-
 /// Hardware readers whose counters can be dropped after the probe.
 pub(crate) trait Retain: CounterReader {
     /// Keeps the counters whose `keep` entry is true, in order.
@@ -343,7 +320,7 @@ pub(crate) fn package_of(c: &CpuInfo) -> u32 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use pws_trace::records::EnergySeries;
+    use pws_trace::records::{EnergyBlock, EnergySeries};
 
     pub fn cpu(cpu: u32, package: u32) -> CpuInfo {
         CpuInfo {
@@ -461,12 +438,12 @@ pub(crate) mod tests {
         let mut a = args();
         a.energy_interval = Duration::from_millis(1);
         let d = detect(&a, &host_cpus()).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = std::sync::mpsc::channel();
-        let h = spawn(d.reader.unwrap(), a.energy_interval, Arc::clone(&stop), tx);
+        let reads: Box<dyn crate::periodic::Periodic<EnergyBlock>> =
+            Box::new(EnergyReads::new(d.reader.unwrap(), a.energy_interval));
+        let sampler = crate::periodic::spawn(vec![reads], tx).unwrap();
         spin(Duration::from_millis(300));
-        stop.store(true, std::sync::atomic::Ordering::Release);
-        let stats = h.join().unwrap();
+        let stats = sampler.finish().unwrap().remove(0);
         let blocks: Vec<EnergyBlock> = rx.iter().collect();
         assert_eq!(stats.errors, 0, "{stats:?}");
         assert_eq!(blocks.len(), 1);

@@ -1,0 +1,266 @@
+//! One thread for every source read on a clock — the energy counters and /proc/stat — so they
+//! share its wake-ups.
+//!
+//! Over an hour what a recorder costs is its wake-ups: on the development VM each timer wake-up
+//! of a sleeping thread costs ~13 µs of CPU (the switch in and out, measured with `perf` and
+//! schedstat), more than most reads it serves. With a thread per source, /proc/stat's ten reads
+//! a second cost ten wake-ups of their own on top of the energy thread's hundred, and both
+//! threads also woke every 50 ms to look at a stop flag. Here each source keeps its own grid of
+//! absolute deadlines (so 1 ms does not drift), the thread sleeps until the earliest one, reads
+//! every source that is due — in the order given, so energy, first, is read on time and the
+//! slower /proc/stat after it — and stopping wakes it at once (`unpark`), with no polling.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use pws_trace::records::SourceStats;
+
+/// How often what was read is sent: the trace writer's flush rhythm.
+const SEND_EVERY: Duration = Duration::from_secs(1);
+
+/// A source read at a steady period. Its reads accumulate until `take` hands them over.
+pub trait Periodic<T>: Send {
+    /// Time between reads; one past the clock's range (`Duration::MAX`) reads at start and stop
+    /// only.
+    fn interval(&self) -> Duration;
+    /// One read; a failed read is counted in `stats`, not returned: sampling goes on.
+    fn read(&mut self);
+    /// What was read since the last call, None if nothing was.
+    fn take(&mut self) -> Option<T>;
+    /// Reads attempted and failed so far.
+    fn stats(&self) -> SourceStats;
+}
+
+/// The running thread.
+pub struct Sampler {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Vec<SourceStats>>,
+}
+
+impl Sampler {
+    /// Reads every source once more, sends what is left and returns their statistics, in the
+    /// order the sources were given. Err if the thread panicked.
+    pub fn finish(self) -> std::thread::Result<Vec<SourceStats>> {
+        self.stop.store(true, Ordering::Release);
+        // After the store: a thread between its look at `stop` and `park` finds the token.
+        self.thread.thread().unpark();
+        self.thread.join()
+    }
+
+    /// Whether the thread has ended by itself (nobody left to send to).
+    #[cfg(test)]
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+}
+
+/// Starts the thread. Every source is read at once, then on its grid; what was read is sent
+/// about every second, and a last time at `finish`. The thread also ends when the receiver is
+/// gone (nobody left to record what it reads).
+pub fn spawn<T: Send + 'static>(
+    sources: Vec<Box<dyn Periodic<T>>>,
+    tx: Sender<T>,
+) -> std::io::Result<Sampler> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let thread = std::thread::Builder::new()
+        .name("pws-sampler".into())
+        .spawn(move || run(sources, &flag, &tx))?;
+    Ok(Sampler { stop, thread })
+}
+
+fn run<T>(
+    mut sources: Vec<Box<dyn Periodic<T>>>,
+    stop: &AtomicBool,
+    tx: &Sender<T>,
+) -> Vec<SourceStats> {
+    set_timer_slack(&sources);
+    let start = Instant::now();
+    let mut due: Vec<Option<Instant>> = vec![Some(start); sources.len()];
+    let mut last_send = start;
+    let stats = |s: &[Box<dyn Periodic<T>>]| s.iter().map(|s| s.stats()).collect();
+    loop {
+        let stopping = stop.load(Ordering::Acquire);
+        for (s, d) in sources.iter_mut().zip(due.iter_mut()) {
+            if stopping || d.is_some_and(|d| d <= Instant::now()) {
+                s.read();
+                *d = next_on_grid(start, s.interval(), Instant::now());
+            }
+        }
+        if stopping || last_send.elapsed() >= SEND_EVERY {
+            last_send = Instant::now();
+            for s in sources.iter_mut() {
+                if let Some(m) = s.take() {
+                    if tx.send(m).is_err() {
+                        return stats(&sources);
+                    }
+                }
+            }
+            if stopping {
+                return stats(&sources);
+            }
+        }
+        park_until(due.iter().flatten().min().copied(), stop);
+    }
+}
+
+/// Lets the kernel end this thread's sleeps up to a tenth of the shortest interval (at most
+/// 1 ms) late, so a wake-up can ride on a timer interrupt that fires anyway — perf's own
+/// sampling timer fires every millisecond at the default 1 kHz — instead of arming the CPU's
+/// timer for itself, which on a VM is an exit to the hypervisor. Reads are timestamped when
+/// they happen, so a late read is placed where it was taken.
+fn set_timer_slack<T>(sources: &[Box<dyn Periodic<T>>]) {
+    let shortest = sources.iter().map(|s| s.interval()).min();
+    let slack = shortest.map_or(Duration::ZERO, |d| (d / 10).min(Duration::from_millis(1)));
+    let ns = slack.as_nanos().max(1) as libc::c_ulong;
+    // SAFETY: PR_SET_TIMERSLACK takes a value and changes only this thread's slack. A refusal
+    // (an old kernel) leaves the default 50 µs, which is only less efficient.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, ns, 0, 0, 0) };
+}
+
+/// The first deadline of the grid `start + k × step` after `now`: after a stall, the next one
+/// still ahead, with no burst of catch-up reads. None past the clock's range.
+fn next_on_grid(start: Instant, step: Duration, now: Instant) -> Option<Instant> {
+    let step = step.as_nanos().max(1);
+    let k = now.saturating_duration_since(start).as_nanos() / step + 1;
+    let at = k.checked_mul(step)?;
+    let secs = u64::try_from(at / 1_000_000_000).ok()?;
+    start.checked_add(Duration::new(secs, (at % 1_000_000_000) as u32))
+}
+
+/// Sleeps until `deadline` (None: until stopped) or `stop`, whichever comes first.
+fn park_until(deadline: Option<Instant>, stop: &AtomicBool) {
+    loop {
+        if stop.load(Ordering::Acquire) {
+            return;
+        }
+        match deadline {
+            None => std::thread::park(),
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return;
+                }
+                std::thread::park_timeout(left);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// Counts its reads and hands them over as (name, read numbers).
+    struct Counting {
+        name: &'static str,
+        interval: Duration,
+        reads: Vec<u64>,
+        n: u64,
+    }
+
+    impl Periodic<(&'static str, Vec<u64>)> for Counting {
+        fn interval(&self) -> Duration {
+            self.interval
+        }
+        fn read(&mut self) {
+            self.reads.push(self.n);
+            self.n += 1;
+        }
+        fn take(&mut self) -> Option<(&'static str, Vec<u64>)> {
+            (!self.reads.is_empty()).then(|| (self.name, std::mem::take(&mut self.reads)))
+        }
+        fn stats(&self) -> SourceStats {
+            SourceStats {
+                name: self.name.into(),
+                reads: self.n,
+                ..SourceStats::default()
+            }
+        }
+    }
+
+    fn counting(name: &'static str, ms: u64) -> Box<dyn Periodic<(&'static str, Vec<u64>)>> {
+        Box::new(Counting {
+            name,
+            interval: Duration::from_millis(ms),
+            reads: Vec::new(),
+            n: 0,
+        })
+    }
+
+    #[test]
+    fn two_sources_on_their_own_grids_in_one_thread() {
+        let (tx, rx) = mpsc::channel();
+        let s = spawn(vec![counting("fast", 10), counting("slow", 100)], tx).unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        let stats = s.finish().unwrap();
+        let got: Vec<_> = rx.iter().collect();
+        // A block each after about a second, and a last one each at stop.
+        let fast: Vec<u64> = got
+            .iter()
+            .filter(|g| g.0 == "fast")
+            .flat_map(|g| g.1.clone())
+            .collect();
+        let slow: Vec<u64> = got
+            .iter()
+            .filter(|g| g.0 == "slow")
+            .flat_map(|g| g.1.clone())
+            .collect();
+        assert_eq!(got.iter().filter(|g| g.0 == "slow").count(), 2, "{got:?}");
+        // Every read sent once, in order, none repeated.
+        assert_eq!(fast, (0..fast.len() as u64).collect::<Vec<_>>());
+        assert_eq!(slow, (0..slow.len() as u64).collect::<Vec<_>>());
+        assert_eq!(stats[0].reads, fast.len() as u64);
+        assert_eq!(stats[1].name, "slow");
+        // ~151 and ~16 on a quiet machine; never more than the grid allows (+1 at stop).
+        assert!((60..=152).contains(&fast.len()), "{}", fast.len());
+        assert!((8..=17).contains(&slow.len()), "{}", slow.len());
+    }
+
+    #[test]
+    fn stop_is_prompt_whatever_the_interval() {
+        for ms in [60_000, u64::MAX] {
+            let (tx, rx) = mpsc::channel();
+            let s = spawn(vec![counting("long", ms)], tx).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            let t = Instant::now();
+            let stats = s.finish().unwrap();
+            assert!(
+                t.elapsed() < Duration::from_millis(500),
+                "{:?}",
+                t.elapsed()
+            );
+            // One read at start, one at stop, sent together.
+            assert_eq!(stats[0].reads, 2);
+            assert_eq!(rx.iter().collect::<Vec<_>>(), vec![("long", vec![0, 1])]);
+        }
+    }
+
+    #[test]
+    fn a_closed_receiver_ends_the_thread() {
+        let (tx, rx) = mpsc::channel();
+        drop(rx);
+        let s = spawn(vec![counting("c", 100)], tx).unwrap();
+        // The first send, after about a second, fails and the thread returns by itself.
+        let t = Instant::now();
+        while !s.is_finished() && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(s.is_finished());
+        assert!(s.finish().unwrap()[0].reads >= 5);
+    }
+
+    #[test]
+    fn the_grid_skips_what_a_stall_missed() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        assert_eq!(next_on_grid(t0, ms(10), t0), Some(t0 + ms(10)));
+        assert_eq!(next_on_grid(t0, ms(10), t0 + ms(35)), Some(t0 + ms(40)));
+        assert_eq!(next_on_grid(t0, ms(10), t0 + ms(40)), Some(t0 + ms(50)));
+        assert_eq!(next_on_grid(t0, Duration::MAX, t0 + ms(40)), None);
+    }
+}
