@@ -267,7 +267,19 @@ pub fn record(args: &Args) -> Result<Outcome> {
     // Whatever happened, stop the events, copy what is left and finish the trace.
     perf.disable();
     let last = drain(&mut perf, &tx, &wakeups);
-    // Activation feeds read what is left (a command's last lines, a last API round) first.
+    // Energy and /proc/stat end with the perf data: a last read now, none past the events.
+    match sampler.map(|s| s.finish()) {
+        Some(Ok(stats)) => {
+            for st in stats {
+                let _ = tx.send(Msg::SourceStats(st));
+            }
+        }
+        Some(Err(_)) => eprintln!(
+            "pws-record: warning: the energy and /proc/stat sampling thread panicked; its last reads are lost"
+        ),
+        None => {}
+    }
+    // Activation feeds then read what is left (a command's last lines, a last API round).
     for st in activation_sources.finish() {
         if st.errors > 0 {
             eprintln!(
@@ -279,17 +291,6 @@ pub fn record(args: &Args) -> Result<Outcome> {
             eprintln!("pws-record: note: {}: {}", st.name, st.last_error);
         }
         let _ = tx.send(Msg::SourceStats(st));
-    }
-    match sampler.map(|s| s.finish()) {
-        Some(Ok(stats)) => {
-            for st in stats {
-                let _ = tx.send(Msg::SourceStats(st));
-            }
-        }
-        Some(Err(_)) => eprintln!(
-            "pws-record: warning: the energy and /proc/stat sampling thread panicked; its last reads are lost"
-        ),
-        None => {}
     }
     match freezer_thread.map(|t| t.finish()) {
         Some(Ok(st)) => {
