@@ -263,8 +263,15 @@ impl<T: From<CpuStatBlock>> Periodic<T> for CpuStatReads<T> {
                     self.stats.last_error = e;
                 }
                 let cpus = &mut self.block.cpus;
-                for (cpu, values) in parsed.cpus {
-                    let s = match cpus.iter().position(|s| s.cpu == cpu) {
+                for (k, (cpu, values)) in parsed.cpus.into_iter().enumerate() {
+                    // /proc/stat lists the same CPUs in the same order every read, so the k-th
+                    // line's series is the k-th unless a CPU came or went: no search per line
+                    // (quadratic in the CPUs of a large server).
+                    let at = match cpus.get(k) {
+                        Some(s) if s.cpu == cpu => Some(k),
+                        _ => cpus.iter().position(|s| s.cpu == cpu),
+                    };
+                    let s = match at {
                         Some(i) => &mut cpus[i],
                         None => {
                             cpus.push(CpuStatSeries {
@@ -368,6 +375,35 @@ ctxt 999\n";
         assert!(info.detail.contains("no cpuN line"), "{}", info.detail);
         let (_, info) = open(&empty, None);
         assert_eq!(info.status, SourceStatus::Disabled);
+    }
+
+    #[test]
+    fn each_cpu_keeps_its_series_when_cpus_come_and_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stat");
+        let line = |cpu: u32, v: u64| format!("cpu{cpu} {v} 0 0 0 0 0 0 0 0 0\n");
+        let write = |cpus: &[(u32, u64)]| {
+            let text: String = cpus.iter().map(|&(c, v)| line(c, v)).collect();
+            std::fs::write(&path, format!("cpu 0 0 0 0 0 0 0 0 0 0\n{text}intr 1\n")).unwrap();
+        };
+        write(&[(0, 1), (1, 2)]);
+        let (reader, _) = open(&path, Some(Duration::from_millis(100)));
+        let mut reads = CpuStatReads::<CpuStatBlock>::new(reader.unwrap(), Duration::from_secs(1));
+        reads.read();
+        write(&[(1, 12)]); // CPU 0 went offline
+        reads.read();
+        write(&[(0, 30), (1, 32), (2, 33)]); // back, and a new one
+        reads.read();
+        let b = Periodic::<CpuStatBlock>::take(&mut reads).unwrap();
+        let got: Vec<(u32, Vec<u64>)> = b
+            .cpus
+            .iter()
+            .map(|s| (s.cpu, s.samples.iter().map(|x| x.values[0]).collect()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(0, vec![1, 30]), (1, vec![2, 12, 32]), (2, vec![33])]
+        );
     }
 
     /// The real /proc/stat (readable by anyone): read every 20 ms for 300 ms, every CPU's
