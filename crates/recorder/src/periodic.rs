@@ -10,8 +10,8 @@
 //! every source that is due — in the order given, so energy, first, is read on time and the
 //! slower /proc/stat after it — and stopping wakes it at once (`unpark`), with no polling.
 //!
-//! No timer slack: letting the kernel end sleeps up to a millisecond late saved nothing
-//! measurable here, and a late energy read stretches the span the next one covers; the
+//! No timer slack: letting the kernel end sleeps up to a millisecond late saved too little to
+//! tell from this VM's noise, and a late energy read stretches the span the next one covers; the
 //! analyzer's plausibility check allows an interval one update period of excess, and an
 //! end-to-end run with a 1 ms slack went past it by 0.01 %.
 
