@@ -10,7 +10,6 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -219,15 +218,14 @@ pub fn open(path: &Path, interval: Option<Duration>) -> (Option<Reader>, SourceI
 }
 
 /// /proc/stat's reads for the sampling thread: one cpu-stat block of the reads since the last.
-pub struct CpuStatReads<T> {
+pub struct CpuStatReads {
     reader: Reader,
     interval: Duration,
     block: CpuStatBlock,
     stats: SourceStats,
-    to: PhantomData<fn() -> T>,
 }
 
-impl<T> CpuStatReads<T> {
+impl CpuStatReads {
     pub fn new(reader: Reader, interval: Duration) -> Self {
         let block = CpuStatBlock {
             ticks_per_s: reader.ticks_per_s,
@@ -244,12 +242,11 @@ impl<T> CpuStatReads<T> {
                 name: "cpu-stat".into(),
                 ..SourceStats::default()
             },
-            to: PhantomData,
         }
     }
 }
 
-impl<T: From<CpuStatBlock>> Periodic<T> for CpuStatReads<T> {
+impl<T: From<CpuStatBlock>> Periodic<T> for CpuStatReads {
     fn interval(&self) -> Duration {
         self.interval
     }
@@ -388,13 +385,14 @@ ctxt 999\n";
         };
         write(&[(0, 1), (1, 2)]);
         let (reader, _) = open(&path, Some(Duration::from_millis(100)));
-        let mut reads = CpuStatReads::<CpuStatBlock>::new(reader.unwrap(), Duration::from_secs(1));
+        let mut reads: Box<dyn Periodic<CpuStatBlock>> =
+            Box::new(CpuStatReads::new(reader.unwrap(), Duration::from_secs(1)));
         reads.read();
         write(&[(1, 12)]); // CPU 0 went offline
         reads.read();
         write(&[(0, 30), (1, 32), (2, 33)]); // back, and a new one
         reads.read();
-        let b = Periodic::<CpuStatBlock>::take(&mut reads).unwrap();
+        let b = reads.take().unwrap();
         let got: Vec<(u32, Vec<u64>)> = b
             .cpus
             .iter()

@@ -3,9 +3,10 @@
 //!
 //! Over an hour what a recorder costs is its wake-ups: on the development VM each timer wake-up
 //! of a sleeping thread costs 15–60 µs of CPU (more the rarer they are; schedstat, and `perf`
-//! puts most of it in the switch back in), more than the reads it serves (/proc/stat: ~3 µs). With a thread per source, /proc/stat's ten reads
-//! a second cost ten wake-ups of their own on top of the energy thread's hundred, and both
-//! threads also woke every 50 ms to look at a stop flag. Here each source keeps its own grid of
+//! puts most of it in the switch back in), more than the reads it serves (/proc/stat: ~3 µs).
+//! With a thread per source, /proc/stat's ten reads a second cost ten wake-ups of their own on
+//! top of the energy thread's hundred, and both threads also woke every 50 ms to look at a stop
+//! flag. Here each source keeps its own grid of
 //! absolute deadlines (so 1 ms does not drift), the thread sleeps until the earliest one, reads
 //! every source that is due — in the order given, so energy, first, is read on time and the
 //! slower /proc/stat after it — and stopping wakes it at once (`unpark`), with no polling.

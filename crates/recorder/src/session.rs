@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use pws_trace::records::{
-    CgroupEvent, CgroupEvents, ClockSync, SourceInfo, SourceStatus, TraceInfo, CLOCK_MONOTONIC,
+    CgroupEvent, CgroupEvents, ClockSync, SourceInfo, SourceStats, SourceStatus, TraceInfo,
+    CLOCK_MONOTONIC,
 };
 use pws_trace::{TraceWriter, WriterOptions};
 use serde_json::json;
@@ -268,16 +269,8 @@ pub fn record(args: &Args) -> Result<Outcome> {
     perf.disable();
     let last = drain(&mut perf, &tx, &wakeups);
     // Energy and /proc/stat end with the perf data: a last read now, none past the events.
-    match sampler.map(|s| s.finish()) {
-        Some(Ok(stats)) => {
-            for st in stats {
-                let _ = tx.send(Msg::SourceStats(st));
-            }
-        }
-        Some(Err(_)) => eprintln!(
-            "pws-record: warning: the energy and /proc/stat sampling thread panicked; its last reads are lost"
-        ),
-        None => {}
+    if let Some(s) = sampler {
+        send_stats(&tx, "energy and /proc/stat sampling", s.finish());
     }
     // Activation feeds then read what is left (a command's last lines, a last API round).
     for st in activation_sources.finish() {
@@ -292,14 +285,8 @@ pub fn record(args: &Args) -> Result<Outcome> {
         }
         let _ = tx.send(Msg::SourceStats(st));
     }
-    match freezer_thread.map(|t| t.finish()) {
-        Some(Ok(st)) => {
-            let _ = tx.send(Msg::SourceStats(st));
-        }
-        Some(Err(_)) => eprintln!(
-            "pws-record: warning: the cgroup v1 freezer thread panicked; its last events are lost"
-        ),
-        None => {}
+    if let Some(t) = freezer_thread {
+        send_stats(&tx, "cgroup v1 freezer", t.finish().map(|st| [st]));
     }
     let end = clock::pair();
     let _ = tx.send(Msg::Tick(end));
@@ -403,6 +390,24 @@ fn timeout_ms(at: Instant, now: Instant) -> i32 {
     i32::try_from(left.as_micros().div_ceil(1000))
         .unwrap_or(i32::MAX)
         .max(1)
+}
+
+/// Passes a source thread's statistics to the writer, or says that it panicked.
+fn send_stats(
+    tx: &mpsc::Sender<Msg>,
+    what: &str,
+    ended: std::thread::Result<impl IntoIterator<Item = SourceStats>>,
+) {
+    match ended {
+        Ok(stats) => {
+            for st in stats {
+                let _ = tx.send(Msg::SourceStats(st));
+            }
+        }
+        Err(_) => {
+            eprintln!("pws-record: warning: the {what} thread panicked; its last reads are lost")
+        }
+    }
 }
 
 /// Copies every ring's new bytes to the writer thread.

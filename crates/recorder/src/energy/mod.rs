@@ -1,7 +1,7 @@
 //! Energy counters: which source the host offers (perf `power` PMU, powercap sysfs, RAPL MSRs,
 //! or a simulation from published SPECpower curves where there is none), and its reads for the
-//! sampling thread (`sampling`, run by `crate::periodic`). Raw counter values are recorded as read, never converted or unwrapped: the
-//! analyzer does that, so the trace keeps the raw truth.
+//! sampling thread (`sampling`, run by `crate::periodic`). Raw counter values are recorded as
+//! read, never converted or unwrapped: the analyzer does that, so the trace keeps the raw truth.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

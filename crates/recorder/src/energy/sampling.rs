@@ -2,7 +2,6 @@
 //! timestamped on the trace clock, and handed over as one block (all counters, the samples
 //! since the last one) about every second.
 
-use std::marker::PhantomData;
 use std::time::Duration;
 
 use pws_trace::records::{EnergyBlock, EnergySample, EnergySeries, SourceStats};
@@ -13,18 +12,15 @@ use crate::periodic::Periodic;
 
 /// One energy source's reads. Read errors are counted, the last one kept, and sampling goes
 /// on; `reads` counts every attempt.
-pub struct EnergyReads<T> {
+pub struct EnergyReads {
     reader: Box<dyn CounterReader>,
     interval: Duration,
     values: Vec<u64>,
     series: Vec<EnergySeries>,
     stats: SourceStats,
-    /// Blocks go into any channel whose message is made from an EnergyBlock (the writer's, so
-    /// it wakes on one channel only).
-    to: PhantomData<fn() -> T>,
 }
 
-impl<T> EnergyReads<T> {
+impl EnergyReads {
     pub fn new(reader: Box<dyn CounterReader>, interval: Duration) -> Self {
         let counters = reader.counters();
         let stats = SourceStats {
@@ -52,12 +48,13 @@ impl<T> EnergyReads<T> {
             interval,
             series,
             stats,
-            to: PhantomData,
         }
     }
 }
 
-impl<T: From<EnergyBlock>> Periodic<T> for EnergyReads<T> {
+/// Blocks go into any channel whose message is made from an EnergyBlock (the writer's, so it
+/// wakes on one channel only).
+impl<T: From<EnergyBlock>> Periodic<T> for EnergyReads {
     fn interval(&self) -> Duration {
         self.interval
     }
