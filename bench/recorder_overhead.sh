@@ -201,6 +201,17 @@ pws_record_cmd() { # FREQ OUTFILE SUMMARY [extra...]
     CMD=("$PWS" -q -o "$o" --freq "$f" --summary-json "$s" "${more[@]}" "$@")
 }
 
+# CMD for one recorder mode of parts 1 and 4, writing into RUNDIR.
+mode_cmd() { # MODE RUNDIR
+    case "$1" in
+        perf) perf_record_cmd "$FREQ" "$2/perf.data" ;;
+        perf-z) perf_record_cmd "$FREQ" "$2/perf.data" && CMD+=(-z) ;;
+        pws) pws_record_cmd "$FREQ" "$2/trace.pws" "$2/summary.json" ;;
+        pws-noenergy) pws_record_cmd "$FREQ" "$2/trace.pws" "$2/summary.json" --energy none ;;
+        *) die "unknown mode $1" ;;
+    esac
+}
+
 # Starts a recorder in the background under the measuring helper.
 start_tool() { # RUNDIR CMD...
     local rd=$1
@@ -283,14 +294,7 @@ PY
             mode=${MODES[$(((k + rep - 1) % n))]}
             rd="$OUT/p1/$mode-$rep"
             mkdir -p "$rd"
-            case "$mode" in
-                bare) ;;
-                perf) perf_record_cmd "$FREQ" "$rd/perf.data" && start_tool "$rd" "${CMD[@]}" ;;
-                perf-z) perf_record_cmd "$FREQ" "$rd/perf.data" && CMD+=(-z) && start_tool "$rd" "${CMD[@]}" ;;
-                pws) pws_record_cmd "$FREQ" "$rd/trace.pws" "$rd/summary.json" && start_tool "$rd" "${CMD[@]}" ;;
-                pws-noenergy) pws_record_cmd "$FREQ" "$rd/trace.pws" "$rd/summary.json" --energy none &&
-                    start_tool "$rd" "${CMD[@]}" ;;
-            esac
+            [ "$mode" = bare ] || { mode_cmd "$mode" "$rd" && start_tool "$rd" "${CMD[@]}"; }
             wall=$(python3 "$HELPER" work --out "$rd/work.json" --procs "$PROCS" --iters "$ITERS")
             [ "$mode" = bare ] || stop_tool
             extra=""
@@ -406,12 +410,7 @@ if ! skipped 4; then
                 mode=${MODES4[$(((k + rep - 1) % n))]}
                 rd="$OUT/p4/$mode-$len-$rep"
                 mkdir -p "$rd"
-                case "$mode" in
-                    perf) perf_record_cmd "$FREQ" "$rd/perf.data" ;;
-                    perf-z) perf_record_cmd "$FREQ" "$rd/perf.data" && CMD+=(-z) ;;
-                    pws) pws_record_cmd "$FREQ" "$rd/trace.pws" "$rd/summary.json" ;;
-                    pws-noenergy) pws_record_cmd "$FREQ" "$rd/trace.pws" "$rd/summary.json" --energy none ;;
-                esac
+                mode_cmd "$mode" "$rd"
                 # A shell busy loop per workload process: steady, no start-up of its own.
                 BUSY=()
                 for _ in $(seq 1 "$PROCS"); do

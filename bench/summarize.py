@@ -675,8 +675,7 @@ def part4(d, params, results):
             continue
         summ = load(os.path.join(rd, "summary.json")) or {}
         runs.setdefault(mode, {}).setdefault(int(length), []).append(
-            {"cpu_s": run["cpu_s"], "rss_mib": run["max_rss_kb"] / 1024, "lost": summ.get("lost_records"),
-             "samples": summ.get("samples")})
+            {"cpu_s": run["cpu_s"], "rss_mib": run["max_rss_kb"] / 1024, "lost": summ.get("lost_records")})
     out, rows = {}, []
     for mode, by_len in runs.items():
         a, b = by_len.get(short, []), by_len.get(long_, [])

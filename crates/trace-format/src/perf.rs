@@ -299,6 +299,12 @@ pub struct GroupSample<'a> {
     pub cgroup: Option<u64>,
 }
 
+/// Bytes per member of a group read: its value, then its id and lost count where read.
+fn group_entry_stride(read_format: u64) -> usize {
+    let has = |bit: u64| usize::from(read_format & bit != 0);
+    8 * (1 + has(read_format::ID) + has(read_format::LOST))
+}
+
 impl GroupLayout {
     /// The layout of `attr`'s samples, if they carry a group read at fixed offsets.
     fn of(attr: &EventAttr) -> Option<Self> {
@@ -337,7 +343,7 @@ impl GroupLayout {
             at += 8;
         }
         let has_id = rf & read_format::ID != 0;
-        let stride = 8 * (1 + usize::from(has_id) + usize::from(rf & read_format::LOST != 0));
+        let stride = group_entry_stride(rf);
         Some(Self {
             tid,
             time,
@@ -728,7 +734,7 @@ impl<'a> Records<'a> {
                 if running {
                     s.time_running = c.u64()?;
                 }
-                let stride = 8 * (1 + usize::from(has_id) + lost);
+                let stride = group_entry_stride(rf);
                 let bytes = usize::try_from(nr)
                     .ok()
                     .and_then(|n| n.checked_mul(stride))

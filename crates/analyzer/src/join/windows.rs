@@ -155,13 +155,7 @@ impl ActivationRuns {
         let mut cells: Vec<_> = map.into_iter().collect();
         cells.sort_unstable_by_key(|(k, _)| *k);
         let n = cells.last().map_or(0, |((a, _, _), _)| a + 1);
-        let mut starts = vec![0usize; n + 1];
-        for ((a, _, _), _) in &cells {
-            starts[a + 1] += 1;
-        }
-        for k in 1..starts.len() {
-            starts[k] += starts[k - 1];
-        }
+        let starts = run_starts(cells.iter().map(|((a, _, _), _)| *a), n);
         Self { cells, starts }
     }
 
@@ -175,6 +169,19 @@ impl ActivationRuns {
             .find(|((_, i, p), _)| (*i, *p) == (k, pkg))
             .map(|(_, u)| u)
     }
+}
+
+/// Where each key's run starts in a list sorted by key (keys below `n`): the list's
+/// `[starts[k]..starts[k + 1]]` are key k's.
+fn run_starts(sorted_keys: impl Iterator<Item = usize>, n: usize) -> Vec<usize> {
+    let mut starts = vec![0usize; n + 1];
+    for k in sorted_keys {
+        starts[k + 1] += 1;
+    }
+    for k in 1..starts.len() {
+        starts[k] += starts[k - 1];
+    }
+    starts
 }
 
 /// Splits segment usage among the activations finally joined: `joined` lists (activation,
@@ -195,13 +202,7 @@ pub fn apportion(plan: &Plan, joined: &[(usize, u64)], usage: &SegmentUsage) -> 
     let mut by_seg: Vec<(usize, u32, &Usage)> =
         usage.iter().map(|(&(s, pkg), u)| (s, pkg, u)).collect();
     by_seg.sort_unstable_by_key(|&(s, pkg, _)| (s, pkg));
-    let mut starts = vec![0usize; plan.segments.len() + 1];
-    for &(s, _, _) in &by_seg {
-        starts[s + 1] += 1;
-    }
-    for k in 1..starts.len() {
-        starts[k] += starts[k - 1];
-    }
+    let starts = run_starts(by_seg.iter().map(|&(s, _, _)| s), plan.segments.len());
     let mut out = Apportioned::default();
     let mut cells: rustc_hash::FxHashMap<(usize, usize, u32), Usage> = Default::default();
     for w in wins {

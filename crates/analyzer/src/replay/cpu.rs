@@ -211,7 +211,8 @@ pub struct Walker<'g> {
     spare: Vec<Option<u64>>,
     /// Looked up at every span: FxHash, as SipHash showed in profiles.
     cgroup_of_pid: FxHashMap<u32, u64>,
-    /// The (task, cgroup) written to `cgroup_of_pid` last.
+    /// The last group sample's (task, cgroup), as written to `cgroup_of_pid`: a switch-in whose
+    /// previous task is another was preceded by an unsampled span.
     last_pid_cgroup: Option<(u32, u64)>,
     /// The cells while the walk charges them (`out.cells` once it is done).
     cells: FxHashMap<(usize, u64), Usage>,
