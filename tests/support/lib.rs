@@ -31,19 +31,38 @@ pub fn bin(name: &str) -> PathBuf {
             None => "dev".to_owned(),
         };
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
+        // `--workspace --tests`: the features `cargo test --workspace` resolved (dev-
+        // dependencies included), so this finds its binaries built; `-p … --bins` alone
+        // resolved others and rebuilt the analyzer (polars with it) on every test run.
+        let mut build = Command::new(cargo);
+        // Without what `cargo test` set for this test process: build scripts that watch one of
+        // these (ring's watches CARGO_MANIFEST_DIR) would run again and rebuild all above them.
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy();
+            if [
+                "CARGO_MANIFEST_",
+                "CARGO_PKG_",
+                "CARGO_CRATE_",
+                "CARGO_BIN_",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "OUT_DIR",
+            ]
+            .iter()
+            .any(|p| k.starts_with(p))
+            {
+                build.env_remove(k.as_ref());
+            }
+        }
+        let status = build
             .args([
                 "build",
                 "--quiet",
                 "--profile",
                 &profile,
-                "-p",
-                "pws-recorder",
-                "-p",
-                "pws-analyzer",
-                "-p",
-                "pws-loader",
+                "--workspace",
                 "--bins",
+                "--tests",
             ])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
@@ -283,6 +302,24 @@ pub fn run_check_script(
         script.display(),
         dir.keep().display(),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Checks `pws-analyze compare --json` output (`json`) over the dataset `results` against
+/// DuckDB (`e2e/check_compare.py`); `dir` is kept for a look when it fails.
+pub fn check_comparison(results: &Path, json: &[u8], dir: tempfile::TempDir) {
+    let file = dir.path().join("compare.json");
+    std::fs::write(&file, json).expect("writing compare.json");
+    run_check_script(
+        &python_with_duckdb(),
+        "check_compare.py",
+        &[
+            "--results".as_ref(),
+            results.as_os_str(),
+            "--json".as_ref(),
+            file.as_os_str(),
+        ],
+        dir,
     );
 }
 

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod analyze;
 mod attribution;
 mod bench_cmd;
+mod compare;
 mod derived;
 mod info;
 mod inputs;
@@ -56,6 +57,10 @@ enum Command {
     /// Write a trace's containers, activations, pauses and power as Chrome trace-event JSON,
     /// to open at https://ui.perfetto.dev (or chrome://tracing).
     Timeline(timeline::TimelineArgs),
+    /// Runs compared per function and group (a sweep's settings, the manifest's labels):
+    /// energy per activation with 95 % intervals over runs, cold starts, keep-alive, energy
+    /// per successful request, and the change against a baseline group.
+    Compare(compare::CompareArgs),
     /// Times the replay alone (no models, no tables), or only the inflation of the perf data
     /// (`--inflate-only`), and prints JSON: for `bench/analyzer_replay.sh`.
     #[command(hide = true)]
@@ -70,6 +75,7 @@ fn main() -> ExitCode {
         Some(Command::Smartwatts(args)) => smartwatts_cmd::run(&args),
         Some(Command::Timeline(args)) => timeline::run(&args),
         Some(Command::Quality(args)) => quality_cmd::run(&args),
+        Some(Command::Compare(args)) => compare::run(&args),
         Some(Command::BenchReplay(args)) => bench_cmd::run(&args),
         None => match &cli.run {
             Some(args) => analyze::run(args),

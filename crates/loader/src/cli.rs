@@ -42,6 +42,9 @@ enum Command {
     Azure(AzureArgs),
     /// Send a workload's invocations to a real OpenWhisk (non-blocking, like FaaSLoad).
     Openwhisk(OpenWhiskArgs),
+    /// Run every point of a sweep file (settings to vary, repetitions) under pws-record, one
+    /// trace each, and write DIR/manifest.csv for `pws-analyze DIR`; resumes when run again.
+    Sweep(SweepArgs),
     /// List the function suite; with --calibrate, time each function on this machine.
     Functions {
         #[arg(long)]
@@ -62,6 +65,27 @@ fn parse_scale(s: &str) -> Result<f64, String> {
         Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
         _ => Err(format!("`{s}` is not a positive number")),
     }
+}
+
+#[derive(Debug, Clone, Args)]
+struct SweepArgs {
+    /// The sweep file (YAML): workload, vary, repetitions, seed (see crates/loader/README.md).
+    sweep: PathBuf,
+    /// The sweep's directory: a folder per run, manifest.csv, sweep.json (its progress).
+    #[arg(short, long, value_name = "DIR")]
+    output: PathBuf,
+    /// pws-record to record each run with [default: beside pws-load, else on PATH].
+    #[arg(long, value_name = "FILE")]
+    pws_record: Option<PathBuf>,
+    /// Passed to every run (`pws-load run --cgroup-root`).
+    #[arg(long, value_name = "DIR")]
+    cgroup_root: Option<PathBuf>,
+    /// Print the runs it would make, and make none.
+    #[arg(long)]
+    dry_run: bool,
+    /// No progress on stderr (errors still go there).
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -280,6 +304,14 @@ pub fn main() -> Result<()> {
         }),
         Command::Run(a) => run_cmd(a),
         Command::Azure(a) => azure_cmd(a),
+        Command::Sweep(a) => crate::sweep::run(&crate::sweep::Options {
+            sweep: a.sweep,
+            output: a.output,
+            pws_record: a.pws_record,
+            cgroup_root: a.cgroup_root,
+            dry_run: a.dry_run,
+            quiet: a.quiet,
+        }),
         Command::Openwhisk(a) => openwhisk_cmd(a),
     }
 }

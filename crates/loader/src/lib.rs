@@ -26,4 +26,5 @@ pub mod runtime;
 pub mod sandbox;
 pub mod signals;
 pub mod summary;
+pub mod sweep;
 pub mod workload;

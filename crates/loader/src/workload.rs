@@ -167,7 +167,8 @@ pub struct FunctionSpec {
     pub code_size_kb: u64,
     pub timeout: Duration,
     pub start: Duration,
-    pub stop: Duration,
+    /// None: arrivals until the run ends (the workload's duration, or `--duration`).
+    pub stop: Option<Duration>,
     pub arrival: ArrivalSpec,
     pub input: InputDist,
     /// Extra parameters sent to a real OpenWhisk with the input.
@@ -279,7 +280,7 @@ impl Workload {
                     i,
                     Box::new(SpecTimes::new(f.arrival.clone(), f.start)),
                     Box::new(f.input.clone()),
-                    f.stop.min(duration),
+                    f.stop.map_or(duration, |s| s.min(duration)),
                     seed,
                     i as u64,
                 )
@@ -332,12 +333,12 @@ fn check_function(f: RawFunction, duration: Duration) -> Result<FunctionSpec, St
         return Err("timeout: must be at least 1ms".into());
     }
     let start = f.start.map_or(Duration::ZERO, |t| t.0);
-    let stop = f.stop.map_or(duration, |t| t.0.min(duration));
-    if start >= stop {
+    let stop = f.stop.map(|t| t.0);
+    if start >= stop.map_or(duration, |t| t.min(duration)) {
         return Err(format!(
             "start ({}) must be before stop ({}, at most the workload's duration)",
             humantime::format_duration(start),
-            humantime::format_duration(stop)
+            humantime::format_duration(stop.map_or(duration, |t| t.min(duration)))
         ));
     }
     match &f.arrival {
@@ -439,10 +440,10 @@ functions:
         let sl = &w.functions[1];
         assert_eq!(
             (sl.start, sl.stop),
-            (Duration::from_secs(1), Duration::from_secs(4))
+            (Duration::from_secs(1), Some(Duration::from_secs(4)))
         );
         assert_eq!(sl.memory_mb, DEFAULT_MEMORY_MB);
-        assert_eq!(w.functions[0].stop, Duration::from_secs(10));
+        assert_eq!(w.functions[0].stop, None, "until the run ends");
         assert_eq!(w.functions[2].params["mode"], "x");
         assert_eq!(w.functions[2].function, Function::Bursty);
         assert_eq!(w.platform.runtime, RuntimeKind::Process);
@@ -521,16 +522,26 @@ functions:
     }
 
     #[test]
-    fn bundled_workloads_parse() {
+    fn bundled_workloads_and_sweeps_parse() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads");
-        let mut n = 0;
+        let (mut n, mut sweeps) = (0, 0);
         for e in std::fs::read_dir(&dir).unwrap() {
             let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "yaml") {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if !name.ends_with(".yaml") {
+                continue;
+            }
+            if name.starts_with("sweep-") {
+                let s = crate::sweep::spec::Sweep::from_file(&p).unwrap();
+                Workload::from_file(&s.workload).unwrap();
+                assert!(!s.points().is_empty());
+                sweeps += 1;
+            } else {
                 Workload::from_file(&p).unwrap();
                 n += 1;
             }
         }
         assert!(n >= 2, "default.yaml and a small one");
+        assert!(sweeps >= 1, "the sweep example");
     }
 }
