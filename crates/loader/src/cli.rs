@@ -316,19 +316,20 @@ pub fn main() -> Result<()> {
     }
 }
 
-fn progress_bar(quiet: bool, wall: Duration) -> Option<ProgressBar> {
+/// A bar of `len` steps drawn with `template` on stderr; none when quiet or not a terminal.
+pub(crate) fn progress_bar(quiet: bool, len: u64, template: &str) -> Option<ProgressBar> {
     if quiet || !std::io::stderr().is_terminal() {
         return None;
     }
-    let pb =
-        ProgressBar::with_draw_target(Some(wall.as_millis() as u64), ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} {elapsed_precise} [{wide_bar}] {msg}")
-    {
+    let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(template) {
         pb.set_style(style.progress_chars("=> "));
     }
     Some(pb)
 }
+
+/// A run's bar: its wall time in milliseconds.
+const RUN_BAR: &str = "{spinner} {elapsed_precise} [{wide_bar}] {msg}";
 
 fn wall(duration: Duration, time_scale: f64) -> Duration {
     Duration::from_secs_f64(duration.as_secs_f64() / time_scale)
@@ -365,7 +366,7 @@ fn local(
         out.invoker_log_out.as_deref(),
     )?);
     let signals = Signals::install()?;
-    let pb = progress_bar(out.quiet, run.wall_duration);
+    let pb = progress_bar(out.quiet, run.wall_duration.as_millis() as u64, RUN_BAR);
     let result = local::run(run, schedule, outputs, &signals, pb.as_ref());
     if let Some(pb) = &pb {
         pb.finish_and_clear();
@@ -515,7 +516,7 @@ fn openwhisk_cmd(a: OpenWhiskArgs) -> Result<()> {
     };
     let schedule = Schedule::new(w.streams(seed, duration), a.time_scale);
     let signals = Signals::install()?;
-    let pb = progress_bar(a.quiet, inj.wall_duration);
+    let pb = progress_bar(a.quiet, inj.wall_duration.as_millis() as u64, RUN_BAR);
     let result = openwhisk::inject(target, &inj, schedule, &signals, pb.as_ref());
     if let Some(pb) = &pb {
         pb.finish_and_clear();

@@ -8,13 +8,11 @@
 pub mod spec;
 pub mod state;
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::signals::Signals;
 use crate::workload::Workload;
@@ -112,7 +110,11 @@ pub fn run(o: &Options) -> Result<()> {
     }
     let recorder = pws_record(o.pws_record.as_deref());
     let signals = Signals::install()?;
-    let bar = progress(o.quiet, todo.len() as u64);
+    let bar = crate::cli::progress_bar(
+        o.quiet,
+        todo.len() as u64,
+        "{elapsed_precise} [{wide_bar}] {pos}/{len} runs, ~{eta} left  {msg}",
+    );
     if !o.quiet {
         let left: Duration = todo.iter().map(|p| wall(p)).sum();
         eprintln!(
@@ -177,19 +179,6 @@ pub fn run(o: &Options) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn progress(quiet: bool, runs: u64) -> Option<ProgressBar> {
-    if quiet || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let pb = ProgressBar::with_draw_target(Some(runs), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
-        "{elapsed_precise} [{wide_bar}] {pos}/{len} runs, ~{eta} left  {msg}",
-    ) {
-        pb.set_style(style.progress_chars("=> "));
-    }
-    Some(pb)
 }
 
 #[derive(Debug, PartialEq, Eq)]
