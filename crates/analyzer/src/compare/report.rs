@@ -171,68 +171,40 @@ pub fn frame(c: &Comparison) -> Result<DataFrame> {
         strs("unit", &|r| format!("{:?}", r.unit).to_lowercase()),
     ]);
     type Get = fn(&Row) -> &Option<Estimate>;
-    // (value, lo, hi): the unit stays last, as in the other tables.
-    let estimates: [([&str; 3], Get); 8] = [
-        (
-            [
-                "energy_per_activation_j",
-                "energy_per_activation_lo_j",
-                "energy_per_activation_hi_j",
-            ],
-            |r| &r.energy_per_activation_j,
-        ),
-        (
-            [
-                "cold_energy_mean_j",
-                "cold_energy_mean_lo_j",
-                "cold_energy_mean_hi_j",
-            ],
-            |r| &r.cold_energy_mean_j,
-        ),
-        (["cold_share", "cold_share_lo", "cold_share_hi"], |r| {
-            &r.cold_share
+    // (stem, unit): the columns `<stem><unit>`, `<stem>_lo<unit>`, `<stem>_hi<unit>` — the unit
+    // stays last, as in the other tables.
+    let estimates: [(&str, &str, Get); 8] = [
+        ("energy_per_activation", "_j", |r| {
+            &r.energy_per_activation_j
         }),
-        (
-            [
-                "keep_alive_j_per_hour",
-                "keep_alive_lo_j_per_hour",
-                "keep_alive_hi_j_per_hour",
-            ],
-            |r| &r.keep_alive_j_per_hour,
-        ),
-        (
-            [
-                "energy_per_success_j",
-                "energy_per_success_lo_j",
-                "energy_per_success_hi_j",
-            ],
-            |r| &r.energy_per_success_j,
-        ),
-        (["total_j", "total_lo_j", "total_hi_j"], |r| &r.total_j),
-        (
-            [
-                "energy_per_activation_change_pct",
-                "energy_per_activation_change_lo_pct",
-                "energy_per_activation_change_hi_pct",
-            ],
-            |r| &r.energy_per_activation_change_pct,
-        ),
-        (
-            [
-                "energy_per_success_change_pct",
-                "energy_per_success_change_lo_pct",
-                "energy_per_success_change_hi_pct",
-            ],
-            |r| &r.energy_per_success_change_pct,
-        ),
+        ("cold_energy_mean", "_j", |r| &r.cold_energy_mean_j),
+        ("cold_share", "", |r| &r.cold_share),
+        ("keep_alive", "_j_per_hour", |r| &r.keep_alive_j_per_hour),
+        ("energy_per_success", "_j", |r| &r.energy_per_success_j),
+        ("total", "_j", |r| &r.total_j),
+        ("energy_per_activation_change", "_pct", |r| {
+            &r.energy_per_activation_change_pct
+        }),
+        ("energy_per_success_change", "_pct", |r| {
+            &r.energy_per_success_change_pct
+        }),
     ];
-    for ([value, lo, hi], get) in estimates {
+    for (stem, unit, get) in estimates {
         let part = |f: fn(&Estimate) -> Option<f64>| -> Vec<Option<f64>> {
             c.rows.iter().map(|r| get(r).as_ref().and_then(f)).collect()
         };
-        cols.push(Column::new(value.into(), part(|e| Some(e.value))));
-        cols.push(Column::new(lo.into(), part(|e| e.lo)));
-        cols.push(Column::new(hi.into(), part(|e| e.hi)));
+        cols.push(Column::new(
+            format!("{stem}{unit}").into(),
+            part(|e| Some(e.value)),
+        ));
+        cols.push(Column::new(
+            format!("{stem}_lo{unit}").into(),
+            part(|e| e.lo),
+        ));
+        cols.push(Column::new(
+            format!("{stem}_hi{unit}").into(),
+            part(|e| e.hi),
+        ));
     }
     Ok(DataFrame::new(n, cols)?)
 }
