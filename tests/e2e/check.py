@@ -33,8 +33,8 @@ MIN_DECIDABLE = 6
 # with a note saying so: it is not among the models every table must have.
 MODELS = {"cpu-share", "counter-ratio", "linear-offline"}
 IDLE_POLICIES = {"unassigned", "proportional", "even", "by-lifetime", "by-memory"}
-TABLES = ["activations", "activation_energy", "attribution", "containers", "functions",
-          "models", "power", "quality", "usage"]
+TABLES = ["activations", "activation_energy", "attribution", "container_energy", "containers",
+          "functions", "models", "power", "quality", "usage"]
 
 failures = []
 

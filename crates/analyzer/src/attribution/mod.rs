@@ -1,6 +1,7 @@
 //! Models fitted and compared per energy counter, and the energy attributed under every model
-//! and idle policy: tables `models`, `model_eval`, `attribution`, `activation_energy`; and the
-//! per-activation, keep-alive and per-cgroup sums the derived tables and the summary read.
+//! and idle policy: tables `models`, `model_eval`, `attribution`, `activation_energy`,
+//! `container_energy` (each function container's keep-alive); and the per-activation,
+//! keep-alive and per-cgroup sums the derived tables and the summary read.
 //!
 //! A domain's per-activation energy is summed over its packages (an activation that ran on
 //! both sockets of a two-socket server is one row with both parts), so every table counts an
@@ -70,7 +71,7 @@ pub struct Attribution {
 }
 
 /// Fits, compares and attributes; writes `models`, `model_eval`, `attribution` (at the grain
-/// of `--attribution`, or not at all) and `activation_energy`.
+/// of `--attribution`, or not at all), `activation_energy` and `container_energy`.
 /// `cells` are the replay's per-package cells: each counter's dataset takes its package's
 /// when no later counter needs them, else a copy.
 pub fn tables(
@@ -381,6 +382,7 @@ pub fn tables(
         .str("activation_id")
         .str("action")
         .str("namespace")
+        .str("start_type")
         .str("domain")
         .str("model")
         .str("idle_policy")
@@ -393,20 +395,24 @@ pub fn tables(
         .f64("dynamic_lo_j")
         .f64("dynamic_hi_j")
         .f64("energy_lo_j")
-        .f64("energy_hi_j");
+        .f64("energy_hi_j")
+        .f64("dynamic_half_width_j")
+        .f64("systematic_j");
     let concurrent = |ai: usize| {
         an.joined
             .as_ref()
             .is_some_and(|j| j.usage.concurrent.contains(&ai))
     };
     for (ai, (domain, model, policy), j) in out.activations.iter() {
-        let a = &an.life.activations[ai].record;
+        let act = &an.life.activations[ai];
+        let a = &act.record;
         let bounds = uncertainty::dynamic_bounds(&j);
         t_act
             .push_key(run, host)
             .push_str(&a.activation_id)
             .push_str(&a.action)
             .push_str(&a.namespace)
+            .push_str(&act.start_type.to_string())
             .push_str(domain)
             .push_str(model)
             .push_str(policy)
@@ -419,8 +425,32 @@ pub fn tables(
             .push_f64(bounds.map(|b| b.0))
             .push_f64(bounds.map(|b| b.1))
             .push_f64(bounds.map(|b| b.0 + j.idle_j))
-            .push_f64(bounds.map(|b| b.1 + j.idle_j));
+            .push_f64(bounds.map(|b| b.1 + j.idle_j))
+            .push_f64(j.half_width_sq.map(f64::sqrt))
+            .push_f64(Some(j.systematic_j));
         t_act.flush_if_full(&args.output, p)?;
+    }
+    let mut t_keep = Table::keyed("container_energy")
+        .str("container_id")
+        .str("cgroup")
+        .str("namespace")
+        .str("action")
+        .str("domain")
+        .str("model")
+        .str("idle_policy")
+        .f64("keep_alive_j");
+    for ((ci, (domain, model, policy)), j) in &out.keep_alive {
+        let c = &an.life.containers[*ci];
+        t_keep
+            .push_key(run, host)
+            .push_str(&c.container_id)
+            .push_str(c.cgroup.map_or("", |g| an.life.cgroups[g].path.as_str()))
+            .push_str(&c.namespace)
+            .push_str(&c.action)
+            .push_str(domain)
+            .push_str(model)
+            .push_str(policy)
+            .push_f64(Some(*j));
     }
     let o = &args.output;
     let mut files = vec![t_models.write(o, p)?, t_eval.write(o, p)?];
@@ -428,6 +458,7 @@ pub fn tables(
         files.push(t_attr.write(o, p)?);
     }
     files.push(t_act.write(o, p)?);
+    files.push(t_keep.write(o, p)?);
     Ok((files, out))
 }
 

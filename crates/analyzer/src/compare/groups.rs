@@ -133,7 +133,9 @@ pub fn groups(ds: &Results, sel: &Selection) -> Result<Vec<Group>> {
         .with_column(col("join_method").neq(lit("none")).alias("tied"))
         .sort_by_exprs(
             [col("tied"), col("host")],
-            SortMultipleOptions::default().with_order_descending_multi([true, false]),
+            SortMultipleOptions::default()
+                .with_order_descending_multi([true, false])
+                .with_maintain_order(true),
         )
         .unique_stable_generic(
             Some(vec![col("run"), col("activation_id")]),

@@ -203,13 +203,7 @@ impl Table {
             }
             arrays.push(Arc::new(b.finish()));
         }
-        let meta = [
-            ("pws.table".to_owned(), self.name.to_owned()),
-            ("pws.schema_version".to_owned(), SCHEMA_VERSION.to_owned()),
-        ]
-        .into_iter()
-        .collect();
-        let schema = Arc::new(Schema::new_with_metadata(fields, meta));
+        let schema = Arc::new(Schema::new(fields));
         RecordBatch::try_new(schema, arrays).context("building a record batch")
     }
 
@@ -224,12 +218,15 @@ impl Table {
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
             let path = dir.join(format!("{}.parquet.partial", p.part));
-            let kv = batch
-                .schema()
-                .metadata()
-                .iter()
-                .map(|(k, v)| parquet::file::metadata::KeyValue::new(k.clone(), v.clone()))
-                .collect();
+            // The file's key-value metadata, in a fixed order (not an Arrow schema's hash
+            // map): the same rows give the same bytes.
+            let kv = vec![
+                parquet::file::metadata::KeyValue::new("pws.table".into(), self.name.to_owned()),
+                parquet::file::metadata::KeyValue::new(
+                    "pws.schema_version".into(),
+                    SCHEMA_VERSION.to_owned(),
+                ),
+            ];
             let props = WriterProperties::builder()
                 .set_compression(Compression::ZSTD(
                     ZstdLevel::try_new(3).expect("valid level"),

@@ -5,8 +5,9 @@ use std::path::Path;
 use arrow_array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-/// Every batch of every Parquet file under `dir` (a table's directory, all partitions).
-pub fn read(dir: &Path) -> Vec<RecordBatch> {
+/// Every file under `dir`, at any depth, sorted.
+#[allow(dead_code)]
+pub fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
@@ -14,14 +15,26 @@ pub fn read(dir: &Path) -> Vec<RecordBatch> {
             let p = e.unwrap().path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                let f = std::fs::File::open(&p).unwrap();
-                let r = ParquetRecordBatchReaderBuilder::try_new(f)
-                    .unwrap()
-                    .build()
-                    .unwrap();
-                out.extend(r.map(|b| b.unwrap()));
+            } else {
+                out.push(p);
             }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every batch of every Parquet file under `dir` (a table's directory, all partitions).
+pub fn read(dir: &Path) -> Vec<RecordBatch> {
+    let mut out = Vec::new();
+    for p in files_under(dir) {
+        if p.extension().is_some_and(|x| x == "parquet") {
+            let f = std::fs::File::open(&p).unwrap();
+            let r = ParquetRecordBatchReaderBuilder::try_new(f)
+                .unwrap()
+                .build()
+                .unwrap();
+            out.extend(r.map(|b| b.unwrap()));
         }
     }
     out
