@@ -80,8 +80,24 @@ def time_overlap_join_matches_the_log(db):
             FROM activations a JOIN overlap_activations o USING (activation_id)
             WHERE o.container_id IS DISTINCT FROM a.container_id"""):
         print(f"  time overlap tied {aid} ({action}) to {ours or 'nothing'}, the log to {theirs}")
-    check(same >= 0.9 * n,
-          f"time overlap tied {same} of {n} activations to the container the log named")
+    # Two activations of one function that ran side by side in two containers (windows
+    # overlapping for 90 % of the shorter one; records give ms) keep both containers busy over
+    # both windows: time cannot tell which ran which, and the join may swap them. Such a swap
+    # costs nothing per function (both CPU times alike) and is not counted against the join.
+    (swapped,), = rows(db, """
+        WITH j AS (SELECT a.activation_id, a.action, a.container_id AS log, o.container_id AS ovl,
+                          epoch_ns(a.start) AS s, epoch_ns(a."end") AS e
+                   FROM activations a JOIN overlap_activations o USING (activation_id))
+        SELECT count(*) FROM j WHERE ovl IS DISTINCT FROM log AND EXISTS (
+            SELECT 1 FROM j k WHERE k.action = j.action AND k.activation_id <> j.activation_id
+              AND k.log = j.ovl AND k.ovl = j.log
+              AND least(j.e, k.e) - greatest(j.s, k.s) >= 0.9 * least(j.e - j.s, k.e - k.s))""")
+    if swapped:
+        print(f"  {swapped} of those swapped with a twin that ran side by side (not told apart "
+              f"by time)")
+    check(same + swapped >= 0.9 * n,
+          f"time overlap tied {same} of {n} activations to the container the log named "
+          f"({swapped} more swapped with a side-by-side twin)")
     for function, n_log, log_cpu, n_ovl, ovl_cpu in rows(db, """
             SELECT a.action, count(*), avg(a.cpu_ns),
                    count(o.cpu_ns) FILTER (WHERE o.join_method = 'time-overlap'),

@@ -659,7 +659,8 @@ fn write_tables(
             t.push_f64(Some(u.counters.get(k).copied().unwrap_or(0.0)));
         }
     }
-    files.push(t.write(out, p)?);
+    let activations_part = t.write(out, p)?;
+    files.push(activations_part.clone());
 
     let mut notes = an.l.notes.clone();
     notes.extend(clock_note(&an.l.clock));
@@ -675,14 +676,19 @@ fn write_tables(
     if let Some(j) = &an.joined {
         notes.extend(j.notes.iter().cloned());
     }
-    let (attr_files, at) = crate::attribution::tables(an, cells, args, p)?;
+    let (attr_files, at, mut written) = crate::attribution::tables(an, cells, args, p)?;
+    written.activations = activations_part;
     files.extend(attr_files);
     notes.extend(at.notes.iter().cloned());
-    let model = crate::summary::summary_model(&at);
+    let models = crate::derived::model_errors::mean_errors(&written)?;
+    let model = crate::summary::summary_model(&models);
     let policy = args.idle_policy[0].as_str();
-    let (t_fn, functions) = crate::derived::functions::table(an, &at, (&model, policy));
+    let (t_fn, functions) =
+        crate::derived::functions::table(&written, &run, &host, (&model, policy))?;
     files.push(t_fn.write(out, p)?);
-    files.push(crate::derived::comparison::table(an, &at).write(out, p)?);
+    files.push(crate::derived::comparison::write(
+        &written, &run, &host, out, p,
+    )?);
     let quality = crate::quality::assess(an);
     files.push(quality.table().write(out, p)?);
     notes.extend(quality.notes());
@@ -715,7 +721,8 @@ fn write_tables(
             ));
         }
     }
-    let accounting = crate::summary::accounting(&at, &model, policy);
+    let sums = crate::derived::accounting::function_sums(&written, &model, policy)?;
+    let accounting = crate::summary::accounting(&at, &sums, &model, policy);
     let prewarmed = an
         .life
         .activations
@@ -765,7 +772,7 @@ fn write_tables(
             .iter()
             .map(|c| c.stats.group_samples + c.stats.tracepoints)
             .sum(),
-        models: at.models,
+        models,
         protocol: at.protocol,
         functions,
         accounting,

@@ -5,8 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::attribution::{Attribution, ModelError};
+use crate::attribution::Attribution;
+use crate::derived::accounting::FunctionSums;
 use crate::derived::functions::FunctionLine;
+use crate::derived::model_errors::ModelError;
 
 /// Where a domain's joules went under the summary's model and idle policy.
 #[derive(Debug, Clone, Default)]
@@ -55,37 +57,34 @@ pub struct Summary {
 
 /// The model the printed summary shows: the ground truth when the trace has one, else
 /// linear-offline (the best-informed of the offline models), else the first.
-pub fn summary_model(at: &Attribution) -> String {
-    let has = |m: &str| at.models.iter().any(|x| x.1 == m);
+pub fn summary_model(models: &[ModelError]) -> String {
+    let has = |m: &str| models.iter().any(|x| x.1 == m);
     ["truth", "linear-offline"]
         .into_iter()
         .find(|m| has(m))
         .map(str::to_owned)
-        .or_else(|| at.models.first().map(|x| x.1.clone()))
+        .or_else(|| models.first().map(|x| x.1.clone()))
         .unwrap_or_default()
 }
 
-/// Where every joule went, per domain, under (model, policy).
-pub fn accounting(at: &Attribution, model: &str, policy: &str) -> Vec<Accounting> {
+/// Where every joule went, per domain, under (model, policy): the functions' and keep-alive
+/// sums from the written rows (`derived::accounting`), the rest from the attribution.
+pub fn accounting(
+    at: &Attribution,
+    functions: &FunctionSums,
+    model: &str,
+    policy: &str,
+) -> Vec<Accounting> {
     at.total
         .iter()
         .map(|(domain, total)| {
             let mine =
                 |k: &crate::attribution::Key| k.0 == *domain && k.1 == model && k.2 == policy;
+            let (functions_j, keep_alive_j) = functions.get(domain).copied().unwrap_or_default();
             Accounting {
                 domain: domain.clone(),
-                functions_j: at
-                    .activations
-                    .iter()
-                    .filter(|(_, k, _)| mine(k))
-                    .map(|(_, _, j)| j.dynamic_j + j.idle_j)
-                    .sum(),
-                keep_alive_j: at
-                    .keep_alive
-                    .iter()
-                    .filter(|((_, k), _)| mine(k))
-                    .map(|(_, j)| j)
-                    .sum(),
+                functions_j,
+                keep_alive_j,
                 other_j: at
                     .other
                     .iter()

@@ -221,7 +221,7 @@ fn check(out: &Path, summary: &Path) {
     }
     assert!(fns.iter().any(|f| f.num("energy_mean_lo_j").is_some()));
 
-    // activation_comparison: activation_energy pivoted on the model, in the activations' order.
+    // activation_comparison: activation_energy pivoted on the model.
     let mut side: HashMap<(String, String, String), BTreeMap<String, f64>> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
     for r in &energy {
@@ -240,15 +240,19 @@ fn check(out: &Path, summary: &Path) {
         .enumerate()
         .map(|(i, id)| (id.as_str(), i))
         .collect();
-    let mut last = (0, String::new(), String::new());
+    // By domain and idle policy, then in the activations' order.
+    let mut last: Option<(String, String, usize)> = None;
     for r in &cmp {
         let at = (
-            place[r.str("activation_id")],
             r.str("domain").to_owned(),
             r.str("idle_policy").to_owned(),
+            place[r.str("activation_id")],
         );
-        assert!(at > last || last.1.is_empty(), "{at:?} after {last:?}");
-        last = at;
+        assert!(
+            last.as_ref().is_none_or(|l| at > *l),
+            "{at:?} after {last:?}"
+        );
+        last = Some(at);
         let models = &side[&(
             r.str("activation_id").to_owned(),
             r.str("domain").to_owned(),

@@ -1,7 +1,7 @@
 //! Models fitted and compared per energy counter, and the energy attributed under every model
-//! and idle policy: tables `models`, `model_eval`, `attribution`, `activation_energy`,
-//! `container_energy` (each function container's keep-alive); and the per-activation,
-//! keep-alive and per-cgroup sums the derived tables and the summary read.
+//! and idle policy: tables `models`, `model_eval`, `attribution`, `activation_energy` and
+//! `container_energy` (each function container's keep-alive), which the derived tables read
+//! back (`derived`); and the per-cgroup sums the summary's accounting reads.
 //!
 //! A domain's per-activation energy is summed over its packages (an activation that ran on
 //! both sockets of a two-socket server is one row with both parts), so every table counts an
@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use crate::analyze::{cgroup_name, Analysis, RunArgs};
+use crate::derived::rows::Written;
 use crate::models::attribute::{self, UNASSIGNED};
 use crate::models::dataset::Dataset;
 use crate::models::local_linear::LocalLinear;
@@ -30,8 +31,11 @@ use crate::replay::energy_gaps::Status;
 use crate::tables::{Partition, Table};
 use activation_energy::ActivationJoules;
 
-/// (energy counter, model, mean held-out MAE in W, mean MAPE in %).
-pub type ModelError = (String, String, f64, f64);
+/// `activation_energy`'s row groups: small enough that a (domain, model) read alone
+/// decodes little beyond its own rows, large enough to compress (at 64 Ki rows the table was a
+/// third larger than at parquet's 1 Mi).
+const ACTIVATION_ENERGY_ROW_GROUP: usize = 256 * 1024;
+
 /// (domain, model, idle policy).
 pub type Key = (String, String, &'static str);
 
@@ -50,13 +54,9 @@ pub struct DomainJoules {
     pub systematic_j: f64,
 }
 
-/// Every sum the derived tables and the summary read.
+/// The sums the summary reads besides the written rows.
 #[derive(Debug, Default)]
 pub struct Attribution {
-    /// (activation, domain, model, policy) → joules.
-    pub activations: per_activation::PerActivation,
-    /// (container, domain, model, policy) → keep-alive joules.
-    pub keep_alive: BTreeMap<(usize, Key), f64>,
     /// (domain, model, policy) → joules of cgroups that are not function containers (the
     /// root, daemons, system scopes, the kernel's unknown time).
     pub other: BTreeMap<Key, f64>,
@@ -64,14 +64,14 @@ pub struct Attribution {
     pub unassigned: BTreeMap<Key, f64>,
     /// Domain → known joules (measured and estimated intervals).
     pub total: BTreeMap<String, f64>,
-    pub models: Vec<ModelError>,
-    /// How `models`' held-out errors were scored (`model_eval.protocol`).
+    /// How the models' held-out errors were scored (`model_eval.protocol`).
     pub protocol: String,
     pub notes: Vec<String>,
 }
 
 /// Fits, compares and attributes; writes `models`, `model_eval`, `attribution` (at the grain
-/// of `--attribution`, or not at all), `activation_energy` and `container_energy`.
+/// of `--attribution`, or not at all), `activation_energy` and `container_energy`, and says
+/// where the parts the derived tables read are (`activations` is the caller's).
 /// `cells` are the replay's per-package cells: each counter's dataset takes its package's
 /// when no later counter needs them, else a copy.
 pub fn tables(
@@ -79,7 +79,7 @@ pub fn tables(
     mut cells: crate::replay::PackageCells,
     args: &RunArgs,
     p: &Partition,
-) -> Result<(Vec<PathBuf>, Attribution)> {
+) -> Result<(Vec<PathBuf>, Attribution, Written)> {
     let (run, host) = (an.run.as_str(), an.host.as_str());
     let ts = |ns: u64| {
         an.clock
@@ -125,10 +125,11 @@ pub fn tables(
     let buckets = grain::Buckets::new(args.attribution, &spans);
     // A cgroup's name and container id, made once rather than for each of its rows.
     let mut names: rustc_hash::FxHashMap<u64, (String, String)> = Default::default();
-    let mut out = Attribution {
-        activations: per_activation::PerActivation::new(an.life.activations.len()),
-        ..Attribution::default()
-    };
+    let mut out = Attribution::default();
+    // (activation, domain, model, policy) → joules, and (container, key) → keep-alive joules:
+    // summed over a domain's packages, then written.
+    let mut activations = per_activation::PerActivation::new(an.life.activations.len());
+    let mut keep_alive: BTreeMap<(usize, Key), f64> = BTreeMap::new();
     // FxHash: both are looked up for every attribution row (SipHash was 2 % of an hour).
     let container_of: rustc_hash::FxHashMap<u64, usize> = an
         .life
@@ -265,10 +266,6 @@ pub fn tables(
                     .push_f64(Some(fe.rmse_w))
                     .push_opt_str(fe.fit_error.as_deref());
             }
-            if let Some(x) = mean_errors(&errs) {
-                out.models
-                    .push((format!("{domain} {}", e.package), name.clone(), x.0, x.1));
-            }
             // No coefficients to attribute with: the model is left out, never given stale ones.
             if let Err(why) = fitted {
                 out.notes.push(format!(
@@ -370,15 +367,16 @@ pub fn tables(
                         measured: e.is_measured(),
                         bound: bounds[ai],
                     };
-                    out.activations.add(ai, &key, &part, first_policy);
+                    activations.add(ai, &key, &part, first_policy);
                 }
                 for (ci, k) in keep_alive::per_container(an, &att, &live, policy, &acts) {
-                    *out.keep_alive.entry((ci, key.clone())).or_default() += k;
+                    *keep_alive.entry((ci, key.clone())).or_default() += k;
                 }
             }
         }
     }
     let mut t_act = Table::keyed("activation_energy")
+        .row_groups_of(ACTIVATION_ENERGY_ROW_GROUP)
         .str("activation_id")
         .str("action")
         .str("namespace")
@@ -403,7 +401,9 @@ pub fn tables(
             .as_ref()
             .is_some_and(|j| j.usage.concurrent.contains(&ai))
     };
-    for (ai, (domain, model, policy), j) in out.activations.iter() {
+    // By (domain, model), then activation, then idle policy: each (domain, model) is a run of
+    // row groups the derived tables read alone (`derived::rows`).
+    for (ai, (domain, model, policy), j) in activations.iter_by_block() {
         let act = &an.life.activations[ai];
         let a = &act.record;
         let bounds = uncertainty::dynamic_bounds(&j);
@@ -430,6 +430,14 @@ pub fn tables(
             .push_f64(Some(j.systematic_j));
         t_act.flush_if_full(&args.output, p)?;
     }
+    let keys: Vec<Key> = activations
+        .keys()
+        .chain(keep_alive.keys().map(|(_, k)| k))
+        .cloned()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    drop(activations);
     let mut t_keep = Table::keyed("container_energy")
         .str("container_id")
         .str("cgroup")
@@ -439,7 +447,7 @@ pub fn tables(
         .str("model")
         .str("idle_policy")
         .f64("keep_alive_j");
-    for ((ci, (domain, model, policy)), j) in &out.keep_alive {
+    for ((ci, (domain, model, policy)), j) in &keep_alive {
         let c = &an.life.containers[*ci];
         t_keep
             .push_key(run, host)
@@ -453,34 +461,18 @@ pub fn tables(
             .push_f64(Some(*j));
     }
     let o = &args.output;
-    let mut files = vec![t_models.write(o, p)?, t_eval.write(o, p)?];
+    let written = Written {
+        model_eval: t_eval.write(o, p)?,
+        activation_energy: t_act.write(o, p)?,
+        container_energy: t_keep.write(o, p)?,
+        keys,
+        ..Written::default()
+    };
+    let mut files = vec![t_models.write(o, p)?, written.model_eval.clone()];
     if buckets.is_some() {
         files.push(t_attr.write(o, p)?);
     }
-    files.push(t_act.write(o, p)?);
-    files.push(t_keep.write(o, p)?);
-    Ok((files, out))
-}
-
-/// A model's held-out errors over its folds: (MAE W, MAPE %), each fold weighed by the
-/// intervals it scored; folds where it estimated nothing (an online model still learning) do
-/// not count. None if it scored nothing.
-fn mean_errors(errs: &[attribute::FoldError]) -> Option<(f64, f64)> {
-    let scored: Vec<_> = errs.iter().filter(|x| x.n > 0).collect();
-    if scored.is_empty() {
-        return None;
-    }
-    let mean = |f: fn(&attribute::FoldError) -> f64| {
-        let (mut sum, mut w) = (0.0, 0.0);
-        for x in scored.iter().filter(|x| f(x).is_finite()) {
-            sum += f(x) * x.n as f64;
-            w += x.n as f64;
-        }
-        if w > 0.0 {
-            sum / w
-        } else {
-            f64::NAN
-        }
-    };
-    Some((mean(|x| x.mae_w), mean(|x| x.mape)))
+    files.push(written.activation_energy.clone());
+    files.push(written.container_energy.clone());
+    Ok((files, out, written))
 }

@@ -115,6 +115,7 @@ impl PerActivation {
         s.systematic_j += part.bound.map_or(0.0, |b| b.systematic_j);
     }
 
+    #[cfg(test)]
     pub fn get(&self, ai: usize, key: &Key) -> Option<DomainJoules> {
         let &k = self.index.get(key)?;
         self.at(k, ai)
@@ -143,15 +144,27 @@ impl PerActivation {
         keys.into_iter()
     }
 
-    /// Every (activation, key, joules), by activation and then key.
-    pub fn iter(&self) -> impl Iterator<Item = (usize, &Key, DomainJoules)> {
+    /// Every (activation, key, joules): by domain and model, then activation by activation,
+    /// then by idle policy. An activation's rows under one (domain, model) are adjacent (its id
+    /// and the parts the policies share compress as runs), and each (domain, model) is a block
+    /// of row groups the derived tables read alone.
+    pub fn iter_by_block(&self) -> impl Iterator<Item = (usize, &Key, DomainJoules)> {
         let mut order: Vec<usize> = (0..self.keys.len()).collect();
         order.sort_by(|&a, &b| self.keys[a].cmp(&self.keys[b]));
-        (0..self.n).flat_map(move |ai| {
-            order
-                .clone()
-                .into_iter()
-                .filter_map(move |k| Some((ai, &self.keys[k], self.at(k, ai)?)))
+        let mut blocks: Vec<Vec<usize>> = Vec::new();
+        for k in order {
+            let (d, m) = (&self.keys[k].0, &self.keys[k].1);
+            match blocks.last_mut() {
+                Some(b) if (&self.keys[b[0]].0, &self.keys[b[0]].1) == (d, m) => b.push(k),
+                _ => blocks.push(vec![k]),
+            }
+        }
+        blocks.into_iter().flat_map(move |b| {
+            (0..self.n).flat_map(move |ai| {
+                b.clone()
+                    .into_iter()
+                    .filter_map(move |k| Some((ai, &self.keys[k], self.at(k, ai)?)))
+            })
         })
     }
 }
@@ -215,17 +228,32 @@ mod tests {
     }
 
     #[test]
-    fn iterates_by_activation_then_key() {
+    fn iterates_by_domain_and_model_then_activation_then_policy() {
         let mut s = PerActivation::new(3);
         let (z, a) = (key("package", "z", "p"), key("package", "a", "p"));
+        let q = key("package", "a", "q");
         s.add(2, &z, &part(1.0, 0.0, true, None), true);
         s.add(0, &z, &part(1.0, 0.0, true, None), true);
         s.add(2, &a, &part(1.0, 0.0, true, None), true);
-        let rows: Vec<(usize, &str)> = s.iter().map(|(ai, k, _)| (ai, k.1.as_str())).collect();
-        assert_eq!(rows, [(0, "z"), (2, "a"), (2, "z")]);
+        s.add(0, &q, &part(1.0, 0.0, true, None), true);
+        s.add(2, &q, &part(1.0, 0.0, true, None), true);
+        let rows: Vec<(usize, &str, &str)> = s
+            .iter_by_block()
+            .map(|(ai, k, _)| (ai, k.1.as_str(), k.2))
+            .collect();
         assert_eq!(
-            s.keys().map(|k| k.1.as_str()).collect::<Vec<_>>(),
-            ["a", "z"]
+            rows,
+            [
+                (0, "a", "q"),
+                (2, "a", "p"),
+                (2, "a", "q"),
+                (0, "z", "p"),
+                (2, "z", "p")
+            ]
+        );
+        assert_eq!(
+            s.keys().map(|k| (k.1.as_str(), k.2)).collect::<Vec<_>>(),
+            [("a", "p"), ("a", "q"), ("z", "p")]
         );
     }
 }

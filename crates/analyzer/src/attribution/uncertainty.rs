@@ -482,25 +482,49 @@ pub fn dynamic_bounds(j: &DomainJoules) -> Option<(f64, f64)> {
     Some(((j.dynamic_j - hw).max(0.0), j.dynamic_j + hw))
 }
 
-/// (lo, hi) of the mean energy (dynamic + idle) of `parts`: the activations' half-widths
-/// taken as independent (they shrink with √n), plus their models' bias, common to them all,
-/// in full. The idle share is the idle policy's rule, not a measurement: it carries no
-/// interval. None where any activation has no bound, or there is none.
-pub fn mean_bounds(parts: impl IntoIterator<Item = DomainJoules>) -> Option<(f64, f64)> {
-    let (mut n, mut energy, mut idle, mut var, mut systematic) = (0usize, 0.0, 0.0, 0.0, 0.0);
-    for j in parts {
-        n += 1;
-        energy += j.dynamic_j + j.idle_j;
-        idle += j.idle_j;
-        var += j.half_width_sq?;
-        systematic += j.systematic_j;
+/// What the interval of a mean over activations needs: sums over the n activations.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MeanSums {
+    pub n: usize,
+    /// Their energy (dynamic + idle), J.
+    pub energy_j: f64,
+    pub idle_j: f64,
+    /// The squares of their dynamic energy's half-widths; None where any is unknown.
+    pub half_width_sq: Option<f64>,
+    pub systematic_j: f64,
+}
+
+impl MeanSums {
+    /// The sums over `parts` (the derived tables sum the written rows instead).
+    #[cfg(test)]
+    pub fn of(parts: impl IntoIterator<Item = DomainJoules>) -> Self {
+        let mut s = Self {
+            half_width_sq: Some(0.0),
+            ..Self::default()
+        };
+        for j in parts {
+            s.n += 1;
+            s.energy_j += j.dynamic_j + j.idle_j;
+            s.idle_j += j.idle_j;
+            s.half_width_sq = s.half_width_sq.zip(j.half_width_sq).map(|(a, b)| a + b);
+            s.systematic_j += j.systematic_j;
+        }
+        s
     }
-    if n == 0 {
+}
+
+/// (lo, hi) of the mean energy (dynamic + idle) of n activations: their half-widths taken as
+/// independent (they shrink with √n), plus their models' bias, common to them all, in full.
+/// The idle share is the idle policy's rule, not a measurement: it carries no interval. None
+/// where any activation has no bound, or there is none.
+pub fn mean_bounds(s: &MeanSums) -> Option<(f64, f64)> {
+    let var = s.half_width_sq?;
+    if s.n == 0 {
         return None;
     }
-    let n = n as f64;
-    let (mean, hw) = (energy / n, var.sqrt() / n + systematic / n);
-    Some(((mean - hw).max(idle / n), mean + hw))
+    let n = s.n as f64;
+    let (mean, hw) = (s.energy_j / n, var.sqrt() / n + s.systematic_j / n);
+    Some(((mean - hw).max(s.idle_j / n), mean + hw))
 }
 
 #[cfg(test)]
@@ -659,7 +683,7 @@ mod tests {
         };
         assert_eq!(dynamic_bounds(&j), Some((0.0, 3.0)));
         // Four alike: independent parts shrink by 2, the bias does not; never below the idle.
-        let (lo, hi) = mean_bounds([j; 4]).unwrap();
+        let (lo, hi) = mean_bounds(&MeanSums::of([j; 4])).unwrap();
         assert!(
             (hi - (3.0 + 1.0 + 0.1)).abs() < 1e-12 && lo == 2.0,
             "{lo} {hi}"
@@ -668,6 +692,7 @@ mod tests {
             half_width_sq: None,
             ..j
         };
-        assert_eq!(mean_bounds([j, unknown]), None);
+        assert_eq!(mean_bounds(&MeanSums::of([j, unknown])), None);
+        assert_eq!(mean_bounds(&MeanSums::of([])), None);
     }
 }

@@ -9,9 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use polars::prelude::{
-    col, concat, lit, DataType, Expr, LazyFrame, PlRefPath, ScanArgsParquet, UnionArgs,
-};
+use polars::prelude::{col, concat, lit, DataType, Expr, LazyFrame, UnionArgs};
 
 /// The results directory.
 #[derive(Debug)]
@@ -67,18 +65,7 @@ impl Results {
         let mut seen_labels = vec![false; labels.len()];
         let mut all_columns: Vec<String> = Vec::new();
         for p in &parts {
-            let path =
-                PlRefPath::try_from_path(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
-            let args = ScanArgsParquet {
-                hive_options: polars::io::HiveOptions {
-                    enabled: Some(false),
-                    ..Default::default()
-                },
-                glob: false,
-                ..Default::default()
-            };
-            let mut lf = LazyFrame::scan_parquet(path, args)
-                .with_context(|| format!("cannot scan {}", p.display()))?;
+            let mut lf = crate::derived::rows::scan(p)?;
             let schema = lf
                 .collect_schema()
                 .with_context(|| format!("cannot read the schema of {}", p.display()))?;

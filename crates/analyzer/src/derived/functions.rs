@@ -1,14 +1,24 @@
 //! `functions`: per function (namespace and action, as in `activations`), domain, model and
-//! idle policy: how many activations and of which start, their energy (mean, p50, p99, by
-//! start), and the keep-alive energy of its containers. Each activation counts once per domain
-//! (its energy is summed over the domain's packages). Cold, prewarmed and warm starts are kept
-//! apart (`join::cold_start`).
+//! idle policy: how many activations and of which start, their energy (mean and its interval,
+//! p50, p99, by start), and the keep-alive energy of its containers.
+//!
+//! From the written rows, in polars: the activations' counts from `activations` (every
+//! activation of the function, with energy or not), their energy from `activation_energy`
+//! (one row per activation and domain, its packages' parts summed), the keep-alive from
+//! `container_energy` (summed over the function's containers). A function has a row under a
+//! (domain, model, policy) where it has an activation with energy or a container with
+//! keep-alive energy there. Cold (and recreated), prewarmed and warm starts are kept apart
+//! (`join::cold_start`). Percentiles are the nearest rank: the value at index
+//! round((n − 1)·p) of the n energies sorted, rounding half away from zero.
 
-use std::collections::{BTreeMap, BTreeSet};
+use anyhow::Result;
+use polars::prelude::{
+    col, concat, len, lit, DataType, Expr, IntoLazy, JoinArgs, JoinCoalesce, JoinType,
+    QuantileMethod, SortMultipleOptions, UnionArgs,
+};
 
-use crate::analyze::Analysis;
-use crate::attribution::{Attribution, Key};
-use crate::join::cold_start::Start;
+use super::rows::{collect, cols, f64s, of_key, scan, strs, u64s, Written};
+use crate::attribution::uncertainty::{mean_bounds, MeanSums};
 use crate::tables::Table;
 
 /// One function's line in the printed summary (one model, one idle policy, one domain).
@@ -37,8 +47,73 @@ pub fn function_name(namespace: &str, action: &str) -> String {
     }
 }
 
+const FUNCTION: [&str; 2] = ["namespace", "action"];
+const KEY: [&str; 5] = ["namespace", "action", "domain", "model", "idle_policy"];
+
+/// `start_type` is one of the three kinds of `join::cold_start::Start`.
+fn started(kind: &str) -> Expr {
+    let s = || col("start_type");
+    match kind {
+        "cold" => s().eq(lit("cold")).or(s().eq(lit("recreated"))),
+        other => s().eq(lit(other)),
+    }
+}
+
+fn count(e: Expr) -> Expr {
+    e.cast(DataType::UInt64)
+}
+
 /// The table, and the summary's lines for `summary` (model, policy) in every domain.
-pub fn table(an: &Analysis, at: &Attribution, summary: (&str, &str)) -> (Table, Vec<FunctionLine>) {
+pub fn table(
+    w: &Written,
+    run: &str,
+    host: &str,
+    summary: (&str, &str),
+) -> Result<(Table, Vec<FunctionLine>)> {
+    // Small (functions, and function containers × keys): collected once.
+    let counts = collect(
+        scan(&w.activations)?.group_by(cols(&FUNCTION)).agg([
+            count(len()).alias("activations"),
+            count(started("cold").sum()).alias("cold_starts"),
+            count(started("prewarmed").sum()).alias("prewarmed_starts"),
+            count(started("warm").sum()).alias("warm_starts"),
+        ]),
+        "counting each function's activations",
+    )?;
+    let keep_alive = collect(
+        scan(&w.container_energy)?
+            .filter(col("action").neq(lit("")))
+            .group_by(cols(&KEY))
+            .agg([col("keep_alive_j").sum().alias("keep_alive_j")]),
+        "summing the containers' keep-alive per function",
+    )?;
+    let e = || col("energy_j");
+    let hw = || col("dynamic_half_width_j");
+    let aggs = [
+        count(len()).alias("activations_with_energy"),
+        e().mean().alias("energy_mean_j"),
+        e().sum().alias("energy_sum_j"),
+        e().quantile(lit(0.5), QuantileMethod::Nearest)
+            .alias("energy_p50_j"),
+        e().quantile(lit(0.99), QuantileMethod::Nearest)
+            .alias("energy_p99_j"),
+        e().filter(started("cold"))
+            .mean()
+            .alias("cold_energy_mean_j"),
+        e().filter(started("prewarmed"))
+            .mean()
+            .alias("prewarmed_energy_mean_j"),
+        e().filter(started("warm"))
+            .mean()
+            .alias("warm_energy_mean_j"),
+        // The mean's interval (`attribution::uncertainty::mean_bounds`): the activations'
+        // half-widths add in squares, their systematic parts in full, and one unknown
+        // half-width leaves the mean without an interval.
+        col("idle_j").sum().alias("idle_sum_j"),
+        (hw() * hw()).sum().alias("half_width_sq_sum"),
+        count(hw().null_count()).alias("half_widths_unknown"),
+        col("systematic_j").sum().alias("systematic_sum_j"),
+    ];
     let mut t = Table::keyed("functions")
         .str("function")
         .str("namespace")
@@ -60,112 +135,128 @@ pub fn table(an: &Analysis, at: &Attribution, summary: (&str, &str)) -> (Table, 
         .f64("prewarmed_energy_mean_j")
         .f64("warm_energy_mean_j")
         .f64("keep_alive_j");
-    // (namespace, action) → activation indices.
-    let mut fns: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
-    for (ai, a) in an.life.activations.iter().enumerate() {
-        fns.entry((a.record.namespace.clone(), a.record.action.clone()))
-            .or_default()
-            .push(ai);
+    // One key of activation_energy at a time (`rows`); the small results together, in the
+    // table's order.
+    let mut parts = Vec::new();
+    for key in &w.keys {
+        let part = collect(
+            of_key(scan(&w.activation_energy)?, key)
+                .group_by(cols(&KEY))
+                .agg(aggs.clone())
+                .join(
+                    of_key(keep_alive.clone().lazy(), key),
+                    cols(&KEY),
+                    cols(&KEY),
+                    JoinArgs::new(JoinType::Full).with_coalesce(JoinCoalesce::CoalesceColumns),
+                ),
+            "computing the functions table",
+        )?;
+        parts.push(part.lazy());
     }
-    for c in &an.life.containers {
-        if !c.action.is_empty() {
-            fns.entry((c.namespace.clone(), c.action.clone()))
-                .or_default();
-        }
-    }
-    let keys: BTreeSet<&Key> = at
-        .activations
-        .keys()
-        .chain(at.keep_alive.keys().map(|(_, k)| k))
-        .collect();
-    let mut keep: BTreeMap<((String, String), &Key), f64> = BTreeMap::new();
-    for ((ci, k), j) in &at.keep_alive {
-        let c = &an.life.containers[*ci];
-        *keep
-            .entry(((c.namespace.clone(), c.action.clone()), k))
-            .or_default() += j;
-    }
-    let (run, host) = (an.run.as_str(), an.host.as_str());
+    let df = match parts.is_empty() {
+        true => return Ok((t, Vec::new())),
+        false => collect(
+            concat(parts, UnionArgs::default())?
+                .join(
+                    counts.lazy(),
+                    cols(&FUNCTION),
+                    cols(&FUNCTION),
+                    JoinArgs::new(JoinType::Left),
+                )
+                .sort(
+                    ["domain", "model", "idle_policy", "namespace", "action"],
+                    SortMultipleOptions::default(),
+                ),
+            "computing the functions table",
+        )?,
+    };
     let mut lines = Vec::new();
-    for key in keys {
-        let (domain, model, policy) = key;
-        for ((ns, action), acts) in &fns {
-            let mut js: Vec<(f64, Start)> = acts
-                .iter()
-                .filter_map(|&ai| {
-                    let j = at.activations.get(ai, key)?;
-                    Some((
-                        j.dynamic_j + j.idle_j,
-                        Start::of(an.life.activations[ai].start_type),
-                    ))
-                })
-                .collect();
-            // The mean's interval (`attribution::uncertainty::mean_bounds`).
-            let mean_bounds = crate::attribution::uncertainty::mean_bounds(
-                acts.iter().filter_map(|&ai| at.activations.get(ai, key)),
-            );
-            let ka = keep.get(&((ns.clone(), action.clone()), key)).copied();
-            if js.is_empty() && ka.is_none() {
-                continue;
-            }
-            js.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let count = |s: Start| {
-                acts.iter()
-                    .filter(|&&ai| Start::of(an.life.activations[ai].start_type) == s)
-                    .count()
-            };
-            let mean = |f: &dyn Fn(Start) -> bool| {
-                let v: Vec<f64> = js.iter().filter(|x| f(x.1)).map(|x| x.0).collect();
-                (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-            };
-            let q = |p: f64| {
-                js.get(((js.len() as f64 - 1.0) * p).round() as usize)
-                    .map(|x| x.0)
-            };
-            let name = function_name(ns, action);
-            let all = mean(&|_| true);
-            let (cold, pre, warm) = (
-                mean(&|s| s == Start::Cold),
-                mean(&|s| s == Start::Prewarmed),
-                mean(&|s| s == Start::Warm),
-            );
-            t.push_key(run, host)
-                .push_str(&name)
-                .push_str(ns)
-                .push_str(action)
-                .push_str(domain)
-                .push_str(model)
-                .push_str(policy)
-                .push_u64(Some(acts.len() as u64))
-                .push_u64(Some(js.len() as u64))
-                .push_u64(Some(count(Start::Cold) as u64))
-                .push_u64(Some(count(Start::Prewarmed) as u64))
-                .push_u64(Some(count(Start::Warm) as u64))
-                .push_f64(all)
-                .push_f64(mean_bounds.map(|b| b.0))
-                .push_f64(mean_bounds.map(|b| b.1))
-                .push_f64(q(0.5))
-                .push_f64(q(0.99))
-                .push_f64(cold)
-                .push_f64(pre)
-                .push_f64(warm)
-                .push_f64(ka);
-            if (model.as_str(), *policy) == summary {
-                lines.push(FunctionLine {
-                    function: name,
-                    domain: domain.clone(),
-                    activations: acts.len(),
-                    cold: count(Start::Cold),
-                    prewarmed: count(Start::Prewarmed),
-                    mean_j: all,
-                    cold_j: cold,
-                    prewarmed_j: pre,
-                    warm_j: warm,
-                    keep_alive_j: ka,
-                    total_j: js.iter().map(|x| x.0).sum::<f64>() + ka.unwrap_or(0.0),
-                });
-            }
+    let (ns, action, domain, model, policy) = (
+        strs(&df, "namespace")?,
+        strs(&df, "action")?,
+        strs(&df, "domain")?,
+        strs(&df, "model")?,
+        strs(&df, "idle_policy")?,
+    );
+    let [acts, with_energy, cold, pre, warm, unknown] = [
+        "activations",
+        "activations_with_energy",
+        "cold_starts",
+        "prewarmed_starts",
+        "warm_starts",
+        "half_widths_unknown",
+    ]
+    .map(|c| u64s(&df, c));
+    let (acts, with_energy, cold, pre, warm, unknown) =
+        (acts?, with_energy?, cold?, pre?, warm?, unknown?);
+    let [mean, sum, p50, p99, cold_j, pre_j, warm_j, idle, hw_sq, sys, keep] = [
+        "energy_mean_j",
+        "energy_sum_j",
+        "energy_p50_j",
+        "energy_p99_j",
+        "cold_energy_mean_j",
+        "prewarmed_energy_mean_j",
+        "warm_energy_mean_j",
+        "idle_sum_j",
+        "half_width_sq_sum",
+        "systematic_sum_j",
+        "keep_alive_j",
+    ]
+    .map(|c| f64s(&df, c));
+    let (mean, sum, p50, p99, cold_j, pre_j, warm_j, idle, hw_sq, sys, keep) = (
+        mean?, sum?, p50?, p99?, cold_j?, pre_j?, warm_j?, idle?, hw_sq?, sys?, keep?,
+    );
+    for i in 0..df.height() {
+        let s = |c: &polars::prelude::StringChunked| c.get(i).unwrap_or("").to_owned();
+        let (ns, action, domain, model, policy) =
+            (s(&ns), s(&action), s(&domain), s(&model), s(&policy));
+        // Functions seen only through a container's keep-alive have no activation row.
+        let n = |c: &polars::prelude::UInt64Chunked| c.get(i).unwrap_or(0);
+        let with_energy = n(&with_energy);
+        let bounds = mean_bounds(&MeanSums {
+            n: with_energy as usize,
+            energy_j: sum.get(i).unwrap_or(0.0),
+            idle_j: idle.get(i).unwrap_or(0.0),
+            half_width_sq: (unknown.get(i) == Some(0)).then(|| hw_sq.get(i).unwrap_or(0.0)),
+            systematic_j: sys.get(i).unwrap_or(0.0),
+        });
+        let name = function_name(&ns, &action);
+        t.push_key(run, host)
+            .push_str(&name)
+            .push_str(&ns)
+            .push_str(&action)
+            .push_str(&domain)
+            .push_str(&model)
+            .push_str(&policy)
+            .push_u64(Some(n(&acts)))
+            .push_u64(Some(with_energy))
+            .push_u64(Some(n(&cold)))
+            .push_u64(Some(n(&pre)))
+            .push_u64(Some(n(&warm)))
+            .push_f64(mean.get(i))
+            .push_f64(bounds.map(|b| b.0))
+            .push_f64(bounds.map(|b| b.1))
+            .push_f64(p50.get(i))
+            .push_f64(p99.get(i))
+            .push_f64(cold_j.get(i))
+            .push_f64(pre_j.get(i))
+            .push_f64(warm_j.get(i))
+            .push_f64(keep.get(i));
+        if (model.as_str(), policy.as_str()) == summary {
+            lines.push(FunctionLine {
+                function: name,
+                domain,
+                activations: n(&acts) as usize,
+                cold: n(&cold) as usize,
+                prewarmed: n(&pre) as usize,
+                mean_j: mean.get(i),
+                cold_j: cold_j.get(i),
+                prewarmed_j: pre_j.get(i),
+                warm_j: warm_j.get(i),
+                keep_alive_j: keep.get(i),
+                total_j: sum.get(i).unwrap_or(0.0) + keep.get(i).unwrap_or(0.0),
+            });
         }
     }
-    (t, lines)
+    Ok((t, lines))
 }

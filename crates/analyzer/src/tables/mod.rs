@@ -48,6 +48,8 @@ pub struct Table {
     /// when complete, so a run that fails half-way leaves no torn file that a
     /// `read_parquet('…/*.parquet')` over the dataset would trip on.
     sink: Option<(ArrowWriter<std::fs::File>, PathBuf)>,
+    /// Rows per Parquet row group.
+    row_group_rows: usize,
 }
 
 impl Drop for Table {
@@ -78,7 +80,15 @@ impl Table {
             next: 0,
             rows: 0,
             sink: None,
+            row_group_rows: parquet::file::properties::DEFAULT_MAX_ROW_GROUP_SIZE,
         }
+    }
+
+    /// Row groups of at most `rows` rows (parquet's default: 1 Mi): smaller ones let a reader
+    /// that filters on a column the rows are written in order of skip more of the file.
+    pub fn row_groups_of(mut self, rows: usize) -> Self {
+        self.row_group_rows = rows;
+        self
     }
 
     /// A table whose every row starts with the `run` and `host` it comes from.
@@ -232,6 +242,7 @@ impl Table {
                     ZstdLevel::try_new(3).expect("valid level"),
                 ))
                 .set_key_value_metadata(Some(kv))
+                .set_max_row_group_size(self.row_group_rows)
                 .build();
             let file = std::fs::File::create(&path)
                 .with_context(|| format!("cannot create {}", path.display()))?;
