@@ -118,7 +118,7 @@ def main():
         FROM e GROUP BY ALL),
       ka AS (
         SELECT domain, run, namespace, action, sum(keep_alive_j) AS ka
-        FROM {table('functions')} WHERE model = $model AND idle_policy = $policy
+        FROM {table('container_energy')} WHERE model = $model AND idle_policy = $policy
         GROUP BY ALL),
       span AS (
         SELECT run, max(s) AS span_ns FROM (

@@ -1,5 +1,5 @@
 //! The comparison's aggregation, lazily in polars over the dataset's `activations`,
-//! `activation_energy`, `functions` (keep-alive) and `power` (each run's span) tables: per
+//! `activation_energy`, `container_energy` (keep-alive) and `power` (each run's span) tables: per
 //! domain, function and group, the per-run figures and their spread over runs, and the
 //! activations' energies and their spread. What comes out is small (functions × groups); the
 //! intervals are made from it in `intervals`.
@@ -196,8 +196,9 @@ pub fn groups(ds: &Results, sel: &Selection) -> Result<Vec<Group>> {
             col("energy_j").filter(col("cold")).sum().alias("cold_sum"),
             u64_(col("energy_j").filter(col("cold")).count()).alias("n_cold_e"),
         ]);
+    // Each function container's keep-alive, summed per run and function.
     let keep_alive = match ds.scan(
-        "functions",
+        "container_energy",
         &[
             "run",
             "domain",
@@ -213,7 +214,9 @@ pub fn groups(ds: &Results, sel: &Selection) -> Result<Vec<Group>> {
             .filter(filter)
             .group_by(names(&["domain", "run", "namespace", "action"]))
             .agg([col("keep_alive_j").sum().alias("ka")]),
-        None => bail!("the dataset has no functions table (keep-alive energy)"),
+        None => bail!(
+            "the dataset has no container_energy table (keep-alive energy; written by pws-analyze since this table was added: analyse the traces again)"
+        ),
     };
     // Each run's span: its hosts' power intervals, first start to last end.
     let span = ds
