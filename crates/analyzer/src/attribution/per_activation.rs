@@ -151,14 +151,11 @@ impl PerActivation {
     pub fn iter_by_block(&self) -> impl Iterator<Item = (usize, &Key, DomainJoules)> {
         let mut order: Vec<usize> = (0..self.keys.len()).collect();
         order.sort_by(|&a, &b| self.keys[a].cmp(&self.keys[b]));
-        let mut blocks: Vec<Vec<usize>> = Vec::new();
-        for k in order {
-            let (d, m) = (&self.keys[k].0, &self.keys[k].1);
-            match blocks.last_mut() {
-                Some(b) if (&self.keys[b[0]].0, &self.keys[b[0]].1) == (d, m) => b.push(k),
-                _ => blocks.push(vec![k]),
-            }
-        }
+        // Sorted keys: each (domain, model) is one run of them.
+        let same_block = |&a: &usize, &b: &usize| {
+            self.keys[a].0 == self.keys[b].0 && self.keys[a].1 == self.keys[b].1
+        };
+        let blocks: Vec<Vec<usize>> = order.chunk_by(same_block).map(<[usize]>::to_vec).collect();
         blocks.into_iter().flat_map(move |b| {
             (0..self.n).flat_map(move |ai| {
                 b.clone()

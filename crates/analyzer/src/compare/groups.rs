@@ -6,12 +6,13 @@
 
 use anyhow::{bail, Context, Result};
 use polars::prelude::{
-    col, len, lit, when, DataFrame, DataType, Expr, Float64Chunked, JoinArgs, JoinType, LazyFrame,
-    SortMultipleOptions, StringChunked, UInt64Chunked, UniqueKeepStrategy, NULL,
+    col, len, lit, when, DataFrame, DataType, Expr, JoinArgs, JoinType, LazyFrame,
+    SortMultipleOptions, StringChunked, UniqueKeepStrategy, NULL,
 };
 
 use super::dataset::Results;
 use super::intervals::Sample;
+use crate::derived::rows::{cols, f64s, strs, u64s};
 
 /// What the comparison is over.
 #[derive(Debug, Clone)]
@@ -78,10 +79,6 @@ pub fn models_and_policies(ds: &Results) -> Result<(Vec<String>, Vec<String>)> {
     Ok((distinct("model")?, distinct("idle_policy")?))
 }
 
-fn names(v: &[&str]) -> Vec<Expr> {
-    v.iter().map(|c| col(*c)).collect()
-}
-
 /// `first`, `by`, `last` as columns, each once (`--by run` or `--by action` is a key already).
 fn keys(first: &[&str], by: &[String], last: &[&str]) -> Vec<Expr> {
     let mut k: Vec<&str> = Vec::new();
@@ -95,7 +92,7 @@ fn keys(first: &[&str], by: &[String], last: &[&str]) -> Vec<Expr> {
             k.push(c);
         }
     }
-    names(&k)
+    cols(&k)
 }
 
 fn join(left: LazyFrame, right: LazyFrame, on: &[Expr], how: JoinType) -> LazyFrame {
@@ -163,7 +160,7 @@ pub fn groups(ds: &Results, sel: &Selection) -> Result<Vec<Group>> {
         )?
         .context("no activation_energy table")?
         .filter(filter.clone())
-        .select(names(&[
+        .select(cols(&[
             "run",
             "host",
             "activation_id",
@@ -174,7 +171,7 @@ pub fn groups(ds: &Results, sel: &Selection) -> Result<Vec<Group>> {
     let e = join(
         ae,
         acts.clone(),
-        &names(&["run", "host", "activation_id"]),
+        &cols(&["run", "host", "activation_id"]),
         JoinType::Inner,
     );
 
@@ -212,7 +209,7 @@ pub fn groups(ds: &Results, sel: &Selection) -> Result<Vec<Group>> {
     )? {
         Some(f) => f
             .filter(filter)
-            .group_by(names(&["domain", "run", "namespace", "action"]))
+            .group_by(cols(&["domain", "run", "namespace", "action"]))
             .agg([col("keep_alive_j").sum().alias("ka")]),
         None => bail!(
             "the dataset has no container_energy table (keep-alive energy; written by pws-analyze since this table was added: analyse the traces again)"
@@ -226,7 +223,7 @@ pub fn groups(ds: &Results, sel: &Selection) -> Result<Vec<Group>> {
             &[],
         )?
         .map(|p| {
-            p.group_by(names(&["run", "host"]))
+            p.group_by(cols(&["run", "host"]))
                 .agg([(col("interval_end").cast(DataType::Int64).max()
                     - col("interval_start").cast(DataType::Int64).min())
                 .alias("span_ns")])
@@ -243,11 +240,11 @@ pub fn groups(ds: &Results, sel: &Selection) -> Result<Vec<Group>> {
     per_run = join(
         per_run,
         keep_alive,
-        &names(&["domain", "run", "namespace", "action"]),
+        &cols(&["domain", "run", "namespace", "action"]),
         JoinType::Left,
     );
     per_run = match span {
-        Some(s) => join(per_run, s, &names(&["run"]), JoinType::Left),
+        Some(s) => join(per_run, s, &cols(&["run"]), JoinType::Left),
         None => per_run.with_column(lit(NULL).cast(DataType::Int64).alias("span_ns")),
     };
     let ka = col("ka").fill_null(lit(0.0));
@@ -301,15 +298,9 @@ pub fn groups(ds: &Results, sel: &Selection) -> Result<Vec<Group>> {
 }
 
 fn read_groups(df: &DataFrame, by: &[String]) -> Result<Vec<Group>> {
-    let s = |c: &str| -> Result<StringChunked> {
-        Ok(df.column(c)?.cast(&DataType::String)?.str()?.clone())
-    };
-    let u = |c: &str| -> Result<UInt64Chunked> {
-        Ok(df.column(c)?.cast(&DataType::UInt64)?.u64()?.clone())
-    };
-    let f = |c: &str| -> Result<Float64Chunked> {
-        Ok(df.column(c)?.cast(&DataType::Float64)?.f64()?.clone())
-    };
+    let s = |c: &str| strs(df, c);
+    let u = |c: &str| u64s(df, c);
+    let f = |c: &str| f64s(df, c);
     let sample = |prefix: &str| -> Result<Vec<Option<Sample>>> {
         let (m, sd, n) = (
             f(&format!("{prefix}:mean"))?,

@@ -11,7 +11,7 @@ use polars::prelude::{
     col, DataFrame, IntoLazy, JoinArgs, JoinCoalesce, JoinType, MaintainOrderJoin,
 };
 
-use super::rows::{blocks, collect, f64s, of_key, scan, strs, Written};
+use super::rows::{collect, domain_policies, f64s, of_key, scan, strs, Written};
 use crate::attribution::Key;
 use crate::tables::{Partition, Table};
 
@@ -30,7 +30,7 @@ pub fn write(w: &Written, run: &str, host: &str, out: &Path, p: &Partition) -> R
         t = t.f64(&format!("{m}_j"));
     }
     t = t.f64("spread_j").f64("spread_pct");
-    for (domain, policy) in blocks(&w.keys) {
+    for (domain, policy) in domain_policies(&w.keys) {
         let Some(df) = side_by_side(w, domain, policy, &models)? else {
             continue;
         };

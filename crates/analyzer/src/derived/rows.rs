@@ -46,22 +46,18 @@ pub fn scan(part: &Path) -> Result<LazyFrame> {
     LazyFrame::scan_parquet(path, args).with_context(|| format!("cannot scan {}", part.display()))
 }
 
-/// The rows of one (domain, idle policy).
-pub fn of_block(rows: LazyFrame, domain: &str, policy: &str) -> LazyFrame {
+/// The rows of one (domain, model, idle policy).
+pub fn of_key(rows: LazyFrame, (domain, model, policy): &Key) -> LazyFrame {
     rows.filter(
         col("domain")
-            .eq(lit(domain))
-            .and(col("idle_policy").eq(lit(policy))),
+            .eq(lit(domain.as_str()))
+            .and(col("model").eq(lit(model.as_str())))
+            .and(col("idle_policy").eq(lit(*policy))),
     )
 }
 
-/// The rows of one (domain, model, idle policy).
-pub fn of_key(rows: LazyFrame, (domain, model, policy): &Key) -> LazyFrame {
-    of_block(rows, domain, policy).filter(col("model").eq(lit(model.as_str())))
-}
-
 /// The (domain, idle policy) pairs of `keys`, sorted.
-pub fn blocks(keys: &[Key]) -> Vec<(&str, &'static str)> {
+pub fn domain_policies(keys: &[Key]) -> Vec<(&str, &'static str)> {
     let set: std::collections::BTreeSet<(&str, &str)> =
         keys.iter().map(|k| (k.0.as_str(), k.2)).collect();
     set.into_iter().collect()
