@@ -52,6 +52,7 @@ KIND_NAMES = {
     8: "clock-sync",
     9: "end",
     10: "cpu-stat",
+    11: "gpu",
 }
 
 # --------------------------------------------------------------------------------------------
@@ -478,6 +479,40 @@ def decode_cpu_stat(b):
     }
 
 
+def decode_gpu(b):
+    def sample(r):
+        return {
+            "pid": r.varint(),
+            "timestamp_us": r.u64(),
+            "sm": r.u8(),
+            "mem": r.u8(),
+            "enc": r.u8(),
+            "dec": r.u8(),
+        }
+
+    def process(r):
+        return {"pid": r.varint(), "used_memory": r.opt()}
+
+    def read(r):
+        return {
+            "ts_ns": r.u64(),
+            "power_mw": r.opt(),
+            "utilization": r.list_records(sample),
+            "processes": r.list_records(process),
+        }
+
+    def device(r):
+        return {
+            "device": r.varint(),
+            "uuid": r.str_(),
+            "name": r.str_(),
+            "mig": r.u8(),
+            "reads": r.list_records(read),
+        }
+
+    return b.list_records(device)
+
+
 DECODERS = {
     1: decode_trace_info,
     2: decode_perf_data,
@@ -488,6 +523,7 @@ DECODERS = {
     7: decode_statistics,
     8: decode_clock_sync,
     10: decode_cpu_stat,
+    11: decode_gpu,
 }
 
 # --------------------------------------------------------------------------------------------

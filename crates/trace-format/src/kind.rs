@@ -17,9 +17,11 @@ impl BlockKind {
     pub const END: BlockKind = BlockKind(9);
     /// Since 1.1.
     pub const CPU_STAT: BlockKind = BlockKind(10);
+    /// Since 1.2.
+    pub const GPU: BlockKind = BlockKind(11);
 
     /// Every kind this version defines, in numeric order.
-    pub const KNOWN: [BlockKind; 10] = [
+    pub const KNOWN: [BlockKind; 11] = [
         Self::TRACE_INFO,
         Self::PERF_DATA,
         Self::ENERGY,
@@ -30,6 +32,7 @@ impl BlockKind {
         Self::CLOCK_SYNC,
         Self::END,
         Self::CPU_STAT,
+        Self::GPU,
     ];
 
     /// The kind's name as FORMAT.md and the tools print it, or `None` for an unknown kind.
@@ -45,6 +48,7 @@ impl BlockKind {
             Self::CLOCK_SYNC => "clock-sync",
             Self::END => "end",
             Self::CPU_STAT => "cpu-stat",
+            Self::GPU => "gpu",
             _ => return None,
         })
     }

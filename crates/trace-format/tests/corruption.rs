@@ -70,7 +70,7 @@ fn zero_filled_tail_is_a_torn_tail() {
     let good = bytes.len() as u64;
     bytes.extend_from_slice(&[0u8; 4096]);
     let (n, status) = read_all(bytes, ReadOptions::default()).unwrap();
-    assert_eq!(n, 6);
+    assert_eq!(n, 7);
     assert_eq!(status.torn_tail, Some((good, 4096)));
 }
 

@@ -76,6 +76,14 @@ fn record_json(r: &Record<'_>) -> Value {
                 "samples": s.samples.iter().map(|x| json!({"ts_ns": x.ts_ns, "values": x.values})).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         }),
+        Record::Gpu(g) => json!(g.devices.iter().map(|d| json!({
+            "device": d.device, "uuid": d.uuid, "name": d.name, "mig": u8::from(d.mig),
+            "reads": d.reads.iter().map(|r| json!({"ts_ns": r.ts_ns, "power_mw": r.power_mw,
+                "utilization": r.utilization.iter().map(|s| json!({"pid": s.pid, "timestamp_us": s.timestamp_us,
+                    "sm": s.sm, "mem": s.mem, "enc": s.enc, "dec": s.dec})).collect::<Vec<_>>(),
+                "processes": r.processes.iter().map(|p| json!({"pid": p.pid, "used_memory": p.used_memory})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>()),
         Record::Unknown(_) => Value::Null,
     }
 }

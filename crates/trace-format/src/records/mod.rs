@@ -1,4 +1,4 @@
-//! Typed payloads of the block kinds the format defines (1.0, and cpu-stat since 1.1), one
+//! Typed payloads of the block kinds the format defines (1.0, cpu-stat since 1.1, gpu since 1.2), one
 //! module each.
 //!
 //! Each payload type knows its [`BlockKind`] and encodes itself; [`Record::decode`] turns a
@@ -12,6 +12,7 @@ mod container;
 mod cpu_stat;
 mod end;
 mod energy;
+mod gpu;
 mod perf_data;
 mod statistics;
 mod trace_info;
@@ -23,6 +24,7 @@ pub use container::{ContainerEvent, ContainerEvents, ContainerOp};
 pub use cpu_stat::{CpuStatBlock, CpuStatSample, CpuStatSeries, TimeAccounting, PROC_STAT_FIELDS};
 pub use end::{EndBlock, IndexEntry, KindTotal, END_TRAILER_LEN, END_TRAILER_MAGIC};
 pub use energy::{EnergyBlock, EnergyDomain, EnergySample, EnergySeries, EnergySource};
+pub use gpu::{GpuBlock, GpuDeviceReads, GpuProcess, GpuProcessSample, GpuRead};
 pub use perf_data::{PerfData, PERF_DATA_HEADER_LEN, PERF_DATA_SYNTHESIZED};
 pub use statistics::{CpuStats, SourceStats, Statistics};
 pub use trace_info::{
@@ -51,6 +53,7 @@ pub enum Record<'a> {
     ClockSync(ClockSync),
     End(EndBlock),
     CpuStat(CpuStatBlock),
+    Gpu(GpuBlock),
     /// A kind this reader does not know; skip it.
     Unknown(BlockKind),
 }
@@ -95,6 +98,7 @@ impl<'a> Record<'a> {
             BlockKind::CLOCK_SYNC => Record::ClockSync(ClockSync::decode(b)?),
             BlockKind::END => Record::End(EndBlock::decode(b)?),
             BlockKind::CPU_STAT => Record::CpuStat(CpuStatBlock::decode(b)?),
+            BlockKind::GPU => Record::Gpu(GpuBlock::decode(b)?),
             other => Record::Unknown(other),
         })
     }

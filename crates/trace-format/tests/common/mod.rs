@@ -339,6 +339,51 @@ pub fn cpu_stat() -> impl Strategy<Value = CpuStatBlock> {
         })
 }
 
+pub fn gpu() -> impl Strategy<Value = GpuBlock> {
+    let sample = (any::<u32>(), any::<u64>(), any::<[u8; 4]>()).prop_map(|(pid, timestamp_us, p)| {
+        GpuProcessSample {
+            pid,
+            timestamp_us,
+            sm: p[0],
+            mem: p[1],
+            enc: p[2],
+            dec: p[3],
+        }
+    });
+    let process = (any::<u32>(), any::<Option<u64>>())
+        .prop_map(|(pid, used_memory)| GpuProcess { pid, used_memory });
+    let read = (
+        any::<u64>(),
+        any::<Option<u64>>(),
+        prop::collection::vec(sample, 0..4),
+        prop::collection::vec(process, 0..3),
+    )
+        .prop_map(|(ts_ns, power_mw, utilization, processes)| GpuRead {
+            ts_ns,
+            power_mw,
+            utilization,
+            processes,
+        });
+    prop::collection::vec(
+        (
+            any::<u32>(),
+            text(),
+            text(),
+            any::<bool>(),
+            prop::collection::vec(read, 0..4),
+        )
+            .prop_map(|(device, uuid, name, mig, reads)| GpuDeviceReads {
+                device,
+                uuid,
+                name,
+                mig,
+                reads,
+            }),
+        0..3,
+    )
+    .prop_map(|devices| GpuBlock { devices })
+}
+
 /// A block to write: a typed payload, raw perf bytes, or an unknown kind.
 #[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant)] // test data, built a few at a time
@@ -357,6 +402,7 @@ pub enum Item {
     Stats(Statistics),
     Clock(ClockSync),
     CpuStat(CpuStatBlock),
+    Gpu(GpuBlock),
     Unknown(u16, Vec<u8>),
 }
 
@@ -395,7 +441,8 @@ pub fn item() -> impl Strategy<Value = Item> {
         statistics().prop_map(Item::Stats),
         clock_sync().prop_map(Item::Clock),
         cpu_stat().prop_map(Item::CpuStat),
-        (11u16..u16::MAX, prop::collection::vec(any::<u8>(), 0..100))
+        gpu().prop_map(Item::Gpu),
+        (12u16..u16::MAX, prop::collection::vec(any::<u8>(), 0..100))
             .prop_map(|(k, v)| Item::Unknown(k, v)),
     ]
 }
@@ -419,6 +466,7 @@ pub fn write_item<S: pws_trace::Sink>(w: &mut TraceWriter<S>, item: &Item) -> u6
         Item::Stats(x) => w.write(x),
         Item::Clock(x) => w.write(x),
         Item::CpuStat(x) => w.write(x),
+        Item::Gpu(x) => w.write(x),
         Item::Unknown(k, v) => w.write_block(BlockKind(*k), &[v]),
     }
     .expect("writing to memory cannot fail")
@@ -450,6 +498,7 @@ pub fn assert_same(item: &Item, rec: &pws_trace::Record<'_>) {
         (Item::Stats(a), R::Statistics(b)) => assert_eq!(a, b),
         (Item::Clock(a), R::ClockSync(b)) => assert_eq!(a, b),
         (Item::CpuStat(a), R::CpuStat(b)) => assert_eq!(a, b),
+        (Item::Gpu(a), R::Gpu(b)) => assert_eq!(a, b),
         (Item::Unknown(k, _), R::Unknown(kind)) => assert_eq!(*k, kind.0),
         (a, b) => panic!("wrote {a:?}, read {b:?}"),
     }
@@ -520,6 +569,31 @@ pub fn small_trace(opts: WriterOptions, finish: bool) -> Vec<u8> {
                     values: vec![6, 9, 131],
                 },
             ],
+        }],
+    })
+    .unwrap();
+    w.write(&GpuBlock {
+        devices: vec![GpuDeviceReads {
+            device: 0,
+            uuid: "GPU-00000000-1111-2222-3333-444444444444".into(),
+            name: "NVIDIA H200".into(),
+            mig: false,
+            reads: vec![GpuRead {
+                ts_ns: 20,
+                power_mw: Some(120_500),
+                utilization: vec![GpuProcessSample {
+                    pid: 4242,
+                    timestamp_us: 1_700_000_000_000_010,
+                    sm: 80,
+                    mem: 20,
+                    enc: 0,
+                    dec: 0,
+                }],
+                processes: vec![GpuProcess {
+                    pid: 4242,
+                    used_memory: Some(512 << 20),
+                }],
+            }],
         }],
     })
     .unwrap();
