@@ -176,6 +176,8 @@ pub(crate) struct Analysis {
     pub(crate) joined: Option<crate::join::Joined>,
     /// hwpc-sensor reports' ticks (None for traces), for SmartWatts.
     pub(crate) sensor_ticks: Option<crate::inputs::hwpc_analysis::SensorTicks>,
+    /// SM-busy time per GPU, cgroup and activation (empty without NVML reads).
+    pub(crate) gpu: crate::gpu::GpuUsage,
 }
 
 impl Analysis {
@@ -307,6 +309,7 @@ fn replay_hwpc(
         act_usage: Vec::new(),
         joined: None,
         sensor_ticks: Some(r.sensor_ticks),
+        gpu: crate::gpu::GpuUsage::default(),
     })
 }
 
@@ -366,6 +369,16 @@ pub(crate) fn replay_trace(
         }
     };
     drop(records);
+    // Attach events place GPU processes in cgroups (`gpu::pid_cgroups`): a few per task.
+    let attach: Vec<_> = if l.gpu.is_empty() {
+        Vec::new()
+    } else {
+        l.cgroup_events
+            .iter()
+            .filter(|e| e.op == pws_trace::records::CgroupOp::Attach)
+            .cloned()
+            .collect()
+    };
     // Read into the lifecycles; a busy hour holds hundreds of MB of these events.
     l.cgroup_events = Vec::new();
     l.containers = Vec::new();
@@ -381,6 +394,13 @@ pub(crate) fn replay_trace(
         .map(|i| joined.usage.total.get(&i).cloned().unwrap_or_default())
         .collect();
     let energy = energy::on_grid(&l.energy, &grid);
+    let gpu = if l.gpu.is_empty() {
+        crate::gpu::GpuUsage::default()
+    } else {
+        let pids = crate::gpu::pid_cgroups::PidCgroups::new(&rep.per_cpu, &tracepoints, &attach);
+        let step = interval.interval.as_nanos().max(1) as u64;
+        crate::gpu::GpuUsage::new(&l.gpu, &clock, (&grid, step), &l.energy, &pids, &life)
+    };
     Ok(Analysis {
         part: part_name(path),
         run: run_id(&l, path, run),
@@ -396,6 +416,7 @@ pub(crate) fn replay_trace(
         act_usage,
         joined: Some(joined),
         sensor_ticks: None,
+        gpu,
     })
 }
 
@@ -665,6 +686,7 @@ fn write_tables(
     let mut notes = an.l.notes.clone();
     notes.extend(clock_note(&an.l.clock));
     notes.extend(an.rep.steal_irq.iter().flat_map(|r| r.notes()));
+    notes.extend(an.gpu.notes());
     if let Some(st) = &an.l.statistics {
         for s in st.sources.iter().filter(|s| s.errors > 0) {
             notes.push(format!(
@@ -722,7 +744,7 @@ fn write_tables(
         }
     }
     let sums = crate::derived::accounting::function_sums(&written, &model, policy)?;
-    let accounting = crate::summary::accounting(&at, &sums, &model, policy);
+    let accounting = crate::summary::accounting(&at, &sums, &model, policy, &written.keys);
     let prewarmed = an
         .life
         .activations

@@ -67,6 +67,19 @@ struct KindCount {
     raw: u64,
 }
 
+/// One GPU's NVML reads (gpu blocks).
+#[derive(Debug, Default)]
+struct GpuInfo {
+    name: String,
+    uuid: String,
+    mig: bool,
+    reads: u64,
+    power_reads: u64,
+    samples: u64,
+    /// Most compute processes seen at one read.
+    processes_max: usize,
+}
+
 /// A reading's time and its [steal, irq, softirq] in ns.
 type Reading = (u64, [f64; 3]);
 
@@ -172,6 +185,7 @@ struct Summary {
     clock_sync_pairs: u64,
     energy: BTreeMap<(u8, u8, u32, String), EnergyCounter>,
     cpu_stat: Option<CpuStatInfo>,
+    gpus: BTreeMap<u32, GpuInfo>,
     perf_cpus: BTreeMap<u32, (u64, u64)>,
     cgroup_ops: BTreeMap<String, u64>,
     activations: u64,
@@ -332,6 +346,24 @@ impl Summary {
                     }
                 }
                 self.cpu_stat.get_or_insert_with(Default::default).add(c);
+            }
+            Record::Gpu(g) => {
+                for d in g.devices {
+                    for r in &d.reads {
+                        self.see(r.ts_ns);
+                    }
+                    let i = self.gpus.entry(d.device).or_default();
+                    if i.uuid.is_empty() {
+                        (i.name, i.uuid) = (d.name, d.uuid);
+                    }
+                    i.mig |= d.mig;
+                    for r in &d.reads {
+                        i.reads += 1;
+                        i.power_reads += u64::from(r.power_mw.is_some());
+                        i.samples += r.utilization.len() as u64;
+                        i.processes_max = i.processes_max.max(r.processes.len());
+                    }
+                }
             }
             Record::PerfData(_) | Record::Unknown(_) => {}
         }
@@ -508,6 +540,19 @@ impl Summary {
                 Self::energy_label(c.source)
             );
         }
+        for (d, g) in &self.gpus {
+            let _ = writeln!(
+                w,
+                "gpu         {d} {:?} ({}){}: {} reads ({} with instantaneous power), {} per-process utilisation samples, up to {} compute processes",
+                g.name,
+                g.uuid,
+                if g.mig { ", MIG on" } else { "" },
+                g.reads,
+                g.power_reads,
+                g.samples,
+                g.processes_max
+            );
+        }
         match &self.cpu_stat {
             Some(c) => {
                 let [st, irq, soft] = c.totals_s();
@@ -628,6 +673,10 @@ impl Summary {
                     "kernel_irq_time": c.accounting.0, "kernel_steal_time": c.accounting.1,
                     "steal_s": steal, "irq_s": irq, "softirq_s": softirq})
             }),
+            "gpus": self.gpus.iter().map(|(d, g)| json!({
+                "device": d, "name": g.name, "uuid": g.uuid, "mig": g.mig, "reads": g.reads,
+                "power_reads": g.power_reads, "samples": g.samples, "processes_max": g.processes_max,
+            })).collect::<Vec<_>>(),
             "energy": self.energy.values().map(|c| json!({
                 "source": c.source.to_string(), "measured": c.source.is_measured(), "domain": c.domain,
                 "index": c.index, "name": c.name, "unit_joules": c.unit_joules, "wrap": c.wrap, "samples": c.samples,

@@ -10,6 +10,7 @@ mod attribution;
 mod bench_cmd;
 mod compare;
 mod derived;
+mod gpu;
 mod info;
 mod inputs;
 mod join;

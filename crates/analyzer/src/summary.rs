@@ -67,6 +67,17 @@ pub fn summary_model(models: &[ModelError]) -> String {
         .unwrap_or_default()
 }
 
+/// The model domain `domain`'s accounting uses: `model` where the domain has it, else a GPU's
+/// own (`sm-share`: a GPU has neither the CPU models nor their features).
+pub fn domain_model<'a>(model: &'a str, domain: &str, keys: &[crate::attribution::Key]) -> &'a str {
+    let has = |m: &str| keys.iter().any(|k| k.0 == domain && k.1 == m);
+    if !has(model) && has("sm-share") {
+        "sm-share"
+    } else {
+        model
+    }
+}
+
 /// Where every joule went, per domain, under (model, policy): the functions' and keep-alive
 /// sums from the written rows (`derived::accounting`), the rest from the attribution.
 pub fn accounting(
@@ -74,10 +85,12 @@ pub fn accounting(
     functions: &FunctionSums,
     model: &str,
     policy: &str,
+    keys: &[crate::attribution::Key],
 ) -> Vec<Accounting> {
     at.total
         .iter()
         .map(|(domain, total)| {
+            let model = domain_model(model, domain, keys);
             let mine =
                 |k: &crate::attribution::Key| k.0 == *domain && k.1 == model && k.2 == policy;
             let (functions_j, keep_alive_j) = functions.get(domain).copied().unwrap_or_default();

@@ -27,6 +27,17 @@ impl ClockMap {
         Some(i128::from(monotonic_ns) + i128::from(p.realtime_ns) - i128::from(p.monotonic_ns))
     }
 
+    /// The inverse: a realtime instant (ns since the Unix epoch, as NVML's timestamps are) on
+    /// the trace clock, with the offset of the last pair taken at or before it; `None` without
+    /// any pair or before the trace clock's zero.
+    pub fn to_monotonic_ns(&self, realtime_ns: i128) -> Option<u64> {
+        let i = self
+            .pairs
+            .partition_point(|p| i128::from(p.realtime_ns) <= realtime_ns);
+        let p = self.pairs.get(i.saturating_sub(1))?;
+        u64::try_from(realtime_ns - i128::from(p.realtime_ns) + i128::from(p.monotonic_ns)).ok()
+    }
+
     /// RFC 3339 UTC with nanoseconds, or `None` without any pair or before the epoch.
     pub fn to_rfc3339(&self, monotonic_ns: u64) -> Option<String> {
         let ns = u64::try_from(self.to_realtime_ns(monotonic_ns)?).ok()?;
@@ -58,6 +69,10 @@ mod tests {
             }, // NTP stepped +50
         ]);
         assert_eq!(m.to_realtime_ns(50), Some(950));
+        assert_eq!(m.to_monotonic_ns(950), Some(50));
+        assert_eq!(m.to_monotonic_ns(1_100), Some(200));
+        assert_eq!(m.to_monotonic_ns(1_250), Some(300));
+        assert_eq!(ClockMap::default().to_monotonic_ns(5), None);
         assert_eq!(m.to_realtime_ns(150), Some(1_050));
         assert_eq!(m.to_realtime_ns(250), Some(1_200));
         assert_eq!(ClockMap::default().to_realtime_ns(1), None);

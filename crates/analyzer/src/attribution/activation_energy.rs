@@ -30,12 +30,19 @@ pub struct ActivationJoules {
 pub struct ActivationCells<'a> {
     cells: Option<&'a crate::join::windows::ActivationRuns>,
     packages: Vec<u32>,
+    /// A GPU's: (activation, interval) → SM-busy time (`gpu::utilization`), instead of the
+    /// join's CPU cells.
+    gpu: Option<&'a crate::gpu::utilization::DeviceUsage>,
+    gpu_grid: Option<&'a crate::replay::grid::Grid>,
 }
 
 impl ActivationCells<'_> {
     /// The activation's usage in interval `k`, summed over the counter's packages; None where
     /// it did not run there.
     pub fn get(&self, ai: usize, k: usize) -> Option<Cow<'_, Usage>> {
+        if let Some(g) = self.gpu {
+            return g.activations.get(&(ai, k)).map(Cow::Borrowed);
+        }
         let cells = self.cells?;
         let mut found = self.packages.iter().filter_map(|&p| cells.get(ai, k, p));
         let first = found.next()?;
@@ -57,6 +64,57 @@ pub fn cells<'a>(an: &'a Analysis, packages: &[u32]) -> ActivationCells<'a> {
     ActivationCells {
         cells: an.joined.as_ref().map(|j| &j.usage.cells),
         packages: packages.to_vec(),
+        gpu: None,
+        gpu_grid: None,
+    }
+}
+
+impl ActivationCells<'_> {
+    /// The intervals an activation has usage in beyond its own window's (on a GPU: the rest
+    /// of the sampling periods it ran in), sorted; empty on a CPU.
+    /// The grid the cells are on: a GPU's update windows, else the tables' intervals.
+    pub fn grid<'g>(&'g self, an: &'g Analysis) -> &'g crate::replay::grid::Grid {
+        self.gpu_grid.unwrap_or(&an.grid)
+    }
+
+    pub fn beyond_window(&self, ai: usize) -> &[usize] {
+        self.gpu
+            .and_then(|g| g.intervals_of.get(&ai))
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Calls `f` with each interval activation `ai` overlaps, then (on a GPU) each other interval
+/// it has usage in.
+pub(crate) fn visit_intervals(
+    an: &Analysis,
+    cells: &ActivationCells<'_>,
+    ai: usize,
+    mut f: impl FnMut(usize),
+) {
+    let r = &an.life.activations[ai].record;
+    let mut seen = None::<(usize, usize)>;
+    cells.grid(an).split(r.start_ns, r.end_ns, |k, _, _| {
+        seen = Some(seen.map_or((k, k), |(a, _)| (a, k)));
+        f(k);
+    });
+    for &k in cells.beyond_window(ai) {
+        if !seen.is_some_and(|(a, b)| (a..=b).contains(&k)) {
+            f(k);
+        }
+    }
+}
+
+/// The activations' SM-busy time on GPU `device` (none where the trace has no reads of it).
+pub fn gpu_cells(an: &Analysis, device: u32) -> ActivationCells<'_> {
+    static EMPTY: std::sync::OnceLock<crate::gpu::utilization::DeviceUsage> =
+        std::sync::OnceLock::new();
+    let d = an.gpu.devices.get(&device);
+    ActivationCells {
+        cells: None,
+        packages: Vec::new(),
+        gpu: Some(d.map_or_else(|| EMPTY.get_or_init(Default::default), |d| &d.usage)),
+        gpu_grid: d.map(|d| &d.grid),
     }
 }
 
@@ -113,46 +171,44 @@ pub fn split(
                 complete: true,
                 ..ActivationJoules::default()
             };
-            an.grid
-                .split(a.record.start_ns, a.record.end_ns, |k, _, _| {
-                    let iv = &ds.intervals[k];
-                    if !iv.energy_j.is_finite() {
-                        out.complete = false;
-                        return;
+            visit_intervals(an, cells, ai, |k| {
+                let iv = &ds.intervals[k];
+                if !iv.energy_j.is_finite() {
+                    out.complete = false;
+                    return;
+                }
+                let mut own: Option<(f64, f64)> = att.share(k, cg).map(|s| (s.dynamic_j, s.idle_j));
+                for &c in live.of_cgroup(cg) {
+                    if let Some(j) = att.container_idle(live, policy, c, k) {
+                        own.get_or_insert((0.0, 0.0)).1 += j;
                     }
-                    let mut own: Option<(f64, f64)> =
-                        att.share(k, cg).map(|s| (s.dynamic_j, s.idle_j));
-                    for &c in live.of_cgroup(cg) {
-                        if let Some(j) = att.container_idle(live, policy, c, k) {
-                            own.get_or_insert((0.0, 0.0)).1 += j;
-                        }
-                    }
-                    let Some((dj, ij)) = own else {
-                        return;
-                    };
-                    let secs = iv.secs();
-                    if let (Some(u), Ok(ci)) = (
-                        cells.get(ai, k),
-                        iv.cgroups.binary_search_by_key(&cg, |(c, _)| *c),
-                    ) {
-                        let f = share_of_container(model, iv, cg, &u, &iv.cgroups[ci].1);
-                        out.dynamic_j += dj * f;
-                    }
-                    let alive = live
-                        .of_cgroup(cg)
-                        .iter()
-                        .find(|&&c| live.present(c, k))
-                        .map_or(0.0, |&c| live.alive(c, k) * secs * 1e9);
-                    let presence = joined
-                        .usage
-                        .presence_ns
-                        .get(&(ai, k))
-                        .copied()
-                        .unwrap_or(0.0);
-                    if alive > 0.0 {
-                        out.idle_j += ij * (presence / alive).min(1.0);
-                    }
-                });
+                }
+                let Some((dj, ij)) = own else {
+                    return;
+                };
+                let secs = iv.secs();
+                if let (Some(u), Ok(ci)) = (
+                    cells.get(ai, k),
+                    iv.cgroups.binary_search_by_key(&cg, |(c, _)| *c),
+                ) {
+                    let f = share_of_container(model, iv, cg, &u, &iv.cgroups[ci].1);
+                    out.dynamic_j += dj * f;
+                }
+                let alive = live
+                    .of_cgroup(cg)
+                    .iter()
+                    .find(|&&c| live.present(c, k))
+                    .map_or(0.0, |&c| live.alive(c, k) * secs * 1e9);
+                let presence = joined
+                    .usage
+                    .presence_ns
+                    .get(&(ai, k))
+                    .copied()
+                    .unwrap_or(0.0);
+                if alive > 0.0 {
+                    out.idle_j += ij * (presence / alive).min(1.0);
+                }
+            });
             out
         })
         .collect()

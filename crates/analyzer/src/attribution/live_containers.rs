@@ -9,6 +9,19 @@ use crate::models::attribute::{Live, Presence};
 
 /// The function containers over the grid intervals `spans`, as lifecycles.
 pub fn live_containers(an: &Analysis, spans: &[(u64, u64)]) -> Live {
+    of(an, spans, |_| true)
+}
+
+/// Those of a GPU: the function containers that ran on it or held its memory
+/// (`gpu::Device::holders`). A container that never touched a GPU is not kept warm for it, so
+/// it pays none of its idle power.
+pub fn gpu_containers(an: &Analysis, spans: &[(u64, u64)], device: u32) -> Live {
+    let holders = an.gpu.devices.get(&device).map(|d| &d.holders);
+    of(an, spans, |cg| holders.is_some_and(|h| h.contains(&cg)))
+}
+
+/// The function containers whose cgroup `keep` takes.
+fn of(an: &Analysis, spans: &[(u64, u64)], keep: impl Fn(u64) -> bool) -> Live {
     let end = an.grid.end();
     let mut mem: HashMap<usize, f64> = HashMap::new();
     for a in &an.life.activations {
@@ -38,6 +51,7 @@ pub fn live_containers(an: &Analysis, spans: &[(u64, u64)]) -> Live {
             continue;
         };
         if !an.is_function_container(ci)
+            || !keep(g.id)
             || g.hierarchy != 0
             || (c.activations == 0 && groups_others(&g.path))
         {

@@ -153,7 +153,11 @@ pub fn tables(
     policies.retain(|p| seen.insert(p.as_str()));
     // The packages (of the CPUs the trace replayed) a counter covers: psys the whole machine,
     // the other domains one package.
+    // A GPU's counter covers no CPU package: its usage is the GPU's own (`gpu`).
     let scope_of = |e: &crate::replay::energy::Energy, cells: &crate::replay::PackageCells| {
+        if is_gpu(e) {
+            return Vec::new();
+        }
         let whole = matches!(e.domain, pws_trace::records::EnergyDomain::Psys);
         let scope: Vec<u32> = cells
             .keys()
@@ -177,6 +181,12 @@ pub fn tables(
         // One package (every counter but psys on a multi-socket server): its cells, taken by
         // the last counter that needs them; several: summed.
         let ds_cells: Vec<(usize, u64, Usage)> = match scope.as_slice() {
+            _ if is_gpu(e) => an
+                .gpu
+                .devices
+                .get(&e.package)
+                .map(|d| d.usage.cells.clone())
+                .unwrap_or_default(),
             [one] if uses[one] == 0 => cells.remove(one).unwrap_or_default(),
             [one] => cells[one].clone(),
             many => {
@@ -187,62 +197,38 @@ pub fn tables(
                 sum.into_iter().map(|((i, cg), u)| (i, cg, u)).collect()
             }
         };
-        let energy: Vec<(Option<f64>, bool)> = (0..an.grid.len())
-            .map(|i| (e.known(i), e.status[i] == Status::Measured))
+        // A GPU's counter is attributed on its own update windows (`gpu::Device::grid`).
+        let gpu = is_gpu(e).then(|| GpuBasis::new(an, e, args.attribution));
+        let (spans, e_on, live, buckets) = match &gpu {
+            Some(g) => (&g.spans, &g.energy, &g.live, &g.buckets),
+            None => (&spans, e, &live, &buckets),
+        };
+        let energy: Vec<(Option<f64>, bool)> = (0..spans.len())
+            .map(|i| (e_on.known(i), e_on.status[i] == Status::Measured))
             .collect();
-        let ds = Dataset::new(an.rep.columns.clone(), &spans, &energy, ds_cells);
-        let act_cells = activation_energy::cells(an, &scope);
-        let resolution = uncertainty::Resolution::measure(an, e);
         let source = if e.is_measured() {
             "measured"
         } else {
             "simulated"
         };
         let domain = e.domain.to_string();
-        *out.total.entry(domain.clone()).or_default() += e.total_j();
-        let ratio = ShareModel::counter_ratio(&ds, &args.ratio_counter);
-        if let Some(why) = &ratio.fallback {
-            out.notes
-                .push(format!("{domain} {}: counter-ratio: {why}", e.package));
-        }
-        let mut models: Vec<Box<dyn Model>> = vec![
-            Box::new(ShareModel::cpu_share()),
-            Box::new(ratio),
-            Box::new(LinearOffline::new(
-                &ds,
-                args.ridge,
-                args.features.as_deref(),
-            )),
-            Box::new(PerFunction::new(
-                &ds,
-                groups.clone(),
-                args.features.as_deref(),
-                args.comparison.per_function_prior,
-            )),
-            Box::new(LocalLinear::new(
-                &ds,
-                args.comparison.local_window,
-                args.features.as_deref(),
-            )),
-        ];
-        let mut sw = crate::models::smartwatts_model::SmartWattsModel::for_input(
-            &args.smartwatts,
-            an.sensor_ticks.as_ref(),
-            e.domain,
-        );
-        if let Err(why) = sw.fit(&ds, &[]) {
-            out.notes
-                .push(format!("{domain} {}: smartwatts: {why}", e.package));
-        }
-        if let Some(why) = &sw.note {
-            out.notes.push(format!("{domain} {}: {why}", e.package));
-        }
-        // Without a single estimate it would only show up as a model attributing nothing.
-        if sw.estimated() {
-            models.push(Box::new(sw));
-        }
-        if let Some(t) = crate::models::truth::Truth::from_metadata(&an.l.info.metadata, &ds) {
-            models.push(Box::new(t));
+        *out.total.entry(domain.clone()).or_default() += e_on.total_j();
+        let (ds, act_cells, mut models, resolution);
+        if is_gpu(e) {
+            ds = Dataset::new(
+                vec![crate::gpu::utilization::SM_BUSY.to_owned()],
+                spans,
+                &energy,
+                ds_cells,
+            );
+            act_cells = activation_energy::gpu_cells(an, e.package);
+            models = gpu_models(an, e.package);
+            resolution = uncertainty::Resolution::measure_gpu(an, e);
+        } else {
+            ds = Dataset::new(an.rep.columns.clone(), spans, &energy, ds_cells);
+            act_cells = activation_energy::cells(an, &scope);
+            models = cpu_models(an, e, &ds, args, &groups, &mut out.notes);
+            resolution = uncertainty::Resolution::measure(an, e);
         }
         for m in models.iter_mut() {
             let (errs, fitted) = attribute::evaluate(m.as_mut(), &ds, &protocol);
@@ -295,7 +281,7 @@ pub fn tables(
                 // The uncertainty and completeness do not depend on the policy: taken once.
                 let first_policy = pi == 0;
                 let key: Key = (domain.clone(), name.clone(), policy.as_str());
-                let att = attribute::attribute(&ds, m.as_ref(), policy, &live);
+                let att = attribute::attribute(&ds, m.as_ref(), policy, live);
                 // Live containers never count as `other` (they are function containers), so
                 // the rows without their idle energy give both sums.
                 // Added to the key's sum so far, row by row as before, with no key cloned per row.
@@ -317,9 +303,9 @@ pub fn tables(
                         map.insert(key.clone(), sum);
                     }
                 }
-                if let Some(buckets) = &buckets {
-                    let estimated = |i: usize| e.status[i] == Status::Estimated;
-                    grain::rows(buckets, &att, &live, policy, estimated, |r| -> Result<()> {
+                if let Some(buckets) = buckets {
+                    let estimated = |i: usize| e_on.status[i] == Status::Estimated;
+                    grain::rows(buckets, &att, live, policy, estimated, |r| -> Result<()> {
                         let (a, b) = buckets.span(r.bucket);
                         let (name_cg, cid) = names.entry(r.cgroup).or_insert_with(|| {
                             if r.cgroup == UNASSIGNED {
@@ -355,7 +341,7 @@ pub fn tables(
                     })?;
                 }
                 let acts: Vec<ActivationJoules> =
-                    activation_energy::split(an, &ds, m.as_ref(), &att, &live, policy, &act_cells);
+                    activation_energy::split(an, &ds, m.as_ref(), &att, live, policy, &act_cells);
                 for (ai, j) in acts.iter().enumerate() {
                     if an.life.activations[ai].container.is_none() {
                         continue;
@@ -369,7 +355,7 @@ pub fn tables(
                     };
                     activations.add(ai, &key, &part, first_policy);
                 }
-                for (ci, k) in keep_alive::per_container(an, &att, &live, policy, &acts) {
+                for (ci, k) in keep_alive::per_container(an, &att, live, policy, &acts) {
                     *keep_alive.entry((ci, key.clone())).or_default() += k;
                 }
             }
@@ -475,4 +461,102 @@ pub fn tables(
     files.push(written.activation_energy.clone());
     files.push(written.container_energy.clone());
     Ok((files, out, written))
+}
+
+fn is_gpu(e: &crate::replay::energy::Energy) -> bool {
+    e.domain == pws_trace::records::EnergyDomain::Gpu
+}
+
+/// A CPU counter's models: the share models, linear-offline, per-function, local-linear,
+/// SmartWatts where it estimated anything, and a synthetic trace's truth.
+fn cpu_models(
+    an: &Analysis,
+    e: &crate::replay::energy::Energy,
+    ds: &Dataset,
+    args: &RunArgs,
+    groups: &Groups,
+    notes: &mut Vec<String>,
+) -> Vec<Box<dyn Model>> {
+    let domain = e.domain.to_string();
+    let ratio = ShareModel::counter_ratio(ds, &args.ratio_counter);
+    if let Some(why) = &ratio.fallback {
+        notes.push(format!("{domain} {}: counter-ratio: {why}", e.package));
+    }
+    let mut models: Vec<Box<dyn Model>> = vec![
+        Box::new(ShareModel::cpu_share()),
+        Box::new(ratio),
+        Box::new(LinearOffline::new(ds, args.ridge, args.features.as_deref())),
+        Box::new(PerFunction::new(
+            ds,
+            groups.clone(),
+            args.features.as_deref(),
+            args.comparison.per_function_prior,
+        )),
+        Box::new(LocalLinear::new(
+            ds,
+            args.comparison.local_window,
+            args.features.as_deref(),
+        )),
+    ];
+    let mut sw = crate::models::smartwatts_model::SmartWattsModel::for_input(
+        &args.smartwatts,
+        an.sensor_ticks.as_ref(),
+        e.domain,
+    );
+    if let Err(why) = sw.fit(ds, &[]) {
+        notes.push(format!("{domain} {}: smartwatts: {why}", e.package));
+    }
+    if let Some(why) = &sw.note {
+        notes.push(format!("{domain} {}: {why}", e.package));
+    }
+    // Without a single estimate it would only show up as a model attributing nothing.
+    if sw.estimated() {
+        models.push(Box::new(sw));
+    }
+    if let Some(t) = crate::models::truth::Truth::from_metadata(&an.l.info.metadata, ds) {
+        models.push(Box::new(t));
+    }
+    models
+}
+
+/// A GPU's models: `sm-share` (its SM-busy time is all its usage says), and a synthetic
+/// trace's truth.
+fn gpu_models(an: &Analysis, device: u32) -> Vec<Box<dyn Model>> {
+    let mut models: Vec<Box<dyn Model>> = vec![Box::new(ShareModel::sm_share())];
+    if let Some(t) = crate::models::gpu_truth::GpuTruth::from_metadata(&an.l.info.metadata, device)
+    {
+        models.push(Box::new(t));
+    }
+    models
+}
+
+/// What a GPU's counter is attributed on: its update windows (`gpu::Device::grid`), its
+/// energy over them, the containers that used it, and the attribution table's buckets of them.
+struct GpuBasis {
+    spans: Vec<(u64, u64)>,
+    energy: crate::replay::energy::Energy,
+    live: crate::models::attribute::Live,
+    buckets: Option<grain::Buckets>,
+}
+
+impl GpuBasis {
+    fn new(an: &Analysis, e: &crate::replay::energy::Energy, grain: grain::Grain) -> Self {
+        let grid = an.gpu.devices.get(&e.package).map_or(&an.grid, |d| &d.grid);
+        let spans: Vec<(u64, u64)> = (0..grid.len()).map(|i| grid.span(i)).collect();
+        let series = an.l.energy.iter().find(|s| {
+            s.domain == e.domain && s.index == e.package && s.name == e.name && s.source == e.source
+        });
+        let energy = match series {
+            Some(s) => crate::replay::energy::on_grid(std::slice::from_ref(s), grid)
+                .pop()
+                .expect("one series in, one out"),
+            None => e.clone(),
+        };
+        Self {
+            live: live_containers::gpu_containers(an, &spans, e.package),
+            buckets: grain::Buckets::new(grain, &spans),
+            spans,
+            energy,
+        }
+    }
 }

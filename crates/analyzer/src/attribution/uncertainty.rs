@@ -61,8 +61,12 @@ pub struct Resolution {
     /// Median spacing of the readings at which its cumulative value changed, s.
     pub update_s: f64,
     /// Mean span between two usage readings (group samples) on a CPU, s: counter deltas are
-    /// spread by time inside one.
+    /// spread by time inside one. On a GPU, the driver's utilisation sampling period.
     pub usage_s: f64,
+    /// On a GPU, the tables' interval, s: a counter that moves (or is read) less often than
+    /// the intervals it is spread over leaves an activation's ends unresolved by its period even
+    /// when it moves at every reading. 0 elsewhere (CPU counters are read once an interval).
+    pub interval_s: f64,
 }
 
 impl Resolution {
@@ -81,6 +85,34 @@ impl Resolution {
             reading_s,
             update_s,
             usage_s: usage_span(&an.rep.per_cpu),
+            interval_s: 0.0,
+        }
+    }
+
+    /// A GPU's counter, compared with the tables' interval. Its usage is not spread from
+    /// samples at the activation's ends as a CPU counter's is: a sampling period's SM time goes
+    /// whole to the activations that ran in it (`gpu::utilization`), so the period adds no end
+    /// error (what it blurs between activations of one container is in the split, like any
+    /// model's).
+    pub fn measure_gpu(an: &Analysis, e: &Energy) -> Self {
+        Self {
+            usage_s: 0.0,
+            interval_s: an.interval.interval.as_secs_f64(),
+            ..Self::measure(an, e)
+        }
+    }
+
+    /// The period that leaves an activation's ends unresolved, s (0: none beyond the
+    /// held-out errors).
+    fn unresolved_s(&self) -> f64 {
+        if self.update_s > SLOWER * self.reading_s {
+            self.update_s
+        } else if self.interval_s > 0.0
+            && self.update_s.max(self.reading_s) > SLOWER * self.interval_s
+        {
+            self.update_s.max(self.reading_s)
+        } else {
+            0.0
         }
     }
 }
@@ -288,58 +320,57 @@ pub fn exposures(
                 return x;
             };
             let mut prev = 0.0;
-            an.grid
-                .split(a.record.start_ns, a.record.end_ns, |k, _, _| {
-                    let iv = &ds.intervals[k];
-                    let secs = iv.secs();
-                    let (w, sum_w, predicted_w) = per_interval.entry(k).or_insert_with(|| {
-                        let w = model.weights(iv);
-                        let sum: f64 = w.iter().sum();
-                        let p = model.predict_w(iv);
-                        (w, sum, if p.is_finite() { p } else { iv.power_w() })
-                    });
-                    let mut s = 0.0;
-                    let mut counter_part = 0.0;
-                    if let (Some(u), Ok(ci)) = (
-                        cells.get(ai, k),
-                        iv.cgroups.binary_search_by_key(&cg, |(c, _)| *c),
-                    ) {
-                        // The same part of the container as `activation_energy::split` gives.
-                        let f = share_of_container(model, iv, cg, &u, &iv.cgroups[ci].1);
-                        if *sum_w > 0.0 {
-                            s = f * w[ci].max(0.0) / *sum_w;
-                        }
-                        // The part of its weight that counters carry.
-                        let wa = model.cgroup_weight(iv, cg, &u);
-                        if wa > 0.0 {
-                            let cpu_only = Usage {
-                                cpu_ns: u.cpu_ns,
-                                counters: smallvec::smallvec![0.0; u.counters.len()],
-                            };
-                            counter_part = ((wa - model.cgroup_weight(iv, cg, &cpu_only)) / wa)
-                                .clamp(0.0, 1.0);
-                        }
-                    }
-                    let xi = if predicted_w.is_finite() {
-                        s * *predicted_w * secs
-                    } else {
-                        0.0
-                    };
-                    x.intervals += 1;
-                    x.secs += secs;
-                    x.x1 += xi;
-                    x.x2 += xi * xi;
-                    x.share_secs += s * secs;
-                    // Finite energy that is not fitted is a gap's estimate (`Status::Estimated`).
-                    if !iv.fitted && iv.energy_j.is_finite() && predicted_w.is_finite() {
-                        x.estimated_j += s * (iv.energy_j - *predicted_w * secs).abs();
-                    }
-                    x.share_variation += (s - prev).abs();
-                    prev = s;
-                    if predicted_w.is_finite() {
-                        x.counter_j += s * (*predicted_w - idle_w).max(0.0) * secs * counter_part;
-                    }
+            super::activation_energy::visit_intervals(an, cells, ai, |k| {
+                let iv = &ds.intervals[k];
+                let secs = iv.secs();
+                let (w, sum_w, predicted_w) = per_interval.entry(k).or_insert_with(|| {
+                    let w = model.weights(iv);
+                    let sum: f64 = w.iter().sum();
+                    let p = model.predict_w(iv);
+                    (w, sum, if p.is_finite() { p } else { iv.power_w() })
                 });
+                let mut s = 0.0;
+                let mut counter_part = 0.0;
+                if let (Some(u), Ok(ci)) = (
+                    cells.get(ai, k),
+                    iv.cgroups.binary_search_by_key(&cg, |(c, _)| *c),
+                ) {
+                    // The same part of the container as `activation_energy::split` gives.
+                    let f = share_of_container(model, iv, cg, &u, &iv.cgroups[ci].1);
+                    if *sum_w > 0.0 {
+                        s = f * w[ci].max(0.0) / *sum_w;
+                    }
+                    // The part of its weight that counters carry.
+                    let wa = model.cgroup_weight(iv, cg, &u);
+                    if wa > 0.0 {
+                        let cpu_only = Usage {
+                            cpu_ns: u.cpu_ns,
+                            counters: smallvec::smallvec![0.0; u.counters.len()],
+                        };
+                        counter_part =
+                            ((wa - model.cgroup_weight(iv, cg, &cpu_only)) / wa).clamp(0.0, 1.0);
+                    }
+                }
+                let xi = if predicted_w.is_finite() {
+                    s * *predicted_w * secs
+                } else {
+                    0.0
+                };
+                x.intervals += 1;
+                x.secs += secs;
+                x.x1 += xi;
+                x.x2 += xi * xi;
+                x.share_secs += s * secs;
+                // Finite energy that is not fitted is a gap's estimate (`Status::Estimated`).
+                if !iv.fitted && iv.energy_j.is_finite() && predicted_w.is_finite() {
+                    x.estimated_j += s * (iv.energy_j - *predicted_w * secs).abs();
+                }
+                x.share_variation += (s - prev).abs();
+                prev = s;
+                if predicted_w.is_finite() {
+                    x.counter_j += s * (*predicted_w - idle_w).max(0.0) * secs * counter_part;
+                }
+            });
             x.share_variation += prev;
             x
         })
@@ -424,8 +455,8 @@ impl Uncertainty {
         // A counter that changes at every reading resolves each interval, and its lag inside
         // a reading spacing is in the held-out errors; one that moves less often leaves the
         // activation's ends unresolved by its update period.
-        let update = if r.update_s > SLOWER * r.reading_s && x.secs > 0.0 {
-            ends * r.update_s * x.x1 / x.secs
+        let update = if x.secs > 0.0 {
+            ends * r.unresolved_s() * x.x1 / x.secs
         } else {
             0.0
         };

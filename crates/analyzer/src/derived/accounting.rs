@@ -13,10 +13,15 @@ use super::rows::{collect, f64s, of_key, scan, Written};
 /// Domain → (activations' J, keep-alive J).
 pub type FunctionSums = BTreeMap<String, (f64, f64)>;
 
-/// Domain → (activations' J, keep-alive J) under (model, policy): one key's rows at a time.
+/// Domain → (activations' J, keep-alive J) under (model, policy), the model as
+/// `summary::domain_model` picks it per domain: one key's rows at a time.
 pub fn function_sums(w: &Written, model: &str, policy: &str) -> Result<FunctionSums> {
     let mut out = FunctionSums::new();
-    for key in w.keys.iter().filter(|k| k.1 == model && k.2 == policy) {
+    for key in w
+        .keys
+        .iter()
+        .filter(|k| k.1 == crate::summary::domain_model(model, &k.0, &w.keys) && k.2 == policy)
+    {
         let sum = |part: &std::path::Path, value: &str| -> Result<f64> {
             let df = collect(
                 of_key(scan(part)?, key).select([col(value).sum()]),

@@ -2,6 +2,7 @@
 
 pub mod attribute;
 pub mod dataset;
+pub mod gpu_truth;
 pub mod idle_policy;
 pub mod linear;
 pub mod local_linear;

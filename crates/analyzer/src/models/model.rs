@@ -98,12 +98,15 @@ impl ScoreSpan {
 enum Feature {
     CpuTime,
     Counter(usize, String),
+    /// A GPU's SM-busy time, its usage's one counter (`gpu::utilization::SM_BUSY`).
+    SmBusy,
 }
 
 impl Feature {
     fn of(&self, u: &Usage) -> f64 {
         match self {
             Feature::CpuTime => u.cpu_ns as f64,
+            Feature::SmBusy => u.counters.first().copied().unwrap_or(0.0),
             Feature::Counter(i, _) => u.counters.get(*i).copied().unwrap_or(0.0),
         }
     }
@@ -128,6 +131,18 @@ impl ShareModel {
         Self {
             name: "cpu-share",
             feature: Feature::CpuTime,
+            fit: None,
+            fallback: None,
+        }
+    }
+
+    /// `sm-share`, a GPU's: power = idle + slope × SM-busy time per second; each cgroup's
+    /// dynamic share is its share of the SM-busy time (Kepler's and Alumet's GPU split, with
+    /// the idle power fitted rather than taken as the lowest reading).
+    pub fn sm_share() -> Self {
+        Self {
+            name: "sm-share",
+            feature: Feature::SmBusy,
             fit: None,
             fallback: None,
         }
@@ -165,6 +180,7 @@ impl ShareModel {
     fn feature_name(&self) -> String {
         match &self.feature {
             Feature::CpuTime => "cpu_ns".to_owned(),
+            Feature::SmBusy => "sm_busy_ns".to_owned(),
             Feature::Counter(_, n) => n.clone(),
         }
     }

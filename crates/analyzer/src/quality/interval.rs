@@ -64,8 +64,11 @@ pub fn choose(arg: IntervalArg, energy: &[EnergySeries]) -> Chosen {
             auto: false,
         },
         IntervalArg::Auto => Chosen {
+            // Not a GPU's: its ~100 ms counter would make every CPU interval a second; its
+            // cadence is in its activations' uncertainty instead.
             interval: energy
                 .iter()
+                .filter(|s| s.domain != pws_trace::records::EnergyDomain::Gpu)
                 .filter_map(|s| update_period::measure(s).ok())
                 .map(|c| auto_for_counter(&c))
                 .max()

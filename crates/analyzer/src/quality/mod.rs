@@ -16,6 +16,8 @@ use serde::Serialize;
 use crate::analyze::Analysis;
 use crate::replay::energy_gaps::Status;
 use crate::tables::Table;
+use pws_trace::records::EnergyDomain;
+use resolvable::Durations;
 
 pub use resolvable::{FunctionQuality, Verdict};
 pub use update_period::{CounterQuality, UPDATES_PER_INTERVAL};
@@ -92,6 +94,10 @@ pub struct Quality {
     pub trace: TraceQuality,
     pub functions: Vec<FunctionQuality>,
     pub verdict: Verdict,
+    /// The activations that used a GPU against the coarsest GPU counter (NVML's ~100 ms), where
+    /// the trace has one: what a GPU's counter resolves of them.
+    pub gpu_functions: Vec<FunctionQuality>,
+    pub gpu_verdict: Option<Verdict>,
 }
 
 /// The report of one replayed trace.
@@ -109,12 +115,29 @@ pub fn assess(an: &Analysis) -> Quality {
         let mut d: Vec<u64> = durations.iter().filter_map(|x| x.1).collect();
         update_period::percentile(&mut d, 0.5)
     };
-    let reference = counters
-        .iter()
-        .map(|c| &c.counter)
-        .filter(|c| c.effective_period_ns().is_some())
-        .max_by_key(|c| c.effective_period_ns());
-    let (functions, verdict) = resolvable::assess(&durations, reference);
+    // The CPU's counters judge every activation; a GPU's, those that used it.
+    let gpu = |c: &&CounterQuality| c.domain == EnergyDomain::Gpu.to_string();
+    let coarsest = |on_gpu: bool| {
+        counters
+            .iter()
+            .map(|c| &c.counter)
+            .filter(|c| gpu(c) == on_gpu && c.effective_period_ns().is_some())
+            .max_by_key(|c| c.effective_period_ns())
+    };
+    let (functions, verdict) = resolvable::assess(&durations, coarsest(false));
+    let (gpu_functions, gpu_verdict) = match coarsest(true) {
+        Some(c) => {
+            let used: Durations = durations
+                .iter()
+                .enumerate()
+                .filter(|(ai, _)| an.gpu.used_by(*ai))
+                .map(|(_, d)| d.clone())
+                .collect();
+            let (f, v) = resolvable::assess(&used, Some(c));
+            (f, Some(v))
+        }
+        None => (Vec::new(), None),
+    };
     Quality {
         run: an.run.clone(),
         host: an.host.clone(),
@@ -124,6 +147,8 @@ pub fn assess(an: &Analysis) -> Quality {
         trace: trace(an, median_ns),
         functions,
         verdict,
+        gpu_functions,
+        gpu_verdict,
     }
 }
 
@@ -325,6 +350,12 @@ impl Quality {
             push("function", &f.function, json(f));
         }
         push("verdict", "", json(&self.verdict));
+        for f in &self.gpu_functions {
+            push("gpu_function", &f.function, json(f));
+        }
+        if let Some(v) = &self.gpu_verdict {
+            push("gpu_verdict", "", json(v));
+        }
         for e in &self.counter_errors {
             push("counter", "", serde_json::json!({ "error": e }));
         }

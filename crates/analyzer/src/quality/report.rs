@@ -18,6 +18,9 @@ impl Quality {
         let t = &self.trace;
         let _ = writeln!(s, "== {trace}: run {}, host {}", self.run, self.host);
         let _ = writeln!(s, "verdict     {}", self.verdict.line);
+        if let Some(v) = &self.gpu_verdict {
+            let _ = writeln!(s, "gpu         {}", v.line);
+        }
         let _ = writeln!(
             s,
             "interval    {:.0} ms{} over {:.1} s",

@@ -167,6 +167,9 @@ pub struct CpuReplay {
     /// Side-band pass only: the lifecycle tracepoints and cgroup paths.
     pub tracepoints: Vec<Tracepoint>,
     pub cgroup_paths: Vec<(u64, String)>,
+    /// Accounting pass: (time, pid, cgroup) each time a task is first seen in a cgroup, from
+    /// its group samples (a few per task): what maps GPU processes to cgroups.
+    pub pid_cgroups: Vec<(u64, u32, u64)>,
     pub stats: CpuStats,
 }
 
@@ -577,7 +580,10 @@ impl<'g> Walker<'g> {
         };
         // A CPU runs one task for many samples in a row: the map is written when that changes.
         if self.last_pid_cgroup != Some((pid, cg)) {
-            self.cgroup_of_pid.insert(pid, cg);
+            let old = self.cgroup_of_pid.insert(pid, cg);
+            if old != Some(cg) && cg != IDLE && cg != UNKNOWN {
+                self.out.pid_cgroups.push((time, pid, cg));
+            }
             self.last_pid_cgroup = Some((pid, cg));
         }
         self.charge(time, cg, Some(read));

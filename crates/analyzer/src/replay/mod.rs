@@ -26,8 +26,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use pws_trace::perf::PerfAttrs;
 use pws_trace::records::{
-    ActivationRecord, CgroupEvent, ClockPair, ContainerEvent, CpuStatBlock, EnergySeries, PerfData,
-    Statistics, TraceInfo,
+    ActivationRecord, CgroupEvent, ClockPair, ContainerEvent, CpuStatBlock, EnergySeries, GpuBlock,
+    PerfData, Statistics, TraceInfo,
 };
 use pws_trace::{BlockKind, Inflater, ReadOptions, Record, Trace};
 use rayon::prelude::*;
@@ -50,6 +50,9 @@ pub struct Loaded {
     pub containers: Vec<ContainerEvent>,
     /// Per-CPU /proc/stat readings (steal, irq, softirq, …), as recorded.
     pub cpu_stat: Vec<CpuStatBlock>,
+    /// NVML's per-GPU reads besides the energy counters (instantaneous power, per-process
+    /// utilisation, running processes), as recorded.
+    pub gpu: Vec<GpuBlock>,
     /// The last statistics block (cumulative).
     pub statistics: Option<Statistics>,
     /// The perf-data blocks, in trace order (their CPUs are in their payloads:
@@ -89,6 +92,7 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
     let (mut clock, mut cgroup_events, mut energy) = (Vec::new(), Vec::new(), Vec::new());
     let (mut activations, mut containers) = (Vec::new(), Vec::new());
     let mut cpu_stat = Vec::new();
+    let mut gpu = Vec::new();
     let (mut statistics, mut notes) = (None, Vec::new());
     let mut perf_blocks = Vec::new();
     let mut perf_raw_bytes = 0u64;
@@ -126,6 +130,7 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
             Record::Activations(a) => activations.extend(a.records),
             Record::ContainerEvents(c) => containers.extend(c.events),
             Record::CpuStat(c) => cpu_stat.push(c),
+            Record::Gpu(g) => gpu.push(g),
             Record::Statistics(s) => {
                 end_ns = end_ns.max(s.ts_ns);
                 statistics = Some(s);
@@ -169,6 +174,7 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
         activations,
         containers,
         cpu_stat,
+        gpu,
         statistics,
         perf_blocks,
         perf_raw_bytes,

@@ -19,12 +19,24 @@
 //! (JSON); analysing a trace with linear power and counters adds a model named `truth`. The
 //! energy source is labelled `simulated`: it is not a measurement.
 //!
+//! `--gpus N` adds N GPUs ([`gpu`]): the functions of even index run kernels on GPU
+//! `index / 2 % N` during their runs, each function at its own power at full SM use and SM
+//! duty; each GPU has a total-energy counter as NVML's (energy series `synthetic-gpu:{d}`,
+//! domain gpu, labelled simulated, mJ) that moves every `--gpu-update-period` (100 ms) ±
+//! `--gpu-update-jitter` (2 ms) and is read every `--gpu-interval` (100 ms, 37 ms off the
+//! updates), and gpu blocks with every read's instantaneous power, the per-process utilisation
+//! samples of each `--gpu-sampling-period` (167 ms) and the processes holding memory, under
+//! the pids the containers' tasks carry in the perf samples. The truth adds a `gpu` object
+//! (per-function constants, every GPU activation's true dynamic GPU energy, every device's
+//! total). Without it the trace is that of before the option existed, byte for byte.
+//!
 //! The schedule ([`schedule`]) is drawn first, because the truth goes in the trace-info block,
 //! which comes first; the perf data, energy readings and activation records are then generated
 //! and written one second at a time, so a trace of many gigabytes is written in bounded memory
 //! (`bench/analyzer_memory.sh` relies on it).
 
 mod functions;
+mod gpu;
 mod perf;
 mod power;
 mod schedule;
@@ -145,6 +157,27 @@ pub struct SynthArgs {
     /// container for the whole trace.
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub keep_alive: Option<std::time::Duration>,
+    /// GPUs of the synthetic machine (0: none). Functions of even index use GPU `index / 2 % N`
+    /// (each its own power at full SM use and SM duty), odd ones the CPUs only; each GPU has an
+    /// NVML-like energy counter (labelled simulated) and gpu blocks as pws-record writes them.
+    #[arg(long, default_value_t = 0)]
+    pub gpus: u32,
+    /// The GPUs are read this often (whole ms, 1 ms to 1 s), as pws-record's --gpu-interval;
+    /// the reads start 37 ms after the counter's first update, so they are not aligned with it.
+    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub gpu_interval: std::time::Duration,
+    /// The GPUs' energy counters move only at this period (whole ms; an H200's NVML counter:
+    /// ~100 ms), whatever the read rate.
+    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub gpu_update_period: std::time::Duration,
+    /// Each GPU counter update moves by up to ± this from its beat (whole ms, below half the
+    /// update period).
+    #[arg(long, default_value = "2ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub gpu_update_jitter: std::time::Duration,
+    /// The driver's per-process utilisation sampling period (whole ms): one sample per
+    /// process that ran a kernel, at the end of each period.
+    #[arg(long, default_value = "167ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub gpu_sampling_period: std::time::Duration,
 }
 
 impl SynthArgs {
@@ -227,6 +260,7 @@ fn check(args: &SynthArgs) -> Result<()> {
     if !(1..=1000).contains(&read) {
         bail!("--energy-read-period {read} ms: give 1 ms to 1 s");
     }
+    gpu_options(args)?;
     // Each 300 ms gap needs a stretch of ordinary readings around it.
     if args.energy_gaps > 0 && u64::from(args.energy_gaps) * 1000 > args.seconds.max(2) * 1000 / 2 {
         bail!(
@@ -236,6 +270,36 @@ fn check(args: &SynthArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A GPU duration flag in whole milliseconds, within `[lo, hi]`.
+fn whole_ms(flag: &str, d: std::time::Duration, lo: u64, hi: u64) -> Result<u64> {
+    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    if d.subsec_nanos() % 1_000_000 != 0 || !(lo..=hi).contains(&ms) {
+        bail!("{flag} {d:?}: give whole milliseconds, {lo} ms to {hi} ms");
+    }
+    Ok(ms)
+}
+
+/// The GPU options in ms, checked (also without `--gpus`, so a bad flag never passes).
+fn gpu_options(args: &SynthArgs) -> Result<gpu::GpuOptions> {
+    if args.gpus > gpu::MAX_GPUS {
+        bail!("--gpus {}: give 0 to {}", args.gpus, gpu::MAX_GPUS);
+    }
+    let update_ms = whole_ms("--gpu-update-period", args.gpu_update_period, 1, 10_000)?;
+    let jitter_ms = whole_ms("--gpu-update-jitter", args.gpu_update_jitter, 0, 10_000)?;
+    if 2 * jitter_ms >= update_ms {
+        bail!(
+            "--gpu-update-jitter {jitter_ms} ms: below half the update period ({update_ms} ms), so the updates stay in order"
+        );
+    }
+    Ok(gpu::GpuOptions {
+        devices: args.gpus as usize,
+        update_ms,
+        jitter_ms,
+        read_ms: whole_ms("--gpu-interval", args.gpu_interval, 1, 1000)?,
+        sampling_ms: whole_ms("--gpu-sampling-period", args.gpu_sampling_period, 1, 10_000)?,
+    })
 }
 
 pub fn run(args: &SynthArgs) -> Result<std::process::ExitCode> {
@@ -267,7 +331,11 @@ pub fn run(args: &SynthArgs) -> Result<std::process::ExitCode> {
     // Its own stream, so jitter leaves the noise and schedule of a seed as they were.
     let mut jitter_rng = StdRng::seed_from_u64(args.seed ^ 0x717e);
     let gaps = Gaps::new(copts.gaps, ms_total);
-    let truth = truth_json(args, &sched, &freq, &gaps, &package_of);
+    let gpu_plan = (args.gpus > 0)
+        .then(|| gpu::Plan::new(&sched, gpu_options(args).expect("checked"), args.seed));
+    let gpu_truth = gpu_plan.as_ref().map(gpu::Plan::truth);
+    let truth = truth_json(args, &sched, &freq, &gaps, &package_of, gpu_truth);
+    let mut gpus = gpu_plan.as_ref().map(|p| gpu::Writer::new(p, args.seed));
 
     let opts = WriterOptions {
         compression_level: Some(COMPRESSION_LEVEL),
@@ -350,21 +418,29 @@ pub fn run(args: &SynthArgs) -> Result<std::process::ExitCode> {
                 }
             }
         }
-        w.write(&EnergyBlock {
-            series: samples
-                .into_iter()
-                .enumerate()
-                .map(|(p, samples)| EnergySeries {
-                    source: EnergySource::Simulated,
-                    domain: EnergyDomain::Package,
-                    index: p as u32,
-                    name: format!("synthetic-truth:{p}"),
-                    unit_joules: 1e-6,
-                    wrap: 0,
-                    samples,
-                })
-                .collect(),
-        })?;
+        let mut series: Vec<EnergySeries> = samples
+            .into_iter()
+            .enumerate()
+            .map(|(p, samples)| EnergySeries {
+                source: EnergySource::Simulated,
+                domain: EnergyDomain::Package,
+                index: p as u32,
+                name: format!("synthetic-truth:{p}"),
+                unit_joules: 1e-6,
+                wrap: 0,
+                samples,
+            })
+            .collect();
+        // The GPUs' counters in the same block, their reads in a gpu block after it.
+        let gpu_block = gpus.as_mut().map(|g| {
+            let (s, block) = g.chunk(c0, c1);
+            series.extend(s);
+            block
+        });
+        w.write(&EnergyBlock { series })?;
+        if let Some(b) = gpu_block {
+            w.write(&b)?;
+        }
         let mut events = Vec::new();
         while next_start < sched.acts.len() && sched.acts[next_start].start < c1 {
             let i = next_start;
@@ -396,7 +472,7 @@ pub fn run(args: &SynthArgs) -> Result<std::process::ExitCode> {
     let samples: u64 = encoders.iter().map(|e| e.samples).sum();
     let bytes = std::fs::metadata(&args.output).map_or(0, |m| m.len());
     eprintln!(
-        "pws-analyze: wrote {} ({} s, {} CPUs in {} packages at {} Hz: {samples} perf samples, {bytes} bytes; {} activations of {} functions in {} containers; energy is synthetic ground truth, not a measurement)",
+        "pws-analyze: wrote {} ({} s, {} CPUs in {} packages at {} Hz: {samples} perf samples, {bytes} bytes; {} activations of {} functions in {} containers{}; energy is synthetic ground truth, not a measurement)",
         args.output.display(),
         ms_total / 1000,
         args.cpus,
@@ -404,7 +480,12 @@ pub fn run(args: &SynthArgs) -> Result<std::process::ExitCode> {
         args.freq,
         sched.acts.len(),
         sched.functions.len(),
-        sched.containers.len()
+        sched.containers.len(),
+        if args.gpus > 0 {
+            format!(", {} GPUs", args.gpus)
+        } else {
+            String::new()
+        }
     );
     Ok(std::process::ExitCode::SUCCESS)
 }
@@ -430,6 +511,7 @@ fn truth_json(
     freq: &Frequency,
     gaps: &Gaps,
     package_of: &dyn Fn(usize) -> usize,
+    gpu: Option<serde_json::Value>,
 ) -> String {
     let per: BTreeMap<String, f64> = sched
         .acts
@@ -460,7 +542,7 @@ fn truth_json(
         .map(|f| json!({"name": f.name, "rate": f.rate, "ips": f.ips, "run_ms": [f.run_ms.0, f.run_ms.1]}))
         .collect();
     let exact = args.power == PowerShape::Linear && args.counters == Counters::Default;
-    json!({
+    let mut truth = json!({
         "idle_w": IDLE_W,
         "w_per_busy_cpu": W_PER_BUSY_CPU,
         "j_per_instruction": J_PER_INSTRUCTION,
@@ -490,8 +572,12 @@ fn truth_json(
         },
         "containers": containers,
         "activation_dynamic_j": per,
-    })
-    .to_string()
+    });
+    // Only with --gpus: without it the truth is that of before the option existed.
+    if let Some(g) = gpu {
+        truth["gpu"] = g;
+    }
+    truth.to_string()
 }
 
 fn act_dynamic_j(a: &Act, freq: &Frequency, package_of: &dyn Fn(usize) -> usize) -> f64 {
@@ -527,12 +613,26 @@ fn trace_info(truth: String, args: &SynthArgs, package_of: &dyn Fn(usize) -> usi
             })
             .collect(),
         perf_events: perf::events(cpus, args.counters),
-        sources: vec![SourceInfo {
+        sources: std::iter::once(SourceInfo {
             kind: "energy".into(),
             name: "synthetic-truth".into(),
             status: SourceStatus::Used,
             detail: "synthetic ground truth from pws-analyze synth: not a measurement".into(),
-        }],
+        })
+        .chain((args.gpus > 0).then(|| SourceInfo {
+            kind: "energy".into(),
+            name: "synthetic-gpu".into(),
+            status: SourceStatus::Used,
+            detail: format!(
+                "{} synthetic GPUs from pws-analyze synth, NVML-like (a total-energy counter updating every {:?} ± {:?}, read every {:?}; per-process utilisation sampled every {:?}): synthetic ground truth, not a measurement",
+                args.gpus,
+                args.gpu_update_period,
+                args.gpu_update_jitter,
+                args.gpu_interval,
+                args.gpu_sampling_period
+            ),
+        }))
+        .collect(),
         metadata: vec![("run".into(), "synth".into()), ("pws.truth".into(), truth)],
         ..TraceInfo::default()
     }
@@ -705,6 +805,46 @@ mod tests {
         (a.functions, a.rate) = (50, Some(50.0));
         a.keep_alive = Some(std::time::Duration::from_secs(600));
         check(&a).unwrap();
+    }
+
+    #[test]
+    fn gpu_options_that_make_no_sense_are_refused() {
+        use std::time::Duration;
+        let p = PathBuf::from("unused.pws");
+        let ms = Duration::from_millis;
+        let bad: [&dyn Fn(&mut SynthArgs); 9] = [
+            &|a| a.gpus = gpu::MAX_GPUS + 1,
+            &|a| a.gpu_update_period = ms(0),
+            &|a| a.gpu_update_period = ms(10_001),
+            &|a| a.gpu_update_jitter = ms(50),
+            &|a| a.gpu_update_jitter = Duration::from_micros(1500),
+            &|a| a.gpu_interval = ms(0),
+            &|a| a.gpu_interval = ms(1001),
+            &|a| a.gpu_interval = Duration::from_micros(100_500),
+            &|a| a.gpu_sampling_period = ms(0),
+        ];
+        for (k, set) in bad.iter().enumerate() {
+            let mut a = args(p.clone(), 3, 2, 1000);
+            a.gpus = 2;
+            set(&mut a);
+            assert!(check(&a).is_err(), "case {k}");
+        }
+        let mut a = args(p, 3, 2, 1000);
+        a.gpus = gpu::MAX_GPUS;
+        (a.gpu_update_period, a.gpu_update_jitter) = (ms(100), ms(49));
+        (a.gpu_interval, a.gpu_sampling_period) = (ms(1), ms(1));
+        check(&a).unwrap();
+        let o = gpu_options(&a).unwrap();
+        assert_eq!(
+            (
+                o.devices,
+                o.update_ms,
+                o.jitter_ms,
+                o.read_ms,
+                o.sampling_ms
+            ),
+            (64, 100, 49, 1, 1)
+        );
     }
 
     /// Three CPUs at 5 kHz for 3 s: one block per CPU and second, continuing each other; on

@@ -57,6 +57,9 @@ pub struct Container {
     pub created: u64,
     /// None: still there at the trace's end.
     pub removed: Option<u64>,
+    /// Its process: the pid its tasks carry (without `--keep-alive`, concurrent runs are
+    /// threads with the pids that follow it), and its GPU process under `--gpus`.
+    pub pid: u32,
     /// Its runs (start, end) in order; with `--keep-alive`, one at a time.
     pub runs: Vec<(u64, u64)>,
 }
@@ -142,6 +145,7 @@ impl Schedule {
                     serial: 0x5157_c000 + fi as u64,
                     created: 0,
                     removed: None,
+                    pid: 100 + 16 * fi as u32,
                     runs: Vec::new(),
                 });
             }
@@ -169,14 +173,13 @@ impl Schedule {
                 };
                 let (container, cold, pid) = match keep_alive {
                     // Concurrent runs are threads of one process: one pid each.
-                    None => (
-                        s.containers.len() - 1,
-                        false,
-                        100 + 16 * fi as u32 + running.len() as u32,
-                    ),
+                    None => {
+                        let c = s.containers.len() - 1;
+                        (c, false, s.containers[c].pid + running.len() as u32)
+                    }
                     Some(ka) => {
                         let (c, cold) = s.take_container(&mut pool, fi, start, ka);
-                        (c, cold, POOL_PID_BASE + c as u32)
+                        (c, cold, s.containers[c].pid)
                     }
                 };
                 let cgroup = s.containers[container].cgroup_id;
@@ -273,6 +276,7 @@ impl Schedule {
             serial: 0x5157_d000_0000 + c as u64,
             created: start,
             removed: None,
+            pid: POOL_PID_BASE + c as u32,
             runs: Vec::new(),
         });
         pool.push(c);

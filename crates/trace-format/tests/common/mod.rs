@@ -340,16 +340,17 @@ pub fn cpu_stat() -> impl Strategy<Value = CpuStatBlock> {
 }
 
 pub fn gpu() -> impl Strategy<Value = GpuBlock> {
-    let sample = (any::<u32>(), any::<u64>(), any::<[u8; 4]>()).prop_map(|(pid, timestamp_us, p)| {
-        GpuProcessSample {
-            pid,
-            timestamp_us,
-            sm: p[0],
-            mem: p[1],
-            enc: p[2],
-            dec: p[3],
-        }
-    });
+    let sample =
+        (any::<u32>(), any::<u64>(), any::<[u8; 4]>()).prop_map(|(pid, timestamp_us, p)| {
+            GpuProcessSample {
+                pid,
+                timestamp_us,
+                sm: p[0],
+                mem: p[1],
+                enc: p[2],
+                dec: p[3],
+            }
+        });
     let process = (any::<u32>(), any::<Option<u64>>())
         .prop_map(|(pid, used_memory)| GpuProcess { pid, used_memory });
     let read = (

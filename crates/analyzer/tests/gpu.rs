@@ -1,0 +1,179 @@
+//! GPU energy per cgroup and activation, against a known truth: `pws-analyze synth --gpus`
+//! runs two GPU functions of different watts per SM-second on one GPU (whose counter moves
+//! every 100 ms, read 37 ms after each move) beside a CPU-only one. The analysis must give the
+//! `truth` model each function's GPU energy within 5 %, keep every (model, idle policy)'s
+//! attribution equal to the counter's energy, give no GPU energy to the function that never
+//! used the GPU, bound each activation's energy by an interval that covers the truth and is
+//! wide where the counter cannot resolve it, and report the counter's cadence.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+
+use common::{rows, synth_analysed};
+
+#[test]
+fn gpu_energy_against_a_known_truth() {
+    let d = tempfile::tempdir().unwrap();
+    let (out, truth, printed) = synth_analysed(
+        d.path(),
+        &["--seconds", "30", "--gpus", "1"],
+        &["--summary-json", d.path().join("s.json").to_str().unwrap()],
+    );
+    assert!(printed.contains("gpu"), "{printed}");
+    let g = &truth["gpu"];
+    let true_j = g["activation_dynamic_j"].as_object().unwrap();
+    let gpu_functions: Vec<String> = g["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| !f["device"].is_null())
+        .map(|f| f["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(gpu_functions.len(), 2, "{g}");
+
+    // Per (model, action): joules under `unassigned` (the dynamic part), the truth's, and how
+    // many activations' intervals cover the truth.
+    let ae = rows(&out.join("activation_energy"));
+    let gpu_rows: Vec<_> = ae.iter().filter(|r| r.str("domain") == "gpu").collect();
+    assert!(!gpu_rows.is_empty(), "no gpu rows in activation_energy");
+    let mut per: BTreeMap<(String, String), (f64, f64, usize, usize)> = BTreeMap::new();
+    let mut short_rel_hw: Vec<f64> = Vec::new();
+    for r in gpu_rows
+        .iter()
+        .filter(|r| r.str("idle_policy") == "unassigned")
+    {
+        let action = r.str("action").to_owned();
+        let key = (r.str("model").to_owned(), action.clone());
+        let dj = r.num("dynamic_j").unwrap();
+        let Some(t) = true_j.get(r.str("activation_id")).and_then(|v| v.as_f64()) else {
+            // A CPU-only function: not one joule of the GPU's dynamic energy.
+            assert!(!gpu_functions.contains(&action));
+            assert_eq!(dj, 0.0, "{action} never used the GPU");
+            continue;
+        };
+        let e = per.entry(key).or_default();
+        e.0 += dj;
+        e.1 += t;
+        e.2 += 1;
+        let (lo, hi) = (
+            r.num("dynamic_lo_j").unwrap(),
+            r.num("dynamic_hi_j").unwrap(),
+        );
+        e.3 += usize::from(lo <= t && t <= hi);
+        if r.str("model") == "truth" && t > 0.0 {
+            short_rel_hw.push(r.num("dynamic_half_width_j").unwrap() / t);
+        }
+    }
+    for ((model, action), (got, want, n, covered)) in &per {
+        let err = got / want - 1.0;
+        println!("{model:9} {action:14} {got:9.2} J against {want:9.2} J ({:+.1} %), {covered}/{n} intervals cover it", 100.0 * err);
+        if model == "truth" {
+            assert!(
+                err.abs() < 0.05,
+                "{model} {action}: {got} J, truth {want} J"
+            );
+        }
+        // Nominal 95 %: the counter's cadence and the split are in the half-width.
+        assert!(
+            *covered as f64 >= 0.9 * *n as f64,
+            "{model} {action}: {covered} of {n} covered"
+        );
+    }
+    // sm-share gives every SM-second the same power: the function of higher watts per
+    // SM-second gets less than its truth, the other more, and together about what the truth
+    // has (its fitted idle power is a few watts off the true one on a lagging counter).
+    let (sum_sm, sum_truth): (f64, f64) = per
+        .iter()
+        .filter(|((m, _), _)| m == "sm-share")
+        .fold((0.0, 0.0), |a, (_, v)| (a.0 + v.0, a.1 + v.1));
+    assert!(
+        (sum_sm / sum_truth - 1.0).abs() < 0.1,
+        "{sum_sm} against {sum_truth}"
+    );
+    let w: HashMap<String, f64> = g["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| Some((f["name"].as_str()?.to_owned(), f["w_at_full_sm"].as_f64()?)))
+        .collect();
+    let (hot, cool) = if w[&gpu_functions[0]] > w[&gpu_functions[1]] {
+        (&gpu_functions[0], &gpu_functions[1])
+    } else {
+        (&gpu_functions[1], &gpu_functions[0])
+    };
+    let rel = |a: &String| {
+        let v = per[&("sm-share".to_owned(), a.clone())];
+        v.0 / v.1
+    };
+    assert!(
+        rel(hot) < 1.0 && rel(cool) > 1.0,
+        "hot {} cool {}",
+        rel(hot),
+        rel(cool)
+    );
+
+    // Activations of 10–30 ms on a 100 ms counter: estimates, and their intervals say so.
+    short_rel_hw.sort_by(f64::total_cmp);
+    let median = short_rel_hw[short_rel_hw.len() / 2];
+    assert!(
+        median > 0.5,
+        "median half-width {median} of the truth's energy"
+    );
+
+    // Every joule of the counter is somewhere, under every model and idle policy.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("s.json")).unwrap()).unwrap();
+    let total = summary[0]["accounting"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["domain"] == "gpu")
+        .unwrap()["total_j"]
+        .as_f64()
+        .unwrap();
+    let mut sums: BTreeMap<(String, String), f64> = BTreeMap::new();
+    for r in rows(&out.join("attribution")) {
+        if r.str("domain") == "gpu" {
+            *sums
+                .entry((r.str("model").to_owned(), r.str("idle_policy").to_owned()))
+                .or_default() += r.num("energy_j").unwrap();
+        }
+    }
+    assert_eq!(sums.len(), 2 * 5, "{sums:?}");
+    for (k, j) in &sums {
+        assert!((j / total - 1.0).abs() < 1e-9, "{k:?}: {j} J of {total}");
+    }
+    // The device's counter holds the truth's energy from its first to its last reading.
+    let device_j = g["device_energy_j"][0].as_f64().unwrap();
+    assert!(
+        (total / device_j - 1.0).abs() < 0.02,
+        "{total} against {device_j}"
+    );
+
+    // The GPU's idle power goes to the containers that used it, never to the CPU-only one.
+    for r in rows(&out.join("container_energy")) {
+        if r.str("domain") == "gpu" && !gpu_functions.contains(&r.str("action").to_owned()) {
+            assert_eq!(r.num("keep_alive_j"), Some(0.0), "{}", r.str("action"));
+        }
+    }
+
+    // The quality report gives the counter's cadence and judges the GPU's activations by it.
+    let q = rows(&out.join("quality"));
+    let metric = |scope: &str, metric: &str| {
+        q.iter()
+            .find(|r| {
+                r.str("scope") == scope
+                    && r.str("metric") == metric
+                    && (scope != "counter" || r.str("subject").contains("gpu"))
+            })
+            .unwrap_or_else(|| panic!("no {scope} {metric}"))
+    };
+    let period = metric("counter", "update_period_ms").num("value").unwrap();
+    assert!((period - 100.0).abs() < 1.0, "update period {period} ms");
+    let line = metric("gpu_verdict", "line").str("text").to_owned();
+    assert!(line.contains("gpu"), "{line}");
+    let judged = metric("gpu_verdict", "activations").num("value").unwrap();
+    let used = per.values().map(|v| v.2).sum::<usize>() as f64 / 2.0;
+    assert!(judged > 0.9 * used && judged <= used, "{judged} of {used}");
+}
