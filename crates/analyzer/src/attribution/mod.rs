@@ -222,7 +222,7 @@ pub fn tables(
                 ds_cells,
             );
             act_cells = activation_energy::gpu_cells(an, e.package);
-            models = gpu_models(an, e.package);
+            models = gpu_models(an, e.package, &ds, args, &groups);
             resolution = uncertainty::Resolution::measure_gpu(an, e);
         } else {
             ds = Dataset::new(an.rep.columns.clone(), spans, &energy, ds_cells);
@@ -521,8 +521,22 @@ fn cpu_models(
 
 /// A GPU's models: `sm-share` (its SM-busy time is all its usage says), and a synthetic
 /// trace's truth.
-fn gpu_models(an: &Analysis, device: u32) -> Vec<Box<dyn Model>> {
-    let mut models: Vec<Box<dyn Model>> = vec![Box::new(ShareModel::sm_share())];
+fn gpu_models(
+    an: &Analysis,
+    device: u32,
+    ds: &Dataset,
+    args: &RunArgs,
+    groups: &Groups,
+) -> Vec<Box<dyn Model>> {
+    let mut models: Vec<Box<dyn Model>> = vec![
+        Box::new(ShareModel::sm_share()),
+        Box::new(PerFunction::new(
+            ds,
+            groups.clone(),
+            None,
+            args.comparison.per_function_prior,
+        )),
+    ];
     if let Some(t) = crate::models::gpu_truth::GpuTruth::from_metadata(&an.l.info.metadata, device)
     {
         models.push(Box::new(t));
