@@ -40,7 +40,9 @@ Environment (defaults in brackets; --quick changes the marked ones):
   STEADY_SHORT   shorter recording of part 4, seconds [10; quick 5]
   STEADY_LONG    longer recording of part 4, seconds [40; quick 15; 600 checks RSS over 10 min]
   STEADY_REPS    repetitions of each part-4 recording [2; quick 1]
-  STEADY_MODES   part-4 modes, comma-separated [perf,perf-z,pws,pws-noenergy]
+  STEADY_MODES   part-4 modes, comma-separated [perf,perf-z,pws,pws-noenergy; where a GPU is
+                 found (nvidia-smi -L), pws-nvml (--energy nvml) is added: the nvml source's own
+                 cost is pws-nvml minus pws-noenergy]
   PWS_ARGS       extra arguments for every pws-record run [none]
 EOF
 }
@@ -117,6 +119,14 @@ fi
 PWS="$PWS_BIN/pws-record"
 [ -x "$PWS" ] || die "no pws-record in PWS_BIN=$PWS_BIN"
 echo "   pws-record: $PWS ($("$PWS" --version))"
+
+# A GPU? Then part 4 also measures the nvml source's own cost (--energy nvml against --energy
+# none), and the default pws-record (--energy auto) reads the GPUs too.
+GPU=0
+if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
+    GPU=1
+    echo "   GPUs: $(nvidia-smi -L | wc -l) ($(nvidia-smi -L | head -1)); pws-record's default --energy auto reads them through NVML too"
+fi
 
 # perf opens one event per CPU and per cgroup (part 3), pws-record several per CPU.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -208,6 +218,7 @@ mode_cmd() { # MODE RUNDIR
         perf-z) perf_record_cmd "$FREQ" "$2/perf.data" && CMD+=(-z) ;;
         pws) pws_record_cmd "$FREQ" "$2/trace.pws" "$2/summary.json" ;;
         pws-noenergy) pws_record_cmd "$FREQ" "$2/trace.pws" "$2/summary.json" --energy none ;;
+        pws-nvml) pws_record_cmd "$FREQ" "$2/trace.pws" "$2/summary.json" --energy nvml ;;
         *) die "unknown mode $1" ;;
     esac
 }
@@ -235,7 +246,7 @@ cat >"$OUT/params.json" <<EOF
  "perf": "$PERF", "perf_version": "$("$PERF" --version)", "pws_record": "$PWS",
  "pws_args": "$PWS_ARGS", "kernel": "$(uname -r)", "cpus": $(nproc),
  "perf_event_max_sample_rate": $(cat /proc/sys/kernel/perf_event_max_sample_rate),
- "cgroup_mount": "$CG_MOUNT"}
+ "cgroup_mount": "$CG_MOUNT", "gpu": $GPU}
 EOF
 echo "   kernel $(uname -r), $(nproc) CPUs, kernel.perf_event_max_sample_rate=$(cat /proc/sys/kernel/perf_event_max_sample_rate)"
 T_START=$(date +%s)
@@ -403,6 +414,14 @@ if ! skipped 4; then
     say "Part 4: steady state, ${STEADY_SHORT}s and ${STEADY_LONG}s recordings × $STEADY_REPS, every CPU busy, $FREQ Hz"
     mkdir -p "$OUT/p4"
     read -r -a MODES4 <<<"${STEADY_MODES//,/ }"
+    # The nvml source's own cost: --energy nvml against --energy none, same method.
+    if [ "$GPU" = 1 ]; then
+        [[ " ${MODES4[*]} " == *" pws-noenergy "* ]] || MODES4+=(pws-noenergy)
+        [[ " ${MODES4[*]} " == *" pws-nvml "* ]] || MODES4+=(pws-nvml)
+        echo "   GPU found: pws-nvml (--energy nvml) against pws-noenergy (--energy none) gives the nvml source's own cost"
+    else
+        echo "   nvml source's cost skipped: no GPU found (nvidia-smi -L failed or is not installed)"
+    fi
     for rep in $(seq 1 "$STEADY_REPS"); do
         for len in "$STEADY_SHORT" "$STEADY_LONG"; do
             n=${#MODES4[@]}

@@ -763,8 +763,19 @@ def cmd_report(a):
     if noe and pw:
         e = pw["steady_ms_per_s"] - noe["steady_ms_per_s"]
         reads = 1000.0 / params.get("energy_interval_ms", 10)
-        checks.append(("energy source's own steady cost ≤ 1 ms/s (pws-record minus pws-record --energy none)", e <= 1.0,
-                       f"{fmt(e, '.2f')} ms/s at {reads:.0f} reads/s"))
+        if params.get("gpu"):
+            # With a GPU, --energy auto reads it through NVML too: no target for the sum.
+            checks.append(("energy sources' own steady cost, CPU source and nvml (info: pws-record minus pws-record --energy none)", None,
+                           f"{fmt(e, '.2f')} ms/s (CPU source at {reads:.0f} reads/s, and the GPUs)"))
+        else:
+            checks.append(("energy source's own steady cost ≤ 1 ms/s (pws-record minus pws-record --energy none)", e <= 1.0,
+                           f"{fmt(e, '.2f')} ms/s at {reads:.0f} reads/s"))
+    pn = p4.get("pws-nvml", {})
+    if noe and pn:
+        e = pn["steady_ms_per_s"] - noe["steady_ms_per_s"]
+        reads = 1000.0 / params.get("gpu_interval_ms", 100)
+        checks.append(("nvml source's own steady cost (info: pws-record --energy nvml minus --energy none)", None,
+                       f"{fmt(e, '.2f')} ms/s at {reads:.0f} reads/s of every GPU ≈ {fmt(e / reads, '.2f')} ms per read of all GPUs"))
     if pw:
         flat = pw["rss_long_mib"] <= 1.1 * pw["rss_short_mib"] + 1.0
         checks.append((f"pws-record peak RSS flat from {params.get('steady_short_s')} s to {params.get('steady_long_s')} s "

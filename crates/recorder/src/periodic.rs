@@ -1,5 +1,6 @@
 //! One thread for every source read on a clock — the energy counters and /proc/stat — so they
-//! share its wake-ups.
+//! share its wake-ups. (NVML's GPUs run the same loop on a thread of their own: a GPU read
+//! takes milliseconds, and the CPU counters must not wait behind it.)
 //!
 //! Over an hour what a recorder costs is its wake-ups: on the development VM each timer wake-up
 //! of a sleeping thread costs 15–60 µs of CPU (more the rarer they are; schedstat, and `perf`
@@ -70,10 +71,20 @@ pub fn spawn<T: Send + 'static>(
     sources: Vec<Box<dyn Periodic<T>>>,
     tx: Sender<T>,
 ) -> std::io::Result<Sampler> {
+    spawn_named("pws-sampler", sources, tx)
+}
+
+/// [`spawn`] under another thread name: a source too slow to share the sampling thread (NVML's
+/// GPUs, milliseconds a read) gets a thread of its own, named for `top` and profiles.
+pub fn spawn_named<T: Send + 'static>(
+    name: &str,
+    sources: Vec<Box<dyn Periodic<T>>>,
+    tx: Sender<T>,
+) -> std::io::Result<Sampler> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     let thread = std::thread::Builder::new()
-        .name("pws-sampler".into())
+        .name(name.into())
         .spawn(move || run(sources, &flag, &tx))?;
     Ok(Sampler { stop, thread })
 }

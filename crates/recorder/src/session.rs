@@ -24,7 +24,7 @@ use crate::activations;
 use crate::cli::Args;
 use crate::clock;
 use crate::cpu_stat::{self, CpuStatReads};
-use crate::energy::{self, EnergyReads};
+use crate::energy::{self, EnergyReads, GpuReads};
 use crate::freezer_v1;
 use crate::host::Host;
 use crate::perf::{Perf, PerfOptions};
@@ -173,6 +173,21 @@ pub fn record(args: &Args) -> Result<Outcome> {
                 .context("cannot start the energy and /proc/stat sampling thread")?,
         ),
     };
+    // The GPUs on a thread of their own: an NVML read takes milliseconds.
+    let gpu_sampler = match energy.gpu {
+        Some(reader) => {
+            let reads: Box<dyn Periodic<Msg>> = Box::new(GpuReads::new(
+                reader,
+                args.energy.gpu_interval,
+                start.realtime_ns / 1000,
+            ));
+            Some(
+                periodic::spawn_named("pws-gpu", vec![reads], tx.clone())
+                    .context("cannot start the NVML (GPU) sampling thread")?,
+            )
+        }
+        None => None,
+    };
     let freezer_thread = match freezer {
         Some(w) => Some(
             freezer_v1::spawn(w, tx.clone())
@@ -271,6 +286,9 @@ pub fn record(args: &Args) -> Result<Outcome> {
     // Energy and /proc/stat end with the perf data: a last read now, none past the events.
     if let Some(s) = sampler {
         send_stats(&tx, "energy and /proc/stat sampling", s.finish());
+    }
+    if let Some(s) = gpu_sampler {
+        send_stats(&tx, "NVML (GPU) sampling", s.finish());
     }
     // Activation feeds then read what is left (a command's last lines, a last API round).
     for st in activation_sources.finish() {

@@ -13,6 +13,8 @@ use pws_trace::records::{
 };
 use pws_trace::TraceWriter;
 
+use crate::energy::GpuBlocks;
+
 /// A perf-data block is written when a CPU has gathered this much, or at the next tick.
 const PERF_BLOCK_BYTES: usize = 1 << 20;
 
@@ -32,6 +34,8 @@ pub enum Msg {
     Energy(EnergyBlock),
     /// Per-CPU /proc/stat times, about once a second from the cpu-stat thread.
     CpuStat(CpuStatBlock),
+    /// The GPUs' energy series and reads, about once a second from the NVML thread.
+    Gpu(GpuBlocks),
     /// Cgroup events found by a source other than the perf rings (the v1 freezer watcher).
     Cgroups(CgroupEvents),
     /// Activation records from the activation sources.
@@ -61,6 +65,12 @@ impl From<CgroupEvents> for Msg {
 impl From<CpuStatBlock> for Msg {
     fn from(b: CpuStatBlock) -> Self {
         Msg::CpuStat(b)
+    }
+}
+
+impl From<GpuBlocks> for Msg {
+    fn from(b: GpuBlocks) -> Self {
+        Msg::Gpu(b)
     }
 }
 
@@ -163,6 +173,14 @@ impl Writer {
             }
             Msg::CpuStat(b) => {
                 self.trace.write(&b)?;
+            }
+            Msg::Gpu(b) => {
+                if let Some(e) = b.energy {
+                    self.trace.write(&e)?;
+                }
+                if let Some(g) = b.gpu {
+                    self.trace.write(&g)?;
+                }
             }
             Msg::Cgroups(c) => {
                 self.trace.write(&c)?;
@@ -278,5 +296,74 @@ mod tests {
         count_records(&bytes, &mut st, &live);
         assert_eq!(live.samples.load(Ordering::Relaxed), 2);
         assert_eq!((st.lost_events, st.lost_records, st.throttled), (2, 47, 1));
+    }
+
+    /// The NVML thread's message becomes an energy block and a gpu block, in that order; a part
+    /// it lacks is not written.
+    #[test]
+    fn gpu_messages_write_their_energy_and_gpu_blocks() {
+        use pws_trace::records::{
+            EnergyDomain, EnergySample, EnergySeries, EnergySource, GpuBlock, GpuDeviceReads,
+            GpuRead, TraceInfo,
+        };
+        use pws_trace::{Record, Trace, WriterOptions};
+
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("gpu.pws");
+        let mut trace = TraceWriter::create(&path, WriterOptions::default()).unwrap();
+        trace.write(&TraceInfo::default()).unwrap();
+        let energy = EnergyBlock {
+            series: vec![EnergySeries {
+                source: EnergySource::Nvml,
+                domain: EnergyDomain::Gpu,
+                index: 0,
+                name: "nvml:0 total energy".into(),
+                unit_joules: 0.001,
+                wrap: 0,
+                samples: vec![EnergySample {
+                    ts_ns: 7,
+                    raw: 123_456,
+                }],
+            }],
+        };
+        let gpu = GpuBlock {
+            devices: vec![GpuDeviceReads {
+                device: 0,
+                uuid: "GPU-0".into(),
+                name: "NVIDIA H200".into(),
+                mig: false,
+                reads: vec![GpuRead {
+                    ts_ns: 7,
+                    power_mw: Some(90_000),
+                    ..GpuRead::default()
+                }],
+            }],
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let both = GpuBlocks {
+            energy: Some(energy.clone()),
+            gpu: Some(gpu.clone()),
+        };
+        tx.send(Msg::from(both)).unwrap();
+        let only_gpu = GpuBlocks {
+            energy: None,
+            gpu: Some(gpu.clone()),
+        };
+        tx.send(Msg::from(only_gpu)).unwrap();
+        drop(tx);
+        let w = Writer::new(trace, Arc::default(), Arc::default());
+        let w = w.run(rx).unwrap();
+        w.trace.finish(8).unwrap();
+
+        let t = Trace::open(&path).unwrap();
+        let got: Vec<Record> = t
+            .blocks()
+            .map(|b| b.unwrap().decode().unwrap())
+            .filter(|r| matches!(r, Record::Energy(_) | Record::Gpu(_)))
+            .collect();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(matches!(&got[0], Record::Energy(e) if *e == energy));
+        assert!(matches!(&got[1], Record::Gpu(g) if *g == gpu));
+        assert!(matches!(&got[2], Record::Gpu(g) if *g == gpu));
     }
 }

@@ -136,3 +136,76 @@ fn powercap_values_and_wrap_reach_the_trace_verbatim() {
         );
     }
 }
+
+/// Without NVML (no libnvidia-ml.so.1: the development VM, CI; here a path absent everywhere),
+/// the default `--energy auto` records the CPU source and says in the trace's source list why
+/// the GPUs were not; naming nvml makes it an error that says why, before any trace is made.
+#[test]
+fn without_nvml_auto_records_why_and_a_named_nvml_fails() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        support::cannot_run("pws-record needs root for system-wide perf");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let lib = "/nonexistent/libnvidia-ml.so.1";
+    let trace = d.path().join("auto.pws");
+    let out = Command::new(env!("CARGO_BIN_EXE_pws-record"))
+        .arg("-o")
+        .arg(&trace)
+        .args(["--quiet", "--nvml-lib", lib, "--", "sleep", "0.3"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = Trace::open(&trace).unwrap();
+    let mut sources = None;
+    for b in t.blocks() {
+        match b.unwrap().decode().unwrap() {
+            Record::TraceInfo(i) => sources = Some(i.sources),
+            Record::Gpu(g) => panic!("a gpu block without NVML: {g:?}"),
+            Record::Energy(e) => assert!(e.series.iter().all(|s| s.source != EnergySource::Nvml)),
+            _ => {}
+        }
+    }
+    let sources = sources.unwrap();
+    let nvml = sources
+        .iter()
+        .find(|s| s.kind == "energy" && s.name == "nvml")
+        .expect("nvml in the source list");
+    assert_eq!(nvml.status.to_string(), "unavailable", "{nvml:?}");
+    assert!(
+        nvml.detail.contains(&format!("{lib} not found")),
+        "{nvml:?}"
+    );
+    // The CPU side chose as it always did.
+    assert_eq!(
+        sources
+            .iter()
+            .filter(|s| s.kind == "energy" && s.status.to_string() == "used")
+            .count(),
+        1,
+        "{sources:?}"
+    );
+
+    for named in ["nvml", "simulated,nvml"] {
+        let trace = d.path().join("named.pws");
+        let out = Command::new(env!("CARGO_BIN_EXE_pws-record"))
+            .arg("-o")
+            .arg(&trace)
+            .args(["--quiet", "--energy", named, "--nvml-lib", lib])
+            .args(["--duration", "1s"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{named}: {stderr}");
+        assert!(
+            stderr.contains(&format!("--energy {named}: nvml: {lib} not found")),
+            "{named}: {stderr}"
+        );
+        assert!(!trace.exists(), "{named}: no trace is made");
+    }
+}

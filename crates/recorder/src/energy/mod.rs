@@ -1,7 +1,8 @@
-//! Energy counters: which source the host offers (perf `power` PMU, powercap sysfs, RAPL MSRs,
-//! or a simulation from published SPECpower curves where there is none), and its reads for the
-//! sampling thread (`sampling`, run by `crate::periodic`). Raw counter values are recorded as
-//! read, never converted or unwrapped: the analyzer does that, so the trace keeps the raw truth.
+//! Energy counters: which CPU source the host offers (perf `power` PMU, powercap sysfs, RAPL
+//! MSRs, or a simulation from published SPECpower curves where there is none), and its reads for
+//! the sampling thread (`sampling`, run by `crate::periodic`); and NVIDIA GPUs through NVML
+//! (`nvml`), read on a thread of their own. Raw counter values are recorded as read, never
+//! converted or unwrapped: the analyzer does that, so the trace keeps the raw truth.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -10,24 +11,44 @@ use anyhow::bail;
 use pws_trace::records::{CpuInfo, EnergyDomain, EnergySource, SourceInfo, SourceStatus};
 
 mod msr;
+mod nvml;
 mod perf_pmu;
 mod powercap;
 mod sampling;
 mod simulated;
 
+pub use nvml::{GpuBlocks, GpuReader, GpuReads};
 pub use sampling::EnergyReads;
 
 /// Energy flags of pws-record, flattened into its `Args`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct EnergyArgs {
-    /// Energy source: auto picks the best the host offers (perf power PMU, then powercap, then
-    /// MSR, then simulated).
-    #[arg(long, value_enum, default_value_t = EnergyChoice::Auto)]
-    pub energy: EnergyChoice,
+    /// Energy sources, comma-separated: at most one for the CPUs (auto, perf, powercap, msr,
+    /// simulated, none) and nvml for NVIDIA GPUs. auto picks the best CPU source the host offers
+    /// (perf power PMU, then powercap, then MSR, then simulated) and adds nvml where a GPU is
+    /// found; a source named is required ("perf,nvml": both, "nvml": the GPUs only).
+    #[arg(long, default_value = "auto", value_parser = parse_energy, value_name = "SOURCES")]
+    pub energy: EnergySpec,
 
-    /// How often the energy counters are read ("10ms", "1ms").
+    /// How often the CPU energy counters are read ("10ms", "1ms").
     #[arg(long, default_value = "10ms", value_parser = crate::cli::parse_duration, value_name = "DURATION")]
     pub energy_interval: Duration,
+
+    /// How often the GPUs are read through NVML, on their own thread. An H200's total-energy
+    /// counter updates about every 100 ms (median 100.05 ms, p90 102 ms), so faster reads only
+    /// repeat values; one NVML call costs ~4 ms there, so a read of a device (4 calls) costs
+    /// ~16 ms of one core per 100 ms.
+    #[arg(long, default_value = "100ms", value_parser = crate::cli::parse_duration, value_name = "DURATION")]
+    pub gpu_interval: Duration,
+
+    /// NVML library to load (a flag so tests can name one that is absent).
+    #[arg(
+        long,
+        default_value = "libnvidia-ml.so.1",
+        value_name = "FILE",
+        hide = true
+    )]
+    pub nvml_lib: PathBuf,
 
     /// Root of the powercap sysfs tree.
     #[arg(long, default_value = "/sys/class/powercap", value_name = "DIR")]
@@ -56,7 +77,8 @@ pub struct EnergyArgs {
     pub proc_stat: PathBuf,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// The CPU energy source asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnergyChoice {
     Auto,
     Perf,
@@ -64,6 +86,92 @@ pub enum EnergyChoice {
     Msr,
     Simulated,
     None,
+}
+
+/// Whether the GPUs are read through NVML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpuChoice {
+    /// Where NVML finds a GPU (`auto`); its absence is recorded in the trace's source list.
+    WhereFound,
+    /// Required (`nvml` named): recording fails without a usable NVML.
+    Required,
+    Off,
+}
+
+/// `--energy`: one CPU choice and the GPUs'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnergySpec {
+    pub cpu: EnergyChoice,
+    pub gpu: GpuChoice,
+}
+
+impl std::fmt::Display for EnergySpec {
+    /// As it would be written on the command line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.cpu, self.gpu) {
+            (EnergyChoice::None, GpuChoice::Required) => f.write_str("nvml"),
+            (c, GpuChoice::Required) => write!(f, "{},nvml", label(c)),
+            (c, _) => f.write_str(label(c)),
+        }
+    }
+}
+
+const CPU_CHOICES: [EnergyChoice; 6] = [
+    EnergyChoice::Auto,
+    EnergyChoice::Perf,
+    EnergyChoice::Powercap,
+    EnergyChoice::Msr,
+    EnergyChoice::Simulated,
+    EnergyChoice::None,
+];
+
+/// `--energy`'s list: at most one CPU choice, nvml at most once, none alone.
+pub fn parse_energy(s: &str) -> Result<EnergySpec, String> {
+    const EXPECTED: &str = "expected a comma-separated list of at most one of auto, perf, powercap, msr, simulated, none (the CPUs) and nvml (NVIDIA GPUs), e.g. perf,nvml";
+    let (mut cpu, mut nvml) = (None, false);
+    for word in s.split(',').map(str::trim) {
+        if word == "nvml" {
+            if nvml {
+                return Err(format!("nvml is named twice in {s:?}"));
+            }
+            nvml = true;
+            continue;
+        }
+        let Some(&c) = CPU_CHOICES.iter().find(|&&c| label(c) == word) else {
+            return Err(if word.is_empty() {
+                format!("an empty source in {s:?}: {EXPECTED}")
+            } else {
+                format!("unknown energy source {word:?}: {EXPECTED}")
+            });
+        };
+        if let Some(prev) = cpu {
+            return Err(format!(
+                "{} and {word}: at most one CPU source; {EXPECTED}",
+                label(prev)
+            ));
+        }
+        cpu = Some(c);
+    }
+    let gpu = if nvml {
+        GpuChoice::Required
+    } else {
+        GpuChoice::Off
+    };
+    match (cpu, gpu) {
+        (Some(EnergyChoice::None), GpuChoice::Required) => {
+            Err("none records no energy at all: for the GPUs alone write nvml".into())
+        }
+        (Some(EnergyChoice::Auto), GpuChoice::Off) => Ok(EnergySpec {
+            cpu: EnergyChoice::Auto,
+            gpu: GpuChoice::WhereFound,
+        }),
+        (Some(cpu), gpu) => Ok(EnergySpec { cpu, gpu }),
+        // nvml alone: the GPUs only.
+        (None, gpu) => Ok(EnergySpec {
+            cpu: EnergyChoice::None,
+            gpu,
+        }),
+    }
 }
 
 /// One counter a reader reads: what the trace's energy series says about it.
@@ -94,11 +202,13 @@ impl std::fmt::Debug for dyn CounterReader {
     }
 }
 
-/// What [`detect`] found: the reader of the chosen source (none with `--energy none` or when
-/// nothing works) and every source with what became of it, for the trace's source list.
+/// What [`detect`] found: the reader of the chosen CPU source (none with `--energy none` or
+/// when nothing works), the GPUs' reader (where NVML is used), and every source with what
+/// became of it, for the trace's source list.
 #[derive(Debug)]
 pub struct Detected {
     pub reader: Option<Box<dyn CounterReader>>,
+    pub gpu: Option<Box<dyn GpuReader>>,
     pub sources: Vec<SourceInfo>,
 }
 
@@ -150,8 +260,8 @@ pub(crate) fn retain_masked<T>(v: &mut Vec<T>, keep: &[bool]) {
 }
 
 /// Probes the host. `sources` lists every source with status used/unavailable/failed/disabled
-/// and a detail. Err only when a forced choice (not auto/none) cannot be used; the message
-/// says why and what to change.
+/// and a detail, the CPU sources then nvml. Err only when a source named (not auto/none)
+/// cannot be used; the message says why and what to change.
 pub fn detect(args: &EnergyArgs, cpus: &[CpuInfo]) -> anyhow::Result<Detected> {
     // An explicit --simulated-server that names nothing is a usage error whichever source ends
     // up used: better said now than discovered in the trace of a long run.
@@ -163,12 +273,13 @@ pub fn detect(args: &EnergyArgs, cpus: &[CpuInfo]) -> anyhow::Result<Detected> {
     let mut reader: Option<Box<dyn CounterReader>> = None;
     let mut used = None;
     let mut sources = Vec::new();
+    let spec = args.energy;
     for (choice, source) in ORDER {
         let name = source.label().into_owned();
-        let skip = match args.energy {
-            EnergyChoice::None => Some("not tried: --energy none".to_owned()),
+        let skip = match spec.cpu {
+            EnergyChoice::None => Some(format!("not tried: --energy {spec}")),
             EnergyChoice::Auto => used.map(|u: EnergySource| format!("not tried: auto uses {u}")),
-            forced if forced != choice => Some(format!("not tried: --energy {}", label(forced))),
+            forced if forced != choice => Some(format!("not tried: --energy {spec}")),
             _ => None,
         };
         if let Some(detail) = skip {
@@ -187,7 +298,7 @@ pub fn detect(args: &EnergyArgs, cpus: &[CpuInfo]) -> anyhow::Result<Detected> {
                 reader = Some(r);
                 used = Some(source);
             }
-            Err(u) if args.energy == choice => {
+            Err(u) if spec.cpu == choice => {
                 bail!(
                     "--energy {}: {} (or leave --energy at auto, which falls back to the next source, simulated last)",
                     label(choice),
@@ -197,7 +308,33 @@ pub fn detect(args: &EnergyArgs, cpus: &[CpuInfo]) -> anyhow::Result<Detected> {
             Err(u) => sources.push(info(name, u.status, u.reason)),
         }
     }
-    Ok(Detected { reader, sources })
+    let nvml_name = EnergySource::Nvml.label().into_owned();
+    let gpu = match spec.gpu {
+        GpuChoice::Off => {
+            let why = format!("not tried: --energy {spec}");
+            sources.push(info(nvml_name, SourceStatus::Disabled, why));
+            None
+        }
+        choice => match nvml::detect(&args.nvml_lib) {
+            Ok((r, detail)) => {
+                sources.push(info(nvml_name, SourceStatus::Used, detail));
+                Some(r)
+            }
+            Err(u) if choice == GpuChoice::Required => bail!(
+                "--energy {spec}: nvml: {} (leave nvml out of --energy to record without the GPUs)",
+                u.reason
+            ),
+            Err(u) => {
+                sources.push(info(nvml_name, u.status, u.reason));
+                None
+            }
+        },
+    };
+    Ok(Detected {
+        reader,
+        gpu,
+        sources,
+    })
 }
 
 fn label(c: EnergyChoice) -> &'static str {
@@ -352,18 +489,152 @@ pub(crate) mod tests {
         A::parse_from(["x"]).e
     }
 
+    /// The default flags with `--energy SPEC`, and an NVML library that is absent everywhere
+    /// (so these tests say the same on a host with a GPU).
+    fn args_with(spec: &str) -> EnergyArgs {
+        let mut a = args();
+        a.energy = parse_energy(spec).unwrap();
+        a.nvml_lib = PathBuf::from("/nonexistent/libnvidia-ml.so.1");
+        a
+    }
+
+    fn spec(cpu: EnergyChoice, gpu: GpuChoice) -> EnergySpec {
+        EnergySpec { cpu, gpu }
+    }
+
     #[test]
     fn flags_parse_with_their_defaults() {
         use clap::Parser;
         let a = args();
-        assert_eq!(a.energy, EnergyChoice::Auto);
+        assert_eq!(a.energy, spec(EnergyChoice::Auto, GpuChoice::WhereFound));
         assert_eq!(a.energy_interval, Duration::from_millis(10));
+        assert_eq!(a.gpu_interval, Duration::from_millis(100));
+        assert_eq!(a.nvml_lib, PathBuf::from("libnvidia-ml.so.1"));
         assert_eq!(a.msr_path, "/dev/cpu/{cpu}/msr");
         assert_eq!(a.proc_stat, PathBuf::from("/proc/stat"));
         let b = A::parse_from(["x", "--energy", "msr", "--energy-interval", "1ms"]).e;
-        assert_eq!(b.energy, EnergyChoice::Msr);
+        assert_eq!(b.energy, spec(EnergyChoice::Msr, GpuChoice::Off));
         assert_eq!(b.energy_interval, Duration::from_millis(1));
         assert!(A::try_parse_from(["x", "--energy", "rapl"]).is_err());
+        let c = A::parse_from(["x", "--energy", "perf,nvml", "--gpu-interval", "250ms"]).e;
+        assert_eq!(c.energy, spec(EnergyChoice::Perf, GpuChoice::Required));
+        assert_eq!(c.gpu_interval, Duration::from_millis(250));
+    }
+
+    /// `--energy`'s list: every existing single value means what it did (the CPU source alone,
+    /// auto adding the GPUs where found), nvml joins any CPU source, and mistakes say what is
+    /// expected.
+    #[test]
+    fn energy_lists() {
+        use clap::Parser;
+        use EnergyChoice as C;
+        use GpuChoice as G;
+        let good = [
+            ("auto", C::Auto, G::WhereFound),
+            ("perf", C::Perf, G::Off),
+            ("powercap", C::Powercap, G::Off),
+            ("msr", C::Msr, G::Off),
+            ("simulated", C::Simulated, G::Off),
+            ("none", C::None, G::Off),
+            ("nvml", C::None, G::Required),
+            ("auto,nvml", C::Auto, G::Required),
+            ("perf,nvml", C::Perf, G::Required),
+            ("nvml,simulated", C::Simulated, G::Required),
+            (" msr , nvml ", C::Msr, G::Required),
+        ];
+        for (text, cpu, gpu) in good {
+            let got = parse_energy(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(got, spec(cpu, gpu), "{text}");
+            // Written back as a command line would have it, and read again the same.
+            assert_eq!(parse_energy(&got.to_string()), Ok(got), "{got}");
+            let via_clap = A::try_parse_from(["x", "--energy", text]).unwrap().e.energy;
+            assert_eq!(via_clap, got);
+        }
+        assert_eq!(spec(C::Perf, G::Required).to_string(), "perf,nvml");
+        assert_eq!(spec(C::None, G::Required).to_string(), "nvml");
+        let bad = [
+            ("rapl", "unknown energy source \"rapl\""),
+            ("perf,msr", "at most one CPU source"),
+            ("auto,simulated", "at most one CPU source"),
+            ("nvml,nvml", "nvml is named twice"),
+            ("none,nvml", "for the GPUs alone write nvml"),
+            ("", "an empty source"),
+            ("perf,", "an empty source"),
+            ("NVML", "unknown energy source"),
+        ];
+        for (text, why) in bad {
+            let e = parse_energy(text).unwrap_err();
+            assert!(e.contains(why), "{text:?}: {e}");
+            // clap says which flag and passes the reason on.
+            let Err(e) = A::try_parse_from(["x", "--energy", text]) else {
+                panic!("{text:?} parsed");
+            };
+            let e = e.to_string();
+            assert!(e.contains("--energy") && e.contains(why), "{text:?}: {e}");
+        }
+        assert!(parse_energy("rapl").unwrap_err().contains("perf,nvml"));
+    }
+
+    /// Where NVML cannot be loaded, auto records without it and the trace's source list says
+    /// why; naming nvml makes that an error.
+    #[test]
+    fn nvml_missing_is_recorded_under_auto_and_an_error_when_named() {
+        let d = detect(&args_with("auto"), &host_cpus()).unwrap();
+        assert!(d.gpu.is_none());
+        let nvml = d.sources.last().unwrap();
+        assert_eq!((nvml.kind.as_str(), nvml.name.as_str()), ("energy", "nvml"));
+        assert_eq!(nvml.status, SourceStatus::Unavailable, "{nvml:?}");
+        assert!(
+            nvml.detail
+                .contains("/nonexistent/libnvidia-ml.so.1 not found"),
+            "{nvml:?}"
+        );
+        // The CPU source is chosen as before.
+        assert!(d.reader.is_some());
+
+        for named in ["nvml", "simulated,nvml", "auto,nvml"] {
+            let e = detect(&args_with(named), &host_cpus())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("--energy {named}: nvml:")), "{e}");
+            assert!(
+                e.contains("/nonexistent/libnvidia-ml.so.1 not found"),
+                "{e}"
+            );
+        }
+
+        // nvml not asked for: disabled, and it says by what.
+        let d = detect(&args_with("simulated"), &host_cpus()).unwrap();
+        let nvml = d.sources.last().unwrap();
+        assert_eq!(nvml.status, SourceStatus::Disabled);
+        assert_eq!(nvml.detail, "not tried: --energy simulated");
+    }
+
+    /// The real library on this host: used where a GPU is found, otherwise unavailable with a
+    /// reason (on the development VM and CI: libnvidia-ml.so.1 is not installed).
+    #[test]
+    fn nvml_on_this_host() {
+        let d = detect(&args(), &host_cpus()).unwrap();
+        let nvml = d.sources.last().unwrap();
+        eprintln!(
+            "{:<10} {:<12} {}",
+            nvml.name,
+            nvml.status.to_string(),
+            nvml.detail
+        );
+        assert_eq!(nvml.name, "nvml");
+        match nvml.status {
+            SourceStatus::Used => {
+                let g = d.gpu.as_ref().unwrap();
+                assert!(!g.devices().is_empty());
+                assert!(nvml.detail.contains("GPU(s)"), "{nvml:?}");
+            }
+            SourceStatus::Unavailable | SourceStatus::Failed => {
+                assert!(d.gpu.is_none());
+                assert!(nvml.detail.contains("libnvidia-ml.so.1"), "{nvml:?}");
+            }
+            other => panic!("nvml {other}: {nvml:?}"),
+        }
     }
 
     #[test]
@@ -384,9 +655,11 @@ pub(crate) mod tests {
             eprintln!("{:<10} {:<12} {}", s.name, s.status.to_string(), s.detail);
         }
         let names: Vec<_> = d.sources.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["perf-power", "powercap", "msr", "simulated"]);
-        let used: Vec<_> = d
-            .sources
+        assert_eq!(
+            names,
+            ["perf-power", "powercap", "msr", "simulated", "nvml"]
+        );
+        let used: Vec<_> = d.sources[..4]
             .iter()
             .filter(|s| s.status == SourceStatus::Used)
             .collect();
@@ -475,14 +748,14 @@ pub(crate) mod tests {
     #[test]
     fn forcing_a_missing_source_is_an_error_that_says_why() {
         let mut a = args();
-        a.energy = EnergyChoice::Powercap;
+        a.energy = parse_energy("powercap").unwrap();
         a.powercap_root = PathBuf::from("/nonexistent/powercap");
         let e = detect(&a, &[]).unwrap_err().to_string();
         assert!(e.contains("/nonexistent/powercap"), "{e}");
         assert!(e.contains("--energy"), "{e}");
         if !std::path::Path::new("/sys/class/powercap").exists() {
             let mut a = args();
-            a.energy = EnergyChoice::Powercap;
+            a.energy = parse_energy("powercap").unwrap();
             let e = detect(&a, &[]).unwrap_err().to_string();
             eprintln!("{e}");
             assert!(e.contains("/sys/class/powercap"), "{e}");
@@ -492,7 +765,7 @@ pub(crate) mod tests {
     #[test]
     fn forced_and_none_disable_the_others() {
         let mut a = args();
-        a.energy = EnergyChoice::Simulated;
+        a.energy = parse_energy("simulated").unwrap();
         let d = detect(&a, &host_cpus()).unwrap();
         let st: Vec<_> = d.sources.iter().map(|s| s.status).collect();
         assert_eq!(
@@ -501,13 +774,15 @@ pub(crate) mod tests {
                 SourceStatus::Disabled,
                 SourceStatus::Disabled,
                 SourceStatus::Disabled,
-                SourceStatus::Used
+                SourceStatus::Used,
+                SourceStatus::Disabled
             ]
         );
         assert!(d.sources[0].detail.contains("--energy simulated"));
-        a.energy = EnergyChoice::None;
+        a.energy = parse_energy("none").unwrap();
         let d = detect(&a, &host_cpus()).unwrap();
         assert!(d.reader.is_none());
+        assert!(d.gpu.is_none());
         assert!(d
             .sources
             .iter()
