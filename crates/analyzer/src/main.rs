@@ -15,6 +15,7 @@ mod info;
 mod inputs;
 mod join;
 mod manifest;
+mod memory;
 mod models;
 mod progress;
 mod quality;

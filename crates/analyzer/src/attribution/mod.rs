@@ -126,9 +126,7 @@ pub fn tables(
     // A cgroup's name and container id, made once rather than for each of its rows.
     let mut names: rustc_hash::FxHashMap<u64, (String, String)> = Default::default();
     let mut out = Attribution::default();
-    // (activation, domain, model, policy) → joules, and (container, key) → keep-alive joules:
-    // summed over a domain's packages, then written.
-    let mut activations = per_activation::PerActivation::new(an.life.activations.len());
+    // (container, key) → keep-alive joules: summed over a domain's packages, then written.
     let mut keep_alive: BTreeMap<(usize, Key), f64> = BTreeMap::new();
     // FxHash: both are looked up for every attribution row (SipHash was 2 % of an hour).
     let container_of: rustc_hash::FxHashMap<u64, usize> = an
@@ -173,194 +171,6 @@ pub fn tables(
             *uses.entry(pkg).or_default() += 1;
         }
     }
-    for e in &an.energy {
-        let scope = scope_of(e, &cells);
-        for pkg in &scope {
-            *uses.entry(*pkg).or_default() -= 1;
-        }
-        // One package (every counter but psys on a multi-socket server): its cells, taken by
-        // the last counter that needs them; several: summed.
-        let ds_cells: Vec<(usize, u64, Usage)> = match scope.as_slice() {
-            _ if is_gpu(e) => an
-                .gpu
-                .devices
-                .get(&e.package)
-                .map(|d| d.usage.cells.clone())
-                .unwrap_or_default(),
-            [one] if uses[one] == 0 => cells.remove(one).unwrap_or_default(),
-            [one] => cells[one].clone(),
-            many => {
-                let mut sum: HashMap<(usize, u64), Usage> = HashMap::new();
-                for (i, cg, u) in many.iter().flat_map(|p| &cells[p]) {
-                    sum.entry((*i, *cg)).or_default().add(u);
-                }
-                sum.into_iter().map(|((i, cg), u)| (i, cg, u)).collect()
-            }
-        };
-        // A GPU's counter is attributed on its own update windows (`gpu::Device::grid`).
-        let gpu = is_gpu(e).then(|| GpuBasis::new(an, e, args.attribution));
-        let (spans, e_on, live, buckets) = match &gpu {
-            Some(g) => (&g.spans, &g.energy, &g.live, &g.buckets),
-            None => (&spans, e, &live, &buckets),
-        };
-        let energy: Vec<(Option<f64>, bool)> = (0..spans.len())
-            .map(|i| (e_on.known(i), e_on.status[i] == Status::Measured))
-            .collect();
-        let source = if e.is_measured() {
-            "measured"
-        } else {
-            "simulated"
-        };
-        let domain = e.domain.to_string();
-        *out.total.entry(domain.clone()).or_default() += e_on.total_j();
-        let (ds, act_cells, mut models, resolution);
-        if is_gpu(e) {
-            ds = Dataset::new(
-                vec![crate::gpu::utilization::SM_BUSY.to_owned()],
-                spans,
-                &energy,
-                ds_cells,
-            );
-            act_cells = activation_energy::gpu_cells(an, e.package);
-            models = gpu_models(an, e.package, &ds, args, &groups);
-            resolution = uncertainty::Resolution::measure_gpu(an, e);
-        } else {
-            ds = Dataset::new(an.rep.columns.clone(), spans, &energy, ds_cells);
-            act_cells = activation_energy::cells(an, &scope);
-            models = cpu_models(an, e, &ds, args, &groups, &mut out.notes);
-            resolution = uncertainty::Resolution::measure(an, e);
-        }
-        for m in models.iter_mut() {
-            let (errs, fitted) = attribute::evaluate(m.as_mut(), &ds, &protocol);
-            let name = m.name();
-            for n in m.notes() {
-                out.notes
-                    .push(format!("{domain} {}: {name}: {n}", e.package));
-            }
-            for fe in &errs {
-                t_eval
-                    .push_key(run, host)
-                    .push_str(&domain)
-                    .push_u64(Some(e.package.into()))
-                    .push_str(&name)
-                    .push_str(source)
-                    .push_str(&protocol_name)
-                    .push_u64(Some(fe.fold as u64))
-                    .push_u64(Some(fe.n as u64))
-                    .push_f64(Some(fe.mae_w))
-                    .push_f64(Some(fe.mape))
-                    .push_f64(Some(fe.rmse_w))
-                    .push_opt_str(fe.fit_error.as_deref());
-            }
-            // No coefficients to attribute with: the model is left out, never given stale ones.
-            if let Err(why) = fitted {
-                out.notes.push(format!(
-                    "{domain} {}: {name}: not fitted on the whole trace ({why}): left out of the attribution",
-                    e.package
-                ));
-                continue;
-            }
-            // The dynamic split, so the bound, is the same under every idle policy.
-            let mut unc = uncertainty::Uncertainty::new(&errs, resolution);
-            for (k, v) in m.params().into_iter().chain(unc.params()) {
-                t_models
-                    .push_key(run, host)
-                    .push_str(&domain)
-                    .push_u64(Some(e.package.into()))
-                    .push_str(&name)
-                    .push_str(source)
-                    .push_str(&k)
-                    .push_f64(Some(v));
-            }
-            let bounds: Vec<Option<uncertainty::Bound>> =
-                uncertainty::exposures(an, &ds, m.as_ref(), &act_cells)
-                    .iter()
-                    .map(|x| unc.dynamic(x))
-                    .collect();
-            for (pi, &policy) in policies.iter().enumerate() {
-                // The uncertainty and completeness do not depend on the policy: taken once.
-                let first_policy = pi == 0;
-                let key: Key = (domain.clone(), name.clone(), policy.as_str());
-                let att = attribute::attribute(&ds, m.as_ref(), policy, live);
-                // Live containers never count as `other` (they are function containers), so
-                // the rows without their idle energy give both sums.
-                // Added to the key's sum so far, row by row as before, with no key cloned per row.
-                let mut unassigned = out.unassigned.get(&key).copied();
-                let mut other = out.other.get(&key).copied();
-                for sh in &att.shares {
-                    let j = sh.dynamic_j + sh.idle_j;
-                    let sum = if sh.cgroup == UNASSIGNED {
-                        &mut unassigned
-                    } else if !is_function(sh.cgroup) {
-                        &mut other
-                    } else {
-                        continue;
-                    };
-                    *sum.get_or_insert(0.0) += j;
-                }
-                for (map, sum) in [(&mut out.unassigned, unassigned), (&mut out.other, other)] {
-                    if let Some(sum) = sum {
-                        map.insert(key.clone(), sum);
-                    }
-                }
-                if let Some(buckets) = buckets {
-                    let estimated = |i: usize| e_on.status[i] == Status::Estimated;
-                    grain::rows(buckets, &att, live, policy, estimated, |r| -> Result<()> {
-                        let (a, b) = buckets.span(r.bucket);
-                        let (name_cg, cid) = names.entry(r.cgroup).or_insert_with(|| {
-                            if r.cgroup == UNASSIGNED {
-                                ("<unassigned>".to_owned(), String::new())
-                            } else {
-                                (
-                                    cgroup_name(an, r.cgroup),
-                                    container_of
-                                        .get(&r.cgroup)
-                                        .map(|&c| an.life.containers[c].container_id.clone())
-                                        .unwrap_or_default(),
-                                )
-                            }
-                        });
-                        let j = r.dynamic_j + r.idle_j;
-                        t_attr
-                            .push_key(run, host)
-                            .push_ts(ts(a))
-                            .push_ts(ts(b))
-                            .push_str(&domain)
-                            .push_u64(Some(e.package.into()))
-                            .push_str(name_cg)
-                            .push_str(cid)
-                            .push_str(&name)
-                            .push_str(policy.as_str())
-                            .push_str(source)
-                            .push_bool(Some(r.estimated))
-                            .push_f64(Some(j / ((b - a) as f64 / 1e9)))
-                            .push_f64(Some(j))
-                            .push_f64(Some(r.dynamic_j))
-                            .push_f64(Some(r.idle_j));
-                        t_attr.flush_if_full(&args.output, p)
-                    })?;
-                }
-                let acts: Vec<ActivationJoules> =
-                    activation_energy::split(an, &ds, m.as_ref(), &att, live, policy, &act_cells);
-                for (ai, j) in acts.iter().enumerate() {
-                    if an.life.activations[ai].container.is_none() {
-                        continue;
-                    }
-                    let part = per_activation::Part {
-                        dynamic_j: j.dynamic_j,
-                        idle_j: j.idle_j,
-                        complete: j.complete,
-                        measured: e.is_measured(),
-                        bound: bounds[ai],
-                    };
-                    activations.add(ai, &key, &part, first_policy);
-                }
-                for (ci, k) in keep_alive::per_container(an, &att, live, policy, &acts) {
-                    *keep_alive.entry((ci, key.clone())).or_default() += k;
-                }
-            }
-        }
-    }
     let mut t_act = Table::keyed("activation_energy")
         .row_groups_of(ACTIVATION_ENERGY_ROW_GROUP)
         .str("activation_id")
@@ -387,43 +197,292 @@ pub fn tables(
             .as_ref()
             .is_some_and(|j| j.usage.concurrent.contains(&ai))
     };
-    // By (domain, model), then activation, then idle policy: each (domain, model) is a run of
-    // row groups the derived tables read alone (`derived::rows`).
-    for (ai, (domain, model, policy), j) in activations.iter_by_block() {
-        let act = &an.life.activations[ai];
-        let a = &act.record;
-        let bounds = uncertainty::dynamic_bounds(&j);
-        t_act
-            .push_key(run, host)
-            .push_str(&a.activation_id)
-            .push_str(&a.action)
-            .push_str(&a.namespace)
-            .push_str(&act.start_type.to_string())
-            .push_str(domain)
-            .push_str(model)
-            .push_str(policy)
-            .push_str(if j.measured { "measured" } else { "simulated" })
-            .push_bool(Some(j.complete))
-            .push_bool(Some(concurrent(ai)))
-            .push_f64(Some(j.dynamic_j + j.idle_j))
-            .push_f64(Some(j.dynamic_j))
-            .push_f64(Some(j.idle_j))
-            .push_f64(bounds.map(|b| b.0))
-            .push_f64(bounds.map(|b| b.1))
-            .push_f64(bounds.map(|b| b.0 + j.idle_j))
-            .push_f64(bounds.map(|b| b.1 + j.idle_j))
-            .push_f64(j.half_width_sq.map(f64::sqrt))
-            .push_f64(Some(j.systematic_j));
-        t_act.flush_if_full(&args.output, p)?;
+    // By domain, then model, then counter: a (domain, model)'s activation rows are complete
+    // once its last counter is done, and are written then, so that only one (domain,
+    // model)'s joules are held (all of them were 140 MB of an hour's peak).
+    let mut domains: Vec<(String, Vec<usize>)> = Vec::new();
+    for (ei, e) in an.energy.iter().enumerate() {
+        let d = e.domain.to_string();
+        match domains.iter_mut().find(|x| x.0 == d) {
+            Some(x) => x.1.push(ei),
+            None => domains.push((d, vec![ei])),
+        }
     }
-    let keys: Vec<Key> = activations
-        .keys()
-        .chain(keep_alive.keys().map(|(_, k)| k))
-        .cloned()
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    drop(activations);
+    let mut written_keys: std::collections::BTreeSet<Key> = Default::default();
+    for (_, group) in &domains {
+        let mut ctxs: Vec<CounterCtx<'_>> = Vec::new();
+        for &ei in group {
+            let e = &an.energy[ei];
+            let scope = scope_of(e, &cells);
+            for pkg in &scope {
+                *uses.entry(*pkg).or_default() -= 1;
+            }
+            // One package (every counter but psys on a multi-socket server): its cells, taken by
+            // the last counter that needs them; several: summed.
+            let ds_cells: Vec<(usize, u64, Usage)> = match scope.as_slice() {
+                _ if is_gpu(e) => an
+                    .gpu
+                    .devices
+                    .get(&e.package)
+                    .map(|d| d.usage.cells.clone())
+                    .unwrap_or_default(),
+                [one] if uses[one] == 0 => cells.remove(one).unwrap_or_default(),
+                [one] => cells[one].clone(),
+                many => {
+                    let mut sum: HashMap<(usize, u64), Usage> = HashMap::new();
+                    for (i, cg, u) in many.iter().flat_map(|p| &cells[p]) {
+                        sum.entry((*i, *cg)).or_default().add(u);
+                    }
+                    sum.into_iter().map(|((i, cg), u)| (i, cg, u)).collect()
+                }
+            };
+            // A GPU's counter is attributed on its own update windows (`gpu::Device::grid`).
+            let gpu = is_gpu(e).then(|| GpuBasis::new(an, e, args.attribution));
+            let (spans, e_on) = match &gpu {
+                Some(g) => (&g.spans, &g.energy),
+                None => (&spans, e),
+            };
+            let energy: Vec<(Option<f64>, bool)> = (0..spans.len())
+                .map(|i| (e_on.known(i), e_on.status[i] == Status::Measured))
+                .collect();
+            let source = if e.is_measured() {
+                "measured"
+            } else {
+                "simulated"
+            };
+            let domain = e.domain.to_string();
+            *out.total.entry(domain.clone()).or_default() += e_on.total_j();
+            let (ds, act_cells, models, resolution);
+            if is_gpu(e) {
+                ds = Dataset::new(
+                    vec![crate::gpu::utilization::SM_BUSY.to_owned()],
+                    spans,
+                    &energy,
+                    ds_cells,
+                );
+                act_cells = activation_energy::gpu_cells(an, e.package);
+                models = gpu_models(an, e.package, &ds, args, &groups);
+                resolution = uncertainty::Resolution::measure_gpu(an, e);
+            } else {
+                ds = Dataset::new(an.rep.columns.clone(), spans, &energy, ds_cells);
+                act_cells = activation_energy::cells(an, &scope);
+                models = cpu_models(an, e, &ds, args, &groups, &mut out.notes);
+                resolution = uncertainty::Resolution::measure(an, e);
+            }
+            ctxs.push(CounterCtx {
+                e,
+                gpu,
+                ds,
+                act_cells,
+                models,
+                resolution,
+                source,
+                domain,
+            });
+        }
+        // Model names in the order of the first counter that has them (SmartWatts may be left
+        // out on one package and not another).
+        let mut model_names: Vec<String> = Vec::new();
+        for c in &ctxs {
+            for m in &c.models {
+                let n = m.name();
+                if !model_names.contains(&n) {
+                    model_names.push(n);
+                }
+            }
+        }
+        for model_name in &model_names {
+            let mut activations = per_activation::PerActivation::new(an.life.activations.len());
+            for c in ctxs.iter_mut() {
+                let CounterCtx {
+                    e,
+                    gpu,
+                    ds,
+                    act_cells,
+                    models,
+                    resolution,
+                    source,
+                    domain,
+                } = c;
+                let (e, resolution, source) = (*e, *resolution, *source);
+                let Some(m) = models.iter_mut().find(|m| m.name() == *model_name) else {
+                    continue;
+                };
+                let (live, buckets, e_on) = match gpu {
+                    Some(g) => (&g.live, &g.buckets, &g.energy),
+                    None => (&live, &buckets, e),
+                };
+                let (errs, fitted) = attribute::evaluate(m.as_mut(), &ds, &protocol);
+                let name = m.name();
+                for n in m.notes() {
+                    out.notes
+                        .push(format!("{domain} {}: {name}: {n}", e.package));
+                }
+                for fe in &errs {
+                    t_eval
+                        .push_key(run, host)
+                        .push_str(&domain)
+                        .push_u64(Some(e.package.into()))
+                        .push_str(&name)
+                        .push_str(source)
+                        .push_str(&protocol_name)
+                        .push_u64(Some(fe.fold as u64))
+                        .push_u64(Some(fe.n as u64))
+                        .push_f64(Some(fe.mae_w))
+                        .push_f64(Some(fe.mape))
+                        .push_f64(Some(fe.rmse_w))
+                        .push_opt_str(fe.fit_error.as_deref());
+                }
+                // No coefficients to attribute with: the model is left out, never given stale ones.
+                if let Err(why) = fitted {
+                    out.notes.push(format!(
+                    "{domain} {}: {name}: not fitted on the whole trace ({why}): left out of the attribution",
+                    e.package
+                ));
+                    continue;
+                }
+                // The dynamic split, so the bound, is the same under every idle policy.
+                let mut unc = uncertainty::Uncertainty::new(&errs, resolution);
+                for (k, v) in m.params().into_iter().chain(unc.params()) {
+                    t_models
+                        .push_key(run, host)
+                        .push_str(&domain)
+                        .push_u64(Some(e.package.into()))
+                        .push_str(&name)
+                        .push_str(source)
+                        .push_str(&k)
+                        .push_f64(Some(v));
+                }
+                let bounds: Vec<Option<uncertainty::Bound>> =
+                    uncertainty::exposures(an, &ds, m.as_ref(), &act_cells)
+                        .iter()
+                        .map(|x| unc.dynamic(x))
+                        .collect();
+                for (pi, &policy) in policies.iter().enumerate() {
+                    // The uncertainty and completeness do not depend on the policy: taken once.
+                    let first_policy = pi == 0;
+                    let key: Key = (domain.clone(), name.clone(), policy.as_str());
+                    let att = attribute::attribute(&ds, m.as_ref(), policy, live);
+                    // Live containers never count as `other` (they are function containers), so
+                    // the rows without their idle energy give both sums.
+                    // Added to the key's sum so far, row by row as before, with no key cloned per row.
+                    let mut unassigned = out.unassigned.get(&key).copied();
+                    let mut other = out.other.get(&key).copied();
+                    for sh in &att.shares {
+                        let j = sh.dynamic_j + sh.idle_j;
+                        let sum = if sh.cgroup == UNASSIGNED {
+                            &mut unassigned
+                        } else if !is_function(sh.cgroup) {
+                            &mut other
+                        } else {
+                            continue;
+                        };
+                        *sum.get_or_insert(0.0) += j;
+                    }
+                    for (map, sum) in [(&mut out.unassigned, unassigned), (&mut out.other, other)] {
+                        if let Some(sum) = sum {
+                            map.insert(key.clone(), sum);
+                        }
+                    }
+                    if let Some(buckets) = buckets {
+                        let estimated = |i: usize| e_on.status[i] == Status::Estimated;
+                        grain::rows(buckets, &att, live, policy, estimated, |r| -> Result<()> {
+                            let (a, b) = buckets.span(r.bucket);
+                            let (name_cg, cid) = names.entry(r.cgroup).or_insert_with(|| {
+                                if r.cgroup == UNASSIGNED {
+                                    ("<unassigned>".to_owned(), String::new())
+                                } else {
+                                    (
+                                        cgroup_name(an, r.cgroup),
+                                        container_of
+                                            .get(&r.cgroup)
+                                            .map(|&c| an.life.containers[c].container_id.clone())
+                                            .unwrap_or_default(),
+                                    )
+                                }
+                            });
+                            let j = r.dynamic_j + r.idle_j;
+                            t_attr
+                                .push_key(run, host)
+                                .push_ts(ts(a))
+                                .push_ts(ts(b))
+                                .push_str(&domain)
+                                .push_u64(Some(e.package.into()))
+                                .push_str(name_cg)
+                                .push_str(cid)
+                                .push_str(&name)
+                                .push_str(policy.as_str())
+                                .push_str(source)
+                                .push_bool(Some(r.estimated))
+                                .push_f64(Some(j / ((b - a) as f64 / 1e9)))
+                                .push_f64(Some(j))
+                                .push_f64(Some(r.dynamic_j))
+                                .push_f64(Some(r.idle_j));
+                            t_attr.flush_if_full(&args.output, p)
+                        })?;
+                    }
+                    let acts: Vec<ActivationJoules> = activation_energy::split(
+                        an,
+                        &ds,
+                        m.as_ref(),
+                        &att,
+                        live,
+                        policy,
+                        &act_cells,
+                    );
+                    for (ai, j) in acts.iter().enumerate() {
+                        if an.life.activations[ai].container.is_none() {
+                            continue;
+                        }
+                        let part = per_activation::Part {
+                            dynamic_j: j.dynamic_j,
+                            idle_j: j.idle_j,
+                            complete: j.complete,
+                            measured: e.is_measured(),
+                            bound: bounds[ai],
+                        };
+                        activations.add(ai, &key, &part, first_policy);
+                    }
+                    for (ci, k) in keep_alive::per_container(an, &att, live, policy, &acts) {
+                        *keep_alive.entry((ci, key.clone())).or_default() += k;
+                    }
+                }
+            }
+            // This (domain, model): activation by activation, then by idle policy; each
+            // (domain, model) is a run of row groups the derived tables read alone
+            // (`derived::rows`).
+            for (ai, (domain, model, policy), j) in activations.iter_by_block() {
+                let act = &an.life.activations[ai];
+                let a = &act.record;
+                let bounds = uncertainty::dynamic_bounds(&j);
+                t_act
+                    .push_key(run, host)
+                    .push_str(&a.activation_id)
+                    .push_str(&a.action)
+                    .push_str(&a.namespace)
+                    .push_str(&act.start_type.to_string())
+                    .push_str(domain)
+                    .push_str(model)
+                    .push_str(policy)
+                    .push_str(if j.measured { "measured" } else { "simulated" })
+                    .push_bool(Some(j.complete))
+                    .push_bool(Some(concurrent(ai)))
+                    .push_f64(Some(j.dynamic_j + j.idle_j))
+                    .push_f64(Some(j.dynamic_j))
+                    .push_f64(Some(j.idle_j))
+                    .push_f64(bounds.map(|b| b.0))
+                    .push_f64(bounds.map(|b| b.1))
+                    .push_f64(bounds.map(|b| b.0 + j.idle_j))
+                    .push_f64(bounds.map(|b| b.1 + j.idle_j))
+                    .push_f64(j.half_width_sq.map(f64::sqrt))
+                    .push_f64(Some(j.systematic_j));
+                t_act.flush_if_full(&args.output, p)?;
+            }
+            written_keys.extend(activations.keys().cloned());
+        }
+    }
+    written_keys.extend(keep_alive.keys().map(|(_, k)| k.clone()));
+    let keys: Vec<Key> = written_keys.into_iter().collect();
     let mut t_keep = Table::keyed("container_energy")
         .str("container_id")
         .str("cgroup")
@@ -573,4 +632,17 @@ impl GpuBasis {
             energy,
         }
     }
+}
+
+/// One energy counter as its models need it, made once per counter.
+struct CounterCtx<'a> {
+    e: &'a crate::replay::energy::Energy,
+    /// A GPU's update windows and what goes with them; None for a CPU counter (the grid's).
+    gpu: Option<GpuBasis>,
+    ds: Dataset,
+    act_cells: activation_energy::ActivationCells<'a>,
+    models: Vec<Box<dyn Model>>,
+    resolution: uncertainty::Resolution,
+    source: &'static str,
+    domain: String,
 }

@@ -139,6 +139,15 @@ pub struct Apportioned {
     pub concurrent: std::collections::HashSet<usize>,
 }
 
+impl Apportioned {
+    /// Drops the per-interval parts (`cells`, `presence_ns`) once the attribution is done:
+    /// the largest part of the join on a long trace.
+    pub fn release_cells(&mut self) {
+        self.cells = ActivationRuns::default();
+        self.presence_ns = Default::default();
+    }
+}
+
 /// (activation, interval, package) and usage, sorted, with where each activation's run starts:
 /// a hash lookup per interval, model and policy was a tenth of an hour's analysis, and the
 /// map's spare room a quarter of its size.

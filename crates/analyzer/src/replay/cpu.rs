@@ -309,8 +309,59 @@ impl<'g> Walker<'g> {
         if let Some((k, u)) = self.open_cell.take() {
             self.cells.insert(k, u);
         }
-        self.out.cells = sorted_cells(std::mem::take(&mut self.cells));
+        let rest = sorted_cells(std::mem::take(&mut self.cells));
+        let sorted = match (self.out.cells.last(), rest.first()) {
+            (Some(a), Some(b)) => a.0 < b.0,
+            _ => true,
+        };
+        self.out.cells.extend(rest);
+        if !sorted {
+            // A cell drained as final was charged again (no walk does that: a CPU's spans
+            // move forward); kept right rather than fast: one entry per key, summed.
+            let mut map: FxHashMap<(usize, u64), Usage> = FxHashMap::default();
+            for (k, u) in std::mem::take(&mut self.out.cells) {
+                map.entry(k).or_default().add(&u);
+            }
+            self.out.cells = sorted_cells(map);
+        }
         self.out
+    }
+
+    /// Moves the cells no later span can reach from the map to the sorted output, so that the
+    /// map holds the last stretch of the stream, not all of it (an hour of eight CPUs holds
+    /// millions of cells, and a map of them all, grown by doubling and then copied to a vector,
+    /// was the replay's peak). A CPU's spans start at its last charged instant (one that goes
+    /// back is not charged), or at an idle span still waiting for its reading: the cells of
+    /// earlier intervals are final.
+    fn drain_final(&mut self) {
+        const AT_LEAST: usize = 4096;
+        let Some(last) = &self.last else {
+            return;
+        };
+        if self.cells.len() < AT_LEAST {
+            return;
+        }
+        let from = self.unread_idle.map_or(last.time, |(ia, _)| ia.min(last.time));
+        let before = match self.grid.index(from) {
+            Some(i) => i,
+            None if from < self.grid.start() => return,
+            None => self.grid.len(),
+        };
+        if self.open_cell.as_ref().is_some_and(|(k, _)| k.0 < before) {
+            let (k, u) = self.open_cell.take().expect("checked");
+            self.cells.insert(k, u);
+        }
+        let mut done: Vec<((usize, u64), Usage)> = Vec::new();
+        self.cells.retain(|k, u| {
+            if k.0 < before {
+                done.push((*k, std::mem::take(u)));
+                false
+            } else {
+                true
+            }
+        });
+        done.sort_unstable_by_key(|(k, _)| *k);
+        self.out.cells.extend(done);
     }
 
     /// One block's records. A record that cannot be decoded ends the block (the rest cannot be
@@ -319,6 +370,11 @@ impl<'g> Walker<'g> {
         if !self.accounting {
             return self.feed_side_band(data);
         }
+        self.feed_records(data);
+        self.drain_final();
+    }
+
+    fn feed_records(&mut self, data: &[u8]) {
         use pws_trace::perf::PERF_RECORD_SAMPLE;
         let attrs = self.attrs;
         let mut p = 0usize;
