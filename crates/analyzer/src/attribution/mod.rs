@@ -312,7 +312,7 @@ pub fn tables(
                     Some(g) => (&g.live, &g.buckets, &g.energy),
                     None => (&live, &buckets, e),
                 };
-                let (errs, fitted) = attribute::evaluate(m.as_mut(), &ds, &protocol);
+                let (errs, fitted) = attribute::evaluate(m.as_mut(), ds, &protocol);
                 let name = m.name();
                 for n in m.notes() {
                     out.notes
@@ -321,7 +321,7 @@ pub fn tables(
                 for fe in &errs {
                     t_eval
                         .push_key(run, host)
-                        .push_str(&domain)
+                        .push_str(domain)
                         .push_u64(Some(e.package.into()))
                         .push_str(&name)
                         .push_str(source)
@@ -346,7 +346,7 @@ pub fn tables(
                 for (k, v) in m.params().into_iter().chain(unc.params()) {
                     t_models
                         .push_key(run, host)
-                        .push_str(&domain)
+                        .push_str(domain)
                         .push_u64(Some(e.package.into()))
                         .push_str(&name)
                         .push_str(source)
@@ -354,7 +354,7 @@ pub fn tables(
                         .push_f64(Some(v));
                 }
                 let bounds: Vec<Option<uncertainty::Bound>> =
-                    uncertainty::exposures(an, &ds, m.as_ref(), &act_cells)
+                    uncertainty::exposures(an, ds, m.as_ref(), act_cells)
                         .iter()
                         .map(|x| unc.dynamic(x))
                         .collect();
@@ -362,7 +362,7 @@ pub fn tables(
                     // The uncertainty and completeness do not depend on the policy: taken once.
                     let first_policy = pi == 0;
                     let key: Key = (domain.clone(), name.clone(), policy.as_str());
-                    let att = attribute::attribute(&ds, m.as_ref(), policy, live);
+                    let att = attribute::attribute(ds, m.as_ref(), policy, live);
                     // Live containers never count as `other` (they are function containers), so
                     // the rows without their idle energy give both sums.
                     // Added to the key's sum so far, row by row as before, with no key cloned per row.
@@ -406,7 +406,7 @@ pub fn tables(
                                 .push_key(run, host)
                                 .push_ts(ts(a))
                                 .push_ts(ts(b))
-                                .push_str(&domain)
+                                .push_str(domain)
                                 .push_u64(Some(e.package.into()))
                                 .push_str(name_cg)
                                 .push_str(cid)
@@ -421,15 +421,8 @@ pub fn tables(
                             t_attr.flush_if_full(&args.output, p)
                         })?;
                     }
-                    let acts: Vec<ActivationJoules> = activation_energy::split(
-                        an,
-                        &ds,
-                        m.as_ref(),
-                        &att,
-                        live,
-                        policy,
-                        &act_cells,
-                    );
+                    let acts: Vec<ActivationJoules> =
+                        activation_energy::split(an, ds, m.as_ref(), &att, live, policy, act_cells);
                     for (ai, j) in acts.iter().enumerate() {
                         if an.life.activations[ai].container.is_none() {
                             continue;

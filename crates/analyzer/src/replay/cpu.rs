@@ -341,7 +341,9 @@ impl<'g> Walker<'g> {
         if self.cells.len() < AT_LEAST {
             return;
         }
-        let from = self.unread_idle.map_or(last.time, |(ia, _)| ia.min(last.time));
+        let from = self
+            .unread_idle
+            .map_or(last.time, |(ia, _)| ia.min(last.time));
         let before = match self.grid.index(from) {
             Some(i) => i,
             None if from < self.grid.start() => return,
