@@ -177,3 +177,104 @@ fn gpu_energy_against_a_known_truth() {
     let used = per.values().map(|v| v.2).sum::<usize>() as f64 / 3.0;
     assert!(judged > 0.9 * used && judged <= used, "{judged} of {used}");
 }
+
+/// Per (model, action) under `unassigned`: (joules, the truth's, activations, intervals that
+/// cover the truth); asserts that CPU-only functions get no GPU energy and that every
+/// (model, idle policy)'s GPU attribution adds up to the same total.
+fn per_function(
+    out: &std::path::Path,
+    truth: &serde_json::Value,
+) -> BTreeMap<(String, String), (f64, f64, usize, usize)> {
+    let true_j = truth["gpu"]["activation_dynamic_j"].as_object().unwrap();
+    let mut per: BTreeMap<(String, String), (f64, f64, usize, usize)> = BTreeMap::new();
+    for r in rows(&out.join("activation_energy")) {
+        if r.str("domain") != "gpu" || r.str("idle_policy") != "unassigned" {
+            continue;
+        }
+        let dj = r.num("dynamic_j").unwrap();
+        let Some(t) = true_j.get(r.str("activation_id")).and_then(|v| v.as_f64()) else {
+            assert_eq!(dj, 0.0, "{} never used a GPU", r.str("action"));
+            continue;
+        };
+        let e = per
+            .entry((r.str("model").to_owned(), r.str("action").to_owned()))
+            .or_default();
+        e.0 += dj;
+        e.1 += t;
+        e.2 += 1;
+        let (lo, hi) = (
+            r.num("dynamic_lo_j").unwrap(),
+            r.num("dynamic_hi_j").unwrap(),
+        );
+        e.3 += usize::from(lo <= t && t <= hi);
+    }
+    let mut sums: BTreeMap<(String, String), f64> = BTreeMap::new();
+    for r in rows(&out.join("attribution")) {
+        if r.str("domain") == "gpu" {
+            *sums
+                .entry((r.str("model").to_owned(), r.str("idle_policy").to_owned()))
+                .or_default() += r.num("energy_j").unwrap();
+        }
+    }
+    let first = *sums.values().next().expect("gpu attribution rows");
+    for (k, j) in &sums {
+        assert!(
+            (j / first - 1.0).abs() < 1e-9,
+            "{k:?}: {j} J against {first}"
+        );
+    }
+    per
+}
+
+/// Two GPUs, eight functions whose containers come and go (keep-alive 20 s), and a second
+/// scenario where two activations share a container: `truth` within 5 % per function,
+/// `per-function` within 10 % and 15 %, and the `truth` intervals cover ≥ 90 %.
+#[test]
+fn gpu_energy_with_keep_alive_two_gpus_and_concurrency() {
+    for (flags, per_function_tol) in [
+        (
+            &[
+                "--seconds",
+                "60",
+                "--gpus",
+                "2",
+                "--functions",
+                "8",
+                "--rate",
+                "20",
+                "--keep-alive",
+                "20s",
+            ][..],
+            0.10,
+        ),
+        (
+            &["--seconds", "30", "--gpus", "1", "--concurrency", "2"][..],
+            0.15,
+        ),
+    ] {
+        let d = tempfile::tempdir().unwrap();
+        let (out, truth, _) = synth_analysed(d.path(), flags, &[]);
+        let per = per_function(&out, &truth);
+        assert!(per.len() >= 4, "{flags:?}: {per:?}");
+        for ((model, action), (got, want, n, covered)) in &per {
+            let err = got / want - 1.0;
+            println!(
+                "{flags:?} {model:12} {action:16} {:+.1} %, {covered}/{n} covered",
+                100.0 * err
+            );
+            match model.as_str() {
+                "truth" => {
+                    assert!(err.abs() < 0.05, "{flags:?} {model} {action}: {err}");
+                    assert!(*covered as f64 >= 0.9 * *n as f64, "{flags:?} {action}");
+                }
+                "per-function" => {
+                    assert!(
+                        err.abs() < per_function_tol,
+                        "{flags:?} {model} {action}: {err}"
+                    )
+                }
+                _ => {}
+            }
+        }
+    }
+}
