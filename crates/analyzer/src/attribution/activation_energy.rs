@@ -30,10 +30,9 @@ pub struct ActivationJoules {
 pub struct ActivationCells<'a> {
     cells: Option<&'a crate::join::windows::ActivationRuns>,
     packages: Vec<u32>,
-    /// A GPU's: (activation, interval) → SM-busy time (`gpu::utilization`), instead of the
-    /// join's CPU cells.
-    gpu: Option<&'a crate::gpu::utilization::DeviceUsage>,
-    gpu_grid: Option<&'a crate::replay::grid::Grid>,
+    /// A GPU's: its (activation, update window) SM-busy time (`gpu::utilization`), on its
+    /// own grid, instead of the join's CPU cells.
+    gpu: Option<&'a crate::gpu::Device>,
 }
 
 impl ActivationCells<'_> {
@@ -41,7 +40,7 @@ impl ActivationCells<'_> {
     /// it did not run there.
     pub fn get(&self, ai: usize, k: usize) -> Option<Cow<'_, Usage>> {
         if let Some(g) = self.gpu {
-            return g.activations.get(&(ai, k)).map(Cow::Borrowed);
+            return g.usage.activations.get(&(ai, k)).map(Cow::Borrowed);
         }
         let cells = self.cells?;
         let mut found = self.packages.iter().filter_map(|&p| cells.get(ai, k, p));
@@ -65,21 +64,20 @@ pub fn cells<'a>(an: &'a Analysis, packages: &[u32]) -> ActivationCells<'a> {
         cells: an.joined.as_ref().map(|j| &j.usage.cells),
         packages: packages.to_vec(),
         gpu: None,
-        gpu_grid: None,
     }
 }
 
 impl ActivationCells<'_> {
-    /// The intervals an activation has usage in beyond its own window's (on a GPU: the rest
-    /// of the sampling periods it ran in), sorted; empty on a CPU.
     /// The grid the cells are on: a GPU's update windows, else the tables' intervals.
     pub fn grid<'g>(&'g self, an: &'g Analysis) -> &'g crate::replay::grid::Grid {
-        self.gpu_grid.unwrap_or(&an.grid)
+        self.gpu.map_or(&an.grid, |g| &g.grid)
     }
 
+    /// The intervals an activation has usage in beyond its own window's (on a GPU: the rest
+    /// of the sampling periods it ran in), sorted; empty on a CPU.
     pub fn beyond_window(&self, ai: usize) -> &[usize] {
         self.gpu
-            .and_then(|g| g.intervals_of.get(&ai))
+            .and_then(|g| g.usage.intervals_of.get(&ai))
             .map_or(&[], Vec::as_slice)
     }
 }
@@ -107,14 +105,10 @@ pub(crate) fn visit_intervals(
 
 /// The activations' SM-busy time on GPU `device` (none where the trace has no reads of it).
 pub fn gpu_cells(an: &Analysis, device: u32) -> ActivationCells<'_> {
-    static EMPTY: std::sync::OnceLock<crate::gpu::utilization::DeviceUsage> =
-        std::sync::OnceLock::new();
-    let d = an.gpu.devices.get(&device);
     ActivationCells {
         cells: None,
         packages: Vec::new(),
-        gpu: Some(d.map_or_else(|| EMPTY.get_or_init(Default::default), |d| &d.usage)),
-        gpu_grid: d.map(|d| &d.grid),
+        gpu: an.gpu.devices.get(&device),
     }
 }
 

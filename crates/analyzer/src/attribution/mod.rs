@@ -149,13 +149,9 @@ pub fn tables(
     let mut policies = args.idle_policy.clone();
     let mut seen = std::collections::HashSet::new();
     policies.retain(|p| seen.insert(p.as_str()));
-    // The packages (of the CPUs the trace replayed) a counter covers: psys the whole machine,
-    // the other domains one package.
-    // A GPU's counter covers no CPU package: its usage is the GPU's own (`gpu`).
+    // The packages (of the CPUs the trace replayed) a CPU counter covers: psys the whole
+    // machine, the other domains one package. (A GPU's usage is its own: `gpu`.)
     let scope_of = |e: &crate::replay::energy::Energy, cells: &crate::replay::PackageCells| {
-        if is_gpu(e) {
-            return Vec::new();
-        }
         let whole = matches!(e.domain, pws_trace::records::EnergyDomain::Psys);
         let scope: Vec<u32> = cells
             .keys()
@@ -166,7 +162,7 @@ pub fn tables(
     };
     // How many counters still need each package's cells.
     let mut uses: HashMap<u32, usize> = HashMap::new();
-    for e in &an.energy {
+    for e in an.energy.iter().filter(|e| !is_gpu(e)) {
         for pkg in scope_of(e, &cells) {
             *uses.entry(pkg).or_default() += 1;
         }
@@ -213,61 +209,53 @@ pub fn tables(
         let mut ctxs: Vec<CounterCtx<'_>> = Vec::new();
         for &ei in group {
             let e = &an.energy[ei];
-            let scope = scope_of(e, &cells);
-            for pkg in &scope {
-                *uses.entry(*pkg).or_default() -= 1;
-            }
-            // One package (every counter but psys on a multi-socket server): its cells, taken by
-            // the last counter that needs them; several: summed.
-            let ds_cells: Vec<(usize, u64, Usage)> = match scope.as_slice() {
-                _ if is_gpu(e) => an
-                    .gpu
-                    .devices
-                    .get(&e.package)
-                    .map(|d| d.usage.cells.clone())
-                    .unwrap_or_default(),
-                [one] if uses[one] == 0 => cells.remove(one).unwrap_or_default(),
-                [one] => cells[one].clone(),
-                many => {
-                    let mut sum: HashMap<(usize, u64), Usage> = HashMap::new();
-                    for (i, cg, u) in many.iter().flat_map(|p| &cells[p]) {
-                        sum.entry((*i, *cg)).or_default().add(u);
-                    }
-                    sum.into_iter().map(|((i, cg), u)| (i, cg, u)).collect()
-                }
-            };
-            // A GPU's counter is attributed on its own update windows (`gpu::Device::grid`).
-            let gpu = is_gpu(e).then(|| GpuBasis::new(an, e, args.attribution));
-            let (spans, e_on) = match &gpu {
-                Some(g) => (&g.spans, &g.energy),
-                None => (&spans, e),
-            };
-            let energy: Vec<(Option<f64>, bool)> = (0..spans.len())
-                .map(|i| (e_on.known(i), e_on.status[i] == Status::Measured))
-                .collect();
             let source = if e.is_measured() {
                 "measured"
             } else {
                 "simulated"
             };
             let domain = e.domain.to_string();
-            *out.total.entry(domain.clone()).or_default() += e_on.total_j();
-            let (ds, act_cells, models, resolution);
+            let (gpu, ds, act_cells, models, resolution);
             if is_gpu(e) {
-                ds = Dataset::new(
-                    vec![crate::gpu::utilization::SM_BUSY.to_owned()],
-                    spans,
-                    &energy,
-                    ds_cells,
-                );
+                // Attributed on its own update windows (`gpu::Device::grid`), by SM time.
+                let g = GpuBasis::new(an, e, args.attribution);
+                let sm_cells = an
+                    .gpu
+                    .devices
+                    .get(&e.package)
+                    .map(|d| d.usage.cells.clone())
+                    .unwrap_or_default();
+                let columns = vec![crate::gpu::utilization::SM_BUSY.to_owned()];
+                ds = Dataset::new(columns, &g.spans, &known(&g.energy), sm_cells);
                 act_cells = activation_energy::gpu_cells(an, e.package);
                 models = gpu_models(an, e.package, &ds, args, &groups);
                 resolution = uncertainty::Resolution::measure_gpu(an, e);
+                *out.total.entry(domain.clone()).or_default() += g.energy.total_j();
+                gpu = Some(g);
             } else {
-                ds = Dataset::new(an.rep.columns.clone(), spans, &energy, ds_cells);
+                let scope = scope_of(e, &cells);
+                for pkg in &scope {
+                    *uses.entry(*pkg).or_default() -= 1;
+                }
+                // One package (every counter but psys on a multi-socket server): its cells,
+                // taken by the last counter that needs them; several: summed.
+                let ds_cells: Vec<(usize, u64, Usage)> = match scope.as_slice() {
+                    [one] if uses[one] == 0 => cells.remove(one).unwrap_or_default(),
+                    [one] => cells[one].clone(),
+                    many => {
+                        let mut sum: HashMap<(usize, u64), Usage> = HashMap::new();
+                        for (i, cg, u) in many.iter().flat_map(|p| &cells[p]) {
+                            sum.entry((*i, *cg)).or_default().add(u);
+                        }
+                        sum.into_iter().map(|((i, cg), u)| (i, cg, u)).collect()
+                    }
+                };
+                ds = Dataset::new(an.rep.columns.clone(), &spans, &known(e), ds_cells);
                 act_cells = activation_energy::cells(an, &scope);
                 models = cpu_models(an, e, &ds, args, &groups, &mut out.notes);
                 resolution = uncertainty::Resolution::measure(an, e);
+                *out.total.entry(domain.clone()).or_default() += e.total_j();
+                gpu = None;
             }
             ctxs.push(CounterCtx {
                 e,
@@ -515,6 +503,14 @@ pub fn tables(
     Ok((files, out, written))
 }
 
+/// Each interval's energy as the models take it: joules (None where missing), and whether it
+/// is fully measured.
+fn known(e: &crate::replay::energy::Energy) -> Vec<(Option<f64>, bool)> {
+    (0..e.joules.len())
+        .map(|i| (e.known(i), e.status[i] == Status::Measured))
+        .collect()
+}
+
 fn is_gpu(e: &crate::replay::energy::Energy) -> bool {
     e.domain == pws_trace::records::EnergyDomain::Gpu
 }
@@ -609,15 +605,9 @@ impl GpuBasis {
     fn new(an: &Analysis, e: &crate::replay::energy::Energy, grain: grain::Grain) -> Self {
         let grid = an.gpu.devices.get(&e.package).map_or(&an.grid, |d| &d.grid);
         let spans: Vec<(u64, u64)> = (0..grid.len()).map(|i| grid.span(i)).collect();
-        let series = an.l.energy.iter().find(|s| {
-            s.domain == e.domain && s.index == e.package && s.name == e.name && s.source == e.source
-        });
-        let energy = match series {
-            Some(s) => crate::replay::energy::on_grid(std::slice::from_ref(s), grid)
-                .pop()
-                .expect("one series in, one out"),
-            None => e.clone(),
-        };
+        let energy = e
+            .series(&an.l.energy)
+            .map_or_else(|| e.clone(), |s| crate::replay::energy::one(s, grid));
         Self {
             live: live_containers::gpu_containers(an, &spans, e.package),
             buckets: grain::Buckets::new(grain, &spans),

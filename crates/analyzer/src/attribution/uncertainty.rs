@@ -73,9 +73,7 @@ impl Resolution {
     /// From the counter's raw readings (those of `e`, if the input kept them) and the CPUs'
     /// sampling.
     pub fn measure(an: &Analysis, e: &Energy) -> Self {
-        let series = an.l.energy.iter().find(|s| {
-            s.domain == e.domain && s.index == e.package && s.name == e.name && s.source == e.source
-        });
+        let series = e.series(&an.l.energy);
         let (reading_s, update_s) = series.map_or((0.0, 0.0), update_period);
         Self {
             quantum_j: series

@@ -46,6 +46,16 @@ impl Energy {
     pub fn known(&self, i: usize) -> Option<f64> {
         (self.status[i] != Status::Missing).then_some(self.joules[i])
     }
+
+    /// The raw series this counter was made from, among `all` (the input's).
+    pub fn series<'s>(&self, all: &'s [EnergySeries]) -> Option<&'s EnergySeries> {
+        all.iter().find(|s| {
+            s.domain == self.domain
+                && s.index == self.package
+                && s.name == self.name
+                && s.source == self.source
+        })
+    }
 }
 
 /// The readings' timestamps, to build the grid on (one series suffices: one thread reads every
@@ -62,7 +72,8 @@ pub fn on_grid(series: &[EnergySeries], grid: &Grid) -> Vec<Energy> {
     series.iter().map(|s| one(s, grid)).collect()
 }
 
-fn one(s: &EnergySeries, grid: &Grid) -> Energy {
+/// One counter's readings over `grid`.
+pub fn one(s: &EnergySeries, grid: &Grid) -> Energy {
     let n = grid.len();
     let mut joules = vec![0.0; n];
     let (mut measured_ns, mut estimated_ns, mut missing_ns) =
