@@ -12,13 +12,15 @@
 # `/usr/bin/time -f '%M %e'`; printed: peak RSS and time of each, their ratios, the long
 # trace's peak against TARGET_MIB, and the Parquet output's size per table, with PASS/FAIL.
 #
-# Usage: bench/analyzer_scale.sh [--quick] [--long S] [--short S] [--breakdown] [--clean] [--help]
+# Usage: bench/analyzer_scale.sh [--quick] [--long S] [--short S] [--breakdown] [--phases] [--clean]
 #   --quick      360 s against 36 s (a few minutes in all)
 #   --long S     the long trace's span in seconds (the short one stays SHORT: the ratio
 #                targets then scale to it as stated above only for 10×)
 #   --short S    the short trace's span in seconds
 #   --breakdown  also analyse the short trace with one idle policy, and at --interval 100ms,
 #                to see where the memory goes
+#   --phases     also print, for both traces, the resident set and its high-water mark after
+#                each phase of the analysis (pws-analyze with PWS_MEMORY_PHASES set)
 #   --clean      delete the cached traces and exit
 # Environment: CPUS (8), FREQ (1000), FUNCTIONS (50), RATE (50), KEEP_ALIVE (10m), LONG (3600),
 # SHORT (360), RSS_RATIO (1.3), TARGET_MIB (1024), TIME_RATIO (12),
@@ -42,15 +44,17 @@ TARGET_MIB=${TARGET_MIB:-1024}
 TIME_RATIO=${TIME_RATIO:-12}
 CACHE=${CACHE:-/tmp/pws-analyzer-scale}
 BREAKDOWN=0
+PHASES=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) LONG=360; SHORT=36 ;;
         --long) LONG=${2:?--long needs a number of seconds}; shift ;;
         --short) SHORT=${2:?--short needs a number of seconds}; shift ;;
         --breakdown) BREAKDOWN=1 ;;
+        --phases) PHASES=1 ;;
         --clean) rm -rf "$CACHE"; echo "removed $CACHE"; exit 0 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) echo "analyzer_scale.sh: unknown argument $1 (--quick, --long S, --short S, --breakdown, --clean)" >&2; exit 2 ;;
+        *) echo "analyzer_scale.sh: unknown argument $1 (--quick, --long S, --short S, --breakdown, --phases, --clean)" >&2; exit 2 ;;
     esac
     shift
 done
@@ -97,9 +101,11 @@ measure() {
     local label=$1 f=$2 out="$WORK/tables-$1"
     shift 2
     rm -rf "$out"
+    local phases=()
+    [ "$PHASES" = 1 ] && phases=(env PWS_MEMORY_PHASES=1)
     /usr/bin/time -f '%M %e' -o "$WORK/$label.time" \
-        "$ANALYZE" -q "$f" -o "$out" --summary-json "$WORK/$label.json" "$@" \
-        || { echo "pws-analyze failed on $f" >&2; exit 1; }
+        "${phases[@]}" "$ANALYZE" -q "$f" -o "$out" --summary-json "$WORK/$label.json" "$@" \
+        2>"$WORK/$label.err" || { cat "$WORK/$label.err" >&2; echo "pws-analyze failed on $f" >&2; exit 1; }
     python3 - "$out" >"$WORK/$label.sizes" <<'PY'
 import json, os, sys
 out = sys.argv[1]
@@ -128,9 +134,9 @@ if [ "$BREAKDOWN" = 1 ]; then
     measure interval-100ms "$SHORT_T" --interval 100ms
 fi
 
-python3 - "$WORK" "$LONG_T" "$SHORT_T" "$LONG" "$SHORT" "$RSS_RATIO" "$TARGET_MIB" "$TIME_RATIO" "$BREAKDOWN" <<'PY'
-import json, os, sys
-work, long_t, short_t, long_s, short_s, rss_ratio, target, time_ratio, breakdown = sys.argv[1:]
+python3 - "$WORK" "$LONG_T" "$SHORT_T" "$LONG" "$SHORT" "$RSS_RATIO" "$TARGET_MIB" "$TIME_RATIO" "$BREAKDOWN" "$PHASES" <<'PY'
+import json, os, re, sys
+work, long_t, short_t, long_s, short_s, rss_ratio, target, time_ratio, breakdown, phases = sys.argv[1:]
 rss_ratio, target, time_ratio = float(rss_ratio), float(target), float(time_ratio)
 MiB = 1 << 20
 
@@ -166,6 +172,16 @@ if breakdown == "1":
     for label, what in (("one-policy", "--idle-policy unassigned"), ("interval-100ms", "--interval 100ms")):
         r = row(label)
         print(f"  {what:<34}{r['rss']:>8.0f}{r['secs']:>8.1f}")
+if phases == "1":
+    def phase_rows(label):
+        pat = re.compile(r"^memory phase (.*?)\s+rss\s+(\d+) MiB\s+hwm\s+(\d+) MiB")
+        return [(m[1], int(m[2]), int(m[3])) for m in map(pat.match, open(f"{work}/{label}.err")) if m]
+    lp, sp = phase_rows("long"), dict((n, (r, h)) for n, r, h in phase_rows("short"))
+    print(f"memory after each phase (MiB; hwm: the peak so far):")
+    print(f"  {'phase':<28}{long_s + ' s rss':>12}{'hwm':>8}{short_s + ' s rss':>12}{'hwm':>8}")
+    for n, r, h in lp:
+        sr, sh = sp.get(n, (0, 0))
+        print(f"  {n:<28}{r:>12}{h:>8}{sr:>12}{sh:>8}")
 verdict = lambda ok: "PASS" if ok else "FAIL"
 print(f"{verdict(rr <= rss_ratio)}  peak RSS {L['rss']:.0f} MiB at {long_s} s is {rr:.2f}x that at {short_s} s "
       f"(target ≤ {rss_ratio}x)")

@@ -325,8 +325,10 @@ pub(crate) fn replay_trace(
         Opened::Trace(l) => l,
         Opened::Hwpc(h) => return replay_hwpc(h, path, interval, run),
     };
+    crate::memory::phase("load");
     let clock = ClockMap::new(l.clock.clone());
     let (side, perf_blocks) = replay::scan_side_band(&l, progress)?;
+    crate::memory::phase("side band");
     let tracepoints: Vec<_> = side
         .iter()
         .flat_map(|c| c.tracepoints.iter().cloned())
@@ -349,6 +351,7 @@ pub(crate) fn replay_trace(
         }
     }
     crate::replay::paused::apply(&mut cgroups, &l.containers, l.info.start_monotonic_ns);
+    crate::memory::phase("cgroups");
     let interval = crate::quality::interval::choose(interval, &l.energy);
     let grid = make_grid(&l, interval.interval)?;
     // Exact links first; then every window (linked, and each unlinked activation on each
@@ -356,19 +359,20 @@ pub(crate) fn replay_trace(
     // The records move into the lifecycles (`life.activations`): not kept twice.
     let records = std::mem::take(&mut l.activations);
     let mut life = match join {
-        crate::join::JoinMode::Auto => lifecycle::build(cgroups, &l.containers, &records),
+        crate::join::JoinMode::Auto => lifecycle::build(cgroups, &l.containers, records),
         crate::join::JoinMode::TimeOverlap => {
+            let none: std::sync::Arc<str> = std::sync::Arc::from("");
             let unlinked: Vec<_> = records
-                .iter()
-                .map(|r| pws_trace::records::ActivationRecord {
-                    container_id: String::new(),
-                    ..r.clone()
+                .into_iter()
+                .map(|r| crate::replay::activation_record::CompactRecord {
+                    container_id: none.clone(),
+                    ..r
                 })
                 .collect();
-            lifecycle::build(cgroups, &[], &unlinked)
+            lifecycle::build(cgroups, &[], unlinked)
         }
     };
-    drop(records);
+    crate::memory::phase("lifecycles");
     // Attach events place GPU processes in cgroups (`gpu::pid_cgroups`): a few per task.
     let attach: Vec<_> = if l.gpu.is_empty() {
         Vec::new()
@@ -382,17 +386,23 @@ pub(crate) fn replay_trace(
     // Read into the lifecycles; a busy hour holds hundreds of MB of these events.
     l.cgroup_events = Vec::new();
     l.containers = Vec::new();
+    // The accounting allocates on rayon's threads, from other malloc arenas: what this thread
+    // freed would stay resident beside it.
+    crate::memory::release_free_heap();
     let pending = crate::join::plan(&life, &grid);
+    crate::memory::phase("join plan");
+    // Steal and IRQ time out, and the cells summed per package, as the CPUs are walked.
     let mut rep = replay::replay_perf(&l, &grid, &pending.plan.by_cgroup, perf_blocks, progress)?;
-    rep.remove_steal_irq(&l, &grid);
+    crate::memory::phase("accounting");
     let package_of = package_of(&l);
-    // The cells become per-package ones before the join builds its maps (the per-CPU ones are
-    // the bigger), and the join takes the windows' usage: the two peaks do not add up.
-    rep.merge_packages(&package_of);
     let joined = crate::join::finish(&mut life, pending, &mut rep, &package_of);
+    crate::memory::phase("join");
+    let mut joined = joined;
+    let mut total = std::mem::take(&mut joined.usage.total);
     let act_usage = (0..life.activations.len())
-        .map(|i| joined.usage.total.get(&i).cloned().unwrap_or_default())
+        .map(|i| total.remove(&i).unwrap_or_default())
         .collect();
+    drop(total);
     let energy = energy::on_grid(&l.energy, &grid);
     let gpu = if l.gpu.is_empty() {
         crate::gpu::GpuUsage::default()
@@ -422,7 +432,7 @@ pub(crate) fn replay_trace(
 
 /// CPU → package, as the trace info lists them.
 pub(crate) fn package_of(l: &Loaded) -> HashMap<u32, u32> {
-    l.info.cpus.iter().map(|c| (c.cpu, c.package)).collect()
+    replay::package_of(l)
 }
 
 /// Says when the host's wall clock moved against its monotonic clock during the trace (an NTP
@@ -675,7 +685,7 @@ fn write_tables(
             .push_ts((r.end_ns > 0).then_some(r.end_ns).and_then(ts))
             .push_u64(r.status_code)
             .push_u64(Some(u.cpu_ns))
-            .push_u64(a.platform_cpu_ns);
+            .push_u64(r.platform_cpu_ns);
         for k in 0..an.rep.columns.len() {
             t.push_f64(Some(u.counters.get(k).copied().unwrap_or(0.0)));
         }
@@ -698,7 +708,12 @@ fn write_tables(
     if let Some(j) = &an.joined {
         notes.extend(j.notes.iter().cloned());
     }
+    // The attribution's models and rows come next: the replay's and the join's freed heap
+    // goes back first, not kept beside them.
+    crate::memory::release_free_heap();
+    crate::memory::phase("tables before attribution");
     let (attr_files, at, mut written) = crate::attribution::tables(an, cells, args, p)?;
+    crate::memory::phase("attribution");
     // The derived tables run polars on its own threads, whose allocations do not reuse what
     // this thread freed: the activations' per-interval usage goes now (nothing below reads
     // it), and the heap's free pages go back to the system before polars starts (on an hour's
@@ -720,6 +735,7 @@ fn write_tables(
     files.push(crate::derived::comparison::write(
         &written, &run, &host, out, p,
     )?);
+    crate::memory::phase("derived (polars)");
     let quality = crate::quality::assess(an);
     files.push(quality.table().write(out, p)?);
     notes.extend(quality.notes());

@@ -12,3 +12,25 @@ pub fn release_free_heap() {
         libc::malloc_trim(0);
     }
 }
+
+/// With `PWS_MEMORY_PHASES` set, prints the resident set and its high-water mark (VmRSS,
+/// VmHWM) after a phase of the analysis, to stderr: where the peak is, without a profiler
+/// (`bench/analyzer_scale.sh --phases`).
+pub fn phase(name: &str) {
+    if std::env::var_os("PWS_MEMORY_PHASES").is_none() {
+        return;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    eprintln!(
+        "memory phase {name:<28} rss {:>6} MiB  hwm {:>6} MiB",
+        kib("VmRSS:") / 1024,
+        kib("VmHWM:") / 1024
+    );
+}

@@ -640,7 +640,7 @@ fn activation_slice(an: &Analysis, ai: usize) -> Slice {
         name: if r.action.is_empty() {
             "activation".into()
         } else {
-            r.action.clone()
+            r.action.to_string()
         },
         cat: "activation",
         args: Value::Object(args),

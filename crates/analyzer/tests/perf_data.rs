@@ -213,9 +213,9 @@ fn replay_gives_the_busy_cgroup_its_kernel_cpu_time() {
         assert_eq!(c.stats.decode_errors, 0, "{}", c.stats.first_error);
         assert_eq!(c.stats.unknown_ids, 0);
         assert!(c.stats.group_samples > 0, "CPU {} charged nothing", c.cpu);
-        for ((_, cg), u) in &c.cells {
-            *per_cgroup.entry(*cg).or_default() += u.cpu_ns;
-        }
+    }
+    for (_, cg, u) in rep.per_package.values().flatten() {
+        *per_cgroup.entry(*cg).or_default() += u.cpu_ns;
     }
     let replayed = per_cgroup.get(&busy).copied().unwrap_or(0);
     let kernel = provenance("usage_usec") * 1000;

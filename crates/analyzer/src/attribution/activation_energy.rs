@@ -193,12 +193,7 @@ pub fn split(
                     .iter()
                     .find(|&&c| live.present(c, k))
                     .map_or(0.0, |&c| live.alive(c, k) * secs * 1e9);
-                let presence = joined
-                    .usage
-                    .presence_ns
-                    .get(&(ai, k))
-                    .copied()
-                    .unwrap_or(0.0);
+                let presence = joined.usage.presence_ns.get(ai, k).unwrap_or(0.0);
                 if alive > 0.0 {
                     out.idle_j += ij * (presence / alive).min(1.0);
                 }

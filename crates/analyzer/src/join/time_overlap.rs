@@ -74,7 +74,7 @@ pub fn candidates(life: &Lifecycles, evidence: &[Evidence]) -> (Vec<(usize, usiz
             let alive = c.created.is_none_or(|t| t < e) && c.destroyed.is_none_or(|t| t > s);
             if alive
                 && !g.frozen_during(s, e)
-                && (c.action.is_empty() || c.action == a.record.action)
+                && (c.action.is_empty() || *c.action == *a.record.action)
             {
                 out.push((ai, ci));
             }
@@ -111,7 +111,7 @@ pub fn join(life: &mut Lifecycles, cands: &[(usize, usize)], cpu_ns: &[u64]) -> 
     for shared in [false, true] {
         for &(_, ai, ci) in &pairs {
             let a = &life.activations[ai];
-            if a.container.is_some() || life.containers[ci].action != a.record.action {
+            if a.container.is_some() || *life.containers[ci].action != *a.record.action {
                 continue;
             }
             let (s, e) = (a.record.start_ns, a.record.end_ns);
@@ -161,7 +161,7 @@ fn infer_actions(life: &mut Lifecycles, pairs: &[(u64, usize, usize)]) {
         *by_action
             .entry(ci)
             .or_default()
-            .entry((r.action.as_str(), r.namespace.as_str()))
+            .entry((&*r.action, &*r.namespace))
             .or_default() += ns;
     }
     let chosen: Vec<(usize, String, String)> = by_action
@@ -225,6 +225,7 @@ fn swap_crossed(life: &mut Lifecycles, pairs: &[(u64, usize, usize)]) {
 mod tests {
     use super::*;
     use crate::join::function_containers::classify;
+    use crate::replay::activation_record::CompactRecord;
     use crate::replay::lifecycle::tests::{act, tp};
     use crate::replay::lifecycle::{build, cgroups};
 
@@ -247,7 +248,11 @@ mod tests {
             act("y", "g", 40, 50),
             act("z", "f", 60, 70),
         ];
-        let mut l = build(cgroups(&[], &tps), &[], &recs);
+        let mut l = build(
+            cgroups(&[], &tps),
+            &[],
+            recs.iter().cloned().map(CompactRecord::from).collect(),
+        );
         let ev = classify(&l);
         let (cands, notes) = candidates(&l, &ev);
         assert!(notes.is_empty());
@@ -293,7 +298,11 @@ mod tests {
             tp(10, "cgroup_mkdir", 9, &docker(9)),
         ];
         let recs = [act("x", "f", 20, 40), act("y", "f", 30, 50)];
-        let mut l = build(cgroups(&[], &tps), &[], &recs);
+        let mut l = build(
+            cgroups(&[], &tps),
+            &[],
+            recs.iter().cloned().map(CompactRecord::from).collect(),
+        );
         let ev = classify(&l);
         let (cands, _) = candidates(&l, &ev);
         let cpu: Vec<u64> = cands

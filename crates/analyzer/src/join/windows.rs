@@ -134,7 +134,7 @@ pub struct Apportioned {
     /// attribution looks them up for every activation, interval, model and policy.
     pub cells: ActivationRuns,
     /// (activation, interval) → its share of the container's presence, ns.
-    pub presence_ns: rustc_hash::FxHashMap<(usize, usize), f64>,
+    pub presence_ns: Presence,
     /// Activations that shared their container with another at some point.
     pub concurrent: std::collections::HashSet<usize>,
 }
@@ -144,7 +144,7 @@ impl Apportioned {
     /// the largest part of the join on a long trace.
     pub fn release_cells(&mut self) {
         self.cells = ActivationRuns::default();
-        self.presence_ns = Default::default();
+        self.presence_ns = Presence::default();
     }
 }
 
@@ -160,9 +160,9 @@ pub struct ActivationRuns {
 }
 
 impl ActivationRuns {
-    fn new(map: rustc_hash::FxHashMap<(usize, usize, u32), Usage>) -> Self {
-        let mut cells: Vec<_> = map.into_iter().collect();
-        cells.sort_unstable_by_key(|(k, _)| *k);
+    /// From cells sorted by key.
+    fn from_sorted(mut cells: Vec<((usize, usize, u32), Usage)>) -> Self {
+        cells.shrink_to_fit();
         let n = cells.last().map_or(0, |((a, _, _), _)| a + 1);
         let starts = run_starts(cells.iter().map(|((a, _, _), _)| *a), n);
         Self { cells, starts }
@@ -177,6 +177,33 @@ impl ActivationRuns {
         run.iter()
             .find(|((_, i, p), _)| (*i, *p) == (k, pkg))
             .map(|(_, u)| u)
+    }
+}
+
+/// (activation, interval) and the activation's share of its container's presence in it, ns,
+/// sorted, with where each activation's run starts (a hash map of them was the join's largest
+/// part on an hour).
+#[derive(Debug, Default)]
+pub struct Presence {
+    shares: Vec<((usize, usize), f64)>,
+    starts: Vec<usize>,
+}
+
+impl Presence {
+    fn from_sorted(mut shares: Vec<((usize, usize), f64)>) -> Self {
+        shares.shrink_to_fit();
+        let n = shares.last().map_or(0, |((a, _), _)| a + 1);
+        let starts = run_starts(shares.iter().map(|((a, _), _)| *a), n);
+        Self { shares, starts }
+    }
+
+    /// Activation `ai`'s presence in interval `k`, ns.
+    pub fn get(&self, ai: usize, k: usize) -> Option<f64> {
+        let run = match (self.starts.get(ai), self.starts.get(ai + 1)) {
+            (Some(&a), Some(&b)) => &self.shares[a..b],
+            _ => return None,
+        };
+        run.iter().find(|((_, i), _)| *i == k).map(|(_, p)| *p)
     }
 }
 
@@ -213,8 +240,18 @@ pub fn apportion(plan: &Plan, joined: &[(usize, u64)], usage: &SegmentUsage) -> 
     by_seg.sort_unstable_by_key(|&(s, pkg, _)| (s, pkg));
     let starts = run_starts(by_seg.iter().map(|&(s, _, _)| s), plan.segments.len());
     let mut out = Apportioned::default();
-    let mut cells: rustc_hash::FxHashMap<(usize, usize, u32), Usage> = Default::default();
+    // Built sorted, an activation at a time (`joined` is in activation order): a map of every
+    // cell, grown by doubling and then copied to the vector, was the join's peak on an hour.
+    let mut cells: Vec<((usize, usize, u32), Usage)> = Vec::new();
+    let mut mine: Vec<((usize, usize, u32), Usage)> = Vec::new();
+    let mut presence: Vec<((usize, usize), f64)> = Vec::new();
+    let mut last = None;
     for w in wins {
+        debug_assert!(
+            last.is_none_or(|a| a < w.activation),
+            "joined in activation order"
+        );
+        last = Some(w.activation);
         let total = out.total.entry(w.activation).or_default();
         for s in w.segments.clone() {
             let seg = &plan.segments[s];
@@ -223,18 +260,32 @@ pub fn apportion(plan: &Plan, joined: &[(usize, u64)], usage: &SegmentUsage) -> 
                 out.concurrent.insert(w.activation);
             }
             let Some(k) = seg.interval else { continue };
-            *out.presence_ns.entry((w.activation, k)).or_default() +=
-                (seg.end - seg.start) as f64 * share;
+            // The segments come in time order: one interval's are consecutive.
+            let part = (seg.end - seg.start) as f64 * share;
+            match presence.last_mut() {
+                Some(((a, i), p)) if (*a, *i) == (w.activation, k) => *p += part,
+                _ => presence.push(((w.activation, k), part)),
+            }
             for (_, pkg, u) in &by_seg[starts[s]..starts[s + 1]] {
                 total.add_scaled(u, share);
-                cells
-                    .entry((w.activation, k, *pkg))
-                    .or_default()
-                    .add_scaled(u, share);
+                let key = (w.activation, k, *pkg);
+                // An activation's segments come in time order, packages in order within each:
+                // its cells are few, and each adds its terms in the order a map would.
+                match mine.iter_mut().rev().find(|(c, _)| *c == key) {
+                    Some((_, c)) => c.add_scaled(u, share),
+                    None => {
+                        let mut c = Usage::default();
+                        c.add_scaled(u, share);
+                        mine.push((key, c));
+                    }
+                }
             }
         }
+        mine.sort_unstable_by_key(|(k, _)| *k);
+        cells.append(&mut mine);
     }
-    out.cells = ActivationRuns::new(cells);
+    out.cells = ActivationRuns::from_sorted(cells);
+    out.presence_ns = Presence::from_sorted(presence);
     out
 }
 
@@ -302,7 +353,7 @@ mod tests {
         assert_eq!(sum, 70, "the shares add up to the container's usage");
         assert!((a.total[&0].counters[0] - (200.0 + 200.0 + 50.0)).abs() < 1e-9);
         assert_eq!(a.cells.get(1, 1, 1).expect("a cell").cpu_ns, 25);
-        assert!((a.presence_ns[&(0, 0)] - 30.0).abs() < 1e-9);
+        assert!((a.presence_ns.get(0, 0).expect("present") - 30.0).abs() < 1e-9);
         assert!(a.concurrent.contains(&0) && a.concurrent.contains(&1));
         // Joined alone, activation 0 gets every segment it covers whole.
         let alone = apportion(&plan, &[(0, 7)], &usage);

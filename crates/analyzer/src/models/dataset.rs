@@ -43,7 +43,7 @@ impl Dataset {
         columns: Vec<String>,
         spans: &[(u64, u64)],
         energy: &[(Option<f64>, bool)],
-        cells: impl IntoIterator<Item = (usize, u64, Usage)>,
+        cells: Vec<(usize, u64, Usage)>,
     ) -> Self {
         let mut intervals: Vec<Interval> = spans
             .iter()
@@ -56,8 +56,21 @@ impl Dataset {
                 ..Interval::default()
             })
             .collect();
+        let n = intervals.len();
+        let kept = |i: usize, cg: u64| cg != IDLE && cg != UNKNOWN && i < n;
+        // Each interval's room at once: grown by doubling, the cgroup lists of an hour kept a
+        // third of their size unused through the attribution.
+        let mut count = vec![0usize; intervals.len()];
+        for &(i, cg, _) in &cells {
+            if kept(i, cg) {
+                count[i] += 1;
+            }
+        }
+        for (iv, n) in intervals.iter_mut().zip(count) {
+            iv.cgroups.reserve_exact(n);
+        }
         for (i, cg, u) in cells {
-            if cg == IDLE || cg == UNKNOWN || i >= intervals.len() {
+            if !kept(i, cg) {
                 continue;
             }
             intervals[i].total.add(&u);

@@ -450,7 +450,7 @@ mod tests {
             &(0..an.grid.len())
                 .map(|i| (an.energy[0].known(i), true))
                 .collect::<Vec<_>>(),
-            cells.into_iter().map(|((i, cg), u)| (i, cg, u)),
+            cells.into_iter().map(|((i, cg), u)| (i, cg, u)).collect(),
         )
     }
 

@@ -63,7 +63,7 @@ pub fn durations(an: &Analysis) -> Durations {
         .map(|a| {
             let r = &a.record;
             let d = (r.start_ns > 0 && r.end_ns > r.start_ns).then(|| r.end_ns - r.start_ns);
-            (r.action.clone(), d, r.start_ns)
+            (r.action.to_string(), d, r.start_ns)
         })
         .collect()
 }

@@ -335,20 +335,30 @@ impl<'g> Walker<'g> {
     /// earlier intervals are final.
     fn drain_final(&mut self) {
         const AT_LEAST: usize = 4096;
-        let Some(last) = &self.last else {
-            return;
-        };
         if self.cells.len() < AT_LEAST {
             return;
         }
+        if let Some(before) = self.final_before() {
+            self.drain_before(before);
+        }
+    }
+
+    /// The interval before which this CPU's cells are final: its spans start at its last
+    /// charged instant, or at an idle span still waiting for its reading. None before its
+    /// first charge.
+    fn final_before(&self) -> Option<usize> {
+        let last = self.last.as_ref()?;
         let from = self
             .unread_idle
             .map_or(last.time, |(ia, _)| ia.min(last.time));
-        let before = match self.grid.index(from) {
-            Some(i) => i,
-            None if from < self.grid.start() => return,
-            None => self.grid.len(),
-        };
+        match self.grid.index(from) {
+            Some(i) => Some(i),
+            None if from < self.grid.start() => None,
+            None => Some(self.grid.len()),
+        }
+    }
+
+    fn drain_before(&mut self, before: usize) {
         if self.open_cell.as_ref().is_some_and(|(k, _)| k.0 < before) {
             let (k, u) = self.open_cell.take().expect("checked");
             self.cells.insert(k, u);
@@ -364,6 +374,22 @@ impl<'g> Walker<'g> {
         });
         done.sort_unstable_by_key(|(k, _)| *k);
         self.out.cells.extend(done);
+    }
+
+    /// The cells that are final so far, sorted, and the interval before which every cell of
+    /// this CPU is among those given (0 before its first charge): the accounting takes them
+    /// round by round, so a walk holds its last stretch, not its stream.
+    pub fn take_final(&mut self) -> (Cells, usize) {
+        let before = self.final_before().unwrap_or(0);
+        if before > 0 {
+            self.drain_before(before);
+        }
+        (std::mem::take(&mut self.out.cells), before)
+    }
+
+    /// The last instant charged, if any: how far the walk has come in trace time.
+    pub fn last_ns(&self) -> Option<u64> {
+        self.last.as_ref().map(|l| l.time)
     }
 
     /// One block's records. A record that cannot be decoded ends the block (the rest cannot be

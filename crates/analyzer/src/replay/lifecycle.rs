@@ -11,9 +11,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use pws_trace::records::{
-    ActivationRecord, CgroupEvent, CgroupOp, ContainerEvent, ContainerOp, StartType,
-};
+use pws_trace::records::{CgroupEvent, CgroupOp, ContainerEvent, ContainerOp, StartType};
+
+use super::activation_record::CompactRecord;
 
 use super::cpu::Tracepoint;
 
@@ -94,30 +94,13 @@ impl JoinMethod {
 /// An activation, joined.
 #[derive(Debug, Clone)]
 pub struct Activation {
-    /// As recorded, but for `raw`: the source's JSON is read once (`platform_cpu_ns`) and not
-    /// kept (an hour of real OpenWhisk records is hundreds of MB of it).
-    pub record: ActivationRecord,
-    /// The platform's own CPU time for the activation (OpenWhisk's `cgroupUsageUsec`
-    /// annotation, where the record has it), ns.
-    pub platform_cpu_ns: Option<u64>,
+    /// As recorded, kept compact (`activation_record`): its text shared, its raw JSON read
+    /// for the platform's CPU time (`record.platform_cpu_ns`) and not kept.
+    pub record: CompactRecord,
     /// Index into [`Lifecycles::containers`].
     pub container: Option<usize>,
     pub method: JoinMethod,
     pub start_type: StartType,
-}
-
-/// OpenWhisk's `cgroupUsageUsec` annotation of a raw activation record, in ns.
-fn platform_cpu_ns(raw: &str) -> Option<u64> {
-    if !raw.contains("cgroupUsageUsec") {
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_str(raw).ok()?;
-    v["annotations"]
-        .as_array()?
-        .iter()
-        .find(|a| a["key"] == "cgroupUsageUsec")?["value"]
-        .as_u64()
-        .map(|us| us * 1000)
 }
 
 #[derive(Debug, Default)]
@@ -191,9 +174,9 @@ pub fn cgroups(events: &[CgroupEvent], tracepoints: &[Tracepoint]) -> Vec<Cgroup
 pub fn build(
     cgroups: Vec<Cgroup>,
     container_events: &[ContainerEvent],
-    records: &[ActivationRecord],
+    records: Vec<CompactRecord>,
 ) -> Lifecycles {
-    let records = &super::record_merge::merge(records);
+    let records = super::record_merge::merge(records);
     let mut l = Lifecycles {
         cgroups,
         ..Lifecycles::default()
@@ -265,18 +248,13 @@ pub fn build(
             c.destroyed = c.destroyed.or(g.destroyed);
         }
     }
-    // One activation per id: the first record wins (sources may repeat one). Room for every
-    // record at once: grown by doubling, the vector kept up to a third of its size unused for
-    // the whole analysis (30 MB of an hour's 180,000 activations).
-    let mut seen = std::collections::HashSet::new();
+    // `merge` left one record per id. The records move in: room for all at once (grown by
+    // doubling, the vector kept up to a third of its size unused for the whole analysis).
     l.activations.reserve_exact(records.len());
     for r in records {
-        if !seen.insert(r.activation_id.clone()) {
-            continue;
-        }
-        let (container, method, start_type) = match assigned.get(&r.activation_id) {
+        let (container, method, start_type) = match assigned.get(&*r.activation_id) {
             Some(&(i, st)) => (Some(i), JoinMethod::InvokerLog, st),
-            None => match by_container.get(&r.container_id) {
+            None => match by_container.get(&*r.container_id) {
                 Some(&i) if !r.container_id.is_empty() => {
                     (Some(i), JoinMethod::Record, r.start_type)
                 }
@@ -290,11 +268,7 @@ pub fn build(
             start_type
         };
         l.activations.push(Activation {
-            record: ActivationRecord {
-                raw: String::new(),
-                ..r.clone()
-            },
-            platform_cpu_ns: platform_cpu_ns(&r.raw),
+            record: r,
             container,
             method,
             start_type,
@@ -305,8 +279,8 @@ pub fn build(
             let c = &mut l.containers[ci];
             c.activations += 1;
             if c.action.is_empty() {
-                c.action = a.record.action.clone();
-                c.namespace = a.record.namespace.clone();
+                c.action = a.record.action.to_string();
+                c.namespace = a.record.namespace.to_string();
             }
         }
     }
@@ -339,6 +313,7 @@ pub(crate) fn find_cgroup(cgroups: &[Cgroup], id: &str, resolved: &str) -> Optio
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use pws_trace::records::ActivationRecord;
     use pws_trace::records::ActivationSource;
 
     pub(crate) fn tp(ts: u64, name: &str, id: u64, path: &str) -> Tracepoint {
@@ -415,7 +390,11 @@ pub(crate) mod tests {
             act("a2", "other", 20, 24),
             act("a1", "hello", 0, 0),
         ];
-        let l = build(gs, &[ev], &recs);
+        let l = build(
+            gs,
+            &[ev],
+            recs.iter().cloned().map(CompactRecord::from).collect(),
+        );
         assert_eq!(l.activations.len(), 2, "one row per activation id");
         let a1 = &l.activations[0];
         assert_eq!(

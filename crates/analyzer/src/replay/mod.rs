@@ -1,7 +1,9 @@
 //! Replaying a trace: everything but perf data is read first (small), then the perf data in two
 //! passes: the side band (lifecycle tracepoints, cgroup paths), a rayon task per block, then
-//! the accounting, a rayon task per CPU stream — CPUs are independent, and a CPU's blocks are
-//! inflated one at a time, so memory follows the output (intervals × cgroups), not the trace.
+//! the accounting, every CPU stream walked in rounds of trace time, a rayon task per CPU in
+//! each — CPUs are independent, and a CPU's blocks are inflated one at a time; after each round
+//! the CPUs' final cells are summed per package, so memory follows the per-package output
+//! (intervals × cgroups), not the trace or its CPUs.
 //! Blocks are inflated by the first pass and kept for the second up to a budget; the walk over
 //! the small blocks inflates none (a block's CPU is in its inflated payload).
 //!
@@ -10,11 +12,13 @@
 //! passes give back each block once it is inflated, so what stays mapped is the blocks being
 //! decoded, not the file (`bench/analyzer_memory.sh` measures it).
 
+pub mod activation_record;
 pub mod cpu;
 pub mod energy;
 pub mod energy_gaps;
 pub mod grid;
 pub mod lifecycle;
+pub mod package_merge;
 pub mod paused;
 pub mod record_merge;
 pub mod steal_irq;
@@ -26,15 +30,16 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use pws_trace::perf::PerfAttrs;
 use pws_trace::records::{
-    ActivationRecord, CgroupEvent, ClockPair, ContainerEvent, CpuStatBlock, EnergySeries, GpuBlock,
-    PerfData, Statistics, TraceInfo,
+    CgroupEvent, ClockPair, ContainerEvent, CpuStatBlock, EnergySeries, GpuBlock, PerfData,
+    Statistics, TraceInfo,
 };
 use pws_trace::{BlockKind, Inflater, ReadOptions, Record, Trace};
 use rayon::prelude::*;
 
 use crate::progress::InputProgress;
-use cpu::{Columns, CpuReplay, Usage, Window};
+use cpu::{Cells, Columns, CpuReplay, Usage, Window};
 use grid::Grid;
+use package_merge::PackageMerge;
 
 /// Everything of a trace except its perf data, and where the perf data is.
 pub struct Loaded {
@@ -42,11 +47,11 @@ pub struct Loaded {
     pub info: TraceInfo,
     pub attrs: PerfAttrs,
     pub clock: Vec<ClockPair>,
-    /// `cgroup_events`, `activations` and `containers`: as recorded, and emptied by
-    /// `analyze::replay_trace` once the lifecycles are built from them.
+    /// `cgroup_events`, `activations` and `containers`: as recorded (activations kept
+    /// compact), and emptied by `analyze::replay_trace` once the lifecycles are built from them.
     pub cgroup_events: Vec<CgroupEvent>,
     pub energy: Vec<EnergySeries>,
-    pub activations: Vec<ActivationRecord>,
+    pub activations: Vec<activation_record::CompactRecord>,
     pub containers: Vec<ContainerEvent>,
     /// Per-CPU /proc/stat readings (steal, irq, softirq, …), as recorded.
     pub cpu_stat: Vec<CpuStatBlock>,
@@ -91,6 +96,7 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
     let mut info = None;
     let (mut clock, mut cgroup_events, mut energy) = (Vec::new(), Vec::new(), Vec::new());
     let (mut activations, mut containers) = (Vec::new(), Vec::new());
+    let mut interner = activation_record::Interner::default();
     let mut cpu_stat = Vec::new();
     let mut gpu = Vec::new();
     let (mut statistics, mut notes) = (None, Vec::new());
@@ -127,7 +133,9 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
             }
             Record::CgroupEvents(c) => cgroup_events.extend(c.events),
             Record::Energy(e) => merge_energy(&mut energy, e.series),
-            Record::Activations(a) => activations.extend(a.records),
+            Record::Activations(a) => {
+                activations.extend(a.records.into_iter().map(|r| interner.record(r)))
+            }
             Record::ContainerEvents(c) => containers.extend(c.events),
             Record::CpuStat(c) => cpu_stat.push(c),
             Record::Gpu(g) => gpu.push(g),
@@ -200,67 +208,34 @@ fn merge_energy(all: &mut Vec<EnergySeries>, series: Vec<EnergySeries>) {
 #[derive(Debug, Default)]
 pub struct Replayed {
     pub columns: Vec<String>,
-    /// Per CPU: (interval, cgroup key) → usage, and (window segment, interval) → usage.
-    /// The cells are moved into `per_package` by [`Replayed::merge_packages`].
+    /// Per CPU: (window segment, interval) → usage, the side band and the statistics. Its
+    /// (interval, cgroup) cells are summed into `per_package` as the replay goes (empty here
+    /// after `replay_perf`; [`Replayed::merge_packages`] for replays whose cells come whole).
     pub per_cpu: Vec<CpuReplay>,
     /// Package → its CPUs' cells summed: (interval, cgroup key, usage), sorted by interval and
     /// cgroup. What every table and model reads; the per-CPU cells are not kept beside them
     /// (an hour of eight CPUs holds millions of cells).
     pub per_package: PackageCells,
-    /// Steal and IRQ time taken out of the tasks' time (`steal_irq::apply`); None before.
+    /// Steal and IRQ time taken out of the tasks' time (`steal_irq`); None for inputs
+    /// without a perf stream.
     pub steal_irq: Option<steal_irq::Report>,
 }
 
 impl Replayed {
-    /// Takes steal and IRQ time out of every CPU's cells and activation segments, from the
-    /// trace's cpu-stat readings (`steal_irq`); without readings nothing changes and the
-    /// report says so.
-    pub fn remove_steal_irq(&mut self, l: &Loaded, grid: &Grid) {
-        let r = steal_irq::apply(&l.cpu_stat, grid, &self.columns, &mut self.per_cpu);
-        self.steal_irq = Some(r);
-    }
-
     /// Sums every CPU's cells per package (`package_of`; a CPU it does not list counts as
-    /// package 0) into `per_package`, emptying the CPUs' cells. Each CPU's cells are sorted,
-    /// so a package's are merged in one pass, with no map of them all; each cell adds its CPUs
-    /// in `per_cpu` order.
+    /// package 0) into `per_package`, emptying the CPUs' cells; each cell adds its CPUs in
+    /// `per_cpu` order. `replay_perf` does the same window by window; this is for replays
+    /// whose cells come whole (hwpc-sensor reports).
     pub fn merge_packages(&mut self, package_of: &HashMap<u32, u32>) {
-        use std::cmp::Reverse;
-        use std::collections::BinaryHeap;
-        let mut by_pkg: BTreeMap<u32, Vec<cpu::Cells>> = BTreeMap::new();
-        for c in &mut self.per_cpu {
-            let pkg = package_of.get(&c.cpu).copied().unwrap_or(0);
-            by_pkg
-                .entry(pkg)
-                .or_default()
-                .push(std::mem::take(&mut c.cells));
+        let mut merge = PackageMerge::new(
+            self.per_cpu
+                .iter()
+                .map(|c| package_of.get(&c.cpu).copied().unwrap_or(0)),
+        );
+        for (n, c) in self.per_cpu.iter_mut().enumerate() {
+            merge.push(n, std::mem::take(&mut c.cells), usize::MAX);
         }
-        for (pkg, cpus) in by_pkg {
-            let mut out: Vec<(usize, u64, Usage)> = Vec::new();
-            let mut iters: Vec<_> = cpus.into_iter().map(|v| v.into_iter().peekable()).collect();
-            // The smallest key first; for one key, the CPUs in order.
-            let mut heap: BinaryHeap<Reverse<((usize, u64), usize)>> = iters
-                .iter_mut()
-                .enumerate()
-                .filter_map(|(n, it)| it.peek().map(|(k, _)| Reverse((*k, n))))
-                .collect();
-            while let Some(Reverse((key, n))) = heap.pop() {
-                let (_, u) = iters[n].next().expect("peeked");
-                match out.last_mut() {
-                    Some(last) if (last.0, last.1) == key => last.2.add(&u),
-                    _ => {
-                        let mut sum = Usage::default();
-                        sum.add(&u);
-                        out.push((key.0, key.1, sum));
-                    }
-                }
-                if let Some((k, _)) = iters[n].peek() {
-                    heap.push(Reverse((*k, n)));
-                }
-            }
-            out.shrink_to_fit();
-            self.per_package.insert(pkg, out);
-        }
+        self.per_package = merge.finish();
     }
 }
 
@@ -436,9 +411,20 @@ pub fn inflate_only(l: &Loaded, progress: &InputProgress<'_>) -> Result<u64> {
         .sum()
 }
 
+/// Trace time every CPU's walk advances by in one round of the accounting: the cells a round
+/// leaves waiting are the CPUs' lead over the slowest plus a round, so memory follows the
+/// round, not the trace; a round is one rayon join of the CPUs, negligible at this length.
+const ROUND_NS: u64 = 10_000_000_000;
+
 /// Decodes every CPU's perf stream in parallel over `grid`, charging the segments of activation
 /// `windows` (cgroup key → segments sorted by start, not overlapping). `blocks` are the side-band
 /// pass's, with what it kept inflated (freed at the end).
+///
+/// The CPUs are walked in rounds of [`ROUND_NS`] of trace time, in parallel within a round;
+/// after each, every CPU's final cells lose their steal and IRQ time (`steal_irq::CpuSteal`)
+/// and are summed per package (`PackageMerge`). So the per-CPU cells of the run are never held
+/// together: the result has the per-package cells, and each CPU's segments, side band and
+/// statistics.
 pub fn replay_perf(
     l: &Loaded,
     grid: &Grid,
@@ -448,25 +434,120 @@ pub fn replay_perf(
 ) -> Result<Replayed> {
     let columns = Columns::new(&l.attrs);
     let kept: &[u8] = blocks.kept.as_deref().unwrap_or_default();
-    let per_cpu: Vec<CpuReplay> = blocks
+    let readings = steal_irq::readings(&l.cpu_stat);
+    let clock = steal_irq::clock_columns(&columns.names);
+    let mut report = steal_irq::Report::of(&l.cpu_stat, &readings);
+    let package_of = package_of(l);
+    let mut streams: Vec<Stream<'_>> = blocks
         .per_cpu
-        .par_iter()
-        .map(|(&cpu, blocks)| -> Result<CpuReplay> {
-            let mut w = cpu::Walker::new(&l.attrs, &columns, cpu, grid, windows);
-            let mut inflater = Inflater::new();
-            for b in blocks {
-                match &b.kept {
-                    Some(r) => w.feed(&kept[r.clone()]),
-                    None => with_perf_bytes(l, b.offset, &mut inflater, progress, |d| w.feed(d))?,
-                }
-            }
-            Ok(w.finish())
+        .iter()
+        .map(|(&cpu, blocks)| Stream {
+            cpu,
+            blocks,
+            next: 0,
+            walker: Some(cpu::Walker::new(&l.attrs, &columns, cpu, grid, windows)),
+            steal: readings
+                .get(&cpu)
+                .filter(|_| report.per_cpu.is_some())
+                .map(|r| steal_irq::CpuSteal::new(cpu, r, grid, &clock)),
+            inflater: Inflater::new(),
+            done: None,
         })
-        .collect::<Result<_>>()?;
+        .collect();
+    let mut merge = PackageMerge::new(
+        streams
+            .iter()
+            .map(|s| package_of.get(&s.cpu).copied().unwrap_or(0)),
+    );
+    let mut until = grid.start();
+    while streams.iter().any(|s| s.done.is_none()) {
+        until = until.saturating_add(ROUND_NS);
+        let given: Vec<(Cells, usize)> = streams
+            .par_iter_mut()
+            .map(|s| s.advance(until, l, kept, progress))
+            .collect::<Result<_>>()?;
+        for (n, (cells, horizon)) in given.into_iter().enumerate() {
+            merge.push(n, cells, horizon);
+        }
+        merge.advance();
+    }
+    let mut per_cpu = Vec::with_capacity(streams.len());
+    for s in streams {
+        let (rep, fig) = s.done.expect("every stream ran to its end");
+        match (fig, report.per_cpu.as_mut()) {
+            (Some(f), Some(figs)) => figs.push(f),
+            (None, Some(_)) => report.cpus_without.push(rep.cpu),
+            _ => {}
+        }
+        per_cpu.push(rep);
+    }
     Ok(Replayed {
         columns: columns.names.clone(),
         per_cpu,
-        per_package: BTreeMap::new(),
-        steal_irq: None,
+        per_package: merge.finish(),
+        steal_irq: Some(report),
     })
+}
+
+/// One CPU's accounting, walked round by round.
+struct Stream<'a> {
+    cpu: u32,
+    blocks: &'a [PerfBlock],
+    /// The next block to feed.
+    next: usize,
+    walker: Option<cpu::Walker<'a>>,
+    /// None when the trace has no cpu-stat readings of this CPU.
+    steal: Option<steal_irq::CpuSteal<'a>>,
+    inflater: Inflater,
+    /// At the end of the stream: what the walk gave (its cells handed over) and, with
+    /// readings, the steal and IRQ time taken out.
+    done: Option<(CpuReplay, Option<steal_irq::CpuFigures>)>,
+}
+
+impl Stream<'_> {
+    /// Feeds blocks until the walk has charged past `until` (or the stream ends) and returns
+    /// the cells now final, steal and IRQ time taken out, with the interval before which
+    /// this CPU has given all of its cells.
+    fn advance(
+        &mut self,
+        until: u64,
+        l: &Loaded,
+        kept: &[u8],
+        progress: &InputProgress<'_>,
+    ) -> Result<(Cells, usize)> {
+        let Some(w) = self.walker.as_mut() else {
+            return Ok((Vec::new(), usize::MAX));
+        };
+        while self.next < self.blocks.len() && w.last_ns().is_none_or(|t| t < until) {
+            let b = &self.blocks[self.next];
+            match &b.kept {
+                Some(r) => w.feed(&kept[r.clone()]),
+                None => with_perf_bytes(l, b.offset, &mut self.inflater, progress, |d| w.feed(d))?,
+            }
+            self.next += 1;
+        }
+        if self.next < self.blocks.len() {
+            let (cells, before) = w.take_final();
+            return Ok(match self.steal.as_mut() {
+                Some(s) => s.push(cells, before),
+                None => (cells, before),
+            });
+        }
+        let mut rep = self.walker.take().expect("checked").finish();
+        let cells = std::mem::take(&mut rep.cells);
+        let (cells, fig) = match self.steal.take() {
+            Some(mut s) => {
+                let (cells, _) = s.push(cells, usize::MAX);
+                (cells, Some(s.finish(&mut rep.activations)))
+            }
+            None => (cells, None),
+        };
+        self.done = Some((rep, fig));
+        Ok((cells, usize::MAX))
+    }
+}
+
+/// CPU → package, as the trace info lists them.
+pub fn package_of(l: &Loaded) -> HashMap<u32, u32> {
+    l.info.cpus.iter().map(|c| (c.cpu, c.package)).collect()
 }

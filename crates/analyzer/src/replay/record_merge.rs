@@ -10,37 +10,63 @@
 
 use std::collections::HashMap;
 
-use pws_trace::records::{ActivationRecord, ActivationSource, StartType};
+use pws_trace::records::{ActivationSource, StartType};
 
-/// The records, one per activation id, in the order each id first appears.
-pub fn merge(records: &[ActivationRecord]) -> Vec<ActivationRecord> {
-    // Per id: (index of the platform's record, index of the log's), first of each.
-    let mut order: Vec<&str> = Vec::new();
-    let mut by_id: HashMap<&str, (Option<usize>, Option<usize>)> = HashMap::new();
-    for (i, r) in records.iter().enumerate() {
-        let e = by_id.entry(r.activation_id.as_str()).or_insert_with(|| {
-            order.push(r.activation_id.as_str());
-            (None, None)
-        });
-        let slot = if r.source == ActivationSource::InvokerLog {
-            &mut e.1
-        } else {
-            &mut e.0
-        };
-        slot.get_or_insert(i);
+use super::activation_record::CompactRecord;
+
+/// The records, one per activation id, in the order each id first appears. Takes them by value
+/// and moves them: an hour of a busy node is hundreds of MB of records, not to be held twice.
+pub fn merge(mut records: Vec<CompactRecord>) -> Vec<CompactRecord> {
+    // Per id, in order of first appearance: (index of the platform's record, index of the
+    // log's), first of each.
+    let mut pairs: Vec<(Option<usize>, Option<usize>)> = Vec::new();
+    {
+        let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(records.len());
+        for (i, r) in records.iter().enumerate() {
+            let n = *by_id.entry(&*r.activation_id).or_insert_with(|| {
+                pairs.push((None, None));
+                pairs.len() - 1
+            });
+            let slot = if r.source == ActivationSource::InvokerLog {
+                &mut pairs[n].1
+            } else {
+                &mut pairs[n].0
+            };
+            slot.get_or_insert(i);
+        }
     }
-    order
-        .into_iter()
-        .map(|id| match by_id[id] {
-            (Some(r), Some(l)) => fill(records[r].clone(), &records[l]),
-            (Some(i), None) | (None, Some(i)) => records[i].clone(),
+    // What each id keeps: the platform's record, filled from the log's where both exist.
+    let mut keep = vec![false; records.len()];
+    let mut kept_in_order = Vec::with_capacity(pairs.len());
+    for &(platform, log) in &pairs {
+        let i = match (platform, log) {
+            (Some(r), Some(l)) => {
+                let log = std::mem::replace(&mut records[l], CompactRecord::empty());
+                fill(&mut records[r], &log);
+                r
+            }
+            (Some(i), None) | (None, Some(i)) => i,
             (None, None) => unreachable!("every id has a record"),
-        })
+        };
+        keep[i] = true;
+        kept_in_order.push(i);
+    }
+    drop(pairs);
+    if kept_in_order.windows(2).all(|w| w[0] < w[1]) {
+        // The usual case (each id's kept record is where it first appears, or later ones keep
+        // their order): filtered in place, in the records' own allocation.
+        let mut k = keep.into_iter();
+        records.retain(|_| k.next().unwrap_or(false));
+        return records;
+    }
+    kept_in_order
+        .into_iter()
+        .map(|i| std::mem::replace(&mut records[i], CompactRecord::empty()))
         .collect()
 }
 
 /// `r` with what only the log's record `log` knows.
-fn fill(mut r: ActivationRecord, log: &ActivationRecord) -> ActivationRecord {
+fn fill(r: &mut CompactRecord, log: &CompactRecord) {
     let log_knows_more = matches!(
         (r.start_type, log.start_type),
         (StartType::Unknown, _) | (StartType::Cold, StartType::Prewarmed | StartType::Recreated)
@@ -68,7 +94,7 @@ fn fill(mut r: ActivationRecord, log: &ActivationRecord) -> ActivationRecord {
         (&mut r.kind, &log.kind),
     ] {
         if mine.is_empty() {
-            mine.clone_from(theirs);
+            *mine = theirs.clone();
         }
     }
     // Times go together: an unplaced record takes the log's span whole.
@@ -76,12 +102,16 @@ fn fill(mut r: ActivationRecord, log: &ActivationRecord) -> ActivationRecord {
         (r.start_ns, r.end_ns) = (log.start_ns, log.end_ns);
         (r.start_epoch_ms, r.end_epoch_ms) = (log.start_epoch_ms, log.end_epoch_ms);
     }
-    r
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pws_trace::records::ActivationRecord;
+
+    fn merge(records: Vec<ActivationRecord>) -> Vec<CompactRecord> {
+        super::merge(records.into_iter().map(CompactRecord::from).collect())
+    }
 
     fn rec(id: &str, source: ActivationSource, st: StartType) -> ActivationRecord {
         ActivationRecord {
@@ -116,7 +146,7 @@ mod tests {
         rest.duration_ms = Some(80);
         rest.status_code = Some(0);
         rest.memory_limit_mb = Some(256);
-        rest.raw = "{\"rest\":1}".into();
+        rest.raw = r#"{"annotations":[{"key":"cgroupUsageUsec","value":1}]}"#.into();
         let mut log = rec("a", ActivationSource::InvokerLog, StartType::Prewarmed);
         log.init_ms = Some(71);
         log.wait_ms = Some(640);
@@ -124,18 +154,23 @@ mod tests {
         log.container_id = "c".repeat(64);
         log.path = "guest/hello".into();
         log.start_ns = 6_000;
-        log.raw = "{\"log\":1}".into();
+        log.raw = r#"{"annotations":[{"key":"cgroupUsageUsec","value":2}]}"#.into();
         let warm = rec("b", ActivationSource::JsonLines, StartType::Warm);
         let mut warm_log = rec("b", ActivationSource::InvokerLog, StartType::Cold);
         warm_log.init_ms = Some(5);
         let only_log = rec("c", ActivationSource::InvokerLog, StartType::Warm);
         let dup = rec("b", ActivationSource::RestApi, StartType::Unknown);
 
-        let m = merge(&[log, warm.clone(), rest, warm_log, only_log.clone(), dup]);
+        let m = merge(vec![
+            log,
+            warm.clone(),
+            rest,
+            warm_log,
+            only_log.clone(),
+            dup,
+        ]);
         assert_eq!(
-            m.iter()
-                .map(|r| r.activation_id.as_str())
-                .collect::<Vec<_>>(),
+            m.iter().map(|r| &*r.activation_id).collect::<Vec<_>>(),
             ["a", "b", "c"],
             "one row per id, in first-seen order"
         );
@@ -148,15 +183,19 @@ mod tests {
             "the record's own values win"
         );
         assert_eq!(a.wait_ms, Some(640), "filled from the log");
-        assert_eq!((a.container_id.len(), a.path.as_str()), (64, "guest/hello"));
-        assert_eq!((a.start_ns, a.raw.as_str()), (5_000, "{\"rest\":1}"));
+        assert_eq!((a.container_id.len(), &*a.path), (64, "guest/hello"));
+        assert_eq!(
+            (a.start_ns, a.platform_cpu_ns),
+            (5_000, Some(1_000)),
+            "the record's own"
+        );
         let b = &m[1];
         assert_eq!(
             (b.source, b.start_type, b.init_ms),
             (ActivationSource::JsonLines, StartType::Warm, Some(5)),
             "a record's warm stays warm; its first record is kept"
         );
-        assert_eq!(m[2], only_log);
+        assert_eq!(m[2], CompactRecord::from(only_log));
     }
 
     #[test]
@@ -169,7 +208,7 @@ mod tests {
             rest.end_epoch_ms,
         ) = (0, 0, 0, 0);
         let log = rec("a", ActivationSource::InvokerLog, StartType::Cold);
-        let m = merge(&[rest, log]);
+        let m = merge(vec![rest, log]);
         assert_eq!(
             (
                 m[0].start_ns,

@@ -23,7 +23,9 @@ use std::collections::BTreeMap;
 
 use pws_trace::records::{CpuStatBlock, TimeAccounting};
 
-use super::cpu::{CpuReplay, Usage, CLOCK_COUNTERS, IDLE};
+use rustc_hash::FxHashMap;
+
+use super::cpu::{Cells, Usage, CLOCK_COUNTERS, IDLE};
 use super::grid::Grid;
 
 /// Cell keys of the time taken out (not cgroups: kernel cgroup ids are inode numbers, and
@@ -225,37 +227,55 @@ impl Report {
 }
 
 /// Takes steal and IRQ time out of every CPU's cells and activation segments (see the module's
-/// rule). `columns` names the counter columns of every `Usage`.
+/// rule), all cells at once. `columns` names the counter columns of every `Usage`.
+/// `replay_perf` does the same window by window with [`CpuSteal`]; the tests check the two
+/// against each other.
+#[cfg(test)]
 pub fn apply(
     blocks: &[CpuStatBlock],
     grid: &Grid,
     columns: &[String],
-    per_cpu: &mut [CpuReplay],
+    per_cpu: &mut [super::cpu::CpuReplay],
 ) -> Report {
     let readings = readings(blocks);
-    if readings.is_empty() {
-        return Report::default();
-    }
-    let clock: Vec<bool> = columns
-        .iter()
-        .map(|n| CLOCK_COUNTERS.contains(&n.as_str()))
-        .collect();
-    let last = blocks.last().expect("readings come from blocks");
-    let mut report = Report {
-        per_cpu: Some(Vec::new()),
-        accounting: (last.irq_time, last.steal_time),
-        cpus_without: Vec::new(),
-    };
+    let clock = clock_columns(columns);
+    let mut report = Report::of(blocks, &readings);
     for c in per_cpu.iter_mut() {
         match readings.get(&c.cpu) {
-            Some(r) => {
-                let f = apply_cpu(r, grid, &clock, c);
-                report.per_cpu.as_mut().expect("set above").push(f);
+            Some(r) if report.per_cpu.is_some() => {
+                let mut s = CpuSteal::new(c.cpu, r, grid, &clock);
+                c.cells = s.push(std::mem::take(&mut c.cells), usize::MAX).0;
+                let f = s.finish(&mut c.activations);
+                report.per_cpu.as_mut().expect("checked").push(f);
             }
-            None => report.cpus_without.push(c.cpu),
+            _ if report.per_cpu.is_some() => report.cpus_without.push(c.cpu),
+            _ => {}
         }
     }
     report
+}
+
+/// Which counter columns count time (scaled with the CPU time taken out).
+pub fn clock_columns(columns: &[String]) -> Vec<bool> {
+    columns
+        .iter()
+        .map(|n| CLOCK_COUNTERS.contains(&n.as_str()))
+        .collect()
+}
+
+impl Report {
+    /// An empty report for these blocks: `per_cpu` None when they hold no readings, else an
+    /// empty list for the CPUs to be added to.
+    pub fn of(blocks: &[CpuStatBlock], readings: &BTreeMap<u32, Readings>) -> Self {
+        match blocks.last() {
+            Some(last) if !readings.is_empty() => Self {
+                per_cpu: Some(Vec::new()),
+                accounting: (last.irq_time, last.steal_time),
+                cpus_without: Vec::new(),
+            },
+            _ => Self::default(),
+        }
+    }
 }
 
 /// Time to take out of one interval: [kind] from the non-idle cells, and from idle.
@@ -265,112 +285,222 @@ struct Take {
     idle: [f64; 3],
 }
 
-fn apply_cpu(r: &Readings, grid: &Grid, clock: &[bool], c: &mut CpuReplay) -> CpuFigures {
-    let n = grid.len();
-    let (mut busy, mut idle) = (vec![0u64; n], vec![0u64; n]);
-    for ((i, cg), u) in &c.cells {
-        if *i >= n || is_pseudo(*cg) {
-            continue;
-        }
-        if *cg == IDLE {
-            idle[*i] += u.cpu_ns;
-        } else {
-            busy[*i] += u.cpu_ns;
+/// One CPU's subtraction, done as its final cells come: the accounting hands them over window
+/// by window, so they are never all held. An interval is settled once every reading span that
+/// covers it has been read, and a span is read once the CPU's time is known in every interval
+/// it covers. Whole or by windows, each cell gets the same factor from the same sums in the
+/// same order.
+pub struct CpuSteal<'a> {
+    readings: &'a Readings,
+    grid: &'a Grid,
+    clock: &'a [bool],
+    /// The next span to read: `readings[next]` to `readings[next + 1]`.
+    next: usize,
+    /// Cells given and not settled, sorted.
+    pending: Vec<((usize, u64), Usage)>,
+    /// Non-idle and idle CPU time of each interval not settled.
+    time: BTreeMap<usize, (u64, u64)>,
+    take: BTreeMap<usize, Take>,
+    /// (interval, factor) where the non-idle cells keep less than all: the activation
+    /// segments get the same factor at the end.
+    keep_busy: Vec<(usize, f64)>,
+    fig: CpuFigures,
+}
+
+impl<'a> CpuSteal<'a> {
+    pub fn new(cpu: u32, readings: &'a Readings, grid: &'a Grid, clock: &'a [bool]) -> Self {
+        Self {
+            readings,
+            grid,
+            clock,
+            next: 0,
+            pending: Vec::new(),
+            time: BTreeMap::new(),
+            take: BTreeMap::new(),
+            keep_busy: Vec::new(),
+            fig: CpuFigures {
+                cpu,
+                ..CpuFigures::default()
+            },
         }
     }
-    let mut fig = CpuFigures {
-        cpu: c.cpu,
-        busy_ns: busy.iter().sum(),
-        ..CpuFigures::default()
-    };
-    let mut take = vec![Take::default(); n];
-    for w in r.windows(2) {
-        let ((t0, a), (t1, b)) = (w[0], w[1]);
+
+    /// Takes `cells` (sorted, every one of an interval before `complete_before`, and no cell
+    /// of an interval before that left to come) and returns the cells now settled, sorted,
+    /// with the interval before which all of this CPU's settled cells have been returned.
+    pub fn push(&mut self, cells: Cells, complete_before: usize) -> (Cells, usize) {
+        let n = self.grid.len();
+        for ((i, cg), u) in &cells {
+            if *i >= n || is_pseudo(*cg) {
+                continue;
+            }
+            let t = self.time.entry(*i).or_default();
+            if *cg == IDLE {
+                t.1 += u.cpu_ns;
+            } else {
+                t.0 += u.cpu_ns;
+                self.fig.busy_ns += u.cpu_ns;
+            }
+        }
+        if self
+            .pending
+            .last()
+            .zip(cells.first())
+            .is_some_and(|(a, b)| a.0 >= b.0)
+        {
+            // Not in order (no walk gives that): kept right rather than fast.
+            self.pending.extend(cells);
+            self.pending.sort_by_key(|(k, _)| *k);
+        } else {
+            self.pending.extend(cells);
+        }
+        while self.next + 1 < self.readings.len() {
+            let (t0, t1) = (self.readings[self.next].0, self.readings[self.next + 1].0);
+            if covered(self.grid, t0, t1).is_some_and(|(_, last)| last >= complete_before) {
+                break;
+            }
+            self.read_span(self.next);
+            self.next += 1;
+        }
+        // Spans still to read cover intervals from their first on: those stay.
+        let settled = match self.readings.get(self.next + 1) {
+            Some(&(t1, _)) => covered(self.grid, self.readings[self.next].0, t1)
+                .map_or(complete_before, |(first, _)| first.min(complete_before)),
+            None => complete_before,
+        };
+        (self.settle(settled), settled)
+    }
+
+    /// Settles every cell left and scales the activation segments (segment, interval) by
+    /// their interval's factor; returns what was taken out.
+    pub fn finish(mut self, segments: &mut FxHashMap<(usize, usize), Usage>) -> CpuFigures {
+        let (rest, _) = self.push(Vec::new(), usize::MAX);
+        debug_assert!(rest.is_empty() && self.pending.is_empty());
+        for ((_, i), u) in segments.iter_mut() {
+            if let Ok(at) = self.keep_busy.binary_search_by_key(i, |x| x.0) {
+                scale(u, self.keep_busy[at].1, self.clock);
+            }
+        }
+        self.fig
+    }
+
+    /// Spreads reading span `at`'s increases over the intervals it covers, by the CPU's busy
+    /// and idle time in each.
+    fn read_span(&mut self, at: usize) {
+        let ((t0, a), (t1, b)) = (self.readings[at], self.readings[at + 1]);
         // A value that went back (a CPU brought online again) adds nothing.
         let d: [f64; 3] = std::array::from_fn(|k| (b[k] - a[k]).max(0.0));
         let total: f64 = d.iter().sum();
         if total <= 0.0 {
-            continue;
+            return;
         }
         // The span's share of each interval's busy and idle time, by overlap.
         let mut parts: Vec<(usize, f64, f64)> = Vec::new();
+        let grid = self.grid;
         grid.split(t0, t1, |i, x, y| {
             let (s, e) = grid.span(i);
             let f = (y - x) as f64 / (e - s) as f64;
-            parts.push((i, busy[i] as f64 * f, idle[i] as f64 * f));
+            let (busy, idle) = self.time.get(&i).copied().unwrap_or_default();
+            parts.push((i, busy as f64 * f, idle as f64 * f));
         });
         let wb: f64 = parts.iter().map(|p| p.1).sum();
         let wi: f64 = parts.iter().map(|p| p.2).sum();
         let from_busy = total.min(wb);
         let from_idle = (total - from_busy).min(wi);
-        fig.unplaced_ns += total - from_busy - from_idle;
+        self.fig.unplaced_ns += total - from_busy - from_idle;
         for (i, pb, pi) in parts {
+            let take = self.take.entry(i).or_default();
             for (k, dk) in d.iter().enumerate() {
                 let share = dk / total;
                 if wb > 0.0 {
-                    take[i].busy[k] += from_busy * share * pb / wb;
+                    take.busy[k] += from_busy * share * pb / wb;
                 }
                 if wi > 0.0 {
-                    take[i].idle[k] += from_idle * share * pi / wi;
+                    take.idle[k] += from_idle * share * pi / wi;
                 }
             }
         }
     }
-    // Per interval: the factor each non-idle cell keeps, and the idle cell's.
-    let keep: Vec<(f64, f64)> = (0..n)
-        .map(|i| {
-            let f = |base: u64, t: &[f64; 3]| {
-                if base == 0 {
-                    1.0
-                } else {
-                    (1.0 - t.iter().sum::<f64>() / base as f64).clamp(0.0, 1.0)
+
+    /// Scales the pending cells of intervals before `before` and adds each interval's pseudo
+    /// cells (the whole ns taken, split among the kinds by their amounts); returns them sorted.
+    fn settle(&mut self, before: usize) -> Cells {
+        let cut = self.pending.partition_point(|((i, _), _)| *i < before);
+        let mut out: Cells = self.pending.drain(..cut).collect();
+        let n = self.grid.len();
+        let width = self.clock.len();
+        let mut added: Cells = Vec::new();
+        let mut at = 0;
+        while at < out.len() {
+            let i = out[at].0 .0;
+            let end = at + out[at..].partition_point(|((j, _), _)| *j == i);
+            if i < n {
+                self.settle_interval(i, &mut out[at..end], width, &mut added);
+            }
+            at = end;
+        }
+        self.time = self.time.split_off(&before);
+        self.take = self.take.split_off(&before);
+        if !added.is_empty() {
+            out.extend(added);
+            out.sort_unstable_by_key(|(k, _)| *k);
+        }
+        out
+    }
+
+    /// One interval's cells: each keeps its factor, and what was taken becomes the pseudo
+    /// cells (pushed to `added` unless one is among `cells` already).
+    fn settle_interval(
+        &mut self,
+        i: usize,
+        cells: &mut [((usize, u64), Usage)],
+        width: usize,
+        added: &mut Cells,
+    ) {
+        let (busy, idle) = self.time.get(&i).copied().unwrap_or_default();
+        let take = self.take.get(&i).copied().unwrap_or_default();
+        let f = |base: u64, t: &[f64; 3]| {
+            if base == 0 {
+                1.0
+            } else {
+                (1.0 - t.iter().sum::<f64>() / base as f64).clamp(0.0, 1.0)
+            }
+        };
+        let keep = (f(busy, &take.busy), f(idle, &take.idle));
+        if keep.0 < 1.0 {
+            self.keep_busy.push((i, keep.0));
+        }
+        // What was taken: CPU time exactly, in whole ns, from tasks and from idle, and the
+        // clock counters.
+        let (mut from_busy, mut from_idle, mut counters) = (0u64, 0u64, vec![0.0; width]);
+        for ((_, cg), u) in cells.iter_mut() {
+            if is_pseudo(*cg) {
+                continue;
+            }
+            let f = if *cg == IDLE { keep.1 } else { keep.0 };
+            if f >= 1.0 {
+                continue;
+            }
+            let before = u.clone();
+            scale(u, f, self.clock);
+            if *cg == IDLE {
+                from_idle += before.cpu_ns - u.cpu_ns;
+            } else {
+                from_busy += before.cpu_ns - u.cpu_ns;
+            }
+            for (k, x) in counters.iter_mut().enumerate() {
+                if self.clock[k] {
+                    let (b, a) = (before.counters.get(k), u.counters.get(k));
+                    *x += b.copied().unwrap_or(0.0) - a.copied().unwrap_or(0.0);
                 }
-            };
-            (f(busy[i], &take[i].busy), f(idle[i], &take[i].idle))
-        })
-        .collect();
-    // Scale every cell, and gather per interval what was taken (CPU time exactly, in whole ns,
-    // and the clock counters).
-    let width = clock.len();
-    let mut taken: Vec<(u64, u64, Vec<f64>)> = vec![(0, 0, vec![0.0; width]); n];
-    for ((i, cg), u) in c.cells.iter_mut() {
-        if *i >= n || is_pseudo(*cg) {
-            continue;
-        }
-        let f = if *cg == IDLE { keep[*i].1 } else { keep[*i].0 };
-        if f >= 1.0 {
-            continue;
-        }
-        let before = u.clone();
-        scale(u, f, clock);
-        let t = &mut taken[*i];
-        if *cg == IDLE {
-            t.1 += before.cpu_ns - u.cpu_ns;
-        } else {
-            t.0 += before.cpu_ns - u.cpu_ns;
-        }
-        for (k, x) in t.2.iter_mut().enumerate() {
-            if clock[k] {
-                let (b, a) = (before.counters.get(k), u.counters.get(k));
-                *x += b.copied().unwrap_or(0.0) - a.copied().unwrap_or(0.0);
             }
         }
-    }
-    for ((_, i), u) in c.activations.iter_mut() {
-        if *i < n && keep[*i].0 < 1.0 {
-            scale(u, keep[*i].0, clock);
-        }
-    }
-    // The pseudo cells: the whole ns taken, split among the kinds by their amounts (the last
-    // kind gets the rounding, so the interval's sum is exact). New ones are sorted in at the end.
-    let mut added: Vec<((usize, u64), Usage)> = Vec::new();
-    for (i, (from_busy, from_idle, counters)) in taken.into_iter().enumerate() {
         let ns = from_busy + from_idle;
         if ns == 0 {
-            continue;
+            return;
         }
-        fig.from_idle_ns += from_idle;
-        let amounts: [f64; 3] = std::array::from_fn(|k| take[i].busy[k] + take[i].idle[k]);
+        self.fig.from_idle_ns += from_idle;
+        let amounts: [f64; 3] = std::array::from_fn(|k| take.busy[k] + take.idle[k]);
         let sum: f64 = amounts.iter().sum();
         // Whole ns per kind by its amount; the rounding goes to the largest, so the interval's
         // sum is exact.
@@ -384,10 +514,10 @@ fn apply_cpu(r: &Readings, grid: &Grid, clock: &[bool], c: &mut CpuReplay) -> Cp
             if parts[k] == 0 {
                 continue;
             }
-            fig.removed_ns[k] += parts[k];
+            self.fig.removed_ns[k] += parts[k];
             let share = parts[k] as f64 / ns as f64;
-            let cell = match c.cells.binary_search_by_key(&(i, *key), |(k, _)| *k) {
-                Ok(at) => &mut c.cells[at].1,
+            let cell = match cells.binary_search_by_key(&(i, *key), |(k, _)| *k) {
+                Ok(at) => &mut cells[at].1,
                 Err(_) => {
                     added.push(((i, *key), Usage::default()));
                     &mut added.last_mut().expect("pushed").1
@@ -402,11 +532,14 @@ fn apply_cpu(r: &Readings, grid: &Grid, clock: &[bool], c: &mut CpuReplay) -> Cp
             }
         }
     }
-    if !added.is_empty() {
-        c.cells.extend(added);
-        c.cells.sort_unstable_by_key(|(k, _)| *k);
-    }
-    fig
+}
+
+/// The first and last grid intervals `[t0, t1)` overlaps (as `Grid::split` walks them).
+fn covered(grid: &Grid, t0: u64, t1: u64) -> Option<(usize, usize)> {
+    let (a, b) = (t0.max(grid.start()), t1.min(grid.end()));
+    (a < b)
+        .then(|| (grid.index(a), grid.index(b - 1)))
+        .and_then(|(x, y)| x.zip(y))
 }
 
 /// Keeps `f` of a usage's CPU time and clock counters.
@@ -422,7 +555,7 @@ fn scale(u: &mut Usage, f: f64, clock: &[bool]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::replay::cpu::UNKNOWN;
+    use crate::replay::cpu::{CpuReplay, UNKNOWN};
     use pws_trace::records::{CpuStatSample, CpuStatSeries};
 
     /// Readings in ticks of 1 ns, so values are ns: (time, [steal, irq, softirq]).
@@ -484,6 +617,90 @@ mod tests {
 
     fn cell(c: &CpuReplay, key: (usize, u64)) -> &Usage {
         cell_opt(c, key).expect("a cell")
+    }
+
+    /// The accounting hands a CPU's cells over window by window; every window cut gives the
+    /// cells, segments and figures of the subtraction done on all cells at once, bit for bit.
+    #[test]
+    fn by_windows_as_all_at_once() {
+        // 40 intervals of 10 ns; readings every 25 ns (spans straddle intervals), steal and
+        // IRQ growing unevenly; cells of two cgroups, idle and unknown time, some intervals
+        // empty.
+        let grid = Grid::fixed(0, 400, 10).unwrap();
+        let mut cells = Vec::new();
+        for i in 0..40usize {
+            if i % 7 == 3 {
+                continue;
+            }
+            let busy = 3 + (i as u64 * 5) % 7;
+            cells.push(((i, 5), u(busy, busy as f64, 100.0 * i as f64)));
+            if i % 3 == 0 {
+                cells.push(((i, 6), u(2, 2.0, 7.0)));
+            }
+            cells.push(((i, IDLE), u(10 - busy.min(8), 1.0, 0.0)));
+            if i % 5 == 1 {
+                cells.push(((i, UNKNOWN), u(1, 1.0, 0.0)));
+            }
+        }
+        let readings: Vec<(u64, [u64; 3])> = (0..=16u64)
+            .map(|k| (k * 25, [k * k / 3, k * 2, k / 2]))
+            .collect();
+        let b = block(0, &readings);
+        let mut whole = cpu(&cells);
+        for i in (0..40).step_by(3) {
+            whole.activations.insert((i, i), u(1, 1.0, 10.0));
+        }
+        let segments = whole.activations.clone();
+        let report = apply(
+            std::slice::from_ref(&b),
+            &grid,
+            &columns(),
+            std::slice::from_mut(&mut whole),
+        );
+        let fig = report.per_cpu.expect("readings")[0].clone();
+        assert!(fig.total_ns() > 0, "the test takes time out");
+
+        let r = readings_of(&b);
+        let clock = clock_columns(&columns());
+        for cuts in [
+            vec![1, 2, 3],
+            vec![5, 17, 18, 33],
+            vec![39],
+            vec![12, 12, 30],
+        ] {
+            let mut s = CpuSteal::new(0, &r, &grid, &clock);
+            let (mut got, mut given_before) = (Vec::new(), 0);
+            let mut from = 0;
+            for &cut in &cuts {
+                let part: Cells = cells
+                    .iter()
+                    .filter(|((i, _), _)| (from..cut).contains(i))
+                    .cloned()
+                    .collect();
+                let (settled, h) = s.push(part, cut);
+                assert!(settled
+                    .iter()
+                    .all(|((i, _), _)| *i >= given_before && *i < h));
+                assert!(h <= cut && h >= given_before, "horizons move forward");
+                got.extend(settled);
+                (given_before, from) = (h, cut);
+            }
+            let rest: Cells = cells
+                .iter()
+                .filter(|((i, _), _)| *i >= from)
+                .cloned()
+                .collect();
+            got.extend(s.push(rest, usize::MAX).0);
+            let mut segs = segments.clone();
+            let f = s.finish(&mut segs);
+            assert_eq!(got, whole.cells, "cuts {cuts:?}: the same cells");
+            assert_eq!(segs, whole.activations, "cuts {cuts:?}: the same segments");
+            assert_eq!(f, fig, "cuts {cuts:?}: the same figures");
+        }
+    }
+
+    fn readings_of(b: &CpuStatBlock) -> Readings {
+        readings(std::slice::from_ref(b)).remove(&0).expect("CPU 0")
     }
 
     #[test]

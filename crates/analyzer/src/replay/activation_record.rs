@@ -1,0 +1,207 @@
+//! Activation records as the analysis keeps them from load to the last table: each record's
+//! repeated text (namespace, action, version, runtime kind, container, path) shared with the
+//! records that repeat it, and the source's raw JSON read once at load for the platform's CPU
+//! time, then dropped. An hour of a busy node is hundreds of thousands of records that name a
+//! few dozen actions and containers: as decoded, each held its own copies (~690 B a record
+//! with its heap; ~350 B kept this way, `bench/README.md`).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use pws_trace::records::{ActivationRecord, ActivationSource, StartType};
+
+/// One activation record (`pws_trace::records::ActivationRecord`'s fields, same names), its
+/// text shared and its raw JSON replaced by what the analysis reads from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompactRecord {
+    pub activation_id: Box<str>,
+    pub namespace: Arc<str>,
+    pub action: Arc<str>,
+    pub version: Arc<str>,
+    pub source: ActivationSource,
+    pub kind: Arc<str>,
+    pub start_type: StartType,
+    pub start_epoch_ms: u64,
+    pub end_epoch_ms: u64,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub wait_ms: Option<u64>,
+    pub init_ms: Option<u64>,
+    pub duration_ms: Option<u64>,
+    pub status_code: Option<u64>,
+    pub memory_limit_mb: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub container_id: Arc<str>,
+    pub path: Arc<str>,
+    pub caused_by: Arc<str>,
+    /// The platform's own CPU time for the activation (OpenWhisk's `cgroupUsageUsec`
+    /// annotation in the raw record, where it has one), ns.
+    pub platform_cpu_ns: Option<u64>,
+}
+
+impl CompactRecord {
+    /// A record with no text and no times: what is left where one was moved out.
+    pub fn empty() -> Self {
+        let none: Arc<str> = Arc::from("");
+        Self {
+            activation_id: Box::from(""),
+            namespace: none.clone(),
+            action: none.clone(),
+            version: none.clone(),
+            source: ActivationSource::RestApi,
+            kind: none.clone(),
+            start_type: StartType::Unknown,
+            start_epoch_ms: 0,
+            end_epoch_ms: 0,
+            start_ns: 0,
+            end_ns: 0,
+            wait_ms: None,
+            init_ms: None,
+            duration_ms: None,
+            status_code: None,
+            memory_limit_mb: None,
+            timeout_ms: None,
+            container_id: none.clone(),
+            path: none.clone(),
+            caused_by: none,
+            platform_cpu_ns: None,
+        }
+    }
+}
+
+impl From<ActivationRecord> for CompactRecord {
+    /// One record alone (tests, small inputs): its text not shared with any other.
+    fn from(r: ActivationRecord) -> Self {
+        Interner::default().record(r)
+    }
+}
+
+/// The text every record kept so far shares.
+#[derive(Debug, Default)]
+pub struct Interner {
+    strings: HashSet<Arc<str>>,
+}
+
+impl Interner {
+    /// `s`, shared with every equal string given before.
+    pub fn get(&mut self, s: String) -> Arc<str> {
+        if let Some(a) = self.strings.get(s.as_str()) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.strings.insert(a.clone());
+        a
+    }
+
+    /// The record kept: its text shared, its raw JSON read and dropped.
+    pub fn record(&mut self, r: ActivationRecord) -> CompactRecord {
+        CompactRecord {
+            platform_cpu_ns: platform_cpu_ns(&r.raw),
+            activation_id: r.activation_id.into_boxed_str(),
+            namespace: self.get(r.namespace),
+            action: self.get(r.action),
+            version: self.get(r.version),
+            source: r.source,
+            kind: self.get(r.kind),
+            start_type: r.start_type,
+            start_epoch_ms: r.start_epoch_ms,
+            end_epoch_ms: r.end_epoch_ms,
+            start_ns: r.start_ns,
+            end_ns: r.end_ns,
+            wait_ms: r.wait_ms,
+            init_ms: r.init_ms,
+            duration_ms: r.duration_ms,
+            status_code: r.status_code,
+            memory_limit_mb: r.memory_limit_mb,
+            timeout_ms: r.timeout_ms,
+            container_id: self.get(r.container_id),
+            path: self.get(r.path),
+            caused_by: self.get(r.caused_by),
+        }
+    }
+}
+
+/// OpenWhisk's `cgroupUsageUsec` annotation of a raw activation record, in ns.
+fn platform_cpu_ns(raw: &str) -> Option<u64> {
+    if !raw.contains("cgroupUsageUsec") {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(raw).ok()?;
+    v["annotations"]
+        .as_array()?
+        .iter()
+        .find(|a| a["key"] == "cgroupUsageUsec")?["value"]
+        .as_u64()
+        .map(|us| us * 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, action: &str, raw: &str) -> ActivationRecord {
+        ActivationRecord {
+            activation_id: id.into(),
+            namespace: "guest".into(),
+            action: action.into(),
+            version: "0.0.1".into(),
+            source: ActivationSource::RestApi,
+            kind: "python:3".into(),
+            start_type: StartType::Warm,
+            start_epoch_ms: 1,
+            end_epoch_ms: 2,
+            start_ns: 3,
+            end_ns: 4,
+            wait_ms: Some(5),
+            init_ms: None,
+            duration_ms: Some(6),
+            status_code: Some(0),
+            memory_limit_mb: Some(256),
+            timeout_ms: None,
+            container_id: "c".repeat(64),
+            path: format!("guest/{action}"),
+            caused_by: String::new(),
+            raw: raw.into(),
+        }
+    }
+
+    #[test]
+    fn repeated_text_is_shared_and_fields_kept() {
+        let mut i = Interner::default();
+        let a = i.record(record("a1", "hello", ""));
+        let b = i.record(record("a2", "hello", ""));
+        let c = i.record(record("a3", "other", ""));
+        assert!(Arc::ptr_eq(&a.action, &b.action) && Arc::ptr_eq(&a.container_id, &c.container_id));
+        assert!(!Arc::ptr_eq(&a.action, &c.action));
+        assert_eq!(
+            (
+                &*b.activation_id,
+                &*b.namespace,
+                &*b.version,
+                &*b.kind,
+                &*b.path
+            ),
+            ("a2", "guest", "0.0.1", "python:3", "guest/hello")
+        );
+        assert_eq!(
+            (
+                b.start_ns,
+                b.end_ns,
+                b.wait_ms,
+                b.duration_ms,
+                b.memory_limit_mb
+            ),
+            (3, 4, Some(5), Some(6), Some(256))
+        );
+        assert_eq!(b.platform_cpu_ns, None);
+    }
+
+    #[test]
+    fn the_platforms_cpu_time_is_read_from_the_raw_record() {
+        let raw = r#"{"annotations":[{"key":"kind","value":"python:3"},{"key":"cgroupUsageUsec","value":1234}]}"#;
+        let r = CompactRecord::from(record("a1", "hello", raw));
+        assert_eq!(r.platform_cpu_ns, Some(1_234_000));
+        let bad = CompactRecord::from(record("a1", "hello", "{cgroupUsageUsec"));
+        assert_eq!(bad.platform_cpu_ns, None, "malformed JSON reads as unknown");
+    }
+}

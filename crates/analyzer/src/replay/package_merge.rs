@@ -1,0 +1,200 @@
+//! Summing the CPUs' cells per package as the accounting gives them, window by window.
+//!
+//! Each CPU hands over its final cells, sorted, with the interval before which it has handed
+//! over all of them (its horizon). An interval is summed once every CPU's horizon has passed
+//! it, so what waits here is the CPUs' lead over the slowest one, not the run. Each cell adds
+//! its CPUs in stream order, so whole or by windows the sums are the same.
+
+use std::collections::VecDeque;
+
+use super::cpu::{Cells, Usage};
+use super::PackageCells;
+
+/// The merge of every CPU stream's cells into per-package cells.
+#[derive(Debug, Default)]
+pub struct PackageMerge {
+    /// Per stream, in stream order: its package, its cells not yet summed (sorted), and the
+    /// interval before which it has given all of its cells.
+    streams: Vec<Stream>,
+    out: PackageCells,
+}
+
+#[derive(Debug)]
+struct Stream {
+    package: u32,
+    cells: VecDeque<((usize, u64), Usage)>,
+    horizon: usize,
+}
+
+impl PackageMerge {
+    /// One stream per entry of `packages` (a CPU stream's package), in the order the sums add
+    /// them.
+    pub fn new(packages: impl IntoIterator<Item = u32>) -> Self {
+        let streams = packages
+            .into_iter()
+            .map(|package| Stream {
+                package,
+                cells: VecDeque::new(),
+                horizon: 0,
+            })
+            .collect();
+        Self {
+            streams,
+            out: PackageCells::new(),
+        }
+    }
+
+    /// Stream `n`'s next cells (sorted, after those it gave before), and the interval before
+    /// which it has now given all of its cells.
+    pub fn push(&mut self, n: usize, cells: Cells, horizon: usize) {
+        let s = &mut self.streams[n];
+        s.cells.extend(cells);
+        s.horizon = s.horizon.max(horizon);
+    }
+
+    /// Sums every interval that all streams have passed.
+    pub fn advance(&mut self) {
+        let Some(horizon) = self.streams.iter().map(|s| s.horizon).min() else {
+            return;
+        };
+        let mut packages: Vec<u32> = self.streams.iter().map(|s| s.package).collect();
+        packages.sort_unstable();
+        packages.dedup();
+        for pkg in packages {
+            let out = self.out.entry(pkg).or_default();
+            let mut mine: Vec<&mut VecDeque<((usize, u64), Usage)>> = self
+                .streams
+                .iter_mut()
+                .filter(|s| s.package == pkg)
+                .map(|s| &mut s.cells)
+                .collect();
+            merge_before(&mut mine, horizon, out);
+        }
+    }
+
+    /// Every stream done: sums what is left and returns the packages' cells.
+    pub fn finish(mut self) -> PackageCells {
+        for s in &mut self.streams {
+            s.horizon = usize::MAX;
+        }
+        self.advance();
+        for cells in self.out.values_mut() {
+            cells.shrink_to_fit();
+        }
+        self.out
+    }
+}
+
+/// Moves the cells of intervals before `horizon` from `streams` (each sorted) into `out`, one
+/// entry per key, adding a key's cells in stream order.
+fn merge_before(
+    streams: &mut [&mut VecDeque<((usize, u64), Usage)>],
+    horizon: usize,
+    out: &mut Vec<(usize, u64, Usage)>,
+) {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let head =
+        |s: &VecDeque<((usize, u64), Usage)>| s.front().map(|c| c.0).filter(|k| k.0 < horizon);
+    // The smallest key first; for one key, the streams in order.
+    let mut heap: BinaryHeap<Reverse<((usize, u64), usize)>> = streams
+        .iter()
+        .enumerate()
+        .filter_map(|(n, s)| head(s).map(|k| Reverse((k, n))))
+        .collect();
+    while let Some(Reverse((key, n))) = heap.pop() {
+        let (_, u) = streams[n].pop_front().expect("peeked");
+        add(out, key, &u);
+        if let Some(k) = head(streams[n]) {
+            heap.push(Reverse((k, n)));
+        }
+    }
+}
+
+/// Adds a cell to sorted `out`: to its last entry when the key is the same, else after it.
+/// A key before the last (a stream that gave a cell of an interval it had passed: no walk
+/// does) is added in its place, kept right rather than fast.
+fn add(out: &mut Vec<(usize, u64, Usage)>, key: (usize, u64), u: &Usage) {
+    match out.last_mut() {
+        Some(last) if (last.0, last.1) == key => last.2.add(u),
+        Some(last) if (last.0, last.1) > key => {
+            match out.binary_search_by_key(&key, |c| (c.0, c.1)) {
+                Ok(at) => out[at].2.add(u),
+                Err(at) => out.insert(at, (key.0, key.1, sum_of(u))),
+            }
+        }
+        _ => out.push((key.0, key.1, sum_of(u))),
+    }
+}
+
+/// A new sum holding `u` (added to zero, as every sum starts).
+fn sum_of(u: &Usage) -> Usage {
+    let mut sum = Usage::default();
+    sum.add(u);
+    sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(ns: u64, c: f64) -> Usage {
+        Usage {
+            cpu_ns: ns,
+            counters: smallvec::smallvec![c],
+        }
+    }
+
+    fn cells(v: &[(usize, u64, u64)]) -> Cells {
+        v.iter()
+            .map(|&(i, cg, ns)| ((i, cg), u(ns, ns as f64)))
+            .collect()
+    }
+
+    /// Windows or all at once, the same sums; an interval waits until every CPU has passed it.
+    #[test]
+    fn by_windows_as_at_once() {
+        let cpu0 = [(0, 7, 10), (1, 7, 20), (2, 8, 5), (4, 7, 1)];
+        let cpu1 = [(0, 7, 3), (2, 8, 6), (3, 9, 2), (4, 7, 2)];
+        let cpu2 = [(1, 9, 4), (4, 7, 9)];
+        let mut all = PackageMerge::new([0, 0, 1]);
+        all.push(0, cells(&cpu0), usize::MAX);
+        all.push(1, cells(&cpu1), usize::MAX);
+        all.push(2, cells(&cpu2), usize::MAX);
+        let all = all.finish();
+
+        let mut w = PackageMerge::new([0, 0, 1]);
+        w.push(0, cells(&cpu0[..2]), 2);
+        w.push(1, cells(&cpu1[..1]), 1);
+        w.push(2, Vec::new(), 0);
+        w.advance();
+        assert!(
+            w.out.values().all(|c| c.is_empty()),
+            "CPU 2 has not passed 0"
+        );
+        w.push(2, cells(&cpu2[..1]), 3);
+        w.advance();
+        let p0: Vec<_> = w.out[&0].iter().map(|c| (c.0, c.1, c.2.cpu_ns)).collect();
+        assert_eq!(p0, [(0, 7, 13)], "interval 1 waits for CPU 1");
+        w.push(0, cells(&cpu0[2..]), 5);
+        w.push(1, cells(&cpu1[1..]), 5);
+        w.push(2, cells(&cpu2[1..]), 5);
+        assert_eq!(w.finish(), all);
+        let p0: Vec<_> = all[&0].iter().map(|c| (c.0, c.1, c.2.cpu_ns)).collect();
+        assert_eq!(
+            p0,
+            [(0, 7, 13), (1, 7, 20), (2, 8, 11), (3, 9, 2), (4, 7, 3)]
+        );
+    }
+
+    #[test]
+    fn a_late_cell_is_added_in_its_place() {
+        let mut out = Vec::new();
+        add(&mut out, (1, 5), &u(1, 1.0));
+        add(&mut out, (3, 5), &u(2, 2.0));
+        add(&mut out, (1, 5), &u(4, 4.0));
+        add(&mut out, (2, 5), &u(8, 8.0));
+        let got: Vec<_> = out.iter().map(|c| (c.0, c.2.cpu_ns)).collect();
+        assert_eq!(got, [(1, 5), (2, 8), (3, 2)]);
+    }
+}
