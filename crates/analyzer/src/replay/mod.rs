@@ -461,7 +461,16 @@ pub fn replay_perf(
     );
     let mut until = grid.start();
     while streams.iter().any(|s| s.done.is_none()) {
-        until = until.saturating_add(ROUND_NS);
+        // A round past the walk furthest behind, at least: every round feeds a block, even
+        // where all the streams that are left jump ahead in time (a gap, a bad timestamp).
+        let behind = streams
+            .iter()
+            .filter(|s| s.done.is_none())
+            .filter_map(|s| s.walker.as_ref()?.last_ns())
+            .min();
+        until = until
+            .saturating_add(ROUND_NS)
+            .max(behind.map_or(0, |t| t.saturating_add(ROUND_NS)));
         let given: Vec<(Cells, usize)> = streams
             .par_iter_mut()
             .map(|s| s.advance(until, l, kept, progress))
