@@ -364,7 +364,7 @@ pub(crate) fn replay_trace(
             let none: std::sync::Arc<str> = std::sync::Arc::from("");
             let unlinked: Vec<_> = records
                 .into_iter()
-                .map(|r| crate::replay::activation_record::CompactRecord {
+                .map(|r| crate::replay::compact_records::CompactRecord {
                     container_id: none.clone(),
                     ..r
                 })

@@ -70,6 +70,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    memory::return_large_buffers();
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Info(args)) => info::run(&args),

@@ -190,6 +190,82 @@ fn every_kernel_record_is_kept_and_decodes() {
     );
 }
 
+/// The accounting walks the CPUs in rounds of trace time and sums their cells per package
+/// after each: short rounds (the fixture's CPUs wait for each other hundreds of times) and one
+/// round give the same cells, segments and statistics, bit for bit.
+#[test]
+fn rounds_of_any_length_give_the_same_replay() {
+    let (trace, _) = perf_data::to_trace(&fixture()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("busy.pws");
+    std::fs::write(&path, trace.data()).unwrap();
+    let quiet = progress::Progress::hidden();
+    let replay_in = |round_ns: u64| {
+        let l = replay::load(&path, false).unwrap();
+        let (_, blocks) = replay::scan_side_band(&l, &quiet.input(&path)).unwrap();
+        let grid =
+            replay::grid::Grid::fixed(l.info.start_monotonic_ns, l.end_ns + 1, 10_000_000).unwrap();
+        // Every CPU's time in windows of 3 ms: segments cut at grid and window bounds.
+        let mut windows: HashMap<u64, Vec<replay::cpu::Window>> = HashMap::new();
+        let busy = provenance("cgroup id");
+        let (start, end) = (l.info.start_monotonic_ns, l.end_ns);
+        for (segment, t) in (start..end).step_by(3_000_000).enumerate() {
+            windows.entry(busy).or_default().push(replay::cpu::Window {
+                start: t,
+                end: (t + 3_000_000).min(end),
+                segment,
+            });
+        }
+        let rep = replay::replay_perf_in_rounds(
+            &l,
+            &grid,
+            &windows,
+            blocks,
+            &quiet.input(&path),
+            round_ns,
+        )
+        .unwrap();
+        let per_cpu: Vec<_> = rep
+            .per_cpu
+            .iter()
+            .map(|c| {
+                let mut segs: Vec<_> = c.activations.iter().map(|(k, u)| (*k, u.clone())).collect();
+                segs.sort_by_key(|(k, _)| *k);
+                (
+                    c.cpu,
+                    c.stats.records,
+                    c.stats.group_samples,
+                    c.cells.len(),
+                    segs,
+                )
+            })
+            .collect();
+        (rep.per_package, per_cpu)
+    };
+    let (whole, whole_cpus) = replay_in(u64::MAX);
+    let cells: usize = whole.values().map(Vec::len).sum();
+    assert!(cells > 100, "the fixture gives cells ({cells})");
+    assert!(
+        whole_cpus.iter().all(|c| c.3 == 0),
+        "the CPUs' cells are handed over"
+    );
+    assert!(
+        whole_cpus.iter().any(|c| !c.4.is_empty()),
+        "segments are charged"
+    );
+    for round_ns in [1_000_000, 7_000_000, 250_000_000] {
+        let (rounds, cpus) = replay_in(round_ns);
+        assert_eq!(
+            rounds, whole,
+            "rounds of {round_ns} ns: the same package cells"
+        );
+        assert_eq!(
+            cpus, whole_cpus,
+            "rounds of {round_ns} ns: the same segments"
+        );
+    }
+}
+
 #[test]
 fn replay_gives_the_busy_cgroup_its_kernel_cpu_time() {
     let (trace, _) = perf_data::to_trace(&fixture()).unwrap();

@@ -12,7 +12,9 @@
 use rustc_hash::FxHashMap;
 
 use crate::replay::cpu::{CpuReplay, Tracepoint};
-use pws_trace::records::{CgroupEvent, CgroupOp};
+use pws_trace::records::CgroupOp;
+
+use crate::replay::compact_records::CompactCgroupEvent;
 
 #[derive(Debug, Default, Clone)]
 pub struct PidCgroups {
@@ -23,7 +25,11 @@ pub struct PidCgroups {
 impl PidCgroups {
     /// From the replay's per-CPU observations, the side band's tracepoints and the recorder's
     /// cgroup events (v2 only: the cgroup ids of samples are v2 ids).
-    pub fn new(cpus: &[CpuReplay], tracepoints: &[Tracepoint], events: &[CgroupEvent]) -> Self {
+    pub fn new(
+        cpus: &[CpuReplay],
+        tracepoints: &[Tracepoint],
+        events: &[CompactCgroupEvent],
+    ) -> Self {
         let mut by_pid: FxHashMap<u32, Vec<(u64, u64)>> = FxHashMap::default();
         let perf = cpus.iter().flat_map(|c| c.pid_cgroups.iter().copied());
         let attach = tracepoints

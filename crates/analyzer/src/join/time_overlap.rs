@@ -225,7 +225,7 @@ fn swap_crossed(life: &mut Lifecycles, pairs: &[(u64, usize, usize)]) {
 mod tests {
     use super::*;
     use crate::join::function_containers::classify;
-    use crate::replay::activation_record::CompactRecord;
+    use crate::replay::compact_records::CompactRecord;
     use crate::replay::lifecycle::tests::{act, tp};
     use crate::replay::lifecycle::{build, cgroups};
 

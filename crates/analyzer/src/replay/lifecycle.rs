@@ -11,9 +11,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use pws_trace::records::{CgroupEvent, CgroupOp, ContainerEvent, ContainerOp, StartType};
+use std::sync::Arc;
 
-use super::activation_record::CompactRecord;
+use pws_trace::records::{CgroupOp, ContainerOp, StartType};
+
+use super::compact_records::{CompactCgroupEvent, CompactContainerEvent, CompactRecord};
 
 use super::cpu::Tracepoint;
 
@@ -94,7 +96,7 @@ impl JoinMethod {
 /// An activation, joined.
 #[derive(Debug, Clone)]
 pub struct Activation {
-    /// As recorded, kept compact (`activation_record`): its text shared, its raw JSON read
+    /// As recorded, kept compact (`compact_records`): its text shared, its raw JSON read
     /// for the platform's CPU time (`record.platform_cpu_ns`) and not kept.
     pub record: CompactRecord,
     /// Index into [`Lifecycles::containers`].
@@ -120,10 +122,11 @@ impl Lifecycles {
 }
 
 /// Builds cgroups from every source of cgroup events; returns them keyed by (hierarchy, id).
-pub fn cgroups(events: &[CgroupEvent], tracepoints: &[Tracepoint]) -> Vec<Cgroup> {
+pub fn cgroups(events: &[CompactCgroupEvent], tracepoints: &[Tracepoint]) -> Vec<Cgroup> {
     let mut all: BTreeMap<(u32, u64), Cgroup> = BTreeMap::new();
-    // Merged in time order: freeze and thaw pair up whatever source reported them.
-    let mut evs: Vec<(u64, u32, u64, String, CgroupOp)> = events
+    // Merged in time order: freeze and thaw pair up whatever source reported them. (Paths
+    // shared, not copied: an hour holds hundreds of thousands of freeze and thaw events.)
+    let mut evs: Vec<(u64, u32, u64, Arc<str>, CgroupOp)> = events
         .iter()
         .map(|e| (e.ts_ns, e.hierarchy, e.cgroup_id, e.path.clone(), e.op))
         .collect();
@@ -135,7 +138,7 @@ pub fn cgroups(events: &[CgroupEvent], tracepoints: &[Tracepoint]) -> Vec<Cgroup
             "cgroup_unfreeze" => CgroupOp::Thaw,
             _ => continue,
         };
-        evs.push((t.ts_ns, t.root, t.cgroup_id, t.path.clone(), op));
+        evs.push((t.ts_ns, t.root, t.cgroup_id, Arc::from(t.path.as_str()), op));
     }
     evs.sort_by_key(|e| e.0);
     for (ts, h, id, path, op) in evs {
@@ -148,7 +151,7 @@ pub fn cgroups(events: &[CgroupEvent], tracepoints: &[Tracepoint]) -> Vec<Cgroup
             ..Cgroup::default()
         });
         if c.path.is_empty() && !path.is_empty() {
-            c.path = path;
+            c.path = path.to_string();
         }
         match op {
             CgroupOp::Exists => c.existed_at_start = true,
@@ -173,7 +176,7 @@ pub fn cgroups(events: &[CgroupEvent], tracepoints: &[Tracepoint]) -> Vec<Cgroup
 /// Containers and the exact activation links (the time-overlap join comes later, in `join`).
 pub fn build(
     cgroups: Vec<Cgroup>,
-    container_events: &[ContainerEvent],
+    container_events: &[CompactContainerEvent],
     records: Vec<CompactRecord>,
 ) -> Lifecycles {
     let records = super::record_merge::merge(records);
@@ -181,9 +184,9 @@ pub fn build(
         cgroups,
         ..Lifecycles::default()
     };
-    let mut by_container: HashMap<String, usize> = HashMap::new();
-    let mut assigned: HashMap<String, (usize, StartType)> = HashMap::new();
-    let mut evs: Vec<&ContainerEvent> = container_events.iter().collect();
+    let mut by_container: HashMap<Arc<str>, usize> = HashMap::new();
+    let mut assigned: HashMap<Box<str>, (usize, StartType)> = HashMap::new();
+    let mut evs: Vec<&CompactContainerEvent> = container_events.iter().collect();
     evs.sort_by_key(|e| e.ts_ns);
     for e in evs {
         if e.container_id.is_empty() {
@@ -194,7 +197,7 @@ pub fn build(
             None => {
                 let cgroup = find_cgroup(&l.cgroups, &e.container_id, &e.cgroup_path);
                 l.containers.push(Container {
-                    container_id: e.container_id.clone(),
+                    container_id: e.container_id.to_string(),
                     cgroup,
                     from_log: true,
                     ..Container::default()
@@ -205,8 +208,8 @@ pub fn build(
         };
         let c = &mut l.containers[i];
         if c.action.is_empty() && !e.action.is_empty() {
-            c.action = e.action.clone();
-            c.namespace = e.namespace.clone();
+            c.action = e.action.to_string();
+            c.namespace = e.namespace.to_string();
         }
         if c.cgroup.is_none() && !e.cgroup_path.is_empty() {
             c.cgroup = find_cgroup(&l.cgroups, &e.container_id, &e.cgroup_path);
@@ -373,7 +376,7 @@ pub(crate) mod tests {
             (Some(10), Some(200), 30)
         );
 
-        let ev = ContainerEvent {
+        let ev = pws_trace::records::ContainerEvent {
             ts_ns: 12,
             op: ContainerOp::Assign,
             source: ActivationSource::InvokerLog,
@@ -392,7 +395,7 @@ pub(crate) mod tests {
         ];
         let l = build(
             gs,
-            &[ev],
+            &[ev.into()],
             recs.iter().cloned().map(CompactRecord::from).collect(),
         );
         assert_eq!(l.activations.len(), 2, "one row per activation id");

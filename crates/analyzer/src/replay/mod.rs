@@ -12,7 +12,7 @@
 //! passes give back each block once it is inflated, so what stays mapped is the blocks being
 //! decoded, not the file (`bench/analyzer_memory.sh` measures it).
 
-pub mod activation_record;
+pub mod compact_records;
 pub mod cpu;
 pub mod energy;
 pub mod energy_gaps;
@@ -30,8 +30,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use pws_trace::perf::PerfAttrs;
 use pws_trace::records::{
-    CgroupEvent, ClockPair, ContainerEvent, CpuStatBlock, EnergySeries, GpuBlock, PerfData,
-    Statistics, TraceInfo,
+    ClockPair, CpuStatBlock, EnergySeries, GpuBlock, PerfData, Statistics, TraceInfo,
 };
 use pws_trace::{BlockKind, Inflater, ReadOptions, Record, Trace};
 use rayon::prelude::*;
@@ -47,12 +46,13 @@ pub struct Loaded {
     pub info: TraceInfo,
     pub attrs: PerfAttrs,
     pub clock: Vec<ClockPair>,
-    /// `cgroup_events`, `activations` and `containers`: as recorded (activations kept
-    /// compact), and emptied by `analyze::replay_trace` once the lifecycles are built from them.
-    pub cgroup_events: Vec<CgroupEvent>,
+    /// `cgroup_events`, `activations` and `containers`: as recorded, kept compact
+    /// (`compact_records`), and emptied by `analyze::replay_trace` once the lifecycles are
+    /// built from them.
+    pub cgroup_events: Vec<compact_records::CompactCgroupEvent>,
     pub energy: Vec<EnergySeries>,
-    pub activations: Vec<activation_record::CompactRecord>,
-    pub containers: Vec<ContainerEvent>,
+    pub activations: Vec<compact_records::CompactRecord>,
+    pub containers: Vec<compact_records::CompactContainerEvent>,
     /// Per-CPU /proc/stat readings (steal, irq, softirq, …), as recorded.
     pub cpu_stat: Vec<CpuStatBlock>,
     /// NVML's per-GPU reads besides the energy counters (instantaneous power, per-process
@@ -96,7 +96,7 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
     let mut info = None;
     let (mut clock, mut cgroup_events, mut energy) = (Vec::new(), Vec::new(), Vec::new());
     let (mut activations, mut containers) = (Vec::new(), Vec::new());
-    let mut interner = activation_record::Interner::default();
+    let mut interner = compact_records::Interner::default();
     let mut cpu_stat = Vec::new();
     let mut gpu = Vec::new();
     let (mut statistics, mut notes) = (None, Vec::new());
@@ -131,12 +131,16 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
                 end_ns = end_ns.max(c.pairs.iter().map(|p| p.monotonic_ns).max().unwrap_or(0));
                 clock.extend(c.pairs);
             }
-            Record::CgroupEvents(c) => cgroup_events.extend(c.events),
+            Record::CgroupEvents(c) => {
+                cgroup_events.extend(c.events.into_iter().map(|e| interner.cgroup_event(e)))
+            }
             Record::Energy(e) => merge_energy(&mut energy, e.series),
             Record::Activations(a) => {
                 activations.extend(a.records.into_iter().map(|r| interner.record(r)))
             }
-            Record::ContainerEvents(c) => containers.extend(c.events),
+            Record::ContainerEvents(c) => {
+                containers.extend(c.events.into_iter().map(|e| interner.container_event(e)))
+            }
             Record::CpuStat(c) => cpu_stat.push(c),
             Record::Gpu(g) => gpu.push(g),
             Record::Statistics(s) => {
@@ -432,6 +436,20 @@ pub fn replay_perf(
     blocks: PerfBlocks,
     progress: &InputProgress<'_>,
 ) -> Result<Replayed> {
+    replay_perf_in_rounds(l, grid, windows, blocks, progress, ROUND_NS)
+}
+
+/// [`replay_perf`] with rounds of `round_ns` of trace time: any length gives the same result
+/// (the tests compare them); the length only sets what waits between rounds.
+pub fn replay_perf_in_rounds(
+    l: &Loaded,
+    grid: &Grid,
+    windows: &HashMap<u64, Vec<Window>>,
+    blocks: PerfBlocks,
+    progress: &InputProgress<'_>,
+    round_ns: u64,
+) -> Result<Replayed> {
+    let round_ns = round_ns.max(1);
     let columns = Columns::new(&l.attrs);
     let kept: &[u8] = blocks.kept.as_deref().unwrap_or_default();
     let readings = steal_irq::readings(&l.cpu_stat);
@@ -469,8 +487,8 @@ pub fn replay_perf(
             .filter_map(|s| s.walker.as_ref()?.last_ns())
             .min();
         until = until
-            .saturating_add(ROUND_NS)
-            .max(behind.map_or(0, |t| t.saturating_add(ROUND_NS)));
+            .saturating_add(round_ns)
+            .max(behind.map_or(0, |t| t.saturating_add(round_ns)));
         let given: Vec<(Cells, usize)> = streams
             .par_iter_mut()
             .map(|s| s.advance(until, l, kept, progress))

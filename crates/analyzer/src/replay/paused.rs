@@ -20,7 +20,9 @@
 
 use std::collections::HashMap;
 
-use pws_trace::records::{ContainerEvent, ContainerOp};
+use pws_trace::records::ContainerOp;
+
+use super::compact_records::CompactContainerEvent;
 
 use super::lifecycle::{find_cgroup, Cgroup};
 
@@ -64,7 +66,7 @@ impl PausedSources {
 
 /// Ties every paused span to its v2 cgroup; `trace_start` is the trace clock at the start
 /// snapshot.
-pub fn apply(cgroups: &mut [Cgroup], container_events: &[ContainerEvent], trace_start: u64) {
+pub fn apply(cgroups: &mut [Cgroup], container_events: &[CompactContainerEvent], trace_start: u64) {
     let at_start = |a: u64| a <= trace_start;
     for g in cgroups.iter_mut().filter(|g| g.hierarchy == 0) {
         for &(a, _) in &g.frozen {
@@ -107,7 +109,7 @@ pub fn apply(cgroups: &mut [Cgroup], container_events: &[ContainerEvent], trace_
         g.frozen = union(g.frozen.iter().copied().chain(spans));
     }
     // The invoker log's pauses, where no cgroup freeze was seen for the container.
-    let mut evs: Vec<&ContainerEvent> = container_events
+    let mut evs: Vec<&CompactContainerEvent> = container_events
         .iter()
         .filter(|e| {
             !e.container_id.is_empty()
@@ -120,9 +122,9 @@ pub fn apply(cgroups: &mut [Cgroup], container_events: &[ContainerEvent], trace_
     evs.sort_by_key(|e| e.ts_ns);
     let mut per_container: HashMap<&str, (String, Spans)> = HashMap::new();
     for e in evs {
-        let (path, spans) = per_container.entry(&e.container_id).or_default();
+        let (path, spans) = per_container.entry(&*e.container_id).or_default();
         if path.is_empty() {
-            path.clone_from(&e.cgroup_path);
+            *path = e.cgroup_path.to_string();
         }
         let open = matches!(spans.last(), Some((_, None)));
         match e.op {
@@ -195,8 +197,8 @@ mod tests {
         }
     }
 
-    fn op(ts: u64, op: ContainerOp, id: &str) -> ContainerEvent {
-        ContainerEvent {
+    fn op(ts: u64, op: ContainerOp, id: &str) -> CompactContainerEvent {
+        pws_trace::records::ContainerEvent {
             ts_ns: ts,
             op,
             source: ActivationSource::InvokerLog,
@@ -208,6 +210,7 @@ mod tests {
             cgroup_path: String::new(),
             detail: "docker pause".into(),
         }
+        .into()
     }
 
     #[test]

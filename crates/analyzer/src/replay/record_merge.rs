@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use pws_trace::records::{ActivationSource, StartType};
 
-use super::activation_record::CompactRecord;
+use super::compact_records::CompactRecord;
 
 /// The records, one per activation id, in the order each id first appears. Takes them by value
 /// and moves them: an hour of a busy node is hundreds of MB of records, not to be held twice.

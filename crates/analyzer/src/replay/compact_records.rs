@@ -1,14 +1,19 @@
-//! Activation records as the analysis keeps them from load to the last table: each record's
-//! repeated text (namespace, action, version, runtime kind, container, path) shared with the
-//! records that repeat it, and the source's raw JSON read once at load for the platform's CPU
-//! time, then dropped. An hour of a busy node is hundreds of thousands of records that name a
-//! few dozen actions and containers: as decoded, each held its own copies (~690 B a record
-//! with its heap; ~350 B kept this way, `bench/README.md`).
+//! The trace's activation records and lifecycle events as the analysis keeps them: their
+//! repeated text (namespace, action, version, runtime kind, container id, cgroup path) shared
+//! between the records that repeat it, and what the analysis does not read dropped at load (an
+//! activation's raw JSON, once read for the platform's CPU time; the events' `detail`, the
+//! source's own words). An hour of a busy node is hundreds of thousands of records and events
+//! that name a few dozen actions, containers and cgroups: as decoded, each held its own copies
+//! (an activation record ~690 B with its heap, ~350 B kept this way; a freeze or thaw event
+//! ~200 B, 48 B kept; `bench/README.md`).
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use pws_trace::records::{ActivationRecord, ActivationSource, StartType};
+use pws_trace::records::{
+    ActivationRecord, ActivationSource, CgroupEvent, CgroupOp, ContainerEvent, ContainerOp,
+    StartType,
+};
 
 /// One activation record (`pws_trace::records::ActivationRecord`'s fields, same names), its
 /// text shared and its raw JSON replaced by what the analysis reads from it.
@@ -76,7 +81,48 @@ impl From<ActivationRecord> for CompactRecord {
     }
 }
 
-/// The text every record kept so far shares.
+/// A cgroup event (`pws_trace::records::CgroupEvent`'s fields but `detail`, same names), its
+/// path shared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompactCgroupEvent {
+    pub ts_ns: u64,
+    pub op: CgroupOp,
+    pub cgroup_id: u64,
+    pub hierarchy: u32,
+    pub path: Arc<str>,
+    pub pid: u32,
+}
+
+impl From<CgroupEvent> for CompactCgroupEvent {
+    /// One event alone (tests): its text not shared with any other.
+    fn from(e: CgroupEvent) -> Self {
+        Interner::default().cgroup_event(e)
+    }
+}
+
+/// A container event (`pws_trace::records::ContainerEvent`'s fields but `detail`, same names),
+/// its text shared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompactContainerEvent {
+    pub ts_ns: u64,
+    pub op: ContainerOp,
+    pub source: ActivationSource,
+    pub container_id: Arc<str>,
+    pub activation_id: Box<str>,
+    pub action: Arc<str>,
+    pub namespace: Arc<str>,
+    pub start_type: StartType,
+    pub cgroup_path: Arc<str>,
+}
+
+impl From<ContainerEvent> for CompactContainerEvent {
+    /// One event alone (tests): its text not shared with any other.
+    fn from(e: ContainerEvent) -> Self {
+        Interner::default().container_event(e)
+    }
+}
+
+/// The text every record and event kept so far shares.
 #[derive(Debug, Default)]
 pub struct Interner {
     strings: HashSet<Arc<str>>,
@@ -117,6 +163,35 @@ impl Interner {
             container_id: self.get(r.container_id),
             path: self.get(r.path),
             caused_by: self.get(r.caused_by),
+        }
+    }
+}
+
+impl Interner {
+    /// The event kept: its path shared, its detail dropped.
+    pub fn cgroup_event(&mut self, e: CgroupEvent) -> CompactCgroupEvent {
+        CompactCgroupEvent {
+            ts_ns: e.ts_ns,
+            op: e.op,
+            cgroup_id: e.cgroup_id,
+            hierarchy: e.hierarchy,
+            path: self.get(e.path),
+            pid: e.pid,
+        }
+    }
+
+    /// The event kept: its text shared, its detail dropped.
+    pub fn container_event(&mut self, e: ContainerEvent) -> CompactContainerEvent {
+        CompactContainerEvent {
+            ts_ns: e.ts_ns,
+            op: e.op,
+            source: e.source,
+            container_id: self.get(e.container_id),
+            activation_id: e.activation_id.into_boxed_str(),
+            action: self.get(e.action),
+            namespace: self.get(e.namespace),
+            start_type: e.start_type,
+            cgroup_path: self.get(e.cgroup_path),
         }
     }
 }
@@ -194,6 +269,65 @@ mod tests {
             (3, 4, Some(5), Some(6), Some(256))
         );
         assert_eq!(b.platform_cpu_ns, None);
+    }
+
+    #[test]
+    fn events_share_their_text_and_drop_their_detail() {
+        let mut i = Interner::default();
+        let freeze = |ts: u64, op: CgroupOp| CgroupEvent {
+            ts_ns: ts,
+            op,
+            cgroup_id: 42,
+            hierarchy: 0,
+            path: "/system.slice/docker-abc.scope".into(),
+            pid: 0,
+            detail: "cgroup.freeze".into(),
+        };
+        let (a, b) = (
+            i.cgroup_event(freeze(1, CgroupOp::Freeze)),
+            i.cgroup_event(freeze(2, CgroupOp::Thaw)),
+        );
+        assert!(Arc::ptr_eq(&a.path, &b.path));
+        assert_eq!(
+            (b.ts_ns, b.op, b.cgroup_id, b.hierarchy, &*b.path, b.pid),
+            (
+                2,
+                CgroupOp::Thaw,
+                42,
+                0,
+                "/system.slice/docker-abc.scope",
+                0
+            )
+        );
+        let assign = ContainerEvent {
+            ts_ns: 7,
+            op: ContainerOp::Assign,
+            source: ActivationSource::InvokerLog,
+            container_id: "c".repeat(64),
+            activation_id: "a1".into(),
+            action: "hello".into(),
+            namespace: "guest".into(),
+            start_type: StartType::Prewarmed,
+            cgroup_path: "/docker/ccc".into(),
+            detail: "the invoker log's line".into(),
+        };
+        let c = i.container_event(assign.clone());
+        let d = i.container_event(ContainerEvent {
+            activation_id: "a2".into(),
+            ..assign
+        });
+        assert!(Arc::ptr_eq(&c.container_id, &d.container_id) && Arc::ptr_eq(&c.action, &d.action));
+        assert_eq!(
+            (
+                c.ts_ns,
+                c.op,
+                &*c.activation_id,
+                &*d.activation_id,
+                c.start_type
+            ),
+            (7, ContainerOp::Assign, "a1", "a2", StartType::Prewarmed)
+        );
+        assert_eq!((&*c.namespace, &*c.cgroup_path), ("guest", "/docker/ccc"));
     }
 
     #[test]
