@@ -395,9 +395,9 @@ pub(crate) fn replay_trace(
     let mut rep = replay::replay_perf(&l, &grid, &pending.plan.by_cgroup, perf_blocks, progress)?;
     crate::memory::phase("accounting");
     let package_of = package_of(&l);
-    let joined = crate::join::finish(&mut life, pending, &mut rep, &package_of);
+    let mut joined = crate::join::finish(&mut life, pending, &mut rep, &package_of);
     crate::memory::phase("join");
-    let mut joined = joined;
+    // The activations' totals move out of the join: nothing else reads them.
     let mut total = std::mem::take(&mut joined.usage.total);
     let act_usage = (0..life.activations.len())
         .map(|i| total.remove(&i).unwrap_or_default())
