@@ -293,7 +293,7 @@ fn replay_hwpc(
     let interval = crate::quality::interval::choose(interval, &[]);
     let (l, mut r) = h.replay(interval.interval)?;
     let energy = energy::on_grid(&l.energy, &r.grid);
-    r.rep.merge_packages(&package_of(&l));
+    r.rep.merge_packages(&replay::package_of(&l));
     Ok(Analysis {
         part: part_name(path),
         run: run_id(&l, path, run),
@@ -394,7 +394,7 @@ pub(crate) fn replay_trace(
     // Steal and IRQ time out, and the cells summed per package, as the CPUs are walked.
     let mut rep = replay::replay_perf(&l, &grid, &pending.plan.by_cgroup, perf_blocks, progress)?;
     crate::memory::phase("accounting");
-    let package_of = package_of(&l);
+    let package_of = replay::package_of(&l);
     let mut joined = crate::join::finish(&mut life, pending, &mut rep, &package_of);
     crate::memory::phase("join");
     // The activations' totals move out of the join: nothing else reads them.
@@ -428,11 +428,6 @@ pub(crate) fn replay_trace(
         sensor_ticks: None,
         gpu,
     })
-}
-
-/// CPU → package, as the trace info lists them.
-pub(crate) fn package_of(l: &Loaded) -> HashMap<u32, u32> {
-    replay::package_of(l)
 }
 
 /// Says when the host's wall clock moved against its monotonic clock during the trace (an NTP

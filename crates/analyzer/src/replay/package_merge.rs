@@ -16,6 +16,8 @@ pub struct PackageMerge {
     /// Per stream, in stream order: its package, its cells not yet summed (sorted), and the
     /// interval before which it has given all of its cells.
     streams: Vec<Stream>,
+    /// The streams' packages, each once, in order.
+    packages: Vec<u32>,
     out: PackageCells,
 }
 
@@ -37,9 +39,13 @@ impl PackageMerge {
                 cells: VecDeque::new(),
                 horizon: 0,
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let mut packages: Vec<u32> = streams.iter().map(|s| s.package).collect();
+        packages.sort_unstable();
+        packages.dedup();
         Self {
             streams,
+            packages,
             out: PackageCells::new(),
         }
     }
@@ -57,10 +63,7 @@ impl PackageMerge {
         let Some(horizon) = self.streams.iter().map(|s| s.horizon).min() else {
             return;
         };
-        let mut packages: Vec<u32> = self.streams.iter().map(|s| s.package).collect();
-        packages.sort_unstable();
-        packages.dedup();
-        for pkg in packages {
+        for &pkg in &self.packages {
             let out = self.out.entry(pkg).or_default();
             let mut mine: Vec<&mut VecDeque<((usize, u64), Usage)>> = self
                 .streams
