@@ -15,8 +15,7 @@ use pws_trace::{Record, Trace};
 use support::fake_openwhisk::{doc, FakeOpenWhisk};
 
 fn root() -> Result<(), String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !support::is_root() {
         return Err("needs root (system-wide perf)".into());
     }
     Ok(())

@@ -26,8 +26,7 @@ fn zone(root: &Path, name: &str, label: &str, value: u64) {
 
 #[test]
 fn powercap_values_and_wrap_reach_the_trace_verbatim() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !support::is_root() {
         support::cannot_run("pws-record needs root for system-wide perf");
         return;
     }
@@ -79,11 +78,7 @@ fn powercap_values_and_wrap_reach_the_trace_verbatim() {
         .unwrap();
     stop.store(true, Ordering::Relaxed);
     ticker.join().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_ran(&out);
 
     let t = Trace::open(&trace).unwrap();
     let mut samples = Vec::new();
@@ -142,8 +137,7 @@ fn powercap_values_and_wrap_reach_the_trace_verbatim() {
 /// the GPUs were not; naming nvml makes it an error that says why, before any trace is made.
 #[test]
 fn without_nvml_auto_records_why_and_a_named_nvml_fails() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !support::is_root() {
         support::cannot_run("pws-record needs root for system-wide perf");
         return;
     }
@@ -156,11 +150,7 @@ fn without_nvml_auto_records_why_and_a_named_nvml_fails() {
         .args(["--quiet", "--nvml-lib", lib, "--", "sleep", "0.3"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_ran(&out);
     let t = Trace::open(&trace).unwrap();
     let mut sources = None;
     for b in t.blocks() {

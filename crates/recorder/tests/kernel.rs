@@ -30,8 +30,7 @@ static SYSTEM_WIDE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The cgroup v2 mount, if this host has one we may write to.
 fn cgroup2_root() -> Result<PathBuf, String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !support::is_root() {
         return Err("needs root (system-wide perf and cgroup creation)".into());
     }
     for p in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] {
@@ -479,11 +478,7 @@ fn a_tiny_ring_counts_lost_records_and_the_trace_stays_valid() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_ran(&out);
     let s: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(&summary).unwrap()).unwrap();
     let lost = s["lost_records"].as_u64().unwrap();
