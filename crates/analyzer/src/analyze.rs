@@ -389,20 +389,18 @@ pub(crate) fn replay_trace(
     // The accounting allocates on rayon's threads, from other malloc arenas: what this thread
     // freed would stay resident beside it.
     crate::memory::release_free_heap();
-    let pending = crate::join::plan(&life, &grid);
+    let mut pending = crate::join::plan(&life, &grid);
     crate::memory::phase("join plan");
     // Steal and IRQ time out, and the cells summed per package, as the CPUs are walked.
     let mut rep = replay::replay_perf(&l, &grid, &pending.plan.by_cgroup, perf_blocks, progress)?;
     crate::memory::phase("accounting");
+    // The replay's copy of the segments, per cgroup: read by the walk only.
+    pending.plan.by_cgroup = HashMap::new();
     let package_of = replay::package_of(&l);
     let mut joined = crate::join::finish(&mut life, pending, &mut rep, &package_of);
     crate::memory::phase("join");
     // The activations' totals move out of the join: nothing else reads them.
-    let mut total = std::mem::take(&mut joined.usage.total);
-    let act_usage = (0..life.activations.len())
-        .map(|i| total.remove(&i).unwrap_or_default())
-        .collect();
-    drop(total);
+    let act_usage = std::mem::take(&mut joined.usage.total);
     let energy = energy::on_grid(&l.energy, &grid);
     let gpu = if l.gpu.is_empty() {
         crate::gpu::GpuUsage::default()

@@ -82,13 +82,15 @@ pub fn finish(
     rep: &mut Replayed,
     package_of: &HashMap<u32, u32>,
 ) -> Joined {
-    let mut usage = SegmentUsage::new();
-    for c in &mut rep.per_cpu {
-        let pkg = package_of.get(&c.cpu).copied().unwrap_or(0);
-        for ((seg, _), u) in std::mem::take(&mut c.activations) {
-            usage.entry((seg, pkg)).or_default().add(&u);
-        }
-    }
+    let usage = SegmentUsage::gather(
+        rep.per_cpu
+            .iter_mut()
+            .map(|c| {
+                let pkg = package_of.get(&c.cpu).copied().unwrap_or(0);
+                (pkg, std::mem::take(&mut c.activations))
+            })
+            .collect(),
+    );
     let win_ns = windows::window_cpu_ns(&p.plan, &usage);
     let cpu: Vec<u64> = p
         .candidates
@@ -126,7 +128,7 @@ pub fn finish(
         .collect();
     Joined {
         evidence: function_containers::classify(life),
-        usage: windows::apportion(&p.plan, &joined, &usage),
+        usage: windows::apportion(&p.plan, &joined, &usage, life.activations.len()),
         notes,
     }
 }

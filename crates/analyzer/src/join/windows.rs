@@ -122,14 +122,73 @@ impl Plan {
     }
 }
 
-/// The replay's segment usage, per package: (segment, package) → usage.
-pub type SegmentUsage = HashMap<(usize, u32), Usage>;
+/// The replay's segment usage, per package: (segment, package) and usage, sorted by key, one
+/// entry per key. A sorted vector, sized once: the hash map it replaces, and the sorted copy
+/// of it the split made, were the join's peak on an hour of 200 activations a second.
+#[derive(Debug, Default)]
+pub struct SegmentUsage {
+    cells: Vec<((usize, u32), Usage)>,
+}
+
+impl SegmentUsage {
+    /// Each CPU's (segment, interval) usage, on its package, in the order given: a key's
+    /// parts are added in that order (so the sums are those of one map filled CPU by CPU).
+    /// A segment lies in one interval, so the interval is not part of the key.
+    pub fn gather<M>(per_cpu: Vec<(u32, M)>) -> Self
+    where
+        M: IntoIterator<Item = ((usize, usize), Usage)>,
+        M::IntoIter: ExactSizeIterator,
+    {
+        let per_cpu: Vec<(u32, M::IntoIter)> = per_cpu
+            .into_iter()
+            .map(|(pkg, m)| (pkg, m.into_iter()))
+            .collect();
+        let n = per_cpu.iter().map(|(_, m)| m.len()).sum();
+        // (segment, package, the CPU's position): a CPU gives a segment once, so the keys
+        // are distinct and sorting them in place keeps a key's parts in CPU order (a stable
+        // sort would take half the list again as scratch). The position fits the key's
+        // padding.
+        let mut parts: Vec<((usize, u32, u32), Usage)> = Vec::with_capacity(n);
+        for (at, (pkg, m)) in per_cpu.into_iter().enumerate() {
+            let at = u32::try_from(at).unwrap_or(u32::MAX);
+            parts.extend(m.map(|((seg, _), u)| ((seg, pkg, at), u)));
+        }
+        parts.sort_unstable_by_key(|(k, _)| *k);
+        let mut cells: Vec<((usize, u32), Usage)> = parts
+            .into_iter()
+            .map(|((seg, pkg, _), u)| ((seg, pkg), u))
+            .collect();
+        // Summed in place, each key's sum started from zero as a map's entry would be.
+        for i in 0..cells.len() {
+            if i == 0 || cells[i - 1].0 != cells[i].0 {
+                let mut sum = Usage::default();
+                sum.add(&cells[i].1);
+                cells[i].1 = sum;
+            }
+        }
+        cells.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1.add(&later.1);
+            }
+            same
+        });
+        cells.shrink_to_fit();
+        Self { cells }
+    }
+
+    /// Every (segment, package) and its usage, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, u32, &Usage)> {
+        self.cells.iter().map(|((s, p), u)| (*s, *p, u))
+    }
+}
 
 /// Each activation's part of its container, by the concurrency rule.
 #[derive(Debug, Default)]
 pub struct Apportioned {
-    /// Activation → usage over all packages.
-    pub total: HashMap<usize, Usage>,
+    /// Per activation (all of them, in order): its usage over all packages; none where it
+    /// was not joined.
+    pub total: Vec<Usage>,
     /// (activation, interval, package) → usage, each activation's cells found at once: the
     /// attribution looks them up for every activation, interval, model and policy.
     pub cells: ActivationRuns,
@@ -148,62 +207,77 @@ impl Apportioned {
     }
 }
 
-/// (activation, interval, package) and usage, sorted, with where each activation's run starts:
-/// a hash lookup per interval, model and policy was a tenth of an hour's analysis, and the
-/// map's spare room a quarter of its size.
-#[derive(Debug, Default)]
-pub struct ActivationRuns {
-    cells: Vec<((usize, usize, u32), Usage)>,
-    /// `cells[starts[a]..starts[a + 1]]` are activation `a`'s; activations past the end have
+/// Per activation, in activation order, a short run of (key, value) sorted by key, the runs
+/// end to end with where each starts: the activation is the run's index, not stored with
+/// every item, and nothing is hashed.
+#[derive(Debug)]
+struct Runs<K, V> {
+    items: Vec<(K, V)>,
+    /// `items[starts[a]..starts[a + 1]]` are activation `a`'s; activations past the end have
     /// none.
     starts: Vec<usize>,
 }
 
-impl ActivationRuns {
-    /// From cells sorted by key.
-    fn from_sorted(mut cells: Vec<((usize, usize, u32), Usage)>) -> Self {
-        cells.shrink_to_fit();
-        let n = cells.last().map_or(0, |((a, _, _), _)| a + 1);
-        let starts = run_starts(cells.iter().map(|((a, _, _), _)| *a), n);
-        Self { cells, starts }
+impl<K, V> Default for Runs<K, V> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            starts: Vec::new(),
+        }
+    }
+}
+
+impl<K: PartialEq, V> Runs<K, V> {
+    /// Appends activation `a`'s run; activations come in increasing order, and those skipped
+    /// have empty runs.
+    fn push_run(&mut self, a: usize, run: impl IntoIterator<Item = (K, V)>) {
+        if self.starts.is_empty() {
+            self.starts.push(0);
+        }
+        while self.starts.len() <= a {
+            self.starts.push(self.items.len());
+        }
+        self.items.extend(run);
+        self.starts.push(self.items.len());
     }
 
+    /// No room left to grow: what remains is read, not added to.
+    fn shrink(&mut self) {
+        self.items.shrink_to_fit();
+        self.starts.shrink_to_fit();
+    }
+
+    fn get(&self, a: usize, k: &K) -> Option<&V> {
+        let run = match (self.starts.get(a), self.starts.get(a + 1)) {
+            (Some(&x), Some(&y)) => &self.items[x..y],
+            _ => return None,
+        };
+        run.iter().find(|(key, _)| key == k).map(|(_, v)| v)
+    }
+}
+
+/// Each activation's usage by (interval, package), sorted: a hash lookup per interval, model
+/// and policy was a tenth of an hour's analysis, and the map's spare room a quarter of its
+/// size.
+#[derive(Debug, Default)]
+pub struct ActivationRuns(Runs<(usize, u32), Usage>);
+
+impl ActivationRuns {
     /// Activation `ai`'s usage in interval `k` on package `pkg`.
     pub fn get(&self, ai: usize, k: usize, pkg: u32) -> Option<&Usage> {
-        let run = match (self.starts.get(ai), self.starts.get(ai + 1)) {
-            (Some(&a), Some(&b)) => &self.cells[a..b],
-            _ => return None,
-        };
-        run.iter()
-            .find(|((_, i, p), _)| (*i, *p) == (k, pkg))
-            .map(|(_, u)| u)
+        self.0.get(ai, &(k, pkg))
     }
 }
 
-/// (activation, interval) and the activation's share of its container's presence in it, ns,
-/// sorted, with where each activation's run starts (a hash map of them was the join's largest
-/// part on an hour).
+/// Each activation's share of its container's presence by interval, ns, sorted (a hash map of
+/// them was the join's largest part on an hour).
 #[derive(Debug, Default)]
-pub struct Presence {
-    shares: Vec<((usize, usize), f64)>,
-    starts: Vec<usize>,
-}
+pub struct Presence(Runs<usize, f64>);
 
 impl Presence {
-    fn from_sorted(mut shares: Vec<((usize, usize), f64)>) -> Self {
-        shares.shrink_to_fit();
-        let n = shares.last().map_or(0, |((a, _), _)| a + 1);
-        let starts = run_starts(shares.iter().map(|((a, _), _)| *a), n);
-        Self { shares, starts }
-    }
-
     /// Activation `ai`'s presence in interval `k`, ns.
     pub fn get(&self, ai: usize, k: usize) -> Option<f64> {
-        let run = match (self.starts.get(ai), self.starts.get(ai + 1)) {
-            (Some(&a), Some(&b)) => &self.shares[a..b],
-            _ => return None,
-        };
-        run.iter().find(|((_, i), _)| *i == k).map(|(_, p)| *p)
+        self.0.get(ai, &k).copied()
     }
 }
 
@@ -221,8 +295,14 @@ fn run_starts(sorted_keys: impl Iterator<Item = usize>, n: usize) -> Vec<usize> 
 }
 
 /// Splits segment usage among the activations finally joined: `joined` lists (activation,
-/// cgroup) for each activation with a container.
-pub fn apportion(plan: &Plan, joined: &[(usize, u64)], usage: &SegmentUsage) -> Apportioned {
+/// cgroup) for each activation with a container, of `n` activations in all.
+pub fn apportion(
+    plan: &Plan,
+    joined: &[(usize, u64)],
+    usage: &SegmentUsage,
+    n: usize,
+) -> Apportioned {
+    let n_activations = n;
     let mut n = vec![0u32; plan.segments.len()];
     let wins: Vec<&PlannedWindow> = joined
         .iter()
@@ -233,18 +313,18 @@ pub fn apportion(plan: &Plan, joined: &[(usize, u64)], usage: &SegmentUsage) -> 
             n[s] += 1;
         }
     }
-    // Each segment's usage by package, in package order: one sorted list and where each
+    // Each segment's usage by package, in package order (the list is sorted), and where each
     // segment's run starts (a map of small vectors took more than the usage itself).
-    let mut by_seg: Vec<(usize, u32, &Usage)> =
-        usage.iter().map(|(&(s, pkg), u)| (s, pkg, u)).collect();
-    by_seg.sort_unstable_by_key(|&(s, pkg, _)| (s, pkg));
-    let starts = run_starts(by_seg.iter().map(|&(s, _, _)| s), plan.segments.len());
-    let mut out = Apportioned::default();
+    let by_seg = &usage.cells;
+    let starts = run_starts(by_seg.iter().map(|((s, _), _)| *s), plan.segments.len());
+    let mut out = Apportioned {
+        total: vec![Usage::default(); n_activations],
+        ..Apportioned::default()
+    };
     // Built sorted, an activation at a time (`joined` is in activation order): a map of every
     // cell, grown by doubling and then copied to the vector, was the join's peak on an hour.
-    let mut cells: Vec<((usize, usize, u32), Usage)> = Vec::new();
-    let mut mine: Vec<((usize, usize, u32), Usage)> = Vec::new();
-    let mut presence: Vec<((usize, usize), f64)> = Vec::new();
+    let mut mine: Vec<((usize, u32), Usage)> = Vec::new();
+    let mut mine_presence: Vec<(usize, f64)> = Vec::new();
     let mut last = None;
     for w in wins {
         debug_assert!(
@@ -252,7 +332,7 @@ pub fn apportion(plan: &Plan, joined: &[(usize, u64)], usage: &SegmentUsage) -> 
             "joined in activation order"
         );
         last = Some(w.activation);
-        let total = out.total.entry(w.activation).or_default();
+        let total = &mut out.total[w.activation];
         for s in w.segments.clone() {
             let seg = &plan.segments[s];
             let share = 1.0 / f64::from(n[s]);
@@ -262,13 +342,13 @@ pub fn apportion(plan: &Plan, joined: &[(usize, u64)], usage: &SegmentUsage) -> 
             let Some(k) = seg.interval else { continue };
             // The segments come in time order: one interval's are consecutive.
             let part = (seg.end - seg.start) as f64 * share;
-            match presence.last_mut() {
-                Some(((a, i), p)) if (*a, *i) == (w.activation, k) => *p += part,
-                _ => presence.push(((w.activation, k), part)),
+            match mine_presence.last_mut() {
+                Some((i, p)) if *i == k => *p += part,
+                _ => mine_presence.push((k, part)),
             }
-            for (_, pkg, u) in &by_seg[starts[s]..starts[s + 1]] {
+            for ((_, pkg), u) in &by_seg[starts[s]..starts[s + 1]] {
                 total.add_scaled(u, share);
-                let key = (w.activation, k, *pkg);
+                let key = (k, *pkg);
                 // An activation's segments come in time order, packages in order within each:
                 // its cells are few, and each adds its terms in the order a map would.
                 match mine.iter_mut().rev().find(|(c, _)| *c == key) {
@@ -282,18 +362,21 @@ pub fn apportion(plan: &Plan, joined: &[(usize, u64)], usage: &SegmentUsage) -> 
             }
         }
         mine.sort_unstable_by_key(|(k, _)| *k);
-        cells.append(&mut mine);
+        out.cells.0.push_run(w.activation, mine.drain(..));
+        out.presence_ns
+            .0
+            .push_run(w.activation, mine_presence.drain(..));
     }
-    out.cells = ActivationRuns::from_sorted(cells);
-    out.presence_ns = Presence::from_sorted(presence);
+    out.cells.0.shrink();
+    out.presence_ns.0.shrink();
     out
 }
 
 /// CPU time of each planned window, unsplit (what the time-overlap join compares).
 pub fn window_cpu_ns(plan: &Plan, usage: &SegmentUsage) -> Vec<u64> {
     let mut per_seg = vec![0u64; plan.segments.len()];
-    for ((s, _), u) in usage {
-        per_seg[*s] += u.cpu_ns;
+    for (s, _, u) in usage.iter() {
+        per_seg[s] += u.cpu_ns;
     }
     plan.windows
         .iter()
@@ -310,6 +393,25 @@ mod tests {
             cpu_ns: ns,
             counters: smallvec::smallvec![instr],
         }
+    }
+
+    #[test]
+    fn runs_are_found_by_activation_and_skipped_activations_have_none() {
+        let mut r: Runs<usize, f64> = Runs::default();
+        assert_eq!(r.get(0, &0), None, "nothing pushed");
+        r.push_run(1, [(4, 1.0), (5, 2.0)]);
+        r.push_run(4, [(5, 3.0)]);
+        r.push_run(5, []);
+        r.shrink();
+        assert_eq!(r.get(0, &4), None, "before the first run");
+        assert_eq!((r.get(1, &4), r.get(1, &5)), (Some(&1.0), Some(&2.0)));
+        assert_eq!((r.get(2, &5), r.get(3, &5)), (None, None), "skipped");
+        assert_eq!((r.get(4, &5), r.get(4, &4)), (Some(&3.0), None));
+        assert_eq!(
+            (r.get(5, &5), r.get(6, &5)),
+            (None, None),
+            "empty, past the end"
+        );
     }
 
     /// Two overlapping windows on one cgroup and a grid boundary at 50: segments [10,30),
@@ -341,23 +443,44 @@ mod tests {
                 .position(|s| s.cgroup == 7 && s.start == t)
                 .unwrap()
         };
-        let mut usage = SegmentUsage::new();
-        usage.insert((seg(10), 0), u(20, 200.0));
-        usage.insert((seg(30), 0), u(20, 400.0));
-        usage.insert((seg(50), 1), u(10, 100.0));
-        usage.insert((seg(60), 1), u(20, 20.0));
-        let a = apportion(&plan, &[(0, 7), (1, 7)], &usage);
-        assert_eq!(a.total[&0].cpu_ns, 20 + 10 + 5);
-        assert_eq!(a.total[&1].cpu_ns, 10 + 5 + 20);
-        let sum: u64 = a.total.values().map(|u| u.cpu_ns).sum();
+        // Two CPUs of packages 0 and 1; segment 30's usage split over both CPUs of package 0.
+        let usage = SegmentUsage::gather(vec![
+            (
+                0,
+                vec![((seg(30), 0), u(15, 300.0)), ((seg(10), 0), u(20, 200.0))],
+            ),
+            (
+                1,
+                vec![((seg(60), 1), u(20, 20.0)), ((seg(50), 1), u(10, 100.0))],
+            ),
+            (0, vec![((seg(30), 0), u(5, 100.0))]),
+        ]);
+        let keys: Vec<(usize, u32, u64)> = usage.iter().map(|(s, p, u)| (s, p, u.cpu_ns)).collect();
+        let mut want = vec![
+            (seg(10), 0, 20),
+            (seg(30), 0, 20),
+            (seg(50), 1, 10),
+            (seg(60), 1, 20),
+        ];
+        want.sort_unstable();
+        assert_eq!(
+            keys, want,
+            "sorted, one entry per (segment, package), parts summed"
+        );
+        let a = apportion(&plan, &[(0, 7), (1, 7)], &usage, 3);
+        assert_eq!(a.total.len(), 3, "a total for every activation");
+        assert_eq!(a.total[0].cpu_ns, 20 + 10 + 5);
+        assert_eq!(a.total[1].cpu_ns, 10 + 5 + 20);
+        assert_eq!(a.total[2], Usage::default(), "not joined: nothing");
+        let sum: u64 = a.total.iter().map(|u| u.cpu_ns).sum();
         assert_eq!(sum, 70, "the shares add up to the container's usage");
-        assert!((a.total[&0].counters[0] - (200.0 + 200.0 + 50.0)).abs() < 1e-9);
+        assert!((a.total[0].counters[0] - (200.0 + 200.0 + 50.0)).abs() < 1e-9);
         assert_eq!(a.cells.get(1, 1, 1).expect("a cell").cpu_ns, 25);
         assert!((a.presence_ns.get(0, 0).expect("present") - 30.0).abs() < 1e-9);
         assert!(a.concurrent.contains(&0) && a.concurrent.contains(&1));
         // Joined alone, activation 0 gets every segment it covers whole.
-        let alone = apportion(&plan, &[(0, 7)], &usage);
-        assert_eq!(alone.total[&0].cpu_ns, 50);
+        let alone = apportion(&plan, &[(0, 7)], &usage, 3);
+        assert_eq!(alone.total[0].cpu_ns, 50);
         assert!(alone.concurrent.is_empty());
         assert_eq!(window_cpu_ns(&plan, &usage)[plan.index[&(1, 7)]], 50);
     }

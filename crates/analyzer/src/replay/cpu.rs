@@ -162,8 +162,11 @@ pub struct CpuReplay {
     /// hour of eight CPUs holds millions of cells, and a hash map's room for more took half as
     /// much again).
     pub cells: Cells,
-    /// (segment index, interval) → usage inside the segment (see [`Window`]).
-    pub activations: FxHashMap<(usize, usize), Usage>,
+    /// (segment index, interval) and usage inside the segment (see [`Window`]), one entry per
+    /// key, in no particular order: a vector of the segments no later span can reach (a map
+    /// of every segment of an hour of eight CPUs, with its room to grow, was the accounting's
+    /// largest part).
+    pub activations: Vec<((usize, usize), Usage)>,
     /// Side-band pass only: the lifecycle tracepoints and cgroup paths.
     pub tracepoints: Vec<Tracepoint>,
     pub cgroup_paths: Vec<(u64, String)>,
@@ -219,6 +222,8 @@ pub struct Walker<'g> {
     last_pid_cgroup: Option<(u32, u64)>,
     /// The cells while the walk charges them (`out.cells` once it is done).
     cells: FxHashMap<(usize, u64), Usage>,
+    /// The segments' usage while the walk charges them (`out.activations` once final).
+    segments: FxHashMap<(usize, usize), Usage>,
     /// The cell charged last, taken out of `cells` while it is: a CPU charges the same
     /// (interval, cgroup) many spans in a row. Moved, not summed apart, so each cell adds the
     /// same terms in the same order as without it.
@@ -277,6 +282,7 @@ impl<'g> Walker<'g> {
             cgroup_of_pid: FxHashMap::default(),
             last_pid_cgroup: None,
             cells: FxHashMap::default(),
+            segments: FxHashMap::default(),
             last_windows: None,
             open_cell: None,
             deltas: vec![0.0; columns.names.len()],
@@ -309,6 +315,7 @@ impl<'g> Walker<'g> {
         if let Some((k, u)) = self.open_cell.take() {
             self.cells.insert(k, u);
         }
+        self.out.activations.extend(self.segments.drain());
         let rest = sorted_cells(std::mem::take(&mut self.cells));
         let sorted = match (self.out.cells.last(), rest.first()) {
             (Some(a), Some(b)) => a.0 < b.0,
@@ -374,6 +381,16 @@ impl<'g> Walker<'g> {
         });
         done.sort_unstable_by_key(|(k, _)| *k);
         self.out.cells.extend(done);
+        // A segment lies in one interval: final with it.
+        let segments = &mut self.out.activations;
+        self.segments.retain(|k, u| {
+            if k.1 < before {
+                segments.push((*k, std::mem::take(u)));
+                false
+            } else {
+                true
+            }
+        });
     }
 
     /// The cells that are final so far, sorted, and the interval before which every cell of
@@ -775,7 +792,7 @@ impl<'g> Walker<'g> {
                             } else {
                                 0.0
                             };
-                            out.activations.entry((w.segment, i)).or_default().add_part(
+                            self.segments.entry((w.segment, i)).or_default().add_part(
                                 y - x,
                                 deltas,
                                 share,

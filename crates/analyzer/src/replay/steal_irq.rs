@@ -23,8 +23,6 @@ use std::collections::BTreeMap;
 
 use pws_trace::records::{CpuStatBlock, TimeAccounting};
 
-use rustc_hash::FxHashMap;
-
 use super::cpu::{Cells, Usage, CLOCK_COUNTERS, IDLE};
 use super::grid::Grid;
 
@@ -373,10 +371,10 @@ impl<'a> CpuSteal<'a> {
 
     /// Settles every cell left and scales the activation segments (segment, interval) by
     /// their interval's factor; returns what was taken out.
-    pub fn finish(mut self, segments: &mut FxHashMap<(usize, usize), Usage>) -> CpuFigures {
+    pub fn finish(mut self, segments: &mut [((usize, usize), Usage)]) -> CpuFigures {
         let (rest, _) = self.push(Vec::new(), usize::MAX);
         debug_assert!(rest.is_empty() && self.pending.is_empty());
-        for ((_, i), u) in segments.iter_mut() {
+        for ((_, i), u) in segments {
             if let Ok(at) = self.keep_busy.binary_search_by_key(i, |x| x.0) {
                 scale(u, self.keep_busy[at].1, self.clock);
             }
@@ -648,7 +646,7 @@ mod tests {
         let b = block(0, &readings);
         let mut whole = cpu(&cells);
         for i in (0..40).step_by(3) {
-            whole.activations.insert((i, i), u(1, 1.0, 10.0));
+            whole.activations.push(((i, i), u(1, 1.0, 10.0)));
         }
         let segments = whole.activations.clone();
         let report = apply(
@@ -713,7 +711,7 @@ mod tests {
             ((1, 5), u(90, 90.0, 2000.0)),
             ((1, UNKNOWN), u(10, 10.0, 0.0)),
         ]);
-        c.activations.insert((3, 1), u(50, 50.0, 700.0));
+        c.activations.push(((3, 1), u(50, 50.0, 700.0)));
         let before: Vec<_> = (0..2).map(|i| total(&c, i)).collect();
         // 36 ns of steal and 4 of irq over [0, 200): 80 busy ns in interval 0, 100 in 1.
         let b = block(0, &[(0, [0, 0, 0]), (200, [36, 4, 0])]);
@@ -754,8 +752,8 @@ mod tests {
         // The unknown time is a task's too; the segment gets its interval's factor.
         let keep1: f64 = 1.0 - 40.0 * 100.0 / 180.0 / 100.0;
         assert_eq!(cell(&c, (1, UNKNOWN)).cpu_ns, (10.0 * keep1).round() as u64);
-        assert_eq!(c.activations[&(3, 1)].cpu_ns, (50.0 * keep1).round() as u64);
-        assert_eq!(c.activations[&(3, 1)].counters[1], 700.0);
+        assert_eq!(c.activations[0].1.cpu_ns, (50.0 * keep1).round() as u64);
+        assert_eq!(c.activations[0].1.counters[1], 700.0);
         let f = &r.per_cpu.as_ref().unwrap()[0];
         assert_eq!(
             (f.removed_ns, f.from_idle_ns, f.busy_ns),
