@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 
 use crate::analyze::Analysis;
-use crate::models::attribute::{Attributed, IdlePolicy, Live};
+use crate::models::attribute::{Attributed, Live};
 use crate::models::dataset::{Dataset, Interval};
 use crate::models::model::Model;
 use crate::replay::cpu::Usage;
@@ -142,9 +142,8 @@ pub fn split(
     an: &Analysis,
     ds: &Dataset,
     model: &dyn Model,
-    att: &Attributed,
+    att: &Attributed<'_>,
     live: &Live,
-    policy: IdlePolicy,
     cells: &ActivationCells<'_>,
 ) -> Vec<ActivationJoules> {
     let n = an.life.activations.len();
@@ -173,7 +172,7 @@ pub fn split(
                 }
                 let mut own: Option<(f64, f64)> = att.share(k, cg).map(|s| (s.dynamic_j, s.idle_j));
                 for &c in live.of_cgroup(cg) {
-                    if let Some(j) = att.container_idle(live, policy, c, k) {
+                    if let Some(j) = att.container_idle(c, k) {
                         own.get_or_insert((0.0, 0.0)).1 += j;
                     }
                 }

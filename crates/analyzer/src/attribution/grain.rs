@@ -91,20 +91,23 @@ pub struct Row {
 }
 
 /// The rows of one (domain, model, idle policy), handed to `emit` in bucket then cgroup
-/// order; `estimated(i)` says whether interval `i`'s energy is an estimate. At `per-interval`
-/// every row is one of `Attributed::rows`, unchanged. Coarser, the live containers' idle
-/// energy in a bucket is one integral each (`Density::over`), so the work is buckets × live
-/// containers, not intervals × live containers.
+/// order, from `shares` (`att`'s, in order: the caller may read them too as they pass);
+/// `estimated(i)` says whether interval `i`'s energy is an estimate. At `per-interval` every
+/// row is one of `Attributed::rows`, unchanged. Coarser, the live containers' idle energy in
+/// a bucket is one integral each (`Density::over`), so the work is buckets × live containers,
+/// not intervals × live containers.
+#[allow(clippy::too_many_arguments)]
 pub fn rows<E>(
     buckets: &Buckets,
-    att: &Attributed,
+    att: &Attributed<'_>,
+    shares: impl Iterator<Item = Share>,
     live: &Live,
     policy: IdlePolicy,
     estimated: impl Fn(usize) -> bool,
     emit: impl FnMut(Row) -> Result<(), E>,
 ) -> Result<(), E> {
     if buckets.per_interval() {
-        return sum(buckets, att.rows(live, policy), estimated, emit);
+        return sum(buckets, att.rows(shares), estimated, emit);
     }
     let density = live.density(policy, &att.idle);
     let starts = if policy.by_container() {
@@ -113,14 +116,14 @@ pub fn rows<E>(
         Vec::new()
     };
     let (mut next, mut active): (usize, Vec<(usize, usize)>) = (0, Vec::new());
-    let mut shares = att.shares.iter().peekable();
+    let mut shares = shares.peekable();
     sum(
         buckets,
         (0..buckets.spans.len()).flat_map(|b| {
             let ivs = buckets.intervals(b);
             let mut out: Vec<Share> = Vec::new();
             while let Some(s) = shares.next_if(|s| s.interval < ivs.end) {
-                out.push(*s);
+                out.push(s);
             }
             while next < starts.len() && starts[next].0 < ivs.end {
                 active.push((starts[next].1, starts[next].2));

@@ -7,15 +7,28 @@ use std::collections::HashMap;
 
 use super::activation_energy::ActivationJoules;
 use crate::analyze::Analysis;
-use crate::models::attribute::{Attributed, IdlePolicy, Live};
+use crate::models::attribute::{IdlePolicy, Live, Share};
 
-/// Per function container (index into `an.life.containers`): its keep-alive joules. One pass
-/// over the rows without the live containers' idle energy, that energy over each container's
-/// life in one step (`Live::idle_over_life`), then the activations: linear in intervals,
-/// containers and activations, not in intervals × containers.
+/// Each cgroup's joules in the rows without the live containers' idle energy
+/// (`Attributed::shares`), summed as they pass.
+#[derive(Debug, Default)]
+pub struct CgroupTotals(HashMap<u64, f64>);
+
+impl CgroupTotals {
+    pub fn add(&mut self, s: &Share) {
+        *self.0.entry(s.cgroup).or_default() += s.dynamic_j + s.idle_j;
+    }
+}
+
+/// Per function container (index into `an.life.containers`): its keep-alive joules. The rows
+/// without the live containers' idle energy summed per cgroup (`totals`), that energy over
+/// each container's life in one step (`Live::idle_over_life` of `idle`, the
+/// `Attributed::idle`), then the activations: linear in intervals, containers and
+/// activations, not in intervals × containers.
 pub fn per_container(
     an: &Analysis,
-    att: &Attributed,
+    totals: CgroupTotals,
+    idle: &[(f64, f64)],
     live: &Live,
     policy: IdlePolicy,
     acts: &[ActivationJoules],
@@ -24,14 +37,11 @@ pub fn per_container(
     if an.joined.is_none() {
         return HashMap::new();
     }
-    let mut total: HashMap<u64, f64> = HashMap::new();
-    for s in &att.shares {
-        *total.entry(s.cgroup).or_default() += s.dynamic_j + s.idle_j;
-    }
+    let mut total = totals.0;
     for (p, j) in live
         .containers
         .iter()
-        .zip(live.idle_over_life(policy, &att.idle))
+        .zip(live.idle_over_life(policy, idle))
     {
         *total.entry(p.cgroup).or_default() += j;
     }

@@ -356,25 +356,24 @@ pub fn tables(
                     // Added to the key's sum so far, row by row as before, with no key cloned per row.
                     let mut unassigned = out.unassigned.get(&key).copied();
                     let mut other = out.other.get(&key).copied();
-                    for sh in &att.shares {
+                    // One pass over the rows (made as they are read): the sums, each cgroup's
+                    // total for its keep-alive, and the table's rows.
+                    let mut totals = keep_alive::CgroupTotals::default();
+                    let mut shares = att.shares().inspect(|sh| {
+                        totals.add(sh);
                         let j = sh.dynamic_j + sh.idle_j;
                         let sum = if sh.cgroup == UNASSIGNED {
                             &mut unassigned
                         } else if !is_function(sh.cgroup) {
                             &mut other
                         } else {
-                            continue;
+                            return;
                         };
                         *sum.get_or_insert(0.0) += j;
-                    }
-                    for (map, sum) in [(&mut out.unassigned, unassigned), (&mut out.other, other)] {
-                        if let Some(sum) = sum {
-                            map.insert(key.clone(), sum);
-                        }
-                    }
+                    });
                     if let Some(buckets) = buckets {
                         let estimated = |i: usize| e_on.status[i] == Status::Estimated;
-                        grain::rows(buckets, &att, live, policy, estimated, |r| -> Result<()> {
+                        let (shares, emit) = (&mut shares, |r: grain::Row| -> Result<()> {
                             let (a, b) = buckets.span(r.bucket);
                             let (name_cg, cid) = names.entry(r.cgroup).or_insert_with(|| {
                                 if r.cgroup == UNASSIGNED {
@@ -407,10 +406,18 @@ pub fn tables(
                                 .push_f64(Some(r.dynamic_j))
                                 .push_f64(Some(r.idle_j));
                             t_attr.flush_if_full(&args.output, p)
-                        })?;
+                        });
+                        grain::rows(buckets, &att, shares, live, policy, estimated, emit)?;
+                    }
+                    // Whatever the table did not read (or all of it, without a table).
+                    shares.for_each(drop);
+                    for (map, sum) in [(&mut out.unassigned, unassigned), (&mut out.other, other)] {
+                        if let Some(sum) = sum {
+                            map.insert(key.clone(), sum);
+                        }
                     }
                     let acts: Vec<ActivationJoules> =
-                        activation_energy::split(an, ds, m.as_ref(), &att, live, policy, act_cells);
+                        activation_energy::split(an, ds, m.as_ref(), &att, live, act_cells);
                     for (ai, j) in acts.iter().enumerate() {
                         if an.life.activations[ai].container.is_none() {
                             continue;
@@ -424,7 +431,9 @@ pub fn tables(
                         };
                         activations.add(ai, &key, &part, first_policy);
                     }
-                    for (ci, k) in keep_alive::per_container(an, &att, live, policy, &acts) {
+                    for (ci, k) in
+                        keep_alive::per_container(an, totals, &att.idle, live, policy, &acts)
+                    {
                         *keep_alive.entry((ci, key.clone())).or_default() += k;
                     }
                 }

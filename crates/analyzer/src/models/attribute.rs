@@ -6,6 +6,8 @@
 //! policy. Whatever a rule cannot place (no weights, no live container) is `unassigned`, so the
 //! rows of any (model, policy) always add up to the measured energy.
 
+use std::cell::RefCell;
+
 use super::dataset::Dataset;
 pub use super::idle_policy::{IdlePolicy, Live, Presence};
 use super::linear::FitError;
@@ -140,54 +142,89 @@ pub fn evaluate(
     (out, fitted)
 }
 
-/// One (model, idle policy)'s split of every interval. The idle energy a container policy
-/// places is kept per interval (`idle`), not as a row per live container: a container's share
-/// of an interval is [`Attributed::container_idle`], of its whole life
-/// [`Live::idle_over_life`]; [`Attributed::rows`] gives every row when a table needs them.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Attributed {
-    /// The dynamic energy by the model's weights, the idle energy of `proportional`, and what
-    /// no rule placed (`UNASSIGNED`): by interval, then cgroup.
-    pub shares: Vec<Share>,
+/// One (model, idle policy)'s split of every interval, made as it is read: an interval's rows
+/// are a function of its usage, the model and the live containers, so they are computed again
+/// when asked rather than held for the run (one (model, policy)'s rows were tens of MB of an
+/// hour's peak). The idle energy a container policy places is kept per interval (`idle`), not
+/// as a row per live container: a container's share of an interval is
+/// [`Attributed::container_idle`], of its whole life [`Live::idle_over_life`];
+/// [`Attributed::rows`] gives every row when a table needs them.
+pub struct Attributed<'a> {
+    ds: &'a Dataset,
+    model: &'a dyn Model,
+    policy: IdlePolicy,
+    live: &'a Live,
     /// Per interval: (idle J the policy places among the live containers, the sum of their
     /// weights); (0, 0) where it places none there.
     pub idle: Vec<(f64, f64)>,
+    /// The rows of intervals asked one at a time ([`Attributed::share`]), by interval modulo
+    /// its length: the activations, in time order, ask the same few intervals in turn.
+    recent: RefCell<Vec<Option<(usize, Rows)>>>,
 }
 
-impl Attributed {
-    /// The row of cgroup `cg` in interval `i`, if it has one (`shares` is sorted by both and
-    /// holds one row per pair).
-    pub fn share(&self, i: usize, cg: u64) -> Option<&Share> {
-        self.shares
-            .binary_search_by(|s| (s.interval, s.cgroup).cmp(&(i, cg)))
+/// One interval's rows, by cgroup: (dynamic, idle) J.
+type Rows = Vec<(u64, (f64, f64))>;
+
+/// How many intervals' rows [`Attributed::share`] keeps (10 s of a 10 ms grid).
+const RECENT: usize = 1024;
+
+impl Attributed<'_> {
+    /// Every row, by interval then cgroup: the dynamic energy by the model's weights, the idle
+    /// energy of `proportional`, and what no rule placed (`UNASSIGNED`).
+    pub fn shares(&self) -> impl Iterator<Item = Share> + '_ {
+        let mut rows = Rows::new();
+        (0..self.ds.intervals.len()).flat_map(move |i| {
+            self.interval_rows(i, &mut rows);
+            rows.iter()
+                .map(|&(cgroup, (dynamic_j, idle_j))| Share {
+                    interval: i,
+                    cgroup,
+                    dynamic_j,
+                    idle_j,
+                })
+                .collect::<Vec<_>>()
+        })
+    }
+
+    /// The row of cgroup `cg` in interval `i`, if it has one.
+    pub fn share(&self, i: usize, cg: u64) -> Option<Share> {
+        let mut recent = self.recent.borrow_mut();
+        let slot = &mut recent[i % RECENT];
+        if slot.as_ref().is_none_or(|(k, _)| *k != i) {
+            let mut rows = slot.take().map(|(_, r)| r).unwrap_or_default();
+            self.interval_rows(i, &mut rows);
+            *slot = Some((i, rows));
+        }
+        let (_, rows) = slot.as_ref().expect("filled above");
+        rows.binary_search_by_key(&cg, |(c, _)| *c)
             .ok()
-            .map(|k| &self.shares[k])
+            .map(|k| Share {
+                interval: i,
+                cgroup: cg,
+                dynamic_j: rows[k].1 .0,
+                idle_j: rows[k].1 .1,
+            })
     }
 
     /// Container `c`'s idle joules in interval `i`; None where it has no share there (a
     /// share may be 0 J, when the interval's idle energy is).
-    pub fn container_idle(
-        &self,
-        live: &Live,
-        policy: IdlePolicy,
-        c: usize,
-        i: usize,
-    ) -> Option<f64> {
+    pub fn container_idle(&self, c: usize, i: usize) -> Option<f64> {
         let (idle, total) = self.idle.get(i).copied().unwrap_or((0.0, 0.0));
-        if total <= 0.0 || !live.present(c, i) {
+        if total <= 0.0 || !self.live.present(c, i) {
             return None;
         }
-        let x = live.weight(policy, c, i);
+        let x = self.live.weight(self.policy, c, i);
         (x > 0.0).then(|| idle * x / total)
     }
 
-    /// Every row, (interval, cgroup) in order: `shares` with each live container's idle
-    /// energy merged in. As many as intervals × live containers, so made as they are read.
-    pub fn rows<'a>(
-        &'a self,
-        live: &'a Live,
-        policy: IdlePolicy,
-    ) -> impl Iterator<Item = Share> + 'a {
+    /// Every row, (interval, cgroup) in order: `shares` (those of [`Attributed::shares`], in
+    /// order) with each live container's idle energy merged in. As many as intervals × live
+    /// containers, so made as they are read.
+    pub fn rows<'s>(
+        &'s self,
+        shares: impl Iterator<Item = Share> + 's,
+    ) -> impl Iterator<Item = Share> + 's {
+        let (live, policy) = (self.live, self.policy);
         let starts = if policy.by_container() {
             live.by_start()
         } else {
@@ -195,7 +232,7 @@ impl Attributed {
         };
         let mut next = 0;
         let mut active: Vec<(usize, usize)> = Vec::new();
-        let mut k = 0;
+        let mut shares = shares.peekable();
         (0..self.idle.len()).flat_map(move |i| {
             while next < starts.len() && starts[next].0 <= i {
                 active.push((starts[next].1, starts[next].2));
@@ -203,18 +240,16 @@ impl Attributed {
             }
             active.retain(|&(last, _)| last >= i);
             let mut rows: std::collections::BTreeMap<u64, (f64, f64)> = Default::default();
-            while k < self.shares.len() && self.shares[k].interval == i {
-                let s = &self.shares[k];
+            while let Some(s) = shares.next_if(|s| s.interval == i) {
                 let r = rows.entry(s.cgroup).or_default();
                 r.0 += s.dynamic_j;
                 r.1 += s.idle_j;
-                k += 1;
             }
             // In container order, as the idle policy summed them before.
             let mut cs: Vec<usize> = active.iter().map(|&(_, c)| c).collect();
             cs.sort_unstable();
             for c in cs {
-                if let Some(j) = self.container_idle(live, policy, c, i) {
+                if let Some(j) = self.container_idle(c, i) {
                     rows.entry(live.containers[c].cgroup).or_default().1 += j;
                 }
             }
@@ -228,11 +263,67 @@ impl Attributed {
                 .collect::<Vec<_>>()
         })
     }
+
+    /// Interval `i`'s rows, by cgroup, into `rows`: its measured energy less the model's idle
+    /// power is dynamic, split by the model's weights; the idle part goes by the policy (only
+    /// `proportional` places it here: the container policies' is in `idle`).
+    fn interval_rows(&self, i: usize, rows: &mut Rows) {
+        rows.clear();
+        let iv = &self.ds.intervals[i];
+        // Missing energy is not attributed (an estimated gap is).
+        if !iv.energy_j.is_finite() {
+            return;
+        }
+        let (idle, dynamic) = split_idle(self.model, iv);
+        let w = self.model.weights(iv);
+        let sum_w: f64 = w.iter().sum();
+        // The interval's cgroups are sorted and distinct: with a dynamic split, row k is
+        // cgroup k's.
+        let by_position = sum_w > 0.0;
+        if by_position {
+            for ((cg, _), wi) in iv.cgroups.iter().zip(&w) {
+                rows.push((*cg, (dynamic * wi / sum_w, 0.0)));
+            }
+        } else {
+            row(rows, UNASSIGNED).0 += dynamic;
+        }
+        let total = match self.policy {
+            IdlePolicy::Unassigned => 0.0,
+            IdlePolicy::Proportional => sum_w,
+            p => self.live.total(p, i),
+        };
+        if total > 0.0 {
+            if !self.policy.by_container() {
+                for (k, ((cg, _), &x)) in iv.cgroups.iter().zip(&w).enumerate() {
+                    if x > 0.0 {
+                        let r = if by_position {
+                            &mut rows[k].1
+                        } else {
+                            row(rows, *cg)
+                        };
+                        r.1 += idle * x / total;
+                    }
+                }
+            }
+        } else if idle > 0.0 {
+            row(rows, UNASSIGNED).1 += idle;
+        }
+        rows.sort_by_key(|(cg, _)| *cg);
+    }
+}
+
+/// An interval's measured energy (known) split into the model's idle part (its idle power,
+/// at most the measurement) and the dynamic rest, J.
+fn split_idle(model: &dyn Model, iv: &super::dataset::Interval) -> (f64, f64) {
+    let idle_w = model.idle_w_at(iv);
+    let e = iv.energy_j.max(0.0);
+    let idle = (idle_w * iv.secs()).min(e);
+    (idle, e - idle)
 }
 
 /// The row of `cg` in `rows`, made if it is not there (looked for from the end: the rows of
 /// an interval without a dynamic split are few).
-fn row(rows: &mut Vec<(u64, (f64, f64))>, cg: u64) -> &mut (f64, f64) {
+fn row(rows: &mut Rows, cg: u64) -> &mut (f64, f64) {
     let at = match rows.iter().rposition(|(c, _)| *c == cg) {
         Some(at) => at,
         None => {
@@ -244,70 +335,34 @@ fn row(rows: &mut Vec<(u64, (f64, f64))>, cg: u64) -> &mut (f64, f64) {
 }
 
 /// Splits every interval's measured energy; `live` are the containers the idle policies
-/// place idle energy among.
-pub fn attribute(ds: &Dataset, model: &dyn Model, policy: IdlePolicy, live: &Live) -> Attributed {
-    let mut out = Attributed {
-        shares: Vec::new(),
-        idle: vec![(0.0, 0.0); ds.intervals.len()],
-    };
-    // One interval's rows, by cgroup: (dynamic, idle) J. Reused from interval to interval (a
-    // map per interval was a tenth of an hour's analysis in allocations and hashing).
-    let mut rows: Vec<(u64, (f64, f64))> = Vec::new();
-    for (i, iv) in ds.intervals.iter().enumerate() {
-        let idle_w = model.idle_w_at(iv);
-        // Missing energy is not attributed (an estimated gap is).
-        if !iv.energy_j.is_finite() {
-            continue;
-        }
-        let e = iv.energy_j.max(0.0);
-        let idle = (idle_w * iv.secs()).min(e);
-        let dynamic = e - idle;
-        let w = model.weights(iv);
-        let sum_w: f64 = w.iter().sum();
-        rows.clear();
-        // The interval's cgroups are sorted and distinct: with a dynamic split, row k is
-        // cgroup k's.
-        let by_position = sum_w > 0.0;
-        if by_position {
-            for ((cg, _), wi) in iv.cgroups.iter().zip(&w) {
-                rows.push((*cg, (dynamic * wi / sum_w, 0.0)));
+/// place idle energy among. The per-interval idle of a container policy is found here, in one
+/// pass; the rows are made when read.
+pub fn attribute<'a>(
+    ds: &'a Dataset,
+    model: &'a dyn Model,
+    policy: IdlePolicy,
+    live: &'a Live,
+) -> Attributed<'a> {
+    let mut idle = vec![(0.0, 0.0); ds.intervals.len()];
+    if policy.by_container() {
+        for (i, iv) in ds.intervals.iter().enumerate() {
+            if !iv.energy_j.is_finite() {
+                continue;
             }
-        } else {
-            row(&mut rows, UNASSIGNED).0 += dynamic;
-        }
-        let total = match policy {
-            IdlePolicy::Unassigned => 0.0,
-            IdlePolicy::Proportional => sum_w,
-            _ => live.total(policy, i),
-        };
-        if total > 0.0 {
-            if policy.by_container() {
-                out.idle[i] = (idle, total);
-            } else {
-                for (k, ((cg, _), &x)) in iv.cgroups.iter().zip(&w).enumerate() {
-                    if x > 0.0 {
-                        let r = if by_position {
-                            &mut rows[k].1
-                        } else {
-                            row(&mut rows, *cg)
-                        };
-                        r.1 += idle * x / total;
-                    }
-                }
+            let total = live.total(policy, i);
+            if total > 0.0 {
+                idle[i] = (split_idle(model, iv).0, total);
             }
-        } else if idle > 0.0 {
-            row(&mut rows, UNASSIGNED).1 += idle;
         }
-        rows.sort_by_key(|(cg, _)| *cg);
-        out.shares
-            .extend(rows.iter().map(|&(cgroup, (dynamic_j, idle_j))| Share {
-                interval: i,
-                cgroup,
-                dynamic_j,
-                idle_j,
-            }));
     }
-    out
+    Attributed {
+        ds,
+        model,
+        policy,
+        live,
+        idle,
+        recent: RefCell::new(vec![None; RECENT]),
+    }
 }
 
 #[cfg(test)]
@@ -505,6 +560,47 @@ mod tests {
     }
 
     #[test]
+    fn rows_asked_one_at_a_time_are_the_rows_read_in_order() {
+        // More intervals than are kept: asking across them evicts and makes them again.
+        let base = ds();
+        let intervals: Vec<Interval> = (0..2 * RECENT as u64 + 37)
+            .map(|i| {
+                let mut iv = base.intervals[i as usize % base.intervals.len()].clone();
+                (iv.start, iv.end) = (i * 1_000_000_000, (i + 1) * 1_000_000_000);
+                if i % 11 == 5 {
+                    iv.energy_j = f64::NAN;
+                }
+                iv
+            })
+            .collect();
+        let d = Dataset {
+            columns: vec![],
+            intervals,
+        };
+        let mut m = ShareModel::cpu_share();
+        let known: Vec<usize> = (0..d.intervals.len()).filter(|i| i % 11 != 5).collect();
+        m.fit(&d, &known).expect("fits");
+        let spans: Vec<(u64, u64)> = d.intervals.iter().map(|iv| (iv.start, iv.end)).collect();
+        let live = Live::new(&spans, vec![]);
+        let a = attribute(&d, &m, IdlePolicy::Proportional, &live);
+        let all: Vec<Share> = a.shares().collect();
+        assert!(
+            all.iter().any(|s| s.interval > RECENT),
+            "past the kept ones"
+        );
+        assert!(
+            all.iter().all(|s| s.interval % 11 != 5),
+            "missing energy: no rows"
+        );
+        for k in [0, RECENT, 1, 2 * RECENT + 1, RECENT, 3, 0] {
+            for s in all.iter().filter(|s| s.interval == k) {
+                assert_eq!(a.share(k, s.cgroup), Some(*s), "interval {k}");
+            }
+            assert_eq!(a.share(k, 999), None);
+        }
+    }
+
+    #[test]
     fn cpu_share_fits_idle_and_every_policy_adds_up() {
         let d = ds();
         let mut m = ShareModel::cpu_share();
@@ -542,7 +638,8 @@ mod tests {
             IdlePolicy::ByLifetime,
             IdlePolicy::ByMemory,
         ] {
-            let rows: Vec<Share> = attribute(&d, &m, p, &live).rows(&live, p).collect();
+            let a = attribute(&d, &m, p, &live);
+            let rows: Vec<Share> = a.rows(a.shares()).collect();
             let sum: f64 = rows.iter().map(|r| r.dynamic_j + r.idle_j).sum();
             assert!(
                 (sum - total).abs() < 1e-6 * total,
@@ -563,9 +660,8 @@ mod tests {
         }
         // Interval 0: nothing ran, so all its dynamic energy (none) and, under `unassigned`,
         // its idle energy are unassigned.
-        let rows: Vec<Share> = attribute(&d, &m, IdlePolicy::Unassigned, &live)
-            .rows(&live, IdlePolicy::Unassigned)
-            .collect();
+        let a = attribute(&d, &m, IdlePolicy::Unassigned, &live);
+        let rows: Vec<Share> = a.rows(a.shares()).collect();
         let r0: Vec<&Share> = rows.iter().filter(|r| r.interval == 0).collect();
         assert!(r0
             .iter()
