@@ -106,7 +106,8 @@ impl Plan {
                 });
             }
         }
-        // (An activation's window on a cgroup is listed once: `windows` come per cgroup.)
+        // A pair listed twice (two candidate containers in one cgroup) has the same segments
+        // both times, so whichever the search finds is right.
         plan.windows
             .sort_unstable_by_key(|w| (w.activation, w.cgroup));
         plan
