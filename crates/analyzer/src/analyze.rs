@@ -657,8 +657,8 @@ fn write_tables(
         let is_cold = Start::of(a.start_type) == Start::Cold;
         cold += usize::from(is_cold);
         let run_ms = r
-            .duration_ms
-            .map(|d| d.saturating_sub(r.init_ms.unwrap_or(0)));
+            .duration_ms()
+            .map(|d| d.saturating_sub(r.init_ms().unwrap_or(0)));
         let cid = a
             .container
             .map(|c| an.life.containers[c].container_id.as_str())
@@ -671,14 +671,14 @@ fn write_tables(
             .push_str(a.method.as_str())
             .push_str(&a.start_type.to_string())
             .push_bool(Some(is_cold))
-            .push_u64(r.wait_ms)
-            .push_u64(r.init_ms)
+            .push_u64(r.wait_ms())
+            .push_u64(r.init_ms())
             .push_u64(run_ms)
             .push_ts((r.start_ns > 0).then_some(r.start_ns).and_then(ts))
             .push_ts((r.end_ns > 0).then_some(r.end_ns).and_then(ts))
-            .push_u64(r.status_code)
+            .push_u64(r.status_code())
             .push_u64(Some(u.cpu_ns))
-            .push_u64(r.platform_cpu_ns);
+            .push_u64(r.platform_cpu_ns());
         for k in 0..an.rep.columns.len() {
             t.push_f64(Some(u.counters.get(k).copied().unwrap_or(0.0)));
         }

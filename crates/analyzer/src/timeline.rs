@@ -617,18 +617,18 @@ fn activation_slice(an: &Analysis, ai: usize) -> Slice {
         );
     }
     let optional = [
-        ("wait_ms", r.wait_ms),
-        ("init_ms", r.init_ms),
-        ("duration_ms", r.duration_ms),
-        ("status_code", r.status_code),
-        ("memory_limit_mb", r.memory_limit_mb),
+        ("wait_ms", r.wait_ms()),
+        ("init_ms", r.init_ms()),
+        ("duration_ms", r.duration_ms()),
+        ("status_code", r.status_code()),
+        ("memory_limit_mb", r.memory_limit_mb()),
     ];
     for (k, v) in optional {
         if let Some(v) = v {
             args.insert(k.into(), json!(v));
         }
     }
-    if let Some(code) = r.status_code {
+    if let Some(code) = r.status_code() {
         args.insert("status".into(), json!(status(code)));
     }
     let cpu_ns = an.act_usage.get(ai).map_or(0, |u| u.cpu_ns);

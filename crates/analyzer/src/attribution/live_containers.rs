@@ -25,7 +25,7 @@ fn of(an: &Analysis, spans: &[(u64, u64)], keep: impl Fn(u64) -> bool) -> Live {
     let end = an.grid.end();
     let mut mem: HashMap<usize, f64> = HashMap::new();
     for a in &an.life.activations {
-        if let (Some(c), Some(m)) = (a.container, a.record.memory_limit_mb) {
+        if let (Some(c), Some(m)) = (a.container, a.record.memory_limit_mb()) {
             mem.insert(c, m as f64);
         }
     }

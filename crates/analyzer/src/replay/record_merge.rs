@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use pws_trace::records::{ActivationSource, StartType};
 
-use super::compact_records::CompactRecord;
+use super::compact_records::{CompactRecord, Number};
 
 /// The records, one per activation id, in the order each id first appears. Takes them by value
 /// and moves them: an hour of a busy node is hundreds of MB of records, not to be held twice.
@@ -74,16 +74,16 @@ fn fill(r: &mut CompactRecord, log: &CompactRecord) {
     if log_knows_more {
         r.start_type = log.start_type;
     }
-    for (mine, theirs) in [
-        (&mut r.init_ms, log.init_ms),
-        (&mut r.wait_ms, log.wait_ms),
-        (&mut r.duration_ms, log.duration_ms),
-        (&mut r.status_code, log.status_code),
-        (&mut r.memory_limit_mb, log.memory_limit_mb),
-        (&mut r.timeout_ms, log.timeout_ms),
+    for n in [
+        Number::InitMs,
+        Number::WaitMs,
+        Number::DurationMs,
+        Number::StatusCode,
+        Number::MemoryLimitMb,
+        Number::TimeoutMs,
     ] {
-        if mine.is_none() {
-            *mine = theirs;
+        if r.numbers.get(n).is_none() {
+            r.numbers.set(n, log.numbers.get(n));
         }
     }
     for (mine, theirs) in [
@@ -178,20 +178,25 @@ mod tests {
         assert_eq!(a.source, ActivationSource::RestApi);
         assert_eq!(a.start_type, StartType::Prewarmed, "only the log tells");
         assert_eq!(
-            (a.init_ms, a.duration_ms, a.status_code, a.memory_limit_mb),
+            (
+                a.init_ms(),
+                a.duration_ms(),
+                a.status_code(),
+                a.memory_limit_mb()
+            ),
             (Some(70), Some(80), Some(0), Some(256)),
             "the record's own values win"
         );
-        assert_eq!(a.wait_ms, Some(640), "filled from the log");
+        assert_eq!(a.wait_ms(), Some(640), "filled from the log");
         assert_eq!((a.container_id.len(), &*a.path), (64, "guest/hello"));
         assert_eq!(
-            (a.start_ns, a.platform_cpu_ns),
+            (a.start_ns, a.platform_cpu_ns()),
             (5_000, Some(1_000)),
             "the record's own"
         );
         let b = &m[1];
         assert_eq!(
-            (b.source, b.start_type, b.init_ms),
+            (b.source, b.start_type, b.init_ms()),
             (ActivationSource::JsonLines, StartType::Warm, Some(5)),
             "a record's warm stays warm; its first record is kept"
         );
