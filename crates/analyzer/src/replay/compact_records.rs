@@ -4,7 +4,7 @@
 //! activation's raw JSON, once read for the platform's CPU time; the events' `detail`, the
 //! source's own words). An hour of a busy node is hundreds of thousands of records and events
 //! that name a few dozen actions, containers and cgroups: as decoded, each held its own copies
-//! (an activation record ~690 B with its heap, ~350 B kept this way; a freeze or thaw event
+//! (an activation record ~690 B with its heap, ~300 B kept this way; a freeze or thaw event
 //! ~200 B, 48 B kept; `bench/README.md`).
 
 use std::collections::HashSet;
