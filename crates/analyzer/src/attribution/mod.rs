@@ -343,8 +343,7 @@ pub fn tables(
                 }
                 let bounds: Vec<Option<uncertainty::Bound>> =
                     uncertainty::exposures(an, ds, m.as_ref(), act_cells)
-                        .iter()
-                        .map(|x| unc.dynamic(x))
+                        .map(|x| unc.dynamic(&x))
                         .collect();
                 for (pi, &policy) in policies.iter().enumerate() {
                     // The uncertainty and completeness do not depend on the policy: taken once.

@@ -37,6 +37,7 @@ use crate::analyze::Analysis;
 use crate::models::attribute::{FoldError, HeldOut};
 use crate::models::dataset::Dataset;
 use crate::models::model::Model;
+use crate::models::recent_intervals::RecentIntervals;
 use crate::replay::cpu::{CpuReplay, Usage};
 use crate::replay::energy::Energy;
 
@@ -296,83 +297,79 @@ pub struct Exposure {
 /// Each activation's exposure on the counter of `ds` (aligned with `an.life.activations`;
 /// `cells` from `activation_energy::cells`): its share of every interval exactly as
 /// `activation_energy::split` gives it, which depends on the model but not the idle policy.
-pub fn exposures(
-    an: &Analysis,
-    ds: &Dataset,
-    model: &dyn Model,
-    cells: &ActivationCells<'_>,
-) -> Vec<Exposure> {
-    // Interval → (its cgroups' weights, their sum, its predicted power).
-    let mut per_interval: HashMap<usize, (Vec<f64>, f64, f64)> = HashMap::new();
+/// Made as they are read, in activation order.
+pub fn exposures<'a>(
+    an: &'a Analysis,
+    ds: &'a Dataset,
+    model: &'a dyn Model,
+    cells: &'a ActivationCells<'_>,
+) -> impl Iterator<Item = Exposure> + 'a {
+    // Recent intervals → (their cgroups' weights, their sum, their predicted power).
+    let mut per_interval = RecentIntervals::<(Vec<f64>, f64, f64)>::default();
     let idle_w = model.idle_w();
-    an.life
-        .activations
-        .iter()
-        .enumerate()
-        .map(|(ai, a)| {
-            let mut x = Exposure {
-                length_s: a.record.end_ns.saturating_sub(a.record.start_ns) as f64 / 1e9,
-                ..Exposure::default()
-            };
-            let Some(cg) = a.container.and_then(|c| an.life.cgroup_id(c)) else {
-                return x;
-            };
-            let mut prev = 0.0;
-            super::activation_energy::visit_intervals(an, cells, ai, |k| {
-                let iv = &ds.intervals[k];
-                let secs = iv.secs();
-                let (w, sum_w, predicted_w) = per_interval.entry(k).or_insert_with(|| {
-                    let w = model.weights(iv);
-                    let sum: f64 = w.iter().sum();
-                    let p = model.predict_w(iv);
-                    (w, sum, if p.is_finite() { p } else { iv.power_w() })
-                });
-                let mut s = 0.0;
-                let mut counter_part = 0.0;
-                if let (Some(u), Ok(ci)) = (
-                    cells.get(ai, k),
-                    iv.cgroups.binary_search_by_key(&cg, |(c, _)| *c),
-                ) {
-                    // The same part of the container as `activation_energy::split` gives.
-                    let f = share_of_container(model, iv, cg, &u, &iv.cgroups[ci].1);
-                    if *sum_w > 0.0 {
-                        s = f * w[ci].max(0.0) / *sum_w;
-                    }
-                    // The part of its weight that counters carry.
-                    let wa = model.cgroup_weight(iv, cg, &u);
-                    if wa > 0.0 {
-                        let cpu_only = Usage {
-                            cpu_ns: u.cpu_ns,
-                            counters: smallvec::smallvec![0.0; u.counters.len()],
-                        };
-                        counter_part =
-                            ((wa - model.cgroup_weight(iv, cg, &cpu_only)) / wa).clamp(0.0, 1.0);
-                    }
-                }
-                let xi = if predicted_w.is_finite() {
-                    s * *predicted_w * secs
-                } else {
-                    0.0
-                };
-                x.intervals += 1;
-                x.secs += secs;
-                x.x1 += xi;
-                x.x2 += xi * xi;
-                x.share_secs += s * secs;
-                // Finite energy that is not fitted is a gap's estimate (`Status::Estimated`).
-                if !iv.fitted && iv.energy_j.is_finite() && predicted_w.is_finite() {
-                    x.estimated_j += s * (iv.energy_j - *predicted_w * secs).abs();
-                }
-                x.share_variation += (s - prev).abs();
-                prev = s;
-                if predicted_w.is_finite() {
-                    x.counter_j += s * (*predicted_w - idle_w).max(0.0) * secs * counter_part;
-                }
+    an.life.activations.iter().enumerate().map(move |(ai, a)| {
+        let mut x = Exposure {
+            length_s: a.record.end_ns.saturating_sub(a.record.start_ns) as f64 / 1e9,
+            ..Exposure::default()
+        };
+        let Some(cg) = a.container.and_then(|c| an.life.cgroup_id(c)) else {
+            return x;
+        };
+        let mut prev = 0.0;
+        super::activation_energy::visit_intervals(an, cells, ai, |k| {
+            let iv = &ds.intervals[k];
+            let secs = iv.secs();
+            let (w, sum_w, predicted_w) = per_interval.get_or_make(k, |_| {
+                let w = model.weights(iv);
+                let sum: f64 = w.iter().sum();
+                let p = model.predict_w(iv);
+                (w, sum, if p.is_finite() { p } else { iv.power_w() })
             });
-            x.share_variation += prev;
-            x
-        })
-        .collect()
+            let mut s = 0.0;
+            let mut counter_part = 0.0;
+            if let (Some(u), Ok(ci)) = (
+                cells.get(ai, k),
+                iv.cgroups.binary_search_by_key(&cg, |(c, _)| *c),
+            ) {
+                // The same part of the container as `activation_energy::split` gives.
+                let f = share_of_container(model, iv, cg, &u, &iv.cgroups[ci].1);
+                if *sum_w > 0.0 {
+                    s = f * w[ci].max(0.0) / *sum_w;
+                }
+                // The part of its weight that counters carry.
+                let wa = model.cgroup_weight(iv, cg, &u);
+                if wa > 0.0 {
+                    let cpu_only = Usage {
+                        cpu_ns: u.cpu_ns,
+                        counters: smallvec::smallvec![0.0; u.counters.len()],
+                    };
+                    counter_part =
+                        ((wa - model.cgroup_weight(iv, cg, &cpu_only)) / wa).clamp(0.0, 1.0);
+                }
+            }
+            let xi = if predicted_w.is_finite() {
+                s * *predicted_w * secs
+            } else {
+                0.0
+            };
+            x.intervals += 1;
+            x.secs += secs;
+            x.x1 += xi;
+            x.x2 += xi * xi;
+            x.share_secs += s * secs;
+            // Finite energy that is not fitted is a gap's estimate (`Status::Estimated`).
+            if !iv.fitted && iv.energy_j.is_finite() && predicted_w.is_finite() {
+                x.estimated_j += s * (iv.energy_j - *predicted_w * secs).abs();
+            }
+            x.share_variation += (s - prev).abs();
+            prev = s;
+            if predicted_w.is_finite() {
+                x.counter_j += s * (*predicted_w - idle_w).max(0.0) * secs * counter_part;
+            }
+        });
+        x.share_variation += prev;
+        x
+    })
 }
 
 /// One activation's uncertainty on one counter: the 95 % half-width of its dynamic energy and

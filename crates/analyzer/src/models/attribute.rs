@@ -13,6 +13,7 @@ pub use super::idle_policy::{IdlePolicy, Live, Presence};
 use super::linear::FitError;
 use super::model::Model;
 pub use super::protocol::Protocol;
+use super::recent_intervals::RecentIntervals;
 
 /// Cgroup key of energy no rule placed.
 pub const UNASSIGNED: u64 = u64::MAX - 1;
@@ -159,14 +160,11 @@ pub struct Attributed<'a> {
     pub idle: Vec<(f64, f64)>,
     /// The rows of intervals asked one at a time ([`Attributed::share`]), by interval modulo
     /// its length: the activations, in time order, ask the same few intervals in turn.
-    recent: RefCell<Vec<Option<(usize, Rows)>>>,
+    recent: RefCell<RecentIntervals<Rows>>,
 }
 
 /// One interval's rows, by cgroup: (dynamic, idle) J.
 type Rows = Vec<(u64, (f64, f64))>;
-
-/// How many intervals' rows [`Attributed::share`] keeps (10 s of a 10 ms grid).
-const RECENT: usize = 1024;
 
 impl Attributed<'_> {
     /// Every row, by interval then cgroup: the dynamic energy by the model's weights, the idle
@@ -189,13 +187,11 @@ impl Attributed<'_> {
     /// The row of cgroup `cg` in interval `i`, if it has one.
     pub fn share(&self, i: usize, cg: u64) -> Option<Share> {
         let mut recent = self.recent.borrow_mut();
-        let slot = &mut recent[i % RECENT];
-        if slot.as_ref().is_none_or(|(k, _)| *k != i) {
-            let mut rows = slot.take().map(|(_, r)| r).unwrap_or_default();
+        let rows = recent.get_or_make(i, |old| {
+            let mut rows = old.unwrap_or_default();
             self.interval_rows(i, &mut rows);
-            *slot = Some((i, rows));
-        }
-        let (_, rows) = slot.as_ref().expect("filled above");
+            rows
+        });
         rows.binary_search_by_key(&cg, |(c, _)| *c)
             .ok()
             .map(|k| Share {
@@ -361,7 +357,7 @@ pub fn attribute<'a>(
         policy,
         live,
         idle,
-        recent: RefCell::new(vec![None; RECENT]),
+        recent: RefCell::default(),
     }
 }
 
@@ -370,6 +366,7 @@ mod tests {
     use super::*;
     use crate::models::dataset::Interval;
     use crate::models::model::{LinearOffline, ShareModel};
+    use crate::models::recent_intervals::RECENT;
     use crate::replay::cpu::Usage;
 
     fn ds() -> Dataset {

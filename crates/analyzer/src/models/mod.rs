@@ -10,6 +10,7 @@ pub mod model;
 pub mod options;
 pub mod per_function;
 pub mod protocol;
+pub mod recent_intervals;
 pub mod smartwatts;
 pub mod smartwatts_model;
 pub mod truth;
