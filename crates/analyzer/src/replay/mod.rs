@@ -516,7 +516,10 @@ pub fn replay_perf_in_rounds(
     })
 }
 
-/// One CPU's accounting, walked round by round.
+/// One CPU's accounting, walked round by round. Aligned so that two CPUs' walkers, side by
+/// side in one vector and walked on two threads, never write the same cache line (see
+/// `cpu::LINE_PAD_BYTES`).
+#[repr(align(128))]
 struct Stream<'a> {
     cpu: u32,
     blocks: &'a [PerfBlock],
