@@ -299,14 +299,13 @@ fn run_starts(sorted_keys: impl Iterator<Item = usize>, n: usize) -> Vec<usize> 
 }
 
 /// Splits segment usage among the activations finally joined: `joined` lists (activation,
-/// cgroup) for each activation with a container, of `n` activations in all.
+/// cgroup) for each activation with a container, of `n_activations` in all.
 pub fn apportion(
     plan: &Plan,
     joined: &[(usize, u64)],
     usage: &SegmentUsage,
-    n: usize,
+    n_activations: usize,
 ) -> Apportioned {
-    let n_activations = n;
     let mut n = vec![0u32; plan.segments.len()];
     let wins: Vec<&PlannedWindow> = joined
         .iter()

@@ -39,6 +39,21 @@ fn reserve_padded<T>(v: &mut Vec<T>, n: usize) {
     }
 }
 
+/// Moves the entries of `map` whose key is `done` onto `out`, in the map's order.
+fn move_out<K: Copy, V: Default>(
+    map: &mut FxHashMap<K, V>,
+    done: impl Fn(&K) -> bool,
+    out: &mut Vec<(K, V)>,
+) {
+    map.retain(|k, v| {
+        let moved = done(k);
+        if moved {
+            out.push((*k, std::mem::take(v)));
+        }
+        !moved
+    });
+}
+
 /// CPU time and counter deltas.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Usage {
@@ -391,27 +406,16 @@ impl<'g> Walker<'g> {
             let (k, u) = self.open_cell.take().expect("checked");
             self.cells.insert(k, u);
         }
-        let mut done: Vec<((usize, u64), Usage)> = Vec::new();
-        self.cells.retain(|k, u| {
-            if k.0 < before {
-                done.push((*k, std::mem::take(u)));
-                false
-            } else {
-                true
-            }
-        });
+        let mut done = Vec::new();
+        move_out(&mut self.cells, |k| k.0 < before, &mut done);
         done.sort_unstable_by_key(|(k, _)| *k);
         self.out.cells.extend(done);
         // A segment lies in one interval: final with it.
-        let segments = &mut self.out.activations;
-        self.segments.retain(|k, u| {
-            if k.1 < before {
-                segments.push((*k, std::mem::take(u)));
-                false
-            } else {
-                true
-            }
-        });
+        move_out(
+            &mut self.segments,
+            |k| k.1 < before,
+            &mut self.out.activations,
+        );
     }
 
     /// The cells that are final so far, sorted, and the interval before which every cell of
@@ -721,8 +725,6 @@ impl<'g> Walker<'g> {
         }
         let mut values = std::mem::take(&mut self.spare);
         values.clear();
-        // The second buffer is made here, at the first span: padded as the first.
-        reserve_padded(&mut values, self.deltas.len());
         match &self.last {
             Some(l) => values.extend_from_slice(&l.values),
             None => values.resize(self.deltas.len(), None),
@@ -826,8 +828,11 @@ impl<'g> Walker<'g> {
             }
         }
         out.stats.last_ns = out.stats.last_ns.max(t);
-        if let Some(old) = self.last.replace(Last { time: t, values }) {
-            self.spare = old.values;
+        match self.last.replace(Last { time: t, values }) {
+            Some(old) => self.spare = old.values,
+            // No span before (the first, or after a gap): the buffer to reuse is made here,
+            // padded as the first.
+            None => reserve_padded(&mut self.spare, self.deltas.len()),
         }
     }
 }
