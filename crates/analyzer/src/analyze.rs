@@ -99,6 +99,8 @@ pub struct RunArgs {
 
 pub fn run(args: &RunArgs) -> Result<ExitCode> {
     let inputs = crate::manifest::expand(&args.traces, args.manifest.as_deref())?;
+    // The join's per-activation usage is spilled beside the tables, not to a tmpfs.
+    crate::spill::set_dir(&args.output);
     for n in &inputs.notes {
         eprintln!("pws-analyze: {n}");
     }
@@ -397,7 +399,7 @@ pub(crate) fn replay_trace(
     // The replay's copy of the segments, per cgroup: read by the walk only.
     pending.plan.by_cgroup = HashMap::new();
     let package_of = replay::package_of(&l);
-    let mut joined = crate::join::finish(&mut life, pending, &mut rep, &package_of);
+    let mut joined = crate::join::finish(&mut life, pending, &mut rep, &package_of)?;
     crate::memory::phase("join");
     // The activations' totals move out of the join: nothing else reads them.
     let act_usage = std::mem::take(&mut joined.usage.total);

@@ -22,6 +22,7 @@ mod quality;
 mod quality_cmd;
 mod replay;
 mod smartwatts_cmd;
+mod spill;
 mod summary;
 mod synth;
 mod tables;

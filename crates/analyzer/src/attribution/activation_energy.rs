@@ -24,11 +24,12 @@ pub struct ActivationJoules {
     pub complete: bool,
 }
 
-/// (activation, interval) → the activation's usage on the packages a counter covers: read
-/// from the join's (activation, interval, package) cells, not copied (an hour of a busy node
-/// has millions of them).
+/// (activation, interval) → the activation's usage on the packages a counter covers, and its
+/// presence: read from the join's spilled runs (`join::activation_runs`) as they are asked for,
+/// in activation order.
 pub struct ActivationCells<'a> {
-    cells: Option<&'a crate::join::windows::ActivationRuns>,
+    /// The join's runs (presence, and usage on a CPU), read one activation at a time.
+    runs: Option<Reader<'a>>,
     packages: Vec<u32>,
     /// A GPU's: its (activation, update window) SM-busy time (`gpu::utilization`), on its
     /// own grid, instead of the join's CPU cells.
@@ -42,29 +43,50 @@ impl ActivationCells<'_> {
         if let Some(g) = self.gpu {
             return g.usage.activations.get(&(ai, k)).map(Cow::Borrowed);
         }
-        let cells = self.cells?;
-        let mut found = self.packages.iter().filter_map(|&p| cells.get(ai, k, p));
-        let first = found.next()?;
-        match found.next() {
-            None => Some(Cow::Borrowed(first)),
-            Some(second) => {
-                let mut sum = first.clone();
-                sum.add(second);
-                found.for_each(|u| sum.add(u));
-                Some(Cow::Owned(sum))
-            }
+        let mut r = self.runs.as_ref()?.borrow_mut();
+        r.load(ai);
+        let mut found = self.packages.iter().filter_map(|&p| r.find(k, p));
+        let mut sum = found.next()?.clone();
+        found.for_each(|u| sum.add(u));
+        Some(Cow::Owned(sum))
+    }
+
+    /// The activation's share of its container's presence in interval `k` (of the tables'
+    /// grid), ns.
+    pub fn presence(&self, ai: usize, k: usize) -> Option<f64> {
+        self.runs.as_ref()?.borrow_mut().presence(ai, k)
+    }
+
+    /// Whether every read of the join's runs so far succeeded: a pass that read them is to be
+    /// trusted only then.
+    pub fn check(&self) -> anyhow::Result<()> {
+        match self
+            .runs
+            .as_ref()
+            .and_then(|r| r.borrow().error().map(str::to_owned))
+        {
+            Some(e) => Err(anyhow::anyhow!(e)),
+            None => Ok(()),
         }
     }
 }
 
 /// The activations' usage on `packages`, the ones a counter covers: the same for every model
-/// and idle policy of that counter.
+/// and policy.
 pub fn cells<'a>(an: &'a Analysis, packages: &[u32]) -> ActivationCells<'a> {
     ActivationCells {
-        cells: an.joined.as_ref().map(|j| &j.usage.cells),
+        runs: runs_of(an),
         packages: packages.to_vec(),
         gpu: None,
     }
+}
+
+type Reader<'a> = std::cell::RefCell<crate::join::activation_runs::RunReader<'a>>;
+
+fn runs_of(an: &Analysis) -> Option<Reader<'_>> {
+    an.joined
+        .as_ref()
+        .map(|j| std::cell::RefCell::new(j.usage.runs.reader()))
 }
 
 impl ActivationCells<'_> {
@@ -106,7 +128,7 @@ pub(crate) fn visit_intervals(
 /// The activations' SM-busy time on GPU `device` (none where the trace has no reads of it).
 pub fn gpu_cells(an: &Analysis, device: u32) -> ActivationCells<'_> {
     ActivationCells {
-        cells: None,
+        runs: runs_of(an),
         packages: Vec::new(),
         gpu: an.gpu.devices.get(&device),
     }
@@ -147,7 +169,7 @@ pub fn split(
     cells: &ActivationCells<'_>,
 ) -> Vec<ActivationJoules> {
     let n = an.life.activations.len();
-    let Some(joined) = &an.joined else {
+    if an.joined.is_none() {
         return vec![ActivationJoules::default(); n];
     };
     // The rows without the live containers' idle energy (`att.share`), added for the
@@ -165,7 +187,7 @@ pub fn split(
                 ..ActivationJoules::default()
             };
             visit_intervals(an, cells, ai, |k| {
-                let iv = &ds.intervals[k];
+                let iv = &*ds.interval(k);
                 if !iv.energy_j.is_finite() {
                     out.complete = false;
                     return;
@@ -192,7 +214,7 @@ pub fn split(
                     .iter()
                     .find(|&&c| live.present(c, k))
                     .map_or(0.0, |&c| live.alive(c, k) * secs * 1e9);
-                let presence = joined.usage.presence_ns.get(ai, k).unwrap_or(0.0);
+                let presence = cells.presence(ai, k).unwrap_or(0.0);
                 if alive > 0.0 {
                     out.idle_j += ij * (presence / alive).min(1.0);
                 }

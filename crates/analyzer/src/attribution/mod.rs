@@ -226,7 +226,7 @@ pub fn tables(
                     .map(|d| d.usage.cells.clone())
                     .unwrap_or_default();
                 let columns = vec![crate::gpu::utilization::SM_BUSY.to_owned()];
-                ds = Dataset::new(columns, &g.spans, &known(&g.energy), sm_cells);
+                ds = Dataset::new(columns, &g.spans, &known(&g.energy), sm_cells)?;
                 act_cells = activation_energy::gpu_cells(an, e.package);
                 models = gpu_models(an, e.package, &ds, args, &groups);
                 resolution = uncertainty::Resolution::measure_gpu(an, e);
@@ -250,7 +250,7 @@ pub fn tables(
                         sum.into_iter().map(|((i, cg), u)| (i, cg, u)).collect()
                     }
                 };
-                ds = Dataset::new(an.rep.columns.clone(), &spans, &known(e), ds_cells);
+                ds = Dataset::new(an.rep.columns.clone(), &spans, &known(e), ds_cells)?;
                 act_cells = activation_energy::cells(an, &scope);
                 models = cpu_models(an, e, &ds, args, &groups, &mut out.notes);
                 resolution = uncertainty::Resolution::measure(an, e);
@@ -301,6 +301,7 @@ pub fn tables(
                     None => (&live, &buckets, e),
                 };
                 let (errs, fitted) = attribute::evaluate(m.as_mut(), ds, &protocol);
+                ds.check()?;
                 let name = m.name();
                 for n in m.notes() {
                     out.notes
@@ -345,6 +346,8 @@ pub fn tables(
                     uncertainty::exposures(an, ds, m.as_ref(), act_cells)
                         .map(|x| unc.dynamic(&x))
                         .collect();
+                act_cells.check()?;
+                ds.check()?;
                 for (pi, &policy) in policies.iter().enumerate() {
                     // The uncertainty and completeness do not depend on the policy: taken once.
                     let first_policy = pi == 0;
@@ -417,6 +420,9 @@ pub fn tables(
                     }
                     let acts: Vec<ActivationJoules> =
                         activation_energy::split(an, ds, m.as_ref(), &att, live, act_cells);
+                    act_cells.check()?;
+                    ds.check()?;
+                    ds.check()?;
                     for (ai, j) in acts.iter().enumerate() {
                         if an.life.activations[ai].container.is_none() {
                             continue;

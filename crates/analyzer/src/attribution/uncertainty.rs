@@ -298,12 +298,12 @@ pub struct Exposure {
 /// `cells` from `activation_energy::cells`): its share of every interval exactly as
 /// `activation_energy::split` gives it, which depends on the model but not the idle policy.
 /// Made as they are read, in activation order.
-pub fn exposures<'a>(
+pub fn exposures<'a, 'c>(
     an: &'a Analysis,
     ds: &'a Dataset,
     model: &'a dyn Model,
-    cells: &'a ActivationCells<'_>,
-) -> impl Iterator<Item = Exposure> + 'a {
+    cells: &'a ActivationCells<'c>,
+) -> impl Iterator<Item = Exposure> + use<'a, 'c> {
     // Recent intervals → (their cgroups' weights, their sum, their predicted power).
     let mut per_interval = RecentIntervals::<(Vec<f64>, f64, f64)>::default();
     let idle_w = model.idle_w();
@@ -317,7 +317,7 @@ pub fn exposures<'a>(
         };
         let mut prev = 0.0;
         super::activation_energy::visit_intervals(an, cells, ai, |k| {
-            let iv = &ds.intervals[k];
+            let iv = &*ds.interval(k);
             let secs = iv.secs();
             let (w, sum_w, predicted_w) = per_interval.get_or_make(k, |_| {
                 let w = model.weights(iv);

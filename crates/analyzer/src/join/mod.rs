@@ -7,8 +7,11 @@
 //! - [`cold_start`] what kind of start each activation had;
 //! - [`time_overlap`] ties the activations left, by the CPU time of their candidates;
 //! - [`windows`] cuts every window into segments the replay keeps apart, and splits a
-//!   container's usage among concurrent activations (the concurrency rule).
+//!   container's usage among concurrent activations (the concurrency rule);
+//! - [`activation_runs`] holds each activation's part, per interval, on disk until the
+//!   attribution reads it.
 
+pub mod activation_runs;
 pub mod cold_start;
 pub mod function_containers;
 pub mod time_overlap;
@@ -81,7 +84,7 @@ pub fn finish(
     p: Pending,
     rep: &mut Replayed,
     package_of: &HashMap<u32, u32>,
-) -> Joined {
+) -> anyhow::Result<Joined> {
     let usage = SegmentUsage::gather(
         rep.per_cpu
             .iter_mut()
@@ -126,9 +129,9 @@ pub fn finish(
         .enumerate()
         .filter_map(|(ai, a)| Some((ai, a.container.and_then(|c| life.cgroup_id(c))?)))
         .collect();
-    Joined {
+    Ok(Joined {
         evidence: function_containers::classify(life),
-        usage: windows::apportion(&p.plan, &joined, &usage, life.activations.len()),
+        usage: windows::apportion(&p.plan, &joined, &usage, life.activations.len())?,
         notes,
-    }
+    })
 }

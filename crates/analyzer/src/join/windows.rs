@@ -18,6 +18,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
+use super::activation_runs::{ActivationRuns, RunsWriter};
 use crate::replay::cpu::{Usage, Window};
 use crate::replay::grid::Grid;
 
@@ -193,95 +194,18 @@ pub struct Apportioned {
     /// Per activation (all of them, in order): its usage over all packages; none where it
     /// was not joined.
     pub total: Vec<Usage>,
-    /// (activation, interval, package) → usage, each activation's cells found at once: the
-    /// attribution looks them up for every activation, interval, model and policy.
-    pub cells: ActivationRuns,
-    /// (activation, interval) → its share of the container's presence, ns.
-    pub presence_ns: Presence,
+    /// Per activation, its usage by (interval, package) and its share of the container's
+    /// presence by interval (ns), on disk: the attribution reads them for every activation,
+    /// interval, model and policy, in activation order.
+    pub runs: ActivationRuns,
     /// Activations that shared their container with another at some point.
     pub concurrent: std::collections::HashSet<usize>,
 }
 
 impl Apportioned {
-    /// Drops the per-interval parts (`cells`, `presence_ns`) once the attribution is done:
-    /// the largest part of the join on a long trace.
+    /// Drops the per-interval parts (`runs`) once the attribution is done.
     pub fn release_cells(&mut self) {
-        self.cells = ActivationRuns::default();
-        self.presence_ns = Presence::default();
-    }
-}
-
-/// Per activation, in activation order, a short run of (key, value) sorted by key, the runs
-/// end to end with where each starts: the activation is the run's index, not stored with
-/// every item, and nothing is hashed.
-#[derive(Debug)]
-struct Runs<K, V> {
-    items: Vec<(K, V)>,
-    /// `items[starts[a]..starts[a + 1]]` are activation `a`'s; activations past the end have
-    /// none.
-    starts: Vec<usize>,
-}
-
-impl<K, V> Default for Runs<K, V> {
-    fn default() -> Self {
-        Self {
-            items: Vec::new(),
-            starts: Vec::new(),
-        }
-    }
-}
-
-impl<K: PartialEq, V> Runs<K, V> {
-    /// Appends activation `a`'s run; activations come in increasing order, and those skipped
-    /// have empty runs.
-    fn push_run(&mut self, a: usize, run: impl IntoIterator<Item = (K, V)>) {
-        if self.starts.is_empty() {
-            self.starts.push(0);
-        }
-        while self.starts.len() <= a {
-            self.starts.push(self.items.len());
-        }
-        self.items.extend(run);
-        self.starts.push(self.items.len());
-    }
-
-    /// No room left to grow: what remains is read, not added to.
-    fn shrink(&mut self) {
-        self.items.shrink_to_fit();
-        self.starts.shrink_to_fit();
-    }
-
-    fn get(&self, a: usize, k: &K) -> Option<&V> {
-        let run = match (self.starts.get(a), self.starts.get(a + 1)) {
-            (Some(&x), Some(&y)) => &self.items[x..y],
-            _ => return None,
-        };
-        run.iter().find(|(key, _)| key == k).map(|(_, v)| v)
-    }
-}
-
-/// Each activation's usage by (interval, package), sorted: a hash lookup per interval, model
-/// and policy was a tenth of an hour's analysis, and the map's spare room a quarter of its
-/// size.
-#[derive(Debug, Default)]
-pub struct ActivationRuns(Runs<(usize, u32), Usage>);
-
-impl ActivationRuns {
-    /// Activation `ai`'s usage in interval `k` on package `pkg`.
-    pub fn get(&self, ai: usize, k: usize, pkg: u32) -> Option<&Usage> {
-        self.0.get(ai, &(k, pkg))
-    }
-}
-
-/// Each activation's share of its container's presence by interval, ns, sorted (a hash map of
-/// them was the join's largest part on an hour).
-#[derive(Debug, Default)]
-pub struct Presence(Runs<usize, f64>);
-
-impl Presence {
-    /// Activation `ai`'s presence in interval `k`, ns.
-    pub fn get(&self, ai: usize, k: usize) -> Option<f64> {
-        self.0.get(ai, &k).copied()
+        self.runs = ActivationRuns::default();
     }
 }
 
@@ -299,13 +223,14 @@ fn run_starts(sorted_keys: impl Iterator<Item = usize>, n: usize) -> Vec<usize> 
 }
 
 /// Splits segment usage among the activations finally joined: `joined` lists (activation,
-/// cgroup) for each activation with a container, of `n_activations` in all.
+/// cgroup) for each activation with a container, of `n_activations` in all. Each activation's
+/// cells go to a spill file as they are made.
 pub fn apportion(
     plan: &Plan,
     joined: &[(usize, u64)],
     usage: &SegmentUsage,
     n_activations: usize,
-) -> Apportioned {
+) -> anyhow::Result<Apportioned> {
     let mut n = vec![0u32; plan.segments.len()];
     let wins: Vec<&PlannedWindow> = joined
         .iter()
@@ -324,8 +249,8 @@ pub fn apportion(
         total: vec![Usage::default(); n_activations],
         ..Apportioned::default()
     };
-    // Built sorted, an activation at a time (`joined` is in activation order): a map of every
-    // cell, grown by doubling and then copied to the vector, was the join's peak on an hour.
+    // Made sorted, an activation at a time (`joined` is in activation order), and written.
+    let mut runs = RunsWriter::new()?;
     let mut mine: Vec<((usize, u32), Usage)> = Vec::new();
     let mut mine_presence: Vec<(usize, f64)> = Vec::new();
     let mut last = None;
@@ -365,14 +290,12 @@ pub fn apportion(
             }
         }
         mine.sort_unstable_by_key(|(k, _)| *k);
-        out.cells.0.push_run(w.activation, mine.drain(..));
-        out.presence_ns
-            .0
-            .push_run(w.activation, mine_presence.drain(..));
+        runs.push(w.activation, &mine, &mine_presence)?;
+        mine.clear();
+        mine_presence.clear();
     }
-    out.cells.0.shrink();
-    out.presence_ns.0.shrink();
-    out
+    out.runs = runs.finish()?;
+    Ok(out)
 }
 
 /// CPU time of each planned window, unsplit (what the time-overlap join compares).
@@ -396,25 +319,6 @@ mod tests {
             cpu_ns: ns,
             counters: smallvec::smallvec![instr],
         }
-    }
-
-    #[test]
-    fn runs_are_found_by_activation_and_skipped_activations_have_none() {
-        let mut r: Runs<usize, f64> = Runs::default();
-        assert_eq!(r.get(0, &0), None, "nothing pushed");
-        r.push_run(1, [(4, 1.0), (5, 2.0)]);
-        r.push_run(4, [(5, 3.0)]);
-        r.push_run(5, []);
-        r.shrink();
-        assert_eq!(r.get(0, &4), None, "before the first run");
-        assert_eq!((r.get(1, &4), r.get(1, &5)), (Some(&1.0), Some(&2.0)));
-        assert_eq!((r.get(2, &5), r.get(3, &5)), (None, None), "skipped");
-        assert_eq!((r.get(4, &5), r.get(4, &4)), (Some(&3.0), None));
-        assert_eq!(
-            (r.get(5, &5), r.get(6, &5)),
-            (None, None),
-            "empty, past the end"
-        );
     }
 
     /// Two overlapping windows on one cgroup and a grid boundary at 50: segments [10,30),
@@ -465,7 +369,7 @@ mod tests {
             keys, want,
             "sorted, one entry per (segment, package), parts summed"
         );
-        let a = apportion(&plan, &[(0, 7), (1, 7)], &usage, 3);
+        let a = apportion(&plan, &[(0, 7), (1, 7)], &usage, 3).unwrap();
         assert_eq!(a.total.len(), 3, "a total for every activation");
         assert_eq!(a.total[0].cpu_ns, 20 + 10 + 5);
         assert_eq!(a.total[1].cpu_ns, 10 + 5 + 20);
@@ -473,11 +377,13 @@ mod tests {
         let sum: u64 = a.total.iter().map(|u| u.cpu_ns).sum();
         assert_eq!(sum, 70, "the shares add up to the container's usage");
         assert!((a.total[0].counters[0] - (200.0 + 200.0 + 50.0)).abs() < 1e-9);
-        assert_eq!(a.cells.get(1, 1, 1).expect("a cell").cpu_ns, 25);
-        assert!((a.presence_ns.get(0, 0).expect("present") - 30.0).abs() < 1e-9);
+        let mut r = a.runs.reader();
+        assert_eq!(r.get(1, 1, 1).expect("a cell").cpu_ns, 25);
+        assert!((r.presence(0, 0).expect("present") - 30.0).abs() < 1e-9);
+        assert_eq!(r.error(), None);
         assert!(a.concurrent.contains(&0) && a.concurrent.contains(&1));
         // Joined alone, activation 0 gets every segment it covers whole.
-        let alone = apportion(&plan, &[(0, 7)], &usage, 3);
+        let alone = apportion(&plan, &[(0, 7)], &usage, 3).unwrap();
         assert_eq!(alone.total[0].cpu_ns, 50);
         assert!(alone.concurrent.is_empty());
         assert_eq!(plan.window_index(2, 7), None, "no such window");

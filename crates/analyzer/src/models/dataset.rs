@@ -1,6 +1,9 @@
 //! What every model sees, for one package: per interval, the energy measured (or simulated)
 //! and each cgroup's CPU time and counters. Models are compared on exactly this data.
 
+use std::rc::Rc;
+
+use super::spilled_intervals::SpilledIntervals;
 use crate::replay::cpu::{Usage, IDLE, UNKNOWN};
 
 /// One interval of one package.
@@ -29,57 +32,147 @@ impl Interval {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+/// The intervals, on disk or (small, made by hand) in memory.
+#[derive(Debug)]
 pub struct Dataset {
     /// Names of the counter columns of every `Usage`.
     pub columns: Vec<String>,
-    pub intervals: Vec<Interval>,
+    store: Store,
+}
+
+#[derive(Debug)]
+enum Store {
+    Memory(Vec<Interval>),
+    /// An hour of a busy node is millions of (interval, cgroup) cells, ~70 MB held through
+    /// every model's fits and attribution: they are read back as the models ask instead.
+    Spilled(SpilledIntervals),
+}
+
+impl Default for Dataset {
+    fn default() -> Self {
+        Self::in_memory(Vec::new(), Vec::new())
+    }
+}
+
+/// An interval of a dataset: borrowed from one in memory, shared from a spilled one's cache.
+pub enum Iv<'a> {
+    Borrowed(&'a Interval),
+    Shared(Rc<Interval>),
+}
+
+impl std::ops::Deref for Iv<'_> {
+    type Target = Interval;
+
+    fn deref(&self) -> &Interval {
+        match self {
+            Iv::Borrowed(iv) => iv,
+            Iv::Shared(iv) => iv,
+        }
+    }
 }
 
 impl Dataset {
     /// Builds the intervals from (interval, cgroup) usage and per-interval energy: (joules,
-    /// None where missing; fully measured).
+    /// None where missing; fully measured), and spills them (`spilled_intervals`).
     pub fn new(
         columns: Vec<String>,
         spans: &[(u64, u64)],
         energy: &[(Option<f64>, bool)],
-        cells: Vec<(usize, u64, Usage)>,
-    ) -> Self {
-        let mut intervals: Vec<Interval> = spans
-            .iter()
-            .zip(energy)
-            .map(|(&(start, end), &(e, fitted))| Interval {
-                start,
-                end,
-                energy_j: e.unwrap_or(f64::NAN),
-                fitted: fitted && e.is_some(),
-                ..Interval::default()
-            })
-            .collect();
-        let n = intervals.len();
-        let kept = |i: usize, cg: u64| cg != IDLE && cg != UNKNOWN && i < n;
-        // Each interval's room at once: grown by doubling, the cgroup lists of an hour kept a
-        // third of their size unused through the attribution.
-        let mut count = vec![0usize; intervals.len()];
-        for &(i, cg, _) in &cells {
-            if kept(i, cg) {
-                count[i] += 1;
+        mut cells: Vec<(usize, u64, Usage)>,
+    ) -> anyhow::Result<Self> {
+        let n = spans.len().min(energy.len());
+        cells.retain(|&(i, cg, _)| cg != IDLE && cg != UNKNOWN && i < n);
+        // By interval, each interval's cells in the order given: its total adds them in that
+        // order. (The replay's cells come sorted; several packages' sums do not.)
+        if !cells.is_sorted_by_key(|c| c.0) {
+            cells.sort_by_key(|c| c.0);
+        }
+        let mut out = SpilledIntervals::writer()?;
+        let mut rest = cells.into_iter().peekable();
+        let mut iv = Interval::default();
+        for (i, (&(start, end), &(e, fitted))) in spans.iter().zip(energy).enumerate() {
+            iv.start = start;
+            iv.end = end;
+            iv.energy_j = e.unwrap_or(f64::NAN);
+            iv.fitted = fitted && e.is_some();
+            iv.total = Usage::default();
+            iv.cgroups.clear();
+            while let Some((_, cg, u)) = rest.next_if(|c| c.0 == i) {
+                iv.total.add(&u);
+                iv.cgroups.push((cg, u));
             }
-        }
-        for (iv, n) in intervals.iter_mut().zip(count) {
-            iv.cgroups.reserve_exact(n);
-        }
-        for (i, cg, u) in cells {
-            if !kept(i, cg) {
-                continue;
-            }
-            intervals[i].total.add(&u);
-            intervals[i].cgroups.push((cg, u));
-        }
-        for iv in &mut intervals {
             iv.cgroups.sort_by_key(|(cg, _)| *cg);
+            out.push(&iv)?;
         }
-        Self { columns, intervals }
+        Ok(Self {
+            columns,
+            store: Store::Spilled(out.finish()?),
+        })
+    }
+
+    /// A dataset of intervals made by hand, kept in memory.
+    pub fn in_memory(columns: Vec<String>, intervals: Vec<Interval>) -> Self {
+        Self {
+            columns,
+            store: Store::Memory(intervals),
+        }
+    }
+
+    /// The intervals, to change them (tests make datasets by hand and alter them).
+    #[cfg(test)]
+    pub fn intervals_mut(&mut self) -> &mut Vec<Interval> {
+        match &mut self.store {
+            Store::Memory(v) => v,
+            Store::Spilled(_) => panic!("a spilled dataset is read-only"),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.store {
+            Store::Memory(v) => v.len(),
+            Store::Spilled(s) => s.len(),
+        }
+    }
+
+    /// Interval `i` (< `len()`).
+    pub fn interval(&self, i: usize) -> Iv<'_> {
+        match &self.store {
+            Store::Memory(v) => Iv::Borrowed(&v[i]),
+            Store::Spilled(s) => Iv::Shared(s.get(i)),
+        }
+    }
+
+    /// Interval `i`, if there is one.
+    pub fn get(&self, i: usize) -> Option<Iv<'_>> {
+        (i < self.len()).then(|| self.interval(i))
+    }
+
+    pub fn first(&self) -> Option<Iv<'_>> {
+        self.get(0)
+    }
+
+    pub fn last(&self) -> Option<Iv<'_>> {
+        self.len().checked_sub(1).map(|i| self.interval(i))
+    }
+
+    /// The intervals in order.
+    pub fn iter(&self) -> impl Iterator<Item = Iv<'_>> + '_ {
+        (0..self.len()).map(|i| self.interval(i))
+    }
+
+    /// Intervals `range`, in order.
+    pub fn range(&self, range: std::ops::Range<usize>) -> impl Iterator<Item = Iv<'_>> + '_ {
+        range.map(|i| self.interval(i))
+    }
+
+    /// Whether every interval read so far was read whole: a pass over a spilled dataset is to
+    /// be trusted only then (an interval that could not be read stands as one with no energy
+    /// and no usage).
+    pub fn check(&self) -> anyhow::Result<()> {
+        match &self.store {
+            Store::Spilled(s) => s.check(),
+            Store::Memory(_) => Ok(()),
+        }
     }
 
     /// Column index of a counter, by name.
@@ -90,7 +183,7 @@ impl Dataset {
     /// k contiguous blocks of intervals (time blocks, so held-out data is not interleaved with
     /// training data, whose neighbours would leak it).
     pub fn folds(&self, k: usize) -> Vec<std::ops::Range<usize>> {
-        let n = self.intervals.len();
+        let n = self.len();
         let k = k.clamp(1, n.max(1));
         (0..k).map(|f| (f * n / k)..((f + 1) * n / k)).collect()
     }

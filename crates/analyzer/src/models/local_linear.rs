@@ -74,29 +74,29 @@ impl LocalLinear {
         if window == 0 {
             return Err(FitError::BadWindow(self.window.as_secs_f64()));
         }
-        let (Some(first), Some(last)) = (ds.intervals.first(), ds.intervals.last()) else {
+        let (Some(first), Some(last)) = (ds.first(), ds.last()) else {
             return Err(FitError::NoRows);
         };
         let xs: Vec<Vec<f64>> = train
             .iter()
             .map(|&i| {
-                let iv = &ds.intervals[i];
+                let iv = &*ds.interval(i);
                 feature_rates(&iv.total, &self.columns, iv.secs()).to_vec()
             })
             .collect();
-        let y: Vec<f64> = train.iter().map(|&i| ds.intervals[i].power_w()).collect();
+        let y: Vec<f64> = train.iter().map(|&i| ds.interval(i).power_w()).collect();
         let global = linear::fit(&xs, &y, NONNEG)?;
         // Training intervals are in time order: the nearest to any instant are a contiguous run.
         let mid: Vec<u64> = train
             .iter()
             .map(|&i| {
-                let iv = &ds.intervals[i];
+                let iv = &*ds.interval(i);
                 iv.start + (iv.end - iv.start) / 2
             })
             .collect();
         let mean_ns = train
             .iter()
-            .map(|&i| (ds.intervals[i].end - ds.intervals[i].start) as f64)
+            .map(|&i| (ds.interval(i).end - ds.interval(i).start) as f64)
             .sum::<f64>()
             / train.len() as f64;
         // As many intervals as the window holds, and never fewer than a few per feature.
@@ -266,16 +266,13 @@ mod tests {
                 }
             })
             .collect();
-        Dataset {
-            columns: vec![],
-            intervals,
-        }
+        Dataset::in_memory(vec![], intervals)
     }
 
     #[test]
     fn coefficients_follow_a_step_that_one_fit_averages_out() {
         let d = ds();
-        let all: Vec<usize> = (0..d.intervals.len()).collect();
+        let all: Vec<usize> = (0..d.len()).collect();
         let mut m = LocalLinear::new(&d, Duration::from_secs(2), None);
         m.fit(&d, &all).unwrap();
         let slope = |m: &LocalLinear, iv: &Interval| {
@@ -283,7 +280,7 @@ mod tests {
         };
         // Away from the step, each side's own slope, exactly.
         for (i, w) in [(100, 10.0), (500, 10.0), (1500, 20.0), (1900, 20.0)] {
-            let iv = &d.intervals[i];
+            let iv = &*d.interval(i);
             assert!(
                 (slope(&m, iv) * 1e9 - w).abs() < 1e-6,
                 "{i}: {}",
@@ -305,12 +302,12 @@ mod tests {
         // Without the intervals of 4 s .. 8 s, the window there reaches the nearest training
         // intervals on both sides, and never the held-out ones.
         let train: Vec<usize> = (0..400).chain(800..2000).collect();
-        let mut d2 = d.clone();
-        for iv in &mut d2.intervals[400..800] {
+        let mut d2 = Dataset::in_memory(d.columns.clone(), d.iter().map(|iv| iv.clone()).collect());
+        for iv in &mut d2.intervals_mut()[400..800] {
             iv.energy_j = 1e6; // would wreck any fit that used it
         }
         m.fit(&d2, &train).unwrap();
-        let iv = &d2.intervals[601];
+        let iv = &*d2.interval(601);
         assert!((slope(&m, iv) * 1e9 - 10.0).abs() < 1e-6);
         assert!(m.notes().is_empty());
     }
@@ -318,12 +315,12 @@ mod tests {
     #[test]
     fn a_window_with_nothing_to_fit_falls_back_and_says_so() {
         let mut d = ds();
-        for iv in &mut d.intervals[..500] {
+        for iv in &mut d.intervals_mut()[..500] {
             iv.cgroups[0].1.cpu_ns = 0;
             iv.total.cpu_ns = 0;
             iv.energy_j = 0.3;
         }
-        let all: Vec<usize> = (0..d.intervals.len()).collect();
+        let all: Vec<usize> = (0..d.len()).collect();
         let mut m = LocalLinear::new(&d, Duration::from_secs(1), None);
         m.fit(&d, &all).unwrap();
         let notes = m.notes();
@@ -337,6 +334,6 @@ mod tests {
             .any(|(k, v)| k == "steps_whole_run_fit" && *v > 0.0));
         let mut zero = LocalLinear::new(&d, Duration::ZERO, None);
         assert!(matches!(zero.fit(&d, &all), Err(FitError::BadWindow(_))));
-        assert!(zero.predict_w(&d.intervals[0]).is_nan());
+        assert!(zero.predict_w(&d.interval(0)).is_nan());
     }
 }

@@ -13,4 +13,5 @@ pub mod protocol;
 pub mod recent_intervals;
 pub mod smartwatts;
 pub mod smartwatts_model;
+pub mod spilled_intervals;
 pub mod truth;

@@ -68,7 +68,7 @@ impl ScoreSpan {
     pub fn measured_w(&self, ds: &Dataset) -> f64 {
         let (mut j, mut secs) = (0.0, 0.0);
         for &(i, f) in &self.parts {
-            let iv = &ds.intervals[i];
+            let iv = &*ds.interval(i);
             j += f * iv.energy_j;
             secs += f * iv.secs();
         }
@@ -79,7 +79,7 @@ impl ScoreSpan {
     pub fn secs(&self, ds: &Dataset) -> f64 {
         self.parts
             .iter()
-            .map(|&(i, f)| f * ds.intervals[i].secs())
+            .map(|&(i, f)| f * ds.interval(i).secs())
             .sum()
     }
 
@@ -87,7 +87,7 @@ impl ScoreSpan {
     pub fn home(&self, ds: &Dataset) -> Option<usize> {
         self.parts
             .iter()
-            .map(|&(i, f)| (i, f * ds.intervals[i].secs()))
+            .map(|&(i, f)| (i, f * ds.interval(i).secs()))
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(i, _)| i)
     }
@@ -152,8 +152,7 @@ impl ShareModel {
     /// trace has no such counter or it never counted (a VM without a PMU).
     pub fn counter_ratio(ds: &Dataset, counter: &str) -> Self {
         let counted = ds.column(counter).filter(|&i| {
-            ds.intervals
-                .iter()
+            ds.iter()
                 .any(|iv| iv.total.counters.get(i).is_some_and(|v| *v > 0.0))
         });
         let (feature, fallback) = match counted {
@@ -200,9 +199,9 @@ impl Model for ShareModel {
     fn fit(&mut self, ds: &Dataset, train: &[usize]) -> Result<(), FitError> {
         let xs: Vec<Vec<f64>> = train
             .iter()
-            .map(|&i| vec![self.rate(&ds.intervals[i])])
+            .map(|&i| vec![self.rate(&ds.interval(i))])
             .collect();
-        let y: Vec<f64> = train.iter().map(|&i| ds.intervals[i].power_w()).collect();
+        let y: Vec<f64> = train.iter().map(|&i| ds.interval(i).power_w()).collect();
         self.fit = None;
         self.fit = Some(linear::fit(&xs, &y, NONNEG)?);
         Ok(())
@@ -323,11 +322,11 @@ impl Model for LinearOffline {
         let xs: Vec<Vec<f64>> = train
             .iter()
             .map(|&i| {
-                let iv = &ds.intervals[i];
+                let iv = &*ds.interval(i);
                 self.features(&iv.total, iv.secs()).to_vec()
             })
             .collect();
-        let y: Vec<f64> = train.iter().map(|&i| ds.intervals[i].power_w()).collect();
+        let y: Vec<f64> = train.iter().map(|&i| ds.interval(i).power_w()).collect();
         self.fit = None;
         let opts = linear::Options {
             ridge: self.ridge,
@@ -435,21 +434,21 @@ mod tests {
                 }
             })
             .collect();
-        Dataset {
-            columns: vec![
+        Dataset::in_memory(
+            vec![
                 "ref-cycles".into(),
                 "instructions".into(),
                 "cache-misses".into(),
             ],
             intervals,
-        }
+        )
     }
 
     #[test]
     fn linear_offline_drops_a_collinear_counter_pins_a_negative_one_and_says_so() {
         let d = ds();
         let mut m = LinearOffline::new(&d, 0.0, None);
-        let all: Vec<usize> = (0..d.intervals.len()).collect();
+        let all: Vec<usize> = (0..d.len()).collect();
         m.fit(&d, &all).unwrap();
         let p: std::collections::HashMap<String, f64> = m.params().into_iter().collect();
         assert_eq!(p["ridge"], 0.0, "no ridge forced on");
@@ -474,8 +473,8 @@ mod tests {
                 .any(|n| n.starts_with("cache-misses held at 0")),
             "{notes:?}"
         );
-        for iv in &d.intervals {
-            assert!(m.weights(iv).iter().all(|w| *w >= 0.0));
+        for iv in d.iter() {
+            assert!(m.weights(&iv).iter().all(|w| *w >= 0.0));
         }
     }
 }

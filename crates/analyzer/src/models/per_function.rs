@@ -134,11 +134,11 @@ impl PerFunction {
         if !(self.prior_cpu_s.is_finite() && self.prior_cpu_s >= 0.0) {
             return Err(FitError::BadPrior(self.prior_cpu_s));
         }
-        let y: Vec<f64> = train.iter().map(|&i| ds.intervals[i].power_w()).collect();
+        let y: Vec<f64> = train.iter().map(|&i| ds.interval(i).power_w()).collect();
         let totals: Vec<Vec<f64>> = train
             .iter()
             .map(|&i| {
-                let iv = &ds.intervals[i];
+                let iv = &*ds.interval(i);
                 feature_rates(&iv.total, &self.columns, iv.secs()).to_vec()
             })
             .collect();
@@ -158,7 +158,7 @@ impl PerFunction {
         // One training interval's features per group and second: column g·nk + k.
         let row = |i: usize, out: &mut [f64]| {
             out.fill(0.0);
-            let iv = &ds.intervals[i];
+            let iv = &*ds.interval(i);
             for (cg, u) in &iv.cgroups {
                 let g = self.groups.group(*cg);
                 let f = feature_rates(u, &self.columns, iv.secs());
@@ -169,13 +169,13 @@ impl PerFunction {
         };
         let mut cpu_s = vec![0.0; ng];
         for &i in train {
-            for (cg, u) in &ds.intervals[i].cgroups {
+            for (cg, u) in &*ds.interval(i).cgroups {
                 cpu_s[self.groups.group(*cg)] += u.cpu_ns as f64 / 1e9;
             }
         }
         // λ_k: `prior_cpu_s` CPU-seconds at feature k's run-wide rate per CPU-second, on
         // intervals of the mean length (a busy CPU is 1e9 CPU-ns per second).
-        let secs: f64 = train.iter().map(|&i| ds.intervals[i].secs()).sum();
+        let secs: f64 = train.iter().map(|&i| ds.interval(i).secs()).sum();
         let busy: f64 = totals.iter().map(|t| t[0]).sum::<f64>() / 1e9;
         let lambda: Vec<f64> = kept
             .iter()
@@ -408,20 +408,14 @@ mod tests {
             of: HashMap::from([(1, 0), (2, 1), (3, 2)]),
             names: vec!["ns/a".into(), "ns/b".into(), "ns/c".into()],
         };
-        (
-            Dataset {
-                columns: vec![],
-                intervals,
-            },
-            groups,
-        )
+        (Dataset::in_memory(vec![], intervals), groups)
     }
 
     #[test]
     fn each_function_gets_its_power_and_a_rare_one_is_shrunk_to_the_pooled_one() {
         let (d, g) = ds();
         let mut m = PerFunction::new(&d, g, None, DEFAULT_PRIOR_CPU_S);
-        let all: Vec<usize> = (0..d.intervals.len()).collect();
+        let all: Vec<usize> = (0..d.len()).collect();
         m.fit(&d, &all).unwrap();
         let p: HashMap<String, f64> = m.params().into_iter().collect();
         let w = |name: &str| p[&format!("w_per_cpu_ns_per_s:{name}")] * 1e9;
@@ -446,7 +440,7 @@ mod tests {
             "{p:?}"
         );
         // Weights: per cgroup, through its function's coefficient.
-        let iv = &d.intervals[200];
+        let iv = &*d.interval(200);
         let ws = m.weights(iv);
         assert_eq!(ws.len(), iv.cgroups.len());
         assert!(ws.iter().all(|w| *w >= 0.0));
@@ -456,11 +450,11 @@ mod tests {
     fn coefficients_are_never_negative_and_bad_priors_are_errors() {
         let (mut d, g) = ds();
         // B's usage now lowers the power: its coefficient is held at 0, not negative.
-        for iv in &mut d.intervals {
+        for iv in d.intervals_mut().iter_mut() {
             let b = iv.cgroups[1].1.cpu_ns as f64;
             iv.energy_j -= 10.0 * b / 1e9;
         }
-        let all: Vec<usize> = (0..d.intervals.len()).collect();
+        let all: Vec<usize> = (0..d.len()).collect();
         let mut m = PerFunction::new(&d, g.clone(), None, 0.01);
         m.fit(&d, &all).unwrap();
         let p: HashMap<String, f64> = m.params().into_iter().collect();
@@ -468,6 +462,6 @@ mod tests {
         assert!(p.values().all(|v| *v >= 0.0), "{p:?}");
         let mut bad = PerFunction::new(&d, g, None, f64::NAN);
         assert!(matches!(bad.fit(&d, &all), Err(FitError::BadPrior(_))));
-        assert!(bad.predict_w(&d.intervals[0]).is_nan() && bad.params().is_empty());
+        assert!(bad.predict_w(&d.interval(0)).is_nan() && bad.params().is_empty());
     }
 }

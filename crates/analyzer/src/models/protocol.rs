@@ -42,20 +42,18 @@ impl Protocol {
     pub fn train(&self, ds: &Dataset, held: &Range<usize>) -> Vec<usize> {
         let gap = u64::try_from(self.gap.as_nanos()).unwrap_or(u64::MAX);
         let (Some(first), Some(last)) = (
-            ds.intervals.get(held.start),
-            held.end.checked_sub(1).and_then(|i| ds.intervals.get(i)),
+            ds.get(held.start),
+            held.end.checked_sub(1).and_then(|i| ds.get(i)),
         ) else {
-            return (0..ds.intervals.len())
-                .filter(|&i| ds.intervals[i].fitted)
-                .collect();
+            return (0..ds.len()).filter(|&i| ds.interval(i).fitted).collect();
         };
         let (lo, hi) = (
             first.start.saturating_sub(gap),
             last.end.saturating_add(gap),
         );
-        (0..ds.intervals.len())
+        (0..ds.len())
             .filter(|&i| {
-                let iv = &ds.intervals[i];
+                let iv = &*ds.interval(i);
                 iv.fitted && !held.contains(&i) && (iv.end <= lo || iv.start >= hi)
             })
             .collect()
@@ -70,9 +68,9 @@ mod tests {
     #[test]
     fn the_gap_keeps_neighbours_of_the_held_out_block_out_of_training() {
         // 100 intervals of 100 ms; block 2 of 5 is intervals 40..60 (4 s to 6 s).
-        let ds = Dataset {
-            columns: vec![],
-            intervals: (0..100u64)
+        let ds = Dataset::in_memory(
+            vec![],
+            (0..100u64)
                 .map(|i| Interval {
                     start: i * 100_000_000,
                     end: (i + 1) * 100_000_000,
@@ -81,7 +79,7 @@ mod tests {
                     ..Interval::default()
                 })
                 .collect(),
-        };
+        );
         let p = Protocol {
             folds: 5,
             gap: Duration::from_millis(500),

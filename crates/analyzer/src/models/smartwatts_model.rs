@@ -132,15 +132,15 @@ impl SmartWattsModel {
     /// The ticks' parts of intervals.
     fn tick_parts(&self, ds: &Dataset, period_ns: u64) -> Vec<Vec<(usize, f64)>> {
         match self.source {
-            TickSource::Intervals => (0..ds.intervals.len()).map(|i| vec![(i, 1.0)]).collect(),
+            TickSource::Intervals => (0..ds.len()).map(|i| vec![(i, 1.0)]).collect(),
             TickSource::Period => {
-                let (Some(first), Some(last)) = (ds.intervals.first(), ds.intervals.last()) else {
+                let (Some(first), Some(last)) = (ds.first(), ds.last()) else {
                     return Vec::new();
                 };
                 let t0 = first.start;
                 let n = ((last.end.saturating_sub(t0)) / period_ns) as usize;
                 let mut ticks = vec![Vec::new(); n];
-                for (i, iv) in ds.intervals.iter().enumerate() {
+                for (i, iv) in ds.iter().enumerate() {
                     let len = iv.end.saturating_sub(iv.start);
                     if len == 0 {
                         continue;
@@ -196,7 +196,7 @@ impl SmartWattsModel {
             // A tick over missing energy is a report the sensor never sent: skipped.
             if tick
                 .iter()
-                .any(|&(i, _)| !ds.intervals[i].energy_j.is_finite())
+                .any(|&(i, _)| !ds.interval(i).energy_j.is_finite())
             {
                 continue;
             }
@@ -204,7 +204,7 @@ impl SmartWattsModel {
             // Cgroup key → (CPU ns, counters), the intervals' shares summed.
             let mut usage: HashMap<u64, (f64, Vec<f64>)> = HashMap::new();
             for &(i, f) in tick {
-                let iv = &ds.intervals[i];
+                let iv = &*ds.interval(i);
                 energy_j += f * iv.energy_j;
                 for (cg, u) in &iv.cgroups {
                     let e = usage.entry(*cg).or_insert_with(|| (0.0, vec![0.0; width]));
@@ -271,8 +271,8 @@ impl SmartWattsModel {
             tick.estimate = global.map(|g| (g, targets));
         }
         // Each interval: the ticks that hold part of it (contiguous: both are in time order).
-        self.starts = ds.intervals.iter().map(|iv| iv.start).collect();
-        self.tick_range = vec![0..0; ds.intervals.len()];
+        self.starts = ds.iter().map(|iv| iv.start).collect();
+        self.tick_range = vec![0..0; ds.len()];
         for (k, t) in self.ticks.iter().enumerate() {
             let k = k as u32;
             for &(i, _) in &t.parts {
@@ -452,6 +452,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             cells.into_iter().map(|((i, cg), u)| (i, cg, u)).collect(),
         )
+        .expect("spilled")
     }
 
     /// With 300 ms intervals a 1 s tick cannot be whole intervals: each tick is exactly 1 s,
@@ -469,16 +470,16 @@ mod tests {
         let mut m =
             SmartWattsModel::new(SmartWattsConfig::default(), Scope::Cpu, TickSource::Period);
         m.fit(&coarse, &[]).unwrap();
-        let t0 = coarse.intervals[0].start;
-        assert_eq!(fine.intervals[0].start, t0);
-        let span = coarse.intervals.last().expect("intervals").end - t0;
+        let t0 = coarse.interval(0).start;
+        assert_eq!(fine.interval(0).start, t0);
+        let span = coarse.last().expect("intervals").end - t0;
         assert_eq!(m.ticks.len() as u64, span / 1_000_000_000);
         let mut checked = 0;
         for (k, t) in m.ticks.iter().enumerate() {
             let secs: f64 = t
                 .parts
                 .iter()
-                .map(|&(i, f)| f * coarse.intervals[i].secs())
+                .map(|&(i, f)| f * coarse.interval(i).secs())
                 .sum();
             assert!((secs - 1.0).abs() < 1e-9, "tick {k}: {secs} s");
             let (a, b) = (
@@ -486,7 +487,6 @@ mod tests {
                 t0 + (k as u64 + 1) * 1_000_000_000,
             );
             let measured_j: f64 = fine
-                .intervals
                 .iter()
                 .filter(|iv| iv.start >= a && iv.end <= b)
                 .map(|iv| iv.energy_j)
@@ -527,10 +527,7 @@ mod tests {
                 }
             })
             .collect();
-        let ds = Dataset {
-            columns: vec![],
-            intervals,
-        };
+        let ds = Dataset::in_memory(vec![], intervals);
         let mut m = SmartWattsModel::new(
             SmartWattsConfig::default(),
             Scope::Cpu,
