@@ -727,6 +727,7 @@ fn write_tables(
     let (t_fn, functions) =
         crate::derived::functions::table(&written, &run, &host, (&model, policy))?;
     files.push(t_fn.write(out, p)?);
+    crate::memory::phase("derived: functions");
     files.push(crate::derived::comparison::write(
         &written, &run, &host, out, p,
     )?);

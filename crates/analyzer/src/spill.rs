@@ -52,9 +52,71 @@ fn create_in(dir: &Path) -> Result<File> {
     Ok(file)
 }
 
+/// Bytes read (and buffered when written) at once: a pass in file order reads each chunk once.
+pub const CHUNK: usize = 256 * 1024;
+
+/// Reads byte ranges of a spill file through one chunk of it.
+#[derive(Debug, Default)]
+pub struct Chunked {
+    chunk: Vec<u8>,
+    /// File offset of `chunk[0]`.
+    at: u64,
+}
+
+impl Chunked {
+    /// Bytes `from..to` of `file`, whose length is `len`: from the chunk held when it has
+    /// them, else from a new chunk read from `from` on.
+    pub fn bytes(&mut self, file: &File, len: u64, from: u64, to: u64) -> std::io::Result<&[u8]> {
+        use std::os::unix::fs::FileExt;
+        if from < self.at || to > self.at + self.chunk.len() as u64 {
+            let n = (to - from).max(CHUNK as u64).min(len.saturating_sub(from)) as usize;
+            self.chunk.resize(n, 0);
+            self.at = from;
+            if let Err(e) = file.read_exact_at(&mut self.chunk, from) {
+                self.chunk.clear();
+                return Err(e);
+            }
+        }
+        let (a, b) = ((from - self.at) as usize, (to - self.at) as usize);
+        self.chunk.get(a..b).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("bytes {from}..{to} are past the spill file's end"),
+            )
+        })
+    }
+}
+
+/// The next `N` bytes of `b`, taken off it; None where it is shorter.
+pub fn take<const N: usize>(b: &mut &[u8]) -> Option<[u8; N]> {
+    let (head, rest) = b.split_first_chunk::<N>()?;
+    *b = rest;
+    Some(*head)
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{Read, Seek, Write};
+
+    #[test]
+    fn chunked_reads_give_the_bytes_asked_in_any_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = super::create_in(dir.path()).unwrap();
+        let data: Vec<u8> = (0..3 * super::CHUNK + 17)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        f.write_all(&data).unwrap();
+        let len = data.len() as u64;
+        let mut c = super::Chunked::default();
+        for (from, to) in [(0, 10), (5, 300_000), (len - 3, len), (100, 101), (0, len)] {
+            let got = c.bytes(&f, len, from, to).unwrap();
+            assert_eq!(got, &data[from as usize..to as usize], "{from}..{to}");
+        }
+        assert!(c.bytes(&f, len, len, len + 1).is_err(), "past the end");
+        let mut b: &[u8] = &[1, 0, 0, 0, 9];
+        assert_eq!(super::take::<4>(&mut b), Some([1, 0, 0, 0]));
+        assert_eq!(super::take::<4>(&mut b), None, "one byte left");
+    }
 
     #[test]
     fn a_spill_file_has_no_name_and_reads_back_what_was_written() {

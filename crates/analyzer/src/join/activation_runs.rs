@@ -15,14 +15,11 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::FileExt;
 
 use anyhow::{Context, Result};
 
 use crate::replay::cpu::Usage;
-
-/// Bytes a reader fetches at once (runs are a few hundred bytes; one read serves hundreds).
-const CHUNK: usize = 256 * 1024;
+use crate::spill::{take, Chunked, CHUNK};
 
 /// The spilled runs of every activation.
 #[derive(Debug, Default)]
@@ -39,8 +36,7 @@ impl ActivationRuns {
     pub fn reader(&self) -> RunReader<'_> {
         RunReader {
             runs: self,
-            chunk: Vec::new(),
-            chunk_at: 0,
+            chunk: Chunked::default(),
             current: None,
             cells: Vec::new(),
             presence: Vec::new(),
@@ -131,9 +127,7 @@ fn count(n: usize) -> u32 {
 /// activation order reads the file once, front to back.
 pub struct RunReader<'a> {
     runs: &'a ActivationRuns,
-    chunk: Vec<u8>,
-    /// File offset of `chunk[0]`.
-    chunk_at: u64,
+    chunk: Chunked,
     current: Option<usize>,
     cells: Vec<((usize, u32), Usage)>,
     presence: Vec<(usize, f64)>,
@@ -187,15 +181,22 @@ impl RunReader<'_> {
         if from == to {
             return;
         }
-        let end = self.chunk_at + self.chunk.len() as u64;
-        if from < self.chunk_at || to > end {
-            if let Err(e) = self.fetch(from, to) {
+        let file_end = starts.last().copied().unwrap_or(0);
+        let read = match &self.runs.file {
+            Some(file) => self.chunk.bytes(file, file_end, from, to),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no spill file was written",
+            )),
+        };
+        let bytes = match read {
+            Ok(b) => b,
+            Err(e) => {
                 self.error
                     .get_or_insert_with(|| format!("reading the spilled activations' usage: {e}"));
                 return;
             }
-        }
-        let bytes = &self.chunk[(from - self.chunk_at) as usize..(to - self.chunk_at) as usize];
+        };
         if decode(bytes, &mut self.cells, &mut self.presence).is_none() {
             self.cells.clear();
             self.presence.clear();
@@ -203,22 +204,6 @@ impl RunReader<'_> {
                 format!("the spilled usage of activation {a} is cut short (bytes {from}..{to})")
             });
         }
-    }
-
-    /// Reads the chunk starting at `from`: at least up to `to`, at most to the file's end.
-    fn fetch(&mut self, from: u64, to: u64) -> std::io::Result<()> {
-        let file_end = self.runs.starts.last().copied().unwrap_or(0);
-        let len = (to - from).max(CHUNK as u64).min(file_end - from) as usize;
-        self.chunk.resize(len, 0);
-        self.chunk_at = from;
-        let file = self.runs.file.as_ref().ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no spill file was written")
-        })?;
-        let r = file.read_exact_at(&mut self.chunk, from);
-        if r.is_err() {
-            self.chunk.clear();
-        }
-        r
     }
 }
 
@@ -228,11 +213,6 @@ fn decode(
     cells: &mut Vec<((usize, u32), Usage)>,
     presence: &mut Vec<(usize, f64)>,
 ) -> Option<()> {
-    fn take<const N: usize>(b: &mut &[u8]) -> Option<[u8; N]> {
-        let (head, rest) = b.split_first_chunk::<N>()?;
-        *b = rest;
-        Some(*head)
-    }
     let n_cells = u32::from_le_bytes(take(&mut b)?);
     let n_presence = u32::from_le_bytes(take(&mut b)?);
     for _ in 0..n_cells {
@@ -333,5 +313,19 @@ mod tests {
             }
             assert_eq!(r.error(), None);
         }
+    }
+
+    #[test]
+    fn a_file_cut_short_is_an_error_not_a_panic() {
+        let runs: Vec<Run> = (0..1000)
+            .map(|a| (a, vec![((a, 0), u(a as u64, &[1.0]))], vec![(a, 2.0)]))
+            .collect();
+        let spilled = written(&runs);
+        let file = spilled.file.as_ref().unwrap();
+        file.set_len(spilled.starts[500] + 5).unwrap();
+        let mut r = spilled.reader();
+        assert_eq!(r.get(999, 999, 0), None);
+        let e = r.error().expect("an error").to_owned();
+        assert!(e.contains("spilled activations' usage"), "{e}");
     }
 }

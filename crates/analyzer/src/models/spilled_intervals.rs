@@ -11,7 +11,6 @@
 use std::cell::RefCell;
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::FileExt;
 use std::rc::Rc;
 
 use anyhow::{Context, Result};
@@ -19,9 +18,7 @@ use anyhow::{Context, Result};
 use super::dataset::Interval;
 use super::recent_intervals::RecentIntervals;
 use crate::replay::cpu::Usage;
-
-/// Bytes read at once: a few thousand intervals.
-const CHUNK: usize = 256 * 1024;
+use crate::spill::{take, Chunked, CHUNK};
 
 #[derive(Debug)]
 pub struct SpilledIntervals {
@@ -32,9 +29,7 @@ pub struct SpilledIntervals {
 }
 
 struct Reader {
-    chunk: Vec<u8>,
-    /// File offset of `chunk[0]`.
-    chunk_at: u64,
+    chunk: Chunked,
     recent: RecentIntervals<Rc<Interval>>,
     /// The first read that failed (the interval stands as an empty one).
     error: Option<String>,
@@ -43,7 +38,6 @@ struct Reader {
 impl std::fmt::Debug for Reader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reader")
-            .field("chunk_at", &self.chunk_at)
             .field("error", &self.error)
             .finish()
     }
@@ -78,7 +72,6 @@ impl SpilledIntervals {
         let mut r = self.reader.borrow_mut();
         let Reader {
             chunk,
-            chunk_at,
             recent,
             error,
         } = &mut *r;
@@ -91,22 +84,16 @@ impl SpilledIntervals {
                     .unwrap_or_default();
                 let into = Rc::get_mut(&mut iv).expect("held by nobody else");
                 let (from, to) = (self.starts[i], self.starts[i + 1]);
-                let end = *chunk_at + chunk.len() as u64;
-                if from < *chunk_at || to > end {
-                    let file_end = self.starts[self.len()];
-                    let len = (to - from).max(CHUNK as u64).min(file_end - from) as usize;
-                    chunk.resize(len, 0);
-                    *chunk_at = from;
-                    if let Err(e) = self.file.read_exact_at(chunk, from) {
-                        chunk.clear();
+                let bytes = match chunk.bytes(&self.file, self.starts[self.len()], from, to) {
+                    Ok(b) => b,
+                    Err(e) => {
                         error.get_or_insert_with(|| {
                             format!("reading a dataset's spilled intervals: {e}")
                         });
                         *into = unreadable();
                         return iv;
                     }
-                }
-                let bytes = &chunk[(from - *chunk_at) as usize..(to - *chunk_at) as usize];
+                };
                 if decode_into(bytes, into).is_none() {
                     error.get_or_insert_with(|| {
                         format!("spilled interval {i} is cut short (bytes {from}..{to})")
@@ -167,8 +154,7 @@ impl Writer {
             file,
             starts,
             reader: RefCell::new(Reader {
-                chunk: Vec::new(),
-                chunk_at: 0,
+                chunk: Chunked::default(),
                 recent: RecentIntervals::default(),
                 error: None,
             }),
@@ -187,12 +173,6 @@ fn put_usage(b: &mut Vec<u8>, u: &Usage) {
     for c in &u.counters {
         b.extend_from_slice(&c.to_le_bytes());
     }
-}
-
-fn take<const N: usize>(b: &mut &[u8]) -> Option<[u8; N]> {
-    let (head, rest) = b.split_first_chunk::<N>()?;
-    *b = rest;
-    Some(*head)
 }
 
 fn usage_into(b: &mut &[u8], u: &mut Usage) -> Option<()> {
@@ -293,5 +273,25 @@ mod tests {
             assert!(same(&s.get(i), &iv(i)), "interval {i}");
         }
         s.check().unwrap();
+    }
+
+    /// A spill file cut short under the analysis (a full disk, another process): the intervals
+    /// past the cut read as empty ones, and `check` says so, so no pass is trusted.
+    #[test]
+    fn a_file_cut_short_is_an_error_not_a_panic() {
+        let mut w = SpilledIntervals::writer().unwrap();
+        for i in 0..100 {
+            w.push(&iv(i)).unwrap();
+        }
+        let s = w.finish().unwrap();
+        assert!(same(&s.get(10), &iv(10)));
+        s.check().unwrap();
+        s.file.set_len(s.starts[50] + 3).unwrap();
+        // Past the chunk read before the cut.
+        s.reader.borrow_mut().chunk = Chunked::default();
+        let lost = s.get(80);
+        assert!(lost.energy_j.is_nan() && lost.cgroups.is_empty());
+        let e = s.check().unwrap_err().to_string();
+        assert!(e.contains("spilled intervals"), "{e}");
     }
 }
