@@ -295,7 +295,7 @@ fn replay_hwpc(
     let interval = crate::quality::interval::choose(interval, &[]);
     let (l, mut r) = h.replay(interval.interval)?;
     let energy = energy::on_grid(&l.energy, &r.grid);
-    r.rep.merge_packages(&replay::package_of(&l));
+    r.rep.merge_packages(&replay::package_of(&l))?;
     Ok(Analysis {
         part: part_name(path),
         run: run_id(&l, path, run),
@@ -555,39 +555,42 @@ fn write_tables(
         t = t.f64(name);
     }
     // By interval, then package, then cgroup: each package's cells are sorted by interval and
-    // cgroup, so the packages' runs for one interval are taken in turn.
-    let mut at: Vec<usize> = vec![0; cells.len()];
-    let by_interval = std::iter::from_fn(|| {
-        let next_i = cells
-            .values()
-            .zip(&at)
-            .filter_map(|(v, &k)| v.get(k).map(|c| c.0))
-            .min()?;
-        let mut run = Vec::new();
-        for ((pkg, v), k) in cells.iter().zip(at.iter_mut()) {
-            while let Some(c) = v.get(*k).filter(|c| c.0 == next_i) {
-                run.push((pkg, &c.0, &c.1, &c.2));
-                *k += 1;
+    // cgroup, so the packages' runs for one interval are taken in turn, read from disk.
+    let mut readers: Vec<(u32, std::iter::Peekable<_>)> = cells
+        .iter()
+        .map(|(pkg, c)| (*pkg, c.iter().peekable()))
+        .collect();
+    loop {
+        let mut next_i: Option<usize> = None;
+        for (_, r) in &mut readers {
+            if let Some(Err(_)) = r.peek() {
+                r.next().transpose()?;
+            }
+            if let Some(Ok(c)) = r.peek() {
+                next_i = Some(next_i.map_or(c.0, |n| n.min(c.0)));
             }
         }
-        Some(run)
-    });
-    for (pkg, i, cg, u) in by_interval.flatten() {
-        let (a, b) = an.grid.span(*i);
-        t.push_key(&run, &host)
-            .push_ts(ts(a))
-            .push_ts(ts(b))
-            .push_u64(Some((*pkg).into()))
-            .push_str(&cgroup_name(an, *cg))
-            .push_u64(
-                (*cg != IDLE && *cg != UNKNOWN && !crate::replay::steal_irq::is_pseudo(*cg))
-                    .then_some(*cg),
-            )
-            .push_u64(Some(u.cpu_ns));
-        for k in 0..an.rep.columns.len() {
-            t.push_f64(Some(u.counters.get(k).copied().unwrap_or(0.0)));
+        let Some(next_i) = next_i else { break };
+        for (pkg, r) in &mut readers {
+            while let Some(c) = r.next_if(|c| c.as_ref().is_ok_and(|c| c.0 == next_i)) {
+                let (i, cg, u) = c?;
+                let (a, b) = an.grid.span(i);
+                t.push_key(&run, &host)
+                    .push_ts(ts(a))
+                    .push_ts(ts(b))
+                    .push_u64(Some((*pkg).into()))
+                    .push_str(&cgroup_name(an, cg))
+                    .push_u64(
+                        (cg != IDLE && cg != UNKNOWN && !crate::replay::steal_irq::is_pseudo(cg))
+                            .then_some(cg),
+                    )
+                    .push_u64(Some(u.cpu_ns));
+                for k in 0..an.rep.columns.len() {
+                    t.push_f64(Some(u.counters.get(k).copied().unwrap_or(0.0)));
+                }
+                t.flush_if_full(out, p)?;
+            }
         }
-        t.flush_if_full(out, p)?;
     }
     files.push(t.write(out, p)?);
 

@@ -12,6 +12,8 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 
+use crate::replay::cpu::Usage;
+
 static DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
@@ -85,6 +87,36 @@ impl Chunked {
             )
         })
     }
+}
+
+/// Counts are u32 in spill files (no interval, activation or usage has 4 G of anything).
+pub fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Appends a usage: its CPU time (u64), counter count (u32) and counters (f64 each), little-
+/// endian, bit for bit.
+pub fn put_usage(b: &mut Vec<u8>, u: &Usage) {
+    b.extend_from_slice(&u.cpu_ns.to_le_bytes());
+    b.extend_from_slice(&count(u.counters.len()).to_le_bytes());
+    for c in &u.counters {
+        b.extend_from_slice(&c.to_le_bytes());
+    }
+}
+
+/// Reads a usage written by [`put_usage`] into `u` (its room reused), taking it off `b`; None
+/// where `b` ends first.
+pub fn usage_into(b: &mut &[u8], u: &mut Usage) -> Option<()> {
+    u.cpu_ns = u64::from_le_bytes(take(b)?);
+    let n = u32::from_le_bytes(take(b)?) as usize;
+    let (values, rest) = b.split_at_checked(n.checked_mul(8)?)?;
+    *b = rest;
+    u.counters.clear();
+    u.counters.extend(values.chunks_exact(8).map(|c| {
+        c.try_into()
+            .map_or(f64::NAN, |bytes: [u8; 8]| f64::from_le_bytes(bytes))
+    }));
+    Some(())
 }
 
 /// The next `N` bytes of `b`, taken off it; None where it is shorter.

@@ -359,7 +359,8 @@ fn counters<W: Write>(an: &Analysis, clock: &Clock, w: &mut EventWriter<W>) -> R
     let mut busy: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
     for (&pkg, cells) in &an.rep.per_package {
         let row = busy.entry(pkg).or_insert_with(|| vec![0; n]);
-        for &(i, cg, ref u) in cells {
+        for c in cells.iter() {
+            let (i, cg, u) = c?;
             if cg != IDLE && i < n {
                 row[i] += u.cpu_ns;
             }

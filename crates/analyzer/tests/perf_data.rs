@@ -14,6 +14,9 @@ mod progress;
 #[allow(dead_code)]
 #[path = "../src/replay/mod.rs"]
 mod replay;
+#[allow(dead_code)]
+#[path = "../src/spill.rs"]
+mod spill;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -240,7 +243,13 @@ fn rounds_of_any_length_give_the_same_replay() {
                 )
             })
             .collect();
-        (rep.per_package, per_cpu)
+        // The package cells as read back from their spill files.
+        let cells: BTreeMap<u32, Vec<_>> = rep
+            .per_package
+            .iter()
+            .map(|(p, c)| (*p, c.iter().collect::<anyhow::Result<Vec<_>>>().unwrap()))
+            .collect();
+        (cells, per_cpu)
     };
     let (whole, whole_cpus) = replay_in(u64::MAX);
     let cells: usize = whole.values().map(Vec::len).sum();
@@ -290,8 +299,9 @@ fn replay_gives_the_busy_cgroup_its_kernel_cpu_time() {
         assert_eq!(c.stats.unknown_ids, 0);
         assert!(c.stats.group_samples > 0, "CPU {} charged nothing", c.cpu);
     }
-    for (_, cg, u) in rep.per_package.values().flatten() {
-        *per_cgroup.entry(*cg).or_default() += u.cpu_ns;
+    for c in rep.per_package.values().flat_map(|c| c.iter()) {
+        let (_, cg, u) = c.unwrap();
+        *per_cgroup.entry(cg).or_default() += u.cpu_ns;
     }
     let replayed = per_cgroup.get(&busy).copied().unwrap_or(0);
     let kernel = provenance("usage_usec") * 1000;

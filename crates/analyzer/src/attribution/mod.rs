@@ -76,7 +76,7 @@ pub struct Attribution {
 /// when no later counter needs them, else a copy.
 pub fn tables(
     an: &Analysis,
-    mut cells: crate::replay::PackageCells,
+    cells: crate::replay::PackageCells,
     args: &RunArgs,
     p: &Partition,
 ) -> Result<(Vec<PathBuf>, Attribution, Written)> {
@@ -160,13 +160,6 @@ pub fn tables(
             .collect();
         scope
     };
-    // How many counters still need each package's cells.
-    let mut uses: HashMap<u32, usize> = HashMap::new();
-    for e in an.energy.iter().filter(|e| !is_gpu(e)) {
-        for pkg in scope_of(e, &cells) {
-            *uses.entry(pkg).or_default() += 1;
-        }
-    }
     let mut t_act = Table::keyed("activation_energy")
         .row_groups_of(ACTIVATION_ENERGY_ROW_GROUP)
         .str("activation_id")
@@ -226,7 +219,7 @@ pub fn tables(
                     .map(|d| d.usage.cells.clone())
                     .unwrap_or_default();
                 let columns = vec![crate::gpu::utilization::SM_BUSY.to_owned()];
-                ds = Dataset::new(columns, &g.spans, &known(&g.energy), sm_cells)?;
+                ds = Dataset::from_unsorted(columns, &g.spans, &known(&g.energy), sm_cells)?;
                 act_cells = activation_energy::gpu_cells(an, e.package);
                 models = gpu_models(an, e.package, &ds, args, &groups);
                 resolution = uncertainty::Resolution::measure_gpu(an, e);
@@ -234,23 +227,21 @@ pub fn tables(
                 gpu = Some(g);
             } else {
                 let scope = scope_of(e, &cells);
-                for pkg in &scope {
-                    *uses.entry(*pkg).or_default() -= 1;
-                }
-                // One package (every counter but psys on a multi-socket server): its cells,
-                // taken by the last counter that needs them; several: summed.
-                let ds_cells: Vec<(usize, u64, Usage)> = match scope.as_slice() {
-                    [one] if uses[one] == 0 => cells.remove(one).unwrap_or_default(),
-                    [one] => cells[one].clone(),
+                let columns = an.rep.columns.clone();
+                // One package (every counter but psys on a multi-socket server): its cells, read
+                // from disk; several: summed.
+                ds = match scope.as_slice() {
+                    [one] => Dataset::new(columns, &spans, &known(e), cells[one].iter())?,
                     many => {
                         let mut sum: HashMap<(usize, u64), Usage> = HashMap::new();
-                        for (i, cg, u) in many.iter().flat_map(|p| &cells[p]) {
-                            sum.entry((*i, *cg)).or_default().add(u);
+                        for c in many.iter().flat_map(|p| cells[p].iter()) {
+                            let (i, cg, u) = c?;
+                            sum.entry((i, cg)).or_default().add(&u);
                         }
-                        sum.into_iter().map(|((i, cg), u)| (i, cg, u)).collect()
+                        let sum = sum.into_iter().map(|((i, cg), u)| (i, cg, u)).collect();
+                        Dataset::from_unsorted(columns, &spans, &known(e), sum)?
                     }
                 };
-                ds = Dataset::new(an.rep.columns.clone(), &spans, &known(e), ds_cells)?;
                 act_cells = activation_energy::cells(an, &scope);
                 models = cpu_models(an, e, &ds, args, &groups, &mut out.notes);
                 resolution = uncertainty::Resolution::measure(an, e);

@@ -9,8 +9,8 @@
 //! reader, one chunk of the file and the activation being read.
 //!
 //! A run, little-endian: its cell count and presence count (u32 each); each cell's interval
-//! (u64), package (u32), counter count (u32), CPU time (u64) and counters (f64 each); each
-//! presence's interval (u64) and nanoseconds (f64). Values are written bit for bit, so the
+//! (u64), package (u32) and usage (`spill::put_usage`); each presence's interval (u64) and
+//! nanoseconds (f64). Values are written bit for bit, so the
 //! attribution reads what the join computed.
 
 use std::fs::File;
@@ -19,7 +19,7 @@ use std::io::{BufWriter, Write};
 use anyhow::{Context, Result};
 
 use crate::replay::cpu::Usage;
-use crate::spill::{take, Chunked, CHUNK};
+use crate::spill::{count, put_usage, take, usage_into, Chunked, CHUNK};
 
 /// The spilled runs of every activation.
 #[derive(Debug, Default)]
@@ -84,11 +84,7 @@ impl RunsWriter {
         for ((k, pkg), u) in cells {
             b.extend_from_slice(&(*k as u64).to_le_bytes());
             b.extend_from_slice(&pkg.to_le_bytes());
-            b.extend_from_slice(&count(u.counters.len()).to_le_bytes());
-            b.extend_from_slice(&u.cpu_ns.to_le_bytes());
-            for c in &u.counters {
-                b.extend_from_slice(&c.to_le_bytes());
-            }
+            put_usage(b, u);
         }
         for (k, ns) in presence {
             b.extend_from_slice(&(*k as u64).to_le_bytes());
@@ -116,11 +112,6 @@ impl RunsWriter {
             starts,
         })
     }
-}
-
-/// Counts are u32 in the file: an activation with 4 G cells is not a thing.
-fn count(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Reads one activation's run at a time, from a chunk of the file read at once: reading in
@@ -218,14 +209,8 @@ fn decode(
     for _ in 0..n_cells {
         let k = u64::from_le_bytes(take(&mut b)?) as usize;
         let pkg = u32::from_le_bytes(take(&mut b)?);
-        let n = u32::from_le_bytes(take(&mut b)?);
-        let mut u = Usage {
-            cpu_ns: u64::from_le_bytes(take(&mut b)?),
-            ..Usage::default()
-        };
-        for _ in 0..n {
-            u.counters.push(f64::from_le_bytes(take(&mut b)?));
-        }
+        let mut u = Usage::default();
+        usage_into(&mut b, &mut u)?;
         cells.push(((k, pkg), u));
     }
     for _ in 0..n_presence {

@@ -73,22 +73,21 @@ impl std::ops::Deref for Iv<'_> {
 
 impl Dataset {
     /// Builds the intervals from (interval, cgroup) usage and per-interval energy: (joules,
-    /// None where missing; fully measured), and spills them (`spilled_intervals`).
+    /// None where missing; fully measured), and spills them (`spilled_intervals`). `cells`
+    /// come by interval (as a package's cells are kept, `replay::package_cells`), each
+    /// interval's in the order its total adds them; an error among them is the dataset's.
     pub fn new(
         columns: Vec<String>,
         spans: &[(u64, u64)],
         energy: &[(Option<f64>, bool)],
-        mut cells: Vec<(usize, u64, Usage)>,
+        cells: impl IntoIterator<Item = anyhow::Result<(usize, u64, Usage)>>,
     ) -> anyhow::Result<Self> {
         let n = spans.len().min(energy.len());
-        cells.retain(|&(i, cg, _)| cg != IDLE && cg != UNKNOWN && i < n);
-        // By interval, each interval's cells in the order given: its total adds them in that
-        // order. (The replay's cells come sorted; several packages' sums do not.)
-        if !cells.is_sorted_by_key(|c| c.0) {
-            cells.sort_by_key(|c| c.0);
-        }
+        let mut cells = cells
+            .into_iter()
+            .filter(|c| !matches!(c, Ok((i, cg, _)) if *cg == IDLE || *cg == UNKNOWN || *i >= n))
+            .peekable();
         let mut out = SpilledIntervals::writer()?;
-        let mut rest = cells.into_iter().peekable();
         let mut iv = Interval::default();
         for (i, (&(start, end), &(e, fitted))) in spans.iter().zip(energy).enumerate() {
             iv.start = start;
@@ -97,7 +96,12 @@ impl Dataset {
             iv.fitted = fitted && e.is_some();
             iv.total = Usage::default();
             iv.cgroups.clear();
-            while let Some((_, cg, u)) = rest.next_if(|c| c.0 == i) {
+            while let Some(c) = cells.next_if(|c| c.as_ref().map_or(true, |c| c.0 <= i)) {
+                let (at, cg, u) = c?;
+                anyhow::ensure!(
+                    at == i,
+                    "a dataset's cells are out of interval order: interval {at} after {i}"
+                );
                 iv.total.add(&u);
                 iv.cgroups.push((cg, u));
             }
@@ -108,6 +112,20 @@ impl Dataset {
             columns,
             store: Store::Spilled(out.finish()?),
         })
+    }
+
+    /// As [`Dataset::new`], from cells in any order: each interval's are taken in the order
+    /// given.
+    pub fn from_unsorted(
+        columns: Vec<String>,
+        spans: &[(u64, u64)],
+        energy: &[(Option<f64>, bool)],
+        mut cells: Vec<(usize, u64, Usage)>,
+    ) -> anyhow::Result<Self> {
+        if !cells.is_sorted_by_key(|c| c.0) {
+            cells.sort_by_key(|c| c.0);
+        }
+        Self::new(columns, spans, energy, cells.into_iter().map(Ok))
     }
 
     /// A dataset of intervals made by hand, kept in memory.

@@ -441,10 +441,11 @@ mod tests {
         .expect("replay");
         let spans: Vec<(u64, u64)> = (0..an.grid.len()).map(|i| an.grid.span(i)).collect();
         let mut cells: HashMap<(usize, u64), crate::replay::cpu::Usage> = HashMap::new();
-        for (i, cg, u) in an.rep.per_package.values().flatten() {
-            cells.entry((*i, *cg)).or_default().add(u);
+        for c in an.rep.per_package.values().flat_map(|c| c.iter()) {
+            let (i, cg, u) = c.expect("read back");
+            cells.entry((i, cg)).or_default().add(&u);
         }
-        Dataset::new(
+        Dataset::from_unsorted(
             an.rep.columns.clone(),
             &spans,
             &(0..an.grid.len())

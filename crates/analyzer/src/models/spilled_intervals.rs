@@ -17,8 +17,7 @@ use anyhow::{Context, Result};
 
 use super::dataset::Interval;
 use super::recent_intervals::RecentIntervals;
-use crate::replay::cpu::Usage;
-use crate::spill::{take, Chunked, CHUNK};
+use crate::spill::{count, put_usage, take, usage_into, Chunked, CHUNK};
 
 #[derive(Debug)]
 pub struct SpilledIntervals {
@@ -162,32 +161,6 @@ impl Writer {
     }
 }
 
-/// Counts are u32 in the file.
-fn count(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
-fn put_usage(b: &mut Vec<u8>, u: &Usage) {
-    b.extend_from_slice(&u.cpu_ns.to_le_bytes());
-    b.extend_from_slice(&count(u.counters.len()).to_le_bytes());
-    for c in &u.counters {
-        b.extend_from_slice(&c.to_le_bytes());
-    }
-}
-
-fn usage_into(b: &mut &[u8], u: &mut Usage) -> Option<()> {
-    u.cpu_ns = u64::from_le_bytes(take(b)?);
-    let n = u32::from_le_bytes(take(b)?) as usize;
-    let (values, rest) = b.split_at_checked(n.checked_mul(8)?)?;
-    *b = rest;
-    u.counters.clear();
-    u.counters.extend(values.chunks_exact(8).map(|c| {
-        c.try_into()
-            .map_or(f64::NAN, |bytes: [u8; 8]| f64::from_le_bytes(bytes))
-    }));
-    Some(())
-}
-
 /// Decodes an interval into `iv`, reusing its cgroups' room.
 fn decode_into(mut b: &[u8], iv: &mut Interval) -> Option<()> {
     let b = &mut b;
@@ -210,6 +183,7 @@ fn decode_into(mut b: &[u8], iv: &mut Interval) -> Option<()> {
 mod tests {
     use super::*;
     use crate::models::recent_intervals::RECENT;
+    use crate::replay::cpu::Usage;
 
     fn iv(i: usize) -> Interval {
         let u = |ns: u64, c: &[f64]| Usage {

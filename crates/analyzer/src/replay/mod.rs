@@ -18,6 +18,7 @@ pub mod energy;
 pub mod energy_gaps;
 pub mod grid;
 pub mod lifecycle;
+pub mod package_cells;
 pub mod package_merge;
 pub mod paused;
 pub mod record_merge;
@@ -36,7 +37,7 @@ use pws_trace::{BlockKind, Inflater, ReadOptions, Record, Trace};
 use rayon::prelude::*;
 
 use crate::progress::InputProgress;
-use cpu::{Cells, Columns, CpuReplay, Usage, Window};
+use cpu::{Cells, Columns, CpuReplay, Window};
 use grid::Grid;
 use package_merge::PackageMerge;
 
@@ -230,7 +231,7 @@ impl Replayed {
     /// package 0) into `per_package`, emptying the CPUs' cells; each cell adds its CPUs in
     /// `per_cpu` order. `replay_perf` does the same window by window; this is for replays
     /// whose cells come whole (hwpc-sensor reports).
-    pub fn merge_packages(&mut self, package_of: &HashMap<u32, u32>) {
+    pub fn merge_packages(&mut self, package_of: &HashMap<u32, u32>) -> Result<()> {
         let mut merge = PackageMerge::new(
             self.per_cpu
                 .iter()
@@ -239,12 +240,14 @@ impl Replayed {
         for (n, c) in self.per_cpu.iter_mut().enumerate() {
             merge.push(n, std::mem::take(&mut c.cells), usize::MAX);
         }
-        self.per_package = merge.finish();
+        self.per_package = merge.finish()?;
+        Ok(())
     }
 }
 
 /// Package → (interval, cgroup key, usage), sorted by interval and cgroup.
-pub type PackageCells = BTreeMap<u32, Vec<(usize, u64, Usage)>>;
+/// (spilled: `package_cells`).
+pub type PackageCells = BTreeMap<u32, package_cells::SpilledCells>;
 
 /// Where a perf-data block is, and the length of its inflated payload (0 when stored raw:
 /// read from the map, nothing to inflate or keep).
@@ -496,7 +499,7 @@ pub fn replay_perf_in_rounds(
         for (n, (cells, horizon)) in given.into_iter().enumerate() {
             merge.push(n, cells, horizon);
         }
-        merge.advance();
+        merge.advance()?;
     }
     let mut per_cpu = Vec::with_capacity(streams.len());
     for s in streams {
@@ -511,7 +514,7 @@ pub fn replay_perf_in_rounds(
     Ok(Replayed {
         columns: columns.names.clone(),
         per_cpu,
-        per_package: merge.finish(),
+        per_package: merge.finish()?,
         steal_irq: Some(report),
     })
 }

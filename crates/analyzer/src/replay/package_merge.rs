@@ -3,11 +3,16 @@
 //! Each CPU hands over its final cells, sorted, with the interval before which it has handed
 //! over all of them (its horizon). An interval is summed once every CPU's horizon has passed
 //! it, so what waits here is the CPUs' lead over the slowest one, not the run. Each cell adds
-//! its CPUs in stream order, so whole or by windows the sums are the same.
+//! its CPUs in stream order, so whole or by windows the sums are the same. Summed cells go to
+//! disk (`package_cells`) one window after they are summed: a cell that comes late by less
+//! than that is still added in its place.
 
 use std::collections::VecDeque;
 
+use anyhow::Result;
+
 use super::cpu::{Cells, Usage};
+use super::package_cells::{CellsWriter, SpilledCells};
 use super::PackageCells;
 
 /// The merge of every CPU stream's cells into per-package cells.
@@ -18,7 +23,51 @@ pub struct PackageMerge {
     streams: Vec<Stream>,
     /// The streams' packages, each once, in order.
     packages: Vec<u32>,
-    out: PackageCells,
+    out: std::collections::BTreeMap<u32, Out>,
+    /// The horizon of the last `advance`: the cells before it are written at the next.
+    last_horizon: usize,
+}
+
+/// One package's sums: those of the last window, and those written.
+struct Out {
+    recent: Vec<(usize, u64, Usage)>,
+    written: CellsWriter,
+    /// The last key written.
+    last: Option<(usize, u64)>,
+}
+
+impl std::fmt::Debug for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Out")
+            .field("recent", &self.recent.len())
+            .field("last", &self.last)
+            .finish()
+    }
+}
+
+impl Out {
+    fn new() -> Self {
+        Self {
+            recent: Vec::new(),
+            written: SpilledCells::writer(),
+            last: None,
+        }
+    }
+
+    /// Writes the recent cells before interval `before`.
+    fn write_before(&mut self, before: usize) -> Result<()> {
+        let n = self.recent.partition_point(|c| c.0 < before);
+        for (i, cg, u) in self.recent.drain(..n) {
+            if self.last.is_some_and(|l| l >= (i, cg)) {
+                anyhow::bail!(
+                    "a CPU's cell of interval {i}, cgroup {cg} came after that interval was written: the CPUs' walk gave cells of an interval it had passed"
+                );
+            }
+            self.last = Some((i, cg));
+            self.written.push(i, cg, &u)?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug)]
@@ -46,7 +95,8 @@ impl PackageMerge {
         Self {
             streams,
             packages,
-            out: PackageCells::new(),
+            out: Default::default(),
+            last_horizon: 0,
         }
     }
 
@@ -58,33 +108,39 @@ impl PackageMerge {
         s.horizon = s.horizon.max(horizon);
     }
 
-    /// Sums every interval that all streams have passed.
-    pub fn advance(&mut self) {
+    /// Sums every interval that all streams have passed, and writes those summed by the
+    /// `advance` before.
+    pub fn advance(&mut self) -> Result<()> {
         let Some(horizon) = self.streams.iter().map(|s| s.horizon).min() else {
-            return;
+            return Ok(());
         };
         for &pkg in &self.packages {
-            let out = self.out.entry(pkg).or_default();
+            let out = self.out.entry(pkg).or_insert_with(Out::new);
             let mut mine: Vec<&mut VecDeque<((usize, u64), Usage)>> = self
                 .streams
                 .iter_mut()
                 .filter(|s| s.package == pkg)
                 .map(|s| &mut s.cells)
                 .collect();
-            merge_before(&mut mine, horizon, out);
+            merge_before(&mut mine, horizon, &mut out.recent);
+            out.write_before(self.last_horizon)?;
         }
+        self.last_horizon = horizon;
+        Ok(())
     }
 
-    /// Every stream done: sums what is left and returns the packages' cells.
-    pub fn finish(mut self) -> PackageCells {
+    /// Every stream done: sums and writes what is left, and returns the packages' cells.
+    pub fn finish(mut self) -> Result<PackageCells> {
         for s in &mut self.streams {
             s.horizon = usize::MAX;
         }
-        self.advance();
-        for cells in self.out.values_mut() {
-            cells.shrink_to_fit();
+        self.advance()?;
+        let mut cells = PackageCells::new();
+        for (pkg, mut out) in self.out {
+            out.write_before(usize::MAX)?;
+            cells.insert(pkg, out.written.finish()?);
         }
-        self.out
+        Ok(cells)
     }
 }
 
@@ -154,6 +210,16 @@ mod tests {
             .collect()
     }
 
+    /// A package's cells read back.
+    type Read = (u32, Vec<(usize, u64, Usage)>);
+
+    fn read(cells: &PackageCells) -> Vec<Read> {
+        cells
+            .iter()
+            .map(|(p, c)| (*p, c.iter().collect::<Result<Vec<_>>>().unwrap()))
+            .collect()
+    }
+
     /// Windows or all at once, the same sums; an interval waits until every CPU has passed it.
     #[test]
     fn by_windows_as_at_once() {
@@ -164,30 +230,50 @@ mod tests {
         all.push(0, cells(&cpu0), usize::MAX);
         all.push(1, cells(&cpu1), usize::MAX);
         all.push(2, cells(&cpu2), usize::MAX);
-        let all = all.finish();
+        let all = read(&all.finish().unwrap());
 
         let mut w = PackageMerge::new([0, 0, 1]);
         w.push(0, cells(&cpu0[..2]), 2);
         w.push(1, cells(&cpu1[..1]), 1);
         w.push(2, Vec::new(), 0);
-        w.advance();
+        w.advance().unwrap();
         assert!(
-            w.out.values().all(|c| c.is_empty()),
+            w.out.values().all(|c| c.recent.is_empty()),
             "CPU 2 has not passed 0"
         );
         w.push(2, cells(&cpu2[..1]), 3);
-        w.advance();
-        let p0: Vec<_> = w.out[&0].iter().map(|c| (c.0, c.1, c.2.cpu_ns)).collect();
+        w.advance().unwrap();
+        let p0: Vec<_> = w.out[&0]
+            .recent
+            .iter()
+            .map(|c| (c.0, c.1, c.2.cpu_ns))
+            .collect();
         assert_eq!(p0, [(0, 7, 13)], "interval 1 waits for CPU 1");
         w.push(0, cells(&cpu0[2..]), 5);
         w.push(1, cells(&cpu1[1..]), 5);
         w.push(2, cells(&cpu2[1..]), 5);
-        assert_eq!(w.finish(), all);
-        let p0: Vec<_> = all[&0].iter().map(|c| (c.0, c.1, c.2.cpu_ns)).collect();
+        w.advance().unwrap();
+        assert_eq!(w.out[&0].last, Some((0, 7)), "written a window later");
+        assert_eq!(read(&w.finish().unwrap()), all);
+        let p0: Vec<_> = all[0].1.iter().map(|c| (c.0, c.1, c.2.cpu_ns)).collect();
         assert_eq!(
             p0,
             [(0, 7, 13), (1, 7, 20), (2, 8, 11), (3, 9, 2), (4, 7, 3)]
         );
+    }
+
+    /// A stream that gives a cell of an interval already written (no walk does) is an error,
+    /// not a wrong sum.
+    #[test]
+    fn a_cell_after_its_interval_was_written_is_an_error() {
+        let mut w = PackageMerge::new([0]);
+        w.push(0, cells(&[(0, 7, 1), (1, 7, 1)]), 2);
+        w.advance().unwrap();
+        w.push(0, cells(&[(3, 7, 1)]), 4);
+        w.advance().unwrap();
+        w.push(0, cells(&[(0, 7, 5)]), 5);
+        let e = w.advance().unwrap_err().to_string();
+        assert!(e.contains("interval 0"), "{e}");
     }
 
     #[test]
