@@ -19,7 +19,7 @@ use std::cmp::Reverse;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -64,6 +64,9 @@ pub fn run(args: &TimelineArgs) -> Result<ExitCode> {
     part.push(".part");
     let part = PathBuf::from(part);
     let file = File::create(&part).with_context(|| format!("cannot create {}", display(&part)))?;
+    // The replay's spill files beside the output too, not in a tmpfs /tmp.
+    let dir = args.output.parent().filter(|d| !d.as_os_str().is_empty());
+    crate::spill::set_dir(dir.unwrap_or(Path::new(".")));
     let written = analyze::replay_trace(
         &args.trace,
         args.interval,
