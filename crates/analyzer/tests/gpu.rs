@@ -132,6 +132,53 @@ fn gpu_energy_against_a_known_truth() {
         }
     }
 
+    // By lifetime, a GPU container's idle energy goes to its activations by their share of its
+    // life (its presence on the GPU's own update windows), the rest is its keep-alive: each
+    // GPU function's activations take the part of its containers' idle energy that their time
+    // is of the containers' lives (the containers live through the run, at a steady idle
+    // share). Until session 16 they took none: their presence was read on the tables' grid.
+    let end = rows(&out.join("power"))
+        .iter()
+        .filter_map(|r| r.t.get("interval_end").copied())
+        .max()
+        .unwrap();
+    let (mut life, mut busy) = (HashMap::<String, f64>::new(), HashMap::<String, f64>::new());
+    for c in rows(&out.join("containers")) {
+        let until = c.t.get("destroyed").copied().unwrap_or(end);
+        *life.entry(c.str("action").to_owned()).or_default() +=
+            (until - c.t["created"]) as f64 / 1e9;
+    }
+    for a in rows(&out.join("activations")) {
+        *busy.entry(a.str("action").to_owned()).or_default() +=
+            (a.t["end"] - a.t["start"]) as f64 / 1e9;
+    }
+    let of_truth = |r: &common::Row| {
+        r.str("domain") == "gpu"
+            && r.str("model") == "truth"
+            && r.str("idle_policy") == "by-lifetime"
+    };
+    let mut idle: HashMap<String, (f64, f64)> = HashMap::new();
+    for r in rows(&out.join("activation_energy"))
+        .iter()
+        .filter(|r| of_truth(r))
+    {
+        idle.entry(r.str("action").to_owned()).or_default().0 += r.num("idle_j").unwrap_or(0.0);
+    }
+    for r in rows(&out.join("container_energy"))
+        .iter()
+        .filter(|r| of_truth(r))
+    {
+        idle.entry(r.str("action").to_owned()).or_default().1 += r.num("keep_alive_j").unwrap();
+    }
+    for f in &gpu_functions {
+        let (acts, keep) = idle[f];
+        let (got, want) = (acts / (acts + keep), busy[f] / life[f]);
+        println!(
+            "{f}: activations take {got:.3} of the GPU idle energy, run {want:.3} of the life"
+        );
+        assert!((got / want - 1.0).abs() < 0.05, "{f}: {got} against {want}");
+    }
+
     // The quality report gives the counter's cadence and judges the GPU's activations by it.
     let q = rows(&out.join("quality"));
     let metric = |scope: &str, metric: &str| {

@@ -51,9 +51,12 @@ impl ActivationCells<'_> {
         Some(Cow::Owned(sum))
     }
 
-    /// The activation's share of its container's presence in interval `k` (of the tables'
-    /// grid), ns.
+    /// The activation's share of its container's presence in interval `k` (of [`Self::grid`]:
+    /// a GPU's update windows, else the tables' intervals), ns.
     pub fn presence(&self, ai: usize, k: usize) -> Option<f64> {
+        if let Some(g) = self.gpu {
+            return g.presence.get(&(ai, k)).copied();
+        }
         self.runs.as_ref()?.borrow_mut().presence(ai, k)
     }
 
@@ -128,7 +131,8 @@ pub(crate) fn visit_intervals(
 /// The activations' SM-busy time on GPU `device` (none where the trace has no reads of it).
 pub fn gpu_cells(an: &Analysis, device: u32) -> ActivationCells<'_> {
     ActivationCells {
-        runs: runs_of(an),
+        // Its presence is the device's own (`gpu::presence`), not the join's.
+        runs: None,
         packages: Vec::new(),
         gpu: an.gpu.devices.get(&device),
     }

@@ -238,7 +238,11 @@ pub fn tables(
                             let (i, cg, u) = c?;
                             sum.entry((i, cg)).or_default().add(&u);
                         }
-                        let sum = sum.into_iter().map(|((i, cg), u)| (i, cg, u)).collect();
+                        // By (interval, cgroup): a hash map's order would make each interval's
+                        // total add its cgroups in an order that changes from run to run.
+                        let mut sum: Vec<_> =
+                            sum.into_iter().map(|((i, cg), u)| (i, cg, u)).collect();
+                        sum.sort_unstable_by_key(|c| (c.0, c.1));
                         Dataset::from_unsorted(columns, &spans, &known(e), sum)?
                     }
                 };
@@ -412,7 +416,6 @@ pub fn tables(
                     let acts: Vec<ActivationJoules> =
                         activation_energy::split(an, ds, m.as_ref(), &att, live, act_cells);
                     act_cells.check()?;
-                    ds.check()?;
                     ds.check()?;
                     for (ai, j) in acts.iter().enumerate() {
                         if an.life.activations[ai].container.is_none() {

@@ -11,6 +11,7 @@
 //! its energy is known, which the uncertainty columns carry.
 
 pub mod pid_cgroups;
+pub mod presence;
 pub mod utilization;
 
 use std::collections::BTreeMap;
@@ -48,6 +49,8 @@ pub struct Device {
     pub unplaced: usize,
     /// The activations with SM-busy time on it.
     pub used: rustc_hash::FxHashSet<usize>,
+    /// (activation, window) → its share of its container's presence, ns ([`presence`]).
+    pub presence: FxHashMap<(usize, usize), f64>,
     /// The cgroups that ran on it or held its memory (a process in a read's compute
     /// processes): those its idle power is shared among.
     pub holders: rustc_hash::FxHashSet<u64>,
@@ -83,6 +86,7 @@ impl GpuUsage {
             .map(|(d, s)| {
                 let grid = update_windows(energy, d, step_ns).unwrap_or_else(|| grid.clone());
                 let usage = utilization::on_grid(&s, &grid, pids, &acts_of);
+                let presence = presence::on_grid(&grid, &acts_of);
                 let used = usage
                     .activations
                     .iter()
@@ -98,6 +102,7 @@ impl GpuUsage {
                 let dev = Device {
                     grid,
                     used,
+                    presence,
                     holders,
                     uuid: s.uuid,
                     name: s.name,

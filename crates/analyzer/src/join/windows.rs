@@ -315,10 +315,7 @@ mod tests {
     use super::*;
 
     fn u(ns: u64, instr: f64) -> Usage {
-        Usage {
-            cpu_ns: ns,
-            counters: smallvec::smallvec![instr],
-        }
+        Usage::one(ns, instr)
     }
 
     /// Two overlapping windows on one cgroup and a grid boundary at 50: segments [10,30),

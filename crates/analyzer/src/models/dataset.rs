@@ -206,3 +206,58 @@ impl Dataset {
         (0..k).map(|f| (f * n / k)..((f + 1) * n / k)).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(ns: u64, c: f64) -> Usage {
+        Usage::one(ns, c)
+    }
+
+    const SPANS: [(u64, u64); 3] = [(0, 10), (10, 20), (20, 30)];
+    const ENERGY: [(Option<f64>, bool); 3] = [(Some(1.0), true), (None, true), (Some(3.0), false)];
+
+    /// Each interval's cells, sorted by cgroup, their total added in the order given; the
+    /// idle task, unknown time and cells past the grid left out; energy and fit flags kept.
+    #[test]
+    fn intervals_gather_their_cells_and_leave_out_idle_and_unknown() {
+        let cells = vec![
+            (0, 9, u(1, 0.1)),
+            (0, IDLE, u(100, 1.0)),
+            (0, 3, u(2, 0.2)),
+            (2, UNKNOWN, u(100, 1.0)),
+            (2, 5, u(4, 0.7)),
+            (7, 5, u(100, 1.0)),
+        ];
+        let d = Dataset::new(vec!["c".into()], &SPANS, &ENERGY, cells.into_iter().map(Ok)).unwrap();
+        assert_eq!(d.len(), 3);
+        let iv = d.interval(0);
+        assert_eq!(iv.cgroups, [(3, u(2, 0.2)), (9, u(1, 0.1))]);
+        let mut total = Usage::default();
+        total.add(&u(1, 0.1));
+        total.add(&u(2, 0.2));
+        assert_eq!(iv.total, total, "added in the order given");
+        assert!(iv.fitted && iv.energy_j == 1.0);
+        let iv = d.interval(1);
+        assert!(iv.cgroups.is_empty() && iv.energy_j.is_nan() && !iv.fitted);
+        assert_eq!(d.interval(2).cgroups, [(5, u(4, 0.7))]);
+        assert!(!d.interval(2).fitted);
+        d.check().unwrap();
+        // Unsorted, the same.
+        let shuffled = vec![(2, 5, u(4, 0.7)), (0, 9, u(1, 0.1)), (0, 3, u(2, 0.2))];
+        let e = Dataset::from_unsorted(vec![], &SPANS, &ENERGY, shuffled).unwrap();
+        assert_eq!(e.interval(0).total, total);
+        assert_eq!(e.interval(2).cgroups, [(5, u(4, 0.7))]);
+    }
+
+    #[test]
+    fn cells_out_of_order_or_unreadable_are_errors() {
+        let late = vec![(2, 5, u(1, 0.0)), (0, 5, u(1, 0.0))];
+        let e = Dataset::new(vec![], &SPANS, &ENERGY, late.into_iter().map(Ok)).unwrap_err();
+        assert!(e.to_string().contains("out of interval order"), "{e}");
+        let broken = vec![Ok((0, 5, u(1, 0.0))), Err(anyhow::anyhow!("disk gone"))];
+        let e = Dataset::new(vec![], &SPANS, &ENERGY, broken).unwrap_err();
+        assert_eq!(e.to_string(), "disk gone");
+    }
+}

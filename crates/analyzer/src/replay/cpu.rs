@@ -66,6 +66,15 @@ pub struct Usage {
 pub type Counters = smallvec::SmallVec<[f64; 4]>;
 
 impl Usage {
+    /// A usage of `ns` and one counter value `c` (tests make many).
+    #[cfg(test)]
+    pub fn one(ns: u64, c: f64) -> Self {
+        Self {
+            cpu_ns: ns,
+            counters: smallvec::smallvec![c],
+        }
+    }
+
     fn add_part(&mut self, ns: u64, deltas: &[f64], share: f64) {
         self.cpu_ns += ns;
         if self.counters.len() < deltas.len() {

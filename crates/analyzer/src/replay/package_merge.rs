@@ -198,10 +198,7 @@ mod tests {
     use super::*;
 
     fn u(ns: u64, c: f64) -> Usage {
-        Usage {
-            cpu_ns: ns,
-            counters: smallvec::smallvec![c],
-        }
+        Usage::one(ns, c)
     }
 
     fn cells(v: &[(usize, u64, u64)]) -> Cells {
@@ -260,6 +257,23 @@ mod tests {
             p0,
             [(0, 7, 13), (1, 7, 20), (2, 8, 11), (3, 9, 2), (4, 7, 3)]
         );
+    }
+
+    /// A cell one round late (its interval summed, not yet written) is still added in its
+    /// place.
+    #[test]
+    fn a_cell_one_round_late_is_added_in_its_place() {
+        let mut w = PackageMerge::new([0]);
+        w.push(0, cells(&[(0, 7, 1), (1, 7, 2)]), 2);
+        w.advance().unwrap();
+        w.push(0, cells(&[(1, 7, 4), (3, 7, 8)]), 4);
+        w.advance().unwrap();
+        let got: Vec<_> = read(&w.finish().unwrap())[0]
+            .1
+            .iter()
+            .map(|c| (c.0, c.1, c.2.cpu_ns))
+            .collect();
+        assert_eq!(got, [(0, 7, 1), (1, 7, 6), (3, 7, 8)]);
     }
 
     /// A stream that gives a cell of an interval already written (no walk does) is an error,
