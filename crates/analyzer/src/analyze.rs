@@ -236,7 +236,8 @@ fn analyse(
         part: an.part.clone(),
         labels: columns,
     };
-    // The cells go to the tables by value: the models' datasets take them rather than copy.
+    // The package cells (on disk) go to the tables, which read them for `usage` and each
+    // counter's dataset.
     let cells = std::mem::take(&mut an.rep.per_package);
     write_tables(&mut an, cells, args, &p)
 }

@@ -6,6 +6,7 @@
 //! when closed, or when the process ends however it ends.
 
 use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -56,6 +57,51 @@ fn create_in(dir: &Path) -> Result<File> {
 
 /// Bytes read (and buffered when written) at once: a pass in file order reads each chunk once.
 pub const CHUNK: usize = 256 * 1024;
+
+/// Writes a new spill file record by record: a record's bytes are made in one reused vector,
+/// then buffered out; each record's end offset is returned, for stores that index them.
+#[derive(Debug)]
+pub struct Writer {
+    out: BufWriter<File>,
+    bytes: Vec<u8>,
+    at: u64,
+    /// What is spilled, for errors ("a dataset's intervals").
+    what: &'static str,
+}
+
+impl Writer {
+    pub fn new(what: &'static str) -> Result<Self> {
+        let file = create().with_context(|| format!("spilling {what}"))?;
+        Ok(Self {
+            out: BufWriter::with_capacity(CHUNK, file),
+            bytes: Vec::new(),
+            at: 0,
+            what,
+        })
+    }
+
+    /// Appends the record `fill` makes; returns the file's length after it.
+    pub fn record(&mut self, fill: impl FnOnce(&mut Vec<u8>)) -> Result<u64> {
+        self.bytes.clear();
+        fill(&mut self.bytes);
+        self.out
+            .write_all(&self.bytes)
+            .with_context(|| format!("writing {} to the spill file", self.what))?;
+        self.at += self.bytes.len() as u64;
+        Ok(self.at)
+    }
+
+    /// The file written, and its length.
+    pub fn finish(self) -> Result<(File, u64)> {
+        let what = self.what;
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(|| format!("writing {what} to the spill file"))?;
+        Ok((file, self.at))
+    }
+}
 
 /// Reads byte ranges of a spill file through one chunk of it.
 #[derive(Debug, Default)]

@@ -72,8 +72,8 @@ pub struct Attribution {
 /// Fits, compares and attributes; writes `models`, `model_eval`, `attribution` (at the grain
 /// of `--attribution`, or not at all), `activation_energy` and `container_energy`, and says
 /// where the parts the derived tables read are (`activations` is the caller's).
-/// `cells` are the replay's per-package cells: each counter's dataset takes its package's
-/// when no later counter needs them, else a copy.
+/// `cells` are the replay's per-package cells, on disk: each counter's dataset reads its
+/// packages'.
 pub fn tables(
     an: &Analysis,
     cells: crate::replay::PackageCells,

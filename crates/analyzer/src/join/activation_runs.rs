@@ -14,12 +14,11 @@
 //! attribution reads what the join computed.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::replay::cpu::Usage;
-use crate::spill::{count, put_usage, take, usage_into, Chunked, CHUNK};
+use crate::spill::{count, put_usage, take, usage_into, Chunked};
 
 /// The spilled runs of every activation.
 #[derive(Debug, Default)]
@@ -47,21 +46,16 @@ impl ActivationRuns {
 
 /// Writes runs in activation order.
 pub struct RunsWriter {
-    out: BufWriter<File>,
+    out: crate::spill::Writer,
     starts: Vec<u64>,
-    at: u64,
-    bytes: Vec<u8>,
 }
 
 impl RunsWriter {
     /// A writer to a new spill file.
     pub fn new() -> Result<Self> {
-        let file = crate::spill::create().context("spilling the activations' usage")?;
         Ok(Self {
-            out: BufWriter::with_capacity(CHUNK, file),
+            out: crate::spill::Writer::new("the activations' usage")?,
             starts: vec![0],
-            at: 0,
-            bytes: Vec::new(),
         })
     }
 
@@ -74,37 +68,28 @@ impl RunsWriter {
         presence: &[(usize, f64)],
     ) -> Result<()> {
         debug_assert!(a + 1 >= self.starts.len(), "runs in activation order");
-        while self.starts.len() <= a {
-            self.starts.push(self.at);
-        }
-        let b = &mut self.bytes;
-        b.clear();
-        b.extend_from_slice(&count(cells.len()).to_le_bytes());
-        b.extend_from_slice(&count(presence.len()).to_le_bytes());
-        for ((k, pkg), u) in cells {
-            b.extend_from_slice(&(*k as u64).to_le_bytes());
-            b.extend_from_slice(&pkg.to_le_bytes());
-            put_usage(b, u);
-        }
-        for (k, ns) in presence {
-            b.extend_from_slice(&(*k as u64).to_le_bytes());
-            b.extend_from_slice(&ns.to_le_bytes());
-        }
-        self.out
-            .write_all(b)
-            .context("writing the activations' usage to the spill file")?;
-        self.at += b.len() as u64;
-        self.starts.push(self.at);
+        let at = self.starts.last().copied().unwrap_or(0);
+        self.starts.resize(self.starts.len().max(a + 1), at);
+        let end = self.out.record(|b| {
+            b.extend_from_slice(&count(cells.len()).to_le_bytes());
+            b.extend_from_slice(&count(presence.len()).to_le_bytes());
+            for ((k, pkg), u) in cells {
+                b.extend_from_slice(&(*k as u64).to_le_bytes());
+                b.extend_from_slice(&pkg.to_le_bytes());
+                put_usage(b, u);
+            }
+            for (k, ns) in presence {
+                b.extend_from_slice(&(*k as u64).to_le_bytes());
+                b.extend_from_slice(&ns.to_le_bytes());
+            }
+        })?;
+        self.starts.push(end);
         Ok(())
     }
 
     /// The runs written, for reading.
     pub fn finish(self) -> Result<ActivationRuns> {
-        let file = self
-            .out
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .context("writing the activations' usage to the spill file")?;
+        let (file, _) = self.out.finish()?;
         let mut starts = self.starts;
         starts.shrink_to_fit();
         Ok(ActivationRuns {
@@ -223,6 +208,7 @@ fn decode(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spill::CHUNK;
 
     fn u(ns: u64, counters: &[f64]) -> Usage {
         Usage {

@@ -388,7 +388,7 @@ mod tests {
                 }
             })
             .collect();
-        Dataset::in_memory(vec![], intervals)
+        Dataset::of_intervals(vec![], intervals)
     }
 
     /// An online model that has estimated nothing yet.
@@ -490,23 +490,24 @@ mod tests {
     fn a_fold_whose_fit_fails_is_reported_and_not_scored_with_another_folds_fit() {
         // CPU runs only in intervals 10..15 (fold 2 of 4): fold 2's training set has CPU time
         // 0 throughout, nothing to fit a slope to. The other folds see it vary.
-        let mut d = ds();
-        for (i, iv) in d.intervals_mut().iter_mut().enumerate() {
-            let ns = if (10..15).contains(&i) {
-                (i as u64 - 9) * 100_000_000
-            } else {
-                0
-            };
-            iv.cgroups = vec![(
-                1,
-                Usage {
-                    cpu_ns: ns,
-                    counters: smallvec::smallvec![],
-                },
-            )];
-            iv.total = iv.cgroups[0].1.clone();
-            iv.energy_j = 50.0 + 10.0 * ns as f64 / 1e9;
-        }
+        let d = ds().altered(|ivs| {
+            for (i, iv) in ivs.iter_mut().enumerate() {
+                let ns = if (10..15).contains(&i) {
+                    (i as u64 - 9) * 100_000_000
+                } else {
+                    0
+                };
+                iv.cgroups = vec![(
+                    1,
+                    Usage {
+                        cpu_ns: ns,
+                        counters: smallvec::smallvec![],
+                    },
+                )];
+                iv.total = iv.cgroups[0].1.clone();
+                iv.energy_j = 50.0 + 10.0 * ns as f64 / 1e9;
+            }
+        });
         for mut m in [
             Box::new(ShareModel::cpu_share()) as Box<dyn Model>,
             Box::new(LinearOffline::new(&d, 0.0, None)),
@@ -535,16 +536,18 @@ mod tests {
 
     #[test]
     fn a_failed_final_fit_leaves_no_coefficients() {
-        let mut d = ds();
+        let d = ds();
         let mut m = ShareModel::cpu_share();
         assert_eq!(evaluate(&mut m, &d, &k(4)).1, Ok(()));
         assert!(m.predict_w(&d.interval(3)).is_finite());
         // Nothing ran anywhere: every fold and the final fit fail, and the model keeps none of
         // the coefficients it had.
-        for iv in d.intervals_mut().iter_mut() {
-            iv.cgroups.clear();
-            iv.total = Usage::default();
-        }
+        let d = d.altered(|ivs| {
+            for iv in ivs.iter_mut() {
+                iv.cgroups.clear();
+                iv.total = Usage::default();
+            }
+        });
         let (errs, fitted) = evaluate(&mut m, &d, &k(4));
         assert!(matches!(fitted, Err(FitError::AllConstant { rows: 20 })));
         assert!(errs.iter().all(|e| e.n == 0 && e.fit_error.is_some()));
@@ -558,7 +561,7 @@ mod tests {
         let base = ds();
         let intervals: Vec<Interval> = (0..2 * RECENT as u64 + 37)
             .map(|i| {
-                let mut iv = base.interval(i as usize % base.len()).clone();
+                let mut iv = (*base.interval(i as usize % base.len())).clone();
                 (iv.start, iv.end) = (i * 1_000_000_000, (i + 1) * 1_000_000_000);
                 if i % 11 == 5 {
                     iv.energy_j = f64::NAN;
@@ -566,7 +569,7 @@ mod tests {
                 iv
             })
             .collect();
-        let d = Dataset::in_memory(vec![], intervals);
+        let d = Dataset::of_intervals(vec![], intervals);
         let mut m = ShareModel::cpu_share();
         let known: Vec<usize> = (0..d.len()).filter(|i| i % 11 != 5).collect();
         m.fit(&d, &known).expect("fits");

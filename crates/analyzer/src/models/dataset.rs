@@ -32,43 +32,14 @@ impl Interval {
     }
 }
 
-/// The intervals, on disk or (small, made by hand) in memory.
+/// The intervals, on disk: an hour of a busy node is millions of (interval, cgroup) cells,
+/// ~70 MB held through every model's fits and attribution, so they are read back as the models
+/// ask (`spilled_intervals`).
 #[derive(Debug)]
 pub struct Dataset {
     /// Names of the counter columns of every `Usage`.
     pub columns: Vec<String>,
-    store: Store,
-}
-
-#[derive(Debug)]
-enum Store {
-    Memory(Vec<Interval>),
-    /// An hour of a busy node is millions of (interval, cgroup) cells, ~70 MB held through
-    /// every model's fits and attribution: they are read back as the models ask instead.
-    Spilled(SpilledIntervals),
-}
-
-impl Default for Dataset {
-    fn default() -> Self {
-        Self::in_memory(Vec::new(), Vec::new())
-    }
-}
-
-/// An interval of a dataset: borrowed from one in memory, shared from a spilled one's cache.
-pub enum Iv<'a> {
-    Borrowed(&'a Interval),
-    Shared(Rc<Interval>),
-}
-
-impl std::ops::Deref for Iv<'_> {
-    type Target = Interval;
-
-    fn deref(&self) -> &Interval {
-        match self {
-            Iv::Borrowed(iv) => iv,
-            Iv::Shared(iv) => iv,
-        }
-    }
+    intervals: SpilledIntervals,
 }
 
 impl Dataset {
@@ -110,7 +81,7 @@ impl Dataset {
         }
         Ok(Self {
             columns,
-            store: Store::Spilled(out.finish()?),
+            intervals: out.finish()?,
         })
     }
 
@@ -128,69 +99,63 @@ impl Dataset {
         Self::new(columns, spans, energy, cells.into_iter().map(Ok))
     }
 
-    /// A dataset of intervals made by hand, kept in memory.
-    pub fn in_memory(columns: Vec<String>, intervals: Vec<Interval>) -> Self {
+    /// A dataset of intervals made by hand (tests).
+    #[cfg(test)]
+    pub fn of_intervals(columns: Vec<String>, intervals: Vec<Interval>) -> Self {
+        let mut out = SpilledIntervals::writer().expect("a spill file");
+        for iv in &intervals {
+            out.push(iv).expect("spilled");
+        }
         Self {
             columns,
-            store: Store::Memory(intervals),
+            intervals: out.finish().expect("spilled"),
         }
     }
 
-    /// The intervals, to change them (tests make datasets by hand and alter them).
+    /// This dataset with its intervals changed by `f` (tests alter the datasets they make).
     #[cfg(test)]
-    pub fn intervals_mut(&mut self) -> &mut Vec<Interval> {
-        match &mut self.store {
-            Store::Memory(v) => v,
-            Store::Spilled(_) => panic!("a spilled dataset is read-only"),
-        }
+    pub fn altered(&self, f: impl FnOnce(&mut [Interval])) -> Self {
+        let mut all: Vec<Interval> = self.iter().map(|iv| (*iv).clone()).collect();
+        f(&mut all);
+        Self::of_intervals(self.columns.clone(), all)
     }
 
     pub fn len(&self) -> usize {
-        match &self.store {
-            Store::Memory(v) => v.len(),
-            Store::Spilled(s) => s.len(),
-        }
+        self.intervals.len()
     }
 
     /// Interval `i` (< `len()`).
-    pub fn interval(&self, i: usize) -> Iv<'_> {
-        match &self.store {
-            Store::Memory(v) => Iv::Borrowed(&v[i]),
-            Store::Spilled(s) => Iv::Shared(s.get(i)),
-        }
+    pub fn interval(&self, i: usize) -> Rc<Interval> {
+        self.intervals.get(i)
     }
 
     /// Interval `i`, if there is one.
-    pub fn get(&self, i: usize) -> Option<Iv<'_>> {
+    pub fn get(&self, i: usize) -> Option<Rc<Interval>> {
         (i < self.len()).then(|| self.interval(i))
     }
 
-    pub fn first(&self) -> Option<Iv<'_>> {
+    pub fn first(&self) -> Option<Rc<Interval>> {
         self.get(0)
     }
 
-    pub fn last(&self) -> Option<Iv<'_>> {
+    pub fn last(&self) -> Option<Rc<Interval>> {
         self.len().checked_sub(1).map(|i| self.interval(i))
     }
 
     /// The intervals in order.
-    pub fn iter(&self) -> impl Iterator<Item = Iv<'_>> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = Rc<Interval>> + '_ {
         (0..self.len()).map(|i| self.interval(i))
     }
 
     /// Intervals `range`, in order.
-    pub fn range(&self, range: std::ops::Range<usize>) -> impl Iterator<Item = Iv<'_>> + '_ {
+    pub fn range(&self, range: std::ops::Range<usize>) -> impl Iterator<Item = Rc<Interval>> + '_ {
         range.map(|i| self.interval(i))
     }
 
-    /// Whether every interval read so far was read whole: a pass over a spilled dataset is to
-    /// be trusted only then (an interval that could not be read stands as one with no energy
-    /// and no usage).
+    /// Whether every interval read so far was read whole: a pass is to be trusted only then
+    /// (an interval that could not be read stands as one with no energy and no usage).
     pub fn check(&self) -> anyhow::Result<()> {
-        match &self.store {
-            Store::Spilled(s) => s.check(),
-            Store::Memory(_) => Ok(()),
-        }
+        self.intervals.check()
     }
 
     /// Column index of a counter, by name.

@@ -266,7 +266,7 @@ mod tests {
                 }
             })
             .collect();
-        Dataset::in_memory(vec![], intervals)
+        Dataset::of_intervals(vec![], intervals)
     }
 
     #[test]
@@ -302,10 +302,11 @@ mod tests {
         // Without the intervals of 4 s .. 8 s, the window there reaches the nearest training
         // intervals on both sides, and never the held-out ones.
         let train: Vec<usize> = (0..400).chain(800..2000).collect();
-        let mut d2 = Dataset::in_memory(d.columns.clone(), d.iter().map(|iv| iv.clone()).collect());
-        for iv in &mut d2.intervals_mut()[400..800] {
-            iv.energy_j = 1e6; // would wreck any fit that used it
-        }
+        let d2 = d.altered(|ivs| {
+            for iv in &mut ivs[400..800] {
+                iv.energy_j = 1e6; // would wreck any fit that used it
+            }
+        });
         m.fit(&d2, &train).unwrap();
         let iv = &*d2.interval(601);
         assert!((slope(&m, iv) * 1e9 - 10.0).abs() < 1e-6);
@@ -314,12 +315,13 @@ mod tests {
 
     #[test]
     fn a_window_with_nothing_to_fit_falls_back_and_says_so() {
-        let mut d = ds();
-        for iv in &mut d.intervals_mut()[..500] {
-            iv.cgroups[0].1.cpu_ns = 0;
-            iv.total.cpu_ns = 0;
-            iv.energy_j = 0.3;
-        }
+        let d = ds().altered(|ivs| {
+            for iv in &mut ivs[..500] {
+                iv.cgroups[0].1.cpu_ns = 0;
+                iv.total.cpu_ns = 0;
+                iv.energy_j = 0.3;
+            }
+        });
         let all: Vec<usize> = (0..d.len()).collect();
         let mut m = LocalLinear::new(&d, Duration::from_secs(1), None);
         m.fit(&d, &all).unwrap();

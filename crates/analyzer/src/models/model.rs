@@ -434,7 +434,7 @@ mod tests {
                 }
             })
             .collect();
-        Dataset::in_memory(
+        Dataset::of_intervals(
             vec![
                 "ref-cycles".into(),
                 "instructions".into(),

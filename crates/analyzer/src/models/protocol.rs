@@ -68,7 +68,7 @@ mod tests {
     #[test]
     fn the_gap_keeps_neighbours_of_the_held_out_block_out_of_training() {
         // 100 intervals of 100 ms; block 2 of 5 is intervals 40..60 (4 s to 6 s).
-        let ds = Dataset::in_memory(
+        let ds = Dataset::of_intervals(
             vec![],
             (0..100u64)
                 .map(|i| Interval {

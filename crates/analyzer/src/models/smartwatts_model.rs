@@ -528,7 +528,7 @@ mod tests {
                 }
             })
             .collect();
-        let ds = Dataset::in_memory(vec![], intervals);
+        let ds = Dataset::of_intervals(vec![], intervals);
         let mut m = SmartWattsModel::new(
             SmartWattsConfig::default(),
             Scope::Cpu,

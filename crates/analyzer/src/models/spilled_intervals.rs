@@ -10,14 +10,13 @@
 
 use std::cell::RefCell;
 use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::rc::Rc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use super::dataset::Interval;
 use super::recent_intervals::RecentIntervals;
-use crate::spill::{count, put_usage, take, usage_into, Chunked, CHUNK};
+use crate::spill::{count, put_usage, take, usage_into, Chunked};
 
 #[derive(Debug)]
 pub struct SpilledIntervals {
@@ -44,20 +43,15 @@ impl std::fmt::Debug for Reader {
 
 /// Writes intervals in order.
 pub struct Writer {
-    out: BufWriter<File>,
+    out: crate::spill::Writer,
     starts: Vec<u64>,
-    at: u64,
-    bytes: Vec<u8>,
 }
 
 impl SpilledIntervals {
     pub fn writer() -> Result<Writer> {
-        let file = crate::spill::create().context("spilling a dataset's intervals")?;
         Ok(Writer {
-            out: BufWriter::with_capacity(CHUNK, file),
+            out: crate::spill::Writer::new("a dataset's intervals")?,
             starts: vec![0],
-            at: 0,
-            bytes: Vec::new(),
         })
     }
 
@@ -121,32 +115,24 @@ fn unreadable() -> Interval {
 
 impl Writer {
     pub fn push(&mut self, iv: &Interval) -> Result<()> {
-        let b = &mut self.bytes;
-        b.clear();
-        b.extend_from_slice(&iv.start.to_le_bytes());
-        b.extend_from_slice(&iv.end.to_le_bytes());
-        b.extend_from_slice(&iv.energy_j.to_le_bytes());
-        b.push(u8::from(iv.fitted));
-        b.extend_from_slice(&count(iv.cgroups.len()).to_le_bytes());
-        put_usage(b, &iv.total);
-        for (cg, u) in &iv.cgroups {
-            b.extend_from_slice(&cg.to_le_bytes());
-            put_usage(b, u);
-        }
-        self.out
-            .write_all(b)
-            .context("writing a dataset's intervals to the spill file")?;
-        self.at += b.len() as u64;
-        self.starts.push(self.at);
+        let end = self.out.record(|b| {
+            b.extend_from_slice(&iv.start.to_le_bytes());
+            b.extend_from_slice(&iv.end.to_le_bytes());
+            b.extend_from_slice(&iv.energy_j.to_le_bytes());
+            b.push(u8::from(iv.fitted));
+            b.extend_from_slice(&count(iv.cgroups.len()).to_le_bytes());
+            put_usage(b, &iv.total);
+            for (cg, u) in &iv.cgroups {
+                b.extend_from_slice(&cg.to_le_bytes());
+                put_usage(b, u);
+            }
+        })?;
+        self.starts.push(end);
         Ok(())
     }
 
     pub fn finish(self) -> Result<SpilledIntervals> {
-        let file = self
-            .out
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .context("writing a dataset's intervals to the spill file")?;
+        let (file, _) = self.out.finish()?;
         let mut starts = self.starts;
         starts.shrink_to_fit();
         Ok(SpilledIntervals {
@@ -184,6 +170,7 @@ mod tests {
     use super::*;
     use crate::models::recent_intervals::RECENT;
     use crate::replay::cpu::Usage;
+    use crate::spill::CHUNK;
 
     fn iv(i: usize) -> Interval {
         let u = |ns: u64, c: &[f64]| Usage {

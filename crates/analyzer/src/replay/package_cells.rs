@@ -7,12 +7,11 @@
 //! (`spill::put_usage`).
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
 
 use anyhow::{Context, Result};
 
 use super::cpu::Usage;
-use crate::spill::{put_usage, take, usage_into, Chunked, CHUNK};
+use crate::spill::{put_usage, take, usage_into, Chunked};
 
 /// One package's cells.
 #[derive(Debug, Default)]
@@ -22,20 +21,15 @@ pub struct SpilledCells {
     bytes: u64,
 }
 
-/// Writes one package's cells in order.
+/// Writes one package's cells in order; its file is made with its first cell.
+#[derive(Debug)]
 pub struct CellsWriter {
-    out: Option<BufWriter<File>>,
-    bytes: u64,
-    buf: Vec<u8>,
+    out: Option<crate::spill::Writer>,
 }
 
 impl SpilledCells {
     pub fn writer() -> CellsWriter {
-        CellsWriter {
-            out: None,
-            bytes: 0,
-            buf: Vec::new(),
-        }
+        CellsWriter { out: None }
     }
 
     /// The cells in order, read as they are asked; an item is an error where the file could
@@ -55,35 +49,27 @@ impl CellsWriter {
     pub fn push(&mut self, interval: usize, cgroup: u64, u: &Usage) -> Result<()> {
         let out = match &mut self.out {
             Some(out) => out,
-            None => self.out.insert(BufWriter::with_capacity(
-                CHUNK,
-                crate::spill::create().context("spilling a package's usage cells")?,
-            )),
+            None => self
+                .out
+                .insert(crate::spill::Writer::new("a package's usage cells")?),
         };
-        let b = &mut self.buf;
-        b.clear();
-        b.extend_from_slice(&(interval as u64).to_le_bytes());
-        b.extend_from_slice(&cgroup.to_le_bytes());
-        put_usage(b, u);
-        out.write_all(b)
-            .context("writing a package's usage cells to the spill file")?;
-        self.bytes += b.len() as u64;
+        out.record(|b| {
+            b.extend_from_slice(&(interval as u64).to_le_bytes());
+            b.extend_from_slice(&cgroup.to_le_bytes());
+            put_usage(b, u);
+        })?;
         Ok(())
     }
 
     pub fn finish(self) -> Result<SpilledCells> {
-        let file = match self.out {
-            Some(out) => Some(
-                out.into_inner()
-                    .map_err(|e| e.into_error())
-                    .context("writing a package's usage cells to the spill file")?,
-            ),
-            None => None,
+        let (file, bytes) = match self.out {
+            Some(out) => {
+                let (file, bytes) = out.finish()?;
+                (Some(file), bytes)
+            }
+            None => (None, 0),
         };
-        Ok(SpilledCells {
-            file,
-            bytes: self.bytes,
-        })
+        Ok(SpilledCells { file, bytes })
     }
 }
 
@@ -147,6 +133,7 @@ impl Iterator for Cells<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spill::CHUNK;
 
     fn cell(i: usize, counters: usize) -> (usize, u64, Usage) {
         let u = Usage {

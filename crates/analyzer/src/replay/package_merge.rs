@@ -29,20 +29,12 @@ pub struct PackageMerge {
 }
 
 /// One package's sums: those of the last window, and those written.
+#[derive(Debug)]
 struct Out {
     recent: Vec<(usize, u64, Usage)>,
     written: CellsWriter,
     /// The last key written.
     last: Option<(usize, u64)>,
-}
-
-impl std::fmt::Debug for Out {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Out")
-            .field("recent", &self.recent.len())
-            .field("last", &self.last)
-            .finish()
-    }
 }
 
 impl Out {
