@@ -39,11 +39,13 @@ pub fn release_free_heap() {
 
 /// With `PWS_MEMORY_PHASES` set, prints the resident set and its high-water mark (VmRSS,
 /// VmHWM) after a phase of the analysis, to stderr: where the peak is, without a profiler
-/// (`bench/analyzer_scale.sh --phases`).
+/// (`bench/analyzer_scale.sh --phases`). With `PWS_MEMORY_PHASES=each`, the high-water mark is
+/// reset after each line (`/proc/self/clear_refs`), so each line's is its own phase's peak (and
+/// the process's peak, as `getrusage` gives it, is lost: for diagnosis only).
 pub fn phase(name: &str) {
-    if std::env::var_os("PWS_MEMORY_PHASES").is_none() {
+    let Some(mode) = std::env::var_os("PWS_MEMORY_PHASES") else {
         return;
-    }
+    };
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let kib = |key: &str| {
         status
@@ -53,8 +55,13 @@ pub fn phase(name: &str) {
             .unwrap_or(0)
     };
     eprintln!(
-        "memory phase {name:<28} rss {:>6} MiB  hwm {:>6} MiB",
+        "memory phase {name:<28} rss {:>6} MiB  hwm {:>6} MiB  of it files {:>6} MiB",
         kib("VmRSS:") / 1024,
-        kib("VmHWM:") / 1024
+        kib("VmHWM:") / 1024,
+        kib("RssFile:") / 1024
     );
+    if mode == "each" {
+        // "5" resets the peak resident set to the current one (Linux 4.0 and later).
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+    }
 }

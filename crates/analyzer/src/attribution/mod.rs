@@ -326,7 +326,7 @@ pub fn tables(
                     continue;
                 }
                 // The dynamic split, so the bound, is the same under every idle policy.
-                let mut unc = uncertainty::Uncertainty::new(&errs, resolution);
+                let mut unc = uncertainty::Uncertainty::new(errs, resolution);
                 for (k, v) in m.params().into_iter().chain(unc.params()) {
                     t_models
                         .push_key(run, host)

@@ -176,19 +176,27 @@ pub struct HeldOutError {
 impl HeldOutError {
     /// None where the model was scored on nothing (a failed cross-validation, an online
     /// model still learning): its error is unknown.
-    pub fn from_folds(errs: &[FoldError]) -> Option<Self> {
+    /// The folds' points are taken: each fold's are dropped once copied (on an hour's trace
+    /// they were held, and copied into vectors grown by doubling, through the model's whole
+    /// attribution).
+    pub fn from_folds(errs: Vec<FoldError>) -> Option<Self> {
         let point = |h: &HeldOut| {
             let p = h.predicted_w * h.secs;
             (h.measured_w * h.secs - p, p)
         };
-        let folds: Vec<Vec<(f64, f64)>> = errs
+        let scored = |h: &&HeldOut| h.secs > 0.0;
+        let mut secs: Vec<f64> = errs
             .iter()
+            .flat_map(|f| &f.held_out)
+            .filter(scored)
+            .map(|h| h.secs)
+            .collect();
+        let folds: Vec<Vec<(f64, f64)>> = errs
+            .into_iter()
             .map(|f| {
-                f.held_out
-                    .iter()
-                    .filter(|h| h.secs > 0.0)
-                    .map(point)
-                    .collect::<Vec<_>>()
+                let mut v = Vec::with_capacity(f.held_out.iter().filter(scored).count());
+                v.extend(f.held_out.iter().filter(scored).map(point));
+                v
             })
             .filter(|f| !f.is_empty())
             .collect();
@@ -205,12 +213,6 @@ impl HeldOutError {
         if n == 0 || sum_p <= 0.0 {
             return None;
         }
-        let mut secs: Vec<f64> = errs
-            .iter()
-            .flat_map(|f| &f.held_out)
-            .map(|h| h.secs)
-            .filter(|s| *s > 0.0)
-            .collect();
         secs.sort_by(f64::total_cmp);
         Some(Self {
             point_s: secs[secs.len() / 2],
@@ -391,11 +393,13 @@ pub struct Uncertainty {
 }
 
 impl Uncertainty {
-    /// From the model's cross-validation folds and the counter's resolution.
-    pub fn new(errs: &[FoldError], resolution: Resolution) -> Self {
+    /// From the model's cross-validation folds (taken: their points are kept here, in a
+    /// smaller form) and the counter's resolution.
+    pub fn new(errs: Vec<FoldError>, resolution: Resolution) -> Self {
+        let idle_w = idle_half_width(&errs);
         Self {
             held_out: HeldOutError::from_folds(errs),
-            idle_w: idle_half_width(errs),
+            idle_w,
             resolution,
         }
     }
@@ -616,20 +620,20 @@ mod tests {
         let pts: Vec<(f64, f64)> = (0..200)
             .map(|i| (100.0, if i % 2 == 0 { 105.0 } else { 95.0 }))
             .collect();
-        let mut h = HeldOutError::from_folds(&[fold(&pts)]).unwrap();
+        let mut h = HeldOutError::from_folds(vec![fold(&pts)]).unwrap();
         assert!((h.relative(1) - 0.05).abs() < 1e-9);
         assert!(h.relative(2) < 1e-9);
         assert!(h.bias < 1e-9);
         // A model 3 % low throughout: every window is 3 % off, and that is its bias.
         let pts: Vec<(f64, f64)> = (0..200).map(|_| (100.0, 103.0)).collect();
-        let mut h = HeldOutError::from_folds(&[fold(&pts)]).unwrap();
+        let mut h = HeldOutError::from_folds(vec![fold(&pts)]).unwrap();
         assert!((h.relative(1) - 0.03).abs() < 1e-9 && (h.relative(8) - 0.03).abs() < 1e-9);
         assert!((h.bias - 0.03).abs() < 1e-9);
     }
 
     #[test]
     fn a_model_scored_on_nothing_gives_no_bound_but_no_share_needs_none() {
-        let mut u = Uncertainty::new(&[fold(&[])], Resolution::default());
+        let mut u = Uncertainty::new(vec![fold(&[])], Resolution::default());
         let x = Exposure {
             intervals: 2,
             secs: 0.02,
@@ -662,10 +666,10 @@ mod tests {
             update_s,
             ..Resolution::default()
         };
-        let mut exact = Uncertainty::new(&[fold(&pts)], res(0.01));
+        let mut exact = Uncertainty::new(vec![fold(&pts)], res(0.01));
         assert_eq!(exact.dynamic(&x).unwrap().half_width_j, 0.0);
         // 50 W of it, ±100 ms at each end.
-        let mut slow = Uncertainty::new(&[fold(&pts)], res(0.1));
+        let mut slow = Uncertainty::new(vec![fold(&pts)], res(0.1));
         let hw = slow.dynamic(&x).unwrap().half_width_j;
         assert!((hw - 2f64.sqrt() * 50.0 * 0.1).abs() < 1e-9, "{hw}");
     }
@@ -689,7 +693,7 @@ mod tests {
             share_secs: 0.005,
             ..Exposure::default()
         };
-        let b = Uncertainty::new(&folds, Resolution::default())
+        let b = Uncertainty::new(folds, Resolution::default())
             .dynamic(&x)
             .unwrap();
         let want = 3.182 * 3f64.sqrt() * 0.005;

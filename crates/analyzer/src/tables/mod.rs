@@ -30,9 +30,11 @@ enum Col {
     Ts(TimestampNanosecondBuilder),
 }
 
-/// Rows a table holds before [`Table::flush_if_full`] writes them out: about a few MB of
-/// builders, and big enough for Parquet's pages.
-const FLUSH_ROWS: usize = 64 * 1024;
+/// Rows a table holds before [`Table::flush_if_full`] hands them to the Parquet writer. The
+/// file does not depend on it (the writer cuts pages by size and row groups by rows), only
+/// what is held: the builders, and the batch made of them. At 64 Ki rows the tables open
+/// during the attribution held ~25 MiB of an hour's peak (`bench/README.md`, session 17).
+const FLUSH_ROWS: usize = 8 * 1024;
 
 /// A table under construction. Columns are declared first; each row then gives every column
 /// once, in order, through the typed `push_*` calls. Tables that grow with the trace (one row
