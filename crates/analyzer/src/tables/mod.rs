@@ -384,6 +384,47 @@ mod tests {
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "removed");
     }
 
+    /// The writer cuts pages by size and row groups by rows: when rows reach it, in batches of
+    /// [`FLUSH_ROWS`] or all at once, does not change the file (so the batch size can be set
+    /// by memory alone).
+    #[test]
+    fn the_file_does_not_depend_on_when_rows_are_flushed() {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let part = Partition {
+            run: "r".into(),
+            host: "h".into(),
+            part: "part-0".into(),
+            labels: Vec::new(),
+        };
+        let n = 3 * FLUSH_ROWS + 7;
+        let bytes = |flush: bool| {
+            let d = tempfile::tempdir().unwrap();
+            // Row groups that end inside a batch.
+            let mut t = Table::keyed("t")
+                .row_groups_of(FLUSH_ROWS + FLUSH_ROWS / 3)
+                .str("name")
+                .u64("n")
+                .f64("x")
+                .ts("at");
+            for i in 0..n {
+                t.push_key("r", "h")
+                    .push_str(&format!("activation-{}", i % 977))
+                    .push_u64((i % 5 != 0).then_some(i as u64))
+                    .push_f64(Some((i as f64).sqrt()))
+                    .push_ts(Some(1_700_000_000_000_000_000 + i as i64 * 1_000_003));
+                if flush {
+                    t.flush_if_full(d.path(), &part).unwrap();
+                }
+            }
+            let p = t.write(d.path(), &part).unwrap();
+            let r = SerializedFileReader::new(std::fs::File::open(&p).unwrap()).unwrap();
+            (std::fs::read(&p).unwrap(), r.metadata().num_row_groups())
+        };
+        let (flushed, whole) = (bytes(true), bytes(false));
+        assert_eq!(whole.1, 3, "row groups of FLUSH_ROWS and a third");
+        assert!(flushed == whole, "the same bytes");
+    }
+
     #[test]
     fn a_table_is_written_and_read_back() {
         let d = tempfile::tempdir().unwrap();
