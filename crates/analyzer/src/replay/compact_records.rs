@@ -8,7 +8,8 @@
 //! ~200 B, 48 B kept; `bench/README.md`).
 
 use std::collections::HashSet;
-use std::sync::Arc;
+
+use super::text::Text;
 
 use pws_trace::records::{
     ActivationRecord, ActivationSource, CgroupEvent, CgroupOp, ContainerEvent, ContainerOp,
@@ -20,11 +21,11 @@ use pws_trace::records::{
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompactRecord {
     pub activation_id: Box<str>,
-    pub namespace: Arc<str>,
-    pub action: Arc<str>,
-    pub version: Arc<str>,
+    pub namespace: Text,
+    pub action: Text,
+    pub version: Text,
     pub source: ActivationSource,
-    pub kind: Arc<str>,
+    pub kind: Text,
     pub start_type: StartType,
     pub start_epoch_ms: u64,
     pub end_epoch_ms: u64,
@@ -33,9 +34,9 @@ pub struct CompactRecord {
     /// `wait_ms`, `init_ms`, `duration_ms`, `status_code`, `memory_limit_mb`, `timeout_ms` and
     /// `platform_cpu_ns`, each optional: read with the methods of those names.
     pub numbers: Numbers,
-    pub container_id: Arc<str>,
-    pub path: Arc<str>,
-    pub caused_by: Arc<str>,
+    pub container_id: Text,
+    pub path: Text,
+    pub caused_by: Text,
 }
 
 /// A record's optional numbers. Packed, with one byte saying which are known: as seven
@@ -106,7 +107,7 @@ impl CompactRecord {
 impl CompactRecord {
     /// A record with no text and no times: what is left where one was moved out.
     pub fn empty() -> Self {
-        let none: Arc<str> = Arc::from("");
+        let none = Text::default();
         Self {
             activation_id: Box::from(""),
             namespace: none.clone(),
@@ -142,7 +143,7 @@ pub struct CompactCgroupEvent {
     pub op: CgroupOp,
     pub cgroup_id: u64,
     pub hierarchy: u32,
-    pub path: Arc<str>,
+    pub path: Text,
     pub pid: u32,
 }
 
@@ -160,12 +161,12 @@ pub struct CompactContainerEvent {
     pub ts_ns: u64,
     pub op: ContainerOp,
     pub source: ActivationSource,
-    pub container_id: Arc<str>,
+    pub container_id: Text,
     pub activation_id: Box<str>,
-    pub action: Arc<str>,
-    pub namespace: Arc<str>,
+    pub action: Text,
+    pub namespace: Text,
     pub start_type: StartType,
-    pub cgroup_path: Arc<str>,
+    pub cgroup_path: Text,
 }
 
 impl From<ContainerEvent> for CompactContainerEvent {
@@ -178,16 +179,16 @@ impl From<ContainerEvent> for CompactContainerEvent {
 /// The text every record and event kept so far shares.
 #[derive(Debug, Default)]
 pub struct Interner {
-    strings: HashSet<Arc<str>>,
+    strings: HashSet<Text>,
 }
 
 impl Interner {
     /// `s`, shared with every equal string given before.
-    pub fn get(&mut self, s: String) -> Arc<str> {
+    pub fn get(&mut self, s: String) -> Text {
         if let Some(a) = self.strings.get(s.as_str()) {
             return a.clone();
         }
-        let a: Arc<str> = Arc::from(s);
+        let a = Text::from(s);
         self.strings.insert(a.clone());
         a
     }
@@ -301,8 +302,10 @@ mod tests {
         let a = i.record(record("a1", "hello", ""));
         let b = i.record(record("a2", "hello", ""));
         let c = i.record(record("a3", "other", ""));
-        assert!(Arc::ptr_eq(&a.action, &b.action) && Arc::ptr_eq(&a.container_id, &c.container_id));
-        assert!(!Arc::ptr_eq(&a.action, &c.action));
+        assert!(
+            Text::ptr_eq(&a.action, &b.action) && Text::ptr_eq(&a.container_id, &c.container_id)
+        );
+        assert!(!Text::ptr_eq(&a.action, &c.action));
         assert_eq!(
             (
                 &*b.activation_id,
@@ -351,7 +354,7 @@ mod tests {
             i.cgroup_event(freeze(1, CgroupOp::Freeze)),
             i.cgroup_event(freeze(2, CgroupOp::Thaw)),
         );
-        assert!(Arc::ptr_eq(&a.path, &b.path));
+        assert!(Text::ptr_eq(&a.path, &b.path));
         assert_eq!(
             (b.ts_ns, b.op, b.cgroup_id, b.hierarchy, &*b.path, b.pid),
             (
@@ -380,7 +383,9 @@ mod tests {
             activation_id: "a2".into(),
             ..assign
         });
-        assert!(Arc::ptr_eq(&c.container_id, &d.container_id) && Arc::ptr_eq(&c.action, &d.action));
+        assert!(
+            Text::ptr_eq(&c.container_id, &d.container_id) && Text::ptr_eq(&c.action, &d.action)
+        );
         assert_eq!(
             (
                 c.ts_ns,

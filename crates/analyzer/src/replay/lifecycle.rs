@@ -11,11 +11,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use std::sync::Arc;
-
 use pws_trace::records::{CgroupOp, ContainerOp, StartType};
 
 use super::compact_records::{CompactCgroupEvent, CompactContainerEvent, CompactRecord};
+use super::text::Text;
 
 use super::cpu::Tracepoint;
 
@@ -126,7 +125,7 @@ pub fn cgroups(events: &[CompactCgroupEvent], tracepoints: &[Tracepoint]) -> Vec
     let mut all: BTreeMap<(u32, u64), Cgroup> = BTreeMap::new();
     // Merged in time order: freeze and thaw pair up whatever source reported them. (Paths
     // shared, not copied: an hour holds hundreds of thousands of freeze and thaw events.)
-    let mut evs: Vec<(u64, u32, u64, Arc<str>, CgroupOp)> = events
+    let mut evs: Vec<(u64, u32, u64, Text, CgroupOp)> = events
         .iter()
         .map(|e| (e.ts_ns, e.hierarchy, e.cgroup_id, e.path.clone(), e.op))
         .collect();
@@ -138,7 +137,13 @@ pub fn cgroups(events: &[CompactCgroupEvent], tracepoints: &[Tracepoint]) -> Vec
             "cgroup_unfreeze" => CgroupOp::Thaw,
             _ => continue,
         };
-        evs.push((t.ts_ns, t.root, t.cgroup_id, Arc::from(t.path.as_str()), op));
+        evs.push((
+            t.ts_ns,
+            t.root,
+            t.cgroup_id,
+            Text::from(t.path.as_str()),
+            op,
+        ));
     }
     evs.sort_by_key(|e| e.0);
     for (ts, h, id, path, op) in evs {
@@ -184,7 +189,7 @@ pub fn build(
         cgroups,
         ..Lifecycles::default()
     };
-    let mut by_container: HashMap<Arc<str>, usize> = HashMap::new();
+    let mut by_container: HashMap<Text, usize> = HashMap::new();
     // Borrowed from the events: an hour's hundreds of thousands of ids are not copied.
     let mut assigned: HashMap<&str, (usize, StartType)> = HashMap::new();
     let mut evs: Vec<&CompactContainerEvent> = container_events.iter().collect();

@@ -23,6 +23,7 @@ pub mod package_merge;
 pub mod paused;
 pub mod record_merge;
 pub mod steal_irq;
+pub mod text;
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
