@@ -176,6 +176,7 @@ pub struct HeldOutError {
 impl HeldOutError {
     /// None where the model was scored on nothing (a failed cross-validation, an online
     /// model still learning): its error is unknown.
+    ///
     /// The folds' points are taken: each fold's are dropped once copied (on an hour's trace
     /// they were held, and copied into vectors grown by doubling, through the model's whole
     /// attribution).

@@ -9,12 +9,12 @@
 
 use std::collections::HashSet;
 
-use super::text::Text;
-
 use pws_trace::records::{
     ActivationRecord, ActivationSource, CgroupEvent, CgroupOp, ContainerEvent, ContainerOp,
     StartType,
 };
+
+use super::text::Text;
 
 /// One activation record (`pws_trace::records::ActivationRecord`'s fields, same names), its
 /// text shared and its raw JSON replaced by what the analysis reads from it.
