@@ -59,7 +59,7 @@ fn create_in(dir: &Path) -> Result<File> {
 pub const CHUNK: usize = 256 * 1024;
 
 /// Writes a new spill file record by record: a record's bytes are made in one reused vector,
-/// then buffered out; each record's end offset is returned, for stores that index them.
+/// then buffered out; each record's end offset is returned ([`IndexedWriter`] keeps them).
 #[derive(Debug)]
 pub struct Writer {
     out: BufWriter<File>,
@@ -100,6 +100,77 @@ impl Writer {
             .map_err(|e| e.into_error())
             .with_context(|| format!("writing {what} to the spill file"))?;
         Ok((file, self.at))
+    }
+}
+
+/// Writes records found again by their number: a [`Writer`] and where each record starts (8
+/// bytes a record, in memory). Numbers not written are empty records.
+#[derive(Debug)]
+pub struct IndexedWriter {
+    out: Writer,
+    starts: Vec<u64>,
+}
+
+impl IndexedWriter {
+    pub fn new(what: &'static str) -> Result<Self> {
+        Ok(Self {
+            out: Writer::new(what)?,
+            starts: vec![0],
+        })
+    }
+
+    /// Appends record `n` (numbers in increasing order; those skipped are empty).
+    pub fn record(&mut self, n: usize, fill: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
+        debug_assert!(n + 1 >= self.starts.len(), "records in order");
+        let at = self.starts.last().copied().unwrap_or(0);
+        self.starts.resize(self.starts.len().max(n + 1), at);
+        let end = self.out.record(fill)?;
+        self.starts.push(end);
+        Ok(())
+    }
+
+    /// Appends the record after the last one.
+    pub fn push(&mut self, fill: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
+        self.record(self.starts.len() - 1, fill)
+    }
+
+    pub fn finish(self) -> Result<Indexed> {
+        let (file, _) = self.out.finish()?;
+        let mut starts = self.starts;
+        starts.shrink_to_fit();
+        Ok(Indexed { file, starts })
+    }
+}
+
+/// Records written by an [`IndexedWriter`], read by number.
+#[derive(Debug)]
+pub struct Indexed {
+    file: File,
+    /// Record `n` is bytes `starts[n]..starts[n + 1]`.
+    starts: Vec<u64>,
+}
+
+impl Indexed {
+    /// Records written (the last number written, plus one).
+    pub fn len(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    /// Where record `n` is in the file; None past the last.
+    pub fn range(&self, n: usize) -> Option<(u64, u64)> {
+        Some((*self.starts.get(n)?, *self.starts.get(n + 1)?))
+    }
+
+    /// Record `n`'s bytes (`n < len()`), read through `chunk`.
+    pub fn bytes<'c>(&self, chunk: &'c mut Chunked, n: usize) -> std::io::Result<&'c [u8]> {
+        let end = self.starts[self.len()];
+        chunk.bytes(&self.file, end, self.starts[n], self.starts[n + 1])
+    }
+
+    /// The file, for tests that cut it short.
+    #[cfg(test)]
+    pub fn file(&self) -> &File {
+        &self.file
     }
 }
 

@@ -13,21 +13,16 @@
 //! nanoseconds (f64). Values are written bit for bit, so the
 //! attribution reads what the join computed.
 
-use std::fs::File;
-
 use anyhow::Result;
 
 use crate::replay::cpu::Usage;
-use crate::spill::{count, put_usage, take, usage_into, Chunked};
+use crate::spill::{count, put_usage, take, usage_into, Chunked, Indexed, IndexedWriter};
 
-/// The spilled runs of every activation.
+/// The spilled runs of every activation, one record an activation (`spill::Indexed`).
 #[derive(Debug, Default)]
 pub struct ActivationRuns {
     /// None where nothing was written (no activation was joined).
-    file: Option<File>,
-    /// Activation `a`'s run is bytes `starts[a]..starts[a + 1]`; activations past the end
-    /// have none.
-    starts: Vec<u64>,
+    spilled: Option<Indexed>,
 }
 
 impl ActivationRuns {
@@ -46,16 +41,14 @@ impl ActivationRuns {
 
 /// Writes runs in activation order.
 pub struct RunsWriter {
-    out: crate::spill::Writer,
-    starts: Vec<u64>,
+    out: IndexedWriter,
 }
 
 impl RunsWriter {
     /// A writer to a new spill file.
     pub fn new() -> Result<Self> {
         Ok(Self {
-            out: crate::spill::Writer::new("the activations' usage")?,
-            starts: vec![0],
+            out: IndexedWriter::new("the activations' usage")?,
         })
     }
 
@@ -67,10 +60,7 @@ impl RunsWriter {
         cells: &[((usize, u32), Usage)],
         presence: &[(usize, f64)],
     ) -> Result<()> {
-        debug_assert!(a + 1 >= self.starts.len(), "runs in activation order");
-        let at = self.starts.last().copied().unwrap_or(0);
-        self.starts.resize(self.starts.len().max(a + 1), at);
-        let end = self.out.record(|b| {
+        self.out.record(a, |b| {
             b.extend_from_slice(&count(cells.len()).to_le_bytes());
             b.extend_from_slice(&count(presence.len()).to_le_bytes());
             for ((k, pkg), u) in cells {
@@ -82,19 +72,13 @@ impl RunsWriter {
                 b.extend_from_slice(&(*k as u64).to_le_bytes());
                 b.extend_from_slice(&ns.to_le_bytes());
             }
-        })?;
-        self.starts.push(end);
-        Ok(())
+        })
     }
 
     /// The runs written, for reading.
     pub fn finish(self) -> Result<ActivationRuns> {
-        let (file, _) = self.out.finish()?;
-        let mut starts = self.starts;
-        starts.shrink_to_fit();
         Ok(ActivationRuns {
-            file: Some(file),
-            starts,
+            spilled: Some(self.out.finish()?),
         })
     }
 }
@@ -150,22 +134,16 @@ impl RunReader<'_> {
         self.current = Some(a);
         self.cells.clear();
         self.presence.clear();
-        let starts = &self.runs.starts;
-        let (Some(&from), Some(&to)) = (starts.get(a), starts.get(a + 1)) else {
+        let Some(spilled) = &self.runs.spilled else {
+            return;
+        };
+        let Some((from, to)) = spilled.range(a) else {
             return;
         };
         if from == to {
             return;
         }
-        let file_end = starts.last().copied().unwrap_or(0);
-        let read = match &self.runs.file {
-            Some(file) => self.chunk.bytes(file, file_end, from, to),
-            None => Err(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "no spill file was written",
-            )),
-        };
-        let bytes = match read {
+        let bytes = match spilled.bytes(&mut self.chunk, a) {
             Ok(b) => b,
             Err(e) => {
                 self.error
@@ -292,8 +270,9 @@ mod tests {
             .map(|a| (a, vec![((a, 0), u(a as u64, &[1.0]))], vec![(a, 2.0)]))
             .collect();
         let spilled = written(&runs);
-        let file = spilled.file.as_ref().unwrap();
-        file.set_len(spilled.starts[500] + 5).unwrap();
+        let runs = spilled.spilled.as_ref().unwrap();
+        let (at, _) = runs.range(500).unwrap();
+        runs.file().set_len(at + 5).unwrap();
         let mut r = spilled.reader();
         assert_eq!(r.get(999, 999, 0), None);
         let e = r.error().expect("an error").to_owned();

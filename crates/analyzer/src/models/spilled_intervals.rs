@@ -9,20 +9,18 @@
 //! (u64), its counter count (u32) and counters (f64 each). Values are written bit for bit.
 
 use std::cell::RefCell;
-use std::fs::File;
 use std::rc::Rc;
 
 use anyhow::Result;
 
 use super::dataset::Interval;
 use super::recent_intervals::RecentIntervals;
-use crate::spill::{count, put_usage, take, usage_into, Chunked};
+use crate::spill::{count, put_usage, take, usage_into, Chunked, Indexed, IndexedWriter};
 
 #[derive(Debug)]
 pub struct SpilledIntervals {
-    file: File,
-    /// Interval `i` is bytes `starts[i]..starts[i + 1]`.
-    starts: Vec<u64>,
+    /// One record an interval.
+    spilled: Indexed,
     reader: RefCell<Reader>,
 }
 
@@ -43,20 +41,18 @@ impl std::fmt::Debug for Reader {
 
 /// Writes intervals in order.
 pub struct Writer {
-    out: crate::spill::Writer,
-    starts: Vec<u64>,
+    out: IndexedWriter,
 }
 
 impl SpilledIntervals {
     pub fn writer() -> Result<Writer> {
         Ok(Writer {
-            out: crate::spill::Writer::new("a dataset's intervals")?,
-            starts: vec![0],
+            out: IndexedWriter::new("a dataset's intervals")?,
         })
     }
 
     pub fn len(&self) -> usize {
-        self.starts.len() - 1
+        self.spilled.len()
     }
 
     /// Interval `i` (< `len()`); one with no energy and no usage where the file could not be
@@ -76,8 +72,7 @@ impl SpilledIntervals {
                     .filter(|o| Rc::strong_count(o) == 1 && Rc::weak_count(o) == 0)
                     .unwrap_or_default();
                 let into = Rc::get_mut(&mut iv).expect("held by nobody else");
-                let (from, to) = (self.starts[i], self.starts[i + 1]);
-                let bytes = match chunk.bytes(&self.file, self.starts[self.len()], from, to) {
+                let bytes = match self.spilled.bytes(chunk, i) {
                     Ok(b) => b,
                     Err(e) => {
                         error.get_or_insert_with(|| {
@@ -88,6 +83,7 @@ impl SpilledIntervals {
                     }
                 };
                 if decode_into(bytes, into).is_none() {
+                    let (from, to) = self.spilled.range(i).unwrap_or_default();
                     error.get_or_insert_with(|| {
                         format!("spilled interval {i} is cut short (bytes {from}..{to})")
                     });
@@ -115,7 +111,7 @@ fn unreadable() -> Interval {
 
 impl Writer {
     pub fn push(&mut self, iv: &Interval) -> Result<()> {
-        let end = self.out.record(|b| {
+        self.out.push(|b| {
             b.extend_from_slice(&iv.start.to_le_bytes());
             b.extend_from_slice(&iv.end.to_le_bytes());
             b.extend_from_slice(&iv.energy_j.to_le_bytes());
@@ -126,18 +122,12 @@ impl Writer {
                 b.extend_from_slice(&cg.to_le_bytes());
                 put_usage(b, u);
             }
-        })?;
-        self.starts.push(end);
-        Ok(())
+        })
     }
 
     pub fn finish(self) -> Result<SpilledIntervals> {
-        let (file, _) = self.out.finish()?;
-        let mut starts = self.starts;
-        starts.shrink_to_fit();
         Ok(SpilledIntervals {
-            file,
-            starts,
+            spilled: self.out.finish()?,
             reader: RefCell::new(Reader {
                 chunk: Chunked::default(),
                 recent: RecentIntervals::default(),
@@ -221,7 +211,10 @@ mod tests {
         }
         let s = w.finish().unwrap();
         assert_eq!(s.len(), n);
-        assert!(s.starts[n] > 2 * CHUNK as u64, "several chunks");
+        assert!(
+            s.spilled.range(n - 1).unwrap().1 > 2 * CHUNK as u64,
+            "several chunks"
+        );
         for i in (0..n).chain((0..n).rev()) {
             assert!(same(&s.get(i), &iv(i)), "interval {i}");
         }
@@ -247,7 +240,8 @@ mod tests {
         let s = w.finish().unwrap();
         assert!(same(&s.get(10), &iv(10)));
         s.check().unwrap();
-        s.file.set_len(s.starts[50] + 3).unwrap();
+        let (at, _) = s.spilled.range(50).unwrap();
+        s.spilled.file().set_len(at + 3).unwrap();
         // Past the chunk read before the cut.
         s.reader.borrow_mut().chunk = Chunked::default();
         let lost = s.get(80);
