@@ -180,6 +180,8 @@ pub(crate) struct Analysis {
     pub(crate) sensor_ticks: Option<crate::inputs::hwpc_analysis::SensorTicks>,
     /// SM-busy time per GPU, cgroup and activation (empty without NVML reads).
     pub(crate) gpu: crate::gpu::GpuUsage,
+    /// A synthetic trace's truth, taken out of its metadata at load.
+    pub(crate) truth: crate::models::truth_metadata::TruthMetadata,
 }
 
 impl Analysis {
@@ -313,6 +315,7 @@ fn replay_hwpc(
         joined: None,
         sensor_ticks: Some(r.sensor_ticks),
         gpu: crate::gpu::GpuUsage::default(),
+        truth: Default::default(),
     })
 }
 
@@ -328,6 +331,7 @@ pub(crate) fn replay_trace(
         Opened::Trace(l) => l,
         Opened::Hwpc(h) => return replay_hwpc(h, path, interval, run),
     };
+    let truth = crate::models::truth_metadata::TruthMetadata::take(&mut l.info.metadata);
     crate::memory::phase("load");
     let clock = ClockMap::new(l.clock.clone());
     let (side, perf_blocks) = replay::scan_side_band(&l, progress)?;
@@ -392,15 +396,13 @@ pub(crate) fn replay_trace(
     // The accounting allocates on rayon's threads, from other malloc arenas: what this thread
     // freed would stay resident beside it.
     crate::memory::release_free_heap();
-    let mut pending = crate::join::plan(&life, &grid);
+    let pending = crate::join::plan(&life, &grid);
     crate::memory::phase("join plan");
     // Steal and IRQ time out, and the cells summed per package, as the CPUs are walked.
     let mut rep = replay::replay_perf(&l, &grid, &pending.plan.by_cgroup, perf_blocks, progress)?;
     crate::memory::phase("accounting");
-    // The replay's copy of the segments, per cgroup: read by the walk only.
-    pending.plan.by_cgroup = HashMap::new();
     let package_of = replay::package_of(&l);
-    let mut joined = crate::join::finish(&mut life, pending, &mut rep, &package_of)?;
+    let mut joined = crate::join::finish(&mut life, pending, &mut rep, &grid, &package_of)?;
     crate::memory::phase("join");
     // The activations' totals move out of the join: nothing else reads them.
     let act_usage = std::mem::take(&mut joined.usage.total);
@@ -428,6 +430,7 @@ pub(crate) fn replay_trace(
         joined: Some(joined),
         sensor_ticks: None,
         gpu,
+        truth,
     })
 }
 
@@ -546,6 +549,7 @@ fn write_tables(
 
     // usage: one row per interval, package and cgroup.
     let mut t = Table::keyed("usage")
+        .float_dictionaries()
         .ts("interval_start")
         .ts("interval_end")
         .u64("package")
@@ -710,11 +714,28 @@ fn write_tables(
     if let Some(j) = &an.joined {
         notes.extend(j.notes.iter().cloned());
     }
+    // What the summary and the quality table read of the activations and the join, taken now;
+    // the attribution reads the activations' windows, containers and text only, which go
+    // apart (to disk for the text): the records are not held through it (~35 MB of an hour).
+    let quality = crate::quality::assess(an);
+    let activations = an.life.activations.len();
+    let prewarmed = an
+        .life
+        .activations
+        .iter()
+        .filter(|a| Start::of(a.start_type) == Start::Prewarmed)
+        .count();
+    let containers = an.life.containers.len();
+    let function_containers = an.joined.as_ref().map_or(an.life.containers.len(), |j| {
+        j.evidence.iter().filter(|e| e.is_function()).count()
+    });
+    let acts = crate::attribution::activations::Activations::take(&mut an.life)?;
     // The attribution's models and rows come next: the replay's and the join's freed heap
     // goes back first, not kept beside them.
     crate::memory::release_free_heap();
     crate::memory::phase("tables before attribution");
-    let (attr_files, at, mut written) = crate::attribution::tables(an, cells, args, p)?;
+    let (attr_files, at, mut written) = crate::attribution::tables(an, &acts, cells, args, p)?;
+    drop(acts);
     crate::memory::phase("attribution");
     // The derived tables run polars on its own threads, whose allocations do not reuse what
     // this thread freed: the activations' per-interval usage goes now (nothing below reads
@@ -723,6 +744,9 @@ fn write_tables(
     if let Some(j) = an.joined.as_mut() {
         j.usage.release_cells();
     }
+    // The lifecycles go before polars starts.
+    an.life = crate::replay::lifecycle::Lifecycles::default();
+    an.joined = None;
     crate::memory::release_free_heap();
     let an: &Analysis = an;
     written.activations = activations_part;
@@ -739,7 +763,6 @@ fn write_tables(
         &written, &run, &host, out, p,
     )?);
     crate::memory::phase("derived (polars)");
-    let quality = crate::quality::assess(an);
     files.push(quality.table().write(out, p)?);
     notes.extend(quality.notes());
     for c in &an.rep.per_cpu {
@@ -773,15 +796,6 @@ fn write_tables(
     }
     let sums = crate::derived::accounting::function_sums(&written, &model, policy)?;
     let accounting = crate::summary::accounting(&at, &sums, &model, policy, &written.keys);
-    let prewarmed = an
-        .life
-        .activations
-        .iter()
-        .filter(|a| Start::of(a.start_type) == Start::Prewarmed)
-        .count();
-    let function_containers = an.joined.as_ref().map_or(an.life.containers.len(), |j| {
-        j.evidence.iter().filter(|e| e.is_function()).count()
-    });
     Ok(Summary {
         run,
         host,
@@ -810,10 +824,10 @@ fn write_tables(
             .filter(|s| s.kind == "energy" && s.status == pws_trace::records::SourceStatus::Used)
             .map(|s| s.name.clone())
             .collect(),
-        activations: an.life.activations.len(),
+        activations,
         cold,
         prewarmed,
-        containers: an.life.containers.len(),
+        containers,
         function_containers,
         perf_records: an.rep.per_cpu.iter().map(|c| c.stats.records).sum(),
         perf_samples: an

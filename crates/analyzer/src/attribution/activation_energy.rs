@@ -9,17 +9,18 @@
 
 use std::borrow::Cow;
 
+use super::activations::Activations;
 use crate::analyze::Analysis;
 use crate::models::attribute::{Attributed, Live};
 use crate::models::dataset::{Dataset, Interval};
 use crate::models::model::Model;
 use crate::replay::cpu::Usage;
 
-/// One activation's energy on one counter.
+/// One activation's dynamic energy on one counter under one model: the same under every
+/// idle policy, so computed once per model ([`dynamic`]); the idle part per policy ([`idle`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct ActivationJoules {
+pub struct Dynamic {
     pub dynamic_j: f64,
-    pub idle_j: f64,
     /// Every interval it overlaps had known energy.
     pub complete: bool,
 }
@@ -28,6 +29,8 @@ pub struct ActivationJoules {
 /// presence: read from the join's spilled runs (`join::activation_runs`) as they are asked for,
 /// in activation order.
 pub struct ActivationCells<'a> {
+    /// The activations the cells are of.
+    acts: &'a Activations,
     /// The join's runs (presence, and usage on a CPU), read one activation at a time.
     runs: Option<Reader<'a>>,
     packages: Vec<u32>,
@@ -76,8 +79,9 @@ impl ActivationCells<'_> {
 
 /// The activations' usage on `packages`, the ones a counter covers: the same for every model
 /// and policy.
-pub fn cells<'a>(an: &'a Analysis, packages: &[u32]) -> ActivationCells<'a> {
+pub fn cells<'a>(an: &'a Analysis, acts: &'a Activations, packages: &[u32]) -> ActivationCells<'a> {
     ActivationCells {
+        acts,
         runs: runs_of(an),
         packages: packages.to_vec(),
         gpu: None,
@@ -93,6 +97,11 @@ fn runs_of(an: &Analysis) -> Option<Reader<'_>> {
 }
 
 impl ActivationCells<'_> {
+    /// The activations the cells are of.
+    pub fn activations(&self) -> &Activations {
+        self.acts
+    }
+
     /// The grid the cells are on: a GPU's update windows, else the tables' intervals.
     pub fn grid<'g>(&'g self, an: &'g Analysis) -> &'g crate::replay::grid::Grid {
         self.gpu.map_or(&an.grid, |g| &g.grid)
@@ -115,9 +124,9 @@ pub(crate) fn visit_intervals(
     ai: usize,
     mut f: impl FnMut(usize),
 ) {
-    let r = &an.life.activations[ai].record;
+    let (start, end) = cells.activations().window(ai);
     let mut seen = None::<(usize, usize)>;
-    cells.grid(an).split(r.start_ns, r.end_ns, |k, _, _| {
+    cells.grid(an).split(start, end, |k, _, _| {
         seen = Some(seen.map_or((k, k), |(a, _)| (a, k)));
         f(k);
     });
@@ -129,8 +138,9 @@ pub(crate) fn visit_intervals(
 }
 
 /// The activations' SM-busy time on GPU `device` (none where the trace has no reads of it).
-pub fn gpu_cells(an: &Analysis, device: u32) -> ActivationCells<'_> {
+pub fn gpu_cells<'a>(an: &'a Analysis, acts: &'a Activations, device: u32) -> ActivationCells<'a> {
     ActivationCells {
+        acts,
         // Its presence is the device's own (`gpu::presence`), not the join's.
         runs: None,
         packages: Vec::new(),
@@ -163,32 +173,29 @@ pub(crate) fn share_of_container(
     f.clamp(0.0, 1.0)
 }
 
-/// Per activation (aligned with `an.life.activations`); `cells` from [`cells`] for the counter.
-pub fn split(
+/// Per activation (in the order of `cells.activations()`), its dynamic energy; `cells` from
+/// [`cells`] for the counter. The dynamic rows of `att` are those of every idle policy (only
+/// their idle part differs): any policy's give the same joules.
+pub fn dynamic(
     an: &Analysis,
     ds: &Dataset,
     model: &dyn Model,
     att: &Attributed<'_>,
-    live: &Live,
     cells: &ActivationCells<'_>,
-) -> Vec<ActivationJoules> {
-    let n = an.life.activations.len();
+) -> Vec<Dynamic> {
+    let n = cells.activations().len();
     if an.joined.is_none() {
-        return vec![ActivationJoules::default(); n];
+        return vec![Dynamic::default(); n];
     };
-    // The rows without the live containers' idle energy (`att.share`), added for the
-    // intervals an activation overlaps only.
-    an.life
-        .activations
-        .iter()
-        .enumerate()
-        .map(|(ai, a)| {
-            let Some(cg) = a.container.and_then(|c| an.life.cgroup_id(c)) else {
-                return ActivationJoules::default();
+    (0..n)
+        .map(|ai| {
+            let container = cells.activations().container(ai);
+            let Some(cg) = container.and_then(|c| an.life.cgroup_id(c)) else {
+                return Dynamic::default();
             };
-            let mut out = ActivationJoules {
+            let mut out = Dynamic {
+                dynamic_j: 0.0,
                 complete: true,
-                ..ActivationJoules::default()
             };
             visit_intervals(an, cells, ai, |k| {
                 let iv = &*ds.interval(k);
@@ -196,16 +203,9 @@ pub fn split(
                     out.complete = false;
                     return;
                 }
-                let mut own: Option<(f64, f64)> = att.share(k, cg).map(|s| (s.dynamic_j, s.idle_j));
-                for &c in live.of_cgroup(cg) {
-                    if let Some(j) = att.container_idle(c, k) {
-                        own.get_or_insert((0.0, 0.0)).1 += j;
-                    }
-                }
-                let Some((dj, ij)) = own else {
+                let Some(dj) = att.share(k, cg).map(|s| s.dynamic_j) else {
                     return;
                 };
-                let secs = iv.secs();
                 if let (Some(u), Ok(ci)) = (
                     cells.get(ai, k),
                     iv.cgroups.binary_search_by_key(&cg, |(c, _)| *c),
@@ -213,6 +213,49 @@ pub fn split(
                     let f = share_of_container(model, iv, cg, &u, &iv.cgroups[ci].1);
                     out.dynamic_j += dj * f;
                 }
+            });
+            out
+        })
+        .collect()
+}
+
+/// Per activation (in the order of `cells.activations()`), its idle energy under `att`'s
+/// policy.
+pub fn idle(
+    an: &Analysis,
+    ds: &Dataset,
+    att: &Attributed<'_>,
+    live: &Live,
+    cells: &ActivationCells<'_>,
+) -> Vec<f64> {
+    let n = cells.activations().len();
+    if an.joined.is_none() {
+        return vec![0.0; n];
+    };
+    // The rows without the live containers' idle energy (`att.share`), added for the
+    // intervals an activation overlaps only.
+    (0..n)
+        .map(|ai| {
+            let container = cells.activations().container(ai);
+            let Some(cg) = container.and_then(|c| an.life.cgroup_id(c)) else {
+                return 0.0;
+            };
+            let mut idle_j = 0.0;
+            visit_intervals(an, cells, ai, |k| {
+                let iv = &*ds.interval(k);
+                if !iv.energy_j.is_finite() {
+                    return;
+                }
+                let mut own: Option<f64> = att.share(k, cg).map(|s| s.idle_j);
+                for &c in live.of_cgroup(cg) {
+                    if let Some(j) = att.container_idle(c, k) {
+                        *own.get_or_insert(0.0) += j;
+                    }
+                }
+                let Some(ij) = own else {
+                    return;
+                };
+                let secs = iv.secs();
                 let alive = live
                     .of_cgroup(cg)
                     .iter()
@@ -220,10 +263,10 @@ pub fn split(
                     .map_or(0.0, |&c| live.alive(c, k) * secs * 1e9);
                 let presence = cells.presence(ai, k).unwrap_or(0.0);
                 if alive > 0.0 {
-                    out.idle_j += ij * (presence / alive).min(1.0);
+                    idle_j += ij * (presence / alive).min(1.0);
                 }
             });
-            out
+            idle_j
         })
         .collect()
 }

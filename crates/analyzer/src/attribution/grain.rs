@@ -27,11 +27,12 @@ pub enum Grain {
 /// A second, in ns: the bucket `per-second` sums over.
 const SECOND_NS: u64 = 1_000_000_000;
 
-/// The grid's intervals grouped into the table's rows: `of[i]` is interval `i`'s bucket and
-/// `spans[b]` the span of bucket `b` (whole intervals, so buckets tile the grid).
+/// The grid's intervals grouped into the table's rows: bucket `b` is the intervals
+/// `firsts[b]..firsts[b + 1]` and spans `spans[b]` (whole intervals, so buckets tile the grid).
+/// Per bucket, not per interval: an hour's 10 ms grid has 360,000 intervals.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Buckets {
-    of: Vec<usize>,
+    firsts: Vec<usize>,
     spans: Vec<(u64, u64)>,
 }
 
@@ -42,23 +43,24 @@ impl Buckets {
         match grain {
             Grain::None => None,
             Grain::PerInterval => Some(Self {
-                of: (0..spans.len()).collect(),
+                firsts: (0..=spans.len()).collect(),
                 spans: spans.to_vec(),
             }),
             Grain::PerSecond => {
                 let start = spans.first().map_or(0, |s| s.0);
-                let (mut of, mut out): (Vec<usize>, Vec<(u64, u64)>) = (Vec::new(), Vec::new());
+                let (mut firsts, mut out): (Vec<usize>, Vec<(u64, u64)>) = (Vec::new(), Vec::new());
                 let mut second = None;
-                for &(a, b) in spans {
+                for (i, &(a, b)) in spans.iter().enumerate() {
                     let s = (a - start) / SECOND_NS;
                     if second != Some(s) {
                         second = Some(s);
                         out.push((a, b));
+                        firsts.push(i);
                     }
                     out.last_mut().expect("pushed above").1 = b;
-                    of.push(out.len() - 1);
                 }
-                Some(Self { of, spans: out })
+                firsts.push(spans.len());
+                Some(Self { firsts, spans: out })
             }
         }
     }
@@ -70,12 +72,17 @@ impl Buckets {
 
     /// Bucket `b`'s intervals.
     fn intervals(&self, b: usize) -> std::ops::Range<usize> {
-        let first = self.of.partition_point(|&x| x < b);
-        first..self.of.partition_point(|&x| x <= b)
+        self.firsts[b]..self.firsts[b + 1]
+    }
+
+    /// The bucket of interval `i`.
+    fn of(&self, i: usize) -> usize {
+        self.firsts.partition_point(|&f| f <= i) - 1
     }
 
     fn per_interval(&self) -> bool {
-        self.spans.len() == self.of.len()
+        // As many buckets as intervals.
+        self.firsts.last() == Some(&self.spans.len())
     }
 }
 
@@ -161,7 +168,11 @@ fn sum<E>(
     let mut current = None;
     let mut est = false;
     for s in shares {
-        let b = buckets.of[s.interval];
+        // In order: a bucket's intervals come together, so it is searched for once.
+        let b = match current {
+            Some(b) if buckets.intervals(b).contains(&s.interval) => b,
+            _ => buckets.of(s.interval),
+        };
         if current != Some(b) {
             for (_, r) in std::mem::take(&mut acc) {
                 emit(r)?;
@@ -226,7 +237,9 @@ mod tests {
             })
             .collect();
         let b = Buckets::new(Grain::PerSecond, &spans).unwrap();
-        assert_eq!(b.of, vec![0, 0, 0, 1, 1, 2, 2, 2, 3]);
+        assert_eq!(b.firsts, vec![0, 3, 5, 8, 9]);
+        let of: Vec<usize> = (0..9).map(|i| b.of(i)).collect();
+        assert_eq!(of, vec![0, 0, 0, 1, 1, 2, 2, 2, 3]);
         assert_eq!(b.span(0), (10_000_000_000, 11_200_000_000));
         assert_eq!(b.span(1), (11_200_000_000, 12_000_000_000));
         assert_eq!(b.span(3), (13_200_000_000, 13_600_000_000));

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 
-use super::activation_energy::ActivationJoules;
 use crate::analyze::Analysis;
 use crate::models::attribute::{IdlePolicy, Live, Share};
 
@@ -31,7 +30,9 @@ pub fn per_container(
     idle: &[(f64, f64)],
     live: &Live,
     policy: IdlePolicy,
-    acts: &[ActivationJoules],
+    activations: &super::activations::Activations,
+    // Each activation's joules (dynamic and idle), in order.
+    acts: impl Iterator<Item = f64>,
 ) -> HashMap<usize, f64> {
     // hwpc-sensor reports have no activations: no keep-alive to tell apart.
     if an.joined.is_none() {
@@ -51,9 +52,9 @@ pub fn per_container(
             out.insert(ci, total.get(&cg).copied().unwrap_or(0.0));
         }
     }
-    for (a, j) in an.life.activations.iter().zip(acts) {
-        if let Some(k) = a.container.and_then(|ci| out.get_mut(&ci)) {
-            *k -= j.dynamic_j + j.idle_j;
+    for (ai, j) in acts.enumerate() {
+        if let Some(k) = activations.container(ai).and_then(|ci| out.get_mut(&ci)) {
+            *k -= j;
         }
     }
     out

@@ -7,28 +7,39 @@ use std::collections::{HashMap, HashSet};
 use crate::analyze::Analysis;
 use crate::models::attribute::{Live, Presence};
 
-/// The function containers over the grid intervals `spans`, as lifecycles.
-pub fn live_containers(an: &Analysis, spans: &[(u64, u64)]) -> Live {
-    of(an, spans, |_| true)
+/// The function containers over the grid intervals `spans`, as lifecycles; `memory_mb` their
+/// memory limits (`Activations::memory_mb`).
+pub fn live_containers(
+    an: &Analysis,
+    memory_mb: &HashMap<usize, f64>,
+    spans: &[(u64, u64)],
+) -> Live {
+    of(an, memory_mb, spans, |_| true)
 }
 
 /// Those of a GPU: the function containers that ran on it or held its memory
 /// (`gpu::Device::holders`). A container that never touched a GPU is not kept warm for it, so
 /// it pays none of its idle power.
-pub fn gpu_containers(an: &Analysis, spans: &[(u64, u64)], device: u32) -> Live {
+pub fn gpu_containers(
+    an: &Analysis,
+    memory_mb: &HashMap<usize, f64>,
+    spans: &[(u64, u64)],
+    device: u32,
+) -> Live {
     let holders = an.gpu.devices.get(&device).map(|d| &d.holders);
-    of(an, spans, |cg| holders.is_some_and(|h| h.contains(&cg)))
+    of(an, memory_mb, spans, |cg| {
+        holders.is_some_and(|h| h.contains(&cg))
+    })
 }
 
 /// The function containers whose cgroup `keep` takes.
-fn of(an: &Analysis, spans: &[(u64, u64)], keep: impl Fn(u64) -> bool) -> Live {
+fn of(
+    an: &Analysis,
+    mem: &HashMap<usize, f64>,
+    spans: &[(u64, u64)],
+    keep: impl Fn(u64) -> bool,
+) -> Live {
     let end = an.grid.end();
-    let mut mem: HashMap<usize, f64> = HashMap::new();
-    for a in &an.life.activations {
-        if let (Some(c), Some(m)) = (a.container, a.record.memory_limit_mb()) {
-            mem.insert(c, m as f64);
-        }
-    }
     // A container cgroup with containers below it and no activation of its own (a Kubernetes
     // pod, a load generator's parent cgroup) only groups them: its children pay, not it too.
     let mut parents: HashSet<&str> = HashSet::new();

@@ -8,6 +8,7 @@
 //! activation once per domain.
 
 pub mod activation_energy;
+pub mod activations;
 pub mod grain;
 pub mod keep_alive;
 pub mod live_containers;
@@ -29,7 +30,6 @@ use crate::models::per_function::{Groups, PerFunction};
 use crate::replay::cpu::Usage;
 use crate::replay::energy_gaps::Status;
 use crate::tables::{Partition, Table};
-use activation_energy::ActivationJoules;
 
 /// `activation_energy`'s row groups: small enough that a (domain, model) read alone
 /// decodes little beyond its own rows, large enough to compress (at 64 Ki rows the table was a
@@ -73,9 +73,10 @@ pub struct Attribution {
 /// of `--attribution`, or not at all), `activation_energy` and `container_energy`, and says
 /// where the parts the derived tables read are (`activations` is the caller's).
 /// `cells` are the replay's per-package cells, on disk: each counter's dataset reads its
-/// packages'.
+/// packages'. `acts` are the activations (taken out of `an`'s lifecycles).
 pub fn tables(
     an: &Analysis,
+    acts: &activations::Activations,
     cells: crate::replay::PackageCells,
     args: &RunArgs,
     p: &Partition,
@@ -86,8 +87,11 @@ pub fn tables(
             .to_realtime_ns(ns)
             .and_then(|v| i64::try_from(v).ok())
     };
-    let spans: Vec<(u64, u64)> = (0..an.grid.len()).map(|i| an.grid.span(i)).collect();
-    let live = live_containers::live_containers(an, &spans);
+    // The grid's intervals as spans: made when a dataset or the buckets are, not held through
+    // the attribution (6 MB for an hour's 10 ms grid).
+    let grid_spans =
+        || -> Vec<(u64, u64)> { (0..an.grid.len()).map(|i| an.grid.span(i)).collect() };
+    let live = live_containers::live_containers(an, acts.memory_mb(), &grid_spans());
     let mut t_models = Table::keyed("models")
         .str("domain")
         .u64("package")
@@ -108,6 +112,7 @@ pub fn tables(
         .f64("rmse_w")
         .str("fit_error");
     let mut t_attr = Table::keyed("attribution")
+        .float_dictionaries()
         .ts("interval_start")
         .ts("interval_end")
         .str("domain")
@@ -122,7 +127,7 @@ pub fn tables(
         .f64("energy_j")
         .f64("dynamic_j")
         .f64("idle_j");
-    let buckets = grain::Buckets::new(args.attribution, &spans);
+    let buckets = grain::Buckets::new(args.attribution, &grid_spans());
     // A cgroup's name and container id, made once rather than for each of its rows.
     let mut names: rustc_hash::FxHashMap<u64, (String, String)> = Default::default();
     let mut out = Attribution::default();
@@ -211,7 +216,7 @@ pub fn tables(
             let (gpu, ds, act_cells, models, resolution);
             if is_gpu(e) {
                 // Attributed on its own update windows (`gpu::Device::grid`), by SM time.
-                let g = GpuBasis::new(an, e, args.attribution);
+                let g = GpuBasis::new(an, acts, e, args.attribution);
                 let sm_cells = an
                     .gpu
                     .devices
@@ -220,7 +225,7 @@ pub fn tables(
                     .unwrap_or_default();
                 let columns = vec![crate::gpu::utilization::SM_BUSY.to_owned()];
                 ds = Dataset::from_unsorted(columns, &g.spans, &known(&g.energy), sm_cells)?;
-                act_cells = activation_energy::gpu_cells(an, e.package);
+                act_cells = activation_energy::gpu_cells(an, acts, e.package);
                 models = gpu_models(an, e.package, &ds, args, &groups);
                 resolution = uncertainty::Resolution::measure_gpu(an, e);
                 *out.total.entry(domain.clone()).or_default() += g.energy.total_j();
@@ -231,7 +236,7 @@ pub fn tables(
                 // One package (every counter but psys on a multi-socket server): its cells, read
                 // from disk; several: summed.
                 ds = match scope.as_slice() {
-                    [one] => Dataset::new(columns, &spans, &known(e), cells[one].iter())?,
+                    [one] => Dataset::new(columns, &grid_spans(), &known(e), cells[one].iter())?,
                     many => {
                         let mut sum: HashMap<(usize, u64), Usage> = HashMap::new();
                         for c in many.iter().flat_map(|p| cells[p].iter()) {
@@ -243,10 +248,10 @@ pub fn tables(
                         let mut sum: Vec<_> =
                             sum.into_iter().map(|((i, cg), u)| (i, cg, u)).collect();
                         sum.sort_unstable_by_key(|c| (c.0, c.1));
-                        Dataset::from_unsorted(columns, &spans, &known(e), sum)?
+                        Dataset::from_unsorted(columns, &grid_spans(), &known(e), sum)?
                     }
                 };
-                act_cells = activation_energy::cells(an, &scope);
+                act_cells = activation_energy::cells(an, acts, &scope);
                 models = cpu_models(an, e, &ds, args, &groups, &mut out.notes);
                 resolution = uncertainty::Resolution::measure(an, e);
                 *out.total.entry(domain.clone()).or_default() += e.total_j();
@@ -275,7 +280,7 @@ pub fn tables(
             }
         }
         for model_name in &model_names {
-            let mut activations = per_activation::PerActivation::new(an.life.activations.len());
+            let mut activations = per_activation::PerActivation::new(acts.len());
             for c in ctxs.iter_mut() {
                 let CounterCtx {
                     e,
@@ -343,6 +348,9 @@ pub fn tables(
                         .collect();
                 act_cells.check()?;
                 ds.check()?;
+                // The activations' dynamic joules, taken with the first policy's rows (every
+                // policy's dynamic rows are the same).
+                let mut dynamic: Vec<activation_energy::Dynamic> = Vec::new();
                 for (pi, &policy) in policies.iter().enumerate() {
                     // The uncertainty and completeness do not depend on the policy: taken once.
                     let first_policy = pi == 0;
@@ -413,25 +421,28 @@ pub fn tables(
                             map.insert(key.clone(), sum);
                         }
                     }
-                    let acts: Vec<ActivationJoules> =
-                        activation_energy::split(an, ds, m.as_ref(), &att, live, act_cells);
+                    if first_policy {
+                        dynamic = activation_energy::dynamic(an, ds, m.as_ref(), &att, act_cells);
+                    }
+                    let idle = activation_energy::idle(an, ds, &att, live, act_cells);
                     act_cells.check()?;
                     ds.check()?;
-                    for (ai, j) in acts.iter().enumerate() {
-                        if an.life.activations[ai].container.is_none() {
+                    for (ai, (d, &idle_j)) in dynamic.iter().zip(&idle).enumerate() {
+                        if acts.container(ai).is_none() {
                             continue;
                         }
                         let part = per_activation::Part {
-                            dynamic_j: j.dynamic_j,
-                            idle_j: j.idle_j,
-                            complete: j.complete,
+                            dynamic_j: d.dynamic_j,
+                            idle_j,
+                            complete: d.complete,
                             measured: e.is_measured(),
                             bound: bounds[ai],
                         };
                         activations.add(ai, &key, &part, first_policy);
                     }
+                    let joules = dynamic.iter().zip(&idle).map(|(d, i)| d.dynamic_j + i);
                     for (ci, k) in
-                        keep_alive::per_container(an, totals, &att.idle, live, policy, &acts)
+                        keep_alive::per_container(an, totals, &att.idle, live, policy, acts, joules)
                     {
                         *keep_alive.entry((ci, key.clone())).or_default() += k;
                     }
@@ -440,16 +451,16 @@ pub fn tables(
             // This (domain, model): activation by activation, then by idle policy; each
             // (domain, model) is a run of row groups the derived tables read alone
             // (`derived::rows`).
+            let mut texts = acts.texts();
             for (ai, (domain, model, policy), j) in activations.iter_by_block() {
-                let act = &an.life.activations[ai];
-                let a = &act.record;
+                let a = texts.get(ai)?;
                 let bounds = uncertainty::dynamic_bounds(&j);
                 t_act
                     .push_key(run, host)
-                    .push_str(&a.activation_id)
-                    .push_str(&a.action)
-                    .push_str(&a.namespace)
-                    .push_str(&act.start_type.to_string())
+                    .push_str(a.activation_id)
+                    .push_str(a.action)
+                    .push_str(a.namespace)
+                    .push_str(a.start_type)
                     .push_str(domain)
                     .push_str(model)
                     .push_str(policy)
@@ -569,7 +580,7 @@ fn cpu_models(
     if sw.estimated() {
         models.push(Box::new(sw));
     }
-    if let Some(t) = crate::models::truth::Truth::from_metadata(&an.l.info.metadata, ds) {
+    if let Some(t) = crate::models::truth::Truth::new(&an.truth, ds) {
         models.push(Box::new(t));
     }
     models
@@ -593,8 +604,7 @@ fn gpu_models(
             args.comparison.per_function_prior,
         )),
     ];
-    if let Some(t) = crate::models::gpu_truth::GpuTruth::from_metadata(&an.l.info.metadata, device)
-    {
+    if let Some(t) = crate::models::gpu_truth::GpuTruth::new(&an.truth, device) {
         models.push(Box::new(t));
     }
     models
@@ -610,14 +620,19 @@ struct GpuBasis {
 }
 
 impl GpuBasis {
-    fn new(an: &Analysis, e: &crate::replay::energy::Energy, grain: grain::Grain) -> Self {
+    fn new(
+        an: &Analysis,
+        acts: &activations::Activations,
+        e: &crate::replay::energy::Energy,
+        grain: grain::Grain,
+    ) -> Self {
         let grid = an.gpu.devices.get(&e.package).map_or(&an.grid, |d| &d.grid);
         let spans: Vec<(u64, u64)> = (0..grid.len()).map(|i| grid.span(i)).collect();
         let energy = e
             .series(&an.l.energy)
             .map_or_else(|| e.clone(), |s| crate::replay::energy::one(s, grid));
         Self {
-            live: live_containers::gpu_containers(an, &spans, e.package),
+            live: live_containers::gpu_containers(an, acts.memory_mb(), &spans, e.package),
             buckets: grain::Buckets::new(grain, &spans),
             spans,
             energy,

@@ -1,9 +1,10 @@
 //! Every activation's joules under every (domain, model, idle policy), kept as dense columns:
 //! an hour of a busy node has ~10⁵ activations × ~30 keys, and a map keyed by (activation,
 //! key) spent a tree node and two strings on each (1.3 GB for an hour of 50 activations a
-//! second). Per key a column of (dynamic, idle) joules; what does not depend on the idle policy
-//! (whether the energy is complete, measured, and the dynamic energy's uncertainty) is one
-//! column per (domain, model): 16 B per activation and key, plus 24 B per (domain, model).
+//! second). Per key a column of idle joules; what does not depend on the idle policy (the
+//! dynamic joules, whether the energy is complete, measured, and the dynamic energy's
+//! uncertainty) is one column per (domain, model): 9 B per activation and key, plus 32 B per
+//! (domain, model).
 
 use std::collections::HashMap;
 
@@ -13,6 +14,7 @@ use super::{DomainJoules, Key};
 /// One package's part of an activation's energy under one key (`PerActivation::add`).
 #[derive(Debug, Clone, Copy)]
 pub struct Part {
+    /// The same under every idle policy of the model.
     pub dynamic_j: f64,
     pub idle_j: f64,
     /// Every interval it overlaps had known energy (the same under every model and policy).
@@ -32,8 +34,8 @@ pub struct PerActivation {
     /// Key → its (domain, model) in `shared`.
     group_of: Vec<usize>,
     groups: HashMap<(String, String), usize>,
-    /// Per key: (dynamic J, idle J) per activation, and whether it has a value.
-    joules: Vec<Vec<(f64, f64)>>,
+    /// Per key: idle J per activation, and whether it has a value.
+    idle: Vec<Vec<f64>>,
     present: Vec<Vec<bool>>,
     /// Per (domain, model): what every idle policy shares.
     shared: Vec<Vec<Shared>>,
@@ -42,6 +44,7 @@ pub struct PerActivation {
 /// The policy-independent part of [`DomainJoules`].
 #[derive(Debug, Clone, Copy, Default)]
 struct Shared {
+    dynamic_j: f64,
     half_width_sq: f64,
     systematic_j: f64,
     flags: u8,
@@ -72,20 +75,18 @@ impl PerActivation {
         }
         self.keys.push(key.clone());
         self.group_of.push(g);
-        self.joules.push(vec![(0.0, 0.0); self.n]);
+        self.idle.push(vec![0.0; self.n]);
         self.present.push(vec![false; self.n]);
         self.index.insert(key.clone(), self.keys.len() - 1);
         self.keys.len() - 1
     }
 
     /// Adds one package's part of activation `ai`'s energy under `key`. The policy-independent
-    /// part is taken when `shared_too` (the caller's first idle policy, once per package), so
-    /// it is counted once however many policies there are.
+    /// part (the dynamic joules among it) is taken when `shared_too` (the caller's first idle
+    /// policy, once per package), so it is counted once however many policies there are.
     pub fn add(&mut self, ai: usize, key: &Key, part: &Part, shared_too: bool) {
         let k = self.key_index(key);
-        let j = &mut self.joules[k][ai];
-        j.0 += part.dynamic_j;
-        j.1 += part.idle_j;
+        self.idle[k][ai] += part.idle_j;
         self.present[k][ai] = true;
         if !shared_too {
             return;
@@ -93,6 +94,7 @@ impl PerActivation {
         let s = &mut self.shared[self.group_of[k]][ai];
         if s.flags & STARTED == 0 {
             *s = Shared {
+                dynamic_j: 0.0,
                 half_width_sq: 0.0,
                 systematic_j: 0.0,
                 flags: STARTED
@@ -101,6 +103,7 @@ impl PerActivation {
                     | if part.measured { MEASURED } else { 0 },
             };
         }
+        s.dynamic_j += part.dynamic_j;
         if !part.complete {
             s.flags &= !COMPLETE;
         }
@@ -125,11 +128,10 @@ impl PerActivation {
         if !*self.present[k].get(ai)? {
             return None;
         }
-        let (dynamic_j, idle_j) = self.joules[k][ai];
         let s = self.shared[self.group_of[k]][ai];
         Some(DomainJoules {
-            dynamic_j,
-            idle_j,
+            dynamic_j: s.dynamic_j,
+            idle_j: self.idle[k][ai],
             complete: s.flags & COMPLETE != 0,
             measured: s.flags & MEASURED != 0,
             half_width_sq: (s.flags & HAS_HALF_WIDTH != 0).then_some(s.half_width_sq),

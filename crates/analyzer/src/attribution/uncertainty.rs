@@ -297,9 +297,9 @@ pub struct Exposure {
     pub length_s: f64,
 }
 
-/// Each activation's exposure on the counter of `ds` (aligned with `an.life.activations`;
+/// Each activation's exposure on the counter of `ds` (in the order of `cells.activations()`;
 /// `cells` from `activation_energy::cells`): its share of every interval exactly as
-/// `activation_energy::split` gives it, which depends on the model but not the idle policy.
+/// `activation_energy::dynamic` gives it, which depends on the model but not the idle policy.
 /// Made as they are read, in activation order.
 pub fn exposures<'a, 'c>(
     an: &'a Analysis,
@@ -310,12 +310,14 @@ pub fn exposures<'a, 'c>(
     // Recent intervals → (their cgroups' weights, their sum, their predicted power).
     let mut per_interval = RecentIntervals::<(Vec<f64>, f64, f64)>::default();
     let idle_w = model.idle_w();
-    an.life.activations.iter().enumerate().map(move |(ai, a)| {
+    (0..cells.activations().len()).map(move |ai| {
+        let (start, end) = cells.activations().window(ai);
         let mut x = Exposure {
-            length_s: a.record.end_ns.saturating_sub(a.record.start_ns) as f64 / 1e9,
+            length_s: end.saturating_sub(start) as f64 / 1e9,
             ..Exposure::default()
         };
-        let Some(cg) = a.container.and_then(|c| an.life.cgroup_id(c)) else {
+        let container = cells.activations().container(ai);
+        let Some(cg) = container.and_then(|c| an.life.cgroup_id(c)) else {
             return x;
         };
         let mut prev = 0.0;
@@ -334,7 +336,7 @@ pub fn exposures<'a, 'c>(
                 cells.get(ai, k),
                 iv.cgroups.binary_search_by_key(&cg, |(c, _)| *c),
             ) {
-                // The same part of the container as `activation_energy::split` gives.
+                // The same part of the container as `activation_energy::dynamic` gives.
                 let f = share_of_container(model, iv, cg, &u, &iv.cgroups[ci].1);
                 if *sum_w > 0.0 {
                     s = f * w[ci].max(0.0) / *sum_w;

@@ -83,6 +83,7 @@ pub fn finish(
     life: &mut Lifecycles,
     p: Pending,
     rep: &mut Replayed,
+    grid: &Grid,
     package_of: &HashMap<u32, u32>,
 ) -> anyhow::Result<Joined> {
     let usage = SegmentUsage::gather(
@@ -131,7 +132,7 @@ pub fn finish(
         .collect();
     Ok(Joined {
         evidence: function_containers::classify(life),
-        usage: windows::apportion(&p.plan, &joined, &usage, life.activations.len())?,
+        usage: windows::apportion(&p.plan, grid, &joined, &usage, life.activations.len())?,
         notes,
     })
 }

@@ -22,16 +22,6 @@ use super::activation_runs::{ActivationRuns, RunsWriter};
 use crate::replay::cpu::{Usage, Window};
 use crate::replay::grid::Grid;
 
-/// A span of one cgroup inside one interval, kept apart by the replay (its cgroup is the
-/// `Plan::by_cgroup` key that lists it: not repeated in each of an hour's millions).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Segment {
-    /// Grid interval holding it, when inside the grid.
-    pub interval: Option<usize>,
-    pub start: u64,
-    pub end: u64,
-}
-
 /// One (activation, cgroup) window and the segments it covers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedWindow {
@@ -40,11 +30,16 @@ pub struct PlannedWindow {
     pub segments: Range<usize>,
 }
 
+/// Segments: spans of one cgroup inside one interval, kept apart by the replay. A cgroup's
+/// segments are numbered consecutively, in time order, so segment `s` of cgroup `cg` is
+/// `by_cgroup[cg][s - by_cgroup[cg][0].segment]`: no second list of them (an hour holds a
+/// million, and that list was 30 MB of the accounting's peak).
 #[derive(Debug, Default)]
 pub struct Plan {
-    /// Cgroup → its segments (sorted, not overlapping), for the replay.
+    /// Cgroup → its segments (sorted, not overlapping), for the replay and the split.
     pub by_cgroup: HashMap<u64, Vec<Window>>,
-    pub segments: Vec<Segment>,
+    /// How many segments there are (all cgroups').
+    pub segments: usize,
     /// Sorted by (activation, cgroup), so found by a binary search (a map of them was a
     /// tenth of the join at 200 activations a second).
     pub windows: Vec<PlannedWindow>,
@@ -81,18 +76,13 @@ impl Plan {
             for j in 0..bounds.len() - 1 {
                 depth += cover[j];
                 if depth > 0 {
-                    seg_of[j] = plan.segments.len();
-                    let (start, end) = (bounds[j], bounds[j + 1]);
+                    seg_of[j] = plan.segments;
                     mine.push(Window {
-                        start,
-                        end,
-                        segment: plan.segments.len(),
+                        start: bounds[j],
+                        end: bounds[j + 1],
+                        segment: plan.segments,
                     });
-                    plan.segments.push(Segment {
-                        interval: grid.index(start),
-                        start,
-                        end,
-                    });
+                    plan.segments += 1;
                 }
             }
             plan.by_cgroup.insert(cg, mine);
@@ -124,6 +114,15 @@ impl Plan {
     pub fn window(&self, activation: usize, cgroup: u64) -> Option<&PlannedWindow> {
         self.window_index(activation, cgroup)
             .map(|i| &self.windows[i])
+    }
+
+    /// A window's segments, in time order.
+    pub fn segments_of(&self, w: &PlannedWindow) -> &[Window] {
+        let Some(all) = self.by_cgroup.get(&w.cgroup) else {
+            return &[];
+        };
+        let first = all.first().map_or(0, |x| x.segment);
+        &all[w.segments.start - first..w.segments.end - first]
     }
 }
 
@@ -227,11 +226,12 @@ fn run_starts(sorted_keys: impl Iterator<Item = usize>, n: usize) -> Vec<usize> 
 /// cells go to a spill file as they are made.
 pub fn apportion(
     plan: &Plan,
+    grid: &Grid,
     joined: &[(usize, u64)],
     usage: &SegmentUsage,
     n_activations: usize,
 ) -> anyhow::Result<Apportioned> {
-    let mut n = vec![0u32; plan.segments.len()];
+    let mut n = vec![0u32; plan.segments];
     let wins: Vec<&PlannedWindow> = joined
         .iter()
         .filter_map(|&(a, cg)| plan.window(a, cg))
@@ -244,7 +244,7 @@ pub fn apportion(
     // Each segment's usage by package, in package order (the list is sorted), and where each
     // segment's run starts (a map of small vectors took more than the usage itself).
     let by_seg = &usage.cells;
-    let starts = run_starts(by_seg.iter().map(|((s, _), _)| *s), plan.segments.len());
+    let starts = run_starts(by_seg.iter().map(|((s, _), _)| *s), plan.segments);
     let mut out = Apportioned {
         total: vec![Usage::default(); n_activations],
         ..Apportioned::default()
@@ -261,13 +261,15 @@ pub fn apportion(
         );
         last = Some(w.activation);
         let total = &mut out.total[w.activation];
-        for s in w.segments.clone() {
-            let seg = &plan.segments[s];
+        for seg in plan.segments_of(w) {
+            let s = seg.segment;
             let share = 1.0 / f64::from(n[s]);
             if n[s] > 1 {
                 out.concurrent.insert(w.activation);
             }
-            let Some(k) = seg.interval else { continue };
+            let Some(k) = grid.index(seg.start) else {
+                continue;
+            };
             // The segments come in time order: one interval's are consecutive.
             let part = (seg.end - seg.start) as f64 * share;
             match mine_presence.last_mut() {
@@ -300,7 +302,7 @@ pub fn apportion(
 
 /// CPU time of each planned window, unsplit (what the time-overlap join compares).
 pub fn window_cpu_ns(plan: &Plan, usage: &SegmentUsage) -> Vec<u64> {
-    let mut per_seg = vec![0u64; plan.segments.len()];
+    let mut per_seg = vec![0u64; plan.segments];
     for (s, _, u) in usage.iter() {
         per_seg[s] += u.cpu_ns;
     }
@@ -324,11 +326,9 @@ mod tests {
     fn overlapping_windows_share_their_segments_equally() {
         let grid = Grid::from_times(vec![0, 50, 100]).unwrap();
         let plan = Plan::new(&[(0, 7, 10, 60), (1, 7, 30, 80), (2, 8, 0, 5)], &grid);
-        let of_7: Vec<usize> = plan.by_cgroup[&7].iter().map(|w| w.segment).collect();
-        let segs: Vec<(u64, u64, Option<usize>)> = of_7
+        let segs: Vec<(u64, u64, Option<usize>)> = plan.by_cgroup[&7]
             .iter()
-            .map(|&i| plan.segments[i])
-            .map(|s| (s.start, s.end, s.interval))
+            .map(|s| (s.start, s.end, grid.index(s.start)))
             .collect();
         assert_eq!(
             segs,
@@ -341,7 +341,19 @@ mod tests {
         );
         assert_eq!(plan.window(0, 7).unwrap().segments.len(), 3);
         assert_eq!(plan.window(1, 7).unwrap().segments.len(), 3);
-        let seg = |t: u64| *of_7.iter().find(|&&i| plan.segments[i].start == t).unwrap();
+        let starts = |a: usize| -> Vec<u64> {
+            let w = plan.window(a, 7).unwrap();
+            plan.segments_of(w).iter().map(|s| s.start).collect()
+        };
+        assert_eq!((starts(0), starts(1)), (vec![10, 30, 50], vec![30, 50, 60]));
+        assert_eq!(plan.segments, 5, "cgroup 8's one and cgroup 7's four");
+        let seg = |t: u64| {
+            plan.by_cgroup[&7]
+                .iter()
+                .find(|s| s.start == t)
+                .unwrap()
+                .segment
+        };
         // Two CPUs of packages 0 and 1; segment 30's usage split over both CPUs of package 0.
         let usage = SegmentUsage::gather(vec![
             (
@@ -366,7 +378,7 @@ mod tests {
             keys, want,
             "sorted, one entry per (segment, package), parts summed"
         );
-        let a = apportion(&plan, &[(0, 7), (1, 7)], &usage, 3).unwrap();
+        let a = apportion(&plan, &grid, &[(0, 7), (1, 7)], &usage, 3).unwrap();
         assert_eq!(a.total.len(), 3, "a total for every activation");
         assert_eq!(a.total[0].cpu_ns, 20 + 10 + 5);
         assert_eq!(a.total[1].cpu_ns, 10 + 5 + 20);
@@ -380,7 +392,7 @@ mod tests {
         assert_eq!(r.error(), None);
         assert!(a.concurrent.contains(&0) && a.concurrent.contains(&1));
         // Joined alone, activation 0 gets every segment it covers whole.
-        let alone = apportion(&plan, &[(0, 7)], &usage, 3).unwrap();
+        let alone = apportion(&plan, &grid, &[(0, 7)], &usage, 3).unwrap();
         assert_eq!(alone.total[0].cpu_ns, 50);
         assert!(alone.concurrent.is_empty());
         assert_eq!(plan.window_index(2, 7), None, "no such window");

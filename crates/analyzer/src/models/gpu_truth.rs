@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use super::dataset::{Dataset, Interval};
 use super::linear::FitError;
 use super::model::Model;
+use super::truth_metadata::TruthMetadata;
 use crate::replay::cpu::Usage;
 
 #[derive(Debug, Clone)]
@@ -20,26 +21,18 @@ pub struct GpuTruth {
 }
 
 impl GpuTruth {
-    /// From the trace's `pws.truth` metadata, for GPU `device`, if it has a GPU truth.
-    pub fn from_metadata(metadata: &[(String, String)], device: u32) -> Option<Self> {
-        let text = metadata.iter().find(|(k, _)| k == "pws.truth")?.1.as_str();
-        let v: serde_json::Value = serde_json::from_str(text).ok()?;
-        let g = v.get("gpu")?;
-        let idle_w = g["devices"]
-            .as_array()?
-            .iter()
-            .find(|d| d["index"].as_u64() == Some(device.into()))?["idle_w"]
-            .as_f64()?;
-        let w_at_full_sm: HashMap<u64, f64> = g["cgroup_w_at_full_sm"]
-            .as_object()?
-            .iter()
-            .filter_map(|(k, w)| Some((k.parse().ok()?, w.as_f64()?)))
-            .collect();
-        let mean_w = if w_at_full_sm.is_empty() {
+    /// From the trace's truth (`truth_metadata`), for GPU `device`, if it has a GPU truth.
+    pub fn new(truth: &TruthMetadata, device: u32) -> Option<Self> {
+        let g = truth.gpu.as_ref()?;
+        let idle_w = *g.idle_w.get(&device.into())?;
+        // Summed in cgroup order: a hash map's order would change the last digits run to run.
+        let mean_w = if g.w_at_full_sm.is_empty() {
             0.0
         } else {
-            w_at_full_sm.values().sum::<f64>() / w_at_full_sm.len() as f64
+            g.w_at_full_sm.values().sum::<f64>() / g.w_at_full_sm.len() as f64
         };
+        let w_at_full_sm: HashMap<u64, f64> =
+            g.w_at_full_sm.iter().map(|(&k, &w)| (k, w)).collect();
         Some(Self {
             idle_w,
             w_at_full_sm,

@@ -99,15 +99,15 @@ pub struct Live {
     pub containers: Vec<Presence>,
     /// Per container: the first and last interval it overlaps.
     range: Vec<(usize, usize)>,
-    /// Per interval: Σ alive fractions; Σ running (alive, not frozen) fractions; Σ alive ×
-    /// memory over the containers with a known limit; Σ alive over the others; the sum and the
-    /// number of the known limits of the containers present.
+    /// Per interval: Σ alive fractions; Σ running (alive, not frozen) fractions; `by-memory`'s
+    /// total (Σ alive × memory over the containers with a known limit, plus the fill times Σ
+    /// alive over the others); the fill (the mean known memory limit of the containers
+    /// present, 1 when none is known). Only what the policies read is kept: an hour's 10 ms
+    /// grid is 360,000 intervals, 2.9 MB a column.
     alive: Vec<f64>,
     running: Vec<f64>,
-    alive_mem: Vec<f64>,
-    alive_unknown_mem: Vec<f64>,
-    mem_sum: Vec<f64>,
-    mem_n: Vec<f64>,
+    by_memory: Vec<f64>,
+    fill: Vec<f64>,
     by_cgroup: HashMap<u64, Vec<usize>>,
 }
 
@@ -153,15 +153,26 @@ impl Live {
         let alive = settle(alive, &alive_d);
         let frozen = settle(frozen, &frozen_d);
         let running = alive.iter().zip(&frozen).map(|(a, f)| a - f).collect();
+        let (mem_sum, mem_n) = (settle(zeros(), &msum_d), settle(zeros(), &mn_d));
+        let fill: Vec<f64> = mem_sum
+            .iter()
+            .zip(&mem_n)
+            .map(|(&s, &n)| if n > 0.0 { s / n } else { 1.0 })
+            .collect();
+        let (alive_mem, alive_unknown_mem) = (settle(mem, &mem_d), settle(unk, &unk_d));
+        let by_memory = alive_mem
+            .iter()
+            .zip(&alive_unknown_mem)
+            .zip(&fill)
+            .map(|((m, u), f)| m + f * u)
+            .collect();
         Self {
             bounds,
             range,
             alive,
             running,
-            alive_mem: settle(mem, &mem_d),
-            alive_unknown_mem: settle(unk, &unk_d),
-            mem_sum: settle(zeros(), &msum_d),
-            mem_n: settle(zeros(), &mn_d),
+            by_memory,
+            fill,
             by_cgroup,
             containers,
         }
@@ -201,11 +212,7 @@ impl Live {
     /// The mean known memory limit of the containers present in `i` (1 when none is known):
     /// what a container without one is weighed with.
     pub fn fill(&self, i: usize) -> f64 {
-        if self.mem_n[i] > 0.0 {
-            self.mem_sum[i] / self.mem_n[i]
-        } else {
-            1.0
-        }
+        self.fill[i]
     }
 
     /// Container `c`'s weight in interval `i` under `policy` (0 for the policies that do not
@@ -227,7 +234,7 @@ impl Live {
             IdlePolicy::Unassigned | IdlePolicy::Proportional => 0.0,
             IdlePolicy::Even => self.running[i],
             IdlePolicy::ByLifetime => self.alive[i],
-            IdlePolicy::ByMemory => self.alive_mem[i] + self.fill(i) * self.alive_unknown_mem[i],
+            IdlePolicy::ByMemory => self.by_memory[i],
         }
     }
 
@@ -259,11 +266,18 @@ impl Live {
                 _ => 0.0,
             })
             .collect();
-        // Cumulative density at each bound: plain, and times the fill.
-        let (mut cum, mut cum_fill) = (vec![0.0; n + 1], vec![0.0; n + 1]);
+        // Cumulative density at each bound: plain, and times the fill (read by `by-memory`
+        // only, for the containers without a limit).
+        let mut cum = vec![0.0; n + 1];
         for i in 0..n {
             cum[i + 1] = cum[i] + rate[i];
-            cum_fill[i + 1] = cum_fill[i] + rate[i] * self.fill(i);
+        }
+        let mut cum_fill = Vec::new();
+        if policy == IdlePolicy::ByMemory {
+            cum_fill = vec![0.0; n + 1];
+            for i in 0..n {
+                cum_fill[i + 1] = cum_fill[i] + rate[i] * self.fill(i);
+            }
         }
         Density {
             live: self,

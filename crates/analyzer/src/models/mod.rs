@@ -15,3 +15,4 @@ pub mod smartwatts;
 pub mod smartwatts_model;
 pub mod spilled_intervals;
 pub mod truth;
+pub mod truth_metadata;

@@ -1,10 +1,11 @@
 //! `truth`: the ground truth of a synthetic trace (`pws-analyze synth`), read from its
-//! `pws.truth` metadata, run as a model beside the others so every table shows how far each
+//! `pws.truth` metadata (`truth_metadata`), run as a model beside the others so every table shows how far each
 //! model is from it.
 
 use super::dataset::{Dataset, Interval};
 use super::linear::FitError;
 use super::model::Model;
+use super::truth_metadata::TruthMetadata;
 use crate::replay::cpu::Usage;
 
 #[derive(Debug, Clone)]
@@ -16,18 +17,13 @@ pub struct Truth {
 }
 
 impl Truth {
-    /// From the trace's `pws.truth` metadata, if it has one.
-    pub fn from_metadata(metadata: &[(String, String)], ds: &Dataset) -> Option<Self> {
-        let text = metadata.iter().find(|(k, _)| k == "pws.truth")?.1.as_str();
-        let v: serde_json::Value = serde_json::from_str(text).ok()?;
-        // Power outside what the trace records (DVFS, no counters): no model can be the truth.
-        if v["exact_in_features"] == serde_json::Value::Bool(false) {
-            return None;
-        }
+    /// From the trace's truth (`truth_metadata`), if it has one for the CPUs.
+    pub fn new(truth: &TruthMetadata, ds: &Dataset) -> Option<Self> {
+        let c = truth.cpu?;
         Some(Self {
-            idle_w: v["idle_w"].as_f64()?,
-            w_per_busy_cpu: v["w_per_busy_cpu"].as_f64()?,
-            j_per_instruction: v["j_per_instruction"].as_f64()?,
+            idle_w: c.idle_w,
+            w_per_busy_cpu: c.w_per_busy_cpu,
+            j_per_instruction: c.j_per_instruction,
             instructions: ds.column("instructions"),
         })
     }

@@ -1,11 +1,12 @@
 //! The trace's activation records and lifecycle events as the analysis keeps them: their
-//! repeated text (namespace, action, version, runtime kind, container id, cgroup path) shared
-//! between the records that repeat it, and what the analysis does not read dropped at load (an
-//! activation's raw JSON, once read for the platform's CPU time; the events' `detail`, the
-//! source's own words). An hour of a busy node is hundreds of thousands of records and events
-//! that name a few dozen actions, containers and cgroups: as decoded, each held its own copies
-//! (an activation record ~690 B with its heap, ~300 B kept this way; a freeze or thaw event
-//! ~200 B, 48 B kept; `bench/README.md`).
+//! repeated text (namespace, action, container id, cgroup path) shared between the records that
+//! repeat it, and what the analysis does not read dropped at load (an activation's raw JSON,
+//! once read for the platform's CPU time; its action version, runtime kind, entity path, cause
+//! and wall-clock times, which no table shows; the events' `detail`, the source's own words).
+//! An hour of a busy node is hundreds of thousands of records and events that name a few dozen
+//! actions, containers and cgroups: as decoded, each held its own copies (an activation record
+//! ~690 B with its heap, ~200 B kept this way; a freeze or thaw event ~200 B, 48 B kept;
+//! `bench/README.md`).
 
 use std::collections::HashSet;
 
@@ -16,34 +17,30 @@ use pws_trace::records::{
 
 use super::text::Text;
 
-/// One activation record (`pws_trace::records::ActivationRecord`'s fields, same names), its
-/// text shared and its raw JSON replaced by what the analysis reads from it.
+/// One activation record (those of `pws_trace::records::ActivationRecord`'s fields the
+/// analysis reads, same names), its text shared and its raw JSON replaced by what the analysis
+/// reads from it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompactRecord {
     pub activation_id: Box<str>,
     pub namespace: Text,
     pub action: Text,
-    pub version: Text,
+    /// Which of an activation's records to keep (`record_merge`).
     pub source: ActivationSource,
-    pub kind: Text,
     pub start_type: StartType,
-    pub start_epoch_ms: u64,
-    pub end_epoch_ms: u64,
     pub start_ns: u64,
     pub end_ns: u64,
-    /// `wait_ms`, `init_ms`, `duration_ms`, `status_code`, `memory_limit_mb`, `timeout_ms` and
+    /// `wait_ms`, `init_ms`, `duration_ms`, `status_code`, `memory_limit_mb` and
     /// `platform_cpu_ns`, each optional: read with the methods of those names.
     pub numbers: Numbers,
     pub container_id: Text,
-    pub path: Text,
-    pub caused_by: Text,
 }
 
-/// A record's optional numbers. Packed, with one byte saying which are known: as seven
-/// `Option<u64>` they took 112 B of every record (of an hour's hundreds of thousands), here 64.
+/// A record's optional numbers. Packed, with one byte saying which are known: as six
+/// `Option<u64>` they took 96 B of every record (of an hour's hundreds of thousands), here 56.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Numbers {
-    values: [u64; 7],
+    values: [u64; 6],
     known: u8,
 }
 
@@ -55,7 +52,6 @@ pub enum Number {
     DurationMs,
     StatusCode,
     MemoryLimitMb,
-    TimeoutMs,
     /// The platform's own CPU time for the activation (OpenWhisk's `cgroupUsageUsec`
     /// annotation in the raw record, where it has one), ns.
     PlatformCpuNs,
@@ -112,18 +108,12 @@ impl CompactRecord {
             activation_id: Box::from(""),
             namespace: none.clone(),
             action: none.clone(),
-            version: none.clone(),
             source: ActivationSource::RestApi,
-            kind: none.clone(),
             start_type: StartType::Unknown,
-            start_epoch_ms: 0,
-            end_epoch_ms: 0,
             start_ns: 0,
             end_ns: 0,
             numbers: Numbers::default(),
-            container_id: none.clone(),
-            path: none.clone(),
-            caused_by: none,
+            container_id: none,
         }
     }
 }
@@ -201,24 +191,17 @@ impl Interner {
             .with(Number::DurationMs, r.duration_ms)
             .with(Number::StatusCode, r.status_code)
             .with(Number::MemoryLimitMb, r.memory_limit_mb)
-            .with(Number::TimeoutMs, r.timeout_ms)
             .with(Number::PlatformCpuNs, platform_cpu_ns(&r.raw));
         CompactRecord {
             activation_id: r.activation_id.into_boxed_str(),
             namespace: self.get(r.namespace),
             action: self.get(r.action),
-            version: self.get(r.version),
             source: r.source,
-            kind: self.get(r.kind),
             start_type: r.start_type,
-            start_epoch_ms: r.start_epoch_ms,
-            end_epoch_ms: r.end_epoch_ms,
             start_ns: r.start_ns,
             end_ns: r.end_ns,
             numbers,
             container_id: self.get(r.container_id),
-            path: self.get(r.path),
-            caused_by: self.get(r.caused_by),
         }
     }
 }
@@ -307,14 +290,8 @@ mod tests {
         );
         assert!(!Text::ptr_eq(&a.action, &c.action));
         assert_eq!(
-            (
-                &*b.activation_id,
-                &*b.namespace,
-                &*b.version,
-                &*b.kind,
-                &*b.path
-            ),
-            ("a2", "guest", "0.0.1", "python:3", "guest/hello")
+            (&*b.activation_id, &*b.namespace, &*b.action, b.source),
+            ("a2", "guest", "hello", ActivationSource::RestApi)
         );
         assert_eq!(
             (
@@ -327,12 +304,8 @@ mod tests {
             (3, 4, Some(5), Some(6), Some(256))
         );
         assert_eq!(
-            (
-                b.init_ms(),
-                b.status_code(),
-                b.numbers.get(Number::TimeoutMs)
-            ),
-            (None, Some(0), None),
+            (b.init_ms(), b.status_code()),
+            (None, Some(0)),
             "a zero is known, a missing value is not"
         );
         assert_eq!(b.platform_cpu_ns(), None);

@@ -333,6 +333,19 @@ pub(crate) mod tests {
     use pws_trace::records::ActivationRecord;
     use pws_trace::records::ActivationSource;
 
+    /// Every activation of the trace is held from the load to the attribution: an hour at 200
+    /// a second is 700,000 of them. What the analysis does not read is not kept
+    /// (`compact_records`); this says when that budget grows.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn an_activation_is_kept_in_144_bytes() {
+        assert!(
+            std::mem::size_of::<Activation>() <= 144,
+            "{} B",
+            std::mem::size_of::<Activation>()
+        );
+    }
+
     pub(crate) fn tp(ts: u64, name: &str, id: u64, path: &str) -> Tracepoint {
         Tracepoint {
             ts_ns: ts,

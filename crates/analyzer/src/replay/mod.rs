@@ -4,8 +4,9 @@
 //! each — CPUs are independent, and a CPU's blocks are inflated one at a time; after each round
 //! the CPUs' final cells are summed per package, so memory follows the per-package output
 //! (intervals × cgroups), not the trace or its CPUs.
-//! Blocks are inflated by the first pass and kept for the second up to a budget; the walk over
-//! the small blocks inflates none (a block's CPU is in its inflated payload).
+//! Blocks are inflated by the first pass and kept for the second up to a budget
+//! (`kept_perf_data`, given back as the walks pass it); the walk over the small blocks
+//! inflates none (a block's CPU is in its inflated payload).
 //!
 //! The trace is memory-mapped, and mapped pages that were read count in the resident set: the
 //! first walk gives back what it has passed (the reader's block iterator does), and the per-CPU
@@ -17,6 +18,7 @@ pub mod cpu;
 pub mod energy;
 pub mod energy_gaps;
 pub mod grid;
+pub mod kept_perf_data;
 pub mod lifecycle;
 pub mod package_cells;
 pub mod package_merge;
@@ -40,6 +42,7 @@ use rayon::prelude::*;
 use crate::progress::InputProgress;
 use cpu::{Cells, Columns, CpuReplay, Window};
 use grid::Grid;
+use kept_perf_data::KeptPerfData;
 use package_merge::PackageMerge;
 
 /// Everything of a trace except its perf data, and where the perf data is.
@@ -173,11 +176,17 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
         info.with_context(|| format!("{} has no trace-info block", path.display()))?;
     let attrs = PerfAttrs::new(&info.perf_events)
         .with_context(|| format!("perf event descriptions in {}", path.display()))?;
-    for s in &energy {
+    for s in &mut energy {
         if let Some(last) = s.samples.last() {
             end_ns = end_ns.max(last.ts_ns);
         }
+        // Grown block by block: without this, up to half again is spare room, held to the end.
+        s.samples.shrink_to_fit();
     }
+    // Held until the lifecycles are built (the records longer: they become them).
+    activations.shrink_to_fit();
+    cgroup_events.shrink_to_fit();
+    containers.shrink_to_fit();
     Ok(Loaded {
         trace,
         info,
@@ -279,7 +288,7 @@ pub struct PerfBlocks {
     /// One anonymous mapping for every kept payload: one allocation, and faulted in by huge
     /// pages where the kernel gives them. A fresh buffer per block cost more in page faults
     /// (a 4 KiB fault per page, 14,000 of them for 56 MB) than inflating it again.
-    kept: Option<memmap2::MmapMut>,
+    kept: KeptPerfData,
 }
 
 /// The side band of every CPU's perf stream: lifecycle tracepoints and cgroup paths.
@@ -310,17 +319,9 @@ pub fn scan_side_band(
         })
         .collect();
     let total: usize = keep.iter().sum();
-    let mut kept = (total > 0)
-        .then(|| -> Result<memmap2::MmapMut> {
-            let m = memmap2::MmapMut::map_anon(total)
-                .with_context(|| format!("mapping {total} bytes for inflated perf data"))?;
-            // Advisory: without huge pages it is faulted in by 4 KiB pages, only slower.
-            let _ = m.advise(memmap2::Advice::HugePage);
-            Ok(m)
-        })
-        .transpose()?;
+    let mut kept = KeptPerfData::new(total)?;
     let mut slots: Vec<(usize, &mut [u8])> = Vec::with_capacity(keep.len());
-    let mut rest: &mut [u8] = kept.as_deref_mut().unwrap_or_default();
+    let mut rest: &mut [u8] = kept.bytes_mut();
     let mut at = 0;
     for &n in &keep {
         let (slot, r) = std::mem::take(&mut rest).split_at_mut(n);
@@ -455,7 +456,7 @@ pub fn replay_perf_in_rounds(
 ) -> Result<Replayed> {
     let round_ns = round_ns.max(1);
     let columns = Columns::new(&l.attrs);
-    let kept: &[u8] = blocks.kept.as_deref().unwrap_or_default();
+    let mut kept = blocks.kept;
     let readings = steal_irq::readings(&l.cpu_stat);
     let clock = steal_irq::clock_columns(&columns.names);
     let mut report = steal_irq::Report::of(&l.cpu_stat, &readings);
@@ -474,6 +475,7 @@ pub fn replay_perf_in_rounds(
                 .map(|r| steal_irq::CpuSteal::new(cpu, r, grid, &clock)),
             inflater: Inflater::new(),
             done: None,
+            next_kept: 0,
         })
         .collect();
     let mut merge = PackageMerge::new(
@@ -495,12 +497,16 @@ pub fn replay_perf_in_rounds(
             .max(behind.map_or(0, |t| t.saturating_add(round_ns)));
         let given: Vec<(Cells, usize)> = streams
             .par_iter_mut()
-            .map(|s| s.advance(until, l, kept, progress))
+            .map(|s| s.advance(until, l, kept.bytes(), progress))
             .collect::<Result<_>>()?;
         for (n, (cells, horizon)) in given.into_iter().enumerate() {
             merge.push(n, cells, horizon);
         }
         merge.advance()?;
+        // Every kept block still to be read starts at or after the first one each walk has
+        // yet to read: what is before it is done with.
+        let pending = streams.iter_mut().filter_map(|s| s.next_kept()).min();
+        kept.release_before(pending.unwrap_or(usize::MAX));
     }
     let mut per_cpu = Vec::with_capacity(streams.len());
     for s in streams {
@@ -536,9 +542,24 @@ struct Stream<'a> {
     /// At the end of the stream: what the walk gave (its cells handed over) and, with
     /// readings, the steal and IRQ time taken out.
     done: Option<(CpuReplay, Option<steal_irq::CpuFigures>)>,
+    /// No kept block before this one is still to be read (`Stream::next_kept`).
+    next_kept: usize,
 }
 
 impl Stream<'_> {
+    /// Where, in the kept data, the first kept block this walk has still to read starts.
+    /// A CPU's kept blocks lie in its own order in the kept data, so none after it is earlier.
+    fn next_kept(&mut self) -> Option<usize> {
+        self.next_kept = self.next_kept.max(self.next);
+        while let Some(b) = self.blocks.get(self.next_kept) {
+            if let Some(r) = &b.kept {
+                return Some(r.start);
+            }
+            self.next_kept += 1;
+        }
+        None
+    }
+
     /// Feeds blocks until the walk has charged past `until` (or the stream ends) and returns
     /// the cells now final, steal and IRQ time taken out, with the interval before which
     /// this CPU has given all of its cells.

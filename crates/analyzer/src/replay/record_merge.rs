@@ -80,7 +80,6 @@ fn fill(r: &mut CompactRecord, log: &CompactRecord) {
         Number::DurationMs,
         Number::StatusCode,
         Number::MemoryLimitMb,
-        Number::TimeoutMs,
     ] {
         if r.numbers.get(n).is_none() {
             r.numbers.set(n, log.numbers.get(n));
@@ -88,10 +87,8 @@ fn fill(r: &mut CompactRecord, log: &CompactRecord) {
     }
     for (mine, theirs) in [
         (&mut r.container_id, &log.container_id),
-        (&mut r.path, &log.path),
         (&mut r.namespace, &log.namespace),
         (&mut r.action, &log.action),
-        (&mut r.kind, &log.kind),
     ] {
         if mine.is_empty() {
             *mine = theirs.clone();
@@ -100,7 +97,6 @@ fn fill(r: &mut CompactRecord, log: &CompactRecord) {
     // Times go together: an unplaced record takes the log's span whole.
     if r.start_ns == 0 || r.end_ns == 0 {
         (r.start_ns, r.end_ns) = (log.start_ns, log.end_ns);
-        (r.start_epoch_ms, r.end_epoch_ms) = (log.start_epoch_ms, log.end_epoch_ms);
     }
 }
 
@@ -152,7 +148,6 @@ mod tests {
         log.wait_ms = Some(640);
         log.duration_ms = Some(79);
         log.container_id = "c".repeat(64);
-        log.path = "guest/hello".into();
         log.start_ns = 6_000;
         log.raw = r#"{"annotations":[{"key":"cgroupUsageUsec","value":2}]}"#.into();
         let warm = rec("b", ActivationSource::JsonLines, StartType::Warm);
@@ -188,7 +183,7 @@ mod tests {
             "the record's own values win"
         );
         assert_eq!(a.wait_ms(), Some(640), "filled from the log");
-        assert_eq!((a.container_id.len(), &*a.path), (64, "guest/hello"));
+        assert_eq!(a.container_id.len(), 64);
         assert_eq!(
             (a.start_ns, a.platform_cpu_ns()),
             (5_000, Some(1_000)),
@@ -206,22 +201,12 @@ mod tests {
     #[test]
     fn an_unplaced_record_takes_the_logs_span() {
         let mut rest = rec("a", ActivationSource::UserEvent, StartType::Unknown);
-        (
-            rest.start_ns,
-            rest.end_ns,
-            rest.start_epoch_ms,
-            rest.end_epoch_ms,
-        ) = (0, 0, 0, 0);
+        (rest.start_ns, rest.end_ns) = (0, 0);
         let log = rec("a", ActivationSource::InvokerLog, StartType::Cold);
         let m = merge(vec![rest, log]);
         assert_eq!(
-            (
-                m[0].start_ns,
-                m[0].end_ns,
-                m[0].start_epoch_ms,
-                m[0].start_type
-            ),
-            (5_000, 85_000, 1_000, StartType::Cold)
+            (m[0].start_ns, m[0].end_ns, m[0].start_type),
+            (5_000, 85_000, StartType::Cold)
         );
     }
 }

@@ -52,6 +52,8 @@ pub struct Table {
     sink: Option<(ArrowWriter<std::fs::File>, PathBuf)>,
     /// Rows per Parquet row group.
     row_group_rows: usize,
+    /// Dictionary-encode the float columns (`Table::float_dictionaries`).
+    float_dictionaries: bool,
 }
 
 impl Drop for Table {
@@ -83,7 +85,18 @@ impl Table {
             rows: 0,
             sink: None,
             row_group_rows: parquet::file::properties::DEFAULT_MAX_ROW_GROUP_SIZE,
+            float_dictionaries: false,
         }
+    }
+
+    /// Float columns dictionary-encoded, as text and integer columns always are: for tables
+    /// whose floats repeat (a cgroup's idle share, zeros). Elsewhere a float column's values are
+    /// nearly all distinct, and its dictionary only held ~1 MB of values and their hash table
+    /// per column in memory until the writer gave up on it (an hour's `activation_energy` was
+    /// 23 % smaller without, `attribution` 7 % larger).
+    pub fn float_dictionaries(mut self) -> Self {
+        self.float_dictionaries = true;
+        self
     }
 
     /// Row groups of at most `rows` rows (parquet's default: 1 Mi): smaller ones let a reader
@@ -239,13 +252,21 @@ impl Table {
                     SCHEMA_VERSION.to_owned(),
                 ),
             ];
-            let props = WriterProperties::builder()
+            let mut props = WriterProperties::builder()
                 .set_compression(Compression::ZSTD(
                     ZstdLevel::try_new(3).expect("valid level"),
                 ))
                 .set_key_value_metadata(Some(kv))
-                .set_max_row_group_size(self.row_group_rows)
-                .build();
+                .set_max_row_group_size(self.row_group_rows);
+            if !self.float_dictionaries {
+                for f in batch.schema().fields() {
+                    if f.data_type() == &DataType::Float64 {
+                        let col = parquet::schema::types::ColumnPath::from(f.name().as_str());
+                        props = props.set_column_dictionary_enabled(col, false);
+                    }
+                }
+            }
+            let props = props.build();
             let file = std::fs::File::create(&path)
                 .with_context(|| format!("cannot create {}", path.display()))?;
             let w = ArrowWriter::try_new(file, batch.schema(), Some(props))
