@@ -24,7 +24,7 @@ impl GpuTruth {
     /// From the trace's truth (`truth_metadata`), for GPU `device`, if it has a GPU truth.
     pub fn new(truth: &TruthMetadata, device: u32) -> Option<Self> {
         let g = truth.gpu.as_ref()?;
-        let idle_w = *g.idle_w.get(&device.into())?;
+        let idle_w = (*g.idle_w.get(&device.into())?)?;
         // Summed in cgroup order: a hash map's order would change the last digits run to run.
         let mean_w = if g.w_at_full_sm.is_empty() {
             0.0

@@ -29,20 +29,25 @@ pub struct CpuCoefficients {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GpuCoefficients {
-    /// Device index → its idle power, W.
-    pub idle_w: BTreeMap<u64, f64>,
+    /// Device index → its idle power, W (None where its first entry has none).
+    pub idle_w: BTreeMap<u64, Option<f64>>,
     /// Cgroup id → W at 100 % SM.
     pub w_at_full_sm: BTreeMap<u64, f64>,
 }
 
-// The JSON's shape. Fields not named here (every activation's truth, the scenario) are skipped
-// by the parser without being built.
+// The JSON's shape, the CPUs' part and the GPUs' read apart (one ill-formed does not take the
+// other). Fields not named here (every activation's truth, the scenario) are skipped by the
+// parser without being built.
 #[derive(Deserialize)]
-struct Json {
+struct CpuJson {
     exact_in_features: Option<serde_json::Value>,
     idle_w: Option<serde_json::Value>,
     w_per_busy_cpu: Option<serde_json::Value>,
     j_per_instruction: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct GpuPart {
     gpu: Option<GpuJson>,
 }
 
@@ -64,27 +69,28 @@ impl TruthMetadata {
     }
 
     fn parse(text: &str) -> Self {
-        let Ok(j) = serde_json::from_str::<Json>(text) else {
-            return Self::default();
-        };
         let f = |v: &Option<serde_json::Value>| v.as_ref().and_then(serde_json::Value::as_f64);
-        // Power outside what the trace records (DVFS, no counters): no model can be the truth.
-        let exact = j.exact_in_features != Some(serde_json::Value::Bool(false));
-        let cpu = exact
-            .then(|| {
-                Some(CpuCoefficients {
-                    idle_w: f(&j.idle_w)?,
-                    w_per_busy_cpu: f(&j.w_per_busy_cpu)?,
-                    j_per_instruction: f(&j.j_per_instruction)?,
-                })
+        let cpu = serde_json::from_str::<CpuJson>(text).ok().and_then(|j| {
+            // Power outside what the trace records (DVFS, no counters): no model can be the
+            // truth.
+            if j.exact_in_features == Some(serde_json::Value::Bool(false)) {
+                return None;
+            }
+            Some(CpuCoefficients {
+                idle_w: f(&j.idle_w)?,
+                w_per_busy_cpu: f(&j.w_per_busy_cpu)?,
+                j_per_instruction: f(&j.j_per_instruction)?,
             })
-            .flatten();
-        let gpu = j.gpu.and_then(|g| {
-            let idle_w = g
-                .devices?
-                .iter()
-                .filter_map(|d| Some((d["index"].as_u64()?, d["idle_w"].as_f64()?)))
-                .collect();
+        });
+        let gpu = serde_json::from_str::<GpuPart>(text).ok().and_then(|j| {
+            let g = j.gpu?;
+            let mut idle_w = BTreeMap::new();
+            // A device's first entry counts.
+            for d in g.devices? {
+                if let Some(i) = d["index"].as_u64() {
+                    idle_w.entry(i).or_insert(d["idle_w"].as_f64());
+                }
+            }
             let w_at_full_sm = g
                 .cgroup_w_at_full_sm?
                 .iter()
@@ -127,11 +133,7 @@ mod tests {
             })
         );
         let g = t.gpu.unwrap();
-        assert_eq!(
-            g.idle_w,
-            BTreeMap::from([(0, 30.0)]),
-            "a device without idle_w is left out"
-        );
+        assert_eq!(g.idle_w, BTreeMap::from([(0, Some(30.0)), (1, None)]));
         assert_eq!(g.w_at_full_sm, BTreeMap::from([(42, 150.0)]));
     }
 
@@ -148,6 +150,11 @@ mod tests {
             TruthMetadata::take(&mut meta("{not json")),
             TruthMetadata::default()
         );
+        // A GPU part of the wrong shape takes the GPUs' truth, not the CPUs'.
+        let bad_gpu = r#"{"idle_w": 20, "w_per_busy_cpu": 8.5, "j_per_instruction": 0,
+                         "gpu": {"devices": {}, "cgroup_w_at_full_sm": {}}}"#;
+        let t = TruthMetadata::take(&mut meta(bad_gpu));
+        assert!(t.cpu.is_some() && t.gpu.is_none());
         assert_eq!(
             TruthMetadata::take(&mut Vec::new()),
             TruthMetadata::default()

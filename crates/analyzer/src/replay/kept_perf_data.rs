@@ -6,14 +6,16 @@
 //! hour's accounting peak, whose own state grows as the walks go).
 
 /// Given back in whole chunks of this: the mapping is advised for huge pages (2 MiB on x86-64
-/// and most arm64 kernels), and giving back part of one makes the kernel split it.
+/// and most arm64 kernels), and giving back part of one makes the kernel split it. (The
+/// mapping need not start on a huge page's boundary; then a chunk spans two, and is only
+/// slower to give back.)
 const CHUNK: usize = 2 << 20;
 
 /// The kept bytes, and how much of their front is given back.
 #[derive(Debug, Default)]
 pub struct KeptPerfData {
     map: Option<memmap2::MmapMut>,
-    /// The bytes before this are given back: a multiple of [`unit`].
+    /// The bytes before this are given back: a multiple of [`unit`], or all of them.
     released: usize,
 }
 
