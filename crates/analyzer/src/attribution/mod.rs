@@ -87,11 +87,9 @@ pub fn tables(
             .to_realtime_ns(ns)
             .and_then(|v| i64::try_from(v).ok())
     };
-    // The grid's intervals as spans: made when a dataset or the buckets are, not held through
-    // the attribution (6 MB for an hour's 10 ms grid).
-    let grid_spans =
-        || -> Vec<(u64, u64)> { (0..an.grid.len()).map(|i| an.grid.span(i)).collect() };
-    let live = live_containers::live_containers(an, acts.memory_mb(), &grid_spans());
+    // The grid's intervals as spans are made where a dataset or the buckets are, not held
+    // through the attribution (6 MB for an hour's 10 ms grid).
+    let live = live_containers::live_containers(an, acts.memory_mb(), &an.grid.spans());
     let mut t_models = Table::keyed("models")
         .str("domain")
         .u64("package")
@@ -127,7 +125,7 @@ pub fn tables(
         .f64("energy_j")
         .f64("dynamic_j")
         .f64("idle_j");
-    let buckets = grain::Buckets::new(args.attribution, &grid_spans());
+    let buckets = grain::Buckets::new(args.attribution, &an.grid.spans());
     // A cgroup's name and container id, made once rather than for each of its rows.
     let mut names: rustc_hash::FxHashMap<u64, (String, String)> = Default::default();
     let mut out = Attribution::default();
@@ -236,7 +234,7 @@ pub fn tables(
                 // One package (every counter but psys on a multi-socket server): its cells, read
                 // from disk; several: summed.
                 ds = match scope.as_slice() {
-                    [one] => Dataset::new(columns, &grid_spans(), &known(e), cells[one].iter())?,
+                    [one] => Dataset::new(columns, &an.grid.spans(), &known(e), cells[one].iter())?,
                     many => {
                         let mut sum: HashMap<(usize, u64), Usage> = HashMap::new();
                         for c in many.iter().flat_map(|p| cells[p].iter()) {
@@ -248,7 +246,7 @@ pub fn tables(
                         let mut sum: Vec<_> =
                             sum.into_iter().map(|((i, cg), u)| (i, cg, u)).collect();
                         sum.sort_unstable_by_key(|c| (c.0, c.1));
-                        Dataset::from_unsorted(columns, &grid_spans(), &known(e), sum)?
+                        Dataset::from_unsorted(columns, &an.grid.spans(), &known(e), sum)?
                     }
                 };
                 act_cells = activation_energy::cells(an, acts, &scope);
@@ -627,7 +625,7 @@ impl GpuBasis {
         grain: grain::Grain,
     ) -> Self {
         let grid = an.gpu.devices.get(&e.package).map_or(&an.grid, |d| &d.grid);
-        let spans: Vec<(u64, u64)> = (0..grid.len()).map(|i| grid.span(i)).collect();
+        let spans = grid.spans();
         let energy = e
             .series(&an.l.energy)
             .map_or_else(|| e.clone(), |s| crate::replay::energy::one(s, grid));

@@ -439,7 +439,7 @@ mod tests {
             &progress.input(trace),
         )
         .expect("replay");
-        let spans: Vec<(u64, u64)> = (0..an.grid.len()).map(|i| an.grid.span(i)).collect();
+        let spans = an.grid.spans();
         let mut cells: HashMap<(usize, u64), crate::replay::cpu::Usage> = HashMap::new();
         for c in an.rep.per_package.values().flat_map(|c| c.iter()) {
             let (i, cg, u) = c.expect("read back");

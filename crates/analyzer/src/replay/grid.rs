@@ -69,6 +69,11 @@ impl Grid {
         (self.bounds[i], self.bounds[i + 1])
     }
 
+    /// Every interval's `[start, end)`, in order (twice the grid's memory: made when needed).
+    pub fn spans(&self) -> Vec<(u64, u64)> {
+        self.bounds.windows(2).map(|w| (w[0], w[1])).collect()
+    }
+
     /// The interval holding `t`, if inside the grid.
     pub fn index(&self, t: u64) -> Option<usize> {
         if t < self.start() || t >= self.end() {
