@@ -91,6 +91,71 @@ impl Drop for ForeignSampler {
     }
 }
 
+/// The time a cgroup's tasks were on a CPU by perf's clock (a counting `task-clock` per CPU,
+/// in cgroup mode). That clock runs on while the hypervisor gives the vCPU away, as the
+/// trace's does, and cpu.stat leaves that stolen time out: the difference is the steal this
+/// cgroup itself suffered, to the nanosecond. /proc/stat's steal is in whole ticks (10 ms)
+/// summed over the machine, too coarse for a 20 ms process. Closed on drop.
+struct CgroupClock(Vec<libc::c_int>);
+
+impl CgroupClock {
+    fn open(cgroup: &Path) -> Self {
+        use perf_event_open_sys::bindings as b;
+        let dir = fs::File::open(cgroup).unwrap_or_else(|e| panic!("{}: {e}", cgroup.display()));
+        let mut fds = Vec::new();
+        // SAFETY: sysconf has no preconditions.
+        let ncpu = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+        for cpu in 0..ncpu as i32 {
+            let mut attr = b::perf_event_attr {
+                type_: b::PERF_TYPE_SOFTWARE,
+                size: std::mem::size_of::<b::perf_event_attr>() as u32,
+                config: u64::from(b::PERF_COUNT_SW_TASK_CLOCK),
+                ..Default::default()
+            };
+            // SAFETY: a valid attr; with PERF_FLAG_PID_CGROUP the pid is the cgroup
+            // directory's descriptor, which the kernel takes its own reference to.
+            let fd = unsafe {
+                perf_event_open_sys::perf_event_open(
+                    &mut attr,
+                    std::os::fd::AsRawFd::as_raw_fd(&dir),
+                    cpu,
+                    -1,
+                    u64::from(b::PERF_FLAG_PID_CGROUP),
+                )
+            };
+            assert!(
+                fd >= 0,
+                "perf_event_open task-clock for {} (cpu {cpu}): {}",
+                cgroup.display(),
+                std::io::Error::last_os_error()
+            );
+            fds.push(fd);
+        }
+        Self(fds)
+    }
+    fn ns(&self) -> u64 {
+        self.0
+            .iter()
+            .map(|&fd| {
+                let mut v = 0u64;
+                // SAFETY: reads 8 bytes into a u64 from our own counting event.
+                let n = unsafe { libc::read(fd, (&mut v as *mut u64).cast(), 8) };
+                assert_eq!(n, 8, "read task-clock: {}", std::io::Error::last_os_error());
+                v
+            })
+            .sum()
+    }
+}
+
+impl Drop for CgroupClock {
+    fn drop(&mut self) {
+        for &fd in &self.0 {
+            // SAFETY: our own descriptors, closed once.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
 /// A cgroup removed on drop, thawed and with every process in it killed first, even when a
 /// test fails. The second field is how to thaw it: (file, value).
 struct TestCgroup(PathBuf, (&'static str, &'static str));
@@ -274,21 +339,15 @@ fn cgroup_lifecycle_and_cpu_time_match_the_kernel() {
     // A busy loop for about a second, and a process living 20 ms, each in its own cgroup.
     let busy = TestCgroup::new(&root, "busy");
     let short = TestCgroup::new(&root, "short");
-    let (steal_before, steal_tick) = pws_test_support::steal_ns();
+    let (busy_clock, short_clock) = (CgroupClock::open(&busy.0), CgroupClock::open(&short.0));
     let mut b = busy.spawn("timeout 1 sh -c 'while :; do :; done'");
     let mut s = short.spawn("timeout 0.02 sh -c 'while :; do :; done'");
     b.wait().unwrap();
     s.wait().unwrap();
-    // The trace's clock runs on while the hypervisor gives the vCPU away; cpu.stat leaves that
-    // stolen time out. /proc/stat counts it in whole ticks per CPU, so any steal seen in this
-    // second allows itself and a tick per CPU: a trace above the kernel by that much is steal.
-    let steal = pws_test_support::steal_ns().0 - steal_before;
-    let steal_allowance = if steal > 0 {
-        steal + steal_tick * pws_test_support::online_cpus()
-    } else {
-        0
-    };
     let (busy_kernel, short_kernel) = (busy.usage_ns(), short.usage_ns());
+    // A trace above cpu.stat by no more than the steal each cgroup suffered is exact.
+    let busy_steal = busy_clock.ns().saturating_sub(busy_kernel);
+    let short_steal = short_clock.ns().saturating_sub(short_kernel);
     let (busy_id, short_id) = (busy.id(), short.id());
     std::thread::sleep(Duration::from_millis(200));
     let summary = rec.stop();
@@ -377,11 +436,11 @@ fn cgroup_lifecycle_and_cpu_time_match_the_kernel() {
         "no context-switch samples: {by_event:?}"
     );
 
-    eprintln!("steal while the two ran: {steal} ns");
     let busy_trace = cpu_ns.get(&busy_id).copied().unwrap_or(0);
-    let err = excess_beyond(busy_trace, busy_kernel, steal_allowance) / busy_kernel as f64;
+    let err = excess_beyond(busy_trace, busy_kernel, busy_steal) / busy_kernel as f64;
     eprintln!(
-        "busy cgroup: trace {busy_trace} ns, kernel cpu.stat {busy_kernel} ns, error {:.2} %",
+        "busy cgroup: trace {busy_trace} ns, kernel cpu.stat {busy_kernel} ns, steal \
+         {busy_steal} ns, error {:.2} %",
         err * 100.0
     );
     assert!(
@@ -390,20 +449,23 @@ fn cgroup_lifecycle_and_cpu_time_match_the_kernel() {
     );
     assert!(
         err < 0.05,
-        "trace gives the busy cgroup {busy_trace} ns, the kernel {busy_kernel} ns (steal {steal} \
-         ns, {throttled} throttles); samples {by_event:?}"
+        "trace gives the busy cgroup {busy_trace} ns, the kernel {busy_kernel} ns (steal \
+         {busy_steal} ns, {throttled} throttles); samples {by_event:?}"
     );
 
     let short_trace = cpu_ns.get(&short_id).copied().unwrap_or(0);
-    eprintln!("short cgroup: trace {short_trace} ns, kernel cpu.stat {short_kernel} ns");
+    eprintln!(
+        "short cgroup: trace {short_trace} ns, kernel cpu.stat {short_kernel} ns, steal \
+         {short_steal} ns"
+    );
     assert!(
         short_trace > 0,
         "the 20 ms process is missing from the trace"
     );
-    let short_err = excess_beyond(short_trace, short_kernel, steal_allowance);
+    let short_err = excess_beyond(short_trace, short_kernel, short_steal);
     assert!(
         short_err < 0.05 * short_kernel as f64 + 2e6,
-        "short: trace {short_trace} ns vs kernel {short_kernel} ns (steal {steal} ns, \
+        "short: trace {short_trace} ns vs kernel {short_kernel} ns (steal {short_steal} ns, \
          {throttled} throttles; {summary})"
     );
 
