@@ -92,10 +92,11 @@ impl Drop for ForeignSampler {
 }
 
 /// The time a cgroup's tasks were on a CPU by perf's clock (a counting `task-clock` per CPU,
-/// in cgroup mode). That clock runs on while the hypervisor gives the vCPU away, as the
-/// trace's does, and cpu.stat leaves that stolen time out: the difference is the steal this
-/// cgroup itself suffered, to the nanosecond. /proc/stat's steal is in whole ticks (10 ms)
-/// summed over the machine, too coarse for a 20 ms process. Closed on drop.
+/// in cgroup mode). That clock runs on while the hypervisor gives the vCPU away or an
+/// interrupt runs, as the trace's does; cpu.stat leaves both out (steal and IRQ time
+/// accounting). The difference is what this cgroup itself lost so, to the nanosecond, called
+/// steal below. /proc/stat's steal is in whole ticks (10 ms) summed over the machine: it read
+/// 0 while CI's trace gave a 20 ms process 3.3 ms more than cpu.stat. Closed on drop.
 struct CgroupClock(Vec<libc::c_int>);
 
 impl CgroupClock {
