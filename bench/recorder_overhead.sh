@@ -40,9 +40,11 @@ Environment (defaults in brackets; --quick changes the marked ones):
   STEADY_SHORT   shorter recording of part 4, seconds [10; quick 5]
   STEADY_LONG    longer recording of part 4, seconds [40; quick 15; 600 checks RSS over 10 min]
   STEADY_REPS    repetitions of each part-4 recording [2; quick 1]
-  STEADY_MODES   part-4 modes, comma-separated [perf,perf-z,pws,pws-noenergy; where a GPU is
-                 found (nvidia-smi -L), pws-nvml (--energy nvml) is added: the nvml source's own
-                 cost is pws-nvml minus pws-noenergy]
+  STEADY_MODES   part-4 modes, comma-separated [perf,perf-z,pws,pws-noenergy,pws-thread;
+                 pws-thread is pws-record --energy-clock thread, the energy read by a waking
+                 thread instead of the kernel; where a GPU is found (nvidia-smi -L), pws-nvml
+                 (--energy nvml) is added: the nvml source's own cost is pws-nvml minus
+                 pws-noenergy]
   PWS_ARGS       extra arguments for every pws-record run [none]
 EOF
 }
@@ -65,7 +67,7 @@ if [ "$QUICK" = 1 ]; then
     : "${REPS:=1}" "${WORK_SECONDS:=3}" "${LOSS_SECONDS:=5}" "${CG_WINDOW:=3}"
     : "${STEADY_SHORT:=5}" "${STEADY_LONG:=15}" "${STEADY_REPS:=1}"
 fi
-: "${STEADY_SHORT:=10}" "${STEADY_LONG:=40}" "${STEADY_REPS:=2}" "${STEADY_MODES:=perf,perf-z,pws,pws-noenergy}"
+: "${STEADY_SHORT:=10}" "${STEADY_LONG:=40}" "${STEADY_REPS:=2}" "${STEADY_MODES:=perf,perf-z,pws,pws-noenergy,pws-thread}"
 : "${REPS:=5}" "${WORK_SECONDS:=10}" "${FREQ:=1000}" "${LOSS_FREQ:=10000}" "${LOSS_SECONDS:=30}"
 : "${CG_COUNTS:=10,100,1000}" "${CG_WINDOW:=10}" "${CG_WAKEUPS:=200}" "${PWS_ARGS:=}"
 PROCS="${PROCS:-$(nproc)}"
@@ -218,6 +220,7 @@ mode_cmd() { # MODE RUNDIR
         perf-z) perf_record_cmd "$FREQ" "$2/perf.data" && CMD+=(-z) ;;
         pws) pws_record_cmd "$FREQ" "$2/trace.pws" "$2/summary.json" ;;
         pws-noenergy) pws_record_cmd "$FREQ" "$2/trace.pws" "$2/summary.json" --energy none ;;
+        pws-thread) pws_record_cmd "$FREQ" "$2/trace.pws" "$2/summary.json" --energy-clock thread ;;
         pws-nvml) pws_record_cmd "$FREQ" "$2/trace.pws" "$2/summary.json" --energy nvml ;;
         *) die "unknown mode $1" ;;
     esac

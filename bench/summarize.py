@@ -770,6 +770,12 @@ def cmd_report(a):
         else:
             checks.append(("energy source's own steady cost ≤ 1 ms/s (pws-record minus pws-record --energy none)", e <= 1.0,
                            f"{fmt(e, '.2f')} ms/s at {reads:.0f} reads/s"))
+    pt = p4.get("pws-thread", {})
+    if noe and pt:
+        e = pt["steady_ms_per_s"] - noe["steady_ms_per_s"]
+        reads = 1000.0 / params.get("energy_interval_ms", 10)
+        checks.append(("energy source's own steady cost read by a waking thread (info: pws-record --energy-clock thread "
+                       "minus --energy none)", None, f"{fmt(e, '.2f')} ms/s at {reads:.0f} reads/s ≈ {fmt(1000 * e / reads, '.1f')} µs per read"))
     pn = p4.get("pws-nvml", {})
     if noe and pn:
         e = pn["steady_ms_per_s"] - noe["steady_ms_per_s"]

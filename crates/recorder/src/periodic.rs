@@ -35,6 +35,11 @@ pub trait Periodic<T>: Send {
     fn interval(&self) -> Duration;
     /// One read; a failed read is counted in `stats`, not returned: sampling goes on.
     fn read(&mut self);
+    /// The read at stop; a source that holds readings back (waiting for data still to come)
+    /// hands them all over here.
+    fn read_last(&mut self) {
+        self.read();
+    }
     /// What was read since the last call, None if nothing was.
     fn take(&mut self) -> Option<T>;
     /// Reads attempted and failed so far.
@@ -101,7 +106,9 @@ fn run<T>(
     loop {
         let stopping = stop.load(Ordering::Acquire);
         for (s, d) in sources.iter_mut().zip(due.iter_mut()) {
-            if stopping || d.is_some_and(|d| d <= Instant::now()) {
+            if stopping {
+                s.read_last();
+            } else if d.is_some_and(|d| d <= Instant::now()) {
                 s.read();
                 *d = next_on_grid(start, s.interval(), Instant::now());
             }

@@ -157,11 +157,13 @@ pub fn record(args: &Args) -> Result<Outcome> {
     // Energy first: the sampling thread reads due sources in this order, and /proc/stat's
     // read is the slower one.
     let mut periodic: Vec<Box<dyn Periodic<Msg>>> = Vec::new();
-    if let Some(reader) = energy.reader {
-        periodic.push(Box::new(EnergyReads::new(
+    match (energy.clocked, energy.reader) {
+        (Some(clocked), _) => periodic.push(Box::new(EnergyReads::clocked(clocked))),
+        (None, Some(reader)) => periodic.push(Box::new(EnergyReads::new(
             reader,
             args.energy.energy_interval,
-        )));
+        ))),
+        (None, None) => {}
     }
     if let Some(r) = cpu_stat_reader {
         periodic.push(Box::new(CpuStatReads::new(r, args.cpu_stat_interval)));

@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use pws_trace::records::{CpuInfo, EnergyDomain, EnergySource, SourceInfo, SourceStatus};
 
+mod kernel_clocked;
 mod msr;
 mod nvml;
 mod perf_pmu;
 mod powercap;
 mod sampling;
 mod simulated;
+mod simulated_ticks;
 
 pub use nvml::{GpuBlocks, GpuReader, GpuReads};
 pub use sampling::EnergyReads;
@@ -33,6 +35,14 @@ pub struct EnergyArgs {
     /// How often the CPU energy counters are read ("10ms", "1ms").
     #[arg(long, default_value = "10ms", value_parser = crate::cli::parse_duration, value_name = "DURATION")]
     pub energy_interval: Duration,
+
+    /// Who reads the CPU energy counters on that clock. kernel: a perf cpu-clock sampled every
+    /// --energy-interval carries each reading into a ring drained once a second, so no thread
+    /// wakes per read (the perf power PMU's counters, grouped under it, and the simulated
+    /// source's per-CPU ticks; powercap and MSR counters cannot be read so and stay on the
+    /// thread). thread: the sampling thread wakes for every read.
+    #[arg(long, default_value = "kernel", value_enum, value_name = "WHO")]
+    pub energy_clock: EnergyClock,
 
     /// How often the GPUs are read through NVML, on their own thread. An H200's total-energy
     /// counter updates about every 100 ms (median 100.05 ms, p90 102 ms), so faster reads only
@@ -86,6 +96,15 @@ pub enum EnergyChoice {
     Msr,
     Simulated,
     None,
+}
+
+/// Who takes the CPU energy readings (`--energy-clock`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EnergyClock {
+    /// The kernel, at each tick of a sampled cpu-clock, where the source allows it.
+    Kernel,
+    /// The sampling thread, waking for each read.
+    Thread,
 }
 
 /// Whether the GPUs are read through NVML.
@@ -192,6 +211,24 @@ pub trait CounterReader: Send {
     fn counters(&self) -> &[CounterDesc];
     /// One raw value per counter, in counters() order.
     fn read(&mut self, out: &mut [u64]) -> std::io::Result<()>;
+    /// The same counters read by the kernel every `period` (`kernel_clocked`); None where
+    /// this source cannot be read so, Err where the kernel refused.
+    fn clocked(&self, _period: Duration) -> Option<std::io::Result<Box<dyn ClockedReader>>> {
+        None
+    }
+}
+
+/// Counters whose readings the kernel takes (`kernel_clocked`): drained, not read.
+pub trait ClockedReader: Send {
+    fn counters(&self) -> &[CounterDesc];
+    /// Hands over every reading taken since the last drain, in time order per counter, as
+    /// `f(first counter, time, raw values of that counter and the ones after it)`. `last`: the
+    /// recording ends, hold nothing back. Err: a record did not parse (the others are kept).
+    fn drain(&mut self, last: bool, f: &mut dyn FnMut(usize, u64, &[u64])) -> std::io::Result<()>;
+    /// Readings the kernel could not write (a ring full) so far.
+    fn lost(&self) -> u64;
+    /// How the readings are taken, for the source's detail in the trace.
+    fn describe(&self) -> String;
 }
 
 impl std::fmt::Debug for dyn CounterReader {
@@ -202,12 +239,24 @@ impl std::fmt::Debug for dyn CounterReader {
     }
 }
 
+impl std::fmt::Debug for dyn ClockedReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClockedReader")
+            .field("counters", &self.counters())
+            .field("how", &self.describe())
+            .finish_non_exhaustive()
+    }
+}
+
 /// What [`detect`] found: the reader of the chosen CPU source (none with `--energy none` or
 /// when nothing works), the GPUs' reader (where NVML is used), and every source with what
 /// became of it, for the trace's source list.
 #[derive(Debug)]
 pub struct Detected {
     pub reader: Option<Box<dyn CounterReader>>,
+    /// The same counters clocked by the kernel (`--energy-clock kernel` and a source that
+    /// allows it): used instead of `reader`.
+    pub clocked: Option<Box<dyn ClockedReader>>,
     pub gpu: Option<Box<dyn GpuReader>>,
     pub sources: Vec<SourceInfo>,
 }
@@ -271,6 +320,7 @@ pub fn detect(args: &EnergyArgs, cpus: &[CpuInfo]) -> anyhow::Result<Detected> {
         }
     }
     let mut reader: Option<Box<dyn CounterReader>> = None;
+    let mut clocked = None;
     let mut used = None;
     let mut sources = Vec::new();
     let spec = args.energy;
@@ -293,7 +343,10 @@ pub fn detect(args: &EnergyArgs, cpus: &[CpuInfo]) -> anyhow::Result<Detected> {
             _ => simulated::detect(args.simulated_server.as_deref(), &args.proc_stat, cpus),
         };
         match found {
-            Ok((r, detail)) => {
+            Ok((r, mut detail)) => {
+                let (c, how) = clock(r.as_ref(), args);
+                detail += &format!("; {how}");
+                clocked = c;
                 sources.push(info(name, SourceStatus::Used, detail));
                 reader = Some(r);
                 used = Some(source);
@@ -332,9 +385,34 @@ pub fn detect(args: &EnergyArgs, cpus: &[CpuInfo]) -> anyhow::Result<Detected> {
     };
     Ok(Detected {
         reader,
+        clocked,
         gpu,
         sources,
     })
+}
+
+/// The kernel-clocked reader of `r`'s counters where `--energy-clock kernel` asks for one and
+/// the source and kernel allow it, and what the trace says of how the counters are read.
+fn clock(r: &dyn CounterReader, args: &EnergyArgs) -> (Option<Box<dyn ClockedReader>>, String) {
+    let every = format!("every {:?}", args.energy_interval);
+    let thread = format!("read by the sampling thread {every}");
+    if args.energy_clock == EnergyClock::Thread {
+        return (None, format!("{thread} (--energy-clock thread)"));
+    }
+    match r.clocked(args.energy_interval) {
+        Some(Ok(c)) => {
+            let how = format!("read by the kernel {every}: {}", c.describe());
+            (Some(c), how)
+        }
+        Some(Err(e)) => (
+            None,
+            format!("{thread}: the kernel refused the clocked reads ({e})"),
+        ),
+        None => (
+            None,
+            format!("{thread}: this source cannot be read by the kernel in a perf group"),
+        ),
+    }
 }
 
 fn label(c: EnergyChoice) -> &'static str {
@@ -787,6 +865,50 @@ pub(crate) mod tests {
             .sources
             .iter()
             .all(|s| s.status == SourceStatus::Disabled && s.detail.contains("--energy none")));
+    }
+
+    /// Who reads the counters is chosen after the source, and the trace says so: the kernel
+    /// for the simulated source (its ticks), the thread when asked or when the source cannot
+    /// be clocked (powercap and MSR files).
+    #[test]
+    fn the_source_detail_says_who_reads_the_counters() {
+        let mut a = args_with("simulated");
+        let d = detect(&a, &host_cpus()).unwrap();
+        let detail = &d.sources[3].detail;
+        if d.clocked.is_some() {
+            assert!(
+                detail.contains("; read by the kernel every 10ms: a cpu-clock sampled"),
+                "{detail}"
+            );
+        } else {
+            // No perf permission here: it falls back and says why.
+            assert!(
+                detail.contains("the kernel refused the clocked reads"),
+                "{detail}"
+            );
+            pws_test_support::cannot_run("perf events refused: the kernel clock is not tried");
+        }
+        a.energy_clock = EnergyClock::Thread;
+        let d = detect(&a, &host_cpus()).unwrap();
+        assert!(d.clocked.is_none());
+        assert!(
+            d.sources[3]
+                .detail
+                .ends_with("; read by the sampling thread every 10ms (--energy-clock thread)"),
+            "{}",
+            d.sources[3].detail
+        );
+        let files = Scripted {
+            counters: vec![desc("package-0", EnergyDomain::Package)],
+            values: vec![vec![1]],
+            at: 0,
+        };
+        let (c, how) = clock(&files, &args());
+        assert!(c.is_none());
+        assert_eq!(
+            how,
+            "read by the sampling thread every 10ms: this source cannot be read by the kernel in a perf group"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The kernel's RAPL perf PMU (`power`): one system-wide counting event per energy domain and
-//! package, read with read(2). The kernel accumulates the hardware counter into a 64-bit
-//! count, so these counters never wrap (wrap = 0).
+//! package, read with read(2) — or, clocked by the kernel, grouped under a sampled cpu-clock on
+//! the package's CPU so that every sample carries them (`kernel_clocked`). The kernel
+//! accumulates the hardware counter into a 64-bit count, so these counters never wrap
+//! (wrap = 0).
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -10,7 +12,15 @@ use std::path::Path;
 use perf_event_open_sys as sys;
 use pws_trace::records::{CpuInfo, EnergyDomain, EnergySource};
 
-use super::{one_cpu_per_package, package_of, CounterDesc, CounterReader, Found, Retain, Unusable};
+use std::time::Duration;
+
+use perf_event_open_sys::bindings::perf_event_attr;
+
+use super::kernel_clocked::{self, Clocked};
+use super::{
+    one_cpu_per_package, package_of, ClockedReader, CounterDesc, CounterReader, Found, Retain,
+    Unusable,
+};
 
 /// The events the kernel's RAPL PMU can list, and their domains. `energy-gpu` is RAPL's PP1
 /// plane, which powercap calls "uncore".
@@ -26,6 +36,75 @@ const EVENTS: [(&str, EnergyDomain); 5] = [
 pub struct PerfPowerReader {
     counters: Vec<CounterDesc>,
     fds: Vec<File>,
+    /// In step with the counters: the PMU type and event config, and the CPU each is read on.
+    events: Vec<(u32, u64, u32)>,
+}
+
+/// The counters grouped under a sampled cpu-clock on each of their CPUs.
+#[derive(Debug)]
+pub struct PerfPowerTicks {
+    counters: Vec<CounterDesc>,
+    clocked: Clocked,
+    /// Per leader, the counter index of each of its siblings.
+    index: Vec<Vec<usize>>,
+}
+
+impl PerfPowerTicks {
+    /// One group per CPU the counters are read on, each counter a sibling in its CPU's group.
+    pub fn open(
+        counters: Vec<CounterDesc>,
+        events: &[(u32, u64, u32)],
+        period: Duration,
+    ) -> io::Result<Self> {
+        let mut groups: Vec<(u32, Vec<perf_event_attr>)> = Vec::new();
+        let mut index: Vec<Vec<usize>> = Vec::new();
+        for (i, &(ty, config, cpu)) in events.iter().enumerate() {
+            let g = match groups.iter().position(|g| g.0 == cpu) {
+                Some(g) => g,
+                None => {
+                    groups.push((cpu, Vec::new()));
+                    index.push(Vec::new());
+                    groups.len() - 1
+                }
+            };
+            groups[g].1.push(kernel_clocked::sibling_attr(ty, config));
+            index[g].push(i);
+        }
+        Ok(Self {
+            counters,
+            clocked: Clocked::open(&groups, period)?,
+            index,
+        })
+    }
+}
+
+impl ClockedReader for PerfPowerTicks {
+    fn counters(&self) -> &[CounterDesc] {
+        &self.counters
+    }
+
+    /// Every sample is a reading of its group's counters; nothing is held back.
+    fn drain(&mut self, _last: bool, f: &mut dyn FnMut(usize, u64, &[u64])) -> io::Result<()> {
+        let index = &self.index;
+        self.clocked.drain(|leader, tick| {
+            for (&i, v) in index[leader].iter().zip(tick.values) {
+                f(i, tick.time_ns, std::slice::from_ref(v));
+            }
+        })
+    }
+
+    fn lost(&self) -> u64 {
+        self.clocked.lost()
+    }
+
+    fn describe(&self) -> String {
+        let cpus: Vec<String> = self.clocked.cpus().map(|c| c.to_string()).collect();
+        format!(
+            "grouped under a cpu-clock sampled every {:?} on cpu {}, which reads them into each sample",
+            Duration::from_nanos(self.clocked.period_ns()),
+            cpus.join(", ")
+        )
+    }
 }
 
 impl CounterReader for PerfPowerReader {
@@ -49,12 +128,20 @@ impl CounterReader for PerfPowerReader {
         }
         Ok(())
     }
+
+    fn clocked(&self, period: Duration) -> Option<io::Result<Box<dyn ClockedReader>>> {
+        Some(
+            PerfPowerTicks::open(self.counters.clone(), &self.events, period)
+                .map(|t| Box::new(t) as Box<dyn ClockedReader>),
+        )
+    }
 }
 
 impl Retain for PerfPowerReader {
     fn retain(&mut self, keep: &[bool]) {
         super::retain_masked(&mut self.counters, keep);
         super::retain_masked(&mut self.fds, keep);
+        super::retain_masked(&mut self.events, keep);
     }
 }
 
@@ -94,6 +181,7 @@ pub(super) fn open(root: &Path, cpus: &[CpuInfo]) -> Result<PerfPowerReader, Unu
     let mut reader = PerfPowerReader {
         counters: Vec::new(),
         fds: Vec::new(),
+        events: Vec::new(),
     };
     let mut problems = Vec::new();
     let mut refused = None;
@@ -124,6 +212,7 @@ pub(super) fn open(root: &Path, cpus: &[CpuInfo]) -> Result<PerfPowerReader, Unu
                         wrap: 0,
                     });
                     reader.fds.push(fd);
+                    reader.events.push((ty, ev.config, cpu));
                 }
                 Err(e) => {
                     let what = format!("perf_event_open(power/{event}, cpu {cpu}): {e}");
@@ -391,6 +480,78 @@ mod tests {
             assert_eq!(c.source, EnergySource::PerfPowerPmu);
             assert_eq!(c.wrap, 0);
             assert!(c.unit_joules > 0.0 && c.unit_joules < 1e-3, "{c:?}");
+        }
+    }
+
+    /// The clocked path end to end, with software `cpu-clock` counting in place of RAPL's
+    /// `power` events (this VM has none): two counters grouped on one CPU, a third on another,
+    /// drained by the real sampling thread into energy blocks.
+    #[test]
+    fn clocked_readings_reach_every_counter_through_the_sampling_thread() {
+        use crate::energy::tests::desc;
+        use crate::energy::EnergyReads;
+        use crate::periodic::{self, Periodic};
+        use pws_trace::records::EnergyBlock;
+        let sw = sys::bindings::PERF_TYPE_SOFTWARE;
+        let clock = u64::from(sys::bindings::PERF_COUNT_SW_CPU_CLOCK);
+        let last = host_cpus()
+            .iter()
+            .filter(|c| c.online)
+            .map(|c| c.cpu)
+            .max()
+            .unwrap_or(0);
+        let mut counters = vec![
+            desc("energy-pkg", EnergyDomain::Package),
+            desc("energy-ram", EnergyDomain::Dram),
+            desc("energy-pkg", EnergyDomain::Package),
+        ];
+        counters[2].index = 1;
+        let events = [(sw, clock, 0), (sw, clock, 0), (sw, clock, last)];
+        let ticks = match PerfPowerTicks::open(counters, &events, Duration::from_millis(10)) {
+            Ok(t) => t,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => {
+                return pws_test_support::cannot_run(&format!("perf refused: {e}"));
+            }
+            Err(e) => panic!("{e}"),
+        };
+        assert!(
+            ticks.describe().contains("every 10ms on cpu 0"),
+            "{}",
+            ticks.describe()
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reads: Box<dyn Periodic<EnergyBlock>> = Box::new(EnergyReads::clocked(Box::new(ticks)));
+        let sampler = periodic::spawn(vec![reads], tx).unwrap();
+        std::thread::sleep(Duration::from_millis(1300));
+        let stats = sampler.finish().unwrap().remove(0);
+        let blocks: Vec<EnergyBlock> = rx.iter().collect();
+        assert_eq!(stats.errors, 0, "{stats:?}");
+        // A drain at start, after a second and at stop; sent at the second and at stop.
+        assert_eq!(blocks.len(), 2, "{stats:?}");
+        let series = |i: usize| -> Vec<_> {
+            blocks
+                .iter()
+                .flat_map(|b| b.series[i].samples.clone())
+                .collect()
+        };
+        let (pkg, ram, other) = (series(0), series(1), series(2));
+        eprintln!(
+            "{} {} {} readings in 1.3 s; {stats:?}",
+            pkg.len(),
+            ram.len(),
+            other.len()
+        );
+        assert!(pkg.len() >= 60 && pkg.len() <= 132, "{}", pkg.len());
+        assert_eq!(stats.reads, pkg.len() as u64);
+        // One sample reads both siblings of a group: same times.
+        let times =
+            |v: &[pws_trace::records::EnergySample]| v.iter().map(|s| s.ts_ns).collect::<Vec<_>>();
+        assert_eq!(times(&pkg), times(&ram));
+        assert!(other.len() >= 60, "{}", other.len());
+        for w in pkg.windows(2) {
+            let (dt, dv) = (w[1].ts_ns - w[0].ts_ns, w[1].raw - w[0].raw);
+            assert!(dt >= 9_000_000, "readings {dt} ns apart");
+            assert!(dv.abs_diff(dt) * 100 <= dt, "{dv} counted in {dt} ns");
         }
     }
 }

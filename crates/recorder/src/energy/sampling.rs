@@ -1,28 +1,48 @@
 //! Energy reads for the sampling thread (`crate::periodic`): every counter read at once,
-//! timestamped on the trace clock, and handed over as one block (all counters, the samples
-//! since the last one) about every second.
+//! timestamped on the trace clock — or, clocked by the kernel, the readings it took drained
+//! once a second — and handed over as one block (all counters, the samples since the last one)
+//! about every second.
 
 use std::time::Duration;
 
 use pws_trace::records::{EnergyBlock, EnergySample, EnergySeries, SourceStats};
 
-use super::CounterReader;
+use super::kernel_clocked::DRAIN_EVERY;
+use super::{ClockedReader, CounterDesc, CounterReader};
 use crate::clock::monotonic_ns;
 use crate::periodic::Periodic;
 
 /// One energy source's reads. Read errors are counted, the last one kept, and sampling goes
 /// on; `reads` counts every attempt.
 pub struct EnergyReads {
-    reader: Box<dyn CounterReader>,
+    reader: Reader,
     interval: Duration,
     values: Vec<u64>,
     series: Vec<EnergySeries>,
     stats: SourceStats,
 }
 
+/// Who takes the readings.
+enum Reader {
+    /// This thread, one read per wake-up.
+    Thread(Box<dyn CounterReader>),
+    /// The kernel; this thread drains them.
+    Kernel(Box<dyn ClockedReader>),
+}
+
 impl EnergyReads {
     pub fn new(reader: Box<dyn CounterReader>, interval: Duration) -> Self {
-        let counters = reader.counters();
+        let counters = reader.counters().to_vec();
+        Self::with(Reader::Thread(reader), &counters, interval)
+    }
+
+    /// Readings the kernel takes, drained every [`DRAIN_EVERY`].
+    pub fn clocked(reader: Box<dyn ClockedReader>) -> Self {
+        let counters = reader.counters().to_vec();
+        Self::with(Reader::Kernel(reader), &counters, DRAIN_EVERY)
+    }
+
+    fn with(reader: Reader, counters: &[CounterDesc], interval: Duration) -> Self {
         let stats = SourceStats {
             name: match counters.first() {
                 Some(c) => format!("energy:{}", c.source),
@@ -52,17 +72,36 @@ impl EnergyReads {
     }
 }
 
-/// Blocks go into any channel whose message is made from an EnergyBlock (the writer's, so it
-/// wakes on one channel only).
-impl<T: From<EnergyBlock>> Periodic<T> for EnergyReads {
-    fn interval(&self) -> Duration {
-        self.interval
-    }
-
-    /// One read of every counter, timestamped at the middle of the read.
-    fn read(&mut self) {
+impl EnergyReads {
+    fn read_or_drain(&mut self, last: bool) {
+        let reader = match &mut self.reader {
+            Reader::Thread(r) => r,
+            Reader::Kernel(c) => {
+                let (series, stats) = (&mut self.series, &mut self.stats);
+                let lost_before = c.lost();
+                let r = c.drain(last, &mut |first, ts_ns, raws| {
+                    for (s, &raw) in series[first..].iter_mut().zip(raws) {
+                        s.samples.push(EnergySample { ts_ns, raw });
+                    }
+                    if first == 0 {
+                        stats.reads += 1;
+                    }
+                });
+                let lost = c.lost() - lost_before;
+                if lost > 0 {
+                    stats.errors += lost;
+                    stats.last_error =
+                        format!("the kernel dropped {lost} readings: its ring was full");
+                }
+                if let Err(e) = r {
+                    stats.errors += 1;
+                    stats.last_error = e.to_string();
+                }
+                return;
+            }
+        };
         let t0 = monotonic_ns();
-        let r = self.reader.read(&mut self.values);
+        let r = reader.read(&mut self.values);
         let t1 = monotonic_ns();
         self.stats.reads += 1;
         match r {
@@ -77,6 +116,25 @@ impl<T: From<EnergyBlock>> Periodic<T> for EnergyReads {
                 self.stats.last_error = e.to_string();
             }
         }
+    }
+}
+
+/// Blocks go into any channel whose message is made from an EnergyBlock (the writer's, so it
+/// wakes on one channel only).
+impl<T: From<EnergyBlock>> Periodic<T> for EnergyReads {
+    fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// One read of every counter, timestamped at the middle of the read; or the kernel's
+    /// readings since the last drain.
+    fn read(&mut self) {
+        self.read_or_drain(false);
+    }
+
+    /// The kernel's readings are all taken, none held back for a CPU that lags.
+    fn read_last(&mut self) {
+        self.read_or_drain(true);
     }
 
     fn take(&mut self) -> Option<T> {

@@ -19,6 +19,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use pws_trace::records::{CpuInfo, EnergyDomain, EnergySource};
 
@@ -202,8 +203,8 @@ pub(super) fn detect(query: Option<&str>, proc_stat: &Path, cpus: &[CpuInfo]) ->
     let mut v = vec![0; r.counters().len()];
     r.read(&mut v)
         .map_err(|e| Unusable::failed(e.to_string()))?;
-    r.reset();
-    let c = &r.curve;
+    r.sim.reset();
+    let c = &r.sim.curve;
     let detail = format!(
         "SIMULATED from SPECpower curve of {}; not a measurement: per package, utilisation of its CPUs from {} mapped to the server's published AC wall power (active idle {} W, 50 % {:.0} W, 100 % {} W) divided by its {} chip(s); {} package counter(s) in µJ. Figures: SPECpower_ssj2008 results, SPEC (www.spec.org/power_ssj2008)",
         c.name,
@@ -212,56 +213,40 @@ pub(super) fn detect(query: Option<&str>, proc_stat: &Path, cpus: &[CpuInfo]) ->
         c.watts(0.5),
         c.points.last().map_or(c.idle_w, |p| p.1),
         c.chips,
-        r.counters.len(),
+        r.sim.counters.len(),
     );
     Ok((Box::new(r), detail))
 }
 
 #[derive(Debug, Default, Clone)]
 struct Package {
-    /// Jiffies of its CPUs since energy was last added.
+    /// Busy and total time of its CPUs since energy was last added (jiffies, or ns).
     busy: u64,
     total: u64,
-    /// Its CPUs seen in the last read.
+    /// Its CPUs seen in the last reading.
     cpus: u64,
     pending_ns: u64,
     util: f64,
     energy_uj: f64,
 }
 
-pub struct SimulatedReader {
+/// The simulation proper, whatever measures the CPUs' busy time: each CPU's cumulative busy
+/// and total time (any one unit) at a reading → each package's counter. /proc/stat's jiffies
+/// feed it in [`SimulatedReader`], the kernel's ticks in `simulated_ticks`.
+#[derive(Debug)]
+pub(super) struct Packages {
     counters: Vec<CounterDesc>,
     curve: Curve,
-    path: PathBuf,
-    file: File,
-    buf: Vec<u8>,
     /// Package slot of each CPU number; CPUs not listed count in the first package.
     slot: Vec<usize>,
-    /// Last (busy, total) jiffies of each CPU number.
+    /// Last (busy, total) of each CPU number.
     last: Vec<Option<(u64, u64)>>,
     pkgs: Vec<Package>,
-    clock: Box<dyn FnMut() -> u64 + Send>,
     last_ns: Option<u64>,
 }
 
-impl std::fmt::Debug for SimulatedReader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimulatedReader")
-            .field("server", &self.curve.name)
-            .field("path", &self.path)
-            .field("packages", &self.pkgs)
-            .finish_non_exhaustive()
-    }
-}
-
-impl SimulatedReader {
-    pub fn new(
-        curve: Curve,
-        proc_stat: &Path,
-        cpus: &[CpuInfo],
-        clock: Box<dyn FnMut() -> u64 + Send>,
-    ) -> io::Result<Self> {
-        let file = File::open(proc_stat)?;
+impl Packages {
+    pub fn new(curve: Curve, cpus: &[CpuInfo]) -> Self {
         let mut packages: Vec<u32> = cpus.iter().map(package_of).collect();
         packages.sort_unstable();
         packages.dedup();
@@ -290,25 +275,117 @@ impl SimulatedReader {
                 wrap: 0,
             })
             .collect();
-        Ok(Self {
+        Self {
             counters,
             pkgs: vec![Package::default(); packages.len()],
             curve,
-            path: proc_stat.to_owned(),
-            file,
-            buf: Vec::with_capacity(64 * 1024),
             slot,
             last: Vec::new(),
-            clock,
             last_ns: None,
-        })
+        }
     }
 
-    /// Forgets every reading: the next read starts the counters again at 0.
-    fn reset(&mut self) {
+    pub fn counters(&self) -> &[CounterDesc] {
+        &self.counters
+    }
+
+    /// Forgets every reading: the next one starts the counters again at 0.
+    pub fn reset(&mut self) {
         self.last.clear();
         self.last_ns = None;
         self.pkgs.iter_mut().for_each(|p| *p = Package::default());
+    }
+
+    /// One reading at `now_ns`: every CPU's cumulative (cpu, busy, total); each package's
+    /// counter into `out`. False when no CPU was given (nothing read).
+    pub fn add(
+        &mut self,
+        now_ns: u64,
+        cpus: impl Iterator<Item = (usize, u64, u64)>,
+        out: &mut [u64],
+    ) -> bool {
+        for p in &mut self.pkgs {
+            p.cpus = 0;
+        }
+        let mut seen = 0;
+        for (cpu, busy, total) in cpus.filter(|c| c.0 < MAX_CPU) {
+            seen += 1;
+            let p = &mut self.pkgs[self.slot.get(cpu).copied().unwrap_or(0)];
+            p.cpus += 1;
+            if cpu >= self.last.len() {
+                self.last.resize(cpu + 1, None);
+            }
+            if let Some((b, t)) = self.last[cpu] {
+                // saturating: a CPU that went offline and back may restart its counts.
+                p.busy = p.busy.saturating_add(busy.saturating_sub(b));
+                p.total = p.total.saturating_add(total.saturating_sub(t));
+            }
+            self.last[cpu] = Some((busy, total));
+        }
+        if seen == 0 {
+            return false;
+        }
+        let dt = match self.last_ns.replace(now_ns) {
+            Some(prev) => now_ns.saturating_sub(prev),
+            None => {
+                // The first reading only sets the baseline.
+                for p in &mut self.pkgs {
+                    (p.busy, p.total) = (0, 0);
+                }
+                0
+            }
+        };
+        for (p, v) in self.pkgs.iter_mut().zip(out.iter_mut()) {
+            p.pending_ns = p.pending_ns.saturating_add(dt);
+            if p.pending_ns > 0 && (p.total >= p.cpus.max(1) || p.pending_ns >= MAX_PENDING_NS) {
+                if p.total > 0 {
+                    p.util = p.busy.min(p.total) as f64 / p.total as f64;
+                }
+                p.energy_uj += self.curve.watts_per_chip(p.util) * p.pending_ns as f64 / 1e3;
+                (p.busy, p.total, p.pending_ns) = (0, 0, 0);
+            }
+            *v = p.energy_uj as u64;
+        }
+        true
+    }
+}
+
+pub struct SimulatedReader {
+    sim: Packages,
+    path: PathBuf,
+    file: File,
+    buf: Vec<u8>,
+    clock: Box<dyn FnMut() -> u64 + Send>,
+    /// The host's CPUs, for the same simulation clocked by the kernel.
+    cpus: Vec<CpuInfo>,
+}
+
+impl std::fmt::Debug for SimulatedReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatedReader")
+            .field("server", &self.sim.curve.name)
+            .field("path", &self.path)
+            .field("packages", &self.sim.pkgs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimulatedReader {
+    pub fn new(
+        curve: Curve,
+        proc_stat: &Path,
+        cpus: &[CpuInfo],
+        clock: Box<dyn FnMut() -> u64 + Send>,
+    ) -> io::Result<Self> {
+        let file = File::open(proc_stat)?;
+        Ok(Self {
+            sim: Packages::new(curve, cpus),
+            path: proc_stat.to_owned(),
+            file,
+            buf: Vec::with_capacity(64 * 1024),
+            clock,
+            cpus: cpus.to_vec(),
+        })
     }
 
     /// Rereads the whole file from offset 0 (procfs regenerates it).
@@ -344,7 +421,7 @@ fn cpu_line(line: &str) -> Option<(usize, u64, u64)> {
 
 impl CounterReader for SimulatedReader {
     fn counters(&self) -> &[CounterDesc] {
-        &self.counters
+        &self.sim.counters
     }
 
     fn read(&mut self, out: &mut [u64]) -> io::Result<()> {
@@ -356,52 +433,24 @@ impl CounterReader for SimulatedReader {
             )
         })?;
         let text = String::from_utf8_lossy(&self.buf);
-        for p in &mut self.pkgs {
-            p.cpus = 0;
-        }
-        let mut seen = 0;
-        for (cpu, busy, total) in text.lines().filter_map(cpu_line) {
-            seen += 1;
-            let p = &mut self.pkgs[self.slot.get(cpu).copied().unwrap_or(0)];
-            p.cpus += 1;
-            if cpu >= self.last.len() {
-                self.last.resize(cpu + 1, None);
-            }
-            if let Some((b, t)) = self.last[cpu] {
-                // saturating: a CPU that went offline and back may restart its counts.
-                p.busy = p.busy.saturating_add(busy.saturating_sub(b));
-                p.total = p.total.saturating_add(total.saturating_sub(t));
-            }
-            self.last[cpu] = Some((busy, total));
-        }
-        if seen == 0 {
+        if !self.sim.add(now, text.lines().filter_map(cpu_line), out) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("{} has no cpuN lines", self.path.display()),
             ));
         }
-        let dt = match self.last_ns.replace(now) {
-            Some(prev) => now.saturating_sub(prev),
-            None => {
-                // The first read only sets the baseline.
-                for p in &mut self.pkgs {
-                    (p.busy, p.total) = (0, 0);
-                }
-                0
-            }
-        };
-        for (p, v) in self.pkgs.iter_mut().zip(out.iter_mut()) {
-            p.pending_ns = p.pending_ns.saturating_add(dt);
-            if p.pending_ns > 0 && (p.total >= p.cpus.max(1) || p.pending_ns >= MAX_PENDING_NS) {
-                if p.total > 0 {
-                    p.util = p.busy.min(p.total) as f64 / p.total as f64;
-                }
-                p.energy_uj += self.curve.watts_per_chip(p.util) * p.pending_ns as f64 / 1e3;
-                (p.busy, p.total, p.pending_ns) = (0, 0, 0);
-            }
-            *v = p.energy_uj as u64;
-        }
         Ok(())
+    }
+
+    fn clocked(&self, period: Duration) -> Option<io::Result<Box<dyn super::ClockedReader>>> {
+        Some(
+            super::simulated_ticks::SimulatedTicks::open(
+                Packages::new(self.sim.curve.clone(), &self.cpus),
+                &self.cpus,
+                period,
+            )
+            .map(|t| Box::new(t) as Box<dyn super::ClockedReader>),
+        )
     }
 }
 

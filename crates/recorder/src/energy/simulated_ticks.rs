@@ -1,0 +1,247 @@
+//! The simulated source clocked by the kernel (`kernel_clocked`): instead of /proc/stat's
+//! jiffies, each CPU's busy time comes from a `cpu-clock` sampled every `--energy-interval` on
+//! it. A sample names the task it interrupted; the idle task is pid 0. As the kernel's tick does
+//! for jiffies, the time since the CPU's previous sample goes to the state at this one, busy or
+//! idle. The first CPU's samples are the reading times: at each, every package's counter is
+//! computed as `simulated` computes it from jiffies, from every CPU's time up to then.
+
+use std::collections::VecDeque;
+use std::io;
+use std::time::Duration;
+
+use pws_trace::records::CpuInfo;
+
+use super::kernel_clocked::Clocked;
+use super::simulated::Packages;
+use super::{ClockedReader, CounterDesc};
+
+/// A CPU that has not sampled for this long is offline or stalled: readings stop waiting for it.
+const SILENT_NS: u64 = 1_000_000_000;
+
+#[derive(Debug, Default)]
+struct CpuTicks {
+    cpu: usize,
+    busy_ns: u64,
+    total_ns: u64,
+    /// Its last sample folded into the sums.
+    folded_ns: Option<u64>,
+    /// Its last sample drained.
+    latest_ns: Option<u64>,
+    /// Drained and not yet folded: (time, busy).
+    pending: VecDeque<(u64, bool)>,
+}
+
+impl CpuTicks {
+    /// Folds its samples up to `t` into the sums.
+    fn fold_until(&mut self, t: u64) {
+        while let Some(&(s, busy)) = self.pending.front() {
+            if s > t {
+                break;
+            }
+            if let Some(prev) = self.folded_ns {
+                let dt = s.saturating_sub(prev);
+                self.total_ns += dt;
+                if busy {
+                    self.busy_ns += dt;
+                }
+            }
+            self.folded_ns = Some(s);
+            self.pending.pop_front();
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct SimulatedTicks {
+    sim: Packages,
+    clocked: Clocked,
+    /// One per leader, in the leaders' order; the first one's samples are the reading times.
+    cpus: Vec<CpuTicks>,
+    values: Vec<u64>,
+}
+
+impl SimulatedTicks {
+    /// A leader on every online CPU, sampling every `period`.
+    pub fn open(sim: Packages, cpus: &[CpuInfo], period: Duration) -> io::Result<Self> {
+        let mut online: Vec<u32> = cpus.iter().filter(|c| c.online).map(|c| c.cpu).collect();
+        online.sort_unstable();
+        if online.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "no online CPU in the host's topology",
+            ));
+        }
+        let groups: Vec<_> = online.iter().map(|&c| (c, Vec::new())).collect();
+        let clocked = Clocked::open(&groups, period)?;
+        Ok(Self {
+            values: vec![0; sim.counters().len()],
+            cpus: online
+                .iter()
+                .map(|&c| CpuTicks {
+                    cpu: c as usize,
+                    ..CpuTicks::default()
+                })
+                .collect(),
+            sim,
+            clocked,
+        })
+    }
+
+    /// Readings at the first CPU's samples that every other CPU has caught up with (or all of
+    /// them, at the end).
+    fn readings(&mut self, last: bool, f: &mut dyn FnMut(usize, u64, &[u64])) {
+        let newest = self.cpus.iter().filter_map(|c| c.latest_ns).max();
+        let Some((first, others)) = self.cpus.split_first_mut() else {
+            return;
+        };
+        while let Some(&(t, _)) = first.pending.front() {
+            let behind = others.iter().any(|c| {
+                c.latest_ns.is_some_and(|l| {
+                    l < t && newest.is_some_and(|n| n.saturating_sub(l) < SILENT_NS)
+                })
+            });
+            if behind && !last {
+                break;
+            }
+            first.fold_until(t);
+            for c in others.iter_mut() {
+                c.fold_until(t);
+            }
+            let all = std::iter::once(&*first).chain(others.iter());
+            let now = all.clone().map(|c| (c.cpu, c.busy_ns, c.total_ns));
+            if self.sim.add(t, now, &mut self.values) {
+                f(0, t, &self.values);
+            }
+        }
+    }
+}
+
+impl ClockedReader for SimulatedTicks {
+    fn counters(&self) -> &[CounterDesc] {
+        self.sim.counters()
+    }
+
+    fn drain(&mut self, last: bool, f: &mut dyn FnMut(usize, u64, &[u64])) -> io::Result<()> {
+        let cpus = &mut self.cpus;
+        let r = self.clocked.drain(|i, tick| {
+            let c = &mut cpus[i];
+            c.pending.push_back((tick.time_ns, tick.pid != 0));
+            c.latest_ns = Some(tick.time_ns);
+        });
+        self.readings(last, f);
+        r
+    }
+
+    fn lost(&self) -> u64 {
+        self.clocked.lost()
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "a cpu-clock sampled every {:?} on each of the {} online CPUs, in place of /proc/stat's jiffies (busy: a task other than idle was running at the sample)",
+            Duration::from_nanos(self.clocked.period_ns()),
+            self.cpus.len()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticks(samples: &[(u64, bool)]) -> CpuTicks {
+        CpuTicks {
+            latest_ns: samples.last().map(|s| s.0),
+            pending: samples.iter().copied().collect(),
+            ..CpuTicks::default()
+        }
+    }
+
+    #[test]
+    fn each_sample_takes_the_time_since_the_previous_one() {
+        let mut c = ticks(&[
+            (100, true),
+            (110, false),
+            (120, true),
+            (140, true),
+            (150, false),
+        ]);
+        c.fold_until(140);
+        // The first sample only starts the count; 110 idle, 120 and 140 busy.
+        assert_eq!((c.busy_ns, c.total_ns), (30, 40));
+        assert_eq!(c.pending.len(), 1);
+        c.fold_until(1000);
+        assert_eq!((c.busy_ns, c.total_ns), (30, 50));
+        assert!(c.pending.is_empty());
+    }
+
+    fn with_ticks(cpus: Vec<CpuTicks>) -> SimulatedTicks {
+        use crate::energy::tests::cpu;
+        let curve = crate::energy::simulated::select(crate::energy::simulated::DEFAULT_SERVER);
+        let infos: Vec<_> = cpus.iter().map(|c| cpu(c.cpu as u32, 0)).collect();
+        let sim = Packages::new(curve.unwrap(), &infos);
+        SimulatedTicks {
+            values: vec![0; sim.counters().len()],
+            sim,
+            clocked: Clocked::open(&[], Duration::from_millis(10)).unwrap(),
+            cpus,
+        }
+    }
+
+    /// Readings wait for every CPU to reach them, except at the end. Each CPU counts up to its
+    /// last sample at or before the reading: at 10 ms only the busy CPU 0 has a span (full
+    /// load, 309.5 W per chip), then both do, one busy and one idle (50 %: 157 W per chip).
+    #[test]
+    fn readings_wait_for_the_slowest_cpu() {
+        let ms = 1_000_000;
+        let mut t = with_ticks(vec![
+            CpuTicks {
+                cpu: 0,
+                ..ticks(&[(0, true), (10 * ms, true), (20 * ms, true), (30 * ms, true)])
+            },
+            CpuTicks {
+                cpu: 1,
+                ..ticks(&[(ms, false), (11 * ms, false), (21 * ms, false)])
+            },
+        ]);
+        let mut got = Vec::new();
+        t.readings(false, &mut |i, ts, v| got.push((i, ts, v[0])));
+        let uj = |w: f64| (w * 10_000.0) as u64;
+        // The reading at 30 ms waits: CPU 1 has only reached 21 ms.
+        let at_20 = uj(309.5) + uj(157.0);
+        assert_eq!(
+            got,
+            vec![(0, 0, 0), (0, 10 * ms, uj(309.5)), (0, 20 * ms, at_20)]
+        );
+        got.clear();
+        t.readings(true, &mut |i, ts, v| got.push((i, ts, v[0])));
+        assert_eq!(got, vec![(0, 30 * ms, at_20 + uj(157.0))]);
+    }
+
+    /// On this host: a second of one CPU spinning, read by the kernel every 10 ms.
+    #[test]
+    fn the_host_simulated_by_its_ticks() {
+        let cpus = crate::energy::tests::host_cpus();
+        let curve = crate::energy::simulated::select(crate::energy::simulated::DEFAULT_SERVER);
+        let sim = Packages::new(curve.unwrap(), &cpus);
+        let mut t = match SimulatedTicks::open(sim, &cpus, Duration::from_millis(10)) {
+            Ok(t) => t,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => {
+                return pws_test_support::cannot_run(&format!("perf refused: {e}"));
+            }
+            Err(e) => panic!("{e}"),
+        };
+        crate::energy::spin(Duration::from_millis(1000));
+        let mut got: Vec<(u64, u64)> = Vec::new();
+        t.drain(true, &mut |_, ts, v| got.push((ts, v[0]))).unwrap();
+        assert_eq!(t.lost(), 0);
+        eprintln!("{} readings; {}", got.len(), t.describe());
+        assert!(got.len() >= 50 && got.len() <= 102, "{}", got.len());
+        assert_eq!(got[0].1, 0, "the first reading is the baseline");
+        assert!(got.windows(2).all(|w| w[1].0 > w[0].0 && w[1].1 >= w[0].1));
+        let (a, b) = (got[0], got[got.len() - 1]);
+        let watts = (b.1 - a.1) as f64 / 1e6 / ((b.0 - a.0) as f64 / 1e9);
+        // Between the chip's idle (63.5 W) and full load (309.5 W); a CPU spinning lifts it.
+        assert!(watts > 63.5 && watts <= 309.5, "{watts} W");
+    }
+}
