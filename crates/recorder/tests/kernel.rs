@@ -444,8 +444,10 @@ fn cgroup_lifecycle_and_cpu_time_match_the_kernel() {
          {busy_steal} ns, error {:.2} %",
         err * 100.0
     );
+    // ~1 s on a quiet machine; a third of that when every CPU is busy elsewhere still gives
+    // hundreds of samples for the 5 % below.
     assert!(
-        busy_kernel > 500_000_000,
+        busy_kernel > 200_000_000,
         "the busy loop should run ~1 s, ran {busy_kernel} ns"
     );
     assert!(

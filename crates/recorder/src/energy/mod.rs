@@ -401,7 +401,7 @@ fn clock(r: &dyn CounterReader, args: &EnergyArgs) -> (Option<Box<dyn ClockedRea
     }
     match r.clocked(args.energy_interval) {
         Some(Ok(c)) => {
-            let how = format!("read by the kernel {every}: {}", c.describe());
+            let how = format!("read by the kernel: {}", c.describe());
             (Some(c), how)
         }
         Some(Err(e)) => (
@@ -877,7 +877,7 @@ pub(crate) mod tests {
         let detail = &d.sources[3].detail;
         if d.clocked.is_some() {
             assert!(
-                detail.contains("; read by the kernel every 10ms: a cpu-clock sampled"),
+                detail.contains("; read by the kernel: a cpu-clock sampled every 10ms on each"),
                 "{detail}"
             );
         } else {

@@ -548,9 +548,15 @@ mod tests {
             |v: &[pws_trace::records::EnergySample]| v.iter().map(|s| s.ts_ns).collect::<Vec<_>>();
         assert_eq!(times(&pkg), times(&ram));
         assert!(other.len() >= 60, "{}", other.len());
+        // On the timer's grid: a late tick is followed by an early one, skipped ones widen it.
+        let span = pkg[pkg.len() - 1].ts_ns - pkg[0].ts_ns;
+        assert!(
+            span / (pkg.len() as u64 - 1) >= 9_500_000,
+            "{} in {span} ns",
+            pkg.len()
+        );
         for w in pkg.windows(2) {
             let (dt, dv) = (w[1].ts_ns - w[0].ts_ns, w[1].raw - w[0].raw);
-            assert!(dt >= 9_000_000, "readings {dt} ns apart");
             assert!(dv.abs_diff(dt) * 100 <= dt, "{dv} counted in {dt} ns");
         }
     }

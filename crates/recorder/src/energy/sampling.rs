@@ -90,8 +90,9 @@ impl EnergyReads {
                 let lost = c.lost() - lost_before;
                 if lost > 0 {
                     stats.errors += lost;
-                    stats.last_error =
-                        format!("the kernel dropped {lost} readings: its ring was full");
+                    stats.last_error = format!(
+                        "the kernel dropped {lost} samples of the energy clock: a ring was full"
+                    );
                 }
                 if let Err(e) = r {
                     stats.errors += 1;

@@ -206,7 +206,7 @@ pub(super) fn detect(query: Option<&str>, proc_stat: &Path, cpus: &[CpuInfo]) ->
     r.sim.reset();
     let c = &r.sim.curve;
     let detail = format!(
-        "SIMULATED from SPECpower curve of {}; not a measurement: per package, utilisation of its CPUs from {} mapped to the server's published AC wall power (active idle {} W, 50 % {:.0} W, 100 % {} W) divided by its {} chip(s); {} package counter(s) in µJ. Figures: SPECpower_ssj2008 results, SPEC (www.spec.org/power_ssj2008)",
+        "SIMULATED from SPECpower curve of {}; not a measurement: per package, utilisation of its CPUs (their jiffies in {} when read by the sampling thread, the kernel's ticks when read by the kernel: see the end) mapped to the server's published AC wall power (active idle {} W, 50 % {:.0} W, 100 % {} W) divided by its {} chip(s); {} package counter(s) in µJ. Figures: SPECpower_ssj2008 results, SPEC (www.spec.org/power_ssj2008)",
         c.name,
         proc_stat.display(),
         c.idle_w,

@@ -15,7 +15,8 @@ use super::kernel_clocked::Clocked;
 use super::simulated::Packages;
 use super::{ClockedReader, CounterDesc};
 
-/// A CPU that has not sampled for this long is offline or stalled: readings stop waiting for it.
+/// A CPU that has not sampled for this long (or ten periods, if longer) is offline or stalled:
+/// readings stop waiting for it, and the gap it comes back from is left out of its time.
 const SILENT_NS: u64 = 1_000_000_000;
 
 #[derive(Debug, Default)]
@@ -32,17 +33,20 @@ struct CpuTicks {
 }
 
 impl CpuTicks {
-    /// Folds its samples up to `t` into the sums.
-    fn fold_until(&mut self, t: u64) {
+    /// Folds its samples up to `t` into the sums. A span longer than `silent` (the CPU was
+    /// offline) is not one sample's state: it is left out.
+    fn fold_until(&mut self, t: u64, silent: u64) {
         while let Some(&(s, busy)) = self.pending.front() {
             if s > t {
                 break;
             }
             if let Some(prev) = self.folded_ns {
                 let dt = s.saturating_sub(prev);
-                self.total_ns += dt;
-                if busy {
-                    self.busy_ns += dt;
+                if dt <= silent {
+                    self.total_ns += dt;
+                    if busy {
+                        self.busy_ns += dt;
+                    }
                 }
             }
             self.folded_ns = Some(s);
@@ -58,11 +62,22 @@ pub struct SimulatedTicks {
     /// One per leader, in the leaders' order; the first one's samples are the reading times.
     cpus: Vec<CpuTicks>,
     values: Vec<u64>,
+    /// See [`SILENT_NS`].
+    silent_ns: u64,
+    /// The last reading's time: a reading clock that changes CPU does not go back in time.
+    read_ns: Option<u64>,
 }
 
 impl SimulatedTicks {
     /// A leader on every online CPU, sampling every `period`.
     pub fn open(sim: Packages, cpus: &[CpuInfo], period: Duration) -> io::Result<Self> {
+        if nested_pid_namespace() {
+            // perf gives a sample's pid in the recorder's namespace, 0 for tasks outside it.
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "pws-record runs in a nested pid namespace, where perf reports the tasks outside it as pid 0, the idle task's",
+            ));
+        }
         let mut online: Vec<u32> = cpus.iter().filter(|c| c.online).map(|c| c.cpu).collect();
         online.sort_unstable();
         if online.is_empty() {
@@ -74,6 +89,8 @@ impl SimulatedTicks {
         let groups: Vec<_> = online.iter().map(|&c| (c, Vec::new())).collect();
         let clocked = Clocked::open(&groups, period)?;
         Ok(Self {
+            silent_ns: SILENT_NS.max(clocked.period_ns().saturating_mul(10)),
+            read_ns: None,
             values: vec![0; sim.counters().len()],
             cpus: online
                 .iter()
@@ -87,33 +104,48 @@ impl SimulatedTicks {
         })
     }
 
-    /// Readings at the first CPU's samples that every other CPU has caught up with (or all of
-    /// them, at the end).
+    /// Readings at the samples of the reading CPU (the first one still sampling) that every
+    /// other CPU still sampling has caught up with; at the end, all of them.
     fn readings(&mut self, last: bool, f: &mut dyn FnMut(usize, u64, &[u64])) {
+        let silent = self.silent_ns;
         let newest = self.cpus.iter().filter_map(|c| c.latest_ns).max();
-        let Some((first, others)) = self.cpus.split_first_mut() else {
+        let live = |c: &CpuTicks| {
+            c.latest_ns
+                .zip(newest)
+                .is_some_and(|(l, n)| n.saturating_sub(l) < silent)
+        };
+        let Some(r) = self.cpus.iter().position(live) else {
             return;
         };
-        while let Some(&(t, _)) = first.pending.front() {
-            let behind = others.iter().any(|c| {
-                c.latest_ns.is_some_and(|l| {
-                    l < t && newest.is_some_and(|n| n.saturating_sub(l) < SILENT_NS)
-                })
-            });
+        while let Some(&(t, _)) = self.cpus[r].pending.front() {
+            let behind = (self.cpus.iter().enumerate())
+                .any(|(i, c)| i != r && live(c) && c.latest_ns.is_some_and(|l| l < t));
             if behind && !last {
                 break;
             }
-            first.fold_until(t);
-            for c in others.iter_mut() {
-                c.fold_until(t);
+            for c in &mut self.cpus {
+                c.fold_until(t, silent);
             }
-            let all = std::iter::once(&*first).chain(others.iter());
-            let now = all.clone().map(|c| (c.cpu, c.busy_ns, c.total_ns));
+            if self.read_ns.is_some_and(|p| t <= p) {
+                continue;
+            }
+            self.read_ns = Some(t);
+            let now = self.cpus.iter().map(|c| (c.cpu, c.busy_ns, c.total_ns));
             if self.sim.add(t, now, &mut self.values) {
                 f(0, t, &self.values);
             }
         }
     }
+}
+
+/// Whether this process sees a pid namespace below the host's (`NSpid` lists one pid per
+/// level).
+fn nested_pid_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("NSpid:"))
+            .is_some_and(|v| v.split_whitespace().count() > 1)
+    })
 }
 
 impl ClockedReader for SimulatedTicks {
@@ -166,11 +198,11 @@ mod tests {
             (140, true),
             (150, false),
         ]);
-        c.fold_until(140);
+        c.fold_until(140, 1000);
         // The first sample only starts the count; 110 idle, 120 and 140 busy.
         assert_eq!((c.busy_ns, c.total_ns), (30, 40));
         assert_eq!(c.pending.len(), 1);
-        c.fold_until(1000);
+        c.fold_until(1000, 1000);
         assert_eq!((c.busy_ns, c.total_ns), (30, 50));
         assert!(c.pending.is_empty());
     }
@@ -185,6 +217,8 @@ mod tests {
             sim,
             clocked: Clocked::open(&[], Duration::from_millis(10)).unwrap(),
             cpus,
+            silent_ns: SILENT_NS,
+            read_ns: None,
         }
     }
 
@@ -216,6 +250,37 @@ mod tests {
         got.clear();
         t.readings(true, &mut |i, ts, v| got.push((i, ts, v[0])));
         assert_eq!(got, vec![(0, 30 * ms, at_20 + uj(157.0))]);
+    }
+
+    /// The first CPU goes offline after 20 ms: the next CPU still sampling becomes the reading
+    /// clock, and readings go on, in order, none waiting for the CPU that left. Back from a
+    /// silence, a CPU's gap is not one sample's state.
+    #[test]
+    fn a_cpu_that_leaves_hands_the_readings_to_the_next() {
+        let ms = 1_000_000;
+        let mut back = ticks(&[(0, true), (5_000 * ms, true), (5_010 * ms, false)]);
+        back.fold_until(u64::MAX, SILENT_NS);
+        assert_eq!((back.busy_ns, back.total_ns), (0, 10 * ms));
+
+        let cpu1: Vec<_> = (0..300).map(|k| ((1 + 10 * k) * ms, true)).collect();
+        let mut t = with_ticks(vec![
+            CpuTicks {
+                cpu: 0,
+                ..ticks(&[(0, true), (10 * ms, true), (20 * ms, true)])
+            },
+            CpuTicks {
+                cpu: 1,
+                ..ticks(&cpu1)
+            },
+        ]);
+        let mut got = Vec::new();
+        t.readings(false, &mut |_, ts, v| got.push((ts, v[0])));
+        assert_eq!(got.len(), 300);
+        assert!(got.windows(2).all(|w| w[1].0 > w[0].0 && w[1].1 >= w[0].1));
+        // Both CPUs busy, then one busy CPU of one: full load, 309.5 W per chip, throughout.
+        let (first, last) = (got[0], got[299]);
+        let watts = (last.1 - first.1) as f64 / ((last.0 - first.0) as f64 / 1e3);
+        assert!((watts - 309.5).abs() < 0.5, "{watts}");
     }
 
     /// On this host: a second of one CPU spinning, read by the kernel every 10 ms.
