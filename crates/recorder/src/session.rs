@@ -239,7 +239,18 @@ pub fn record(args: &Args) -> Result<Outcome> {
                 perf.wait(Some(wake_rx.as_raw_fd()), timeout_ms(wake_at, now));
                 // Empty the signal pipe: the flags and try_wait below say what happened.
                 while (&wake_rx).read(&mut [0u8; 64]).is_ok_and(|n| n > 0) {}
-                drain(&mut perf, &tx, &wakeups)?;
+                // One message a round, drains and clock pair together: each message can wake
+                // the writer, and a wake-up costs more than the copy (crates/recorder/README.md).
+                let mut round = Vec::new();
+                drain(&mut perf, &mut round, &wakeups);
+                if Instant::now() >= next_tick {
+                    round.push(Msg::Tick(clock::pair()));
+                    next_tick = Instant::now() + TICK;
+                }
+                if !round.is_empty() {
+                    tx.send(Msg::Batch(round))
+                        .map_err(|_| anyhow!("the writer thread stopped"))?;
+                }
                 if let Some(c) = child.as_mut() {
                     if let Some(st) = c.try_wait().context("cannot wait for the command")? {
                         command_code = st.code();
@@ -253,11 +264,6 @@ pub fn record(args: &Args) -> Result<Outcome> {
                         None => break,
                         Some(c) => stop_child(c, &mut term_sent),
                     }
-                }
-                if Instant::now() >= next_tick {
-                    tx.send(Msg::Tick(clock::pair()))
-                        .map_err(|_| anyhow!("the writer thread stopped"))?;
-                    next_tick = Instant::now() + TICK;
                 }
                 if let Some(pb) = &status {
                     pb.set_message(format!(
@@ -284,7 +290,11 @@ pub fn record(args: &Args) -> Result<Outcome> {
     }
     // Whatever happened, stop the events, copy what is left and finish the trace.
     perf.disable();
-    let last = drain(&mut perf, &tx, &wakeups);
+    let mut round = Vec::new();
+    drain(&mut perf, &mut round, &wakeups);
+    let last = tx
+        .send(Msg::Batch(round))
+        .map_err(|_| anyhow!("the writer thread stopped"));
     // Energy and /proc/stat end with the perf data: a last read now, none past the events.
     if let Some(s) = sampler {
         send_stats(&tx, "energy and /proc/stat sampling", s.finish());
@@ -430,8 +440,8 @@ fn send_stats(
     }
 }
 
-/// Copies every ring's new bytes to the writer thread.
-fn drain(perf: &mut Perf, tx: &mpsc::Sender<Msg>, wakeups: &[(u32, AtomicU64)]) -> Result<()> {
+/// Copies every ring's new bytes into `round`, a message per CPU.
+fn drain(perf: &mut Perf, round: &mut Vec<Msg>, wakeups: &[(u32, AtomicU64)]) {
     for (c, (_, w)) in perf.cpus.iter_mut().zip(wakeups) {
         if c.ring.pending() == 0 {
             continue;
@@ -439,14 +449,12 @@ fn drain(perf: &mut Perf, tx: &mpsc::Sender<Msg>, wakeups: &[(u32, AtomicU64)]) 
         w.fetch_add(1, Ordering::Relaxed);
         let mut bytes = Vec::with_capacity(c.ring.pending() as usize);
         let (ring_offset, _) = c.ring.drain_into(&mut bytes);
-        tx.send(Msg::Perf {
+        round.push(Msg::Perf {
             cpu: c.cpu,
             ring_offset,
             bytes,
-        })
-        .map_err(|_| anyhow!("the writer thread stopped"))?;
+        });
     }
-    Ok(())
 }
 
 /// Sends `sig` to the command's whole process group.

@@ -28,6 +28,9 @@ pub enum Msg {
     },
     /// Once a second: a clock pair; also writes pending perf data and statistics.
     Tick(ClockPair),
+    /// Several messages in one, handled in order: a source sends what it has at once, so the
+    /// writer wakes once.
+    Batch(Vec<Msg>),
     /// Source statistics to report (energy, activation feeds), cumulative.
     SourceStats(SourceStats),
     /// Energy samples, about once a second from the energy thread.
@@ -137,6 +140,11 @@ impl Writer {
 
     fn handle(&mut self, m: Msg) -> pws_trace::Result<()> {
         match m {
+            Msg::Batch(ms) => {
+                for m in ms {
+                    self.handle(m)?;
+                }
+            }
             Msg::Perf {
                 cpu,
                 ring_offset,
