@@ -157,14 +157,16 @@ impl Clocked {
         Ok(c)
     }
 
-    /// Waits for a first sample from every leader, up to three periods: a group the kernel
-    /// opened but never samples must not stand in for reads that work. Periods too long to
-    /// wait for at start (over a third of a second) are not checked.
+    /// Waits for a first sample from every leader, up to three periods (at least 200 ms: a
+    /// busy VM delays timers): a group the kernel opened but never samples must not stand in
+    /// for reads that work. Periods too long to wait for at start (over a third of a second)
+    /// are not checked.
     fn first_samples(&self) -> io::Result<()> {
-        let wait = Duration::from_nanos(self.period_ns.saturating_mul(3));
-        if wait > Duration::from_millis(1000) {
+        let three = Duration::from_nanos(self.period_ns.saturating_mul(3));
+        if three > Duration::from_millis(1000) {
             return Ok(());
         }
+        let wait = three.max(Duration::from_millis(200));
         let t0 = std::time::Instant::now();
         loop {
             let silent: Vec<u32> = (self.leaders.iter())
@@ -179,7 +181,7 @@ impl Clocked {
                     "no sample in {wait:?} on cpu {silent:?}"
                 )));
             }
-            std::thread::sleep(Duration::from_nanos(self.period_ns).min(wait / 10));
+            std::thread::sleep(Duration::from_nanos(self.period_ns).min(Duration::from_millis(5)));
         }
     }
 

@@ -406,7 +406,7 @@ fn clock(r: &dyn CounterReader, args: &EnergyArgs) -> (Option<Box<dyn ClockedRea
         }
         Some(Err(e)) => (
             None,
-            format!("{thread}: the kernel refused the clocked reads ({e})"),
+            format!("{thread}: the kernel clock could not be used ({e})"),
         ),
         None => (
             None,
@@ -883,7 +883,7 @@ pub(crate) mod tests {
         } else {
             // No perf permission here: it falls back and says why.
             assert!(
-                detail.contains("the kernel refused the clocked reads"),
+                detail.contains("the kernel clock could not be used"),
                 "{detail}"
             );
             pws_test_support::cannot_run("perf events refused: the kernel clock is not tried");

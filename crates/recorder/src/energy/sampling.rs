@@ -70,53 +70,66 @@ impl EnergyReads {
             stats,
         }
     }
+
+    fn read_or_drain(&mut self, last: bool) {
+        let (series, stats) = (&mut self.series, &mut self.stats);
+        match &mut self.reader {
+            Reader::Thread(r) => read_now(r.as_mut(), &mut self.values, series, stats),
+            Reader::Kernel(c) => drain(c.as_mut(), last, series, stats),
+        }
+    }
 }
 
-impl EnergyReads {
-    fn read_or_drain(&mut self, last: bool) {
-        let reader = match &mut self.reader {
-            Reader::Thread(r) => r,
-            Reader::Kernel(c) => {
-                let (series, stats) = (&mut self.series, &mut self.stats);
-                let lost_before = c.lost();
-                let r = c.drain(last, &mut |first, ts_ns, raws| {
-                    for (s, &raw) in series[first..].iter_mut().zip(raws) {
-                        s.samples.push(EnergySample { ts_ns, raw });
-                    }
-                    if first == 0 {
-                        stats.reads += 1;
-                    }
-                });
-                let lost = c.lost() - lost_before;
-                if lost > 0 {
-                    stats.errors += lost;
-                    stats.last_error = format!(
-                        "the kernel dropped {lost} samples of the energy clock: a ring was full"
-                    );
-                }
-                if let Err(e) = r {
-                    stats.errors += 1;
-                    stats.last_error = e.to_string();
-                }
-                return;
-            }
-        };
-        let t0 = monotonic_ns();
-        let r = reader.read(&mut self.values);
-        let t1 = monotonic_ns();
-        self.stats.reads += 1;
-        match r {
-            Ok(()) => {
-                let ts_ns = t0 + t1.saturating_sub(t0) / 2;
-                for (s, &raw) in self.series.iter_mut().zip(self.values.iter()) {
-                    s.samples.push(EnergySample { ts_ns, raw });
-                }
-            }
-            Err(e) => {
-                self.stats.errors += 1;
-                self.stats.last_error = e.to_string();
+/// One read of every counter by this thread, timestamped at the middle of the read.
+fn read_now(
+    reader: &mut dyn CounterReader,
+    values: &mut [u64],
+    series: &mut [EnergySeries],
+    stats: &mut SourceStats,
+) {
+    let t0 = monotonic_ns();
+    let r = reader.read(values);
+    let t1 = monotonic_ns();
+    stats.reads += 1;
+    match r {
+        Ok(()) => {
+            let ts_ns = t0 + t1.saturating_sub(t0) / 2;
+            for (s, &raw) in series.iter_mut().zip(values.iter()) {
+                s.samples.push(EnergySample { ts_ns, raw });
             }
         }
+        Err(e) => {
+            stats.errors += 1;
+            stats.last_error = e.to_string();
+        }
+    }
+}
+
+/// The readings the kernel took since the last drain; `reads` counts the first counter's.
+fn drain(
+    reader: &mut dyn ClockedReader,
+    last: bool,
+    series: &mut [EnergySeries],
+    stats: &mut SourceStats,
+) {
+    let lost_before = reader.lost();
+    let r = reader.drain(last, &mut |first, ts_ns, raws| {
+        for (s, &raw) in series[first..].iter_mut().zip(raws) {
+            s.samples.push(EnergySample { ts_ns, raw });
+        }
+        if first == 0 {
+            stats.reads += 1;
+        }
+    });
+    let lost = reader.lost() - lost_before;
+    if lost > 0 {
+        stats.errors += lost;
+        stats.last_error =
+            format!("the kernel dropped {lost} samples of the energy clock: a ring was full");
+    }
+    if let Err(e) = r {
+        stats.errors += 1;
+        stats.last_error = e.to_string();
     }
 }
 

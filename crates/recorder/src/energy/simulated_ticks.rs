@@ -2,8 +2,9 @@
 //! jiffies, each CPU's busy time comes from a `cpu-clock` sampled every `--energy-interval` on
 //! it. A sample names the task it interrupted; the idle task is pid 0. As the kernel's tick does
 //! for jiffies, the time since the CPU's previous sample goes to the state at this one, busy or
-//! idle. The first CPU's samples are the reading times: at each, every package's counter is
-//! computed as `simulated` computes it from jiffies, from every CPU's time up to then.
+//! idle. The first CPU's samples are the reading times (the next CPU's, should it go offline):
+//! at each, every package's counter is computed as `simulated` computes it from jiffies, from
+//! every CPU's time up to then.
 
 use std::collections::VecDeque;
 use std::io;
@@ -59,7 +60,8 @@ impl CpuTicks {
 pub struct SimulatedTicks {
     sim: Packages,
     clocked: Clocked,
-    /// One per leader, in the leaders' order; the first one's samples are the reading times.
+    /// One per leader, in the leaders' order; the first one still sampling gives the reading
+    /// times.
     cpus: Vec<CpuTicks>,
     values: Vec<u64>,
     /// See [`SILENT_NS`].
