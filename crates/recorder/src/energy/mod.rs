@@ -877,7 +877,8 @@ pub(crate) mod tests {
         let detail = &d.sources[3].detail;
         if d.clocked.is_some() {
             assert!(
-                detail.contains("; read by the kernel: a cpu-clock sampled every 10ms on each"),
+                detail
+                    .contains("; read by the kernel: a cpu-clock sampled every 3.333333ms on each"),
                 "{detail}"
             );
         } else {
