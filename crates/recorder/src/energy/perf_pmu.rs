@@ -8,13 +8,11 @@ use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
-
-use perf_event_open_sys as sys;
-use pws_trace::records::{CpuInfo, EnergyDomain, EnergySource};
-
 use std::time::Duration;
 
+use perf_event_open_sys as sys;
 use perf_event_open_sys::bindings::perf_event_attr;
+use pws_trace::records::{CpuInfo, EnergyDomain, EnergySource};
 
 use super::kernel_clocked::{self, Clocked};
 use super::{
