@@ -6,6 +6,7 @@ mod support;
 
 use std::collections::HashMap;
 use std::fs;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -41,52 +42,61 @@ fn cgroup2_root() -> Result<PathBuf, String> {
     Err("no cgroup v2 hierarchy mounted".into())
 }
 
+/// One event per online CPU, as `attr` says, on `pid` with `flags` (-1 and 0: system-wide);
+/// closed on drop. Panics naming `what` and the CPU if the kernel refuses.
+fn open_per_cpu(
+    attr: &perf_event_open_sys::bindings::perf_event_attr,
+    pid: i32,
+    flags: u64,
+    what: &str,
+) -> Vec<OwnedFd> {
+    // SAFETY: sysconf has no preconditions.
+    let ncpu = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    (0..ncpu as i32)
+        .map(|cpu| {
+            let mut a = *attr;
+            // SAFETY: a valid attr; pid -1 with a cpu is a system-wide event on that CPU, and
+            // with PERF_FLAG_PID_CGROUP the pid is a cgroup directory's open descriptor.
+            let fd = unsafe { perf_event_open_sys::perf_event_open(&mut a, pid, cpu, -1, flags) };
+            assert!(
+                fd >= 0,
+                "perf_event_open {what} (cpu {cpu}): {}",
+                std::io::Error::last_os_error()
+            );
+            // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+            unsafe { OwnedFd::from_raw_fd(fd) }
+        })
+        .collect()
+}
+
 /// Another perf session, as perf, Kepler or a second pws-record would be: a context-switch
 /// sampler on every CPU with its own identifier and perf's default clock. Opened after the
 /// recorder, it comes first in the kernel's list for that software event, which then stamps
 /// our switch samples with its id, time and tid. No ring: the kernel prepares its samples
 /// (and so stamps ours) before finding nowhere to write them. Closed on drop.
-struct ForeignSampler(Vec<libc::c_int>);
+struct ForeignSampler {
+    _fds: Vec<OwnedFd>,
+}
 
 impl ForeignSampler {
     fn open() -> Self {
         use perf_event_open_sys::bindings as b;
-        let mut fds = Vec::new();
-        // SAFETY: sysconf has no preconditions.
-        let ncpu = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
-        for cpu in 0..ncpu as i32 {
-            let mut attr = b::perf_event_attr {
-                type_: b::PERF_TYPE_SOFTWARE,
-                size: std::mem::size_of::<b::perf_event_attr>() as u32,
-                config: u64::from(b::PERF_COUNT_SW_CONTEXT_SWITCHES),
-                sample_type: u64::from(
-                    b::PERF_SAMPLE_IDENTIFIER
-                        | b::PERF_SAMPLE_TID
-                        | b::PERF_SAMPLE_TIME
-                        | b::PERF_SAMPLE_CPU,
-                ),
-                ..Default::default()
-            };
-            attr.__bindgen_anon_1.sample_period = 1;
-            attr.set_sample_id_all(1);
-            // SAFETY: a valid attr; pid -1 with a cpu is a system-wide event on that CPU.
-            let fd = unsafe { perf_event_open_sys::perf_event_open(&mut attr, -1, cpu, -1, 0) };
-            assert!(
-                fd >= 0,
-                "perf_event_open (cpu {cpu}): {}",
-                std::io::Error::last_os_error()
-            );
-            fds.push(fd);
-        }
-        Self(fds)
-    }
-}
-
-impl Drop for ForeignSampler {
-    fn drop(&mut self) {
-        for &fd in &self.0 {
-            // SAFETY: our own descriptors, closed once.
-            unsafe { libc::close(fd) };
+        let mut attr = b::perf_event_attr {
+            type_: b::PERF_TYPE_SOFTWARE,
+            size: std::mem::size_of::<b::perf_event_attr>() as u32,
+            config: u64::from(b::PERF_COUNT_SW_CONTEXT_SWITCHES),
+            sample_type: u64::from(
+                b::PERF_SAMPLE_IDENTIFIER
+                    | b::PERF_SAMPLE_TID
+                    | b::PERF_SAMPLE_TIME
+                    | b::PERF_SAMPLE_CPU,
+            ),
+            ..Default::default()
+        };
+        attr.__bindgen_anon_1.sample_period = 1;
+        attr.set_sample_id_all(1);
+        Self {
+            _fds: open_per_cpu(&attr, -1, 0, "context-switches"),
         }
     }
 }
@@ -97,63 +107,34 @@ impl Drop for ForeignSampler {
 /// accounting). The difference is what this cgroup itself lost so, to the nanosecond, called
 /// steal below. /proc/stat's steal is in whole ticks (10 ms) summed over the machine: it read
 /// 0 while CI's trace gave a 20 ms process 3.3 ms more than cpu.stat. Closed on drop.
-struct CgroupClock(Vec<libc::c_int>);
+struct CgroupClock(Vec<OwnedFd>);
 
 impl CgroupClock {
     fn open(cgroup: &Path) -> Self {
         use perf_event_open_sys::bindings as b;
         let dir = fs::File::open(cgroup).unwrap_or_else(|e| panic!("{}: {e}", cgroup.display()));
-        let mut fds = Vec::new();
-        // SAFETY: sysconf has no preconditions.
-        let ncpu = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
-        for cpu in 0..ncpu as i32 {
-            let mut attr = b::perf_event_attr {
-                type_: b::PERF_TYPE_SOFTWARE,
-                size: std::mem::size_of::<b::perf_event_attr>() as u32,
-                config: u64::from(b::PERF_COUNT_SW_TASK_CLOCK),
-                ..Default::default()
-            };
-            // SAFETY: a valid attr; with PERF_FLAG_PID_CGROUP the pid is the cgroup
-            // directory's descriptor, which the kernel takes its own reference to.
-            let fd = unsafe {
-                perf_event_open_sys::perf_event_open(
-                    &mut attr,
-                    std::os::fd::AsRawFd::as_raw_fd(&dir),
-                    cpu,
-                    -1,
-                    u64::from(b::PERF_FLAG_PID_CGROUP),
-                )
-            };
-            assert!(
-                fd >= 0,
-                "perf_event_open task-clock for {} (cpu {cpu}): {}",
-                cgroup.display(),
-                std::io::Error::last_os_error()
-            );
-            fds.push(fd);
-        }
-        Self(fds)
+        let attr = b::perf_event_attr {
+            type_: b::PERF_TYPE_SOFTWARE,
+            size: std::mem::size_of::<b::perf_event_attr>() as u32,
+            config: u64::from(b::PERF_COUNT_SW_TASK_CLOCK),
+            ..Default::default()
+        };
+        // The kernel takes its own reference to the cgroup: `dir` may close after.
+        let what = format!("task-clock for {}", cgroup.display());
+        let flags = u64::from(b::PERF_FLAG_PID_CGROUP);
+        Self(open_per_cpu(&attr, dir.as_raw_fd(), flags, &what))
     }
     fn ns(&self) -> u64 {
         self.0
             .iter()
-            .map(|&fd| {
+            .map(|fd| {
                 let mut v = 0u64;
                 // SAFETY: reads 8 bytes into a u64 from our own counting event.
-                let n = unsafe { libc::read(fd, (&mut v as *mut u64).cast(), 8) };
+                let n = unsafe { libc::read(fd.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
                 assert_eq!(n, 8, "read task-clock: {}", std::io::Error::last_os_error());
                 v
             })
             .sum()
-    }
-}
-
-impl Drop for CgroupClock {
-    fn drop(&mut self) {
-        for &fd in &self.0 {
-            // SAFETY: our own descriptors, closed once.
-            unsafe { libc::close(fd) };
-        }
     }
 }
 
