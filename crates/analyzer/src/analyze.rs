@@ -401,8 +401,7 @@ pub(crate) fn replay_trace(
     // Steal and IRQ time out, and the cells summed per package, as the CPUs are walked.
     let mut rep = replay::replay_perf(&l, &grid, &pending.plan.by_cgroup, perf_blocks, progress)?;
     crate::memory::phase("accounting");
-    let package_of = replay::package_of(&l);
-    let mut joined = crate::join::finish(&mut life, pending, &mut rep, &grid, &package_of)?;
+    let mut joined = crate::join::finish(&mut life, pending, &mut rep, &grid)?;
     crate::memory::phase("join");
     // The activations' totals move out of the join: nothing else reads them.
     let act_usage = std::mem::take(&mut joined.usage.total);

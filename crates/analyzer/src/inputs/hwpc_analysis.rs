@@ -274,6 +274,7 @@ impl HwpcInput {
                 })
                 .collect(),
             per_package: Default::default(),
+            segments: Default::default(),
             steal_irq: None,
         };
         let n_ticks = self.bounds.len() - 1;

@@ -17,13 +17,11 @@ pub mod function_containers;
 pub mod time_overlap;
 pub mod windows;
 
-use std::collections::HashMap;
-
 use crate::replay::grid::Grid;
 use crate::replay::lifecycle::Lifecycles;
 use crate::replay::Replayed;
 use function_containers::Evidence;
-use windows::{Apportioned, Plan, SegmentUsage};
+use windows::{Apportioned, Plan};
 
 /// Which links the join may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -77,24 +75,14 @@ pub struct Joined {
 }
 
 /// Ties the activations left by time overlap, then splits each container's usage among its
-/// activations. `package_of` maps a CPU to its package. Takes (empties) each CPU's window
-/// usage.
+/// activations. Takes (empties) the replay's segment usage.
 pub fn finish(
     life: &mut Lifecycles,
     p: Pending,
     rep: &mut Replayed,
     grid: &Grid,
-    package_of: &HashMap<u32, u32>,
 ) -> anyhow::Result<Joined> {
-    let usage = SegmentUsage::gather(
-        rep.per_cpu
-            .iter_mut()
-            .map(|c| {
-                let pkg = package_of.get(&c.cpu).copied().unwrap_or(0);
-                (pkg, std::mem::take(&mut c.activations))
-            })
-            .collect(),
-    );
+    let usage = std::mem::take(&mut rep.segments);
     let win_ns = windows::window_cpu_ns(&p.plan, &usage);
     let cpu: Vec<u64> = p
         .candidates

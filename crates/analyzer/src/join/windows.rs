@@ -21,6 +21,7 @@ use std::ops::Range;
 use super::activation_runs::{ActivationRuns, RunsWriter};
 use crate::replay::cpu::{Usage, Window};
 use crate::replay::grid::Grid;
+pub use crate::replay::segment_merge::SegmentUsage;
 
 /// One (activation, cgroup) window and the segments it covers.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,67 +127,6 @@ impl Plan {
     }
 }
 
-/// The replay's segment usage, per package: (segment, package) and usage, sorted by key, one
-/// entry per key. A sorted vector, sized once: the hash map it replaces, and the sorted copy
-/// of it the split made, were the join's peak on an hour of 200 activations a second.
-#[derive(Debug, Default)]
-pub struct SegmentUsage {
-    cells: Vec<((usize, u32), Usage)>,
-}
-
-impl SegmentUsage {
-    /// Each CPU's (segment, interval) usage, on its package, in the order given: a key's
-    /// parts are added in that order (so the sums are those of one map filled CPU by CPU).
-    /// A segment lies in one interval, so the interval is not part of the key.
-    pub fn gather<M>(per_cpu: Vec<(u32, M)>) -> Self
-    where
-        M: IntoIterator<Item = ((usize, usize), Usage)>,
-        M::IntoIter: ExactSizeIterator,
-    {
-        let per_cpu: Vec<(u32, M::IntoIter)> = per_cpu
-            .into_iter()
-            .map(|(pkg, m)| (pkg, m.into_iter()))
-            .collect();
-        let n = per_cpu.iter().map(|(_, m)| m.len()).sum();
-        // (segment, package, the CPU's position): a CPU gives a segment once, so the keys
-        // are distinct and sorting them in place keeps a key's parts in CPU order (a stable
-        // sort would take half the list again as scratch). The position fits the key's
-        // padding.
-        let mut parts: Vec<((usize, u32, u32), Usage)> = Vec::with_capacity(n);
-        for (at, (pkg, m)) in per_cpu.into_iter().enumerate() {
-            let at = u32::try_from(at).unwrap_or(u32::MAX);
-            parts.extend(m.map(|((seg, _), u)| ((seg, pkg, at), u)));
-        }
-        parts.sort_unstable_by_key(|(k, _)| *k);
-        let mut cells: Vec<((usize, u32), Usage)> = parts
-            .into_iter()
-            .map(|((seg, pkg, _), u)| ((seg, pkg), u))
-            .collect();
-        // Summed in place, each key's sum started from zero as a map's entry would be.
-        for i in 0..cells.len() {
-            if i == 0 || cells[i - 1].0 != cells[i].0 {
-                let mut sum = Usage::default();
-                sum.add(&cells[i].1);
-                cells[i].1 = sum;
-            }
-        }
-        cells.dedup_by(|later, kept| {
-            let same = later.0 == kept.0;
-            if same {
-                kept.1.add(&later.1);
-            }
-            same
-        });
-        cells.shrink_to_fit();
-        Self { cells }
-    }
-
-    /// Every (segment, package) and its usage, in key order.
-    pub fn iter(&self) -> impl Iterator<Item = (usize, u32, &Usage)> {
-        self.cells.iter().map(|((s, p), u)| (*s, *p, u))
-    }
-}
-
 /// Each activation's part of its container, by the concurrency rule.
 #[derive(Debug, Default)]
 pub struct Apportioned {
@@ -243,7 +183,7 @@ pub fn apportion(
     }
     // Each segment's usage by package, in package order (the list is sorted), and where each
     // segment's run starts (a map of small vectors took more than the usage itself).
-    let by_seg = &usage.cells;
+    let by_seg = usage.cells();
     let starts = run_starts(by_seg.iter().map(|((s, _), _)| *s), plan.segments);
     let mut out = Apportioned {
         total: vec![Usage::default(); n_activations],
@@ -314,7 +254,12 @@ pub fn window_cpu_ns(plan: &Plan, usage: &SegmentUsage) -> Vec<u64> {
 
 #[cfg(test)]
 mod tests {
+    use pws_trace::records::CpuStatBlock;
+
     use super::*;
+    use crate::progress::Progress;
+    use crate::replay;
+    use crate::synth::{self, SynthArgs};
 
     fn u(ns: u64, instr: f64) -> Usage {
         Usage::one(ns, instr)
@@ -403,5 +348,99 @@ mod tests {
         );
         let w = plan.window_index(1, 7).expect("a window");
         assert_eq!(window_cpu_ns(&plan, &usage)[w], 50);
+    }
+
+    /// /proc/stat readings of `cpus` every 230 ms over `[start, end]`: 5 % of the time
+    /// stolen, 2 % in IRQs.
+    fn stolen(cpus: impl Iterator<Item = u32>, start: u64, end: u64) -> CpuStatBlock {
+        let r: Vec<(u64, [u64; 3])> = (start..=end)
+            .step_by(230_000_000)
+            .zip(0u64..)
+            .map(|(t, k)| (t, [11_500_000 * k, 4_600_000 * k, 0]))
+            .collect();
+        let mut all = CpuStatBlock::default();
+        for cpu in cpus {
+            let b = replay::steal_irq::readings_block(cpu, &r);
+            all.cpus.extend(b.cpus);
+            all = CpuStatBlock {
+                cpus: all.cpus,
+                ..b
+            };
+        }
+        all
+    }
+
+    /// The accounting's rounds hand each CPU's window segments over as their intervals' steal
+    /// and IRQ time is settled, scaled then; one round scales them all at the end. Both give
+    /// the same per-package segments, bit for bit, on a trace of a block a second per CPU.
+    #[test]
+    fn segments_scaled_round_by_round_as_at_the_end() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let trace = d.path().join("s.pws");
+        let mut a = SynthArgs::new(trace.clone());
+        (a.seconds, a.seed, a.cpus) = (12, 5, 2);
+        synth::run(&a).expect("synth");
+        let progress = Progress::new(&[&trace], false);
+        let replay_in = |round_ns: u64| {
+            let mut l = replay::load(&trace, false).expect("load");
+            let (_, blocks) =
+                replay::scan_side_band(&l, &progress.input(&trace)).expect("side band");
+            let (start, end) = (l.info.start_monotonic_ns, l.end_ns);
+            l.cpu_stat = vec![stolen(blocks.per_cpu.keys().copied(), start, end)];
+            let grid = Grid::fixed(start, end + 1, 10_000_000).expect("grid");
+            // Windows of 7 ms on every cgroup the trace made: cut at the grid's bounds.
+            let mut windows: std::collections::HashMap<u64, Vec<Window>> = Default::default();
+            let mut segment = 0;
+            for e in &l.cgroup_events {
+                if windows.contains_key(&e.cgroup_id) {
+                    continue;
+                }
+                let mut mine = Vec::new();
+                for t in (start..end).step_by(7_000_000) {
+                    let mut cut = t;
+                    for b in [t, (t / 10_000_000 + 1) * 10_000_000, t + 7_000_000] {
+                        let b = b.min(t + 7_000_000);
+                        if b > cut {
+                            mine.push(Window {
+                                start: cut,
+                                end: b,
+                                segment,
+                            });
+                            segment += 1;
+                            cut = b;
+                        }
+                    }
+                }
+                windows.insert(e.cgroup_id, mine);
+            }
+            let rep = replay::replay_perf_in_rounds(
+                &l,
+                &grid,
+                &windows,
+                blocks,
+                &progress.input(&trace),
+                round_ns,
+            )
+            .expect("replay");
+            let removed: u64 = rep
+                .steal_irq
+                .iter()
+                .flat_map(|r| r.per_cpu.iter().flatten())
+                .map(|f| f.removed_ns[0])
+                .sum();
+            assert!(removed > 0, "steal time taken out");
+            rep.segments
+                .iter()
+                .map(|(s, p, u)| {
+                    let bits: Vec<u64> = u.counters.iter().map(|c| c.to_bits()).collect();
+                    (s, p, u.cpu_ns, bits)
+                })
+                .collect::<Vec<_>>()
+        };
+        let whole = replay_in(u64::MAX);
+        assert!(whole.len() > 1000, "segments charged: {}", whole.len());
+        for round_ns in [300_000_000, 1_000_000_000] {
+            assert_eq!(replay_in(round_ns), whole, "rounds of {round_ns} ns");
+        }
     }
 }

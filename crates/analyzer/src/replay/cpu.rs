@@ -438,6 +438,12 @@ impl<'g> Walker<'g> {
         (std::mem::take(&mut self.out.cells), before)
     }
 
+    /// The window segments that are final so far (given with the cells by
+    /// [`Walker::take_final`]), in no particular order.
+    pub fn take_segments(&mut self) -> Vec<((usize, usize), Usage)> {
+        std::mem::take(&mut self.out.activations)
+    }
+
     /// The last instant charged, if any: how far the walk has come in trace time.
     pub fn last_ns(&self) -> Option<u64> {
         self.last.as_ref().map(|l| l.time)

@@ -1,5 +1,5 @@
-//! The perf data the side-band pass inflated and kept for the accounting pass (up to
-//! `KEEP_INFLATED`), in one anonymous mapping: the blocks in trace order, each CPU's in its own
+//! The perf data the side-band pass inflated and kept for the accounting pass (when all
+//! of it fits `KEEP_INFLATED`), in one anonymous mapping: the blocks in trace order, each CPU's in its own
 //! order. The accounting reads each kept block once, and every CPU's walk advances in trace
 //! time round by round, so the mapping is read front to back: its pages are given back to the
 //! system as the walks pass them, rather than held to the end of the accounting (64 MiB of an

@@ -4,7 +4,7 @@
 //! each — CPUs are independent, and a CPU's blocks are inflated one at a time; after each round
 //! the CPUs' final cells are summed per package, so memory follows the per-package output
 //! (intervals × cgroups), not the trace or its CPUs.
-//! Blocks are inflated by the first pass and kept for the second up to a budget
+//! Blocks are inflated by the first pass and kept for the second when all fit a budget
 //! (`kept_perf_data`, given back as the walks pass it); the walk over the small blocks
 //! inflates none (a block's CPU is in its inflated payload).
 //!
@@ -24,6 +24,7 @@ pub mod package_cells;
 pub mod package_merge;
 pub mod paused;
 pub mod record_merge;
+pub mod segment_merge;
 pub mod steal_irq;
 pub mod text;
 
@@ -44,6 +45,7 @@ use cpu::{Cells, Columns, CpuReplay, Window};
 use grid::Grid;
 use kept_perf_data::KeptPerfData;
 use package_merge::PackageMerge;
+use segment_merge::{Segment, SegmentMerge};
 
 /// Everything of a trace except its perf data, and where the perf data is.
 pub struct Loaded {
@@ -223,14 +225,17 @@ fn merge_energy(all: &mut Vec<EnergySeries>, series: Vec<EnergySeries>) {
 #[derive(Debug, Default)]
 pub struct Replayed {
     pub columns: Vec<String>,
-    /// Per CPU: (window segment, interval) → usage, the side band and the statistics. Its
-    /// (interval, cgroup) cells are summed into `per_package` as the replay goes (empty here
+    /// Per CPU: the side band and the statistics. Its (interval, cgroup) cells and its window
+    /// segments are summed into `per_package` and `segments` as the replay goes (empty here
     /// after `replay_perf`; [`Replayed::merge_packages`] for replays whose cells come whole).
     pub per_cpu: Vec<CpuReplay>,
     /// Package → its CPUs' cells summed: (interval, cgroup key, usage), sorted by interval and
     /// cgroup. What every table and model reads; the per-CPU cells are not kept beside them
     /// (an hour of eight CPUs holds millions of cells).
     pub per_package: PackageCells,
+    /// The activation windows' segments, summed over each package's CPUs: what the join
+    /// splits among the activations.
+    pub segments: segment_merge::SegmentUsage,
     /// Steal and IRQ time taken out of the tasks' time (`steal_irq`); None for inputs
     /// without a perf stream.
     pub steal_irq: Option<steal_irq::Report>,
@@ -267,10 +272,13 @@ pub struct PerfBlockAt {
     pub inflated_len: u32,
 }
 
-/// Inflated perf data kept between the two passes, up to this budget, so those blocks are
-/// inflated once; the rest are inflated again by the second pass, one block at a time per CPU.
-/// Keeping all would make memory grow with the trace (the accounting needs the activation
-/// windows, hence the whole side band, before its first span): `bench/analyzer_memory.sh`.
+/// A trace's perf data is kept inflated between the two passes when all of it fits this, so
+/// every block is inflated once; otherwise none is kept and the second pass inflates each block
+/// again, one at a time per CPU. Keeping all of a long trace's would make memory grow with it
+/// (the accounting needs the activation windows, hence the whole side band, before its first
+/// span); keeping only its first blocks saved a sliver of the inflating (64 MiB of an hour's
+/// 3.5 GiB) for 64 MiB held beside everything the early phases hold, the records above all:
+/// `bench/analyzer_memory.sh`, `bench/analyzer_scale.sh`.
 const KEEP_INFLATED: u64 = 64 << 20;
 
 /// One perf-data block, as the side-band pass left it for the accounting pass.
@@ -294,7 +302,7 @@ pub struct PerfBlocks {
 /// The side band of every CPU's perf stream: lifecycle tracepoints and cgroup paths.
 /// A first pass, in parallel per block, because the activation join needs the cgroups created
 /// during the trace before CPU time can be charged to activation windows. Also returns each
-/// CPU's blocks, with the first blocks' inflated data kept within [`KEEP_INFLATED`].
+/// CPU's blocks, with their inflated data kept when all of it fits [`KEEP_INFLATED`].
 pub fn scan_side_band(
     l: &Loaded,
     progress: &InputProgress<'_>,
@@ -302,20 +310,18 @@ pub fn scan_side_band(
     let columns = Columns::new(&l.attrs);
     let grid = Grid::fixed(0, 1, 1).expect("a one-interval grid");
     let none = HashMap::new();
-    // Kept: the first compressed blocks, in trace order, while they fit the budget.
-    let mut left = KEEP_INFLATED;
+    // Kept: every compressed block, when all of them fit the budget; else none.
+    let all: u64 = l
+        .perf_blocks
+        .iter()
+        .map(|b| u64::from(b.inflated_len))
+        .sum();
     let keep: Vec<usize> = l
         .perf_blocks
         .iter()
-        .map(|b| {
-            let n = u64::from(b.inflated_len);
-            let fits = n <= left;
-            left -= if fits { n } else { 0 };
-            if fits {
-                n as usize
-            } else {
-                0
-            }
+        .map(|b| match all <= KEEP_INFLATED {
+            true => b.inflated_len as usize,
+            false => 0,
         })
         .collect();
     let total: usize = keep.iter().sum();
@@ -430,10 +436,10 @@ const ROUND_NS: u64 = 10_000_000_000;
 /// pass's, with what it kept inflated (freed at the end).
 ///
 /// The CPUs are walked in rounds of [`ROUND_NS`] of trace time, in parallel within a round;
-/// after each, every CPU's final cells lose their steal and IRQ time (`steal_irq::CpuSteal`)
-/// and are summed per package (`PackageMerge`). So the per-CPU cells of the run are never held
-/// together: the result has the per-package cells, and each CPU's segments, side band and
-/// statistics.
+/// after each, every CPU's final cells and window segments lose their steal and IRQ time
+/// (`steal_irq::CpuSteal`) and are summed per package (`PackageMerge`, `SegmentMerge`). So the
+/// per-CPU cells and segments of the run are never held together: the result has the
+/// per-package cells and segments, and each CPU's side band and statistics.
 pub fn replay_perf(
     l: &Loaded,
     grid: &Grid,
@@ -474,15 +480,19 @@ pub fn replay_perf_in_rounds(
                 .filter(|_| report.per_cpu.is_some())
                 .map(|r| steal_irq::CpuSteal::new(cpu, r, grid, &clock)),
             inflater: Inflater::new(),
+            segments: Vec::new(),
             done: None,
             next_kept: 0,
         })
         .collect();
-    let mut merge = PackageMerge::new(
-        streams
-            .iter()
-            .map(|s| package_of.get(&s.cpu).copied().unwrap_or(0)),
-    );
+    let packages: Vec<u32> = streams
+        .iter()
+        .map(|s| package_of.get(&s.cpu).copied().unwrap_or(0))
+        .collect();
+    let mut merge = PackageMerge::new(packages.iter().copied());
+    // A segment is charged on one CPU, most often: room for as many as there are, made once.
+    let expected = windows.values().map(Vec::len).sum();
+    let mut seg_merge = SegmentMerge::new(packages, expected);
     let mut until = grid.start();
     while streams.iter().any(|s| s.done.is_none()) {
         // A round past the walk furthest behind, at least: every round feeds a block, even
@@ -495,14 +505,16 @@ pub fn replay_perf_in_rounds(
         until = until
             .saturating_add(round_ns)
             .max(behind.map_or(0, |t| t.saturating_add(round_ns)));
-        let given: Vec<(Cells, usize)> = streams
+        let given: Vec<(Cells, Vec<Segment>, usize)> = streams
             .par_iter_mut()
             .map(|s| s.advance(until, l, kept.bytes(), progress))
             .collect::<Result<_>>()?;
-        for (n, (cells, horizon)) in given.into_iter().enumerate() {
+        for (n, (cells, segments, horizon)) in given.into_iter().enumerate() {
             merge.push(n, cells, horizon);
+            seg_merge.push(n, segments, horizon);
         }
         merge.advance()?;
+        seg_merge.advance();
         // Every kept block still to be read starts at or after the first one each walk has
         // yet to read: what is before it is done with.
         let pending = streams.iter_mut().filter_map(|s| s.next_kept()).min();
@@ -522,6 +534,7 @@ pub fn replay_perf_in_rounds(
         columns: columns.names.clone(),
         per_cpu,
         per_package: merge.finish()?,
+        segments: seg_merge.finish(),
         steal_irq: Some(report),
     })
 }
@@ -539,6 +552,9 @@ struct Stream<'a> {
     /// None when the trace has no cpu-stat readings of this CPU.
     steal: Option<steal_irq::CpuSteal<'a>>,
     inflater: Inflater,
+    /// Window segments the walk has given whose interval's steal and IRQ time is not settled
+    /// yet.
+    segments: Vec<Segment>,
     /// At the end of the stream: what the walk gave (its cells handed over) and, with
     /// readings, the steal and IRQ time taken out.
     done: Option<(CpuReplay, Option<steal_irq::CpuFigures>)>,
@@ -561,17 +577,17 @@ impl Stream<'_> {
     }
 
     /// Feeds blocks until the walk has charged past `until` (or the stream ends) and returns
-    /// the cells now final, steal and IRQ time taken out, with the interval before which
-    /// this CPU has given all of its cells.
+    /// the cells and window segments now final, steal and IRQ time taken out, with the
+    /// interval before which this CPU has given all of its cells and segments.
     fn advance(
         &mut self,
         until: u64,
         l: &Loaded,
         kept: &[u8],
         progress: &InputProgress<'_>,
-    ) -> Result<(Cells, usize)> {
+    ) -> Result<(Cells, Vec<Segment>, usize)> {
         let Some(w) = self.walker.as_mut() else {
-            return Ok((Vec::new(), usize::MAX));
+            return Ok((Vec::new(), Vec::new(), usize::MAX));
         };
         while self.next < self.blocks.len() && w.last_ns().is_none_or(|t| t < until) {
             let b = &self.blocks[self.next];
@@ -583,22 +599,38 @@ impl Stream<'_> {
         }
         if self.next < self.blocks.len() {
             let (cells, before) = w.take_final();
-            return Ok(match self.steal.as_mut() {
+            self.segments.append(&mut w.take_segments());
+            let (cells, settled) = match self.steal.as_mut() {
                 Some(s) => s.push(cells, before),
                 None => (cells, before),
-            });
+            };
+            return Ok((cells, self.settled_segments(settled), settled));
         }
         let mut rep = self.walker.take().expect("checked").finish();
         let cells = std::mem::take(&mut rep.cells);
+        self.segments.append(&mut rep.activations);
         let (cells, fig) = match self.steal.take() {
             Some(mut s) => {
                 let (cells, _) = s.push(cells, usize::MAX);
-                (cells, Some(s.finish(&mut rep.activations)))
+                (cells, Some(s.finish(&mut self.segments)))
             }
             None => (cells, None),
         };
         self.done = Some((rep, fig));
-        Ok((cells, usize::MAX))
+        Ok((cells, std::mem::take(&mut self.segments), usize::MAX))
+    }
+
+    /// The segments given so far of intervals before `settled` (whose steal and IRQ time is
+    /// settled), scaled as their interval's cells were.
+    fn settled_segments(&mut self, settled: usize) -> Vec<Segment> {
+        let (mut ready, waiting): (Vec<Segment>, Vec<Segment>) = std::mem::take(&mut self.segments)
+            .into_iter()
+            .partition(|((_, i), _)| *i < settled);
+        self.segments = waiting;
+        if let Some(s) = &self.steal {
+            s.scale_segments(&mut ready);
+        }
+        ready
     }
 }
 

@@ -18,11 +18,7 @@ use super::PackageCells;
 /// The merge of every CPU stream's cells into per-package cells.
 #[derive(Debug, Default)]
 pub struct PackageMerge {
-    /// Per stream, in stream order: its package, its cells not yet summed (sorted), and the
-    /// interval before which it has given all of its cells.
-    streams: Vec<Stream>,
-    /// The streams' packages, each once, in order.
-    packages: Vec<u32>,
+    streams: Streams,
     out: std::collections::BTreeMap<u32, Out>,
     /// The horizon of the last `advance`: the cells before it are written at the next.
     last_horizon: usize,
@@ -62,31 +58,79 @@ impl Out {
     }
 }
 
+/// The CPU streams of a merge, in the order its sums add them: each one's package, its items
+/// keyed (interval, key) and not yet summed (sorted), and the interval before which it has
+/// given all of them (its horizon). `segment_merge` sums window segments with them too.
+#[derive(Debug, Default)]
+pub(super) struct Streams {
+    streams: Vec<Stream>,
+    /// The streams' packages, each once, in order.
+    pub packages: Vec<u32>,
+}
+
 #[derive(Debug)]
 struct Stream {
     package: u32,
-    cells: VecDeque<((usize, u64), Usage)>,
+    items: VecDeque<((usize, u64), Usage)>,
     horizon: usize,
 }
 
-impl PackageMerge {
-    /// One stream per entry of `packages` (a CPU stream's package), in the order the sums add
-    /// them.
+impl Streams {
+    /// One stream per entry of `packages` (a CPU stream's package).
     pub fn new(packages: impl IntoIterator<Item = u32>) -> Self {
         let streams = packages
             .into_iter()
             .map(|package| Stream {
                 package,
-                cells: VecDeque::new(),
+                items: VecDeque::new(),
                 horizon: 0,
             })
             .collect::<Vec<_>>();
         let mut packages: Vec<u32> = streams.iter().map(|s| s.package).collect();
         packages.sort_unstable();
         packages.dedup();
+        Self { streams, packages }
+    }
+
+    /// Stream `n`'s next items (sorted, after those it gave before), and the interval before
+    /// which it has now given all of them.
+    pub fn push(&mut self, n: usize, items: Cells, horizon: usize) {
+        let s = &mut self.streams[n];
+        s.items.extend(items);
+        s.horizon = s.horizon.max(horizon);
+    }
+
+    /// The interval every stream has passed; None without streams.
+    pub fn horizon(&self) -> Option<usize> {
+        self.streams.iter().map(|s| s.horizon).min()
+    }
+
+    /// Every stream done: all of its items are given.
+    pub fn end(&mut self) {
+        for s in &mut self.streams {
+            s.horizon = usize::MAX;
+        }
+    }
+
+    /// Moves package `pkg`'s items of intervals before `horizon` into `out`, one entry per
+    /// key, each adding its streams in stream order.
+    pub fn sum_before(&mut self, pkg: u32, horizon: usize, out: &mut Vec<(usize, u64, Usage)>) {
+        let mut mine: Vec<&mut VecDeque<((usize, u64), Usage)>> = self
+            .streams
+            .iter_mut()
+            .filter(|s| s.package == pkg)
+            .map(|s| &mut s.items)
+            .collect();
+        merge_before(&mut mine, horizon, out);
+    }
+}
+
+impl PackageMerge {
+    /// One stream per entry of `packages` (a CPU stream's package), in the order the sums add
+    /// them.
+    pub fn new(packages: impl IntoIterator<Item = u32>) -> Self {
         Self {
-            streams,
-            packages,
+            streams: Streams::new(packages),
             out: Default::default(),
             last_horizon: 0,
         }
@@ -95,26 +139,18 @@ impl PackageMerge {
     /// Stream `n`'s next cells (sorted, after those it gave before), and the interval before
     /// which it has now given all of its cells.
     pub fn push(&mut self, n: usize, cells: Cells, horizon: usize) {
-        let s = &mut self.streams[n];
-        s.cells.extend(cells);
-        s.horizon = s.horizon.max(horizon);
+        self.streams.push(n, cells, horizon);
     }
 
     /// Sums every interval that all streams have passed, and writes those summed by the
     /// `advance` before.
     pub fn advance(&mut self) -> Result<()> {
-        let Some(horizon) = self.streams.iter().map(|s| s.horizon).min() else {
+        let Some(horizon) = self.streams.horizon() else {
             return Ok(());
         };
-        for &pkg in &self.packages {
+        for pkg in self.streams.packages.clone() {
             let out = self.out.entry(pkg).or_insert_with(Out::new);
-            let mut mine: Vec<&mut VecDeque<((usize, u64), Usage)>> = self
-                .streams
-                .iter_mut()
-                .filter(|s| s.package == pkg)
-                .map(|s| &mut s.cells)
-                .collect();
-            merge_before(&mut mine, horizon, &mut out.recent);
+            self.streams.sum_before(pkg, horizon, &mut out.recent);
             out.write_before(self.last_horizon)?;
         }
         self.last_horizon = horizon;
@@ -123,9 +159,7 @@ impl PackageMerge {
 
     /// Every stream done: sums and writes what is left, and returns the packages' cells.
     pub fn finish(mut self) -> Result<PackageCells> {
-        for s in &mut self.streams {
-            s.horizon = usize::MAX;
-        }
+        self.streams.end();
         self.advance()?;
         let mut cells = PackageCells::new();
         for (pkg, mut out) in self.out {

@@ -374,12 +374,19 @@ impl<'a> CpuSteal<'a> {
     pub fn finish(mut self, segments: &mut [((usize, usize), Usage)]) -> CpuFigures {
         let (rest, _) = self.push(Vec::new(), usize::MAX);
         debug_assert!(rest.is_empty() && self.pending.is_empty());
+        self.scale_segments(segments);
+        self.fig
+    }
+
+    /// Scales activation segments (segment, interval) by their interval's factor, as the
+    /// cells of that interval were: for segments of intervals settled already (before the
+    /// interval [`CpuSteal::push`] returned), each scaled once.
+    pub fn scale_segments(&self, segments: &mut [((usize, usize), Usage)]) {
         for ((_, i), u) in segments {
             if let Ok(at) = self.keep_busy.binary_search_by_key(i, |x| x.0) {
                 scale(u, self.keep_busy[at].1, self.clock);
             }
         }
-        self.fig
     }
 
     /// Spreads reading span `at`'s increases over the intervals it covers, by the CPU's busy
@@ -550,33 +557,36 @@ fn scale(u: &mut Usage, f: f64, clock: &[bool]) {
     }
 }
 
+/// Readings of one CPU in ticks of 1 ns, so values are ns: (time, [steal, irq, softirq]).
+#[cfg(test)]
+pub fn readings_block(cpu: u32, readings: &[(u64, [u64; 3])]) -> CpuStatBlock {
+    use pws_trace::records::{CpuStatSample, CpuStatSeries};
+    CpuStatBlock {
+        ticks_per_s: 1_000_000_000,
+        irq_time: TimeAccounting::Apart,
+        steal_time: TimeAccounting::Apart,
+        fields: ["user", "irq", "softirq", "steal"]
+            .map(String::from)
+            .to_vec(),
+        cpus: vec![CpuStatSeries {
+            cpu,
+            samples: readings
+                .iter()
+                .map(|&(ts_ns, [s, i, q])| CpuStatSample {
+                    ts_ns,
+                    values: vec![999, i, q, s],
+                })
+                .collect(),
+        }],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::replay::cpu::{CpuReplay, UNKNOWN};
-    use pws_trace::records::{CpuStatSample, CpuStatSeries};
 
-    /// Readings in ticks of 1 ns, so values are ns: (time, [steal, irq, softirq]).
-    fn block(cpu: u32, readings: &[(u64, [u64; 3])]) -> CpuStatBlock {
-        CpuStatBlock {
-            ticks_per_s: 1_000_000_000,
-            irq_time: TimeAccounting::Apart,
-            steal_time: TimeAccounting::Apart,
-            fields: ["user", "irq", "softirq", "steal"]
-                .map(String::from)
-                .to_vec(),
-            cpus: vec![CpuStatSeries {
-                cpu,
-                samples: readings
-                    .iter()
-                    .map(|&(ts_ns, [s, i, q])| CpuStatSample {
-                        ts_ns,
-                        values: vec![999, i, q, s],
-                    })
-                    .collect(),
-            }],
-        }
-    }
+    use super::readings_block as block;
 
     fn u(ns: u64, clock: f64, instr: f64) -> Usage {
         Usage {
