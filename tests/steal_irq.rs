@@ -5,6 +5,7 @@
 //! `cpu.stat`. The ratios are printed; with the subtraction the trace must be at least as close.
 //! Needs root (system-wide perf, cgroup creation) and cgroup v2; fails under CI without them.
 
+use std::collections::BTreeMap;
 use std::net::UdpSocket;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -60,14 +61,21 @@ fn busy_cgroup_cpu_time_is_closer_to_the_kernel_without_steal_and_irq() {
 
     // The recorder wrote cpu-stat blocks and they decode.
     let t = Trace::open(&trace).unwrap();
-    let mut readings = 0;
+    let mut readings: BTreeMap<u32, usize> = BTreeMap::new();
     for b in t.blocks() {
         if let Record::CpuStat(c) = b.unwrap().decode().unwrap() {
             assert!(c.field("steal").is_some() && c.field("softirq").is_some());
-            readings += c.cpus.iter().map(|s| s.samples.len()).sum::<usize>();
+            for s in &c.cpus {
+                *readings.entry(s.cpu).or_default() += s.samples.len();
+            }
         }
     }
-    assert!(readings >= 10, "{readings} cpu-stat readings");
+    // At start, at stop, and at least every second between (`--cpu-stat-quiet-interval`;
+    // every 100 ms while steal or IRQ time moves), on every CPU.
+    assert!(
+        !readings.is_empty() && readings.values().all(|&n| n >= 3),
+        "cpu-stat readings per CPU: {readings:?}"
+    );
     let without = dir.path().join("no-cpu-stat.pws");
     strip_cpu_stat(&trace, &without);
 

@@ -123,7 +123,8 @@ def paused_time_matches_the_platform(db, summary):
 
 def steal_allowance(kernel):
     """All steal time seen during the run, and a tick of it per CPU: the analyzer takes steal
-    out of the tasks' perf time by /proc/stat readings every 100 ms, which cannot place a burst
+    out of the tasks' perf time by /proc/stat readings (every 100 ms while steal moves, else
+    every second), which cannot place a burst
     of it on one container rather than another (check.py, tests/README.md)."""
     steal = kernel["steal_ns"]
     return steal + kernel["steal_tick_ns"] * kernel["cpus"] if steal else 0

@@ -558,7 +558,7 @@ impl Summary {
                 let [st, irq, soft] = c.totals_s();
                 let _ = writeln!(
                     w,
-                    "cpu-stat    {} readings of {} CPU(s), every {:.0} ms (ticks of 1/{} s): steal {st:.3} s, irq {irq:.3} s, softirq {soft:.3} s over the trace; kernel: IRQ time {}, steal time {} (of tasks' CPU time)",
+                    "cpu-stat    {} readings of {} CPU(s), every {:.0} ms on average (ticks of 1/{} s): steal {st:.3} s, irq {irq:.3} s, softirq {soft:.3} s over the trace; kernel: IRQ time {}, steal time {} (of tasks' CPU time)",
                     c.readings / c.cpus.len().max(1) as u64,
                     c.cpus.len(),
                     c.period_ms(),

@@ -48,10 +48,16 @@ pub struct Args {
     pub energy: crate::energy::EnergyArgs,
 
     /// How often each CPU's cumulative steal, irq and softirq time is read from /proc/stat
-    /// (the analyzer takes them out of the tasks' CPU time; its ticks are 10 ms, so shorter
-    /// periods add reads, not precision).
+    /// while any of them moves (the analyzer takes them out of the tasks' CPU time; its ticks
+    /// are 10 ms, so shorter periods add reads, not precision).
     #[arg(long, default_value = "100ms", value_parser = parse_duration, value_name = "DURATION")]
     pub cpu_stat_interval: Duration,
+
+    /// How often /proc/stat is read while no CPU's steal, irq or softirq time moved since the
+    /// read before (a read then only repeats the last; a timer wake-up costs more than the
+    /// read). Set it to --cpu-stat-interval for a steady cadence.
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    pub cpu_stat_quiet_interval: Duration,
 
     /// Do not read /proc/stat: steal and IRQ time then stay counted as the interrupted task's.
     #[arg(long)]

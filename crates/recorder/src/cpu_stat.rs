@@ -1,6 +1,12 @@
-//! Per-CPU cumulative times from `/proc/stat` (steal, irq, softirq and the rest), read at a
-//! steady period by the sampling thread (`crate::periodic`) and sent as cpu-stat blocks
-//! (FORMAT.md, kind 10).
+//! Per-CPU cumulative times from `/proc/stat` (steal, irq, softirq and the rest), read by the
+//! sampling thread (`crate::periodic`) and sent as cpu-stat blocks (FORMAT.md, kind 10).
+//!
+//! Read every `--cpu-stat-interval` (100 ms) while steal or IRQ time moves, and every
+//! `--cpu-stat-quiet-interval` (1 s) while none moved on any CPU since the read before: a
+//! reading that only repeats the last one's steal, irq and softirq says nothing new (the values
+//! between two equal readings are known), yet each timer wake-up costs more than the read
+//! (`crate::periodic`). A burst that starts in a quiet spell is placed to within that spell's
+//! read, the rest of it to within 100 ms.
 //!
 //! The perf accounting charges a task for the wall time between its samples, so time the
 //! hypervisor stole and time spent in interrupt handlers lands on whichever task was
@@ -173,15 +179,16 @@ impl Reader {
 }
 
 /// Opens /proc/stat for the sampling thread and says so in the trace info (with the cost of one
-/// read of every CPU's line, measured here), or why not.
-pub fn open(path: &Path, interval: Option<Duration>) -> (Option<Reader>, SourceInfo) {
+/// read of every CPU's line, measured here), or why not. `cadence`: the reads' interval while
+/// steal or IRQ time moves and while none does; None: not read (`--no-cpu-stat`).
+pub fn open(path: &Path, cadence: Option<(Duration, Duration)>) -> (Option<Reader>, SourceInfo) {
     let info = |status, detail| SourceInfo {
         kind: "cpu-time".into(),
         name: "proc-stat".into(),
         status,
         detail,
     };
-    let Some(interval) = interval else {
+    let Some((interval, quiet)) = cadence else {
         let why = "--no-cpu-stat: steal and IRQ time are counted as the interrupted task's".into();
         return (None, info(SourceStatus::Disabled, why));
     };
@@ -205,10 +212,11 @@ pub fn open(path: &Path, interval: Option<Duration>) -> (Option<Reader>, SourceI
         .min();
     let cpus = r.read().map(|(_, p)| p.cpus.len()).unwrap_or(0);
     let detail = format!(
-        "{} per-CPU {} every {} ms (ticks of 1/{} s); one read of {cpus} CPUs took {}; kernel: IRQ time {}, steal time {} (build config)",
+        "{} per-CPU {} every {} ms while steal or IRQ time moves, else every {} ms (ticks of 1/{} s); one read of {cpus} CPUs took {}; kernel: IRQ time {}, steal time {} (build config)",
         path.display(),
         r.fields().join(" "),
         interval.as_millis(),
+        quiet.max(interval).as_millis(),
         r.ticks_per_s,
         cost.map_or("-".to_owned(), |d| format!("{} µs", d.as_micros())),
         r.accounting.0,
@@ -220,23 +228,43 @@ pub fn open(path: &Path, interval: Option<Duration>) -> (Option<Reader>, SourceI
 /// /proc/stat's reads for the sampling thread: one cpu-stat block of the reads since the last.
 pub struct CpuStatReads {
     reader: Reader,
+    /// Between reads while steal or IRQ time moves, and while none does.
     interval: Duration,
+    quiet: Duration,
+    /// Where irq, softirq and steal are among a line's values (those present).
+    watched: Vec<usize>,
+    /// Each CPU's watched values at the last read, and whether any changed at that read (so
+    /// far: start at the short interval, until a read shows nothing moving).
+    last: Vec<(u32, Vec<u64>)>,
+    moving: bool,
     block: CpuStatBlock,
     stats: SourceStats,
 }
 
 impl CpuStatReads {
-    pub fn new(reader: Reader, interval: Duration) -> Self {
+    /// Reads every `interval` while steal or IRQ time moves, every `quiet` (at least
+    /// `interval`) while none does.
+    pub fn new(reader: Reader, interval: Duration, quiet: Duration) -> Self {
+        let fields = reader.fields();
         let block = CpuStatBlock {
             ticks_per_s: reader.ticks_per_s,
             irq_time: reader.accounting.0,
             steal_time: reader.accounting.1,
-            fields: reader.fields(),
+            fields: fields.clone(),
             cpus: Vec::new(),
         };
+        let watched = ["irq", "softirq", "steal"]
+            .iter()
+            .filter_map(|w| fields.iter().position(|f| f == w))
+            .collect();
+        let interval = interval.max(Duration::from_millis(1));
         Self {
             reader,
-            interval: interval.max(Duration::from_millis(1)),
+            interval,
+            quiet: quiet.max(interval),
+            watched,
+            last: Vec::new(),
+            moving: true,
             block,
             stats: SourceStats {
                 name: "cpu-stat".into(),
@@ -244,11 +272,27 @@ impl CpuStatReads {
             },
         }
     }
+
+    /// Whether any CPU's steal, irq or softirq differs from the last read (a CPU that came or
+    /// went counts as a change), and keeps these as the last.
+    fn moved(&mut self, cpus: &[(u32, Vec<u64>)]) -> bool {
+        let now: Vec<(u32, Vec<u64>)> = cpus
+            .iter()
+            .map(|(cpu, v)| (*cpu, self.watched.iter().map(|&i| v[i]).collect()))
+            .collect();
+        let moved = now != self.last;
+        self.last = now;
+        moved
+    }
 }
 
 impl<T: From<CpuStatBlock>> Periodic<T> for CpuStatReads {
     fn interval(&self) -> Duration {
-        self.interval
+        if self.moving {
+            self.interval
+        } else {
+            self.quiet
+        }
     }
 
     fn read(&mut self) {
@@ -259,6 +303,7 @@ impl<T: From<CpuStatBlock>> Periodic<T> for CpuStatReads {
                     self.stats.errors += 1;
                     self.stats.last_error = e;
                 }
+                self.moving = self.moved(&parsed.cpus);
                 let cpus = &mut self.block.cpus;
                 for (k, (cpu, values)) in parsed.cpus.into_iter().enumerate() {
                     // /proc/stat lists the same CPUs in the same order every read, so the k-th
@@ -357,7 +402,10 @@ ctxt 999\n";
     #[test]
     fn a_missing_or_empty_file_is_a_clear_note() {
         let dir = tempfile::tempdir().unwrap();
-        let (r, info) = open(&dir.path().join("nope"), Some(Duration::from_millis(100)));
+        let (r, info) = open(
+            &dir.path().join("nope"),
+            Some((Duration::from_millis(100), Duration::from_secs(1))),
+        );
         assert!(r.is_none());
         assert_eq!(info.status, SourceStatus::Unavailable);
         assert!(
@@ -367,7 +415,10 @@ ctxt 999\n";
         );
         let empty = dir.path().join("stat");
         std::fs::write(&empty, "intr 1\n").unwrap();
-        let (r, info) = open(&empty, Some(Duration::from_millis(100)));
+        let (r, info) = open(
+            &empty,
+            Some((Duration::from_millis(100), Duration::from_secs(1))),
+        );
         assert!(r.is_none());
         assert!(info.detail.contains("no cpuN line"), "{}", info.detail);
         let (_, info) = open(&empty, None);
@@ -384,9 +435,15 @@ ctxt 999\n";
             std::fs::write(&path, format!("cpu 0 0 0 0 0 0 0 0 0 0\n{text}intr 1\n")).unwrap();
         };
         write(&[(0, 1), (1, 2)]);
-        let (reader, _) = open(&path, Some(Duration::from_millis(100)));
-        let mut reads: Box<dyn Periodic<CpuStatBlock>> =
-            Box::new(CpuStatReads::new(reader.unwrap(), Duration::from_secs(1)));
+        let (reader, _) = open(
+            &path,
+            Some((Duration::from_millis(100), Duration::from_secs(1))),
+        );
+        let mut reads: Box<dyn Periodic<CpuStatBlock>> = Box::new(CpuStatReads::new(
+            reader.unwrap(),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        ));
         reads.read();
         write(&[(1, 12)]); // CPU 0 went offline
         reads.read();
@@ -404,11 +461,68 @@ ctxt 999\n";
         );
     }
 
+    /// Reads come every 100 ms from the start and while steal, irq or softirq moves on any
+    /// CPU, every second while none does; other fields moving change nothing.
+    #[test]
+    fn reads_slow_down_while_steal_and_irq_time_stand_still() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stat");
+        // user, nice, system, idle, iowait, irq, softirq, steal, guest, guest_nice
+        let write = |user: u64, irq: u64, softirq: u64, steal: u64| {
+            let cpu = |n: u32, x: u64| {
+                format!(
+                    "cpu{n} {user} 0 0 0 0 {} {softirq} {} 0 0\n",
+                    irq + x,
+                    steal + x
+                )
+            };
+            let text = format!(
+                "cpu 0 0 0 0 0 0 0 0 0 0\n{}{}intr 1\n",
+                cpu(0, 0),
+                cpu(1, 5)
+            );
+            std::fs::write(&path, text).unwrap();
+        };
+        write(1, 2, 3, 4);
+        let (fast, slow) = (Duration::from_millis(100), Duration::from_secs(1));
+        let (reader, info) = open(&path, Some((fast, slow)));
+        assert!(
+            info.detail
+                .contains("every 100 ms while steal or IRQ time moves, else every 1000 ms"),
+            "{}",
+            info.detail
+        );
+        let mut reads: Box<dyn Periodic<CpuStatBlock>> =
+            Box::new(CpuStatReads::new(reader.unwrap(), fast, slow));
+        assert_eq!(reads.interval(), fast, "from the start");
+        let mut after = |user, irq, softirq, steal| {
+            write(user, irq, softirq, steal);
+            reads.read();
+            reads.interval()
+        };
+        assert_eq!(
+            after(1, 2, 3, 4),
+            fast,
+            "the first read has nothing to compare"
+        );
+        assert_eq!(after(1, 2, 3, 4), slow, "nothing moved");
+        assert_eq!(after(9, 2, 3, 4), slow, "only user time moved");
+        assert_eq!(after(9, 2, 3, 5), fast, "steal moved");
+        assert_eq!(after(9, 2, 3, 5), slow);
+        assert_eq!(after(9, 3, 3, 5), fast, "irq moved");
+        assert_eq!(after(9, 3, 4, 5), fast, "softirq moved");
+        assert_eq!(after(9, 3, 4, 5), slow);
+        // Every read is kept, whatever the cadence.
+        let b = reads.take().unwrap();
+        assert!(b.cpus.iter().all(|s| s.samples.len() == 8), "{b:?}");
+    }
+
     /// The real /proc/stat (readable by anyone): read every 20 ms for 300 ms, every CPU's
     /// series increasing in time, values cumulative.
     #[test]
     fn samples_the_real_proc_stat_and_sends_at_stop() {
-        let (reader, info) = open(Path::new(PROC_STAT), Some(Duration::from_millis(20)));
+        let ms = Duration::from_millis(20);
+        let (reader, info) = open(Path::new(PROC_STAT), Some((ms, ms)));
         let reader = reader.expect("/proc/stat is readable on Linux");
         assert_eq!(info.status, SourceStatus::Used);
         eprintln!("{}", info.detail);
@@ -418,8 +532,7 @@ ctxt 999\n";
             .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
             .count();
         let (tx, rx) = mpsc::channel::<CpuStatBlock>();
-        let reads: Box<dyn Periodic<CpuStatBlock>> =
-            Box::new(CpuStatReads::new(reader, Duration::from_millis(20)));
+        let reads: Box<dyn Periodic<CpuStatBlock>> = Box::new(CpuStatReads::new(reader, ms, ms));
         let sampler = crate::periodic::spawn(vec![reads], tx).unwrap();
         std::thread::sleep(Duration::from_millis(300));
         let stats = sampler.finish().unwrap().remove(0);

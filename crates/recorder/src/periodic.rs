@@ -30,8 +30,9 @@ const SEND_EVERY: Duration = Duration::from_secs(1);
 
 /// A source read at a steady period. Its reads accumulate until `take` hands them over.
 pub trait Periodic<T>: Send {
-    /// Time between reads; one past the clock's range (`Duration::MAX`) reads at start and stop
-    /// only.
+    /// Time to the next read, asked after each read (a source may lengthen it while its reads
+    /// have nothing new: /proc/stat); one past the clock's range (`Duration::MAX`) reads at
+    /// start and stop only.
     fn interval(&self) -> Duration;
     /// One read; a failed read is counted in `stats`, not returned: sampling goes on.
     fn read(&mut self);

@@ -36,6 +36,11 @@ use crate::writer::{Live, Msg, Writer};
 /// Between ticks the main thread sleeps until a ring reaches its watermark or a signal comes
 /// (stop, or the command exited): an idle recorder wakes about once a second.
 const TICK: Duration = Duration::from_secs(1);
+/// Ring bytes the main thread gathers between ticks before it hands them to the writer: each
+/// message wakes the writer, and a wake-up costs more than the copy (crates/recorder/README.md),
+/// so the drains of a tick go over as one message, or sooner past this many bytes (a busy
+/// server's rings fill faster than a tick).
+const SEND_BYTES: usize = 4 << 20;
 /// How long a command gets to exit after SIGTERM is passed on to it, before SIGKILL.
 const CHILD_GRACE: Duration = Duration::from_secs(5);
 
@@ -104,7 +109,7 @@ pub fn record(args: &Args) -> Result<Outcome> {
     sources.extend(energy.sources);
     let (cpu_stat_reader, cpu_stat_source) = cpu_stat::open(
         std::path::Path::new(cpu_stat::PROC_STAT),
-        (!args.no_cpu_stat).then_some(args.cpu_stat_interval),
+        (!args.no_cpu_stat).then_some((args.cpu_stat_interval, args.cpu_stat_quiet_interval)),
     );
     sources.push(cpu_stat_source);
     // One channel into the writer; every source thread owns a clone of the sender, so the
@@ -166,7 +171,11 @@ pub fn record(args: &Args) -> Result<Outcome> {
         (None, None) => {}
     }
     if let Some(r) = cpu_stat_reader {
-        periodic.push(Box::new(CpuStatReads::new(r, args.cpu_stat_interval)));
+        periodic.push(Box::new(CpuStatReads::new(
+            r,
+            args.cpu_stat_interval,
+            args.cpu_stat_quiet_interval,
+        )));
     }
     let sampler = match periodic.is_empty() {
         true => None,
@@ -213,6 +222,8 @@ pub fn record(args: &Args) -> Result<Outcome> {
     });
 
     let mut command_code = None;
+    // Drains not yet handed to the writer, and their bytes.
+    let (mut round, mut round_bytes) = (Vec::new(), 0usize);
     let recording = (|| -> Result<()> {
         perf.enable()?;
         let mut child = match args.command.split_first() {
@@ -239,17 +250,17 @@ pub fn record(args: &Args) -> Result<Outcome> {
                 perf.wait(Some(wake_rx.as_raw_fd()), timeout_ms(wake_at, now));
                 // Empty the signal pipe: the flags and try_wait below say what happened.
                 while (&wake_rx).read(&mut [0u8; 64]).is_ok_and(|n| n > 0) {}
-                // One message a round, drains and clock pair together: each message can wake
-                // the writer, and a wake-up costs more than the copy (crates/recorder/README.md).
-                let mut round = Vec::new();
-                drain(&mut perf, &mut round, &wakeups);
-                if Instant::now() >= next_tick {
+                // One message a tick, drains and clock pair together (`SEND_BYTES`).
+                round_bytes += drain(&mut perf, &mut round, &wakeups);
+                let ticked = Instant::now() >= next_tick;
+                if ticked {
                     round.push(Msg::Tick(clock::pair()));
                     next_tick = Instant::now() + TICK;
                 }
-                if !round.is_empty() {
-                    tx.send(Msg::Batch(round))
+                if (ticked || round_bytes >= SEND_BYTES) && !round.is_empty() {
+                    tx.send(Msg::Batch(std::mem::take(&mut round)))
                         .map_err(|_| anyhow!("the writer thread stopped"))?;
+                    round_bytes = 0;
                 }
                 if let Some(c) = child.as_mut() {
                     if let Some(st) = c.try_wait().context("cannot wait for the command")? {
@@ -290,7 +301,6 @@ pub fn record(args: &Args) -> Result<Outcome> {
     }
     // Whatever happened, stop the events, copy what is left and finish the trace.
     perf.disable();
-    let mut round = Vec::new();
     drain(&mut perf, &mut round, &wakeups);
     let last = tx
         .send(Msg::Batch(round))
@@ -440,8 +450,9 @@ fn send_stats(
     }
 }
 
-/// Copies every ring's new bytes into `round`, a message per CPU.
-fn drain(perf: &mut Perf, round: &mut Vec<Msg>, wakeups: &[(u32, AtomicU64)]) {
+/// Copies every ring's new bytes into `round`, a message per CPU; returns how many.
+fn drain(perf: &mut Perf, round: &mut Vec<Msg>, wakeups: &[(u32, AtomicU64)]) -> usize {
+    let mut n = 0;
     for (c, (_, w)) in perf.cpus.iter_mut().zip(wakeups) {
         if c.ring.pending() == 0 {
             continue;
@@ -449,12 +460,14 @@ fn drain(perf: &mut Perf, round: &mut Vec<Msg>, wakeups: &[(u32, AtomicU64)]) {
         w.fetch_add(1, Ordering::Relaxed);
         let mut bytes = Vec::with_capacity(c.ring.pending() as usize);
         let (ring_offset, _) = c.ring.drain_into(&mut bytes);
+        n += bytes.len();
         round.push(Msg::Perf {
             cpu: c.cpu,
             ring_offset,
             bytes,
         });
     }
+    n
 }
 
 /// Sends `sig` to the command's whole process group.
