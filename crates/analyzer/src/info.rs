@@ -365,7 +365,7 @@ impl Summary {
                     }
                 }
             }
-            Record::PerfData(_) | Record::Unknown(_) => {}
+            Record::PerfData(_) | Record::PerfIndex(_) | Record::Unknown(_) => {}
         }
     }
 

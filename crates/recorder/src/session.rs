@@ -206,7 +206,19 @@ pub fn record(args: &Args) -> Result<Outcome> {
         ),
         None => None,
     };
-    let writer = Writer::new(trace, Arc::clone(&live), Arc::clone(&wakeups));
+    // Tracepoint samples are the side band the analyzer reads first (the perf index, FORMAT.md).
+    let side_band_ids = perf
+        .events
+        .iter()
+        .filter(|e| !e.format.is_empty())
+        .flat_map(|e| e.ids.iter().map(|i| i.id))
+        .collect();
+    let writer = Writer::new(
+        trace,
+        Arc::clone(&live),
+        Arc::clone(&wakeups),
+        side_band_ids,
+    );
     let writer_thread = std::thread::Builder::new()
         .name("pws-writer".into())
         .spawn(move || writer.run(rx))

@@ -95,6 +95,9 @@ pub struct Live {
 struct CpuBatch {
     ring_offset: u64,
     bytes: Vec<u8>,
+    /// Whether `bytes` hold a tracepoint sample or a cgroup record (the trace's perf index
+    /// tells the analyzer which blocks it must read for the side band).
+    side_band: bool,
     stats: CpuStats,
 }
 
@@ -105,14 +108,19 @@ pub struct Writer {
     sources: BTreeMap<String, SourceStats>,
     pub wakeups: Arc<Vec<(u32, AtomicU64)>>,
     last_ts: u64,
+    /// The sample ids of the tracepoint events, sorted.
+    side_band_ids: Vec<u64>,
 }
 
 impl Writer {
+    /// `side_band_ids`: the sample ids of the tracepoint events (their samples are side band).
     pub fn new(
         trace: TraceWriter<File>,
         live: Arc<Live>,
         wakeups: Arc<Vec<(u32, AtomicU64)>>,
+        mut side_band_ids: Vec<u64>,
     ) -> Self {
+        side_band_ids.sort_unstable();
         Self {
             trace,
             live,
@@ -120,6 +128,7 @@ impl Writer {
             sources: BTreeMap::new(),
             wakeups,
             last_ts: 0,
+            side_band_ids,
         }
     }
 
@@ -153,7 +162,7 @@ impl Writer {
                 let b = self.batches.entry(cpu).or_default();
                 b.stats.cpu = cpu;
                 b.stats.bytes += bytes.len() as u64;
-                count_records(&bytes, &mut b.stats, &self.live);
+                b.side_band |= count_records(&bytes, &mut b.stats, &self.live, &self.side_band_ids);
                 if b.bytes.is_empty() {
                     // Most drains start a batch: keep their buffer rather than copy it.
                     b.ring_offset = ring_offset;
@@ -163,7 +172,9 @@ impl Writer {
                 }
                 if b.bytes.len() >= PERF_BLOCK_BYTES {
                     let (off, data) = (b.ring_offset, std::mem::take(&mut b.bytes));
-                    self.trace.write_perf_data(cpu, 0, off, &[&data])?;
+                    let side_band = std::mem::take(&mut b.side_band);
+                    self.trace
+                        .write_perf_data_checked(cpu, 0, off, &[&data], side_band)?;
                 }
             }
             Msg::Tick(pair) => {
@@ -207,8 +218,9 @@ impl Writer {
         for (cpu, b) in self.batches.iter_mut() {
             if !b.bytes.is_empty() {
                 let data = std::mem::take(&mut b.bytes);
+                let side_band = std::mem::take(&mut b.side_band);
                 self.trace
-                    .write_perf_data(*cpu, 0, b.ring_offset, &[&data])?;
+                    .write_perf_data_checked(*cpu, 0, b.ring_offset, &[&data], side_band)?;
             }
         }
         Ok(())
@@ -239,23 +251,35 @@ impl Writer {
 }
 
 use pws_trace::perf::{
-    PERF_RECORD_LOST, PERF_RECORD_LOST_SAMPLES, PERF_RECORD_SAMPLE, PERF_RECORD_THROTTLE,
-    PERF_RECORD_UNTHROTTLE,
+    PERF_RECORD_CGROUP, PERF_RECORD_LOST, PERF_RECORD_LOST_SAMPLES, PERF_RECORD_SAMPLE,
+    PERF_RECORD_THROTTLE, PERF_RECORD_UNTHROTTLE,
 };
 
-/// Walks record headers (type, size) to count samples, losses and throttling. Only the
-/// headers are read; bodies stay opaque.
-fn count_records(bytes: &[u8], st: &mut CpuStats, live: &Live) {
+/// Walks record headers (type, size) to count samples, losses and throttling, and says whether
+/// any record is side band: a cgroup record, or a sample whose identifier (every event of ours
+/// samples PERF_SAMPLE_IDENTIFIER, the word after the header) is in sorted `side_band_ids`.
+/// Only the headers and that word are read; bodies stay opaque. Bytes that do not frame as
+/// records count as side band: the analyzer then reads the block.
+fn count_records(bytes: &[u8], st: &mut CpuStats, live: &Live, side_band_ids: &[u64]) -> bool {
     let mut p = 0usize;
     let (mut samples, mut lost) = (0u64, 0u64);
+    let mut side_band = false;
     while p + 8 <= bytes.len() {
         let ty = u32::from_le_bytes(bytes[p..p + 4].try_into().expect("4 bytes"));
         let size = u16::from_le_bytes([bytes[p + 6], bytes[p + 7]]) as usize;
         if size < 8 || p + size > bytes.len() {
+            side_band = true;
             break; // not a record boundary: leave it to the analyzer to report
         }
         match ty {
-            PERF_RECORD_SAMPLE => samples += 1,
+            PERF_RECORD_SAMPLE => {
+                samples += 1;
+                side_band |= size < 16 || {
+                    let id = u64::from_le_bytes(bytes[p + 8..p + 16].try_into().expect("8 bytes"));
+                    side_band_ids.binary_search(&id).is_ok()
+                };
+            }
+            PERF_RECORD_CGROUP => side_band = true,
             // LOST: header, id u64, lost u64. LOST_SAMPLES: header, lost u64.
             PERF_RECORD_LOST if size >= 24 => {
                 st.lost_events += 1;
@@ -274,6 +298,7 @@ fn count_records(bytes: &[u8], st: &mut CpuStats, live: &Live) {
     st.lost_records += lost;
     live.samples.fetch_add(samples, Ordering::Relaxed);
     live.lost_records.fetch_add(lost, Ordering::Relaxed);
+    side_band | (p != bytes.len())
 }
 
 #[cfg(test)]
@@ -286,6 +311,31 @@ mod tests {
         v.extend_from_slice(&((8 + body.len()) as u16).to_le_bytes());
         v.extend_from_slice(body);
         v
+    }
+
+    /// A block holds side band when a record is a cgroup record or a sample of a tracepoint
+    /// event (by the identifier after the header); other samples and records are not.
+    #[test]
+    fn finds_tracepoint_samples_and_cgroup_records() {
+        let sample = |id: u64| rec(PERF_RECORD_SAMPLE, &[id.to_le_bytes(), [0; 8]].concat());
+        let side = |bytes: &[u8]| {
+            count_records(bytes, &mut CpuStats::default(), &Live::default(), &[5, 9])
+        };
+        let mut plain = sample(1);
+        plain.extend(rec(PERF_RECORD_THROTTLE, &[0; 24]));
+        plain.extend(sample(7));
+        assert!(!side(&plain));
+        assert!(
+            side(&[plain.clone(), sample(9)].concat()),
+            "a tracepoint's sample"
+        );
+        let cgroup = rec(PERF_RECORD_CGROUP, &[0; 24]);
+        assert!(side(&[cgroup, plain.clone()].concat()), "a cgroup record");
+        assert!(
+            side(&rec(PERF_RECORD_SAMPLE, &[]).repeat(2)),
+            "a sample too short to tell"
+        );
+        assert!(!side(&[]));
     }
 
     #[test]
@@ -301,7 +351,10 @@ mod tests {
         bytes.extend_from_slice(&[1, 2, 3]); // a torn tail is ignored
         let mut st = CpuStats::default();
         let live = Live::default();
-        count_records(&bytes, &mut st, &live);
+        assert!(
+            count_records(&bytes, &mut st, &live, &[]),
+            "a torn tail may hide anything: read it"
+        );
         assert_eq!(live.samples.load(Ordering::Relaxed), 2);
         assert_eq!((st.lost_events, st.lost_records, st.throttled), (2, 47, 1));
     }
@@ -359,7 +412,7 @@ mod tests {
         };
         tx.send(Msg::from(only_gpu)).unwrap();
         drop(tx);
-        let w = Writer::new(trace, Arc::default(), Arc::default());
+        let w = Writer::new(trace, Arc::default(), Arc::default(), Vec::new());
         let w = w.run(rx).unwrap();
         w.trace.finish(8).unwrap();
 

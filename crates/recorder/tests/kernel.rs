@@ -279,6 +279,45 @@ fn decode(path: &Path) -> (PerfAttrs, TraceInfo, Vec<Vec<u8>>) {
     (attrs, info, per_cpu.into_values().collect())
 }
 
+/// Every perf-data block of the trace is in its perf index, on its CPU, and the blocks with a
+/// tracepoint sample or a cgroup record are never marked free of side band (the analyzer's
+/// first pass would skip them); blocks without are.
+fn perf_index_marks_the_side_band(path: &Path, attrs: &PerfAttrs) {
+    let trace = Trace::open(path).unwrap();
+    let (mut blocks, mut index) = (HashMap::new(), HashMap::new());
+    for b in trace.blocks() {
+        let b = b.unwrap();
+        let offset = b.offset;
+        match b.decode().unwrap() {
+            Record::PerfData(p) => {
+                let side_band = attrs.records(&p.data).any(|r| match r.unwrap() {
+                    PerfRecord::Sample(s) => attrs.events[s.id.event].format.is_some(),
+                    PerfRecord::Cgroup { .. } => true,
+                    _ => false,
+                });
+                blocks.insert(offset, (p.cpu, side_band));
+            }
+            Record::PerfIndex(ix) => index.extend(ix.entries.iter().map(|e| (e.offset, *e))),
+            _ => {}
+        }
+    }
+    let with = blocks.values().filter(|b| b.1).count();
+    assert!(with > 0, "no block holds the test's cgroup tracepoints");
+    for (offset, (cpu, side_band)) in &blocks {
+        let e = index
+            .get(offset)
+            .unwrap_or_else(|| panic!("perf-data block at byte {offset} not in the perf index"));
+        assert_eq!(e.cpu, *cpu, "block at byte {offset}");
+        assert_eq!(
+            e.no_side_band(),
+            !side_band,
+            "block at byte {offset}: side band {side_band}, index flags {}",
+            e.flags
+        );
+    }
+    eprintln!("perf index: {} blocks, {with} with side band", blocks.len());
+}
+
 /// How far the trace's CPU time is from the kernel's, once up to `steal_allowance` of excess
 /// (time the hypervisor took, which the trace's clock counts and cpu.stat does not) is set
 /// aside. Steal never explains a trace below the kernel.
@@ -336,6 +375,7 @@ fn cgroup_lifecycle_and_cpu_time_match_the_kernel() {
     drop(foreign);
 
     let (attrs, info, cpus) = decode(&trace);
+    perf_index_marks_the_side_band(&trace, &attrs);
     assert_eq!(info.perf_events.len(), attrs.events.len());
 
     // CPU time per cgroup: on each CPU, the time between consecutive samples (timer or

@@ -53,6 +53,7 @@ KIND_NAMES = {
     9: "end",
     10: "cpu-stat",
     11: "gpu",
+    12: "perf-index",
 }
 
 # --------------------------------------------------------------------------------------------
@@ -411,6 +412,11 @@ def decode_clock_sync(b):
     return pairs
 
 
+def decode_perf_index(b):
+    count = b.varint()
+    return [{"offset": b.u64(), "cpu": b.u32(), "flags": b.u32()} for _ in range(count)]
+
+
 def decode_end(b, block_offset=None):
     """Decode an end block payload (b spans exactly the payload)."""
     total = b.remaining()
@@ -524,6 +530,7 @@ DECODERS = {
     8: decode_clock_sync,
     10: decode_cpu_stat,
     11: decode_gpu,
+    12: decode_perf_index,
 }
 
 # --------------------------------------------------------------------------------------------

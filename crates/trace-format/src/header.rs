@@ -6,7 +6,7 @@ use crate::{BlockKind, Error, Result};
 /// LF catch line-ending conversion, 0x1A stops `type` on DOS.
 pub const FILE_MAGIC: [u8; 8] = [0x89, b'P', b'W', b'S', b'\r', b'\n', 0x1a, b'\n'];
 pub const FORMAT_MAJOR: u16 = 1;
-pub const FORMAT_MINOR: u16 = 2;
+pub const FORMAT_MINOR: u16 = 3;
 pub const FILE_HEADER_LEN: usize = 24;
 
 /// First 4 bytes of every block header; lets a reader find the next block after corruption.

@@ -19,9 +19,11 @@ impl BlockKind {
     pub const CPU_STAT: BlockKind = BlockKind(10);
     /// Since 1.2.
     pub const GPU: BlockKind = BlockKind(11);
+    /// Since 1.3.
+    pub const PERF_INDEX: BlockKind = BlockKind(12);
 
     /// Every kind this version defines, in numeric order.
-    pub const KNOWN: [BlockKind; 11] = [
+    pub const KNOWN: [BlockKind; 12] = [
         Self::TRACE_INFO,
         Self::PERF_DATA,
         Self::ENERGY,
@@ -33,6 +35,7 @@ impl BlockKind {
         Self::END,
         Self::CPU_STAT,
         Self::GPU,
+        Self::PERF_INDEX,
     ];
 
     /// The kind's name as FORMAT.md and the tools print it, or `None` for an unknown kind.
@@ -49,6 +52,7 @@ impl BlockKind {
             Self::END => "end",
             Self::CPU_STAT => "cpu-stat",
             Self::GPU => "gpu",
+            Self::PERF_INDEX => "perf-index",
             _ => return None,
         })
     }

@@ -14,7 +14,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::header::{padded, BlockHeader, FileHeader, BLOCK_FLAG_ZSTD, MAX_PAYLOAD_LEN};
-use crate::records::{EndBlock, IndexEntry, KindTotal, Payload, PerfData};
+use crate::records::{
+    EndBlock, IndexEntry, KindTotal, Payload, PerfData, PerfIndex, PerfIndexEntry,
+    PERF_INDEX_NO_SIDE_BAND,
+};
 use crate::{BlockKind, Error, Result};
 
 /// Where a trace goes: anything writable that can also be made durable.
@@ -101,6 +104,8 @@ pub struct TraceWriter<S: Sink> {
     last_flush: Instant,
     last_sync: Instant,
     failed: bool,
+    /// Perf-data blocks written since the last perf-index block.
+    perf_index: Vec<PerfIndexEntry>,
 }
 
 impl<S: Sink> std::fmt::Debug for TraceWriter<S> {
@@ -149,6 +154,7 @@ impl<S: Sink> TraceWriter<S> {
             last_flush: Instant::now(),
             last_sync: Instant::now(),
             failed: false,
+            perf_index: Vec::new(),
         };
         let header = FileHeader::current().encode();
         w.put(&[&header])?;
@@ -177,7 +183,8 @@ impl<S: Sink> TraceWriter<S> {
 
     /// Writes bytes copied from a perf ring as a perf-data block. The ring's bytes may come
     /// in two parts (before and after the ring's wrap point); they are not copied again
-    /// unless they are compressed.
+    /// unless they are compressed. The block goes into the next perf-index block, its side
+    /// band not known.
     pub fn write_perf_data(
         &mut self,
         cpu: u32,
@@ -185,11 +192,57 @@ impl<S: Sink> TraceWriter<S> {
         ring_offset: u64,
         parts: &[&[u8]],
     ) -> Result<u64> {
+        self.perf_data_block(cpu, flags, ring_offset, parts, 0)
+    }
+
+    /// [`TraceWriter::write_perf_data`] for a caller that read every record of `parts`:
+    /// `side_band` says whether one is a tracepoint sample or a `PERF_RECORD_CGROUP`; where
+    /// none is, the perf index says so, and readers that want only the side band skip the
+    /// block.
+    pub fn write_perf_data_checked(
+        &mut self,
+        cpu: u32,
+        flags: u32,
+        ring_offset: u64,
+        parts: &[&[u8]],
+        side_band: bool,
+    ) -> Result<u64> {
+        let index_flags = if side_band {
+            0
+        } else {
+            PERF_INDEX_NO_SIDE_BAND
+        };
+        self.perf_data_block(cpu, flags, ring_offset, parts, index_flags)
+    }
+
+    fn perf_data_block(
+        &mut self,
+        cpu: u32,
+        flags: u32,
+        ring_offset: u64,
+        parts: &[&[u8]],
+        index_flags: u32,
+    ) -> Result<u64> {
         let head = PerfData::encode_header(cpu, flags, ring_offset);
         let mut all: Vec<&[u8]> = Vec::with_capacity(parts.len() + 1);
         all.push(&head);
         all.extend_from_slice(parts);
-        self.write_block(BlockKind::PERF_DATA, &all)
+        let offset = self.write_block(BlockKind::PERF_DATA, &all)?;
+        self.perf_index.push(PerfIndexEntry {
+            offset,
+            cpu,
+            flags: index_flags,
+        });
+        Ok(offset)
+    }
+
+    /// The perf-data blocks written since the last perf-index block, as one.
+    fn write_perf_index(&mut self) -> Result<()> {
+        if self.perf_index.is_empty() {
+            return Ok(());
+        }
+        let entries = std::mem::take(&mut self.perf_index);
+        self.write(&PerfIndex { entries }).map(drop)
     }
 
     /// Writes a block of any kind whose payload is the concatenation of `parts`; compresses
@@ -304,6 +357,8 @@ impl<S: Sink> TraceWriter<S> {
         if self.failed {
             return Err(Error::WriterClosed);
         }
+        // What reaches the kernel is indexed: a torn trace keeps the index of what it kept.
+        self.write_perf_index()?;
         let mut r = self.out.flush();
         if sync && r.is_ok() {
             r = self.out.get_mut().sync();
@@ -336,6 +391,7 @@ impl<S: Sink> TraceWriter<S> {
         if self.failed {
             return Err(Error::WriterClosed);
         }
+        self.write_perf_index()?;
         let end = EndBlock {
             end_monotonic_ns,
             kinds: self.totals.values().copied().collect(),
@@ -378,6 +434,44 @@ mod tests {
             self.syncs += 1;
             Ok(())
         }
+    }
+
+    /// Perf-data blocks are listed in a perf-index block at each flush and before the end, with
+    /// their CPU, and marked free of side band only when the caller checked.
+    #[test]
+    fn perf_blocks_are_indexed_at_each_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.pws");
+        let mut w = TraceWriter::create(&path, WriterOptions::default()).unwrap();
+        let a = w.write_perf_data(3, 0, 0, &[&[1u8; 64]]).unwrap();
+        let b = w
+            .write_perf_data_checked(1, 0, 0, &[&[2u8; 64]], false)
+            .unwrap();
+        w.flush().unwrap();
+        let c = w
+            .write_perf_data_checked(0, 0, 64, &[&[3u8; 64]], true)
+            .unwrap();
+        w.finish(9).unwrap();
+        let t = crate::Trace::open(&path).unwrap();
+        let indexes: Vec<PerfIndex> = t
+            .blocks()
+            .filter_map(|b| match b.unwrap().decode().unwrap() {
+                crate::Record::PerfIndex(ix) => Some(ix),
+                _ => None,
+            })
+            .collect();
+        let e = |offset, cpu, flags| PerfIndexEntry { offset, cpu, flags };
+        assert_eq!(
+            indexes,
+            [
+                PerfIndex {
+                    entries: vec![e(a, 3, 0), e(b, 1, PERF_INDEX_NO_SIDE_BAND)]
+                },
+                PerfIndex {
+                    entries: vec![e(c, 0, 0)]
+                },
+            ]
+        );
     }
 
     #[test]

@@ -84,6 +84,9 @@ fn record_json(r: &Record<'_>) -> Value {
                 "processes": r.processes.iter().map(|p| json!({"pid": p.pid, "used_memory": p.used_memory})).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>()),
+        Record::PerfIndex(ix) => json!(ix.entries.iter().map(|e| json!({
+            "offset": e.offset, "cpu": e.cpu, "flags": e.flags,
+        })).collect::<Vec<_>>()),
         Record::Unknown(_) => Value::Null,
     }
 }

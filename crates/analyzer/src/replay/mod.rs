@@ -6,7 +6,9 @@
 //! (intervals × cgroups), not the trace or its CPUs.
 //! Blocks are inflated by the first pass and kept for the second when all fit a budget
 //! (`kept_perf_data`, given back as the walks pass it); the walk over the small blocks
-//! inflates none (a block's CPU is in its inflated payload).
+//! inflates none (a block's CPU is in its inflated payload). Where the trace's perf index
+//! (FORMAT.md, since 1.3) gives a block's CPU and says it holds no side band, the first pass
+//! does not read it at all, and the accounting inflates it once, into a buffer it reuses.
 //!
 //! The trace is memory-mapped, and mapped pages that were read count in the resident set: the
 //! first walk gives back what it has passed (the reader's block iterator does), and the per-CPU
@@ -35,7 +37,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use pws_trace::perf::PerfAttrs;
 use pws_trace::records::{
-    ClockPair, CpuStatBlock, EnergySeries, GpuBlock, PerfData, Statistics, TraceInfo,
+    ClockPair, CpuStatBlock, EnergySeries, GpuBlock, PerfData, PerfIndexEntry, Statistics,
+    TraceInfo,
 };
 use pws_trace::{BlockKind, Inflater, ReadOptions, Record, Trace};
 use rayon::prelude::*;
@@ -107,7 +110,8 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
     let mut cpu_stat = Vec::new();
     let mut gpu = Vec::new();
     let (mut statistics, mut notes) = (None, Vec::new());
-    let mut perf_blocks = Vec::new();
+    let mut perf_blocks: Vec<PerfBlockAt> = Vec::new();
+    let mut perf_index: HashMap<u64, PerfIndexEntry> = HashMap::new();
     let mut perf_raw_bytes = 0u64;
     let mut end_ns = 0u64;
     let mut blocks = trace.blocks_with(opts);
@@ -125,6 +129,7 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
                 } else {
                     0
                 },
+                index: None,
             });
             perf_raw_bytes += u64::from(b.header.raw_len);
             continue;
@@ -150,6 +155,9 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
             }
             Record::CpuStat(c) => cpu_stat.push(c),
             Record::Gpu(g) => gpu.push(g),
+            Record::PerfIndex(ix) => {
+                perf_index.extend(ix.entries.into_iter().map(|e| (e.offset, e)))
+            }
             Record::Statistics(s) => {
                 end_ns = end_ns.max(s.ts_ns);
                 statistics = Some(s);
@@ -176,6 +184,10 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
     }
     let info: TraceInfo =
         info.with_context(|| format!("{} has no trace-info block", path.display()))?;
+    // The index follows the blocks it lists; an entry for no perf-data block is ignored.
+    for b in &mut perf_blocks {
+        b.index = perf_index.get(&b.offset).copied();
+    }
     let attrs = PerfAttrs::new(&info.perf_events)
         .with_context(|| format!("perf event descriptions in {}", path.display()))?;
     for s in &mut energy {
@@ -264,12 +276,21 @@ impl Replayed {
 /// (spilled: `package_cells`).
 pub type PackageCells = BTreeMap<u32, package_cells::SpilledCells>;
 
-/// Where a perf-data block is, and the length of its inflated payload (0 when stored raw:
-/// read from the map, nothing to inflate or keep).
+/// Where a perf-data block is, the length of its inflated payload (0 when stored raw: read
+/// from the map, nothing to inflate or keep), and what the trace's perf index says of it.
 #[derive(Debug, Clone, Copy)]
 pub struct PerfBlockAt {
     pub offset: u64,
     pub inflated_len: u32,
+    pub index: Option<PerfIndexEntry>,
+}
+
+impl PerfBlockAt {
+    /// The CPU of a block the perf index says holds no side band: the side-band pass need not
+    /// read it.
+    fn without_side_band(&self) -> Option<u32> {
+        self.index.filter(|e| e.no_side_band()).map(|e| e.cpu)
+    }
 }
 
 /// A trace's perf data is kept inflated between the two passes when all of it fits this, so
@@ -287,6 +308,8 @@ pub struct PerfBlock {
     pub offset: u64,
     /// Where its ring bytes are in [`PerfBlocks::kept`], when kept.
     kept: Option<std::ops::Range<usize>>,
+    /// Not read by the side-band pass: the perf index said it holds no side band.
+    unread: bool,
 }
 
 /// Each CPU's perf-data blocks, in trace order, and the inflated payloads kept for them.
@@ -310,16 +333,19 @@ pub fn scan_side_band(
     let columns = Columns::new(&l.attrs);
     let grid = Grid::fixed(0, 1, 1).expect("a one-interval grid");
     let none = HashMap::new();
-    // Kept: every compressed block, when all of them fit the budget; else none.
+    // Kept: every compressed block this pass inflates, when all of them fit the budget; else
+    // none.
+    let read = |b: &PerfBlockAt| b.without_side_band().is_none();
     let all: u64 = l
         .perf_blocks
         .iter()
+        .filter(|b| read(b))
         .map(|b| u64::from(b.inflated_len))
         .sum();
     let keep: Vec<usize> = l
         .perf_blocks
         .iter()
-        .map(|b| match all <= KEEP_INFLATED {
+        .map(|b| match all <= KEEP_INFLATED && read(b) {
             true => b.inflated_len as usize,
             false => 0,
         })
@@ -342,6 +368,18 @@ pub fn scan_side_band(
             let offset = pb.offset;
             let b = l.trace.block_at(offset)?;
             progress.walked(u64::from(b.header.stored_len));
+            if let Some(cpu) = pb.without_side_band() {
+                let side = CpuReplay {
+                    cpu,
+                    ..CpuReplay::default()
+                };
+                let block = PerfBlock {
+                    offset,
+                    kept: None,
+                    unread: true,
+                };
+                return Ok((cpu, side, block));
+            }
             // Tracepoints and cgroup records stand alone: a block's side band needs no state
             // from the blocks before it, so blocks are scanned in any order.
             let (cpu, side, kept) = if slot.is_empty() {
@@ -357,7 +395,12 @@ pub fn scan_side_band(
             };
             // Advisory: if the kernel refuses, the pages stay mapped and only memory suffers.
             let _ = l.trace.release_block(&b);
-            Ok((cpu, side, PerfBlock { offset, kept }))
+            let block = PerfBlock {
+                offset,
+                kept,
+                unread: false,
+            };
+            Ok((cpu, side, block))
         })
         .collect::<Result<_>>()?;
     let mut sides: BTreeMap<u32, CpuReplay> = BTreeMap::new();
@@ -392,19 +435,21 @@ fn side_band_of(
     w.finish()
 }
 
-/// Calls `f` with the ring bytes of one perf-data block (inflated into `inflater`, or borrowed
-/// from the map when stored raw), then gives the block's pages back to the kernel: each block
-/// is read once per pass, so what stays mapped is the blocks being decoded, not the trace.
+/// Calls `f` with the CPU and ring bytes of one perf-data block (inflated into `inflater`, or
+/// borrowed from the map when stored raw), then gives the block's pages back to the kernel:
+/// each block is read once per pass, so what stays mapped is the blocks being decoded, not the
+/// trace.
 fn with_perf_bytes<T>(
     l: &Loaded,
     off: u64,
     inflater: &mut Inflater,
     progress: &InputProgress<'_>,
-    f: impl FnOnce(&[u8]) -> T,
+    f: impl FnOnce(u32, &[u8]) -> T,
 ) -> Result<T> {
     let b = l.trace.block_at(off)?;
     progress.walked(u64::from(b.header.stored_len));
-    let out = f(&perf_data(b.payload_in(inflater)?, off)?.data);
+    let pd = perf_data(b.payload_in(inflater)?, off)?;
+    let out = f(pd.cpu, &pd.data);
     // Advisory: if the kernel refuses, the pages stay mapped and only memory suffers.
     let _ = l.trace.release_block(&b);
     Ok(out)
@@ -419,7 +464,7 @@ pub fn inflate_only(l: &Loaded, progress: &InputProgress<'_>) -> Result<u64> {
         .map_init(Inflater::new, |inflater, b| {
             let off = b.offset;
             // black_box: the bytes must be produced even though nothing reads them.
-            with_perf_bytes(l, off, inflater, progress, |d| {
+            with_perf_bytes(l, off, inflater, progress, |_, d| {
                 std::hint::black_box(d).len() as u64
             })
         })
@@ -591,9 +636,31 @@ impl Stream<'_> {
         };
         while self.next < self.blocks.len() && w.last_ns().is_none_or(|t| t < until) {
             let b = &self.blocks[self.next];
-            match &b.kept {
-                Some(r) => w.feed(&kept[r.clone()]),
-                None => with_perf_bytes(l, b.offset, &mut self.inflater, progress, |d| w.feed(d))?,
+            let side_band = w.side_band_records();
+            let cpu = match &b.kept {
+                Some(r) => {
+                    w.feed(&kept[r.clone()]);
+                    self.cpu
+                }
+                None => with_perf_bytes(l, b.offset, &mut self.inflater, progress, |cpu, d| {
+                    w.feed(d);
+                    cpu
+                })?,
+            };
+            // The perf index put this block on this CPU and said it holds no side band, so the
+            // side-band pass never read it: both are checked here, where it is read.
+            if b.unread && cpu != self.cpu {
+                anyhow::bail!(
+                    "the perf index puts the perf-data block at byte {} on CPU {}, but it holds CPU {cpu}'s ring: the index is wrong",
+                    b.offset,
+                    self.cpu
+                );
+            }
+            if b.unread && w.side_band_records() != side_band {
+                anyhow::bail!(
+                    "the perf index says the perf-data block at byte {} (CPU {cpu}) holds no tracepoint sample or cgroup record, but it does: the index is wrong, and so would the lifecycles built without them be",
+                    b.offset
+                );
             }
             self.next += 1;
         }

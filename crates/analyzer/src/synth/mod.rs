@@ -384,7 +384,8 @@ pub fn run(args: &SynthArgs) -> Result<std::process::ExitCode> {
                 let ms = c0 + k as u64;
                 enc.run_ms(&mut ring, T0 + ms * MS, slot, freq.at(package_of(cpu), ms));
             }
-            w.write_perf_data(enc.cpu, 0, enc.ring_offset, &[&ring])?;
+            // Group samples and switch records only: the side band is in cgroup-events blocks.
+            w.write_perf_data_checked(enc.cpu, 0, enc.ring_offset, &[&ring], false)?;
             enc.ring_offset += ring.len() as u64;
         }
         // Energy readings every --energy-read-period, one counter per package.

@@ -1,5 +1,5 @@
-//! Typed payloads of the block kinds the format defines (1.0, cpu-stat since 1.1, gpu since 1.2), one
-//! module each.
+//! Typed payloads of the block kinds the format defines (1.0, cpu-stat since 1.1, gpu since 1.2,
+//! perf-index since 1.3), one module each.
 //!
 //! Each payload type knows its [`BlockKind`] and encodes itself; [`Record::decode`] turns a
 //! block's payload back into the type its kind names. Unknown kinds decode to
@@ -14,6 +14,7 @@ mod end;
 mod energy;
 mod gpu;
 mod perf_data;
+mod perf_index;
 mod statistics;
 mod trace_info;
 
@@ -26,6 +27,7 @@ pub use end::{EndBlock, IndexEntry, KindTotal, END_TRAILER_LEN, END_TRAILER_MAGI
 pub use energy::{EnergyBlock, EnergyDomain, EnergySample, EnergySeries, EnergySource};
 pub use gpu::{GpuBlock, GpuDeviceReads, GpuProcess, GpuProcessSample, GpuRead};
 pub use perf_data::{PerfData, PERF_DATA_HEADER_LEN, PERF_DATA_SYNTHESIZED};
+pub use perf_index::{PerfIndex, PerfIndexEntry, PERF_INDEX_NO_SIDE_BAND};
 pub use statistics::{CpuStats, SourceStats, Statistics};
 pub use trace_info::{
     CpuInfo, PerfEventId, PerfEventInfo, SourceInfo, SourceStatus, TraceInfo, CLOCK_MONOTONIC,
@@ -54,6 +56,7 @@ pub enum Record<'a> {
     End(EndBlock),
     CpuStat(CpuStatBlock),
     Gpu(GpuBlock),
+    PerfIndex(PerfIndex),
     /// A kind this reader does not know; skip it.
     Unknown(BlockKind),
 }
@@ -99,6 +102,7 @@ impl<'a> Record<'a> {
             BlockKind::END => Record::End(EndBlock::decode(b)?),
             BlockKind::CPU_STAT => Record::CpuStat(CpuStatBlock::decode(b)?),
             BlockKind::GPU => Record::Gpu(GpuBlock::decode(b)?),
+            BlockKind::PERF_INDEX => Record::PerfIndex(PerfIndex::decode(b)?),
             other => Record::Unknown(other),
         })
     }
