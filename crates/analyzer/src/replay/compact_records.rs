@@ -192,6 +192,7 @@ impl Interner {
             .with(Number::StatusCode, r.status_code)
             .with(Number::MemoryLimitMb, r.memory_limit_mb)
             .with(Number::PlatformCpuNs, platform_cpu_ns(&r.raw));
+        let end_ns = run_end_ns(&r);
         CompactRecord {
             activation_id: r.activation_id.into_boxed_str(),
             namespace: self.get(r.namespace),
@@ -199,10 +200,24 @@ impl Interner {
             source: r.source,
             start_type: r.start_type,
             start_ns: r.start_ns,
-            end_ns: r.end_ns,
+            end_ns,
             numbers,
             container_id: self.get(r.container_id),
         }
+    }
+}
+
+/// Where a record's run ends on the trace clock. OpenWhisk's times are whole milliseconds, so
+/// a run under one millisecond can have `start == end`: an empty window, which would give the
+/// activation none of its container's CPU time (0 J, a wrong joule) and leave it out of the
+/// time-overlap join. It ran within that millisecond: its window is `[start, start + 1 ms)`.
+/// Records whose times are not whole milliseconds (no epoch times) are taken as they are.
+fn run_end_ns(r: &ActivationRecord) -> u64 {
+    let whole_ms = r.start_epoch_ms > 0 && r.start_epoch_ms == r.end_epoch_ms;
+    if whole_ms && r.start_ns > 0 && r.end_ns == r.start_ns {
+        r.start_ns + 1_000_000
+    } else {
+        r.end_ns
     }
 }
 
@@ -370,6 +385,22 @@ mod tests {
             (7, ContainerOp::Assign, "a1", "a2", StartType::Prewarmed)
         );
         assert_eq!((&*c.namespace, &*c.cgroup_path), ("guest", "/docker/ccc"));
+    }
+
+    /// A run under a millisecond (OpenWhisk's start == end) gets its millisecond; a longer
+    /// one, or one whose times are not whole milliseconds, keeps its end.
+    #[test]
+    fn a_record_of_0_ms_is_given_its_millisecond() {
+        let at = |start_ms, end_ms, start_ns, end_ns| {
+            let mut r = record("a1", "hello", "");
+            (r.start_epoch_ms, r.end_epoch_ms, r.start_ns, r.end_ns) =
+                (start_ms, end_ms, start_ns, end_ns);
+            CompactRecord::from(r).end_ns
+        };
+        assert_eq!(at(5, 5, 7_000_000, 7_000_000), 8_000_000);
+        assert_eq!(at(5, 6, 7_000_000, 8_000_000), 8_000_000);
+        assert_eq!(at(0, 0, 7_000_000, 7_000_000), 7_000_000, "no epoch times");
+        assert_eq!(at(5, 5, 0, 0), 0, "not placed on the trace clock");
     }
 
     #[test]
