@@ -129,6 +129,7 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
                 } else {
                     0
                 },
+                stored_len: b.header.stored_len,
                 index: None,
             });
             perf_raw_bytes += u64::from(b.header.raw_len);
@@ -282,6 +283,7 @@ pub type PackageCells = BTreeMap<u32, package_cells::SpilledCells>;
 pub struct PerfBlockAt {
     pub offset: u64,
     pub inflated_len: u32,
+    pub stored_len: u32,
     pub index: Option<PerfIndexEntry>,
 }
 
@@ -366,8 +368,9 @@ pub fn scan_side_band(
         .zip(slots)
         .map_init(Inflater::new, |inflater, (pb, (at, slot))| {
             let offset = pb.offset;
-            let b = l.trace.block_at(offset)?;
-            progress.walked(u64::from(b.header.stored_len));
+            progress.walked(u64::from(pb.stored_len));
+            // Not even its header is read: finding a block checks its payload's CRC, which
+            // would bring the whole block into memory (an hour's trace, all of it).
             if let Some(cpu) = pb.without_side_band() {
                 let side = CpuReplay {
                     cpu,
@@ -380,6 +383,7 @@ pub fn scan_side_band(
                 };
                 return Ok((cpu, side, block));
             }
+            let b = l.trace.block_at(offset)?;
             // Tracepoints and cgroup records stand alone: a block's side band needs no state
             // from the blocks before it, so blocks are scanned in any order.
             let (cpu, side, kept) = if slot.is_empty() {
