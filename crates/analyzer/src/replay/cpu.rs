@@ -157,9 +157,9 @@ pub struct CpuStats {
     pub group_samples: u64,
     /// Tracepoint samples (counted in the accounting pass).
     pub tracepoints: u64,
-    /// Tracepoint samples and cgroup records the accounting pass met (the side band, which
-    /// the perf index may say a block does not hold).
-    pub side_band_records: u64,
+    /// Cgroup records the accounting pass met (with `tracepoints`, the side band the perf
+    /// index may say a block does not hold).
+    pub cgroup_records: u64,
     pub lost_records: u64,
     /// Times the kernel throttled sampling (too many samples a tick): the span until sampling
     /// resumed is not charged.
@@ -449,7 +449,7 @@ impl<'g> Walker<'g> {
 
     /// Side-band records (tracepoint samples, cgroup records) the accounting has met so far.
     pub fn side_band_records(&self) -> u64 {
-        self.out.stats.side_band_records
+        self.out.stats.tracepoints + self.out.stats.cgroup_records
     }
 
     /// The last instant charged, if any: how far the walk has come in trace time.
@@ -599,7 +599,6 @@ impl<'g> Walker<'g> {
                         // The side-band pass collected the tracepoints; this one only needs
                         // the attach boundaries: the writer's time so far is its old cgroup's.
                         self.out.stats.tracepoints += 1;
-                        self.out.stats.side_band_records += 1;
                         if name == "cgroup_attach_task" && fmt.u64(raw, "root").unwrap_or(0) == 0 {
                             let old = self
                                 .cgroup_of_pid
@@ -679,7 +678,7 @@ impl<'g> Walker<'g> {
             PerfRecord::Cgroup {
                 cgroup_id, path, ..
             } if !self.accounting => self.out.cgroup_paths.push((cgroup_id, path.to_owned())),
-            PerfRecord::Cgroup { .. } => self.out.stats.side_band_records += 1,
+            PerfRecord::Cgroup { .. } => self.out.stats.cgroup_records += 1,
             PerfRecord::Lost { lost, .. } | PerfRecord::LostSamples { lost, .. } => {
                 self.out.stats.lost_records += lost;
                 self.last = None; // a gap: the span across it is not charged
