@@ -233,9 +233,11 @@ pub struct CpuStatReads {
     quiet: Duration,
     /// Where irq, softirq and steal are among a line's values (those present).
     watched: Vec<usize>,
-    /// Each CPU's watched values at the last read, and whether any changed at that read (so
-    /// far: start at the short interval, until a read shows nothing moving).
-    last: Vec<(u32, Vec<u64>)>,
+    /// Each CPU's number and watched values at the last read, one after the other, and whether
+    /// any changed at that read (so far: start at the short interval, until a read shows
+    /// nothing moving). `now` is the same for the read being made (kept to reuse its room).
+    last: Vec<u64>,
+    now: Vec<u64>,
     moving: bool,
     block: CpuStatBlock,
     stats: SourceStats,
@@ -264,6 +266,7 @@ impl CpuStatReads {
             quiet: quiet.max(interval),
             watched,
             last: Vec::new(),
+            now: Vec::new(),
             moving: true,
             block,
             stats: SourceStats {
@@ -276,13 +279,13 @@ impl CpuStatReads {
     /// Whether any CPU's steal, irq or softirq differs from the last read (a CPU that came or
     /// went counts as a change), and keeps these as the last.
     fn moved(&mut self, cpus: &[(u32, Vec<u64>)]) -> bool {
-        let now: Vec<(u32, Vec<u64>)> = cpus
-            .iter()
-            .map(|(cpu, v)| (*cpu, self.watched.iter().map(|&i| v[i]).collect()))
-            .collect();
-        let moved = now != self.last;
-        self.last = now;
-        moved
+        self.now.clear();
+        for (cpu, v) in cpus {
+            self.now.push(u64::from(*cpu));
+            self.now.extend(self.watched.iter().map(|&i| v[i]));
+        }
+        std::mem::swap(&mut self.now, &mut self.last);
+        self.now != self.last
     }
 }
 
