@@ -121,7 +121,7 @@ pub fn record(args: &Args) -> Result<Outcome> {
     sources.extend(activation_infos);
 
     let opts = WriterOptions {
-        compression_level: (args.compression_level > 0).then_some(args.compression_level),
+        compression_level: (args.compression_level != 0).then_some(args.compression_level),
         sync_interval: args.sync_interval,
         ..WriterOptions::default()
     };

@@ -894,12 +894,10 @@ mod tests {
                     let PerfRecord::Sample(s) = r.unwrap() else {
                         panic!("only samples")
                     };
-                    assert_eq!(s.id.cpu, *cpu);
                     assert!(s.id.time >= last, "CPU {cpu}: time order");
                     last = s.id.time;
                     if attrs.events[s.id.event].name == "cpu-clock" {
                         timer += 1;
-                        assert_eq!(s.period, period);
                         assert_eq!((s.id.time - T0) % period, 0, "on a period boundary");
                     }
                 }

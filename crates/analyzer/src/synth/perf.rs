@@ -30,13 +30,8 @@ fn id(cpu: u32, member: u64) -> u64 {
     100 * u64::from(cpu + 1) + member
 }
 
-const SAMPLE_TYPE: u64 = sample::IDENTIFIER
-    | sample::TID
-    | sample::TIME
-    | sample::CPU
-    | sample::PERIOD
-    | sample::READ
-    | sample::CGROUP;
+const SAMPLE_TYPE: u64 =
+    sample::IDENTIFIER | sample::TID | sample::TIME | sample::READ | sample::CGROUP;
 
 fn attr(type_: u32, config: u64) -> Vec<u8> {
     let mut a = vec![0u8; 64];
@@ -128,20 +123,18 @@ impl Encoder {
         }
     }
 
-    /// Appends one sample to `buf`: header, identifier, pid/tid, time, cpu, period, the group
-    /// read (nr, time enabled, time running, then (value, id) per member), cgroup.
+    /// Appends one sample to `buf`: header, identifier, pid/tid, time, the group read (nr,
+    /// time enabled, time running, then (value, id) per member), cgroup.
     fn sample(&mut self, buf: &mut Vec<u8>, t: u64, member: u64, pid: u32, cgroup: u64) {
         let cpu = self.cpu;
         let n = self.members.len() as u64;
-        let words = 10 + 2 * n;
+        let words = 8 + 2 * n;
         let size = 8 * words;
         let mut w: Vec<u64> = Vec::with_capacity(words as usize);
         w.push(u64::from(pws_trace::perf::PERF_RECORD_SAMPLE) | size << 48);
         w.push(id(cpu, member));
         w.push(u64::from(pid) | u64::from(pid) << 32);
         w.push(t);
-        w.push(u64::from(cpu));
-        w.push(if member == 1 { self.period_ns } else { 1 });
         w.extend([n, self.clock_ns, self.clock_ns]);
         for &m in self.members {
             let v = match m {

@@ -21,20 +21,18 @@ use std::os::fd::{AsRawFd, FromRawFd};
 use perf_event_open_sys as sys;
 use sys::bindings::{self as b, perf_event_attr};
 
-/// What every sample records (FORMAT.md, "How pws-record uses perf").
+/// What every sample records (FORMAT.md, "How pws-record uses perf"). Not the CPU (each ring
+/// is one CPU's, and the trace says whose) nor the period (the group read has the leader's
+/// count): 16 of a sample's 128 bytes on a VM, which the recorder would copy and compress.
 pub const SAMPLE_TYPE: u64 = (b::PERF_SAMPLE_IDENTIFIER
     | b::PERF_SAMPLE_TID
     | b::PERF_SAMPLE_TIME
-    | b::PERF_SAMPLE_CPU
-    | b::PERF_SAMPLE_PERIOD
     | b::PERF_SAMPLE_READ
     | b::PERF_SAMPLE_CGROUP) as u64;
 /// Tracepoint samples: who, when, where, and the tracepoint's raw fields.
-pub const TRACEPOINT_SAMPLE_TYPE: u64 = (b::PERF_SAMPLE_IDENTIFIER
-    | b::PERF_SAMPLE_TID
-    | b::PERF_SAMPLE_TIME
-    | b::PERF_SAMPLE_CPU
-    | b::PERF_SAMPLE_RAW) as u64;
+pub const TRACEPOINT_SAMPLE_TYPE: u64 =
+    (b::PERF_SAMPLE_IDENTIFIER | b::PERF_SAMPLE_TID | b::PERF_SAMPLE_TIME | b::PERF_SAMPLE_RAW)
+        as u64;
 pub const READ_FORMAT: u64 = (b::PERF_FORMAT_GROUP
     | b::PERF_FORMAT_ID
     | b::PERF_FORMAT_TOTAL_TIME_ENABLED
