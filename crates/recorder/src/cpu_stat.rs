@@ -1,5 +1,5 @@
 //! Per-CPU cumulative times from `/proc/stat` (steal, irq, softirq and the rest), read by the
-//! sampling thread (`crate::periodic`) and sent as cpu-stat blocks (FORMAT.md, kind 10).
+//! schedule of `crate::periodic` and sent as cpu-stat blocks (FORMAT.md, kind 10).
 //!
 //! Read every `--cpu-stat-interval` (100 ms) while steal or IRQ time moves, and every
 //! `--cpu-stat-quiet-interval` (1 s) while none moved on any CPU since the read before: a
@@ -12,7 +12,7 @@
 //! hypervisor stole and time spent in interrupt handlers lands on whichever task was
 //! interrupted; the kernel's `cpu.stat` leaves both out. These readings let the analyzer take
 //! them back out. A read of /proc/stat grows with the number of CPUs and IRQs (it also sums
-//! every IRQ's count), so the sampling thread reads it after the energy counters, never before.
+//! every IRQ's count), so the schedule reads it after the energy counters, never before.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -178,7 +178,7 @@ impl Reader {
     }
 }
 
-/// Opens /proc/stat for the sampling thread and says so in the trace info (with the cost of one
+/// Opens /proc/stat for the periodic reads and says so in the trace info (with the cost of one
 /// read of every CPU's line, measured here), or why not. `cadence`: the reads' interval while
 /// steal or IRQ time moves and while none does; None: not read (`--no-cpu-stat`).
 pub fn open(path: &Path, cadence: Option<(Duration, Duration)>) -> (Option<Reader>, SourceInfo) {
@@ -225,7 +225,7 @@ pub fn open(path: &Path, cadence: Option<(Duration, Duration)>) -> (Option<Reade
     (Some(r), info(SourceStatus::Used, detail))
 }
 
-/// /proc/stat's reads for the sampling thread: one cpu-stat block of the reads since the last.
+/// /proc/stat's reads on a `periodic` schedule: one cpu-stat block of the reads since the last.
 pub struct CpuStatReads {
     reader: Reader,
     /// Between reads while steal or IRQ time moves, and while none does.

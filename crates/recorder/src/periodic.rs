@@ -1,6 +1,8 @@
-//! One thread for every source read on a clock — the energy counters and /proc/stat — so they
-//! share its wake-ups. (NVML's GPUs run the same loop on a thread of their own: a GPU read
-//! takes milliseconds, and the CPU counters must not wait behind it.)
+//! Sources read on a clock — the energy counters and /proc/stat — on one schedule, so they
+//! share its wake-ups: a thread of their own when energy is read on a user-space clock (every
+//! millisecond, `spawn`), else the main thread's loop between its ring wake-ups (`Schedule`,
+//! session.rs), whose tick they ride. (NVML's GPUs run the same loop on a thread of their own:
+//! a GPU read takes milliseconds, and the CPU counters must not wait behind it.)
 //!
 //! Over an hour what a recorder costs is its wake-ups: on the development VM each timer wake-up
 //! of a sleeping thread costs 15–60 µs of CPU (more the rarer they are; schedstat, and `perf`
@@ -95,45 +97,97 @@ pub fn spawn_named<T: Send + 'static>(
     Ok(Sampler { stop, thread })
 }
 
+/// Sources read on their own grids of absolute deadlines, by whichever loop hosts them: the
+/// sampling thread, or the main thread between its ring wake-ups (session.rs).
+pub struct Schedule<T> {
+    sources: Vec<Box<dyn Periodic<T>>>,
+    start: Instant,
+    due: Vec<Option<Instant>>,
+}
+
+impl<T> Schedule<T> {
+    /// Every source is due at once.
+    pub fn new(sources: Vec<Box<dyn Periodic<T>>>) -> Self {
+        let start = Instant::now();
+        let due = vec![Some(start); sources.len()];
+        Self {
+            sources,
+            start,
+            due,
+        }
+    }
+
+    /// Every source due at `start` again, its grid starting there (a host loop's own grid).
+    pub fn restart(&mut self, start: Instant) {
+        self.start = start;
+        self.due.fill(Some(start));
+    }
+
+    /// The earliest deadline; None if no source has one.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.due.iter().flatten().min().copied()
+    }
+
+    /// Reads every source that is due, in the order given.
+    pub fn read_due(&mut self) {
+        for (s, d) in self.sources.iter_mut().zip(self.due.iter_mut()) {
+            if d.is_some_and(|d| d <= Instant::now()) {
+                s.read();
+                *d = next_on_grid(self.start, s.interval(), Instant::now());
+            }
+        }
+    }
+
+    /// What each source read since the last call, in the order given.
+    pub fn take(&mut self) -> Vec<T> {
+        self.sources.iter_mut().filter_map(|s| s.take()).collect()
+    }
+
+    /// Every source's last read (at stop), then what is left to hand over.
+    pub fn read_last(&mut self) -> Vec<T> {
+        for s in self.sources.iter_mut() {
+            s.read_last();
+        }
+        self.take()
+    }
+
+    pub fn stats(&self) -> Vec<SourceStats> {
+        self.sources.iter().map(|s| s.stats()).collect()
+    }
+}
+
 fn run<T>(
-    mut sources: Vec<Box<dyn Periodic<T>>>,
+    sources: Vec<Box<dyn Periodic<T>>>,
     stop: &AtomicBool,
     tx: &Sender<T>,
 ) -> Vec<SourceStats> {
-    let start = Instant::now();
-    let mut due: Vec<Option<Instant>> = vec![Some(start); sources.len()];
-    let mut last_send = start;
-    let stats = |s: &[Box<dyn Periodic<T>>]| s.iter().map(|s| s.stats()).collect();
+    let mut schedule = Schedule::new(sources);
+    let mut last_send = schedule.start;
     loop {
-        let stopping = stop.load(Ordering::Acquire);
-        for (s, d) in sources.iter_mut().zip(due.iter_mut()) {
-            if stopping {
-                s.read_last();
-            } else if d.is_some_and(|d| d <= Instant::now()) {
-                s.read();
-                *d = next_on_grid(start, s.interval(), Instant::now());
-            }
-        }
-        if stopping || last_send.elapsed() >= SEND_EVERY {
-            last_send = Instant::now();
-            for s in sources.iter_mut() {
-                if let Some(m) = s.take() {
-                    if tx.send(m).is_err() {
-                        return stats(&sources);
-                    }
+        if stop.load(Ordering::Acquire) {
+            for m in schedule.read_last() {
+                if tx.send(m).is_err() {
+                    break;
                 }
             }
-            if stopping {
-                return stats(&sources);
+            return schedule.stats();
+        }
+        schedule.read_due();
+        if last_send.elapsed() >= SEND_EVERY {
+            last_send = Instant::now();
+            for m in schedule.take() {
+                if tx.send(m).is_err() {
+                    return schedule.stats();
+                }
             }
         }
-        park_until(due.iter().flatten().min().copied(), stop);
+        park_until(schedule.next_due(), stop);
     }
 }
 
 /// The first deadline of the grid `start + k × step` after `now`: after a stall, the next one
 /// still ahead, with no burst of catch-up reads. None past the clock's range.
-fn next_on_grid(start: Instant, step: Duration, now: Instant) -> Option<Instant> {
+pub fn next_on_grid(start: Instant, step: Duration, now: Instant) -> Option<Instant> {
     let step = step.as_nanos().max(1);
     let k = now.saturating_duration_since(start).as_nanos() / step + 1;
     let at = k.checked_mul(step)?;
@@ -262,6 +316,31 @@ mod tests {
         }
         assert!(s.is_finished());
         assert!(s.finish().unwrap()[0].reads >= 5);
+    }
+
+    #[test]
+    fn a_host_loop_reads_what_is_due_on_the_grid_it_gives() {
+        let mut s = Schedule::new(vec![
+            counting("each second", 1000),
+            counting("slow", 60_000),
+        ]);
+        let t0 = Instant::now() + Duration::from_millis(5);
+        s.restart(t0);
+        assert_eq!(s.next_due(), Some(t0));
+        s.read_due();
+        assert!(s.take().is_empty(), "nothing is due before the grid starts");
+        std::thread::sleep(t0.saturating_duration_since(Instant::now()));
+        s.read_due();
+        // Both read at the grid's start, next due on their grids from it (the host's tick).
+        assert_eq!(s.next_due(), Some(t0 + Duration::from_secs(1)));
+        s.read_due();
+        assert_eq!(s.take(), vec![("each second", vec![0]), ("slow", vec![0])]);
+        assert!(s.take().is_empty());
+        assert_eq!(
+            s.read_last(),
+            vec![("each second", vec![1]), ("slow", vec![1])]
+        );
+        assert_eq!(s.stats()[1].reads, 2);
     }
 
     #[test]

@@ -28,12 +28,13 @@ use crate::energy::{self, EnergyReads, GpuReads};
 use crate::freezer_v1;
 use crate::host::Host;
 use crate::perf::{Perf, PerfOptions};
-use crate::periodic::{self, Periodic};
+use crate::periodic::{self, Periodic, Schedule};
 use crate::snapshot;
 use crate::writer::{Live, Msg, Writer};
 
 /// How often a clock pair, pending perf data and statistics are written and made durable.
-/// Between ticks the main thread sleeps until a ring reaches its watermark or a signal comes
+/// Between ticks the main thread sleeps until a ring reaches its watermark, a periodic read it
+/// hosts is due (/proc/stat every 100 ms while steal or IRQ time moves) or a signal comes
 /// (stop, or the command exited): an idle recorder wakes about once a second.
 const TICK: Duration = Duration::from_secs(1);
 /// Ring bytes the main thread gathers between ticks before it hands them to the writer: each
@@ -159,15 +160,18 @@ pub fn record(args: &Args) -> Result<Outcome> {
     let live = Arc::new(Live::default());
     let wakeups: Arc<Vec<(u32, AtomicU64)>> =
         Arc::new(online.iter().map(|&c| (c, AtomicU64::new(0))).collect());
-    // Energy first: the sampling thread reads due sources in this order, and /proc/stat's
-    // read is the slower one.
+    // Energy first: due sources are read in this order, and /proc/stat's read is the slower.
     let mut periodic: Vec<Box<dyn Periodic<Msg>>> = Vec::new();
+    let mut own_thread = false;
     match (energy.clocked, energy.reader) {
         (Some(clocked), _) => periodic.push(Box::new(EnergyReads::clocked(clocked))),
-        (None, Some(reader)) => periodic.push(Box::new(EnergyReads::new(
-            reader,
-            args.energy.energy_interval,
-        ))),
+        (None, Some(reader)) => {
+            own_thread = true;
+            periodic.push(Box::new(EnergyReads::new(
+                reader,
+                args.energy.energy_interval,
+            )))
+        }
         (None, None) => {}
     }
     if let Some(r) = cpu_stat_reader {
@@ -177,12 +181,19 @@ pub fn record(args: &Args) -> Result<Outcome> {
             args.cpu_stat_quiet_interval,
         )));
     }
-    let sampler = match periodic.is_empty() {
-        true => None,
-        false => Some(
-            periodic::spawn(periodic, tx.clone())
-                .context("cannot start the energy and /proc/stat sampling thread")?,
+    // Energy read on a user-space clock (every millisecond) gets a thread that does nothing
+    // else, and /proc/stat rides on its wake-ups. Otherwise — energy the kernel clocks, drained
+    // once a second, or none — the reads ride on the main thread's: a thread of their own woke
+    // the writer with a message of its own too, two of the recorder's ~5.5 wake-ups a second.
+    let (sampler, mut inline) = match own_thread {
+        true => (
+            Some(
+                periodic::spawn(periodic, tx.clone())
+                    .context("cannot start the energy and /proc/stat sampling thread")?,
+            ),
+            Schedule::new(Vec::new()),
         ),
+        false => (None, Schedule::new(periodic)),
     };
     // The GPUs on a thread of their own: an NVML read takes milliseconds.
     let gpu_sampler = match energy.gpu {
@@ -252,22 +263,32 @@ pub fn record(args: &Args) -> Result<Outcome> {
         let began = Instant::now();
         let deadline = args.duration.and_then(|d| began.checked_add(d));
         let mut next_tick = began + TICK;
+        // The inline sources' grids start with the ticks', so that a read due each second
+        // comes at the tick's wake-up and not a few milliseconds from it.
+        inline.restart(began);
         let mut term_sent: Option<Instant> = None;
         // The loop may end in an error (the writer failed: disk full); the command is cleaned
         // up below either way.
         let looped = (|| -> Result<()> {
             loop {
                 let now = Instant::now();
-                let wake_at = deadline.map_or(next_tick, |d| d.min(next_tick));
+                let wake_at = [deadline, inline.next_due()]
+                    .into_iter()
+                    .flatten()
+                    .fold(next_tick, Instant::min);
                 perf.wait(Some(wake_rx.as_raw_fd()), timeout_ms(wake_at, now));
                 // Empty the signal pipe: the flags and try_wait below say what happened.
                 while (&wake_rx).read(&mut [0u8; 64]).is_ok_and(|n| n > 0) {}
-                // One message a tick, drains and clock pair together (`SEND_BYTES`).
+                inline.read_due();
+                // One message a tick: drains, what the inline sources read, and the clock pair
+                // (or sooner, `SEND_BYTES`).
                 round_bytes += drain(&mut perf, &mut round, &wakeups);
                 let ticked = Instant::now() >= next_tick;
                 if ticked {
+                    round.extend(inline.take());
                     round.push(Msg::Tick(clock::pair()));
-                    next_tick = Instant::now() + TICK;
+                    next_tick = periodic::next_on_grid(began, TICK, Instant::now())
+                        .unwrap_or_else(|| Instant::now() + TICK);
                 }
                 if (ticked || round_bytes >= SEND_BYTES) && !round.is_empty() {
                     tx.send(Msg::Batch(std::mem::take(&mut round)))
@@ -314,10 +335,12 @@ pub fn record(args: &Args) -> Result<Outcome> {
     // Whatever happened, stop the events, copy what is left and finish the trace.
     perf.disable();
     drain(&mut perf, &mut round, &wakeups);
+    // Energy and /proc/stat end with the perf data: a last read now, none past the events.
+    round.extend(inline.read_last());
     let last = tx
         .send(Msg::Batch(round))
         .map_err(|_| anyhow!("the writer thread stopped"));
-    // Energy and /proc/stat end with the perf data: a last read now, none past the events.
+    send_stats(&tx, "energy and /proc/stat sampling", Ok(inline.stats()));
     if let Some(s) = sampler {
         send_stats(&tx, "energy and /proc/stat sampling", s.finish());
     }

@@ -2,9 +2,10 @@
 //! one CPU, whose samples carry what the reading needs — the values of the counters grouped
 //! under it (PERF_SAMPLE_READ with PERF_FORMAT_GROUP: RAPL's `power` events) and the task the
 //! CPU was running (PERF_SAMPLE_TID: the simulated source's busy or idle tick). The kernel takes
-//! each reading in its timer interrupt and writes it to a small ring, which the sampling thread
-//! drains about once a second. No thread wakes per read: on the development VM a timer wake-up
-//! costs 15–60 µs of CPU, more than any read it serves (crates/recorder/README.md).
+//! each reading in its timer interrupt and writes it to a small ring, which the main thread
+//! drains at its tick, about once a second (session.rs). No thread wakes per read: on the
+//! development VM a timer wake-up costs 15–60 µs of CPU, more than any read it serves
+//! (crates/recorder/README.md).
 //!
 //! This is the arrangement the kernel's developers proposed for counters that cannot interrupt
 //! on overflow, RAPL's among them: an hrtimer-driven leader sampling its group.
@@ -27,7 +28,7 @@ const DRAINS_HELD: u64 = 4;
 /// The kernel's floor for a `cpu-clock` sampling period (perf_swevent_init_hrtimer).
 const MIN_PERIOD_NS: u64 = 10_000;
 
-/// How often the sampling thread drains the rings.
+/// How often the rings are drained (at the main thread's tick).
 pub const DRAIN_EVERY: Duration = Duration::from_secs(1);
 
 /// One reading the kernel took.
@@ -80,7 +81,7 @@ fn leader_attr(period_ns: u64, wakeup_bytes: u32) -> perf_event_attr {
     a.sample_type = SAMPLE_TYPE;
     a.__bindgen_anon_1.sample_period = period_ns;
     a.set_disabled(1);
-    // Never wake anyone: the sampling thread drains on its own clock.
+    // Never wake anyone: the rings are drained on the recorder's own clock.
     a.set_watermark(1);
     a.__bindgen_anon_2.wakeup_watermark = wakeup_bytes;
     a

@@ -1,6 +1,6 @@
 //! Energy counters: which CPU source the host offers (perf `power` PMU, powercap sysfs, RAPL
-//! MSRs, or a simulation from published SPECpower curves where there is none), and its reads for
-//! the sampling thread (`sampling`, run by `crate::periodic`); and NVIDIA GPUs through NVML
+//! MSRs, or a simulation from published SPECpower curves where there is none), and its reads on
+//! a `crate::periodic` schedule (`sampling`); and NVIDIA GPUs through NVML
 //! (`nvml`), read on a thread of their own. Raw counter values are recorded as read, never
 //! converted or unwrapped: the analyzer does that, so the trace keeps the raw truth.
 

@@ -130,7 +130,7 @@ pub fn leader_attr(c: Counter, freq: u64, wakeup_bytes: u32) -> perf_event_attr 
     a.set_task(1);
     a.set_comm(1);
     a.set_cgroup(1);
-    // Wake the reader when a quarter of the ring is full, not at every record.
+    // Wake the reader after every `wakeup_bytes` written, not at every record.
     a.set_watermark(1);
     a.__bindgen_anon_2.wakeup_watermark = wakeup_bytes;
     a

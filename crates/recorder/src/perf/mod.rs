@@ -91,7 +91,11 @@ impl Perf {
             );
         }
         let ring_bytes = opts.mmap_pages * page_size;
-        let wakeup = (ring_bytes / 4).clamp(page_size, u32::MAX as usize) as u32;
+        // The kernel wakes the reader each time half a ring more was written, as perf record
+        // has it, whether or not the tick drained the ring meanwhile: at 1 kHz a quarter woke
+        // the main thread once a second beyond its tick. Half a ring (0.4 s at 10 kHz on the
+        // development VM) is left for the main thread to get to the CPU after a wake-up.
+        let wakeup = (ring_bytes / 2).clamp(page_size, u32::MAX as usize) as u32;
         let mut sources = Vec::new();
 
         // The sampling leader: hardware cycles where there is a PMU, else cpu-clock.
