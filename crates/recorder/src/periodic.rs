@@ -117,10 +117,14 @@ impl<T> Schedule<T> {
         }
     }
 
-    /// Every source due at `start` again, its grid starting there (a host loop's own grid).
-    pub fn restart(&mut self, start: Instant) {
+    /// Moves every source's grid to start at `start` (a host loop's own grid): each is next
+    /// due at its first deadline on it after now.
+    pub fn align(&mut self, start: Instant) {
         self.start = start;
-        self.due.fill(Some(start));
+        let now = Instant::now();
+        for (s, d) in self.sources.iter().zip(self.due.iter_mut()) {
+            *d = next_on_grid(start, s.interval(), now);
+        }
     }
 
     /// The earliest deadline; None if no source has one.
@@ -324,17 +328,14 @@ mod tests {
             counting("each second", 1000),
             counting("slow", 60_000),
         ]);
-        let t0 = Instant::now() + Duration::from_millis(5);
-        s.restart(t0);
-        assert_eq!(s.next_due(), Some(t0));
-        s.read_due();
-        assert!(s.take().is_empty(), "nothing is due before the grid starts");
-        std::thread::sleep(t0.saturating_duration_since(Instant::now()));
-        s.read_due();
-        // Both read at the grid's start, next due on their grids from it (the host's tick).
-        assert_eq!(s.next_due(), Some(t0 + Duration::from_secs(1)));
+        // Both due at once: the first reads.
         s.read_due();
         assert_eq!(s.take(), vec![("each second", vec![0]), ("slow", vec![0])]);
+        // Then on the host's grid, from its start: nothing before the first deadline on it.
+        let t0 = Instant::now() + Duration::from_millis(5);
+        s.align(t0);
+        assert_eq!(s.next_due(), Some(t0 + Duration::from_secs(1)));
+        s.read_due();
         assert!(s.take().is_empty());
         assert_eq!(
             s.read_last(),

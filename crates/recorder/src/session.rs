@@ -248,6 +248,9 @@ pub fn record(args: &Args) -> Result<Outcome> {
     // Drains not yet handed to the writer, and their bytes.
     let (mut round, mut round_bytes) = (Vec::new(), 0usize);
     let recording = (|| -> Result<()> {
+        // The first energy and /proc/stat reads before the events start, so that the
+        // readings bracket the perf data.
+        inline.read_due();
         perf.enable()?;
         let mut child = match args.command.split_first() {
             // Its own process group, so that stopping it stops everything it started.
@@ -265,7 +268,7 @@ pub fn record(args: &Args) -> Result<Outcome> {
         let mut next_tick = began + TICK;
         // The inline sources' grids start with the ticks', so that a read due each second
         // comes at the tick's wake-up and not a few milliseconds from it.
-        inline.restart(began);
+        inline.align(began);
         let mut term_sent: Option<Instant> = None;
         // The loop may end in an error (the writer failed: disk full); the command is cleaned
         // up below either way.
