@@ -69,9 +69,14 @@ pub struct Args {
     /// zstd level for the trace's blocks (1–22, or zstd's fast levels −1 to −7); 0 stores them
     /// uncompressed. The default, 1, is zstd's fastest standard level: the recorder's CPU on the
     /// measured node matters more than ~15 % of file size (level 3 costs ~30 % more CPU for
-    /// that). −2 took the writer thread's CPU 8 % lower again on the development VM (files
-    /// from 5 % smaller to 8 % larger), not enough to leave the standard levels by default.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(-7..=22), allow_negative_numbers = true)]
+    /// that). −2 cost the writer thread 8 % less CPU on the development VM (files from 5 %
+    /// smaller to 8 % larger): not enough to leave the standard levels by default.
+    #[arg(
+        long,
+        default_value_t = 1,
+        value_parser = clap::value_parser!(i32).range(-7..=22),
+        allow_negative_numbers = true
+    )]
     pub compression_level: i32,
 
     /// How often what was written is made durable (fdatasync): a machine crash loses at most

@@ -1,8 +1,9 @@
 //! Sources read on a clock — the energy counters and /proc/stat — on one schedule, so they
-//! share its wake-ups: a thread of their own when energy is read on a user-space clock (every
-//! millisecond, `spawn`), else the main thread's loop between its ring wake-ups (`Schedule`,
-//! session.rs), whose tick they ride. (NVML's GPUs run the same loop on a thread of their own:
-//! a GPU read takes milliseconds, and the CPU counters must not wait behind it.)
+//! share its wake-ups: a thread of their own when energy is read on a user-space clock (`spawn`:
+//! a read every few milliseconds must come on time), else the main thread's loop between its
+//! ring wake-ups (`Schedule`, session.rs), whose tick they ride. (NVML's GPUs run the same loop
+//! on a thread of their own: a GPU read takes milliseconds, and the CPU counters must not wait
+//! behind it.)
 //!
 //! Over an hour what a recorder costs is its wake-ups: on the development VM each timer wake-up
 //! of a sleeping thread costs 15–60 µs of CPU (more the rarer they are; schedstat, and `perf`

@@ -181,10 +181,11 @@ pub fn record(args: &Args) -> Result<Outcome> {
             args.cpu_stat_quiet_interval,
         )));
     }
-    // Energy read on a user-space clock (every millisecond) gets a thread that does nothing
-    // else, and /proc/stat rides on its wake-ups. Otherwise — energy the kernel clocks, drained
-    // once a second, or none — the reads ride on the main thread's: a thread of their own woke
-    // the writer with a message of its own too, two of the recorder's ~5.5 wake-ups a second.
+    // Energy read on a user-space clock (every few milliseconds) gets a thread that does
+    // nothing else, and /proc/stat rides on its wake-ups. Otherwise — energy the kernel clocks,
+    // drained once a second, or none — the reads ride on the main thread's: a thread of their
+    // own woke the writer with a message of its own too, two of the recorder's ~5.5 wake-ups a
+    // second.
     let (sampler, mut inline) = match own_thread {
         true => (
             Some(
