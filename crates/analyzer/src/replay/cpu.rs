@@ -271,9 +271,10 @@ pub struct Walker<'g> {
     /// (interval, cgroup) many spans in a row. Moved, not summed apart, so each cell adds the
     /// same terms in the same order as without it.
     open_cell: Option<((usize, u64), Usage)>,
-    /// The windows of the last cgroup charged: a CPU charges the same cgroup many spans in a
-    /// row, so the map is seldom consulted.
-    last_windows: Option<(u64, Option<&'g [Window]>)>,
+    /// The windows of the last cgroup charged, and the first of them that may still overlap
+    /// a span: a CPU charges the same cgroup many spans in a row, so the map is seldom
+    /// consulted, and its spans only move forward, so neither is the windows' binary search.
+    last_windows: Option<(u64, Option<&'g [Window]>, usize)>,
     deltas: Vec<f64>,
     /// False for the side-band scan: only tracepoints and cgroup records.
     accounting: bool,
@@ -821,17 +822,26 @@ impl<'g> Walker<'g> {
                     share,
                 );
             });
-            let ws = match self.last_windows {
-                Some((c, ws)) if c == cgroup => ws,
+            let (ws, from) = match self.last_windows {
+                Some((c, ws, from)) if c == cgroup => (ws, from),
                 _ => {
                     let ws = self.windows.get(&cgroup).map(Vec::as_slice);
-                    self.last_windows = Some((cgroup, ws));
-                    ws
+                    // Windows of one cgroup do not overlap (they are segments, see
+                    // `join::windows`): sorted by start, so by end too.
+                    let from = ws.map_or(0, |ws| ws.partition_point(|w| w.end <= a));
+                    (ws, from)
                 }
             };
+            let from = match ws {
+                // A span starts where the last one ended, so the first window that may overlap
+                // it is found by walking on from the last span's; the search again only if a
+                // span went back (after a gap in the records).
+                Some(ws) if from > 0 && ws[from - 1].end > a => ws.partition_point(|w| w.end <= a),
+                Some(ws) => from + ws[from..].iter().take_while(|w| w.end <= a).count(),
+                None => 0,
+            };
+            self.last_windows = Some((cgroup, ws, from));
             if let Some(ws) = ws {
-                // Windows of one cgroup do not overlap (they are segments, see `join::windows`).
-                let from = ws.partition_point(|w| w.end <= a);
                 for w in ws[from..].iter().take_while(|w| w.start < b) {
                     let (x, y) = (a.max(w.start), b.min(w.end));
                     if x < y {
@@ -949,6 +959,46 @@ mod tests {
 
     fn cpu_ns(r: &CpuReplay, cgroup: u64) -> u64 {
         cell_of(&r.cells, (0, cgroup)).map_or(0, |u| u.cpu_ns)
+    }
+
+    #[test]
+    fn window_segments_are_found_as_spans_move_on_and_after_a_gap_goes_back() {
+        // Cgroup 5's segments: 0 [0, 10), 1 [10, 30), 2 [40, 45), 3 [60, 100).
+        let ws = |v: &[(u64, u64)]| {
+            v.iter()
+                .enumerate()
+                .map(|(segment, &(start, end))| Window {
+                    start,
+                    end,
+                    segment,
+                })
+                .collect::<Vec<_>>()
+        };
+        let windows = HashMap::from([(5, ws(&[(0, 10), (10, 30), (40, 45), (60, 100)]))]);
+        let attrs = attrs();
+        let columns = Columns::new(&attrs);
+        let grid = Grid::fixed(0, 100, 100).expect("grid");
+        let mut w = Walker::new(&attrs, &columns, 0, &grid, &windows);
+        let lost = record(pws_trace::perf::PERF_RECORD_LOST, 0, &[ID, 3, 0, 50, ID]);
+        w.feed(
+            &[
+                sample(10, 0, 5),
+                sample(10, 20, 5), // 0..20: segments 0 and 1
+                sample(11, 35, 6), // another cgroup's
+                sample(10, 50, 5), // 35..50: segment 2
+                lost,              // a gap: the next sample starts no span
+                sample(10, 5, 5),  // behind the last span's windows
+                sample(10, 25, 5), // 5..25: segments 0 and 1 again
+                sample(10, 80, 5), // 25..80: segments 1, 2 and 3
+            ]
+            .concat(),
+        );
+        let r = w.finish();
+        let mut ns = [0u64; 4];
+        for ((segment, _), u) in &r.activations {
+            ns[*segment] += u.cpu_ns;
+        }
+        assert_eq!(ns, [10 + 5, 10 + 15 + 5, 5 + 5, 20]);
     }
 
     #[test]
