@@ -834,8 +834,8 @@ impl<'g> Walker<'g> {
             };
             let from = match ws {
                 // A span starts where the last one ended, so the first window that may overlap
-                // it is found by walking on from the last span's; the search again only if a
-                // span went back (after a gap in the records).
+                // it is found by walking on from the last span's, and searched for again only
+                // if a span went back (after a gap in the records).
                 Some(ws) if from > 0 && ws[from - 1].end > a => ws.partition_point(|w| w.end <= a),
                 Some(ws) => from + ws[from..].iter().take_while(|w| w.end <= a).count(),
                 None => 0,
