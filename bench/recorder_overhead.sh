@@ -42,7 +42,8 @@ Environment (defaults in brackets; --quick changes the marked ones):
   STEADY_REPS    repetitions of each part-4 recording [2; quick 1]
   STEADY_MODES   part-4 modes, comma-separated [perf,perf-z,pws,pws-noenergy,pws-thread;
                  pws-thread is pws-record --energy-clock thread, the energy read by a waking
-                 thread instead of the kernel; where a GPU is found (nvidia-smi -L), pws-nvml
+                 thread instead of the kernel; perf-z-group (not by default) is perf record -z
+                 with pws-record's counter group read in every timer sample as well; where a GPU is found (nvidia-smi -L), pws-nvml
                  (--energy nvml) is added: the nvml source's own cost is pws-nvml minus
                  pws-noenergy]
   PWS_ARGS       extra arguments for every pws-record run [none]
@@ -199,10 +200,25 @@ trap 'echo; echo "recorder_overhead.sh: interrupted, cleaning up" >&2; exit 130'
 # perf rejects -F with -c on one command line, so the two periods are per-event terms.
 CG_TPS=(cgroup_mkdir cgroup_rmdir cgroup_release cgroup_rename cgroup_freeze cgroup_unfreeze
     cgroup_notify_frozen cgroup_notify_populated cgroup_attach_task cgroup_transfer_tasks)
-# Both set CMD to the command line.
+# These set CMD to the command line.
 perf_record_cmd() { # FREQ OUTFILE
     local t
     CMD=("$PERF" record -a -o "$2" -e "cpu-clock/freq=$1/" -e "context-switches/period=1/")
+    for t in "${CG_TPS[@]}"; do CMD+=(-e "cgroup:$t"); done
+    CMD+=(--switch-events --all-cgroups)
+}
+# perf record -z with pws-record's counter group read in every timer sample (leader sampling,
+# `:S`), beside the same switch samples and tracepoints: closer to the bytes pws-record keeps a
+# sample (info; perf cannot have a sampling member read the group, as pws-record's switch
+# sampler does). Hardware counters where the host has them, as pws-record's --events.
+perf_group_cmd() { # FREQ OUTFILE
+    local group t
+    if "$PERF" stat -x, -e cycles -- true 2>&1 | grep -q '^[0-9]'; then
+        group="{cycles/freq=$1/,instructions,ref-cycles,LLC-load-misses,context-switches}:S"
+    else
+        group="{cpu-clock/freq=$1/,task-clock,context-switches}:S"
+    fi
+    CMD=("$PERF" record -a -z -o "$2" -e "$group" -e "context-switches/period=1/")
     for t in "${CG_TPS[@]}"; do CMD+=(-e "cgroup:$t"); done
     CMD+=(--switch-events --all-cgroups)
 }
@@ -218,6 +234,7 @@ mode_cmd() { # MODE RUNDIR
     case "$1" in
         perf) perf_record_cmd "$FREQ" "$2/perf.data" ;;
         perf-z) perf_record_cmd "$FREQ" "$2/perf.data" && CMD+=(-z) ;;
+        perf-z-group) perf_group_cmd "$FREQ" "$2/perf.data" ;;
         pws) pws_record_cmd "$FREQ" "$2/trace.pws" "$2/summary.json" ;;
         pws-noenergy) pws_record_cmd "$FREQ" "$2/trace.pws" "$2/summary.json" --energy none ;;
         pws-thread) pws_record_cmd "$FREQ" "$2/trace.pws" "$2/summary.json" --energy-clock thread ;;

@@ -760,6 +760,11 @@ def cmd_report(a):
                        w <= z, f"{fmt(w, '.2f')} vs {fmt(z, '.2f')} ms/s, ratio {fmt(ratio(w, z), '.2f')}"
                        + (f"; uncompressed perf record {fmt(pf['steady_ms_per_s'], '.2f')} ms/s, ratio {fmt(ratio(w, pf['steady_ms_per_s']), '.2f')}"
                           if pf else "")))
+    pg = p4.get("perf-z-group", {})
+    if noe and pg:
+        w, g = noe["steady_ms_per_s"], pg["steady_ms_per_s"]
+        checks.append(("steady CPU per second (info): pws-record --energy none vs perf record -z reading pws-record's "
+                       "counter group in every timer sample", None, f"{fmt(w, '.2f')} vs {fmt(g, '.2f')} ms/s, ratio {fmt(ratio(w, g), '.2f')}"))
     if noe and pw:
         e = pw["steady_ms_per_s"] - noe["steady_ms_per_s"]
         reads = 1000.0 / params.get("energy_interval_ms", 10)
