@@ -101,6 +101,18 @@ struct CpuBatch {
     stats: CpuStats,
 }
 
+impl CpuBatch {
+    /// Writes the gathered bytes as one perf-data block and starts the batch afresh (its
+    /// statistics run on).
+    fn write(&mut self, cpu: u32, trace: &mut TraceWriter<File>) -> pws_trace::Result<()> {
+        let data = std::mem::take(&mut self.bytes);
+        let side_band = std::mem::take(&mut self.side_band);
+        trace
+            .write_perf_data_checked(cpu, 0, self.ring_offset, &[&data], side_band)
+            .map(drop)
+    }
+}
+
 pub struct Writer {
     pub trace: TraceWriter<File>,
     pub live: Arc<Live>,
@@ -171,10 +183,7 @@ impl Writer {
                     b.bytes.extend_from_slice(&bytes);
                 }
                 if b.bytes.len() >= PERF_BLOCK_BYTES {
-                    let (off, data) = (b.ring_offset, std::mem::take(&mut b.bytes));
-                    let side_band = std::mem::take(&mut b.side_band);
-                    self.trace
-                        .write_perf_data_checked(cpu, 0, off, &[&data], side_band)?;
+                    b.write(cpu, &mut self.trace)?;
                 }
             }
             Msg::Tick(pair) => {
@@ -217,10 +226,7 @@ impl Writer {
     fn flush_perf(&mut self) -> pws_trace::Result<()> {
         for (cpu, b) in self.batches.iter_mut() {
             if !b.bytes.is_empty() {
-                let data = std::mem::take(&mut b.bytes);
-                let side_band = std::mem::take(&mut b.side_band);
-                self.trace
-                    .write_perf_data_checked(*cpu, 0, b.ring_offset, &[&data], side_band)?;
+                b.write(*cpu, &mut self.trace)?;
             }
         }
         Ok(())
@@ -268,7 +274,6 @@ fn count_records(bytes: &[u8], st: &mut CpuStats, live: &Live, side_band_ids: &[
         let ty = u32::from_le_bytes(bytes[p..p + 4].try_into().expect("4 bytes"));
         let size = u16::from_le_bytes([bytes[p + 6], bytes[p + 7]]) as usize;
         if size < 8 || p + size > bytes.len() {
-            side_band = true;
             break; // not a record boundary: leave it to the analyzer to report
         }
         match ty {

@@ -192,7 +192,8 @@ impl<S: Sink> TraceWriter<S> {
         ring_offset: u64,
         parts: &[&[u8]],
     ) -> Result<u64> {
-        self.perf_data_block(cpu, flags, ring_offset, parts, 0)
+        // Not checked: it may hold side band, as far as the index can say.
+        self.write_perf_data_checked(cpu, flags, ring_offset, parts, true)
     }
 
     /// [`TraceWriter::write_perf_data`] for a caller that read every record of `parts`:
@@ -207,22 +208,6 @@ impl<S: Sink> TraceWriter<S> {
         parts: &[&[u8]],
         side_band: bool,
     ) -> Result<u64> {
-        let index_flags = if side_band {
-            0
-        } else {
-            PERF_INDEX_NO_SIDE_BAND
-        };
-        self.perf_data_block(cpu, flags, ring_offset, parts, index_flags)
-    }
-
-    fn perf_data_block(
-        &mut self,
-        cpu: u32,
-        flags: u32,
-        ring_offset: u64,
-        parts: &[&[u8]],
-        index_flags: u32,
-    ) -> Result<u64> {
         let head = PerfData::encode_header(cpu, flags, ring_offset);
         let mut all: Vec<&[u8]> = Vec::with_capacity(parts.len() + 1);
         all.push(&head);
@@ -231,7 +216,11 @@ impl<S: Sink> TraceWriter<S> {
         self.perf_index.push(PerfIndexEntry {
             offset,
             cpu,
-            flags: index_flags,
+            flags: if side_band {
+                0
+            } else {
+                PERF_INDEX_NO_SIDE_BAND
+            },
         });
         Ok(offset)
     }
