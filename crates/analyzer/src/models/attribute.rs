@@ -83,7 +83,7 @@ pub fn evaluate(
             }
             // (predicted, measured) W of the fold: each interval, or the model's own spans
             // (its ticks), each in the fold that holds most of it.
-            let points: Vec<(f64, f64, f64)> = match model.score_spans() {
+            let points: Vec<(f64, f64, f64)> = match model.score_spans(ds) {
                 // Only measured intervals: gap estimates and missing energy are not data.
                 None => ds
                     .range(held.clone())
@@ -457,7 +457,7 @@ mod tests {
         fn params(&self) -> Vec<(String, f64)> {
             vec![]
         }
-        fn score_spans(&self) -> Option<Vec<crate::models::model::ScoreSpan>> {
+        fn score_spans(&self, _: &Dataset) -> Option<Vec<crate::models::model::ScoreSpan>> {
             let d = ds();
             Some(
                 (0..10)

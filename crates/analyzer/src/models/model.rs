@@ -50,7 +50,7 @@ pub trait Model: Send + Sync {
     /// The spans the model must be scored over, when not each interval on its own: a model
     /// that estimates at its own tick (SmartWatts) is judged on that tick's mean power, not on
     /// the grid's 10 ms intervals inside it.
-    fn score_spans(&self) -> Option<Vec<ScoreSpan>> {
+    fn score_spans(&self, _ds: &Dataset) -> Option<Vec<ScoreSpan>> {
         None
     }
 }

@@ -44,15 +44,20 @@ pub enum TickSource {
     Period,
 }
 
-/// One tick: the parts of intervals in it, and what SmartWatts said of it.
-#[derive(Debug, Clone)]
-struct TickSpan {
-    /// (interval index, fraction of the interval in the tick).
-    parts: Vec<(usize, f64)>,
+/// A tick's targets' W by cgroup key, sorted by key.
+type Targets = Box<[(u64, f64)]>;
+
+/// What SmartWatts said of one tick. Which intervals the tick holds is not kept but found
+/// from the intervals' times (`SmartWattsModel::ticks_over`): an hour of 10 ms intervals in
+/// 1 s ticks was 6 MB of parts, and 9 MB more of an interval → ticks map (`bench/README.md`,
+/// session 22).
+#[derive(Debug, Clone, Default)]
+struct TickState {
     /// The RAPL power SmartWatts reported for the tick (its energy over the period), if any.
     rapl_w: Option<f64>,
-    /// The global estimate and each target's (cgroup key → W).
-    estimate: Option<(f64, HashMap<u64, f64>)>,
+    /// The global estimate and each target's W, by cgroup key (sorted; a hash map per tick was
+    /// twice the bytes).
+    estimate: Option<(f64, Targets)>,
 }
 
 #[derive(Debug)]
@@ -60,12 +65,14 @@ pub struct SmartWattsModel {
     config: SmartWattsConfig,
     scope: Scope,
     source: TickSource,
-    ticks: Vec<TickSpan>,
-    /// Each interval's start, in order, and the ticks holding part of it: its estimate is
-    /// made from theirs when asked, overlap-weighted, rather than kept per interval (an hour
-    /// of 10 ms intervals × hundreds of live containers was 290 MB).
+    ticks: Vec<TickState>,
+    /// Ticks of the period: tick k is [t0 + k·period, t0 + (k + 1)·period). An interval's
+    /// estimate is made from its ticks' when asked, overlap-weighted, rather than kept per
+    /// interval (an hour of 10 ms intervals × hundreds of live containers was 290 MB).
+    t0: u64,
+    period_ns: u64,
+    /// Ticks that are intervals: each interval's start, in order (interval i is tick i).
     starts: Vec<u64>,
-    tick_range: Vec<std::ops::Range<u32>>,
     /// Intervals with at least one estimating tick.
     intervals_estimated: usize,
     intercept: f64,
@@ -83,8 +90,9 @@ impl SmartWattsModel {
             scope,
             source,
             ticks: Vec::new(),
+            t0: 0,
+            period_ns: 0,
             starts: Vec::new(),
-            tick_range: Vec::new(),
             intervals_estimated: 0,
             intercept: 0.0,
             ran: false,
@@ -236,14 +244,15 @@ impl SmartWattsModel {
             }));
         }
         outcomes.extend(sw.flush());
-        self.ticks = parts
-            .into_iter()
-            .map(|parts| TickSpan {
-                parts,
-                rapl_w: None,
-                estimate: None,
-            })
-            .collect();
+        self.ticks = vec![TickState::default(); parts.len()];
+        drop(parts);
+        match self.source {
+            TickSource::Period => {
+                self.t0 = ds.first().map_or(0, |iv| iv.start);
+                self.period_ns = period_ns;
+            }
+            TickSource::Intervals => self.starts = ds.iter().map(|iv| iv.start).collect(),
+        }
         for o in outcomes {
             let Some(tick) = usize::try_from(o.timestamp_ms / i64::from(period_ms))
                 .ok()
@@ -255,7 +264,7 @@ impl SmartWattsModel {
                 self.intercept = f.intercept;
             }
             let mut global = None;
-            let mut targets = HashMap::new();
+            let mut targets: HashMap<u64, f64> = HashMap::new();
             for e in &o.estimates {
                 match &*e.target {
                     GLOBAL_ESTIMATE_TARGET => global = Some(e.power_w),
@@ -268,24 +277,16 @@ impl SmartWattsModel {
                     }
                 }
             }
-            tick.estimate = global.map(|g| (g, targets));
+            tick.estimate = global.map(|g| {
+                let mut targets: Vec<(u64, f64)> = targets.into_iter().collect();
+                targets.sort_unstable_by_key(|t| t.0);
+                (g, targets.into_boxed_slice())
+            });
         }
-        // Each interval: the ticks that hold part of it (contiguous: both are in time order).
-        self.starts = ds.iter().map(|iv| iv.start).collect();
-        self.tick_range = vec![0..0; ds.len()];
-        for (k, t) in self.ticks.iter().enumerate() {
-            let k = k as u32;
-            for &(i, _) in &t.parts {
-                let r = &mut self.tick_range[i];
-                if r.start == r.end {
-                    *r = k..k + 1;
-                } else {
-                    r.end = k + 1;
-                }
-            }
-        }
-        self.intervals_estimated = (0..self.starts.len())
-            .filter(|&i| self.ticks_of(i).next().is_some())
+        self.intervals_estimated = ds
+            .iter()
+            .enumerate()
+            .filter(|(i, iv)| self.ticks_of(iv, Some(*i)).next().is_some())
             .count();
         let window = self.config.learn_history_window_size;
         if self.intervals_estimated == 0 {
@@ -305,22 +306,50 @@ impl SmartWattsModel {
 }
 
 impl SmartWattsModel {
-    /// The estimating ticks over interval `i`: (the fraction of the interval in the tick, the
-    /// tick's global estimate W, its targets' W), in time order.
-    fn ticks_of(&self, i: usize) -> impl Iterator<Item = (f64, f64, &HashMap<u64, f64>)> {
-        let r = self.tick_range.get(i).cloned().unwrap_or(0..0);
-        self.ticks[r.start as usize..r.end as usize]
-            .iter()
-            .filter_map(move |t| {
-                let (g, targets) = t.estimate.as_ref()?;
-                let &(_, f) = t.parts.iter().find(|(j, _)| *j == i)?;
-                Some((f, *g, targets))
+    /// The ticks holding part of interval `iv` (`index`, where the caller knows it):
+    /// (tick, the fraction of the interval in it), in time order. As `tick_parts` splits.
+    fn ticks_over(
+        &self,
+        iv: &Interval,
+        index: Option<usize>,
+    ) -> impl Iterator<Item = (usize, f64)> + '_ {
+        let n = self.ticks.len();
+        let (start, end) = (iv.start, iv.end);
+        let (period, whole): (std::ops::Range<usize>, Option<usize>) = match self.source {
+            TickSource::Intervals => {
+                let i = index.or_else(|| self.starts.binary_search(&start).ok());
+                (0..0, i.filter(|&i| i < n))
+            }
+            TickSource::Period if end > start && self.period_ns > 0 => {
+                let first = (start.saturating_sub(self.t0) / self.period_ns) as usize;
+                (first.min(n)..n, None)
+            }
+            TickSource::Period => (0..0, None),
+        };
+        let (t0, p, len) = (self.t0, self.period_ns, end.saturating_sub(start));
+        let split = period
+            .map_while(move |k| {
+                let a = t0 + k as u64 * p;
+                (a < end).then_some((k, a, a + p))
             })
+            .filter_map(move |(k, a, b)| {
+                let overlap = b.min(end).saturating_sub(a.max(start));
+                (overlap > 0).then(|| (k, overlap as f64 / len as f64))
+            });
+        whole.map(|i| (i, 1.0)).into_iter().chain(split)
     }
 
-    /// The interval starting at `start`, by its index.
-    fn interval(&self, start: u64) -> Option<usize> {
-        self.starts.binary_search(&start).ok()
+    /// The estimating ticks over interval `iv`: (the fraction of the interval in the tick, the
+    /// tick's global estimate W, its targets' W by cgroup key), in time order.
+    fn ticks_of(
+        &self,
+        iv: &Interval,
+        index: Option<usize>,
+    ) -> impl Iterator<Item = (f64, f64, &[(u64, f64)])> + '_ {
+        self.ticks_over(iv, index).filter_map(|(k, f)| {
+            let (g, targets) = self.ticks[k].estimate.as_ref()?;
+            Some((f, *g, &**targets))
+        })
     }
 }
 
@@ -338,11 +367,8 @@ impl Model for SmartWattsModel {
     }
 
     fn predict_w(&self, iv: &Interval) -> f64 {
-        let Some(i) = self.interval(iv.start) else {
-            return f64::NAN;
-        };
         let (mut w, mut g) = (0.0, 0.0);
-        for (f, gt, _) in self.ticks_of(i) {
+        for (f, gt, _) in self.ticks_of(iv, None) {
             w += f;
             g += f * gt;
         }
@@ -364,18 +390,15 @@ impl Model for SmartWattsModel {
     }
 
     fn weights(&self, iv: &Interval) -> Vec<f64> {
-        let ticks: Vec<_> = self
-            .interval(iv.start)
-            .map(|i| self.ticks_of(i).collect())
-            .unwrap_or_default();
+        let ticks: Vec<_> = self.ticks_of(iv, None).collect();
         let w: f64 = ticks.iter().map(|(f, _, _)| f).sum();
         iv.cgroups
             .iter()
             .map(|(cg, _)| {
                 let mut sum = None;
                 for (f, _, targets) in &ticks {
-                    if let Some(t) = targets.get(cg) {
-                        *sum.get_or_insert(0.0) += f * t;
+                    if let Ok(j) = targets.binary_search_by_key(cg, |t| t.0) {
+                        *sum.get_or_insert(0.0) += f * targets[j].1;
                     }
                 }
                 sum.map_or(0.0, |s: f64| s / w).max(0.0)
@@ -402,18 +425,27 @@ impl Model for SmartWattsModel {
         ]
     }
 
-    fn score_spans(&self) -> Option<Vec<ScoreSpan>> {
-        Some(
-            self.ticks
-                .iter()
-                .filter_map(|t| {
-                    t.estimate.as_ref().map(|(g, _)| ScoreSpan {
-                        parts: t.parts.clone(),
-                        predicted_w: *g,
-                    })
-                })
-                .collect(),
-        )
+    fn score_spans(&self, ds: &Dataset) -> Option<Vec<ScoreSpan>> {
+        // Each estimating tick's span, its parts found in one pass over the intervals.
+        let mut span_of = vec![usize::MAX; self.ticks.len()];
+        let mut spans = Vec::new();
+        for (k, t) in self.ticks.iter().enumerate() {
+            if let Some((g, _)) = &t.estimate {
+                span_of[k] = spans.len();
+                spans.push(ScoreSpan {
+                    parts: Vec::new(),
+                    predicted_w: *g,
+                });
+            }
+        }
+        for (i, iv) in ds.iter().enumerate() {
+            for (k, f) in self.ticks_over(&iv, Some(i)) {
+                if let Some(s) = spans.get_mut(span_of[k]) {
+                    s.parts.push((i, f));
+                }
+            }
+        }
+        Some(spans)
     }
 }
 
@@ -476,9 +508,10 @@ mod tests {
         let span = coarse.last().expect("intervals").end - t0;
         assert_eq!(m.ticks.len() as u64, span / 1_000_000_000);
         let mut checked = 0;
-        for (k, t) in m.ticks.iter().enumerate() {
-            let secs: f64 = t
-                .parts
+        let parts = m.tick_parts(&coarse, 1_000_000_000);
+        assert_eq!(parts.len(), m.ticks.len());
+        for (k, (t, parts)) in m.ticks.iter().zip(&parts).enumerate() {
+            let secs: f64 = parts
                 .iter()
                 .map(|&(i, f)| f * coarse.interval(i).secs())
                 .sum();
@@ -501,12 +534,90 @@ mod tests {
         }
         assert!(checked >= 24, "{checked} ticks");
         // It is scored at those ticks: one span per estimated tick, each exactly its tick.
-        let spans = m.score_spans().expect("spans");
-        assert_eq!(
-            spans.len(),
-            m.ticks.iter().filter(|t| t.estimate.is_some()).count()
-        );
+        let spans = m.score_spans(&coarse).expect("spans");
+        let estimating: Vec<&Vec<(usize, f64)>> = m
+            .ticks
+            .iter()
+            .zip(&parts)
+            .filter(|(t, _)| t.estimate.is_some())
+            .map(|(_, p)| p)
+            .collect();
+        assert_eq!(spans.len(), estimating.len());
+        // Found from the intervals' times, each span is its tick's split.
+        for (s, p) in spans.iter().zip(estimating) {
+            assert_eq!(&s.parts, p);
+        }
+        // And each interval's ticks, asked one interval at a time, are the same split.
+        for (i, iv) in coarse.iter().enumerate() {
+            let mine: Vec<(usize, f64)> = m.ticks_over(&iv, None).collect();
+            let split: Vec<(usize, f64)> = parts
+                .iter()
+                .enumerate()
+                .filter_map(|(k, p)| p.iter().find(|x| x.0 == i).map(|x| (k, x.1)))
+                .collect();
+            assert_eq!(mine, split, "interval {i}");
+        }
         assert!(spans.len() >= 14, "{} ticks estimated", spans.len());
+    }
+
+    /// hwpc-sensor's own ticks: each interval is one tick, all of it in that tick. An
+    /// interval's power is its tick's estimate, its cgroups' weights that tick's targets', and
+    /// the model is scored on the estimating ticks, each the one interval.
+    #[test]
+    fn intervals_as_ticks_are_estimated_and_scored_each_on_its_own() {
+        let intervals: Vec<Interval> = (0..60u64)
+            .map(|i| {
+                let u = |ns: u64| crate::replay::cpu::Usage {
+                    cpu_ns: ns,
+                    counters: smallvec::smallvec![],
+                };
+                let (a, b) = (
+                    100_000_000 + (i * 37 % 11) * 60_000_000,
+                    (i * 53 % 7) * 90_000_000,
+                );
+                Interval {
+                    start: 5_000_000_000 + i * 1_000_000_000,
+                    end: 5_000_000_000 + (i + 1) * 1_000_000_000,
+                    energy_j: 20.0 + 30.0 * (a + b) as f64 / 1e9 + (i % 3) as f64 * 0.1,
+                    fitted: true,
+                    cgroups: vec![(7, u(a)), (9, u(b))],
+                    total: u(a + b),
+                }
+            })
+            .collect();
+        let ds = Dataset::of_intervals(vec![], intervals);
+        let mut m = SmartWattsModel::new(
+            SmartWattsConfig::default(),
+            Scope::Cpu,
+            TickSource::Intervals,
+        );
+        m.fit(&ds, &[]).unwrap();
+        assert!(m.estimated(), "{:?}", m.note);
+        assert_eq!(m.ticks.len(), ds.len());
+        let spans = m.score_spans(&ds).expect("spans");
+        let mut k_spans = spans.iter();
+        for (k, t) in m.ticks.iter().enumerate() {
+            let iv = ds.interval(k);
+            let Some((g, targets)) = &t.estimate else {
+                assert!(m.predict_w(&iv).is_nan(), "tick {k}: no estimate");
+                continue;
+            };
+            assert_eq!(m.predict_w(&iv), *g, "tick {k}");
+            let s = k_spans.next().expect("a span per estimating tick");
+            assert_eq!((s.parts.as_slice(), s.predicted_w), (&[(k, 1.0)][..], *g));
+            let want: Vec<f64> = [7u64, 9]
+                .iter()
+                .map(|cg| {
+                    targets
+                        .iter()
+                        .find(|x| x.0 == *cg)
+                        .map_or(0.0, |x| x.1.max(0.0))
+                })
+                .collect();
+            assert_eq!(m.weights(&iv), want, "tick {k}");
+        }
+        assert!(k_spans.next().is_none());
+        assert_eq!(m.intervals_estimated, spans.len());
     }
 
     /// A dataset of `n` 1 s intervals in which one cgroup runs: too few ticks to learn from.

@@ -31,10 +31,19 @@ enum Col {
 }
 
 /// Rows a table holds before [`Table::flush_if_full`] hands them to the Parquet writer. The
-/// file does not depend on it (the writer cuts pages by size and row groups by rows), only
-/// what is held: the builders, and the batch made of them. At 64 Ki rows the tables open
+/// file does not depend on it (the writer cuts pages by size and row groups by rows) while no
+/// row group reaches [`ROW_GROUP_BYTES`], only what is held: the builders, and the batch made of them. At 64 Ki rows the tables open
 /// during the attribution held ~25 MiB of an hour's peak (`bench/README.md`, session 17).
 const FLUSH_ROWS: usize = 8 * 1024;
+
+/// The most a table's open row group holds, encoded and compressed, before it is closed short
+/// of its rows (checked as each batch is written). `activation_comparison` (a text id and a
+/// float per model in each row) held its 904 k rows of an hour's trace in one 62 MB row group
+/// until the file was finished; the narrower tables' million-row groups stay under it (an
+/// hour's `attribution`: 13 MB a group), so their files are the same. At 8 MiB `attribution`
+/// was cut too, and its file was 15 % larger (its float dictionaries start afresh in each
+/// group): `bench/README.md`, session 22.
+const ROW_GROUP_BYTES: usize = 16 << 20;
 
 /// A table under construction. Columns are declared first; each row then gives every column
 /// once, in order, through the typed `push_*` calls. Tables that grow with the trace (one row
@@ -52,6 +61,8 @@ pub struct Table {
     sink: Option<(ArrowWriter<std::fs::File>, PathBuf)>,
     /// Rows per Parquet row group.
     row_group_rows: usize,
+    /// Encoded bytes at which an open row group is closed early ([`ROW_GROUP_BYTES`]).
+    row_group_bytes: usize,
     /// Dictionary-encode the float columns (`Table::float_dictionaries`).
     float_dictionaries: bool,
 }
@@ -85,6 +96,7 @@ impl Table {
             rows: 0,
             sink: None,
             row_group_rows: parquet::file::properties::DEFAULT_MAX_ROW_GROUP_SIZE,
+            row_group_bytes: ROW_GROUP_BYTES,
             float_dictionaries: false,
         }
     }
@@ -275,7 +287,14 @@ impl Table {
         }
         let (w, path) = self.sink.as_mut().expect("opened above");
         w.write(batch)
-            .with_context(|| format!("writing {}", path.display()))
+            .with_context(|| format!("writing {}", path.display()))?;
+        // A row group is held encoded until it closes: closed early once it holds
+        // ROW_GROUP_BYTES, so a wide table's is not a million rows in memory.
+        if w.memory_size() >= self.row_group_bytes {
+            w.flush()
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(())
     }
 
     /// Writes the rows so far to the table's file when there are many of them; [`Table::write`]
@@ -444,6 +463,61 @@ mod tests {
         let (flushed, whole) = (bytes(true), bytes(false));
         assert_eq!(whole.1, 3, "row groups of FLUSH_ROWS and a third");
         assert!(flushed == whole, "the same bytes");
+    }
+
+    /// A row group closes once it holds [`Table::row_group_bytes`] encoded, short of its rows;
+    /// every row is still there, in order.
+    #[test]
+    fn a_wide_row_group_is_closed_at_its_byte_cap() {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let part = Partition {
+            run: "r".into(),
+            host: "h".into(),
+            part: "part-0".into(),
+            labels: Vec::new(),
+        };
+        let d = tempfile::tempdir().unwrap();
+        let n = 8 * FLUSH_ROWS;
+        let mut t = Table::keyed("t").str("id").f64("x").f64("y");
+        t.row_group_bytes = 256 << 10;
+        for i in 0..n {
+            // Distinct ids and floats: little to compress, as in `activation_comparison`.
+            t.push_key("r", "h")
+                .push_str(&format!(
+                    "{:032x}",
+                    (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                ))
+                .push_f64(Some((i as f64).sqrt()))
+                .push_f64(Some((i as f64).ln_1p()));
+            t.flush_if_full(d.path(), &part).unwrap();
+        }
+        let p = t.write(d.path(), &part).unwrap();
+        let r = SerializedFileReader::new(std::fs::File::open(&p).unwrap()).unwrap();
+        let groups: Vec<i64> = r
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|g| g.num_rows())
+            .collect();
+        assert!(groups.len() > 2, "closed at the cap: {groups:?}");
+        assert!(groups.iter().all(|&g| g < n as i64));
+        assert_eq!(groups.iter().sum::<i64>(), n as i64);
+        let f = std::fs::File::open(&p).unwrap();
+        let rows = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+            .unwrap()
+            .build()
+            .unwrap();
+        let xs: Vec<f64> = rows
+            .flat_map(|b| {
+                let b = b.unwrap();
+                let c = b
+                    .column(3)
+                    .as_any()
+                    .downcast_ref::<arrow_array::Float64Array>();
+                c.unwrap().values().to_vec()
+            })
+            .collect();
+        assert_eq!(xs, (0..n).map(|i| (i as f64).sqrt()).collect::<Vec<_>>());
     }
 
     #[test]
