@@ -83,7 +83,7 @@ pub fn finish(
     grid: &Grid,
 ) -> anyhow::Result<Joined> {
     let usage = std::mem::take(&mut rep.segments);
-    let win_ns = windows::window_cpu_ns(&p.plan, &usage);
+    let win_ns = windows::window_cpu_ns(&p.plan, &usage)?;
     let cpu: Vec<u64> = p
         .candidates
         .iter()

@@ -148,19 +148,6 @@ impl Apportioned {
     }
 }
 
-/// Where each key's run starts in a list sorted by key (keys below `n`): the list's
-/// `[starts[k]..starts[k + 1]]` are key k's.
-fn run_starts(sorted_keys: impl Iterator<Item = usize>, n: usize) -> Vec<usize> {
-    let mut starts = vec![0usize; n + 1];
-    for k in sorted_keys {
-        starts[k + 1] += 1;
-    }
-    for k in 1..starts.len() {
-        starts[k] += starts[k - 1];
-    }
-    starts
-}
-
 /// Splits segment usage among the activations finally joined: `joined` lists (activation,
 /// cgroup) for each activation with a container, of `n_activations` in all. Each activation's
 /// cells go to a spill file as they are made.
@@ -181,10 +168,10 @@ pub fn apportion(
             n[s] += 1;
         }
     }
-    // Each segment's usage by package, in package order (the list is sorted), and where each
-    // segment's run starts (a map of small vectors took more than the usage itself).
-    let by_seg = usage.cells();
-    let starts = run_starts(by_seg.iter().map(|((s, _), _)| *s), plan.segments);
+    // Each segment's usage by package, in package order, read back from disk as the
+    // activations ask for it (about in the order it was written).
+    let mut by_seg = usage.reader();
+    let mut of_seg: Vec<(u32, Usage)> = Vec::new();
     let mut out = Apportioned {
         total: vec![Usage::default(); n_activations],
         ..Apportioned::default()
@@ -216,7 +203,8 @@ pub fn apportion(
                 Some((i, p)) if *i == k => *p += part,
                 _ => mine_presence.push((k, part)),
             }
-            for ((_, pkg), u) in &by_seg[starts[s]..starts[s + 1]] {
+            by_seg.of_segment(s, &mut of_seg)?;
+            for (pkg, u) in &of_seg {
                 total.add_scaled(u, share);
                 let key = (k, *pkg);
                 // An activation's segments come in time order, packages in order within each:
@@ -241,15 +229,13 @@ pub fn apportion(
 }
 
 /// CPU time of each planned window, unsplit (what the time-overlap join compares).
-pub fn window_cpu_ns(plan: &Plan, usage: &SegmentUsage) -> Vec<u64> {
-    let mut per_seg = vec![0u64; plan.segments];
-    for (s, _, u) in usage.iter() {
-        per_seg[s] += u.cpu_ns;
-    }
-    plan.windows
+pub fn window_cpu_ns(plan: &Plan, usage: &SegmentUsage) -> anyhow::Result<Vec<u64>> {
+    let per_seg = usage.cpu_ns_per_segment(plan.segments)?;
+    Ok(plan
+        .windows
         .iter()
         .map(|w| per_seg[w.segments.clone()].iter().sum())
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]
@@ -347,7 +333,7 @@ mod tests {
             (2, 8)
         );
         let w = plan.window_index(1, 7).expect("a window");
-        assert_eq!(window_cpu_ns(&plan, &usage)[w], 50);
+        assert_eq!(window_cpu_ns(&plan, &usage).unwrap()[w], 50);
     }
 
     /// /proc/stat readings of `cpus` every 230 ms over `[start, end]`: 5 % of the time

@@ -541,7 +541,7 @@ pub fn replay_perf_in_rounds(
     let mut merge = PackageMerge::new(packages.iter().copied());
     // A segment is charged on one CPU, most often: room for as many as there are, made once.
     let expected = windows.values().map(Vec::len).sum();
-    let mut seg_merge = SegmentMerge::new(packages, expected);
+    let mut seg_merge = SegmentMerge::new(packages, expected, columns.names.len())?;
     let mut until = grid.start();
     while streams.iter().any(|s| s.done.is_none()) {
         // A round past the walk furthest behind, at least: every round feeds a block, even
@@ -563,7 +563,7 @@ pub fn replay_perf_in_rounds(
             seg_merge.push(n, segments, horizon);
         }
         merge.advance()?;
-        seg_merge.advance();
+        seg_merge.advance()?;
         // Every kept block still to be read starts at or after the first one each walk has
         // yet to read: what is before it is done with.
         let pending = streams.iter_mut().filter_map(|s| s.next_kept()).min();
@@ -583,7 +583,7 @@ pub fn replay_perf_in_rounds(
         columns: columns.names.clone(),
         per_cpu,
         per_package: merge.finish()?,
-        segments: seg_merge.finish(),
+        segments: seg_merge.finish()?,
         steal_irq: Some(report),
     })
 }
