@@ -2,19 +2,16 @@
 //! it (see `join::function_containers`: system scopes and daemons are never given idle energy):
 //! its span, its frozen spans and its memory limit, once per container however long it lives.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use crate::analyze::Analysis;
 use crate::models::attribute::{Live, Presence};
 
-/// The function containers over the grid intervals `spans`, as lifecycles; `memory_mb` their
-/// memory limits (`Activations::memory_mb`).
-pub fn live_containers(
-    an: &Analysis,
-    memory_mb: &HashMap<usize, f64>,
-    spans: &[(u64, u64)],
-) -> Live {
-    of(an, memory_mb, spans, |_| true)
+/// The function containers over the replay's grid, as lifecycles; `memory_mb` their memory
+/// limits (`Activations::memory_mb`).
+pub fn live_containers<'a>(an: &'a Analysis, memory_mb: &HashMap<usize, f64>) -> Live<'a> {
+    of(an, memory_mb, Cow::Borrowed(an.grid.bounds()), |_| true)
 }
 
 /// Those of a GPU: the function containers that ran on it or held its memory
@@ -25,20 +22,21 @@ pub fn gpu_containers(
     memory_mb: &HashMap<usize, f64>,
     spans: &[(u64, u64)],
     device: u32,
-) -> Live {
+) -> Live<'static> {
     let holders = an.gpu.devices.get(&device).map(|d| &d.holders);
-    of(an, memory_mb, spans, |cg| {
+    let bounds = crate::models::idle_policy::bounds_of(spans);
+    of(an, memory_mb, Cow::Owned(bounds), |cg| {
         holders.is_some_and(|h| h.contains(&cg))
     })
 }
 
-/// The function containers whose cgroup `keep` takes.
-fn of(
+/// The function containers whose cgroup `keep` takes, over the grid of `bounds`.
+fn of<'g>(
     an: &Analysis,
     mem: &HashMap<usize, f64>,
-    spans: &[(u64, u64)],
+    bounds: Cow<'g, [u64]>,
     keep: impl Fn(u64) -> bool,
-) -> Live {
+) -> Live<'g> {
     let end = an.grid.end();
     // A container cgroup with containers below it and no activation of its own (a Kubernetes
     // pod, a load generator's parent cgroup) only groups them: its children pay, not it too.
@@ -93,5 +91,5 @@ fn of(
             memory_mb: mem.get(&ci).copied(),
         });
     }
-    Live::new(spans, out)
+    Live::on_bounds(bounds, out)
 }

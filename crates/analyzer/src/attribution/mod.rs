@@ -88,8 +88,9 @@ pub fn tables(
             .and_then(|v| i64::try_from(v).ok())
     };
     // The grid's intervals as spans are made where a dataset or the buckets are, not held
-    // through the attribution (6 MB for an hour's 10 ms grid).
-    let live = live_containers::live_containers(an, acts.memory_mb(), &an.grid.spans());
+    // through the attribution (6 MB for an hour's 10 ms grid); the live containers read the
+    // grid's own bounds.
+    let live = live_containers::live_containers(an, acts.memory_mb());
     let mut t_models = Table::keyed("models")
         .str("domain")
         .u64("package")
@@ -613,7 +614,7 @@ fn gpu_models(
 struct GpuBasis {
     spans: Vec<(u64, u64)>,
     energy: crate::replay::energy::Energy,
-    live: crate::models::attribute::Live,
+    live: crate::models::attribute::Live<'static>,
     buckets: Option<grain::Buckets>,
 }
 

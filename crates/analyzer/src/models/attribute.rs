@@ -153,7 +153,7 @@ pub struct Attributed<'a> {
     ds: &'a Dataset,
     model: &'a dyn Model,
     policy: IdlePolicy,
-    live: &'a Live,
+    live: &'a Live<'a>,
     /// Per interval: (idle J the policy places among the live containers, the sum of their
     /// weights); (0, 0) where it places none there.
     pub idle: Vec<(f64, f64)>,

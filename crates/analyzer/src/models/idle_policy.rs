@@ -10,6 +10,7 @@
 //! policy's idle density over its span (`Live::idle_over_life`): both linear in intervals plus
 //! containers.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -91,11 +92,42 @@ fn settle(part: Vec<f64>, diff: &[f64]) -> Vec<f64> {
         .collect()
 }
 
+/// A per-interval value held as runs of equal values (bit for bit): those that change only
+/// when a container comes or goes (an hour's 360,000 intervals, a few thousand runs).
+#[derive(Debug, Clone, Default)]
+struct Runs {
+    /// Run k holds from interval `starts[k]` up to the next run's.
+    starts: Vec<usize>,
+    values: Vec<f64>,
+}
+
+impl Runs {
+    fn of(values: impl IntoIterator<Item = f64>) -> Self {
+        let mut r = Self::default();
+        for (i, v) in values.into_iter().enumerate() {
+            if r.values.last().is_none_or(|l| l.to_bits() != v.to_bits()) {
+                r.starts.push(i);
+                r.values.push(v);
+            }
+        }
+        r.starts.shrink_to_fit();
+        r.values.shrink_to_fit();
+        r
+    }
+
+    /// The value of interval `i` (of those it was made from).
+    fn at(&self, i: usize) -> f64 {
+        let k = self.starts.partition_point(|&s| s <= i);
+        self.values[k.saturating_sub(1)]
+    }
+}
+
 /// The containers present over a grid, for the idle policies.
 #[derive(Debug, Clone)]
-pub struct Live {
-    /// The grid: interval `i` is `[bounds[i], bounds[i + 1])`.
-    bounds: Vec<u64>,
+pub struct Live<'g> {
+    /// The grid: interval `i` is `[bounds[i], bounds[i + 1])` (the replay's grid's own, not a
+    /// copy, where it is that grid).
+    bounds: Cow<'g, [u64]>,
     pub containers: Vec<Presence>,
     /// Per container: the first and last interval it overlaps.
     range: Vec<(usize, usize)>,
@@ -103,20 +135,35 @@ pub struct Live {
     /// total (Σ alive × memory over the containers with a known limit, plus the fill times Σ
     /// alive over the others); the fill (the mean known memory limit of the containers
     /// present, 1 when none is known). Only what the policies read is kept: an hour's 10 ms
-    /// grid is 360,000 intervals, 2.9 MB a column.
-    alive: Vec<f64>,
+    /// grid is 360,000 intervals, 2.9 MB a column. `running` changes at every freeze and thaw;
+    /// the others only as containers come and go, so they are runs.
+    alive: Runs,
     running: Vec<f64>,
-    by_memory: Vec<f64>,
-    fill: Vec<f64>,
+    by_memory: Runs,
+    fill: Runs,
     by_cgroup: HashMap<u64, Vec<usize>>,
 }
 
-impl Live {
+/// The bounds of contiguous intervals `spans`, in time order: interval `i` is
+/// `[bounds[i], bounds[i + 1])`.
+pub fn bounds_of(spans: &[(u64, u64)]) -> Vec<u64> {
+    let mut bounds: Vec<u64> = spans.iter().map(|s| s.0).collect();
+    bounds.extend(spans.last().map(|s| s.1));
+    bounds
+}
+
+#[cfg(test)]
+impl Live<'static> {
     /// `spans` are the grid's intervals, contiguous, in time order.
     pub fn new(spans: &[(u64, u64)], containers: Vec<Presence>) -> Self {
-        let mut bounds: Vec<u64> = spans.iter().map(|s| s.0).collect();
-        bounds.extend(spans.last().map(|s| s.1));
-        let n = spans.len();
+        Live::on_bounds(Cow::Owned(bounds_of(spans)), containers)
+    }
+}
+
+impl<'g> Live<'g> {
+    /// The grid's interval bounds (interval `i` is `[bounds[i], bounds[i + 1])`), in order.
+    pub fn on_bounds(bounds: Cow<'g, [u64]>, containers: Vec<Presence>) -> Self {
+        let n = bounds.len().saturating_sub(1);
         let zeros = || vec![0.0; n + 1];
         let (mut alive, mut alive_d) = (zeros(), zeros());
         let (mut frozen, mut frozen_d) = (zeros(), zeros());
@@ -152,7 +199,8 @@ impl Live {
         }
         let alive = settle(alive, &alive_d);
         let frozen = settle(frozen, &frozen_d);
-        let running = alive.iter().zip(&frozen).map(|(a, f)| a - f).collect();
+        let running: Vec<f64> = alive.iter().zip(&frozen).map(|(a, f)| a - f).collect();
+        drop(frozen);
         let (mem_sum, mem_n) = (settle(zeros(), &msum_d), settle(zeros(), &mn_d));
         let fill: Vec<f64> = mem_sum
             .iter()
@@ -160,19 +208,20 @@ impl Live {
             .map(|(&s, &n)| if n > 0.0 { s / n } else { 1.0 })
             .collect();
         let (alive_mem, alive_unknown_mem) = (settle(mem, &mem_d), settle(unk, &unk_d));
-        let by_memory = alive_mem
-            .iter()
-            .zip(&alive_unknown_mem)
-            .zip(&fill)
-            .map(|((m, u), f)| m + f * u)
-            .collect();
+        let by_memory = Runs::of(
+            alive_mem
+                .iter()
+                .zip(&alive_unknown_mem)
+                .zip(&fill)
+                .map(|((m, u), f)| m + f * u),
+        );
         Self {
             bounds,
             range,
-            alive,
+            alive: Runs::of(alive),
             running,
             by_memory,
-            fill,
+            fill: Runs::of(fill),
             by_cgroup,
             containers,
         }
@@ -212,7 +261,7 @@ impl Live {
     /// The mean known memory limit of the containers present in `i` (1 when none is known):
     /// what a container without one is weighed with.
     pub fn fill(&self, i: usize) -> f64 {
-        self.fill[i]
+        self.fill.at(i)
     }
 
     /// Container `c`'s weight in interval `i` under `policy` (0 for the policies that do not
@@ -233,8 +282,8 @@ impl Live {
         match policy {
             IdlePolicy::Unassigned | IdlePolicy::Proportional => 0.0,
             IdlePolicy::Even => self.running[i],
-            IdlePolicy::ByLifetime => self.alive[i],
-            IdlePolicy::ByMemory => self.by_memory[i],
+            IdlePolicy::ByLifetime => self.alive.at(i),
+            IdlePolicy::ByMemory => self.by_memory.at(i),
         }
     }
 
@@ -304,7 +353,7 @@ impl Live {
 /// times its memory limit under `by-memory`.
 #[derive(Debug)]
 pub struct Density<'a> {
-    live: &'a Live,
+    live: &'a Live<'a>,
     policy: IdlePolicy,
     rate: Vec<f64>,
     cum: Vec<f64>,
@@ -358,6 +407,31 @@ impl Density<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs give back every value bit for bit: equal neighbours merged, 0.0 and -0.0 kept
+    /// apart, a NaN its own run.
+    #[test]
+    fn runs_give_back_each_interval_value() {
+        let dense = [
+            1.0,
+            1.0,
+            1.0,
+            0.5,
+            2.0,
+            2.0,
+            0.0,
+            -0.0,
+            -0.0,
+            f64::NAN,
+            3.0,
+            3.0,
+        ];
+        let r = Runs::of(dense);
+        assert_eq!(r.values.len(), 7, "{:?}", r.values);
+        for (i, v) in dense.iter().enumerate() {
+            assert_eq!(r.at(i).to_bits(), v.to_bits(), "interval {i}");
+        }
+    }
 
     /// A container's presence in each interval as the per-interval lists had it: (alive,
     /// running) fractions, from the interval's overlap with its span and frozen spans.

@@ -69,6 +69,11 @@ impl Grid {
         (self.bounds[i], self.bounds[i + 1])
     }
 
+    /// The intervals' bounds: interval `i` is `[bounds[i], bounds[i + 1])`.
+    pub fn bounds(&self) -> &[u64] {
+        &self.bounds
+    }
+
     /// Every interval's `[start, end)`, in order (twice the grid's memory: made when needed).
     pub fn spans(&self) -> Vec<(u64, u64)> {
         self.bounds.windows(2).map(|w| (w[0], w[1])).collect()
