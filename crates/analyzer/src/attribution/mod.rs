@@ -31,9 +31,9 @@ use crate::replay::cpu::Usage;
 use crate::replay::energy_gaps::Status;
 use crate::tables::{Partition, Table};
 
-/// `activation_energy`'s row groups: small enough that a (domain, model) read alone
+/// `activation_energy`'s row groups, at most: small enough that a (domain, model) read alone
 /// decodes little beyond its own rows, large enough to compress (at 64 Ki rows the table was a
-/// third larger than at parquet's 1 Mi).
+/// third larger than at parquet's 1 Mi). Each (domain, model) also starts a new group.
 const ACTIVATION_ENERGY_ROW_GROUP: usize = 256 * 1024;
 
 /// (domain, model, idle policy).
@@ -477,6 +477,10 @@ pub fn tables(
                     .push_f64(Some(j.systematic_j));
                 t_act.flush_if_full(&args.output, p)?;
             }
+            // Each (domain, model) its own row groups: a derived table reading one decodes no
+            // neighbour's rows, and its rows leave memory before the next model is attributed
+            // (an hour's attribution phase 150 → 141 MiB, the file 0.2 % larger).
+            t_act.end_row_group(&args.output, p)?;
             written_keys.extend(activations.keys().cloned());
         }
     }
