@@ -381,6 +381,27 @@ pub fn partition_value(v: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The partition every test writes to.
+    fn part0() -> Partition {
+        Partition {
+            run: "r".into(),
+            host: "h".into(),
+            part: "part-0".into(),
+            labels: Vec::new(),
+        }
+    }
+
+    /// The rows of each row group of the Parquet file at `p`.
+    fn row_groups(p: &Path) -> Vec<i64> {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let r = SerializedFileReader::new(std::fs::File::open(p).unwrap()).unwrap();
+        r.metadata()
+            .row_groups()
+            .iter()
+            .map(|g| g.num_rows())
+            .collect()
+    }
+
     #[test]
     fn partition_values_are_escaped() {
         assert_eq!(partition_value("a/b=c"), "a%2Fb%3Dc");
@@ -446,12 +467,7 @@ mod tests {
     #[test]
     fn the_file_does_not_depend_on_when_rows_are_flushed() {
         use parquet::file::reader::{FileReader, SerializedFileReader};
-        let part = Partition {
-            run: "r".into(),
-            host: "h".into(),
-            part: "part-0".into(),
-            labels: Vec::new(),
-        };
+        let part = part0();
         let n = 3 * FLUSH_ROWS + 7;
         let bytes = |flush: bool| {
             let d = tempfile::tempdir().unwrap();
@@ -485,13 +501,7 @@ mod tests {
     /// every row is still there, in order.
     #[test]
     fn a_wide_row_group_is_closed_at_its_byte_cap() {
-        use parquet::file::reader::{FileReader, SerializedFileReader};
-        let part = Partition {
-            run: "r".into(),
-            host: "h".into(),
-            part: "part-0".into(),
-            labels: Vec::new(),
-        };
+        let part = part0();
         let d = tempfile::tempdir().unwrap();
         let n = 8 * FLUSH_ROWS;
         let mut t = Table::keyed("t").str("id").f64("x").f64("y");
@@ -508,13 +518,7 @@ mod tests {
             t.flush_if_full(d.path(), &part).unwrap();
         }
         let p = t.write(d.path(), &part).unwrap();
-        let r = SerializedFileReader::new(std::fs::File::open(&p).unwrap()).unwrap();
-        let groups: Vec<i64> = r
-            .metadata()
-            .row_groups()
-            .iter()
-            .map(|g| g.num_rows())
-            .collect();
+        let groups = row_groups(&p);
         assert!(groups.len() > 2, "closed at the cap: {groups:?}");
         assert!(groups.iter().all(|&g| g < n as i64));
         assert_eq!(groups.iter().sum::<i64>(), n as i64);
@@ -540,13 +544,7 @@ mod tests {
     /// with no rows since the last makes no empty group.
     #[test]
     fn a_row_group_ends_where_asked() {
-        use parquet::file::reader::{FileReader, SerializedFileReader};
-        let part = Partition {
-            run: "r".into(),
-            host: "h".into(),
-            part: "part-0".into(),
-            labels: Vec::new(),
-        };
+        let part = part0();
         let d = tempfile::tempdir().unwrap();
         let mut t = Table::keyed("t").row_groups_of(FLUSH_ROWS).u64("i");
         let mut next = 0u64;
@@ -559,13 +557,7 @@ mod tests {
             t.end_row_group(d.path(), &part).unwrap();
         }
         let p = t.write(d.path(), &part).unwrap();
-        let r = SerializedFileReader::new(std::fs::File::open(&p).unwrap()).unwrap();
-        let groups: Vec<i64> = r
-            .metadata()
-            .row_groups()
-            .iter()
-            .map(|g| g.num_rows())
-            .collect();
+        let groups = row_groups(&p);
         assert_eq!(groups, [FLUSH_ROWS as i64, 10, 7, 3]);
     }
 
