@@ -93,30 +93,42 @@ fn settle(part: Vec<f64>, diff: &[f64]) -> Vec<f64> {
 }
 
 /// A per-interval value held as runs of equal values (bit for bit): those that change only
-/// when a container comes or goes (an hour's 360,000 intervals, a few thousand runs).
+/// when a container comes or goes (an hour's 360,000 intervals, a few thousand runs). Where
+/// it changes in more than a quarter of the intervals (containers made and removed all the
+/// time), it is kept one value per interval: runs would take more.
 #[derive(Debug, Clone, Default)]
 struct Runs {
-    /// Run k holds from interval `starts[k]` up to the next run's.
+    /// Run k holds from interval `starts[k]` up to the next run's; empty when `values` has one
+    /// value per interval.
     starts: Vec<usize>,
     values: Vec<f64>,
 }
 
 impl Runs {
-    fn of(values: impl IntoIterator<Item = f64>) -> Self {
+    fn of(values: Vec<f64>) -> Self {
+        let changes = |w: &[f64]| w[0].to_bits() != w[1].to_bits();
+        let runs = values.windows(2).filter(|w| changes(w)).count() + 1;
+        if runs * 4 > values.len() {
+            return Self {
+                starts: Vec::new(),
+                values,
+            };
+        }
         let mut r = Self::default();
-        for (i, v) in values.into_iter().enumerate() {
+        for (i, &v) in values.iter().enumerate() {
             if r.values.last().is_none_or(|l| l.to_bits() != v.to_bits()) {
                 r.starts.push(i);
                 r.values.push(v);
             }
         }
-        r.starts.shrink_to_fit();
-        r.values.shrink_to_fit();
         r
     }
 
     /// The value of interval `i` (of those it was made from).
     fn at(&self, i: usize) -> f64 {
+        if self.starts.is_empty() {
+            return self.values[i];
+        }
         let k = self.starts.partition_point(|&s| s <= i);
         self.values[k.saturating_sub(1)]
     }
@@ -213,7 +225,8 @@ impl<'g> Live<'g> {
                 .iter()
                 .zip(&alive_unknown_mem)
                 .zip(&fill)
-                .map(|((m, u), f)| m + f * u),
+                .map(|((m, u), f)| m + f * u)
+                .collect(),
         );
         Self {
             bounds,
@@ -409,7 +422,7 @@ mod tests {
     use super::*;
 
     /// Runs give back every value bit for bit: equal neighbours merged, 0.0 and -0.0 kept
-    /// apart, a NaN its own run.
+    /// apart, a NaN its own run; a value that changes in most intervals is kept whole.
     #[test]
     fn runs_give_back_each_interval_value() {
         let dense = [
@@ -426,8 +439,14 @@ mod tests {
             3.0,
             3.0,
         ];
-        let r = Runs::of(dense);
-        assert_eq!(r.values.len(), 7, "{:?}", r.values);
+        let long: Vec<f64> = dense.iter().flat_map(|&v| [v; 4]).collect();
+        let r = Runs::of(long.clone());
+        assert_eq!(r.values.len(), 7, "as runs: {:?}", r.values);
+        for (i, v) in long.iter().enumerate() {
+            assert_eq!(r.at(i).to_bits(), v.to_bits(), "interval {i}");
+        }
+        let r = Runs::of(dense.to_vec());
+        assert!(r.starts.is_empty(), "7 runs in 12 intervals: kept whole");
         for (i, v) in dense.iter().enumerate() {
             assert_eq!(r.at(i).to_bits(), v.to_bits(), "interval {i}");
         }
