@@ -49,8 +49,8 @@ type Targets = Box<[(u64, f64)]>;
 
 /// What SmartWatts said of one tick. Which intervals the tick holds is not kept but found
 /// from the intervals' times (`SmartWattsModel::ticks_over`): an hour of 10 ms intervals in
-/// 1 s ticks was 6 MB of parts, and 9 MB more of an interval → ticks map (`bench/README.md`,
-/// session 22).
+/// 1 s ticks was 6 MB of parts, and 6 MB more of interval starts and an interval → ticks map
+/// (`bench/README.md`, session 22).
 #[derive(Debug, Clone, Default)]
 struct TickState {
     /// The RAPL power SmartWatts reported for the tick (its energy over the period), if any.
