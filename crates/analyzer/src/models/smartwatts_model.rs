@@ -560,6 +560,17 @@ mod tests {
         assert!(spans.len() >= 14, "{} ticks estimated", spans.len());
     }
 
+    /// SmartWatts with its defaults run over `ds`, each interval a tick (hwpc-sensor's).
+    fn fitted_on_intervals(ds: &Dataset) -> SmartWattsModel {
+        let mut m = SmartWattsModel::new(
+            SmartWattsConfig::default(),
+            Scope::Cpu,
+            TickSource::Intervals,
+        );
+        m.fit(ds, &[]).unwrap();
+        m
+    }
+
     /// hwpc-sensor's own ticks: each interval is one tick, all of it in that tick. An
     /// interval's power is its tick's estimate, its cgroups' weights that tick's targets', and
     /// the model is scored on the estimating ticks, each the one interval.
@@ -586,12 +597,7 @@ mod tests {
             })
             .collect();
         let ds = Dataset::of_intervals(vec![], intervals);
-        let mut m = SmartWattsModel::new(
-            SmartWattsConfig::default(),
-            Scope::Cpu,
-            TickSource::Intervals,
-        );
-        m.fit(&ds, &[]).unwrap();
+        let m = fitted_on_intervals(&ds);
         assert!(m.estimated(), "{:?}", m.note);
         assert_eq!(m.ticks.len(), ds.len());
         let spans = m.score_spans(&ds).expect("spans");
@@ -640,12 +646,7 @@ mod tests {
             })
             .collect();
         let ds = Dataset::of_intervals(vec![], intervals);
-        let mut m = SmartWattsModel::new(
-            SmartWattsConfig::default(),
-            Scope::Cpu,
-            TickSource::Intervals,
-        );
-        m.fit(&ds, &[]).unwrap();
+        let m = fitted_on_intervals(&ds);
         assert!(!m.estimated());
         assert!(
             m.note

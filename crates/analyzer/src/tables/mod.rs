@@ -391,6 +391,28 @@ mod tests {
         }
     }
 
+    /// Every record batch of the Parquet file at `p`.
+    fn batches(p: &Path) -> Vec<RecordBatch> {
+        let f = std::fs::File::open(p).unwrap();
+        let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
+        b.build().unwrap().map(|b| b.unwrap()).collect()
+    }
+
+    /// Column `c`'s values over `batches`, as primitive type `T`.
+    fn values<T: arrow_array::ArrowPrimitiveType>(
+        batches: &[RecordBatch],
+        c: usize,
+    ) -> Vec<T::Native> {
+        batches
+            .iter()
+            .flat_map(|b| {
+                let a = b.column(c).as_any();
+                let a = a.downcast_ref::<arrow_array::PrimitiveArray<T>>();
+                a.unwrap().values().to_vec()
+            })
+            .collect()
+    }
+
     /// The rows of each row group of the Parquet file at `p`.
     fn row_groups(p: &Path) -> Vec<i64> {
         use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -426,20 +448,11 @@ mod tests {
         }
         assert!(t.rows < FLUSH_ROWS, "rows were flushed as they came");
         let p = t.write(d.path(), &part).unwrap();
-        let f = std::fs::File::open(&p).unwrap();
-        let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
-        let batches: Vec<RecordBatch> = b.build().unwrap().map(|b| b.unwrap()).collect();
-        let ids: Vec<u64> = batches
-            .iter()
-            .flat_map(|b| {
-                assert_eq!(b.num_columns(), 4, "run, host, i and the label");
-                let c = b
-                    .column(2)
-                    .as_any()
-                    .downcast_ref::<arrow_array::UInt64Array>();
-                c.unwrap().values().to_vec()
-            })
-            .collect();
+        let batches = batches(&p);
+        for b in &batches {
+            assert_eq!(b.num_columns(), 4, "run, host, i and the label");
+        }
+        let ids = values::<arrow_array::types::UInt64Type>(&batches, 2);
         assert_eq!(ids, (0..n as u64).collect::<Vec<_>>());
         let dir = p.parent().unwrap();
         let names: Vec<_> = std::fs::read_dir(dir)
@@ -522,21 +535,7 @@ mod tests {
         assert!(groups.len() > 2, "closed at the cap: {groups:?}");
         assert!(groups.iter().all(|&g| g < n as i64));
         assert_eq!(groups.iter().sum::<i64>(), n as i64);
-        let f = std::fs::File::open(&p).unwrap();
-        let rows = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-            .unwrap()
-            .build()
-            .unwrap();
-        let xs: Vec<f64> = rows
-            .flat_map(|b| {
-                let b = b.unwrap();
-                let c = b
-                    .column(3)
-                    .as_any()
-                    .downcast_ref::<arrow_array::Float64Array>();
-                c.unwrap().values().to_vec()
-            })
-            .collect();
+        let xs = values::<arrow_array::types::Float64Type>(&batches(&p), 3);
         assert_eq!(xs, (0..n).map(|i| (i as f64).sqrt()).collect::<Vec<_>>());
     }
 
