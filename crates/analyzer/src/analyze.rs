@@ -746,9 +746,11 @@ fn write_tables(
     if let Some(j) = an.joined.as_mut() {
         j.usage.release_cells();
     }
-    // The lifecycles go before polars starts.
+    // The lifecycles go before polars starts, and the raw energy readings (the grid's joules
+    // are in `an.energy`; an hour's readings are 6 MB).
     an.life = crate::replay::lifecycle::Lifecycles::default();
     an.joined = None;
+    an.l.energy = Vec::new();
     crate::memory::release_free_heap();
     let an: &Analysis = an;
     written.activations = activations_part;

@@ -61,6 +61,9 @@ pub fn write(w: &Written, run: &str, host: &str, out: &Path, p: &Partition) -> R
                 .push_f64(spread.filter(|_| mean > 0.0).map(|s| 100.0 * s / mean));
             t.flush_if_full(out, p)?;
         }
+        // Each (domain, policy) its own row groups: its rows leave memory before the next one's
+        // are read and put side by side.
+        t.end_row_group(out, p)?;
         crate::memory::release_free_heap();
     }
     t.write(out, p)
