@@ -1,17 +1,26 @@
 //! `activation_comparison`: each activation's energy under every model in one row per domain
 //! and idle policy, with the spread between models (max − min, and relative to their mean).
-//! From the written `activation_energy` rows, in polars: per (domain, idle policy), each
-//! model's rows (one key at a time, `rows`) joined on the activation — put beside the others
-//! where its activations are theirs, in their order, as they are for every model of one trace;
-//! rows by domain and idle policy, then in the activations' order.
+//! From the written `activation_energy` rows; rows by domain and idle policy, then in the
+//! activations' order.
+//!
+//! Every model of one trace writes the same activations in the same order, so a domain's
+//! models are first checked, key by key, to hold the same keys (`same_keys_in_blocks`); their
+//! energies are then put side by side a batch at a time (`energy_blocks`), and what is held
+//! does not grow with the number of activations. Otherwise (a model left out on one package
+//! of a two-socket server, or a part whose row groups mix models), each model's rows are
+//! joined on the activation in polars, one key at a time (`side_by_side`): a model's
+//! activations that the others lack come after theirs, null under the others.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use arrow_array::{Array, Float64Array, StringArray};
 use polars::prelude::{
     col, DataFrame, IntoLazy, JoinArgs, JoinCoalesce, JoinType, MaintainOrderJoin,
 };
 
+use super::energy_blocks::{ready_together, Block, EnergyBlocks};
 use super::rows::{collect, domain_policies, f64s, of_key, scan, strs, Written};
 use crate::attribution::Key;
 use crate::tables::{Partition, Table};
@@ -31,35 +40,60 @@ pub fn write(w: &Written, run: &str, host: &str, out: &Path, p: &Partition) -> R
         t = t.f64(&format!("{m}_j"));
     }
     t = t.f64("spread_j").f64("spread_pct");
+    let blocks = EnergyBlocks::open(&w.activation_energy)?;
+    // Domain → whether its models' blocks hold the same keys in the same order.
+    let mut plain: BTreeMap<&str, bool> = BTreeMap::new();
     for (domain, policy) in domain_policies(&w.keys) {
-        let Some(df) = side_by_side(w, domain, policy, &models)? else {
-            continue;
-        };
-        let (id, action) = (strs(&df, "activation_id")?, strs(&df, "action")?);
-        let per_model: Vec<_> = models
+        let present: Vec<bool> = models
             .iter()
-            .map(|m| f64s(&df, &format!("{m}_j")))
-            .collect::<Result<_>>()?;
-        for i in 0..df.height() {
-            t.push_key(run, host)
-                .push_str(id.get(i).unwrap_or(""))
-                .push_str(action.get(i).unwrap_or(""))
-                .push_str(domain)
-                .push_str(policy);
-            let js: Vec<f64> = per_model.iter().filter_map(|c| c.get(i)).collect();
-            for c in &per_model {
-                t.push_f64(c.get(i));
+            .map(|m| {
+                w.keys
+                    .contains(&(domain.to_owned(), (*m).to_owned(), policy))
+            })
+            .collect();
+        if !present.contains(&true) {
+            continue;
+        }
+        let streamed = match &blocks {
+            Some(b) => {
+                if !plain.contains_key(domain) {
+                    let of_domain: Vec<&str> = models
+                        .iter()
+                        .copied()
+                        .filter(|m| w.keys.iter().any(|k| k.0 == domain && k.1 == *m))
+                        .collect();
+                    plain.insert(domain, same_keys_in_blocks(b, domain, &of_domain)?);
+                    // The keys' hashes and the readers' pages, freed in pieces.
+                    crate::memory::release_free_heap();
+                }
+                plain[domain].then_some(b)
             }
-            let (lo, hi) = js
-                .iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &j| {
-                    (l.min(j), h.max(j))
-                });
-            let mean = js.iter().sum::<f64>() / js.len().max(1) as f64;
-            let spread = (!js.is_empty()).then_some(hi - lo);
-            t.push_f64(spread)
-                .push_f64(spread.filter(|_| mean > 0.0).map(|s| 100.0 * s / mean));
-            t.flush_if_full(out, p)?;
+            None => None,
+        };
+        let mut row = Row {
+            t: &mut t,
+            run,
+            host,
+            domain,
+            policy,
+        };
+        match streamed {
+            Some(b) => side_by_side_streamed(b, &models, &present, &mut row, out, p)?,
+            None => {
+                let Some(df) = side_by_side(w, domain, policy, &models)? else {
+                    continue;
+                };
+                let (id, action) = (strs(&df, "activation_id")?, strs(&df, "action")?);
+                let per_model: Vec<_> = models
+                    .iter()
+                    .map(|m| f64s(&df, &format!("{m}_j")))
+                    .collect::<Result<_>>()?;
+                for i in 0..df.height() {
+                    let js = per_model.iter().map(|c| c.get(i));
+                    row.push(id.get(i).unwrap_or(""), action.get(i).unwrap_or(""), js);
+                    row.t.flush_if_full(out, p)?;
+                }
+            }
         }
         // Each (domain, policy) its own row groups: its rows leave memory before the next one's
         // are read and put side by side.
@@ -67,6 +101,160 @@ pub fn write(w: &Written, run: &str, host: &str, out: &Path, p: &Partition) -> R
         crate::memory::release_free_heap();
     }
     t.write(out, p)
+}
+
+/// The table and what its rows of one (domain, idle policy) share.
+struct Row<'a> {
+    t: &'a mut Table,
+    run: &'a str,
+    host: &'a str,
+    domain: &'a str,
+    policy: &'a str,
+}
+
+impl Row<'_> {
+    /// One activation's row: its joules under each model (None where a model has none), and
+    /// their spread.
+    fn push(&mut self, id: &str, action: &str, per_model: impl Iterator<Item = Option<f64>>) {
+        self.t
+            .push_key(self.run, self.host)
+            .push_str(id)
+            .push_str(action)
+            .push_str(self.domain)
+            .push_str(self.policy);
+        let (mut lo, mut hi, mut sum, mut n) = (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0usize);
+        for j in per_model {
+            self.t.push_f64(j);
+            if let Some(j) = j {
+                (lo, hi, sum, n) = (lo.min(j), hi.max(j), sum + j, n + 1);
+            }
+        }
+        let mean = sum / n.max(1) as f64;
+        let spread = (n > 0).then_some(hi - lo);
+        self.t
+            .push_f64(spread)
+            .push_f64(spread.filter(|_| mean > 0.0).map(|s| 100.0 * s / mean));
+    }
+}
+
+/// Whether the blocks of `domain` under each of `models` hold the same (activation, action,
+/// idle policy) keys in the same order, none null and each once: then each (domain, policy)'s
+/// rows are the models' energies put side by side, read a batch at a time from every block
+/// ([`side_by_side_streamed`]), with no model's rows held whole. Checked exactly, key by key;
+/// a 64-bit hash of each key in a set tells repeats, and two keys with one hash read as a
+/// repeat, which only sends the domain through the join.
+fn same_keys_in_blocks(b: &EnergyBlocks, domain: &str, models: &[&str]) -> Result<bool> {
+    const KEY: [&str; 3] = ["activation_id", "action", "idle_policy"];
+    let Some((first, others)) = models.split_first() else {
+        return Ok(true);
+    };
+    // The first block's keys, hashed, then sorted: a repeat is two equal neighbours (a sorted
+    // vector is half the size of a set of them).
+    let mut hashes: Vec<u64> = Vec::new();
+    let mut key = Vec::new();
+    let mut one = [b.block(domain, first, &KEY)?];
+    while let Some(n) = ready_together(&mut one)?.filter(|&n| n > 0) {
+        let cols: Vec<&StringArray> = (0..KEY.len())
+            .map(|i| one[0].strs(i))
+            .collect::<Result<_>>()?;
+        let at = one[0].pos();
+        for r in at..at + n {
+            if cols.iter().any(|c| c.is_null(r)) {
+                return Ok(false);
+            }
+            // 0xff is in no UTF-8 text: the key's bytes say where each part ends.
+            key.clear();
+            for c in &cols {
+                key.extend_from_slice(c.value(r).as_bytes());
+                key.push(0xff);
+            }
+            hashes.push(twox_hash::XxHash3_64::oneshot(&key));
+        }
+        one[0].take(n);
+    }
+    hashes.sort_unstable();
+    if hashes.windows(2).any(|w| w[0] == w[1]) {
+        return Ok(false);
+    }
+    drop(hashes);
+    // Each other block beside the first, two readers at a time.
+    for m in others {
+        let mut two = [b.block(domain, first, &KEY)?, b.block(domain, m, &KEY)?];
+        loop {
+            let Some(n) = ready_together(&mut two)? else {
+                return Ok(false);
+            };
+            if n == 0 {
+                break;
+            }
+            let (at, o_at) = (two[0].pos(), two[1].pos());
+            for i in 0..KEY.len() {
+                let (c, oc) = (two[0].strs(i)?, two[1].strs(i)?);
+                if (0..n).any(|r| oc.is_null(o_at + r) || oc.value(o_at + r) != c.value(at + r)) {
+                    return Ok(false);
+                }
+            }
+            two.iter_mut().for_each(|b| b.take(n));
+        }
+    }
+    Ok(true)
+}
+
+/// The rows of (`row.domain`, `row.policy`), from blocks [`same_keys_in_blocks`] found alike:
+/// the first present model's keys, and each present model's joules at the same row of its
+/// block, in the blocks' order.
+fn side_by_side_streamed(
+    b: &EnergyBlocks,
+    models: &[&str],
+    present: &[bool],
+    row: &mut Row<'_>,
+    out: &Path,
+    p: &Partition,
+) -> Result<()> {
+    let mut blocks: Vec<Block> = Vec::new();
+    // Block of each model (None where it has no rows of this policy).
+    let mut block_of: Vec<Option<usize>> = Vec::new();
+    for (m, &here) in models.iter().zip(present) {
+        if !here {
+            block_of.push(None);
+            continue;
+        }
+        let columns: &[&str] = if blocks.is_empty() {
+            &["activation_id", "action", "idle_policy", "energy_j"]
+        } else {
+            &["energy_j"]
+        };
+        block_of.push(Some(blocks.len()));
+        blocks.push(b.block(row.domain, m, columns)?);
+    }
+    let energy = |bi: usize| if bi == 0 { 3 } else { 0 };
+    loop {
+        let n = ready_together(&mut blocks)?
+            .context("activation_energy: a model's block has more rows than another's")?;
+        if n == 0 {
+            return Ok(());
+        }
+        let first = &blocks[0];
+        let (id, action, policy) = (first.strs(0)?, first.strs(1)?, first.strs(2)?);
+        let js: Vec<(&Float64Array, usize)> = blocks
+            .iter()
+            .enumerate()
+            .map(|(bi, b)| Ok((b.f64s(energy(bi))?, b.pos())))
+            .collect::<Result<_>>()?;
+        let at = first.pos();
+        for r in 0..n {
+            if policy.value(at + r) != row.policy {
+                continue;
+            }
+            let per_model = block_of.iter().map(|bi| {
+                let (c, o) = js[(*bi)?];
+                c.is_valid(o + r).then(|| c.value(o + r))
+            });
+            row.push(id.value(at + r), action.value(at + r), per_model);
+            row.t.flush_if_full(out, p)?;
+        }
+        blocks.iter_mut().for_each(|b| b.take(n));
+    }
 }
 
 /// The activations of (domain, policy) with a `<model>_j` column per model (null where a model
@@ -186,6 +374,21 @@ mod tests {
     /// `activation_energy` rows (model, activation, action, joules) of domain "d", policy
     /// "by-lifetime", written as the analysis writes them.
     fn written(dir: &Path, rows: Rows<'_>) -> Written {
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|&(m, id, action, j)| (m, id, action, "by-lifetime", j))
+            .collect();
+        written_as(dir, &rows, false)
+    }
+
+    /// (model, activation, action, idle policy, joules) rows of domain "d"; with `blocks`, each
+    /// model's rows their own row groups, as the attribution writes them (the rows given by
+    /// model), else one row group for all.
+    fn written_as(
+        dir: &Path,
+        rows: &[(&str, &str, &str, &'static str, f64)],
+        blocks: bool,
+    ) -> Written {
         let mut t = Table::keyed("activation_energy")
             .str("activation_id")
             .str("action")
@@ -193,25 +396,28 @@ mod tests {
             .str("model")
             .str("idle_policy")
             .f64("energy_j");
-        let mut keys = Vec::new();
-        for &(m, id, action, j) in rows {
-            t.push_key("r", "h")
-                .push_str(id)
-                .push_str(action)
-                .push_str("d")
-                .push_str(m)
-                .push_str("by-lifetime")
-                .push_f64(Some(j));
-            keys.push(("d".to_owned(), m.to_owned(), "by-lifetime"));
-        }
-        keys.sort();
-        keys.dedup();
         let p = Partition {
             run: "r".into(),
             host: "h".into(),
             part: "part".into(),
             labels: Vec::new(),
         };
+        let mut keys = Vec::new();
+        for (i, &(m, id, action, policy, j)) in rows.iter().enumerate() {
+            t.push_key("r", "h")
+                .push_str(id)
+                .push_str(action)
+                .push_str("d")
+                .push_str(m)
+                .push_str(policy)
+                .push_f64(Some(j));
+            keys.push(("d".to_owned(), m.to_owned(), policy));
+            if blocks && rows.get(i + 1).is_some_and(|next| next.0 != m) {
+                t.end_row_group(dir, &p).unwrap();
+            }
+        }
+        keys.sort();
+        keys.dedup();
         Written {
             activation_energy: t.write(dir, &p).unwrap(),
             keys,
@@ -308,5 +514,153 @@ mod tests {
             let df = frame(&ids, &actions);
             assert_eq!(distinct_keys(&df).unwrap(), want, "{ids:?} {actions:?}");
         }
+    }
+
+    /// The `activation_comparison` rows `write` makes of `w`: (activation, policy, each model's
+    /// joules, spread, spread %), in the table's order.
+    fn compared(w: &Written, dir: &Path) -> Vec<(String, String, Vec<Option<f64>>)> {
+        use arrow_array::cast::AsArray;
+        let p = Partition {
+            run: "r".into(),
+            host: "h".into(),
+            part: "cmp".into(),
+            labels: Vec::new(),
+        };
+        let out = dir.join("out");
+        let path = write(w, "r", "h", &out, &p).unwrap();
+        let f = std::fs::File::open(path).unwrap();
+        let mut rows = Vec::new();
+        for b in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+            .unwrap()
+            .build()
+            .unwrap()
+        {
+            let b = b.unwrap();
+            let s = |n: &str| b.column_by_name(n).unwrap().as_string::<i32>().clone();
+            let (id, policy) = (s("activation_id"), s("idle_policy"));
+            let floats: Vec<_> = (0..b.num_columns())
+                .filter(|&c| {
+                    b.schema().field(c).name().ends_with("_j")
+                        || b.schema().field(c).name() == "spread_pct"
+                })
+                .map(|c| {
+                    b.column(c)
+                        .as_primitive::<arrow_array::types::Float64Type>()
+                        .clone()
+                })
+                .collect();
+            for r in 0..b.num_rows() {
+                let js = floats
+                    .iter()
+                    .map(|c| c.is_valid(r).then(|| c.value(r)))
+                    .collect();
+                rows.push((id.value(r).to_owned(), policy.value(r).to_owned(), js));
+            }
+        }
+        rows
+    }
+
+    /// Models whose blocks hold the same keys are read side by side a batch at a time, and the
+    /// table is the one the join makes of the same rows in one row group; a model with other
+    /// activations sends the domain through the join, with the same table either way.
+    #[test]
+    fn blocks_read_side_by_side_give_the_joins_table() {
+        const P: [&str; 2] = ["by-lifetime", "even"];
+        // 20 000 activations: more than a reader's batch, so the blocks are read in several.
+        let ids: Vec<String> = (0..20_000).map(|i| format!("act-{i:05}")).collect();
+        let mut rows = Vec::new();
+        for (m, scale) in [("a", 1.0), ("c", 3.0)] {
+            for (i, id) in ids.iter().enumerate() {
+                for (pi, p) in P.into_iter().enumerate() {
+                    let action = if i % 3 == 0 { "g" } else { "f" };
+                    rows.push((m, id.as_str(), action, p, scale * i as f64 + pi as f64));
+                }
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (d1, d2) = (dir.path().join("blocks"), dir.path().join("one"));
+        let by_blocks = written_as(&d1, &rows, true);
+        let in_one = written_as(&d2, &rows, false);
+        let b = EnergyBlocks::open(&by_blocks.activation_energy)
+            .unwrap()
+            .unwrap();
+        assert!(same_keys_in_blocks(&b, "d", &["a", "c"]).unwrap());
+        assert!(
+            EnergyBlocks::open(&in_one.activation_energy)
+                .unwrap()
+                .is_none(),
+            "a row group of two models: not told apart"
+        );
+        let streamed = compared(&by_blocks, &d1);
+        assert_eq!(streamed, compared(&in_one, &d2));
+        assert_eq!(streamed.len(), 2 * ids.len());
+        // by-lifetime first, activations in order; a, c, spread (c − a = 2 i), spread %.
+        let i = 7.0;
+        assert_eq!(
+            streamed[7],
+            (
+                "act-00007".to_owned(),
+                "by-lifetime".to_owned(),
+                vec![Some(i), Some(3.0 * i), Some(2.0 * i), Some(100.0)]
+            )
+        );
+        assert_eq!(streamed[ids.len()].1, "even");
+
+        // A model without the last activation: not the same keys, so joined.
+        let mut short = rows.clone();
+        short.retain(|r| !(r.0 == "c" && r.1 == "act-19999"));
+        let (d3, d4) = (
+            dir.path().join("short-blocks"),
+            dir.path().join("short-one"),
+        );
+        let (w3, w4) = (
+            written_as(&d3, &short, true),
+            written_as(&d4, &short, false),
+        );
+        let b = EnergyBlocks::open(&w3.activation_energy).unwrap().unwrap();
+        assert!(!same_keys_in_blocks(&b, "d", &["a", "c"]).unwrap());
+        let joined = compared(&w3, &d3);
+        assert_eq!(joined, compared(&w4, &d4));
+        assert_eq!(joined[ids.len() - 1].2[1], None, "c has none for act-19999");
+    }
+
+    /// Blocks are alike only with every key in the same place: another order, a repeated key
+    /// or another action under one id is not.
+    #[test]
+    fn same_keys_in_blocks_is_key_by_key() {
+        let base = [("x1", "f"), ("x2", "f"), ("x3", "g")];
+        let check = |other: &[(&str, &str)]| {
+            let mut rows = Vec::new();
+            for (m, keys) in [("a", &base[..]), ("b", other)] {
+                for &(id, action) in keys {
+                    rows.push((m, id, action, "by-lifetime", 1.0));
+                }
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let w = written_as(dir.path(), &rows, true);
+            let b = EnergyBlocks::open(&w.activation_energy).unwrap().unwrap();
+            same_keys_in_blocks(&b, "d", &["a", "b"]).unwrap()
+        };
+        assert!(check(&base));
+        assert!(!check(&[("x2", "f"), ("x1", "f"), ("x3", "g")]));
+        assert!(!check(&[("x1", "f"), ("x2", "f"), ("x3", "f")]));
+        assert!(!check(&[("x1", "f"), ("x2", "f")]));
+        assert!(!check(&[
+            ("x1", "f"),
+            ("x2", "f"),
+            ("x3", "g"),
+            ("x4", "g")
+        ]));
+        // A key twice in the first block: not distinct, whatever the others hold.
+        let mut rows = Vec::new();
+        for m in ["a", "b"] {
+            for (id, action) in [("x1", "f"), ("x1", "f")] {
+                rows.push((m, id, action, "by-lifetime", 1.0));
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let w = written_as(dir.path(), &rows, true);
+        let b = EnergyBlocks::open(&w.activation_energy).unwrap().unwrap();
+        assert!(!same_keys_in_blocks(&b, "d", &["a", "b"]).unwrap());
     }
 }

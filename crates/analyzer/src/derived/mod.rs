@@ -9,6 +9,7 @@
 
 pub mod accounting;
 pub mod comparison;
+pub mod energy_blocks;
 pub mod functions;
 pub mod model_errors;
 pub mod rows;
