@@ -148,56 +148,72 @@ fn same_keys_in_blocks(b: &EnergyBlocks, domain: &str, models: &[&str]) -> Resul
     let Some((first, others)) = models.split_first() else {
         return Ok(true);
     };
-    // The first block's keys, hashed, then sorted: a repeat is two equal neighbours (a sorted
-    // vector is half the size of a set of them).
+    // The first block beside each other block in turn, two readers at a time (alone where it
+    // has none). Its keys are hashed in the first pass, then sorted: a repeat is two equal
+    // neighbours (a sorted vector is half the size of a set of them).
+    let passes: Vec<Option<&str>> = match others {
+        [] => vec![None],
+        _ => others.iter().copied().map(Some).collect(),
+    };
     let mut hashes: Vec<u64> = Vec::new();
     let mut key = Vec::new();
-    let mut one = [b.block(domain, first, &KEY)?];
-    while let Some(n) = ready_together(&mut one)?.filter(|&n| n > 0) {
-        let cols: Vec<&StringArray> = (0..KEY.len())
-            .map(|i| one[0].strs(i))
-            .collect::<Result<_>>()?;
-        let at = one[0].pos();
-        for r in at..at + n {
-            if cols.iter().any(|c| c.is_null(r)) {
-                return Ok(false);
-            }
-            // 0xff is in no UTF-8 text: the key's bytes say where each part ends.
-            key.clear();
-            for c in &cols {
-                key.extend_from_slice(c.value(r).as_bytes());
-                key.push(0xff);
-            }
-            hashes.push(twox_hash::XxHash3_64::oneshot(&key));
+    for (pass, other) in passes.into_iter().enumerate() {
+        let mut blocks = vec![b.block(domain, first, &KEY)?];
+        if let Some(m) = other {
+            blocks.push(b.block(domain, m, &KEY)?);
         }
-        one[0].take(n);
-    }
-    hashes.sort_unstable();
-    if hashes.windows(2).any(|w| w[0] == w[1]) {
-        return Ok(false);
-    }
-    drop(hashes);
-    // Each other block beside the first, two readers at a time.
-    for m in others {
-        let mut two = [b.block(domain, first, &KEY)?, b.block(domain, m, &KEY)?];
         loop {
-            let Some(n) = ready_together(&mut two)? else {
+            let Some(n) = ready_together(&mut blocks)? else {
                 return Ok(false);
             };
             if n == 0 {
                 break;
             }
-            let (at, o_at) = (two[0].pos(), two[1].pos());
-            for i in 0..KEY.len() {
-                let (c, oc) = (two[0].strs(i)?, two[1].strs(i)?);
-                if (0..n).any(|r| oc.is_null(o_at + r) || oc.value(o_at + r) != c.value(at + r)) {
-                    return Ok(false);
+            let cols: Vec<&StringArray> = (0..KEY.len())
+                .map(|i| blocks[0].strs(i))
+                .collect::<Result<_>>()?;
+            let at = blocks[0].pos();
+            if pass == 0 {
+                for r in at..at + n {
+                    if cols.iter().any(|c| c.is_null(r)) {
+                        return Ok(false);
+                    }
+                    hashes.push(key_hash(&mut key, cols.iter().map(|c| c.value(r))));
                 }
             }
-            two.iter_mut().for_each(|b| b.take(n));
+            if let Some(o) = blocks.get(1) {
+                let o_at = o.pos();
+                for (i, c) in cols.iter().enumerate() {
+                    let oc = o.strs(i)?;
+                    let differs =
+                        |r: usize| oc.is_null(o_at + r) || oc.value(o_at + r) != c.value(at + r);
+                    if (0..n).any(differs) {
+                        return Ok(false);
+                    }
+                }
+            }
+            blocks.iter_mut().for_each(|b| b.take(n));
+        }
+        if pass == 0 {
+            hashes.sort_unstable();
+            if hashes.windows(2).any(|w| w[0] == w[1]) {
+                return Ok(false);
+            }
+            hashes = Vec::new();
         }
     }
     Ok(true)
+}
+
+/// A 64-bit hash of a key made of `parts`, each followed by 0xff (in no UTF-8 text, so the
+/// bytes say where each part ends: ("ab", "c") is not ("a", "bc")); `buf` is reused.
+fn key_hash<'a>(buf: &mut Vec<u8>, parts: impl Iterator<Item = &'a str>) -> u64 {
+    buf.clear();
+    for part in parts {
+        buf.extend_from_slice(part.as_bytes());
+        buf.push(0xff);
+    }
+    twox_hash::XxHash3_64::oneshot(buf)
 }
 
 /// The rows of (`row.domain`, `row.policy`), from blocks [`same_keys_in_blocks`] found alike:
@@ -341,12 +357,8 @@ fn distinct_keys(df: &DataFrame) -> Result<bool> {
         rustc_hash::FxHashSet::with_capacity_and_hasher(df.height(), Default::default());
     let mut pair = Vec::new();
     for (id, action) in ids.iter().zip(actions.iter()) {
-        // 0xff is in no UTF-8 text: the pair's bytes say where the id ends.
-        pair.clear();
-        pair.extend_from_slice(id.unwrap_or("").as_bytes());
-        pair.push(0xff);
-        pair.extend_from_slice(action.unwrap_or("").as_bytes());
-        if !seen.insert(twox_hash::XxHash3_64::oneshot(&pair)) {
+        let parts = [id.unwrap_or(""), action.unwrap_or("")];
+        if !seen.insert(key_hash(&mut pair, parts.into_iter())) {
             return Ok(false);
         }
     }
@@ -528,14 +540,8 @@ mod tests {
         };
         let out = dir.join("out");
         let path = write(w, "r", "h", &out, &p).unwrap();
-        let f = std::fs::File::open(path).unwrap();
         let mut rows = Vec::new();
-        for b in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-            .unwrap()
-            .build()
-            .unwrap()
-        {
-            let b = b.unwrap();
+        for b in crate::tables::tests::batches(&path) {
             let s = |n: &str| b.column_by_name(n).unwrap().as_string::<i32>().clone();
             let (id, policy) = (s("activation_id"), s("idle_policy"));
             let floats: Vec<_> = (0..b.num_columns())

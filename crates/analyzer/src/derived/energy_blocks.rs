@@ -38,9 +38,7 @@ impl EnergyBlocks {
             .with_context(|| format!("reading the footer of {}", path.display()))?;
         let metadata = b.metadata().clone();
         let schema = metadata.file_metadata().schema_descr();
-        let index =
-            |name: &str| (0..schema.num_columns()).find(|&i| schema.column(i).name() == name);
-        let (Some(di), Some(mi)) = (index("domain"), index("model")) else {
+        let (Some(di), Some(mi)) = (leaf(schema, "domain"), leaf(schema, "model")) else {
             bail!("{} has no domain or model column", path.display());
         };
         let mut groups: HashMap<(String, String), Vec<usize>> = HashMap::new();
@@ -83,8 +81,7 @@ impl EnergyBlocks {
         let schema = b.parquet_schema();
         let mut leaves = Vec::with_capacity(columns.len());
         for c in columns {
-            let i = (0..schema.num_columns())
-                .find(|&i| schema.column(i).name() == *c)
+            let i = leaf(schema, c)
                 .with_context(|| format!("{} has no column {c}", self.path.display()))?;
             leaves.push(i);
         }
@@ -103,6 +100,11 @@ impl EnergyBlocks {
             pos: 0,
         })
     }
+}
+
+/// The leaf column named `name` (the table's columns are flat).
+fn leaf(schema: &parquet::schema::types::SchemaDescriptor, name: &str) -> Option<usize> {
+    (0..schema.num_columns()).find(|&i| schema.column(i).name() == name)
 }
 
 /// The one value a row group's column holds, by its exact statistics.

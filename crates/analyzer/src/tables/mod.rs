@@ -378,7 +378,7 @@ pub fn partition_value(v: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The partition every test writes to.
@@ -392,7 +392,7 @@ mod tests {
     }
 
     /// Every record batch of the Parquet file at `p`.
-    fn batches(p: &Path) -> Vec<RecordBatch> {
+    pub(crate) fn batches(p: &Path) -> Vec<RecordBatch> {
         let f = std::fs::File::open(p).unwrap();
         let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
         b.build().unwrap().map(|b| b.unwrap()).collect()
