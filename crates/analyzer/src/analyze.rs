@@ -359,6 +359,9 @@ pub(crate) fn replay_trace(
     }
     crate::replay::paused::apply(&mut cgroups, &l.containers, l.info.start_monotonic_ns);
     crate::memory::phase("cgroups");
+    // The load's and the side band's transients, freed in small pieces, go back before the
+    // lifecycles are built beside what they keep.
+    crate::memory::release_free_heap();
     let interval = crate::quality::interval::choose(interval, &l.energy);
     let grid = make_grid(&l, interval.interval)?;
     // Exact links first; then every window (linked, and each unlinked activation on each
@@ -401,6 +404,9 @@ pub(crate) fn replay_trace(
     // Steal and IRQ time out, and the cells summed per package, as the CPUs are walked.
     let mut rep = replay::replay_perf(&l, &grid, &pending.plan.by_cgroup, perf_blocks, progress)?;
     crate::memory::phase("accounting");
+    // The accounting's threads freed their walks' state in their own malloc arenas, which the
+    // join (on this thread) does not reuse: given back before it.
+    crate::memory::release_free_heap();
     let mut joined = crate::join::finish(&mut life, pending, &mut rep, &grid)?;
     crate::memory::phase("join");
     // The activations' totals move out of the join: nothing else reads them.
@@ -673,7 +679,7 @@ fn write_tables(
             .map(|c| an.life.containers[c].container_id.as_str())
             .unwrap_or("");
         t.push_key(&run, &host)
-            .push_str(&r.activation_id)
+            .push_str(r.activation_id.as_str(&mut [0; 32]))
             .push_str(&r.action)
             .push_str(&r.namespace)
             .push_str(cid)
@@ -732,11 +738,18 @@ fn write_tables(
         j.evidence.iter().filter(|e| e.is_function()).count()
     });
     let acts = crate::attribution::activations::Activations::take(&mut an.life)?;
+    // What the attribution reads of the raw energy readings is each counter's resolution, and
+    // a GPU's readings (on its own update windows): the CPU counters' go before it (an hour's
+    // at a 10 ms period are 6 MB).
+    let resolutions = crate::attribution::uncertainty::Resolution::of_counters(an);
+    an.l.energy
+        .retain(|s| s.domain == pws_trace::records::EnergyDomain::Gpu);
     // The attribution's models and rows come next: the replay's and the join's freed heap
     // goes back first, not kept beside them.
     crate::memory::release_free_heap();
     crate::memory::phase("tables before attribution");
-    let (attr_files, at, mut written) = crate::attribution::tables(an, &acts, cells, args, p)?;
+    let (attr_files, at, mut written) =
+        crate::attribution::tables(an, &acts, cells, &resolutions, args, p)?;
     drop(acts);
     crate::memory::phase("attribution");
     // The derived tables run polars on its own threads, whose allocations do not reuse what

@@ -610,7 +610,7 @@ fn activation_slice(an: &Analysis, ai: usize) -> Slice {
     let a = &an.life.activations[ai];
     let r = &a.record;
     let mut args = Map::new();
-    args.insert("activation_id".into(), json!(r.activation_id));
+    args.insert("activation_id".into(), json!(r.activation_id.to_string()));
     args.insert("namespace".into(), json!(&*r.namespace));
     args.insert("start_type".into(), json!(a.start_type.to_string()));
     args.insert("join".into(), json!(a.method.as_str()));

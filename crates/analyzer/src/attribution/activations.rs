@@ -60,8 +60,10 @@ impl Activations {
                 memory_mb.insert(c, m as f64);
             }
             let start_type = a.start_type.to_string();
+            let mut id = [0; 32];
+            let id = r.activation_id.as_str(&mut id);
             text.push(|b| {
-                for s in [&*r.activation_id, &r.action, &r.namespace, &start_type] {
+                for s in [id, &r.action, &r.namespace, &start_type] {
                     b.extend_from_slice(&crate::spill::count(s.len()).to_le_bytes());
                     b.extend_from_slice(s.as_bytes());
                 }

@@ -36,6 +36,9 @@ use crate::tables::{Partition, Table};
 /// third larger than at parquet's 1 Mi). Each (domain, model) also starts a new group.
 const ACTIVATION_ENERGY_ROW_GROUP: usize = 256 * 1024;
 
+/// The encoded size from which `attribution`'s open row group is closed after a model.
+const ATTRIBUTION_GROUP_AFTER_MODEL: usize = 4 << 20;
+
 /// (domain, model, idle policy).
 pub type Key = (String, String, &'static str);
 
@@ -73,11 +76,13 @@ pub struct Attribution {
 /// of `--attribution`, or not at all), `activation_energy` and `container_energy`, and says
 /// where the parts the derived tables read are (`activations` is the caller's).
 /// `cells` are the replay's per-package cells, on disk: each counter's dataset reads its
-/// packages'. `acts` are the activations (taken out of `an`'s lifecycles).
+/// packages'. `acts` are the activations (taken out of `an`'s lifecycles). `resolutions`: each
+/// counter's (`an.energy`'s, in order; [`uncertainty::Resolution::of_counters`]).
 pub fn tables(
     an: &Analysis,
     acts: &activations::Activations,
     cells: crate::replay::PackageCells,
+    resolutions: &[uncertainty::Resolution],
     args: &RunArgs,
     p: &Partition,
 ) -> Result<(Vec<PathBuf>, Attribution, Written)> {
@@ -226,7 +231,7 @@ pub fn tables(
                 ds = Dataset::from_unsorted(columns, &g.spans, &known(&g.energy), sm_cells)?;
                 act_cells = activation_energy::gpu_cells(an, acts, e.package);
                 models = gpu_models(an, e.package, &ds, args, &groups);
-                resolution = uncertainty::Resolution::measure_gpu(an, e);
+                resolution = resolutions[ei];
                 *out.total.entry(domain.clone()).or_default() += g.energy.total_j();
                 gpu = Some(g);
             } else {
@@ -252,7 +257,7 @@ pub fn tables(
                 };
                 act_cells = activation_energy::cells(an, acts, &scope);
                 models = cpu_models(an, e, &ds, args, &groups, &mut out.notes);
-                resolution = uncertainty::Resolution::measure(an, e);
+                resolution = resolutions[ei];
                 *out.total.entry(domain.clone()).or_default() += e.total_j();
                 gpu = None;
             }
@@ -418,6 +423,10 @@ pub fn tables(
                     }
                     // Whatever the table did not read (or all of it, without a table).
                     shares.for_each(drop);
+                    // The rows were made and freed in small pieces beside the activations'
+                    // joules: given back, the next policy's do not pile on them (an hour's
+                    // attribution peak 130 → 121 MiB, `bench/README.md`, session 25).
+                    crate::memory::release_free_heap();
                     for (map, sum) in [(&mut out.unassigned, unassigned), (&mut out.other, other)] {
                         if let Some(sum) = sum {
                             map.insert(key.clone(), sum);
@@ -454,6 +463,12 @@ pub fn tables(
                     }
                 }
             }
+            // The attribution table's open row group (up to 16 MiB encoded) is not held beside
+            // the activations' rows, nor through the next model's fits and rows, once it is
+            // large (an hour's attribution peak 114–118 → 110–111 MiB, its file −0.9 %); a
+            // small one stays whole (a group per model made a short trace's file up to 3×
+            // larger).
+            t_attr.end_row_group_over(ATTRIBUTION_GROUP_AFTER_MODEL, &args.output, p)?;
             // This (domain, model): activation by activation, then by idle policy; each
             // (domain, model) is a run of row groups the derived tables read alone
             // (`derived::rows`).

@@ -88,6 +88,21 @@ impl Resolution {
         }
     }
 
+    /// Every counter's (`an.energy`'s, in order), read from the raw readings: taken before the
+    /// attribution, which then needs no CPU counter's raw readings (`analyze::write_tables`).
+    pub fn of_counters(an: &Analysis) -> Vec<Self> {
+        an.energy
+            .iter()
+            .map(|e| {
+                if e.domain == pws_trace::records::EnergyDomain::Gpu {
+                    Self::measure_gpu(an, e)
+                } else {
+                    Self::measure(an, e)
+                }
+            })
+            .collect()
+    }
+
     /// A GPU's counter, compared with the tables' interval. Its usage is not spread from
     /// samples at the activation's ends as a CPU counter's is: a sampling period's SM time goes
     /// whole to the activations that ran in it (`gpu::utilization`), so the period adds no end

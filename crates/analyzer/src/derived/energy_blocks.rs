@@ -62,7 +62,7 @@ impl EnergyBlocks {
     }
 
     /// A reader of the block of (`domain`, `model`), in its rows' order, of `columns` only
-    /// (in the order given; a block with no rows gives none).
+    /// (taken by their index in `columns`; a block with no rows gives none).
     pub fn block(&self, domain: &str, model: &str, columns: &[&str]) -> Result<Block> {
         let groups = self
             .groups
@@ -175,12 +175,18 @@ impl Block {
             .with_context(|| format!("{}: column {} is not a float", self.what, self.columns[i]))
     }
 
+    /// By name: a projection gives the file's column order, whatever order they were asked in.
     fn column(&self, i: usize) -> Result<&dyn Array> {
         let b = self
             .batch
             .as_ref()
             .with_context(|| format!("{}: no rows at hand", self.what))?;
-        Ok(b.column(i).as_ref())
+        let name = &self.columns[i];
+        let at = b
+            .schema_ref()
+            .index_of(name)
+            .with_context(|| format!("{}: no column {name} read", self.what))?;
+        Ok(b.column(at).as_ref())
     }
 }
 
@@ -197,4 +203,46 @@ pub fn ready_together(blocks: &mut [Block]) -> Result<Option<usize>> {
         0 if blocks.iter().any(|b| b.batch.is_some()) => None,
         n => Some(n),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tables::{Partition, Table};
+
+    /// Columns asked for in another order than the file's are found by name: a projection
+    /// gives them in the file's order.
+    #[test]
+    fn columns_are_read_by_name_in_the_order_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Partition {
+            run: "r".into(),
+            host: "h".into(),
+            part: "part".into(),
+            labels: Vec::new(),
+        };
+        let mut t = Table::keyed("activation_energy")
+            .str("activation_id")
+            .str("domain")
+            .str("model")
+            .f64("energy_j");
+        for i in 0..3 {
+            t.push_key("r", "h")
+                .push_str(&format!("x{i}"))
+                .push_str("d")
+                .push_str("m")
+                .push_f64(Some(f64::from(i)));
+        }
+        let path = t.write(dir.path(), &p).unwrap();
+        let blocks = EnergyBlocks::open(&path).unwrap().unwrap();
+        let mut b = blocks
+            .block("d", "m", &["energy_j", "activation_id"])
+            .unwrap();
+        assert_eq!(b.ready().unwrap(), 3);
+        assert_eq!(b.f64s(0).unwrap().values(), &[0.0, 1.0, 2.0]);
+        assert_eq!(b.strs(1).unwrap().value(2), "x2");
+        assert!(b.strs(0).is_err(), "energy_j is not text");
+        b.take(3);
+        assert_eq!(b.ready().unwrap(), 0);
+    }
 }

@@ -50,6 +50,7 @@ impl Plan {
     /// Segments for `windows`: (activation, cgroup, start, end); empty windows are left out.
     pub fn new(windows: &[(usize, u64, u64, u64)], grid: &Grid) -> Self {
         let mut plan = Plan::default();
+        plan.windows.reserve_exact(windows.len());
         let mut per_cg: BTreeMap<u64, Vec<(usize, u64, u64)>> = BTreeMap::new();
         for &(a, cg, s, e) in windows {
             if e > s {
@@ -86,6 +87,9 @@ impl Plan {
                     plan.segments += 1;
                 }
             }
+            // Held through the replay and the join: no room to grow (an hour's were 40 %
+            // larger than their 600 k segments).
+            mine.shrink_to_fit();
             plan.by_cgroup.insert(cg, mine);
             for (a, s, e) in ws {
                 // Every span inside a window is covered, so its segments are consecutive.

@@ -122,9 +122,106 @@ pub enum FitError {
     NoConvergence(usize),
 }
 
-/// Fits `y ≈ a + Σ b_k x_k` on rows `xs` (one feature vector each), dropping constant and
-/// collinear features (see the module doc).
-pub fn fit(xs: &[Vec<f64>], y: &[f64], opts: Options) -> Result<Fit, FitError> {
+/// The rows a fit is made on: `k` features each, stored one row after another. An hour's
+/// training set is ~300 k intervals of a few features; as a vector per row, each row's header
+/// and allocation (~40 B) outweighed its values, and the fits' transient was an hour's
+/// attribution peak (`bench/README.md`, session 25).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Design {
+    values: Vec<f64>,
+    k: usize,
+    n: usize,
+}
+
+impl Design {
+    /// Room for `rows` rows of `k` features.
+    pub fn with_capacity(k: usize, rows: usize) -> Self {
+        Self {
+            values: Vec::with_capacity(k * rows),
+            k,
+            n: 0,
+        }
+    }
+
+    /// Appends a row, which must have the design's `k` features.
+    pub fn push(&mut self, row: &[f64]) -> Result<(), FitError> {
+        if row.len() != self.k {
+            return Err(FitError::Shape {
+                row: self.n,
+                expected: self.k,
+                found: row.len(),
+            });
+        }
+        self.values.extend_from_slice(row);
+        self.n += 1;
+        Ok(())
+    }
+
+    /// The design of `rows`, each as long as the first.
+    #[cfg(test)]
+    pub fn from_rows<R: AsRef<[f64]>>(rows: &[R]) -> Result<Self, FitError> {
+        let k = rows.first().map_or(0, |r| r.as_ref().len());
+        let mut d = Self::with_capacity(k, rows.len());
+        for r in rows {
+            d.push(r.as_ref())?;
+        }
+        Ok(d)
+    }
+
+    /// All its rows.
+    pub fn rows(&self) -> Rows<'_> {
+        Rows {
+            values: &self.values,
+            k: self.k,
+            n: self.n,
+        }
+    }
+}
+
+/// Some rows of a [`Design`], in order.
+#[derive(Debug, Clone, Copy)]
+pub struct Rows<'a> {
+    values: &'a [f64],
+    k: usize,
+    n: usize,
+}
+
+impl<'a> Rows<'a> {
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Features per row.
+    pub fn width(&self) -> usize {
+        self.k
+    }
+
+    /// Row `r` (< `len()`).
+    pub fn row(&self, r: usize) -> &'a [f64] {
+        &self.values[r * self.k..(r + 1) * self.k]
+    }
+
+    /// Rows `range` of these.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Rows<'a> {
+        assert!(
+            range.start <= range.end && range.end <= self.n,
+            "rows out of range"
+        );
+        Rows {
+            values: &self.values[range.start * self.k..range.end * self.k],
+            k: self.k,
+            n: range.end - range.start,
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'a [f64]> + '_ {
+        (0..self.n).map(|r| self.row(r))
+    }
+}
+
+/// Fits `y ≈ a + Σ b_k x_k` on rows `xs`, dropping constant and collinear features (see the
+/// module doc).
+pub fn fit(xs: Rows<'_>, y: &[f64], opts: Options) -> Result<Fit, FitError> {
     let n = xs.len();
     if n == 0 {
         return Err(FitError::NoRows);
@@ -136,15 +233,8 @@ pub fn fit(xs: &[Vec<f64>], y: &[f64], opts: Options) -> Result<Fit, FitError> {
             found: y.len(),
         });
     }
-    let k = xs[0].len();
+    let k = xs.width();
     for (row, (x, yv)) in xs.iter().zip(y).enumerate() {
-        if x.len() != k {
-            return Err(FitError::Shape {
-                row,
-                expected: k,
-                found: x.len(),
-            });
-        }
         if !yv.is_finite() || !x.iter().all(|v| v.is_finite()) {
             return Err(FitError::NonFinite { row });
         }
@@ -186,7 +276,7 @@ pub fn fit(xs: &[Vec<f64>], y: &[f64], opts: Options) -> Result<Fit, FitError> {
     let k_var = varying.len();
     let z = DMatrix::from_fn(n, k_var, |r, c| {
         let j = varying[c];
-        (xs[r][j] - mean[j]) / sd[j]
+        (xs.row(r)[j] - mean[j]) / sd[j]
     });
     let mut qty = DVector::from_iterator(n, y.iter().map(|v| v - mean_y));
     let qr = z.qr();
@@ -342,6 +432,11 @@ pub(crate) fn nnls(a: &DMatrix<f64>, b: &DVector<f64>) -> Result<DVector<f64>, F
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fits rows given one vector each.
+    fn fit(xs: &[Vec<f64>], y: &[f64], opts: Options) -> Result<Fit, FitError> {
+        super::fit(Design::from_rows(xs)?.rows(), y, opts)
+    }
 
     const OLS: Options = Options {
         ridge: 0.0,
@@ -519,5 +614,18 @@ mod tests {
             fit(&[vec![1.0], vec![2.0, 3.0]], &[1.0, 2.0], OLS),
             Err(FitError::Shape { row: 1, .. })
         ));
+        assert!(matches!(
+            fit(&[vec![1.0], vec![2.0]], &[1.0], OLS),
+            Err(FitError::Shape { row: 0, .. })
+        ));
+        // Rows of no features: nothing varies.
+        let mut none = Design::with_capacity(0, 3);
+        for _ in 0..3 {
+            none.push(&[]).unwrap();
+        }
+        assert_eq!(
+            super::fit(none.rows(), &[1.0, 2.0, 3.0], OLS),
+            Err(FitError::AllConstant { rows: 3 })
+        );
     }
 }

@@ -77,15 +77,14 @@ impl LocalLinear {
         let (Some(first), Some(last)) = (ds.first(), ds.last()) else {
             return Err(FitError::NoRows);
         };
-        let xs: Vec<Vec<f64>> = train
-            .iter()
-            .map(|&i| {
-                let iv = &*ds.interval(i);
-                feature_rates(&iv.total, &self.columns, iv.secs()).to_vec()
-            })
-            .collect();
+        let mut design = linear::Design::with_capacity(self.names.len(), train.len());
+        for &i in train {
+            let iv = &*ds.interval(i);
+            design.push(&feature_rates(&iv.total, &self.columns, iv.secs()))?;
+        }
+        let xs = design.rows();
         let y: Vec<f64> = train.iter().map(|&i| ds.interval(i).power_w()).collect();
-        let global = linear::fit(&xs, &y, NONNEG)?;
+        let global = linear::fit(xs, &y, NONNEG)?;
         // Training intervals are in time order: the nearest to any instant are a contiguous run.
         let mid: Vec<u64> = train
             .iter()
@@ -123,7 +122,7 @@ impl LocalLinear {
                         _ => hi += 1,
                     }
                 }
-                match linear::fit(&xs[lo..hi], &y[lo..hi], NONNEG) {
+                match linear::fit(xs.slice(lo..hi), &y[lo..hi], NONNEG) {
                     Ok(f) => (f, true),
                     Err(e) => {
                         first_error.get_or_insert(e);

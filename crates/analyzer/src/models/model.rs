@@ -197,13 +197,13 @@ impl Model for ShareModel {
     }
 
     fn fit(&mut self, ds: &Dataset, train: &[usize]) -> Result<(), FitError> {
-        let xs: Vec<Vec<f64>> = train
-            .iter()
-            .map(|&i| vec![self.rate(&ds.interval(i))])
-            .collect();
+        let mut xs = linear::Design::with_capacity(1, train.len());
+        for &i in train {
+            xs.push(&[self.rate(&ds.interval(i))])?;
+        }
         let y: Vec<f64> = train.iter().map(|&i| ds.interval(i).power_w()).collect();
         self.fit = None;
-        self.fit = Some(linear::fit(&xs, &y, NONNEG)?);
+        self.fit = Some(linear::fit(xs.rows(), &y, NONNEG)?);
         Ok(())
     }
 
@@ -319,20 +319,18 @@ impl Model for LinearOffline {
     }
 
     fn fit(&mut self, ds: &Dataset, train: &[usize]) -> Result<(), FitError> {
-        let xs: Vec<Vec<f64>> = train
-            .iter()
-            .map(|&i| {
-                let iv = &*ds.interval(i);
-                self.features(&iv.total, iv.secs()).to_vec()
-            })
-            .collect();
+        let mut xs = linear::Design::with_capacity(self.names.len(), train.len());
+        for &i in train {
+            let iv = &*ds.interval(i);
+            xs.push(&self.features(&iv.total, iv.secs()))?;
+        }
         let y: Vec<f64> = train.iter().map(|&i| ds.interval(i).power_w()).collect();
         self.fit = None;
         let opts = linear::Options {
             ridge: self.ridge,
             nonneg: true,
         };
-        self.fit = Some(linear::fit(&xs, &y, opts)?);
+        self.fit = Some(linear::fit(xs.rows(), &y, opts)?);
         Ok(())
     }
 

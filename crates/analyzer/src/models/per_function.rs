@@ -135,15 +135,14 @@ impl PerFunction {
             return Err(FitError::BadPrior(self.prior_cpu_s));
         }
         let y: Vec<f64> = train.iter().map(|&i| ds.interval(i).power_w()).collect();
-        let totals: Vec<Vec<f64>> = train
-            .iter()
-            .map(|&i| {
-                let iv = &*ds.interval(i);
-                feature_rates(&iv.total, &self.columns, iv.secs()).to_vec()
-            })
-            .collect();
+        let mut design = linear::Design::with_capacity(self.names.len(), train.len());
+        for &i in train {
+            let iv = &*ds.interval(i);
+            design.push(&feature_rates(&iv.total, &self.columns, iv.secs()))?;
+        }
+        let totals = design.rows();
         let pooled = linear::fit(
-            &totals,
+            totals,
             &y,
             linear::Options {
                 ridge: 0.0,

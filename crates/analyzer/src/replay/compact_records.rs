@@ -15,6 +15,7 @@ use pws_trace::records::{
     StartType,
 };
 
+use super::activation_id::ActivationId;
 use super::text::Text;
 
 /// One activation record (those of `pws_trace::records::ActivationRecord`'s fields the
@@ -22,7 +23,7 @@ use super::text::Text;
 /// reads from it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompactRecord {
-    pub activation_id: Box<str>,
+    pub activation_id: ActivationId,
     pub namespace: Text,
     pub action: Text,
     /// Which of an activation's records to keep (`record_merge`).
@@ -105,7 +106,7 @@ impl CompactRecord {
     pub fn empty() -> Self {
         let none = Text::default();
         Self {
-            activation_id: Box::from(""),
+            activation_id: ActivationId::from(""),
             namespace: none.clone(),
             action: none.clone(),
             source: ActivationSource::RestApi,
@@ -152,7 +153,7 @@ pub struct CompactContainerEvent {
     pub op: ContainerOp,
     pub source: ActivationSource,
     pub container_id: Text,
-    pub activation_id: Box<str>,
+    pub activation_id: ActivationId,
     pub action: Text,
     pub namespace: Text,
     pub start_type: StartType,
@@ -194,7 +195,7 @@ impl Interner {
             .with(Number::PlatformCpuNs, platform_cpu_ns(&r.raw));
         let end_ns = run_end_ns(&r);
         CompactRecord {
-            activation_id: r.activation_id.into_boxed_str(),
+            activation_id: r.activation_id.into(),
             namespace: self.get(r.namespace),
             action: self.get(r.action),
             source: r.source,
@@ -241,7 +242,7 @@ impl Interner {
             op: e.op,
             source: e.source,
             container_id: self.get(e.container_id),
-            activation_id: e.activation_id.into_boxed_str(),
+            activation_id: e.activation_id.into(),
             action: self.get(e.action),
             namespace: self.get(e.namespace),
             start_type: e.start_type,
@@ -305,7 +306,12 @@ mod tests {
         );
         assert!(!Text::ptr_eq(&a.action, &c.action));
         assert_eq!(
-            (&*b.activation_id, &*b.namespace, &*b.action, b.source),
+            (
+                b.activation_id.to_string().as_str(),
+                &*b.namespace,
+                &*b.action,
+                b.source
+            ),
             ("a2", "guest", "hello", ActivationSource::RestApi)
         );
         assert_eq!(
@@ -378,8 +384,8 @@ mod tests {
             (
                 c.ts_ns,
                 c.op,
-                &*c.activation_id,
-                &*d.activation_id,
+                c.activation_id.to_string().as_str(),
+                d.activation_id.to_string().as_str(),
                 c.start_type
             ),
             (7, ContainerOp::Assign, "a1", "a2", StartType::Prewarmed)

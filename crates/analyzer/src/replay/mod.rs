@@ -15,6 +15,7 @@
 //! passes give back each block once it is inflated, so what stays mapped is the blocks being
 //! decoded, not the file (`bench/analyzer_memory.sh` measures it).
 
+pub mod activation_id;
 pub mod compact_records;
 pub mod cpu;
 pub mod energy;

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use pws_trace::records::{ActivationSource, StartType};
 
+use super::activation_id::ActivationId;
 use super::compact_records::{CompactRecord, Number};
 
 /// The records, one per activation id, in the order each id first appears. Takes them by value
@@ -21,9 +22,9 @@ pub fn merge(mut records: Vec<CompactRecord>) -> Vec<CompactRecord> {
     // log's), first of each.
     let mut pairs: Vec<(Option<usize>, Option<usize>)> = Vec::new();
     {
-        let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(records.len());
+        let mut by_id: HashMap<&ActivationId, usize> = HashMap::with_capacity(records.len());
         for (i, r) in records.iter().enumerate() {
-            let n = *by_id.entry(&*r.activation_id).or_insert_with(|| {
+            let n = *by_id.entry(&r.activation_id).or_insert_with(|| {
                 pairs.push((None, None));
                 pairs.len() - 1
             });
@@ -165,7 +166,9 @@ mod tests {
             dup,
         ]);
         assert_eq!(
-            m.iter().map(|r| &*r.activation_id).collect::<Vec<_>>(),
+            m.iter()
+                .map(|r| r.activation_id.to_string())
+                .collect::<Vec<_>>(),
             ["a", "b", "c"],
             "one row per id, in first-seen order"
         );

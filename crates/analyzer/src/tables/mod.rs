@@ -323,6 +323,17 @@ impl Table {
         Ok(())
     }
 
+    /// Closes the open row group as [`Table::end_row_group`] does, but only once it holds at
+    /// least `bytes` encoded: a large table's rows leave memory at a boundary of the caller's
+    /// (`attribution`, after each model), a small table's stay in one group, and its file is
+    /// what it would be without the call.
+    pub fn end_row_group_over(&mut self, bytes: usize, out: &Path, p: &Partition) -> Result<()> {
+        match &self.sink {
+            Some((w, _)) if w.memory_size() >= bytes => self.end_row_group(out, p),
+            _ => Ok(()),
+        }
+    }
+
     /// Writes the table under `out` in the partition of (`run`, `host`) as `<part>.parquet`,
     /// with the partition's labels as constant columns at the end; returns the file. Each
     /// input has its own part, so two inputs of one run and host never overwrite each other.
@@ -556,6 +567,32 @@ pub(crate) mod tests {
         let p = t.write(d.path(), &part).unwrap();
         let groups = row_groups(&p);
         assert_eq!(groups, [FLUSH_ROWS as i64, 10, 7, 3]);
+    }
+
+    /// `end_row_group_over` closes the open group only once it holds the bytes asked for; a
+    /// table with nothing handed to its writer yet is never cut.
+    #[test]
+    fn a_row_group_ends_over_a_size_only() {
+        let part = part0();
+        let d = tempfile::tempdir().unwrap();
+        let mut t = Table::keyed("t").u64("i");
+        let mut next = 0u64;
+        let mut push = |t: &mut Table, n: usize| {
+            for _ in 0..n {
+                t.push_key("r", "h").push_u64(Some(next));
+                next += 1;
+                t.flush_if_full(d.path(), &part).unwrap();
+            }
+        };
+        push(&mut t, 3);
+        t.end_row_group_over(1, d.path(), &part).unwrap();
+        push(&mut t, FLUSH_ROWS + 7);
+        t.end_row_group_over(usize::MAX, d.path(), &part).unwrap();
+        push(&mut t, 5);
+        t.end_row_group_over(1, d.path(), &part).unwrap();
+        push(&mut t, 4);
+        let p = t.write(d.path(), &part).unwrap();
+        assert_eq!(row_groups(&p), [FLUSH_ROWS as i64 + 15, 4]);
     }
 
     #[test]
