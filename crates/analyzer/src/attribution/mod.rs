@@ -560,7 +560,7 @@ fn known(e: &crate::replay::energy::Energy) -> Vec<(Option<f64>, bool)> {
         .collect()
 }
 
-fn is_gpu(e: &crate::replay::energy::Energy) -> bool {
+pub(crate) fn is_gpu(e: &crate::replay::energy::Energy) -> bool {
     e.domain == pws_trace::records::EnergyDomain::Gpu
 }
 

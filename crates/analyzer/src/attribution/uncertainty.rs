@@ -94,7 +94,7 @@ impl Resolution {
         an.energy
             .iter()
             .map(|e| {
-                if e.domain == pws_trace::records::EnergyDomain::Gpu {
+                if super::is_gpu(e) {
                     Self::measure_gpu(an, e)
                 } else {
                     Self::measure(an, e)

@@ -208,19 +208,14 @@ pub fn ready_together(blocks: &mut [Block]) -> Result<Option<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tables::{Partition, Table};
+    use crate::tables::Table;
 
     /// Columns asked for in another order than the file's are found by name: a projection
     /// gives them in the file's order.
     #[test]
     fn columns_are_read_by_name_in_the_order_asked() {
         let dir = tempfile::tempdir().unwrap();
-        let p = Partition {
-            run: "r".into(),
-            host: "h".into(),
-            part: "part".into(),
-            labels: Vec::new(),
-        };
+        let p = crate::tables::tests::part0();
         let mut t = Table::keyed("activation_energy")
             .str("activation_id")
             .str("domain")

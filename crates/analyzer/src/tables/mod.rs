@@ -393,7 +393,7 @@ pub(crate) mod tests {
     use super::*;
 
     /// The partition every test writes to.
-    fn part0() -> Partition {
+    pub(crate) fn part0() -> Partition {
         Partition {
             run: "r".into(),
             host: "h".into(),
