@@ -13,7 +13,7 @@ use crate::join::cold_start::Start;
 use crate::manifest::Input;
 use crate::models::attribute::IdlePolicy;
 use crate::progress::{InputProgress, Progress};
-use crate::replay::cpu::{Usage, IDLE, UNKNOWN};
+use crate::replay::cpu::{IDLE, UNKNOWN};
 use crate::replay::energy::{self, Energy};
 use crate::replay::grid::Grid;
 use crate::replay::lifecycle::{self, Lifecycles};
@@ -172,7 +172,7 @@ pub(crate) struct Analysis {
     pub(crate) energy: Vec<Energy>,
     pub(crate) cgroup_path: HashMap<u64, String>,
     /// Activation index → usage (its windows' segments, by the concurrency rule).
-    pub(crate) act_usage: Vec<Usage>,
+    pub(crate) act_usage: crate::join::activation_totals::ActivationTotals,
     /// The activation join: function-container evidence per container row, each
     /// activation's usage per interval and package, its presence share.
     pub(crate) joined: Option<crate::join::Joined>,
@@ -311,7 +311,7 @@ fn replay_hwpc(
         rep: r.rep,
         energy,
         cgroup_path: r.cgroup_path,
-        act_usage: Vec::new(),
+        act_usage: Default::default(),
         joined: None,
         sensor_ticks: Some(r.sensor_ticks),
         gpu: crate::gpu::GpuUsage::default(),
@@ -358,6 +358,11 @@ pub(crate) fn replay_trace(
         }
     }
     crate::replay::paused::apply(&mut cgroups, &l.containers, l.info.start_monotonic_ns);
+    // Held to the end of the attribution: each cgroup's frozen spans without room to grow (an
+    // hour's 181 k spans had 2 MiB of it).
+    for g in &mut cgroups {
+        g.frozen.shrink_to_fit();
+    }
     crate::memory::phase("cgroups");
     // The load's and the side band's transients, freed in small pieces, go back before the
     // lifecycles are built beside what they keep.
@@ -667,7 +672,7 @@ fn write_tables(
         t = t.f64(name);
     }
     let mut cold = 0;
-    for (a, u) in an.life.activations.iter().zip(&an.act_usage) {
+    for (ai, a) in an.life.activations.iter().enumerate() {
         let r = &a.record;
         let is_cold = Start::of(a.start_type) == Start::Cold;
         cold += usize::from(is_cold);
@@ -692,10 +697,10 @@ fn write_tables(
             .push_ts((r.start_ns > 0).then_some(r.start_ns).and_then(ts))
             .push_ts((r.end_ns > 0).then_some(r.end_ns).and_then(ts))
             .push_u64(r.status_code())
-            .push_u64(Some(u.cpu_ns))
+            .push_u64(Some(an.act_usage.cpu_ns(ai)))
             .push_u64(r.platform_cpu_ns());
         for k in 0..an.rep.columns.len() {
-            t.push_f64(Some(u.counters.get(k).copied().unwrap_or(0.0)));
+            t.push_f64(Some(an.act_usage.counter(ai, k)));
         }
         // In the writer as they come: an hour's 180 k rows held as builders, then encoded in
         // one batch, were 52 MiB over the tables before them.
@@ -705,7 +710,7 @@ fn write_tables(
     files.push(activations_part.clone());
     // The activations' usage totals are in the table now, and nothing below reads them: not
     // held through the attribution and the derived tables (9 MB of an hour's peak).
-    an.act_usage = Vec::new();
+    an.act_usage = Default::default();
 
     let mut notes = an.l.notes.clone();
     notes.extend(clock_note(&an.l.clock));
@@ -764,6 +769,41 @@ fn write_tables(
     an.life = crate::replay::lifecycle::Lifecycles::default();
     an.joined = None;
     an.l.energy = Vec::new();
+    // What the summary reads of the grid and of each counter's joules on it, taken now: the
+    // derived tables do not read them, and they do not stay beside polars (an hour's grid and
+    // joules are 7 MiB).
+    let seconds = (an.grid.end() - an.grid.start()) as f64 / 1e9;
+    let energy: Vec<(String, f64, bool, usize)> = an
+        .energy
+        .iter()
+        .map(|e| {
+            (
+                format!("{} {} {}", e.source, e.domain, e.package),
+                e.total_j(),
+                e.is_measured(),
+                e.status
+                    .iter()
+                    .filter(|s| **s == crate::replay::energy_gaps::Status::Missing)
+                    .count(),
+            )
+        })
+        .collect();
+    let gap_notes: Vec<String> = an
+        .energy
+        .iter()
+        .filter(|e| !e.gaps.is_empty())
+        .map(|e| {
+            let estimated = e.gaps.iter().filter(|g| g.estimated).count();
+            let missing = e.gaps.len() - estimated;
+            format!(
+                "energy {}: {} gaps in the readings: {estimated} long pauses whose counter delta was kept and spread by time (`estimated` in power, attributed but not fitted), {missing} spans unknown (a reset, or a pause the counter may have wrapped across: `missing`, null energy, neither fitted nor attributed)",
+                e.name,
+                e.gaps.len()
+            )
+        })
+        .collect();
+    an.energy = Vec::new();
+    an.grid = an.grid.outline();
     crate::memory::release_free_heap();
     let an: &Analysis = an;
     written.activations = activations_part;
@@ -800,38 +840,14 @@ fn write_tables(
             ));
         }
     }
-    for e in &an.energy {
-        let estimated = e.gaps.iter().filter(|g| g.estimated).count();
-        let missing = e.gaps.len() - estimated;
-        if !e.gaps.is_empty() {
-            notes.push(format!(
-                "energy {}: {} gaps in the readings: {estimated} long pauses whose counter delta was kept and spread by time (`estimated` in power, attributed but not fitted), {missing} spans unknown (a reset, or a pause the counter may have wrapped across: `missing`, null energy, neither fitted nor attributed)",
-                e.name,
-                e.gaps.len()
-            ));
-        }
-    }
+    notes.extend(gap_notes);
     let sums = crate::derived::accounting::function_sums(&written, &model, policy)?;
     let accounting = crate::summary::accounting(&at, &sums, &model, policy, &written.keys);
     Ok(Summary {
         run,
         host,
-        seconds: (an.grid.end() - an.grid.start()) as f64 / 1e9,
-        energy: an
-            .energy
-            .iter()
-            .map(|e| {
-                (
-                    format!("{} {} {}", e.source, e.domain, e.package),
-                    e.total_j(),
-                    e.is_measured(),
-                    e.status
-                        .iter()
-                        .filter(|s| **s == crate::replay::energy_gaps::Status::Missing)
-                        .count(),
-                )
-            })
-            .collect(),
+        seconds,
+        energy,
         torn: an.l.torn.clone(),
         energy_sources: an
             .l

@@ -2,7 +2,13 @@
 //! the analysis' phases.
 
 /// Allocations from this size up get their own mapping, returned to the system when freed.
-const MMAP_THRESHOLD: i32 = 1 << 20;
+/// At 1 MiB, the phases after the replay (the attribution's per-policy rows, polars' buffers,
+/// the Parquet writers' pages) left their 64 KiB–1 MiB pieces in heaps that freed memory
+/// could not be given back from around the pieces still held: an hour's attribution, derived
+/// tables and comparison peaked 6–12 MiB higher. It costs system time (those pieces are mapped
+/// and faulted in each time: an hour's 11 → 16 s); `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=`
+/// sets another (`bench/README.md`, session 26).
+const MMAP_THRESHOLD: i32 = 64 << 10;
 
 /// Fixes glibc's mmap threshold at [`MMAP_THRESHOLD`] (unless `GLIBC_TUNABLES` sets one). By
 /// default it rises to the size of each mapped block freed, up to 32 MiB: after the first large

@@ -635,7 +635,7 @@ fn activation_slice(an: &Analysis, ai: usize) -> Slice {
     if let Some(code) = r.status_code() {
         args.insert("status".into(), json!(status(code)));
     }
-    let cpu_ns = an.act_usage.get(ai).map_or(0, |u| u.cpu_ns);
+    let cpu_ns = an.act_usage.cpu_ns(ai);
     args.insert("cpu_ms".into(), json!(cpu_ns as f64 / 1e6));
     Slice {
         row: Row::Activations,

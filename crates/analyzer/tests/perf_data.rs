@@ -209,15 +209,12 @@ fn rounds_of_any_length_give_the_same_replay() {
         let grid =
             replay::grid::Grid::fixed(l.info.start_monotonic_ns, l.end_ns + 1, 10_000_000).unwrap();
         // Every CPU's time in windows of 3 ms: segments cut at grid and window bounds.
-        let mut windows: HashMap<u64, Vec<replay::cpu::Window>> = HashMap::new();
+        let mut windows: HashMap<u64, replay::cpu::Segments> = HashMap::new();
         let busy = provenance("cgroup id");
         let (start, end) = (l.info.start_monotonic_ns, l.end_ns);
-        for (segment, t) in (start..end).step_by(3_000_000).enumerate() {
-            windows.entry(busy).or_default().push(replay::cpu::Window {
-                start: t,
-                end: (t + 3_000_000).min(end),
-                segment,
-            });
+        for t in (start..end).step_by(3_000_000) {
+            let w = windows.entry(busy).or_default();
+            w.spans.push((t, (t + 3_000_000).min(end)));
         }
         let rep = replay::replay_perf_in_rounds(
             &l,

@@ -36,8 +36,14 @@ use crate::tables::{Partition, Table};
 /// third larger than at parquet's 1 Mi). Each (domain, model) also starts a new group.
 const ACTIVATION_ENERGY_ROW_GROUP: usize = 256 * 1024;
 
-/// The encoded size from which `attribution`'s open row group is closed after a model.
-const ATTRIBUTION_GROUP_AFTER_MODEL: usize = 4 << 20;
+/// `attribution`'s row groups are closed at this encoded size, its floats plain rather than
+/// dictionary-encoded: its open row group (16 MiB, and the float dictionaries' hash tables)
+/// held ~19 MiB of an hour's attribution peak beside the activations' joules. With float
+/// dictionaries, which start afresh in each group, 4 MiB groups made the file 35 % larger;
+/// plain, 10 % (an hour of a busy node: 87.7 → 96.5 MB, the phase's peak −11 MiB), and a
+/// short trace's a quarter smaller, where the dictionaries cost more than they saved
+/// (`bench/README.md`, session 26).
+const ATTRIBUTION_ROW_GROUP_BYTES: usize = 4 << 20;
 
 /// (domain, model, idle policy).
 pub type Key = (String, String, &'static str);
@@ -116,7 +122,7 @@ pub fn tables(
         .f64("rmse_w")
         .str("fit_error");
     let mut t_attr = Table::keyed("attribution")
-        .float_dictionaries()
+        .row_group_bytes_of(ATTRIBUTION_ROW_GROUP_BYTES)
         .ts("interval_start")
         .ts("interval_end")
         .str("domain")
@@ -463,12 +469,6 @@ pub fn tables(
                     }
                 }
             }
-            // The attribution table's open row group (up to 16 MiB encoded) is not held beside
-            // the activations' rows, nor through the next model's fits and rows, once it is
-            // large (an hour's attribution peak 114–118 → 110–111 MiB, its file −0.9 %); a
-            // small one stays whole (a group per model made a short trace's file up to 3×
-            // larger).
-            t_attr.end_row_group_over(ATTRIBUTION_GROUP_AFTER_MODEL, &args.output, p)?;
             // This (domain, model): activation by activation, then by idle policy; each
             // (domain, model) is a run of row groups the derived tables read alone
             // (`derived::rows`).

@@ -25,6 +25,11 @@ use super::rows::{collect, domain_policies, f64s, of_key, scan, strs, Written};
 use crate::attribution::Key;
 use crate::tables::{Partition, Table};
 
+/// The encoded size at which the table's open row group is closed: its writer's pages were the
+/// phase's peak at the tables' 16 MiB (an hour of a busy node: 22 → 14 MiB of heap over the
+/// phase's start, the file 2.4 % larger; `bench/README.md`, session 26).
+const ROW_GROUP_BYTES: usize = 4 << 20;
+
 /// Writes the table under `out` in partition `p`, flushed as it fills (an hour of a busy node
 /// has about a million rows); returns its path.
 pub fn write(w: &Written, run: &str, host: &str, out: &Path, p: &Partition) -> Result<PathBuf> {
@@ -32,6 +37,7 @@ pub fn write(w: &Written, run: &str, host: &str, out: &Path, p: &Partition) -> R
     models.sort();
     models.dedup();
     let mut t = Table::keyed("activation_comparison")
+        .row_group_bytes_of(ROW_GROUP_BYTES)
         .str("activation_id")
         .str("action")
         .str("domain")

@@ -26,13 +26,21 @@ const BATCH_ROWS: usize = 8 * 1024;
 pub struct EnergyBlocks {
     path: PathBuf,
     metadata: std::sync::Arc<ParquetMetaData>,
-    groups: HashMap<(String, String), Vec<usize>>,
+    /// None where a row group's statistics do not name one (domain, model) alone.
+    groups: Option<HashMap<(String, String), Vec<usize>>>,
 }
 
 impl EnergyBlocks {
     /// The part's blocks; None where a row group's statistics do not say it holds one
     /// (domain, model) alone (no statistics, inexact ones, or two keys in one group).
     pub fn open(path: &Path) -> Result<Option<Self>> {
+        let b = Self::open_any(path)?;
+        Ok(b.groups.is_some().then_some(b))
+    }
+
+    /// The part, whether or not its blocks can be told apart: where they cannot, a block's
+    /// reader reads every row group, and its caller keeps the rows of its (domain, model).
+    pub fn open_any(path: &Path) -> Result<Self> {
         let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let b = ParquetRecordBatchReaderBuilder::try_new(file)
             .with_context(|| format!("reading the footer of {}", path.display()))?;
@@ -41,7 +49,7 @@ impl EnergyBlocks {
         let (Some(di), Some(mi)) = (leaf(schema, "domain"), leaf(schema, "model")) else {
             bail!("{} has no domain or model column", path.display());
         };
-        let mut groups: HashMap<(String, String), Vec<usize>> = HashMap::new();
+        let mut groups: Option<HashMap<(String, String), Vec<usize>>> = Some(HashMap::new());
         for (g, rg) in metadata.row_groups().iter().enumerate() {
             if rg.num_rows() == 0 {
                 continue;
@@ -50,25 +58,37 @@ impl EnergyBlocks {
                 only_value(rg.column(di).statistics()),
                 only_value(rg.column(mi).statistics()),
             ) else {
-                return Ok(None);
+                groups = None;
+                break;
             };
-            groups.entry((d, m)).or_default().push(g);
+            if let Some(groups) = groups.as_mut() {
+                groups.entry((d, m)).or_default().push(g);
+            }
         }
-        Ok(Some(Self {
+        Ok(Self {
             path: path.to_owned(),
             metadata,
             groups,
-        }))
+        })
+    }
+
+    /// Whether each (domain, model) is known to be its own row groups: a block's rows are then
+    /// its own alone, else every row of the part.
+    pub fn blocks_apart(&self) -> bool {
+        self.groups.is_some()
     }
 
     /// A reader of the block of (`domain`, `model`), in its rows' order, of `columns` only
-    /// (taken by their index in `columns`; a block with no rows gives none).
+    /// (taken by their index in `columns`; a block with no rows gives none). Where the blocks
+    /// are not apart ([`EnergyBlocks::blocks_apart`]), every row of the part.
     pub fn block(&self, domain: &str, model: &str, columns: &[&str]) -> Result<Block> {
-        let groups = self
-            .groups
-            .get(&(domain.to_owned(), model.to_owned()))
-            .cloned()
-            .unwrap_or_default();
+        let groups = match &self.groups {
+            Some(g) => g
+                .get(&(domain.to_owned(), model.to_owned()))
+                .cloned()
+                .unwrap_or_default(),
+            None => (0..self.metadata.num_row_groups()).collect(),
+        };
         let file = File::open(&self.path)
             .with_context(|| format!("cannot open {}", self.path.display()))?;
         let options = Default::default();

@@ -17,6 +17,8 @@ use polars::prelude::{
     QuantileMethod, SortMultipleOptions, UnionArgs,
 };
 
+use super::energy_blocks::EnergyBlocks;
+use super::key_rows::{self, Names};
 use super::rows::{collect, cols, f64s, of_key, scan, strs, u64s, Written};
 use crate::attribution::uncertainty::{mean_bounds, MeanSums};
 use crate::tables::Table;
@@ -99,15 +101,12 @@ pub fn table(
             .alias("energy_p50_j"),
         e().quantile(lit(0.99), QuantileMethod::Nearest)
             .alias("energy_p99_j"),
-        e().filter(started("cold"))
-            .mean()
-            .alias("cold_energy_mean_j"),
-        e().filter(started("prewarmed"))
+        // The starts as flags (`key_rows`).
+        e().filter(col("cold")).mean().alias("cold_energy_mean_j"),
+        e().filter(col("prewarmed"))
             .mean()
             .alias("prewarmed_energy_mean_j"),
-        e().filter(started("warm"))
-            .mean()
-            .alias("warm_energy_mean_j"),
+        e().filter(col("warm")).mean().alias("warm_energy_mean_j"),
         // The mean's interval (`attribution::uncertainty::mean_bounds`): the activations'
         // half-widths add in squares, their systematic parts in full, and one unknown
         // half-width leaves the mean without an interval.
@@ -137,19 +136,27 @@ pub fn table(
         .f64("prewarmed_energy_mean_j")
         .f64("warm_energy_mean_j")
         .f64("keep_alive_j");
-    // One key of activation_energy at a time (`rows`); the small results together, in the
-    // table's order.
+    // One key of activation_energy at a time, read compactly (`key_rows`); the small results
+    // together, in the table's order.
+    let blocks = EnergyBlocks::open_any(&w.activation_energy)?;
+    let mut names = Names::default();
     let mut parts = Vec::new();
     for key in &w.keys {
         // Grouped on the key's policy with the function: three keys, on which polars' in-memory
         // engine sums each group in its rows' order (with fewer it may pre-aggregate in
-        // partitions). The key's domain and model are the same in every row: added after, not
-        // decoded and hashed with each row (an hour's peak here was 20 MiB higher).
+        // partitions). The key's domain and model are the same in every row: added after.
         let (domain, model, _) = key;
+        let rows = key_rows::of_key(&blocks, key, &mut names)?;
+        let mut grouped = collect(
+            rows.lazy().group_by(cols(&GROUPED)).agg(aggs.clone()),
+            "computing the functions table",
+        )?;
+        for c in GROUPED {
+            names.decode(&mut grouped, c)?;
+        }
         let part = collect(
-            of_key(scan(&w.activation_energy)?, key)
-                .group_by(cols(&GROUPED))
-                .agg(aggs.clone())
+            grouped
+                .lazy()
                 .with_columns([
                     lit(domain.as_str()).alias("domain"),
                     lit(model.as_str()).alias("model"),
@@ -163,7 +170,7 @@ pub fn table(
             "computing the functions table",
         )?;
         parts.push(part.lazy());
-        // What polars' threads freed goes back before the next key's rows are decoded.
+        // What polars' threads freed goes back before the next key's rows are read.
         crate::memory::release_free_heap();
     }
     let df = match parts.is_empty() {

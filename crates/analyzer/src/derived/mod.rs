@@ -11,5 +11,6 @@ pub mod accounting;
 pub mod comparison;
 pub mod energy_blocks;
 pub mod functions;
+pub mod key_rows;
 pub mod model_errors;
 pub mod rows;

@@ -23,4 +23,17 @@ impl Start {
             StartType::Unknown | StartType::Other(_) => Start::Unknown,
         }
     }
+
+    /// The kind of a start written as its label (`start_type` in the tables).
+    pub fn of_label(label: &str) -> Self {
+        [
+            StartType::Cold,
+            StartType::Recreated,
+            StartType::Prewarmed,
+            StartType::Warm,
+        ]
+        .into_iter()
+        .find(|t| t.label() == label)
+        .map_or(Start::Unknown, Self::of)
+    }
 }

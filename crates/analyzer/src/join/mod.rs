@@ -12,6 +12,7 @@
 //!   attribution reads it.
 
 pub mod activation_runs;
+pub mod activation_totals;
 pub mod cold_start;
 pub mod function_containers;
 pub mod time_overlap;
@@ -83,18 +84,24 @@ pub fn finish(
     grid: &Grid,
 ) -> anyhow::Result<Joined> {
     let usage = std::mem::take(&mut rep.segments);
-    let win_ns = windows::window_cpu_ns(&p.plan, &usage)?;
-    let cpu: Vec<u64> = p
-        .candidates
+    let Pending {
+        plan,
+        candidates,
+        mut notes,
+    } = p;
+    let win_ns = windows::window_cpu_ns(&plan, &usage)?;
+    let cpu: Vec<u64> = candidates
         .iter()
         .map(|&(ai, ci)| {
             life.cgroup_id(ci)
-                .and_then(|cg| p.plan.window_index(ai, cg))
+                .and_then(|cg| plan.window_index(ai, cg))
                 .map_or(0, |i| win_ns[i])
         })
         .collect();
-    let mut notes = p.notes;
-    notes.extend(time_overlap::join(life, &p.candidates, &cpu));
+    // The windows' CPU time and the candidates are not held through the apportioning.
+    drop(win_ns);
+    notes.extend(time_overlap::join(life, &candidates, &cpu));
+    drop((candidates, cpu));
     // A container no log named is called by the id in its cgroup's name, as a log would.
     for c in life.containers.iter_mut().filter(|c| !c.from_log) {
         if let Some(id) = c
@@ -120,7 +127,13 @@ pub fn finish(
         .collect();
     Ok(Joined {
         evidence: function_containers::classify(life),
-        usage: windows::apportion(&p.plan, grid, &joined, &usage, life.activations.len())?,
+        usage: windows::apportion(
+            &plan,
+            grid,
+            &joined,
+            &usage,
+            (life.activations.len(), rep.columns.len()),
+        )?,
         notes,
     })
 }

@@ -19,7 +19,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
 use super::activation_runs::{ActivationRuns, RunsWriter};
-use crate::replay::cpu::{Usage, Window};
+use super::activation_totals::ActivationTotals;
+use crate::replay::cpu::{Segments, Usage, Window};
 use crate::replay::grid::Grid;
 pub use crate::replay::segment_merge::SegmentUsage;
 
@@ -38,7 +39,7 @@ pub struct PlannedWindow {
 #[derive(Debug, Default)]
 pub struct Plan {
     /// Cgroup → its segments (sorted, not overlapping), for the replay and the split.
-    pub by_cgroup: HashMap<u64, Vec<Window>>,
+    pub by_cgroup: HashMap<u64, Segments>,
     /// How many segments there are (all cgroups').
     pub segments: usize,
     /// Sorted by (activation, cgroup), so found by a binary search (a map of them was a
@@ -74,22 +75,21 @@ impl Plan {
             }
             let mut seg_of = vec![usize::MAX; bounds.len()];
             let mut depth = 0;
-            let mut mine = Vec::new();
+            let mut mine = Segments {
+                first: plan.segments,
+                spans: Vec::new(),
+            };
             for j in 0..bounds.len() - 1 {
                 depth += cover[j];
                 if depth > 0 {
                     seg_of[j] = plan.segments;
-                    mine.push(Window {
-                        start: bounds[j],
-                        end: bounds[j + 1],
-                        segment: plan.segments,
-                    });
+                    mine.spans.push((bounds[j], bounds[j + 1]));
                     plan.segments += 1;
                 }
             }
             // Held through the replay and the join: no room to grow (an hour's were 40 %
             // larger than their 600 k segments).
-            mine.shrink_to_fit();
+            mine.spans.shrink_to_fit();
             plan.by_cgroup.insert(cg, mine);
             for (a, s, e) in ws {
                 // Every span inside a window is covered, so its segments are consecutive.
@@ -122,12 +122,12 @@ impl Plan {
     }
 
     /// A window's segments, in time order.
-    pub fn segments_of(&self, w: &PlannedWindow) -> &[Window] {
-        let Some(all) = self.by_cgroup.get(&w.cgroup) else {
-            return &[];
-        };
-        let first = all.first().map_or(0, |x| x.segment);
-        &all[w.segments.start - first..w.segments.end - first]
+    pub fn segments_of(&self, w: &PlannedWindow) -> impl Iterator<Item = Window> + '_ {
+        let all = self.by_cgroup.get(&w.cgroup);
+        let from = all.map_or(0, |all| w.segments.start - all.first);
+        all.into_iter()
+            .flat_map(move |all| all.windows_from(from))
+            .take(w.segments.len())
     }
 }
 
@@ -136,7 +136,7 @@ impl Plan {
 pub struct Apportioned {
     /// Per activation (all of them, in order): its usage over all packages; none where it
     /// was not joined.
-    pub total: Vec<Usage>,
+    pub total: ActivationTotals,
     /// Per activation, its usage by (interval, package) and its share of the container's
     /// presence by interval (ns), on disk: the attribution reads them for every activation,
     /// interval, model and policy, in activation order.
@@ -160,14 +160,11 @@ pub fn apportion(
     grid: &Grid,
     joined: &[(usize, u64)],
     usage: &SegmentUsage,
-    n_activations: usize,
+    (n_activations, columns): (usize, usize),
 ) -> anyhow::Result<Apportioned> {
     let mut n = vec![0u32; plan.segments];
-    let wins: Vec<&PlannedWindow> = joined
-        .iter()
-        .filter_map(|&(a, cg)| plan.window(a, cg))
-        .collect();
-    for w in &wins {
+    let wins = || joined.iter().filter_map(|&(a, cg)| plan.window(a, cg));
+    for w in wins() {
         for s in w.segments.clone() {
             n[s] += 1;
         }
@@ -177,7 +174,7 @@ pub fn apportion(
     let mut by_seg = usage.reader();
     let mut of_seg: Vec<(u32, Usage)> = Vec::new();
     let mut out = Apportioned {
-        total: vec![Usage::default(); n_activations],
+        total: ActivationTotals::new(n_activations, columns),
         ..Apportioned::default()
     };
     // Made sorted, an activation at a time (`joined` is in activation order), and written.
@@ -185,13 +182,12 @@ pub fn apportion(
     let mut mine: Vec<((usize, u32), Usage)> = Vec::new();
     let mut mine_presence: Vec<(usize, f64)> = Vec::new();
     let mut last = None;
-    for w in wins {
+    for w in wins() {
         debug_assert!(
             last.is_none_or(|a| a < w.activation),
             "joined in activation order"
         );
         last = Some(w.activation);
-        let total = &mut out.total[w.activation];
         for seg in plan.segments_of(w) {
             let s = seg.segment;
             let share = 1.0 / f64::from(n[s]);
@@ -209,7 +205,7 @@ pub fn apportion(
             }
             by_seg.of_segment(s, &mut of_seg)?;
             for (pkg, u) in &of_seg {
-                total.add_scaled(u, share);
+                out.total.add_scaled(w.activation, u, share)?;
                 let key = (k, *pkg);
                 // An activation's segments come in time order, packages in order within each:
                 // its cells are few, and each adds its terms in the order a map would.
@@ -262,7 +258,7 @@ mod tests {
         let grid = Grid::from_times(vec![0, 50, 100]).unwrap();
         let plan = Plan::new(&[(0, 7, 10, 60), (1, 7, 30, 80), (2, 8, 0, 5)], &grid);
         let segs: Vec<(u64, u64, Option<usize>)> = plan.by_cgroup[&7]
-            .iter()
+            .windows_from(0)
             .map(|s| (s.start, s.end, grid.index(s.start)))
             .collect();
         assert_eq!(
@@ -278,13 +274,13 @@ mod tests {
         assert_eq!(plan.window(1, 7).unwrap().segments.len(), 3);
         let starts = |a: usize| -> Vec<u64> {
             let w = plan.window(a, 7).unwrap();
-            plan.segments_of(w).iter().map(|s| s.start).collect()
+            plan.segments_of(w).map(|s| s.start).collect()
         };
         assert_eq!((starts(0), starts(1)), (vec![10, 30, 50], vec![30, 50, 60]));
         assert_eq!(plan.segments, 5, "cgroup 8's one and cgroup 7's four");
         let seg = |t: u64| {
             plan.by_cgroup[&7]
-                .iter()
+                .windows_from(0)
                 .find(|s| s.start == t)
                 .unwrap()
                 .segment
@@ -313,22 +309,26 @@ mod tests {
             keys, want,
             "sorted, one entry per (segment, package), parts summed"
         );
-        let a = apportion(&plan, &grid, &[(0, 7), (1, 7)], &usage, 3).unwrap();
+        let a = apportion(&plan, &grid, &[(0, 7), (1, 7)], &usage, (3, 1)).unwrap();
         assert_eq!(a.total.len(), 3, "a total for every activation");
-        assert_eq!(a.total[0].cpu_ns, 20 + 10 + 5);
-        assert_eq!(a.total[1].cpu_ns, 10 + 5 + 20);
-        assert_eq!(a.total[2], Usage::default(), "not joined: nothing");
-        let sum: u64 = a.total.iter().map(|u| u.cpu_ns).sum();
+        assert_eq!(a.total.cpu_ns(0), 20 + 10 + 5);
+        assert_eq!(a.total.cpu_ns(1), 10 + 5 + 20);
+        assert_eq!(
+            (a.total.cpu_ns(2), a.total.counter(2, 0)),
+            (0, 0.0),
+            "not joined: nothing"
+        );
+        let sum: u64 = (0..3).map(|ai| a.total.cpu_ns(ai)).sum();
         assert_eq!(sum, 70, "the shares add up to the container's usage");
-        assert!((a.total[0].counters[0] - (200.0 + 200.0 + 50.0)).abs() < 1e-9);
+        assert!((a.total.counter(0, 0) - (200.0 + 200.0 + 50.0)).abs() < 1e-9);
         let mut r = a.runs.reader();
         assert_eq!(r.get(1, 1, 1).expect("a cell").cpu_ns, 25);
         assert!((r.presence(0, 0).expect("present") - 30.0).abs() < 1e-9);
         assert_eq!(r.error(), None);
         assert!(a.concurrent.contains(&0) && a.concurrent.contains(&1));
         // Joined alone, activation 0 gets every segment it covers whole.
-        let alone = apportion(&plan, &grid, &[(0, 7)], &usage, 3).unwrap();
-        assert_eq!(alone.total[0].cpu_ns, 50);
+        let alone = apportion(&plan, &grid, &[(0, 7)], &usage, (3, 1)).unwrap();
+        assert_eq!(alone.total.cpu_ns(0), 50);
         assert!(alone.concurrent.is_empty());
         assert_eq!(plan.window_index(2, 7), None, "no such window");
         let w8 = plan.window_index(2, 8).expect("a window");
@@ -379,23 +379,22 @@ mod tests {
             l.cpu_stat = vec![stolen(blocks.per_cpu.keys().copied(), start, end)];
             let grid = Grid::fixed(start, end + 1, 10_000_000).expect("grid");
             // Windows of 7 ms on every cgroup the trace made: cut at the grid's bounds.
-            let mut windows: std::collections::HashMap<u64, Vec<Window>> = Default::default();
+            let mut windows: std::collections::HashMap<u64, Segments> = Default::default();
             let mut segment = 0;
             for e in &l.cgroup_events {
                 if windows.contains_key(&e.cgroup_id) {
                     continue;
                 }
-                let mut mine = Vec::new();
+                let mut mine = Segments {
+                    first: segment,
+                    spans: Vec::new(),
+                };
                 for t in (start..end).step_by(7_000_000) {
                     let mut cut = t;
                     for b in [t, (t / 10_000_000 + 1) * 10_000_000, t + 7_000_000] {
                         let b = b.min(t + 7_000_000);
                         if b > cut {
-                            mine.push(Window {
-                                start: cut,
-                                end: b,
-                                segment,
-                            });
+                            mine.spans.push((cut, b));
                             segment += 1;
                             cut = b;
                         }

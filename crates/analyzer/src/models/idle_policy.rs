@@ -320,30 +320,26 @@ impl<'g> Live<'g> {
 
     /// The idle density of one (model, `policy`), where `idle[i]` is (idle J placed by
     /// container in interval `i`, the weights' total there): one pass over the intervals.
-    pub fn density<'a>(&'a self, policy: IdlePolicy, idle: &[(f64, f64)]) -> Density<'a> {
+    pub fn density<'a>(&'a self, policy: IdlePolicy, idle: &'a [(f64, f64)]) -> Density<'a> {
         let n = self.bounds.len().saturating_sub(1);
-        let rate: Vec<f64> = (0..n)
-            .map(|i| match idle.get(i) {
-                Some(&(j, t)) if t > 0.0 => j / t,
-                _ => 0.0,
-            })
-            .collect();
+        let rate = Rate { idle };
         // Cumulative density at each bound: plain, and times the fill (read by `by-memory`
         // only, for the containers without a limit).
         let mut cum = vec![0.0; n + 1];
         for i in 0..n {
-            cum[i + 1] = cum[i] + rate[i];
+            cum[i + 1] = cum[i] + rate.at(i);
         }
         let mut cum_fill = Vec::new();
         if policy == IdlePolicy::ByMemory {
             cum_fill = vec![0.0; n + 1];
             for i in 0..n {
-                cum_fill[i + 1] = cum_fill[i] + rate[i] * self.fill(i);
+                cum_fill[i + 1] = cum_fill[i] + rate.at(i) * self.fill(i);
             }
         }
         Density {
             live: self,
             policy,
+            n,
             rate,
             cum,
             cum_fill,
@@ -368,15 +364,33 @@ impl<'g> Live<'g> {
 pub struct Density<'a> {
     live: &'a Live<'a>,
     policy: IdlePolicy,
-    rate: Vec<f64>,
+    /// Intervals.
+    n: usize,
+    rate: Rate<'a>,
     cum: Vec<f64>,
     cum_fill: Vec<f64>,
+}
+
+/// Each interval's density, idleᵢ / totalᵢ (0 where no container weighs), computed where it
+/// is read rather than kept beside the cumulative sums (an hour at 10 ms: 2.7 MiB a policy).
+#[derive(Debug, Clone, Copy)]
+struct Rate<'a> {
+    idle: &'a [(f64, f64)],
+}
+
+impl Rate<'_> {
+    fn at(self, i: usize) -> f64 {
+        match self.idle.get(i) {
+            Some(&(j, t)) if t > 0.0 => j / t,
+            _ => 0.0,
+        }
+    }
 }
 
 impl Density<'_> {
     fn at(&self, fill: bool, t: u64) -> f64 {
         let b = &self.live.bounds;
-        let n = self.rate.len();
+        let n = self.n;
         let cum = if fill { &self.cum_fill } else { &self.cum };
         let t = t.clamp(b[0], b[n]);
         if t == b[n] {
@@ -384,9 +398,9 @@ impl Density<'_> {
         }
         let i = b.partition_point(|&x| x <= t) - 1;
         let r = if fill {
-            self.rate[i] * self.live.fill(i)
+            self.rate.at(i) * self.live.fill(i)
         } else {
-            self.rate[i]
+            self.rate.at(i)
         };
         cum[i] + r * (t - b[i]) as f64 / self.live.len_ns(i) as f64
     }
@@ -395,7 +409,7 @@ impl Density<'_> {
     pub fn over(&self, c: usize, a: u64, b: u64) -> f64 {
         let p = &self.live.containers[c];
         let (a, b) = (a.max(p.from), b.min(p.to));
-        if !self.policy.by_container() || self.rate.is_empty() || a >= b {
+        if !self.policy.by_container() || self.n == 0 || a >= b {
             return 0.0;
         }
         let (fill, scale) = match (self.policy, p.memory_mb) {

@@ -137,6 +137,36 @@ pub struct Window {
     pub segment: usize,
 }
 
+/// One cgroup's [`Window`]s, in time order, numbered consecutively from `first`: their numbers
+/// are not stored (an hour of a busy node holds 600 k, held from the join's plan to its end:
+/// 16 B each rather than 24).
+#[derive(Debug, Clone, Default)]
+pub struct Segments {
+    pub first: usize,
+    /// (start, end) of each.
+    pub spans: Vec<(u64, u64)>,
+}
+
+impl Segments {
+    /// The windows from the `from`-th on.
+    pub fn windows_from(&self, from: usize) -> impl Iterator<Item = Window> + '_ {
+        self.spans
+            .iter()
+            .enumerate()
+            .skip(from)
+            .map(|(k, &(start, end))| Window {
+                start,
+                end,
+                segment: self.first + k,
+            })
+    }
+
+    /// How many of them end at or before `t` (they do not overlap: sorted by end too).
+    pub fn ending_by(&self, t: u64) -> usize {
+        self.spans.partition_point(|w| w.1 <= t)
+    }
+}
+
 /// A lifecycle tracepoint seen in the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tracepoint {
@@ -252,7 +282,7 @@ pub struct Walker<'g> {
     attrs: &'g PerfAttrs,
     columns: &'g Columns,
     grid: &'g Grid,
-    windows: &'g HashMap<u64, Vec<Window>>,
+    windows: &'g HashMap<u64, Segments>,
     out: CpuReplay,
     last: Option<Last>,
     /// The values buffer of the span before `last`, reused: one allocation per walk, not per
@@ -274,7 +304,7 @@ pub struct Walker<'g> {
     /// The windows of the last cgroup charged, and the first of them that may still overlap
     /// a span: a CPU charges the same cgroup many spans in a row, so the map is seldom
     /// consulted, and its spans only move forward, so neither is the windows' binary search.
-    last_windows: Option<(u64, Option<&'g [Window]>, usize)>,
+    last_windows: Option<(u64, Option<&'g Segments>, usize)>,
     deltas: Vec<f64>,
     /// False for the side-band scan: only tracepoints and cgroup records.
     accounting: bool,
@@ -310,7 +340,7 @@ impl<'g> Walker<'g> {
         columns: &'g Columns,
         cpu: u32,
         grid: &'g Grid,
-        windows: &'g HashMap<u64, Vec<Window>>,
+        windows: &'g HashMap<u64, Segments>,
     ) -> Self {
         let n = columns.names.len();
         let (mut spare, mut deltas) = (Vec::new(), Vec::new());
@@ -825,10 +855,10 @@ impl<'g> Walker<'g> {
             let (ws, from) = match self.last_windows {
                 Some((c, ws, from)) if c == cgroup => (ws, from),
                 _ => {
-                    let ws = self.windows.get(&cgroup).map(Vec::as_slice);
+                    let ws = self.windows.get(&cgroup);
                     // Windows of one cgroup do not overlap (they are segments, see
                     // `join::windows`): sorted by start, so by end too.
-                    let from = ws.map_or(0, |ws| ws.partition_point(|w| w.end <= a));
+                    let from = ws.map_or(0, |ws| ws.ending_by(a));
                     (ws, from)
                 }
             };
@@ -836,13 +866,13 @@ impl<'g> Walker<'g> {
                 // A span starts where the last one ended, so the first window that may overlap
                 // it is found by walking on from the last span's, and searched for again only
                 // if a span went back (after a gap in the records).
-                Some(ws) if from > 0 && ws[from - 1].end > a => ws.partition_point(|w| w.end <= a),
-                Some(ws) => from + ws[from..].iter().take_while(|w| w.end <= a).count(),
+                Some(ws) if from > 0 && ws.spans[from - 1].1 > a => ws.ending_by(a),
+                Some(ws) => from + ws.spans[from..].iter().take_while(|w| w.1 <= a).count(),
                 None => 0,
             };
             self.last_windows = Some((cgroup, ws, from));
             if let Some(ws) = ws {
-                for w in ws[from..].iter().take_while(|w| w.start < b) {
+                for w in ws.windows_from(from).take_while(|w| w.start < b) {
                     let (x, y) = (a.max(w.start), b.min(w.end));
                     if x < y {
                         self.grid.split(x, y, |i, x, y| {
@@ -964,15 +994,9 @@ mod tests {
     #[test]
     fn window_segments_are_found_as_spans_move_on_and_after_a_gap_goes_back() {
         // Cgroup 5's segments: 0 [0, 10), 1 [10, 30), 2 [40, 45), 3 [60, 100).
-        let ws = |v: &[(u64, u64)]| {
-            v.iter()
-                .enumerate()
-                .map(|(segment, &(start, end))| Window {
-                    start,
-                    end,
-                    segment,
-                })
-                .collect::<Vec<_>>()
+        let ws = |v: &[(u64, u64)]| Segments {
+            first: 0,
+            spans: v.to_vec(),
         };
         let windows = HashMap::from([(5, ws(&[(0, 10), (10, 30), (40, 45), (60, 100)]))]);
         let attrs = attrs();

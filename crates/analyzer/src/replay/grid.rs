@@ -10,10 +10,21 @@ pub struct Grid {
 }
 
 impl Grid {
+    /// One interval from this grid's start to its end: its span, without its boundaries (an
+    /// hour at 10 ms is 360 k of them) once nothing reads them.
+    pub fn outline(&self) -> Self {
+        Self {
+            bounds: vec![self.start(), self.end()],
+        }
+    }
+
     /// Boundaries at `times` (sorted and de-duplicated here); None if fewer than two.
     pub fn from_times(mut times: Vec<u64>) -> Option<Self> {
         times.sort_unstable();
         times.dedup();
+        // Held for the whole analysis: without room to grow (an hour's readings grew it to
+        // 4 MiB for 2.7 MiB of bounds).
+        times.shrink_to_fit();
         (times.len() >= 2).then_some(Self { bounds: times })
     }
 

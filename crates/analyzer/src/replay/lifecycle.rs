@@ -261,8 +261,10 @@ pub fn build(
     // `merge` left one record per id. The records move in: room for all at once (grown by
     // doubling, the vector kept up to a third of its size unused for the whole analysis).
     // Taken from the back, their vector given back as it empties, then put in order: both
-    // whole at once were twice the records, the lifecycles' high-water mark.
-    const GIVE_BACK_EVERY: usize = 1 << 16;
+    // whole at once were twice the records, the lifecycles' high-water mark. Given back every
+    // 8 Ki records (a mapped vector shrinks in place): every 64 Ki, the two overlapped by up to
+    // 10 MiB of an hour's, the phase's peak (`bench/README.md`, session 26).
+    const GIVE_BACK_EVERY: usize = 1 << 13;
     let mut records = records;
     l.activations.reserve_exact(records.len());
     while let Some(r) = records.pop() {

@@ -45,7 +45,7 @@ use pws_trace::{BlockKind, Inflater, ReadOptions, Record, Trace};
 use rayon::prelude::*;
 
 use crate::progress::InputProgress;
-use cpu::{Cells, Columns, CpuReplay, Window};
+use cpu::{Cells, Columns, CpuReplay, Segments};
 use grid::Grid;
 use kept_perf_data::KeptPerfData;
 use package_merge::PackageMerge;
@@ -431,7 +431,7 @@ fn side_band_of(
     l: &Loaded,
     columns: &Columns,
     grid: &Grid,
-    none: &HashMap<u64, Vec<Window>>,
+    none: &HashMap<u64, Segments>,
     cpu: u32,
     data: &[u8],
 ) -> CpuReplay {
@@ -493,7 +493,7 @@ const ROUND_NS: u64 = 10_000_000_000;
 pub fn replay_perf(
     l: &Loaded,
     grid: &Grid,
-    windows: &HashMap<u64, Vec<Window>>,
+    windows: &HashMap<u64, Segments>,
     blocks: PerfBlocks,
     progress: &InputProgress<'_>,
 ) -> Result<Replayed> {
@@ -505,7 +505,7 @@ pub fn replay_perf(
 pub fn replay_perf_in_rounds(
     l: &Loaded,
     grid: &Grid,
-    windows: &HashMap<u64, Vec<Window>>,
+    windows: &HashMap<u64, Segments>,
     blocks: PerfBlocks,
     progress: &InputProgress<'_>,
     round_ns: u64,
@@ -541,7 +541,7 @@ pub fn replay_perf_in_rounds(
         .collect();
     let mut merge = PackageMerge::new(packages.iter().copied());
     // A segment is charged on one CPU, most often: room for as many as there are, made once.
-    let expected = windows.values().map(Vec::len).sum();
+    let expected = windows.values().map(|w| w.spans.len()).sum();
     let mut seg_merge = SegmentMerge::new(packages, expected, columns.names.len())?;
     let mut until = grid.start();
     while streams.iter().any(|s| s.done.is_none()) {

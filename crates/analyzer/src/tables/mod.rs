@@ -37,12 +37,11 @@ enum Col {
 const FLUSH_ROWS: usize = 8 * 1024;
 
 /// The most a table's open row group holds, encoded and compressed, before it is closed short
-/// of its rows (checked as each batch is written). `activation_comparison` (a text id and a
-/// float per model in each row) held its 904 k rows of an hour's trace in one 62 MB row group
-/// until the file was finished; the narrower tables' million-row groups stay under it (an
-/// hour's `attribution`: 13 MB a group), so their files are the same. At 8 MiB `attribution`
-/// was cut too, and its file was 15 % larger (its float dictionaries start afresh in each
-/// group): `bench/README.md`, session 22.
+/// of its rows (checked as each batch is written), unless the table sets its own
+/// ([`Table::row_group_bytes_of`]: `attribution` and `activation_comparison` close theirs at
+/// 4 MiB). `activation_comparison` held its 904 k rows of an hour's trace in one 62 MB row
+/// group until the file was finished (`bench/README.md`, session 22); the narrower tables'
+/// million-row groups stay under it, so their files are the same.
 const ROW_GROUP_BYTES: usize = 16 << 20;
 
 /// A table under construction. Columns are declared first; each row then gives every column
@@ -105,7 +104,8 @@ impl Table {
     /// whose floats repeat (a cgroup's idle share, zeros). Elsewhere a float column's values are
     /// nearly all distinct, and its dictionary only held ~1 MB of values and their hash table
     /// per column in memory until the writer gave up on it (an hour's `activation_energy` was
-    /// 23 % smaller without, `attribution` 7 % larger).
+    /// 23 % smaller without; `attribution` 7 % larger, but its memory is worth more:
+    /// `attribution::ATTRIBUTION_ROW_GROUP_BYTES`).
     pub fn float_dictionaries(mut self) -> Self {
         self.float_dictionaries = true;
         self
@@ -115,6 +115,12 @@ impl Table {
     /// that filters on a column the rows are written in order of skip more of the file.
     pub fn row_groups_of(mut self, rows: usize) -> Self {
         self.row_group_rows = rows;
+        self
+    }
+
+    /// Row groups closed once they hold `bytes` encoded rather than [`ROW_GROUP_BYTES`].
+    pub fn row_group_bytes_of(mut self, bytes: usize) -> Self {
+        self.row_group_bytes = bytes;
         self
     }
 
@@ -321,17 +327,6 @@ impl Table {
                 .with_context(|| format!("writing {}", path.display()))?;
         }
         Ok(())
-    }
-
-    /// Closes the open row group as [`Table::end_row_group`] does, but only once it holds at
-    /// least `bytes` encoded: a large table's rows leave memory at a boundary of the caller's
-    /// (`attribution`, after each model), a small table's stay in one group, and its file is
-    /// what it would be without the call.
-    pub fn end_row_group_over(&mut self, bytes: usize, out: &Path, p: &Partition) -> Result<()> {
-        match &self.sink {
-            Some((w, _)) if w.memory_size() >= bytes => self.end_row_group(out, p),
-            _ => Ok(()),
-        }
     }
 
     /// Writes the table under `out` in the partition of (`run`, `host`) as `<part>.parquet`,
@@ -567,32 +562,6 @@ pub(crate) mod tests {
         let p = t.write(d.path(), &part).unwrap();
         let groups = row_groups(&p);
         assert_eq!(groups, [FLUSH_ROWS as i64, 10, 7, 3]);
-    }
-
-    /// `end_row_group_over` closes the open group only once it holds the bytes asked for; a
-    /// table with nothing handed to its writer yet is never cut.
-    #[test]
-    fn a_row_group_ends_over_a_size_only() {
-        let part = part0();
-        let d = tempfile::tempdir().unwrap();
-        let mut t = Table::keyed("t").u64("i");
-        let mut next = 0u64;
-        let mut push = |t: &mut Table, n: usize| {
-            for _ in 0..n {
-                t.push_key("r", "h").push_u64(Some(next));
-                next += 1;
-                t.flush_if_full(d.path(), &part).unwrap();
-            }
-        };
-        push(&mut t, 3);
-        t.end_row_group_over(1, d.path(), &part).unwrap();
-        push(&mut t, FLUSH_ROWS + 7);
-        t.end_row_group_over(usize::MAX, d.path(), &part).unwrap();
-        push(&mut t, 5);
-        t.end_row_group_over(1, d.path(), &part).unwrap();
-        push(&mut t, 4);
-        let p = t.write(d.path(), &part).unwrap();
-        assert_eq!(row_groups(&p), [FLUSH_ROWS as i64 + 15, 4]);
     }
 
     #[test]
