@@ -4,8 +4,9 @@
 //! (`attribution::tables`); a block is found here by its row groups' statistics, so a reader of
 //! one decodes no other block's pages, and holds one batch of each block it reads rather than
 //! the block (an hour of a busy node: 900 k rows a block). Where a row group's statistics do
-//! not name exactly one (domain, model), the blocks are not told apart ([`EnergyBlocks::open`]
-//! gives None) and the caller reads the table another way.
+//! not name exactly one (domain, model), the blocks are not told apart: [`EnergyBlocks::open`]
+//! gives None and the caller reads the table another way, or [`EnergyBlocks::open_any`]'s
+//! blocks are every row group, and the caller keeps a block's rows by their domain and model.
 
 use std::collections::HashMap;
 use std::fs::File;

@@ -13,7 +13,7 @@
 
 use anyhow::Result;
 use polars::prelude::{
-    col, concat, len, lit, DataType, Expr, IntoLazy, JoinArgs, JoinCoalesce, JoinType,
+    col, concat, len, lit, DataFrame, DataType, Expr, IntoLazy, JoinArgs, JoinCoalesce, JoinType,
     QuantileMethod, SortMultipleOptions, UnionArgs,
 };
 
@@ -21,6 +21,7 @@ use super::energy_blocks::EnergyBlocks;
 use super::key_rows::{self, Names};
 use super::rows::{collect, cols, f64s, of_key, scan, strs, u64s, Written};
 use crate::attribution::uncertainty::{mean_bounds, MeanSums};
+use crate::attribution::Key;
 use crate::tables::Table;
 
 /// One function's line in the printed summary (one model, one idle policy, one domain).
@@ -138,40 +139,16 @@ pub fn table(
         .f64("keep_alive_j");
     // One key of activation_energy at a time, read compactly (`key_rows`); the small results
     // together, in the table's order.
-    let blocks = EnergyBlocks::open_any(&w.activation_energy)?;
-    let mut names = Names::default();
     let mut parts = Vec::new();
-    for key in &w.keys {
-        // Grouped on the key's policy with the function: three keys, on which polars' in-memory
-        // engine sums each group in its rows' order (with fewer it may pre-aggregate in
-        // partitions). The key's domain and model are the same in every row: added after.
-        let (domain, model, _) = key;
-        let rows = key_rows::of_key(&blocks, key, &mut names)?;
-        let mut grouped = collect(
-            rows.lazy().group_by(cols(&GROUPED)).agg(aggs.clone()),
-            "computing the functions table",
-        )?;
-        for c in GROUPED {
-            names.decode(&mut grouped, c)?;
+    // Opened only where there are keys: a trace without energy has no rows to read.
+    if !w.keys.is_empty() {
+        let blocks = EnergyBlocks::open_any(&w.activation_energy)?;
+        let mut names = Names::default();
+        for key in &w.keys {
+            parts.push(key_part(&blocks, key, &mut names, &aggs, &keep_alive)?.lazy());
+            // What polars' threads freed goes back before the next key's rows are read.
+            crate::memory::release_free_heap();
         }
-        let part = collect(
-            grouped
-                .lazy()
-                .with_columns([
-                    lit(domain.as_str()).alias("domain"),
-                    lit(model.as_str()).alias("model"),
-                ])
-                .join(
-                    of_key(keep_alive.clone().lazy(), key),
-                    cols(&KEY),
-                    cols(&KEY),
-                    JoinArgs::new(JoinType::Full).with_coalesce(JoinCoalesce::CoalesceColumns),
-                ),
-            "computing the functions table",
-        )?;
-        parts.push(part.lazy());
-        // What polars' threads freed goes back before the next key's rows are read.
-        crate::memory::release_free_heap();
     }
     let df = match parts.is_empty() {
         true => return Ok((t, Vec::new())),
@@ -279,4 +256,41 @@ pub fn table(
         }
     }
     Ok((t, lines))
+}
+
+/// One key's lines: its rows (`key_rows`) grouped on the key's policy with the function, three
+/// keys, on which polars' in-memory engine sums each group in its rows' order (with fewer it may
+/// pre-aggregate in partitions); the key's domain and model, the same in every row, added after;
+/// and its functions' keep-alive.
+fn key_part(
+    blocks: &EnergyBlocks,
+    key: &Key,
+    names: &mut Names,
+    aggs: &[Expr],
+    keep_alive: &DataFrame,
+) -> Result<DataFrame> {
+    let (domain, model, _) = key;
+    let rows = key_rows::of_key(blocks, key, names)?;
+    let mut grouped = collect(
+        rows.lazy().group_by(cols(&GROUPED)).agg(aggs),
+        "computing the functions table",
+    )?;
+    for c in GROUPED {
+        names.decode(&mut grouped, c)?;
+    }
+    collect(
+        grouped
+            .lazy()
+            .with_columns([
+                lit(domain.as_str()).alias("domain"),
+                lit(model.as_str()).alias("model"),
+            ])
+            .join(
+                of_key(keep_alive.clone().lazy(), key),
+                cols(&KEY),
+                cols(&KEY),
+                JoinArgs::new(JoinType::Full).with_coalesce(JoinCoalesce::CoalesceColumns),
+            ),
+        "computing the functions table",
+    )
 }

@@ -5,9 +5,11 @@
 //! row groups of at most 256 Ki rows: a query filtered on one key reads only its (domain,
 //! model)'s row groups (polars skips the others by their min/max statistics) and keeps only
 //! the key's rows, so what is held is one key's rows, not the whole table (an hour of a busy
-//! node: millions of rows, gigabytes once decoded). Every query runs on polars' in-memory
-//! engine, whose group-bys on three or more keys sum each group in its rows' order: the same
-//! trace gives the same bytes.
+//! node: millions of rows, gigabytes once decoded). `functions` and `activation_comparison`
+//! read those rows with arrow-rs instead (`energy_blocks`, `key_rows`); the summary's sums and
+//! the comparison's fallback scan them here. Every query runs on polars' in-memory engine,
+//! whose group-bys on three or more keys sum each group in its rows' order: the same trace
+//! gives the same bytes.
 
 use std::path::{Path, PathBuf};
 

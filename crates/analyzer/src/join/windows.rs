@@ -34,8 +34,8 @@ pub struct PlannedWindow {
 
 /// Segments: spans of one cgroup inside one interval, kept apart by the replay. A cgroup's
 /// segments are numbered consecutively, in time order, so segment `s` of cgroup `cg` is
-/// `by_cgroup[cg][s - by_cgroup[cg][0].segment]`: no second list of them (an hour holds a
-/// million, and that list was 30 MB of the accounting's peak).
+/// `by_cgroup[cg].spans[s - by_cgroup[cg].first]`: no second list of them (an hour holds a
+/// million, and that list was 30 MB of the accounting's peak), and no number stored with each.
 #[derive(Debug, Default)]
 pub struct Plan {
     /// Cgroup → its segments (sorted, not overlapping), for the replay and the split.

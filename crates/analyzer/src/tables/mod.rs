@@ -32,7 +32,8 @@ enum Col {
 
 /// Rows a table holds before [`Table::flush_if_full`] hands them to the Parquet writer. The
 /// file does not depend on it (the writer cuts pages by size and row groups by rows) while no
-/// row group reaches [`ROW_GROUP_BYTES`], only what is held: the builders, and the batch made of them. At 64 Ki rows the tables open
+/// row group reaches [`ROW_GROUP_BYTES`] (or its table's own, [`Table::row_group_bytes_of`]:
+/// past it, a group closes at the next flush), only what is held: the builders, and the batch made of them. At 64 Ki rows the tables open
 /// during the attribution held ~25 MiB of an hour's peak (`bench/README.md`, session 17).
 const FLUSH_ROWS: usize = 8 * 1024;
 
