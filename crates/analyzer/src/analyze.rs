@@ -335,6 +335,8 @@ pub(crate) fn replay_trace(
     crate::memory::phase("load");
     let clock = ClockMap::new(l.clock.clone());
     let (side, perf_blocks) = replay::scan_side_band(&l, progress)?;
+    // Read by the side-band pass only, which returns what the replay reads of them.
+    l.perf_blocks = Vec::new();
     crate::memory::phase("side band");
     let tracepoints: Vec<_> = side
         .iter()
@@ -680,7 +682,7 @@ fn write_tables(
             .duration_ms()
             .map(|d| d.saturating_sub(r.init_ms().unwrap_or(0)));
         let cid = a
-            .container
+            .container()
             .map(|c| an.life.containers[c].container_id.as_str())
             .unwrap_or("");
         t.push_key(&run, &host)

@@ -293,7 +293,7 @@ fn write(an: &Analysis, args: &TimelineArgs, out: impl Write) -> Result<Counts> 
             continue;
         }
         counts.activations += 1;
-        match a.container {
+        match a.container() {
             Some(ci) => acts_of[ci].push(ai),
             None => unlinked.push(ai),
         }
@@ -614,7 +614,7 @@ fn activation_slice(an: &Analysis, ai: usize) -> Slice {
     args.insert("namespace".into(), json!(&*r.namespace));
     args.insert("start_type".into(), json!(a.start_type.to_string()));
     args.insert("join".into(), json!(a.method.as_str()));
-    if let Some(ci) = a.container {
+    if let Some(ci) = a.container() {
         args.insert(
             "container_id".into(),
             json!(an.life.containers[ci].container_id),

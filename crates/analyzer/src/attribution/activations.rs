@@ -48,7 +48,7 @@ impl Activations {
         for a in all {
             let r = &a.record;
             window.push((r.start_ns, r.end_ns));
-            let c = match a.container {
+            let c = match a.container() {
                 Some(c) => u32::try_from(c)
                     .ok()
                     .filter(|&c| c != NONE)
@@ -56,7 +56,7 @@ impl Activations {
                 None => NONE,
             };
             container.push(c);
-            if let (Some(c), Some(m)) = (a.container, r.memory_limit_mb()) {
+            if let (Some(c), Some(m)) = (a.container(), r.memory_limit_mb()) {
                 memory_mb.insert(c, m as f64);
             }
             let start_type = a.start_type.to_string();
@@ -168,12 +168,12 @@ mod tests {
             caused_by: String::new(),
             raw: String::new(),
         };
-        Activation {
-            record: CompactRecord::from(r),
+        Activation::new(
+            CompactRecord::from(r),
             container,
-            method: JoinMethod::Record,
-            start_type: StartType::Cold,
-        }
+            JoinMethod::Record,
+            StartType::Cold,
+        )
     }
 
     #[test]

@@ -310,13 +310,9 @@ pub fn tables(
                     Some(g) => (&g.live, &g.buckets, &g.energy),
                     None => (&live, &buckets, e),
                 };
-                let (errs, fitted) = attribute::evaluate(m.as_mut(), ds, &protocol);
+                let errs = attribute::score(m.as_mut(), ds, &protocol);
                 ds.check()?;
                 let name = m.name();
-                for n in m.notes() {
-                    out.notes
-                        .push(format!("{domain} {}: {name}: {n}", e.package));
-                }
                 for fe in &errs {
                     t_eval
                         .push_key(run, host)
@@ -332,6 +328,17 @@ pub fn tables(
                         .push_f64(Some(fe.rmse_w))
                         .push_opt_str(fe.fit_error.as_deref());
                 }
+                // The dynamic split, so the bound, is the same under every idle policy. Made
+                // before the fit on the whole run, so the folds' held-out points are not beside
+                // that fit's design in their larger form (an hour's attribution peak −3 MiB,
+                // `bench/README.md`, session 27).
+                let mut unc = uncertainty::Uncertainty::new(errs, resolution);
+                let fitted = attribute::fit_whole(m.as_mut(), ds);
+                ds.check()?;
+                for n in m.notes() {
+                    out.notes
+                        .push(format!("{domain} {}: {name}: {n}", e.package));
+                }
                 // No coefficients to attribute with: the model is left out, never given stale ones.
                 if let Err(why) = fitted {
                     out.notes.push(format!(
@@ -340,8 +347,6 @@ pub fn tables(
                 ));
                     continue;
                 }
-                // The dynamic split, so the bound, is the same under every idle policy.
-                let mut unc = uncertainty::Uncertainty::new(errs, resolution);
                 for (k, v) in m.params().into_iter().chain(unc.params()) {
                     t_models
                         .push_key(run, host)
@@ -444,20 +449,23 @@ pub fn tables(
                     let idle = activation_energy::idle(an, ds, &att, live, act_cells);
                     act_cells.check()?;
                     ds.check()?;
-                    for (ai, (d, &idle_j)) in dynamic.iter().zip(&idle).enumerate() {
-                        if acts.container(ai).is_none() {
-                            continue;
-                        }
-                        let part = per_activation::Part {
-                            dynamic_j: d.dynamic_j,
-                            idle_j,
-                            complete: d.complete,
-                            measured: e.is_measured(),
-                            // Read with the first policy only (`shared_too`).
-                            bound: if first_policy { bounds[ai] } else { None },
-                        };
-                        activations.add(ai, &key, &part, first_policy);
-                    }
+                    let parts = dynamic
+                        .iter()
+                        .zip(&idle)
+                        .enumerate()
+                        .filter(|&(ai, _)| acts.container(ai).is_some())
+                        .map(|(ai, (d, &idle_j))| {
+                            let part = per_activation::Part {
+                                dynamic_j: d.dynamic_j,
+                                idle_j,
+                                complete: d.complete,
+                                measured: e.is_measured(),
+                                // Read with the first policy only (`shared_too`).
+                                bound: if first_policy { bounds[ai] } else { None },
+                            };
+                            (ai, part)
+                        });
+                    activations.add(&key, parts, first_policy)?;
                     if first_policy {
                         bounds = Vec::new();
                     }
@@ -473,7 +481,8 @@ pub fn tables(
             // (domain, model) is a run of row groups the derived tables read alone
             // (`derived::rows`).
             let mut texts = acts.texts();
-            for (ai, (domain, model, policy), j) in activations.iter_by_block() {
+            written_keys.extend(activations.keys().cloned());
+            activations.for_each_by_block(|ai, (domain, model, policy), j| {
                 let a = texts.get(ai)?;
                 let bounds = uncertainty::dynamic_bounds(&j);
                 t_act
@@ -497,17 +506,15 @@ pub fn tables(
                     .push_f64(bounds.map(|b| b.1 + j.idle_j))
                     .push_f64(j.half_width_sq.map(f64::sqrt))
                     .push_f64(Some(j.systematic_j));
-                t_act.flush_if_full(&args.output, p)?;
-            }
+                t_act.flush_if_full(&args.output, p)
+            })?;
             // Each (domain, model) its own row groups: a derived table reading one decodes no
             // neighbour's rows, and its rows leave memory before the next model is attributed
             // (an hour's attribution phase 150 → 141 MiB, the file 0.2 % larger).
             t_act.end_row_group(&args.output, p)?;
-            written_keys.extend(activations.keys().cloned());
             // The model's joules, splits and fits were freed in small pieces; given back, the
             // next model's do not pile on them (an hour's attribution: its later models' peaks
             // 135 → 130 MiB).
-            drop(activations);
             crate::memory::release_free_heap();
         }
     }

@@ -1,15 +1,25 @@
 //! Every activation's joules under every (domain, model, idle policy), kept as dense columns:
 //! an hour of a busy node has ~10⁵ activations × ~30 keys, and a map keyed by (activation,
 //! key) spent a tree node and two strings on each (1.3 GB for an hour of 50 activations a
-//! second). Per key a column of idle joules; what does not depend on the idle policy (the
-//! dynamic joules, whether the energy is complete, measured, and the dynamic energy's
-//! uncertainty) is one column per (domain, model): 9 B per activation and key, plus 32 B per
-//! (domain, model).
+//! second). Per key, each counter's column of idle joules, written to a spill file as it is
+//! made and read back a slice at a time as the rows are written: held in memory, a
+//! (domain, model)'s five policies were 8 MiB of an hour's attribution peak (`bench/README.md`,
+//! session 27). What does not depend on the idle policy (the dynamic joules, whether the
+//! energy is complete, measured, and the dynamic energy's uncertainty) is one column per
+//! (domain, model) in memory: 32 B per activation, summed over the domain's counters as they
+//! come.
 
 use std::collections::HashMap;
+use std::fs::File;
+
+use anyhow::{ensure, Context, Result};
 
 use super::uncertainty::Bound;
 use super::{DomainJoules, Key};
+use crate::spill;
+
+/// Activations read back at once: each of a (domain, model)'s idle columns a 64 KiB slice.
+const SLICE: usize = 8 * 1024;
 
 /// One package's part of an activation's energy under one key (`PerActivation::add`).
 #[derive(Debug, Clone, Copy)]
@@ -25,7 +35,7 @@ pub struct Part {
     pub bound: Option<Bound>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PerActivation {
     /// Activations in the trace: every column's length.
     n: usize,
@@ -34,11 +44,28 @@ pub struct PerActivation {
     /// Key → its (domain, model) in `shared`.
     group_of: Vec<usize>,
     groups: HashMap<(String, String), usize>,
-    /// Per key: idle J per activation, and whether it has a value.
-    idle: Vec<Vec<f64>>,
-    present: Vec<Vec<bool>>,
+    /// Per key: its counters' idle columns, in the order they were added.
+    idle: Vec<Vec<IdleColumn>>,
     /// Per (domain, model): what every idle policy shares.
     shared: Vec<Vec<Shared>>,
+    /// The idle columns, one after another (made at the first).
+    spill: Option<spill::Writer>,
+    /// The spill file's length.
+    end: u64,
+}
+
+/// One counter's idle joules under one key: `n` f64 from byte `start` of the spill file (0
+/// for an activation it has no part of), and which activations it has parts of.
+#[derive(Debug)]
+struct IdleColumn {
+    start: u64,
+    has: Vec<u64>,
+}
+
+impl IdleColumn {
+    fn has(&self, ai: usize) -> bool {
+        self.has[ai / 64] & (1 << (ai % 64)) != 0
+    }
 }
 
 /// The policy-independent part of [`DomainJoules`].
@@ -55,11 +82,48 @@ const COMPLETE: u8 = 2;
 const MEASURED: u8 = 4;
 const HAS_HALF_WIDTH: u8 = 8;
 
+impl Shared {
+    /// Adds one package's policy-independent part.
+    fn add(&mut self, part: &Part) {
+        if self.flags & STARTED == 0 {
+            *self = Shared {
+                dynamic_j: 0.0,
+                half_width_sq: 0.0,
+                systematic_j: 0.0,
+                flags: STARTED
+                    | COMPLETE
+                    | HAS_HALF_WIDTH
+                    | if part.measured { MEASURED } else { 0 },
+            };
+        }
+        self.dynamic_j += part.dynamic_j;
+        if !part.complete {
+            self.flags &= !COMPLETE;
+        }
+        // Energy partly unknown has no interval to quote; the packages' parts are independent,
+        // so their squares add.
+        match part.bound {
+            Some(b) if self.flags & COMPLETE != 0 && self.flags & HAS_HALF_WIDTH != 0 => {
+                self.half_width_sq += b.half_width_j.powi(2);
+            }
+            _ => self.flags &= !HAS_HALF_WIDTH,
+        }
+        self.systematic_j += part.bound.map_or(0.0, |b| b.systematic_j);
+    }
+}
+
 impl PerActivation {
     pub fn new(activations: usize) -> Self {
         Self {
             n: activations,
-            ..Self::default()
+            keys: Vec::new(),
+            index: HashMap::new(),
+            group_of: Vec::new(),
+            groups: HashMap::new(),
+            idle: Vec::new(),
+            shared: Vec::new(),
+            spill: None,
+            end: 0,
         }
     }
 
@@ -75,63 +139,88 @@ impl PerActivation {
         }
         self.keys.push(key.clone());
         self.group_of.push(g);
-        self.idle.push(vec![0.0; self.n]);
-        self.present.push(vec![false; self.n]);
+        self.idle.push(Vec::new());
         self.index.insert(key.clone(), self.keys.len() - 1);
         self.keys.len() - 1
     }
 
-    /// Adds one package's part of activation `ai`'s energy under `key`. The policy-independent
-    /// part (the dynamic joules among it) is taken when `shared_too` (the caller's first idle
-    /// policy, once per package), so it is counted once however many policies there are.
-    pub fn add(&mut self, ai: usize, key: &Key, part: &Part, shared_too: bool) {
+    /// Adds one counter's parts of the activations' energy under `key`: `(activation, part)`
+    /// by increasing activation. The policy-independent part (the dynamic joules among it) is
+    /// taken when `shared_too` (the caller's first idle policy, once per package), so it is
+    /// counted once however many policies there are.
+    pub fn add(
+        &mut self,
+        key: &Key,
+        parts: impl IntoIterator<Item = (usize, Part)>,
+        shared_too: bool,
+    ) -> Result<()> {
+        // A key has rows only where an activation has a part under it.
+        let mut parts = parts.into_iter().peekable();
+        if parts.peek().is_none() {
+            return Ok(());
+        }
         let k = self.key_index(key);
-        self.idle[k][ai] += part.idle_j;
-        self.present[k][ai] = true;
-        if !shared_too {
-            return;
-        }
-        let s = &mut self.shared[self.group_of[k]][ai];
-        if s.flags & STARTED == 0 {
-            *s = Shared {
-                dynamic_j: 0.0,
-                half_width_sq: 0.0,
-                systematic_j: 0.0,
-                flags: STARTED
-                    | COMPLETE
-                    | HAS_HALF_WIDTH
-                    | if part.measured { MEASURED } else { 0 },
-            };
-        }
-        s.dynamic_j += part.dynamic_j;
-        if !part.complete {
-            s.flags &= !COMPLETE;
-        }
-        // Energy partly unknown has no interval to quote; the packages' parts are independent,
-        // so their squares add.
-        match part.bound {
-            Some(b) if s.flags & COMPLETE != 0 && s.flags & HAS_HALF_WIDTH != 0 => {
-                s.half_width_sq += b.half_width_j.powi(2);
+        let n = self.n;
+        let out = match &mut self.spill {
+            Some(w) => w,
+            None => self
+                .spill
+                .insert(spill::Writer::new("the activations' idle joules")?),
+        };
+        let shared = &mut self.shared[self.group_of[k]];
+        let mut has = vec![0u64; n.div_ceil(64)];
+        let mut next = 0;
+        // Written a slice at a time, not a spill record per value (an hour at 200 activations
+        // a second is 22 M values).
+        let mut piece: Vec<u8> = Vec::with_capacity(SLICE * 8);
+        let mut put = |v: f64, piece: &mut Vec<u8>| -> Result<()> {
+            piece.extend_from_slice(&v.to_le_bytes());
+            if piece.len() >= SLICE * 8 {
+                out.record(|b| b.extend_from_slice(piece))?;
+                piece.clear();
             }
-            _ => s.flags &= !HAS_HALF_WIDTH,
+            Ok(())
+        };
+        for (ai, part) in parts {
+            ensure!(
+                ai >= next && ai < n,
+                "activation {ai}'s part out of order or past the {n} activations"
+            );
+            for _ in next..ai {
+                put(0.0, &mut piece)?;
+            }
+            put(part.idle_j, &mut piece)?;
+            has[ai / 64] |= 1 << (ai % 64);
+            next = ai + 1;
+            if shared_too {
+                shared[ai].add(&part);
+            }
         }
-        s.systematic_j += part.bound.map_or(0.0, |b| b.systematic_j);
+        for _ in next..n {
+            put(0.0, &mut piece)?;
+        }
+        // The last piece; the file's length after it.
+        let start = self.end;
+        self.end = out.record(|b| b.extend_from_slice(&piece))?;
+        debug_assert_eq!(self.end, start + 8 * n as u64);
+        self.idle[k].push(IdleColumn { start, has });
+        Ok(())
     }
 
-    #[cfg(test)]
-    pub fn get(&self, ai: usize, key: &Key) -> Option<DomainJoules> {
-        let &k = self.index.get(key)?;
-        self.at(k, ai)
-    }
-
-    fn at(&self, k: usize, ai: usize) -> Option<DomainJoules> {
-        if !*self.present[k].get(ai)? {
-            return None;
+    /// Activation `ai`'s joules under key `k`, its idle columns' slices from activation `from`
+    /// in `slices`: the counters' idle parts added in the order they came.
+    fn at(&self, k: usize, ai: usize, slices: &[Vec<f64>], from: usize) -> Option<DomainJoules> {
+        let mut idle_j = None;
+        for (c, slice) in self.idle[k].iter().zip(slices) {
+            if c.has(ai) {
+                *idle_j.get_or_insert(0.0) += slice[ai - from];
+            }
         }
+        let idle_j = idle_j?;
         let s = self.shared[self.group_of[k]][ai];
         Some(DomainJoules {
             dynamic_j: s.dynamic_j,
-            idle_j: self.idle[k][ai],
+            idle_j,
             complete: s.flags & COMPLETE != 0,
             measured: s.flags & MEASURED != 0,
             half_width_sq: (s.flags & HAS_HALF_WIDTH != 0).then_some(s.half_width_sq),
@@ -146,26 +235,74 @@ impl PerActivation {
         keys.into_iter()
     }
 
-    /// Every (activation, key, joules): by domain and model, then activation by activation,
-    /// then by idle policy. An activation's rows under one (domain, model) are adjacent (its id
-    /// and the parts the policies share compress as runs), and each (domain, model) is a block
-    /// of row groups the derived tables read alone.
-    pub fn iter_by_block(&self) -> impl Iterator<Item = (usize, &Key, DomainJoules)> {
-        let mut order: Vec<usize> = (0..self.keys.len()).collect();
-        order.sort_by(|&a, &b| self.keys[a].cmp(&self.keys[b]));
+    /// Hands `row` every (activation, key, joules): by domain and model, then activation by
+    /// activation, then by idle policy. An activation's rows under one (domain, model) are
+    /// adjacent (its id and the parts the policies share compress as runs), and each (domain,
+    /// model) is a block of row groups the derived tables read alone.
+    pub fn for_each_by_block(
+        mut self,
+        mut row: impl FnMut(usize, &Key, DomainJoules) -> Result<()>,
+    ) -> Result<()> {
+        // Nothing added: no rows.
+        let Some(out) = self.spill.take() else {
+            return Ok(());
+        };
+        let (file, _) = out.finish()?;
+        let this = &self;
+        let mut order: Vec<usize> = (0..this.keys.len()).collect();
+        order.sort_by(|&a, &b| this.keys[a].cmp(&this.keys[b]));
         // Sorted keys: each (domain, model) is one run of them.
         let same_block = |&a: &usize, &b: &usize| {
-            self.keys[a].0 == self.keys[b].0 && self.keys[a].1 == self.keys[b].1
+            this.keys[a].0 == this.keys[b].0 && this.keys[a].1 == this.keys[b].1
         };
         let blocks: Vec<Vec<usize>> = order.chunk_by(same_block).map(<[usize]>::to_vec).collect();
-        blocks.into_iter().flat_map(move |b| {
-            (0..self.n).flat_map(move |ai| {
-                b.clone()
-                    .into_iter()
-                    .filter_map(move |k| Some((ai, &self.keys[k], self.at(k, ai)?)))
-            })
-        })
+        let mut bytes = Vec::new();
+        for b in blocks {
+            // Per key of the block, per column: the slice at hand.
+            let mut slices: Vec<Vec<Vec<f64>>> = b
+                .iter()
+                .map(|&k| vec![Vec::new(); this.idle[k].len()])
+                .collect();
+            for from in (0..this.n).step_by(SLICE) {
+                let to = (from + SLICE).min(this.n);
+                for (&k, key_slices) in b.iter().zip(&mut slices) {
+                    for (c, slice) in this.idle[k].iter().zip(key_slices.iter_mut()) {
+                        read_slice(&file, c.start, from, to, &mut bytes, slice)?;
+                    }
+                }
+                for ai in from..to {
+                    for (&k, key_slices) in b.iter().zip(&slices) {
+                        if let Some(j) = this.at(k, ai, key_slices, from) {
+                            row(ai, &this.keys[k], j)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
     }
+}
+
+/// Activations `from..to` of the idle column at byte `start` of `file`, into `slice`.
+fn read_slice(
+    file: &File,
+    start: u64,
+    from: usize,
+    to: usize,
+    bytes: &mut Vec<u8>,
+    slice: &mut Vec<f64>,
+) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    bytes.resize((to - from) * 8, 0);
+    file.read_exact_at(bytes, start + from as u64 * 8)
+        .context("reading the activations' idle joules back from their spill file")?;
+    slice.clear();
+    slice.extend(
+        bytes
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))),
+    );
+    Ok(())
 }
 
 #[cfg(test)]
@@ -189,41 +326,62 @@ mod tests {
         }
     }
 
+    /// Every row, in the order written.
+    fn rows(s: PerActivation) -> Vec<(usize, Key, DomainJoules)> {
+        let mut out = Vec::new();
+        s.for_each_by_block(|ai, k, j| {
+            out.push((ai, k.clone(), j));
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    fn get(rows: &[(usize, Key, DomainJoules)], ai: usize, k: &Key) -> Option<DomainJoules> {
+        rows.iter().find(|r| r.0 == ai && r.1 == *k).map(|r| r.2)
+    }
+
     #[test]
     fn packages_add_and_policies_share_the_uncertainty() {
         let mut s = PerActivation::new(3);
         let (even, prop) = (key("package", "m", "even"), key("package", "m", "prop"));
         // Two packages, two policies each; the first policy carries the shared part.
         for (i, hw) in [(0, 3.0), (1, 4.0)] {
-            s.add(2, &even, &part(1.0, 0.5 + i as f64, true, Some(hw)), true);
-            s.add(2, &prop, &part(1.0, 2.0, true, Some(hw)), false);
+            let p = part(1.0, 0.5 + i as f64, true, Some(hw));
+            s.add(&even, [(2, p)], true).unwrap();
+            s.add(&prop, [(2, part(1.0, 2.0, true, Some(hw)))], false)
+                .unwrap();
         }
-        let e = s.get(2, &even).unwrap();
+        let r = rows(s);
+        let e = get(&r, 2, &even).unwrap();
         assert_eq!((e.dynamic_j, e.idle_j), (2.0, 2.0));
         assert_eq!(e.half_width_sq, Some(25.0));
         assert_eq!(e.systematic_j, 0.5);
         assert!(e.complete && e.measured);
-        let p = s.get(2, &prop).unwrap();
+        let p = get(&r, 2, &prop).unwrap();
         assert_eq!((p.dynamic_j, p.idle_j), (2.0, 4.0));
         assert_eq!(p.half_width_sq, Some(25.0), "shared, counted once");
-        assert!(s.get(1, &even).is_none());
-        assert!(s.get(0, &key("x", "m", "even")).is_none());
+        assert!(get(&r, 1, &even).is_none());
+        assert!(get(&r, 0, &key("x", "m", "even")).is_none());
     }
 
     #[test]
     fn incomplete_energy_has_no_interval_to_quote() {
-        let mut s = PerActivation::new(1);
         let k = key("package", "m", "even");
-        s.add(0, &k, &part(1.0, 0.0, true, Some(1.0)), true);
-        s.add(0, &k, &part(1.0, 0.0, false, Some(1.0)), true);
-        let j = s.get(0, &k).unwrap();
+        let mut s = PerActivation::new(1);
+        s.add(&k, [(0, part(1.0, 0.0, true, Some(1.0)))], true)
+            .unwrap();
+        s.add(&k, [(0, part(1.0, 0.0, false, Some(1.0)))], true)
+            .unwrap();
+        let j = get(&rows(s), 0, &k).unwrap();
         assert!(!j.complete);
         assert_eq!(j.half_width_sq, None);
         // An unknown bound on any package leaves none either.
         let mut s = PerActivation::new(1);
-        s.add(0, &k, &part(1.0, 0.0, true, None), true);
-        s.add(0, &k, &part(1.0, 0.0, true, Some(1.0)), true);
-        assert_eq!(s.get(0, &k).unwrap().half_width_sq, None);
+        s.add(&k, [(0, part(1.0, 0.0, true, None))], true).unwrap();
+        s.add(&k, [(0, part(1.0, 0.0, true, Some(1.0)))], true)
+            .unwrap();
+        assert_eq!(get(&rows(s), 0, &k).unwrap().half_width_sq, None);
     }
 
     #[test]
@@ -231,14 +389,22 @@ mod tests {
         let mut s = PerActivation::new(3);
         let (z, a) = (key("package", "z", "p"), key("package", "a", "p"));
         let q = key("package", "a", "q");
-        s.add(2, &z, &part(1.0, 0.0, true, None), true);
-        s.add(0, &z, &part(1.0, 0.0, true, None), true);
-        s.add(2, &a, &part(1.0, 0.0, true, None), true);
-        s.add(0, &q, &part(1.0, 0.0, true, None), true);
-        s.add(2, &q, &part(1.0, 0.0, true, None), true);
-        let rows: Vec<(usize, &str, &str)> = s
-            .iter_by_block()
-            .map(|(ai, k, _)| (ai, k.1.as_str(), k.2))
+        let one = || part(1.0, 0.0, true, None);
+        s.add(&z, [(0, one()), (2, one())], true).unwrap();
+        s.add(&a, [(2, one())], true).unwrap();
+        s.add(&q, [(0, one()), (2, one())], true).unwrap();
+        s.add(&key("package", "none", "p"), [], true).unwrap();
+        assert_eq!(
+            s.keys().map(|k| (k.1.as_str(), k.2)).collect::<Vec<_>>(),
+            [("a", "p"), ("a", "q"), ("z", "p")]
+        );
+        let rows: Vec<(usize, String, &str)> = rows(s)
+            .into_iter()
+            .map(|(ai, k, _)| (ai, k.1, k.2))
+            .collect();
+        let rows: Vec<(usize, &str, &str)> = rows
+            .iter()
+            .map(|(ai, m, p)| (*ai, m.as_str(), *p))
             .collect();
         assert_eq!(
             rows,
@@ -250,9 +416,45 @@ mod tests {
                 (2, "z", "p")
             ]
         );
-        assert_eq!(
-            s.keys().map(|k| (k.1.as_str(), k.2)).collect::<Vec<_>>(),
-            [("a", "p"), ("a", "q"), ("z", "p")]
-        );
+    }
+
+    /// Read back a slice at a time, the idle columns give every activation its own joules,
+    /// the counters' parts added in the order they came (as one sum in memory would), and
+    /// an activation no counter gave a part has no row.
+    #[test]
+    fn idle_columns_read_back_across_slices_as_summed_in_memory() {
+        let n = 2 * SLICE + 37;
+        let k = key("package", "m", "even");
+        let mut s = PerActivation::new(n);
+        let idle = |c: usize, ai: usize| (ai as f64 * 0.1 + c as f64).sqrt() * 1e-3;
+        for c in 0..3 {
+            // The third counter has no part of the odd activations.
+            let parts = (0..n)
+                .filter(|ai| ai % 7 != 3 && (c < 2 || ai % 2 == 0))
+                .map(|ai| (ai, part(0.5, idle(c, ai), true, None)));
+            s.add(&k, parts, c == 0).unwrap();
+        }
+        let r = rows(s);
+        assert_eq!(r.len(), (0..n).filter(|ai| ai % 7 != 3).count());
+        for (ai, _, j) in r {
+            let mut want = 0.0;
+            for c in 0..3 {
+                if c < 2 || ai % 2 == 0 {
+                    want += idle(c, ai);
+                }
+            }
+            assert_eq!(j.idle_j.to_bits(), want.to_bits(), "activation {ai}");
+            assert_eq!(j.dynamic_j, 0.5);
+        }
+    }
+
+    #[test]
+    fn parts_out_of_order_are_an_error() {
+        let k = key("package", "m", "even");
+        let mut s = PerActivation::new(3);
+        let p = || part(1.0, 0.0, true, None);
+        let e = s.add(&k, [(2, p()), (1, p())], true).unwrap_err();
+        assert!(e.to_string().contains("out of order"), "{e}");
+        assert!(s.add(&k, [(3, p())], true).is_err(), "past the activations");
     }
 }

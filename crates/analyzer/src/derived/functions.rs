@@ -270,9 +270,18 @@ fn key_part(
     keep_alive: &DataFrame,
 ) -> Result<DataFrame> {
     let (domain, model, _) = key;
-    let rows = key_rows::of_key(blocks, key, names)?;
+    let parts = key_rows::of_key(blocks, key, names)?;
+    // A function's rows are all in one part: each part's groups are whole.
+    let mut grouped_parts = Vec::with_capacity(parts.len());
+    for rows in parts {
+        let g = collect(
+            rows.lazy().group_by(cols(&GROUPED)).agg(aggs),
+            "computing the functions table",
+        )?;
+        grouped_parts.push(g.lazy());
+    }
     let mut grouped = collect(
-        rows.lazy().group_by(cols(&GROUPED)).agg(aggs),
+        concat(grouped_parts, UnionArgs::default())?,
         "computing the functions table",
     )?;
     for c in GROUPED {

@@ -55,10 +55,59 @@ impl Names {
     }
 }
 
+/// The parts a key's rows are cut into, by function: polars' group-by works on one part at a
+/// time, so its tables are an eighth of the key's rather than all of it (an hour of a busy
+/// node: `functions`' peak 87 → 77 MiB, `bench/README.md`, session 27).
+pub const PARTS: usize = 8;
+
+/// One part's columns, as they are filled.
+struct Builders {
+    ns: PrimitiveChunkedBuilder<UInt32Type>,
+    action: PrimitiveChunkedBuilder<UInt32Type>,
+    policy: PrimitiveChunkedBuilder<UInt32Type>,
+    cold: BooleanChunkedBuilder,
+    prewarmed: BooleanChunkedBuilder,
+    warm: BooleanChunkedBuilder,
+    floats: [PrimitiveChunkedBuilder<Float64Type>; 4],
+    rows: usize,
+}
+
+impl Builders {
+    fn new() -> Self {
+        let code = |name: &str| PrimitiveChunkedBuilder::<UInt32Type>::new(name.into(), 0);
+        let flag = |name: &str| BooleanChunkedBuilder::new(name.into(), 0);
+        Self {
+            ns: code("namespace"),
+            action: code("action"),
+            policy: code("idle_policy"),
+            cold: flag("cold"),
+            prewarmed: flag("prewarmed"),
+            warm: flag("warm"),
+            floats: FLOATS.map(|name| PrimitiveChunkedBuilder::<Float64Type>::new(name.into(), 0)),
+            rows: 0,
+        }
+    }
+
+    fn finish(self) -> Result<DataFrame> {
+        let mut cols: Vec<Column> = vec![
+            self.ns.finish().into_column(),
+            self.action.finish().into_column(),
+            self.policy.finish().into_column(),
+            self.cold.finish().into_column(),
+            self.prewarmed.finish().into_column(),
+            self.warm.finish().into_column(),
+        ];
+        cols.extend(self.floats.map(|b| b.finish().into_column()));
+        DataFrame::new(self.rows, cols).context("gathering a key's activation rows")
+    }
+}
+
 /// The rows of `key`: `namespace`, `action` and `idle_policy` as codes into `names` (null
-/// where the text is), `cold` (with `recreated`), `prewarmed` and `warm`, and [`FLOATS`]; in
-/// the order they were written, as a scan filtered on the key gives them.
-pub fn of_key(blocks: &EnergyBlocks, key: &Key, names: &mut Names) -> Result<DataFrame> {
+/// where the text is), `cold` (with `recreated`), `prewarmed` and `warm`, and [`FLOATS`]. In
+/// up to [`PARTS`] parts, every row of a function (namespace and action) in the same part, in
+/// the order they were written, as a scan filtered on the key gives them; at least one part,
+/// empty where the key has no rows.
+pub fn of_key(blocks: &EnergyBlocks, key: &Key, names: &mut Names) -> Result<Vec<DataFrame>> {
     let (domain, model, policy) = key;
     let apart = blocks.blocks_apart();
     // The domain and model are read only where the block may hold other keys' rows too.
@@ -68,11 +117,9 @@ pub fn of_key(blocks: &EnergyBlocks, key: &Key, names: &mut Names) -> Result<Dat
         columns.extend(["domain", "model"]);
     }
     let mut block = blocks.block(domain, model, &columns)?;
-    let code = |name: &str| PrimitiveChunkedBuilder::<UInt32Type>::new(name.into(), 0);
-    let (mut ns, mut action, mut pol) = (code("namespace"), code("action"), code("idle_policy"));
-    let flag = |name: &str| BooleanChunkedBuilder::new(name.into(), 0);
-    let (mut cold, mut prewarmed, mut warm) = (flag("cold"), flag("prewarmed"), flag("warm"));
-    let mut floats = FLOATS.map(|name| PrimitiveChunkedBuilder::<Float64Type>::new(name.into(), 0));
+    let mut parts: Vec<Builders> = (0..PARTS).map(|_| Builders::new()).collect();
+    // Each function's part: the functions in the order first seen, dealt in turn.
+    let mut part_of: HashMap<(Option<u32>, Option<u32>), usize> = HashMap::new();
     let policy_code = names.code(policy);
     loop {
         let n = block.ready()?;
@@ -104,30 +151,26 @@ pub fn of_key(blocks: &EnergyBlocks, key: &Key, names: &mut Names) -> Result<Dat
             {
                 continue;
             }
-            ns.append_option(text(t_ns, r).map(|s| names.code(s)));
-            action.append_option(text(t_action, r).map(|s| names.code(s)));
-            pol.append_value(policy_code);
+            let ns = text(t_ns, r).map(|s| names.code(s));
+            let action = text(t_action, r).map(|s| names.code(s));
+            let next = part_of.len() % PARTS;
+            let b = &mut parts[*part_of.entry((ns, action)).or_insert(next)];
+            b.ns.append_option(ns);
+            b.action.append_option(action);
+            b.policy.append_value(policy_code);
             let start = text(t_start, r).map_or(Start::Unknown, Start::of_label);
-            cold.append_value(start == Start::Cold);
-            prewarmed.append_value(start == Start::Prewarmed);
-            warm.append_value(start == Start::Warm);
-            for (b, f) in floats.iter_mut().zip(&fs) {
-                b.append_option(f.is_valid(r).then(|| f.value(r)));
+            b.cold.append_value(start == Start::Cold);
+            b.prewarmed.append_value(start == Start::Prewarmed);
+            b.warm.append_value(start == Start::Warm);
+            for (f_b, f) in b.floats.iter_mut().zip(&fs) {
+                f_b.append_option(f.is_valid(r).then(|| f.value(r)));
             }
+            b.rows += 1;
         }
         block.take(n);
     }
-    let mut cols: Vec<Column> = vec![
-        ns.finish().into_column(),
-        action.finish().into_column(),
-        pol.finish().into_column(),
-        cold.finish().into_column(),
-        prewarmed.finish().into_column(),
-        warm.finish().into_column(),
-    ];
-    cols.extend(floats.map(|b| b.finish().into_column()));
-    let height = cols[0].len();
-    DataFrame::new(height, cols).context("gathering a key's activation rows")
+    let used = part_of.len().clamp(1, PARTS);
+    parts.into_iter().take(used).map(Builders::finish).collect()
 }
 
 /// Row `r`'s text; None where it is null.
@@ -235,7 +278,16 @@ mod tests {
             let blocks = part(dir.path(), &rows, apart);
             assert_eq!(blocks.blocks_apart(), apart);
             let mut names = Names::default();
-            let mut df = of_key(&blocks, &key, &mut names).unwrap();
+            let parts = of_key(&blocks, &key, &mut names).unwrap();
+            // Functions (ns, f), (null, g), (ns, g): a part each, in the order first seen.
+            assert_eq!(
+                parts.iter().map(DataFrame::height).collect::<Vec<_>>(),
+                [2, 1, 1]
+            );
+            let mut df = parts[0].clone();
+            for p in &parts[1..] {
+                df.vstack_mut(p).unwrap();
+            }
             for c in ["namespace", "action", "idle_policy"] {
                 names.decode(&mut df, c).unwrap();
             }
@@ -246,15 +298,15 @@ mod tests {
             let some = |v: &[&str]| v.iter().map(|s| Some((*s).to_owned())).collect::<Vec<_>>();
             assert_eq!(
                 text("action"),
-                some(&["f", "g", "f", "g"]),
+                some(&["f", "f", "g", "g"]),
                 "apart: {apart}"
             );
             assert_eq!(
                 text("namespace"),
                 [
                     Some("ns".to_owned()),
-                    None,
                     Some("ns".to_owned()),
+                    None,
                     Some("ns".to_owned())
                 ]
             );
@@ -264,17 +316,17 @@ mod tests {
             };
             assert_eq!(
                 flags("cold"),
-                [Some(true), Some(false), Some(true), Some(false)]
+                [Some(true), Some(true), Some(false), Some(false)]
             );
             assert_eq!(
                 flags("warm"),
-                [Some(false), Some(true), Some(false), Some(false)]
+                [Some(false), Some(false), Some(true), Some(false)]
             );
             assert_eq!(flags("prewarmed"), [Some(false); 4]);
             let floats = |c: &str| -> Vec<Option<f64>> {
                 df.column(c).unwrap().f64().unwrap().iter().collect()
             };
-            assert_eq!(floats("energy_j"), [Some(1.0), None, Some(3.0), Some(4.0)]);
+            assert_eq!(floats("energy_j"), [Some(1.0), Some(3.0), None, Some(4.0)]);
             assert_eq!(floats("dynamic_half_width_j")[3], Some(0.4));
             assert_eq!(floats("systematic_j"), [None; 4]);
         }

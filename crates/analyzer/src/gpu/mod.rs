@@ -72,7 +72,7 @@ impl GpuUsage {
         }
         let mut acts_of: FxHashMap<u64, Vec<(u64, u64, usize)>> = FxHashMap::default();
         for (ai, a) in life.activations.iter().enumerate() {
-            if let Some(cg) = a.container.and_then(|c| life.cgroup_id(c)) {
+            if let Some(cg) = a.container().and_then(|c| life.cgroup_id(c)) {
                 if a.record.end_ns > a.record.start_ns {
                     acts_of
                         .entry(cg)

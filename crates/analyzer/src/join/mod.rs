@@ -50,7 +50,7 @@ pub fn plan(life: &Lifecycles, grid: &Grid) -> Pending {
     let (candidates, notes) = time_overlap::candidates(life, &evidence);
     let mut ws = Vec::new();
     for (ai, a) in life.activations.iter().enumerate() {
-        if let Some(cg) = a.container.and_then(|c| life.cgroup_id(c)) {
+        if let Some(cg) = a.container().and_then(|c| life.cgroup_id(c)) {
             ws.push((ai, cg, a.record.start_ns, a.record.end_ns));
         }
     }
@@ -116,14 +116,14 @@ pub fn finish(
     for c in &mut life.containers {
         c.activations = 0;
     }
-    for ci in life.activations.iter().filter_map(|a| a.container) {
+    for ci in life.activations.iter().filter_map(|a| a.container()) {
         life.containers[ci].activations += 1;
     }
     let joined: Vec<(usize, u64)> = life
         .activations
         .iter()
         .enumerate()
-        .filter_map(|(ai, a)| Some((ai, a.container.and_then(|c| life.cgroup_id(c))?)))
+        .filter_map(|(ai, a)| Some((ai, a.container().and_then(|c| life.cgroup_id(c))?)))
         .collect();
     Ok(Joined {
         evidence: function_containers::classify(life),

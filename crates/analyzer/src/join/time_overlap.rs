@@ -51,7 +51,7 @@ pub fn candidates(life: &Lifecycles, evidence: &[Evidence]) -> (Vec<(usize, usiz
     let unlinked = life
         .activations
         .iter()
-        .filter(|a| a.container.is_none())
+        .filter(|a| a.container().is_none())
         .count();
     let mut notes = Vec::new();
     let pool = if functions.is_empty() && unlinked > 0 && !dynamic.is_empty() {
@@ -65,7 +65,7 @@ pub fn candidates(life: &Lifecycles, evidence: &[Evidence]) -> (Vec<(usize, usiz
     let mut out = Vec::new();
     for (ai, a) in life.activations.iter().enumerate() {
         let (s, e) = (a.record.start_ns, a.record.end_ns);
-        if a.container.is_some() || s == 0 || e <= s {
+        if a.container().is_some() || s == 0 || e <= s {
             continue;
         }
         for &ci in &pool {
@@ -99,7 +99,7 @@ pub fn join(life: &mut Lifecycles, cands: &[(usize, usize)], cpu_ns: &[u64]) -> 
     infer_actions(life, &pairs);
     let mut taken = Taken::new();
     for a in &life.activations {
-        if let Some(ci) = a.container {
+        if let Some(ci) = a.container() {
             taken
                 .entry(ci)
                 .or_default()
@@ -111,7 +111,7 @@ pub fn join(life: &mut Lifecycles, cands: &[(usize, usize)], cpu_ns: &[u64]) -> 
     for shared in [false, true] {
         for &(_, ai, ci) in &pairs {
             let a = &life.activations[ai];
-            if a.container.is_some() || *life.containers[ci].action != *a.record.action {
+            if a.container().is_some() || *life.containers[ci].action != *a.record.action {
                 continue;
             }
             let (s, e) = (a.record.start_ns, a.record.end_ns);
@@ -119,7 +119,7 @@ pub fn join(life: &mut Lifecycles, cands: &[(usize, usize)], cpu_ns: &[u64]) -> 
                 continue;
             }
             taken.entry(ci).or_default().push((s, e));
-            life.activations[ai].container = Some(ci);
+            life.activations[ai].set_container(Some(ci));
             life.activations[ai].method = JoinMethod::TimeOverlap;
         }
     }
@@ -127,7 +127,7 @@ pub fn join(life: &mut Lifecycles, cands: &[(usize, usize)], cpu_ns: &[u64]) -> 
     let left = life
         .activations
         .iter()
-        .filter(|a| a.container.is_none())
+        .filter(|a| a.container().is_none())
         .count();
     let mut notes = Vec::new();
     if left > 0 {
@@ -203,14 +203,14 @@ fn swap_crossed(life: &mut Lifecycles, pairs: &[(u64, usize, usize)]) {
                     continue;
                 }
                 let (Some(c1), Some(c2)) = (
-                    life.activations[a1].container,
-                    life.activations[a2].container,
+                    life.activations[a1].container(),
+                    life.activations[a2].container(),
                 ) else {
                     continue;
                 };
                 if c1 != c2 && get(a1, c2) + get(a2, c1) > get(a1, c1) + get(a2, c2) {
-                    life.activations[a1].container = Some(c2);
-                    life.activations[a2].container = Some(c1);
+                    life.activations[a1].set_container(Some(c2));
+                    life.activations[a2].set_container(Some(c1));
                     swapped = true;
                 }
             }
@@ -278,7 +278,7 @@ mod tests {
             .collect();
         assert!(join(&mut l, &cands, &cpu).is_empty());
         let on = |i: usize| {
-            l.containers[l.activations[i].container.unwrap()]
+            l.containers[l.activations[i].container().unwrap()]
                 .container_id
                 .clone()
         };
@@ -316,6 +316,6 @@ mod tests {
             })
             .collect();
         join(&mut l, &cands, &cpu);
-        assert_ne!(l.activations[0].container, l.activations[1].container);
+        assert_ne!(l.activations[0].container(), l.activations[1].container());
     }
 }

@@ -54,14 +54,23 @@ pub struct HeldOut {
     pub secs: f64,
 }
 
-/// The model scored by `protocol` (blocked k-fold with a gap, see [`Protocol`]); then fitted on
-/// everything, and the result of that last fit is returned beside the folds' errors: when it
-/// failed, the model has no coefficients to attribute with.
+/// The model scored by `protocol` ([`score`]); then fitted on everything ([`fit_whole`]), and
+/// the result of that last fit is returned beside the folds' errors: when it failed, the model
+/// has no coefficients to attribute with.
+#[cfg(test)]
 pub fn evaluate(
     model: &mut dyn Model,
     ds: &Dataset,
     protocol: &Protocol,
 ) -> (Vec<FoldError>, Result<(), FitError>) {
+    let errs = score(model, ds, protocol);
+    (errs, fit_whole(model, ds))
+}
+
+/// The model scored by `protocol` (blocked k-fold with a gap, see [`Protocol`]): each fold's
+/// errors and held-out points. The model is left fitted on the last fold's training set:
+/// [`fit_whole`] fits it for the attribution.
+pub fn score(model: &mut dyn Model, ds: &Dataset, protocol: &Protocol) -> Vec<FoldError> {
     let folds = protocol.blocks(ds);
     let mut out = Vec::new();
     if folds.len() >= 2 {
@@ -137,9 +146,14 @@ pub fn evaluate(
             });
         }
     }
+    out
+}
+
+/// The model fitted on every interval with measured energy: when this fails, it has no
+/// coefficients to attribute with.
+pub fn fit_whole(model: &mut dyn Model, ds: &Dataset) -> Result<(), FitError> {
     let all: Vec<usize> = (0..ds.len()).filter(|&i| ds.interval(i).fitted).collect();
-    let fitted = model.fit(ds, &all);
-    (out, fitted)
+    model.fit(ds, &all)
 }
 
 /// One (model, idle policy)'s split of every interval, made as it is read: an interval's rows

@@ -37,11 +37,15 @@ pub struct CompactRecord {
     pub container_id: Text,
 }
 
-/// A record's optional numbers. Packed, with one byte saying which are known: as six
-/// `Option<u64>` they took 96 B of every record (of an hour's hundreds of thousands), here 56.
+/// A record's optional numbers, packed, with one byte saying which are known. The five in
+/// milliseconds, megabytes or a status fit 32 bits (a time in ms does to 49 days); the
+/// platform's CPU time in ns does not (an hour of one CPU is 3.6·10¹²). As six `Option<u64>`
+/// they took 96 B of every record (of an hour's hundreds of thousands), as six u64 56, here 32.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Numbers {
-    values: [u64; 6],
+    platform_cpu_ns: u64,
+    /// The others, in [`Number`]'s order.
+    narrow: [u32; 5],
     known: u8,
 }
 
@@ -58,24 +62,55 @@ pub enum Number {
     PlatformCpuNs,
 }
 
+impl Number {
+    /// As the record's field is named.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::WaitMs => "wait_ms",
+            Self::InitMs => "init_ms",
+            Self::DurationMs => "duration_ms",
+            Self::StatusCode => "status_code",
+            Self::MemoryLimitMb => "memory_limit_mb",
+            Self::PlatformCpuNs => "platform_cpu_ns",
+        }
+    }
+}
+
 impl Numbers {
     pub fn get(&self, n: Number) -> Option<u64> {
         let i = n as usize;
-        (self.known & (1 << i) != 0).then_some(self.values[i])
+        if self.known & (1 << i) == 0 {
+            return None;
+        }
+        Some(match n {
+            Number::PlatformCpuNs => self.platform_cpu_ns,
+            _ => u64::from(self.narrow[i]),
+        })
     }
 
-    pub fn set(&mut self, n: Number, v: Option<u64>) {
+    /// Sets `n` to `v`; false, and `n` unknown, where `v` is beyond what `n` can hold (a
+    /// corrupt record: 2³² ms is 49 days).
+    fn set(&mut self, n: Number, v: Option<u64>) -> bool {
         let i = n as usize;
-        self.values[i] = v.unwrap_or(0);
-        match v {
-            Some(_) => self.known |= 1 << i,
+        let held = match (n, v) {
+            (_, None) => None,
+            (Number::PlatformCpuNs, Some(v)) => {
+                self.platform_cpu_ns = v;
+                Some(())
+            }
+            (_, Some(v)) => u32::try_from(v).ok().map(|v| self.narrow[i] = v),
+        };
+        match held {
+            Some(()) => self.known |= 1 << i,
             None => self.known &= !(1 << i),
         }
+        held.is_some() || v.is_none()
     }
 
-    fn with(mut self, n: Number, v: Option<u64>) -> Self {
-        self.set(n, v);
-        self
+    /// `n` as `other` has it (known or not).
+    pub fn copy_from(&mut self, other: &Numbers, n: Number) {
+        // Held by `other`, so it fits.
+        self.set(n, other.get(n));
     }
 }
 
@@ -171,6 +206,9 @@ impl From<ContainerEvent> for CompactContainerEvent {
 #[derive(Debug, Default)]
 pub struct Interner {
     strings: HashSet<Text>,
+    /// Records' numbers beyond what they can be, taken as unknown: how many, and the first.
+    out_of_range: usize,
+    first_out_of_range: Option<(String, Number, u64)>,
 }
 
 impl Interner {
@@ -184,15 +222,24 @@ impl Interner {
         a
     }
 
-    /// The record kept: its text shared, its raw JSON read and dropped.
+    /// The record kept: its text shared, its raw JSON read and dropped. A number beyond what
+    /// it can be is kept as unknown ([`Interner::out_of_range_note`]).
     pub fn record(&mut self, r: ActivationRecord) -> CompactRecord {
-        let numbers = Numbers::default()
-            .with(Number::WaitMs, r.wait_ms)
-            .with(Number::InitMs, r.init_ms)
-            .with(Number::DurationMs, r.duration_ms)
-            .with(Number::StatusCode, r.status_code)
-            .with(Number::MemoryLimitMb, r.memory_limit_mb)
-            .with(Number::PlatformCpuNs, platform_cpu_ns(&r.raw));
+        let mut numbers = Numbers::default();
+        for (n, v) in [
+            (Number::WaitMs, r.wait_ms),
+            (Number::InitMs, r.init_ms),
+            (Number::DurationMs, r.duration_ms),
+            (Number::StatusCode, r.status_code),
+            (Number::MemoryLimitMb, r.memory_limit_mb),
+            (Number::PlatformCpuNs, platform_cpu_ns(&r.raw)),
+        ] {
+            if !numbers.set(n, v) {
+                self.out_of_range += 1;
+                self.first_out_of_range
+                    .get_or_insert_with(|| (r.activation_id.clone(), n, v.unwrap_or(0)));
+            }
+        }
         let end_ns = run_end_ns(&r);
         CompactRecord {
             activation_id: r.activation_id.into(),
@@ -223,6 +270,16 @@ fn run_end_ns(r: &ActivationRecord) -> u64 {
 }
 
 impl Interner {
+    /// What the notes say of the records' numbers taken as unknown, if any were.
+    pub fn out_of_range_note(&self) -> Option<String> {
+        let (id, n, v) = self.first_out_of_range.as_ref()?;
+        Some(format!(
+            "{} activation record numbers out of range taken as unknown (the first: activation {id}'s {} = {v}, more than 2³² − 1)",
+            self.out_of_range,
+            n.name()
+        ))
+    }
+
     /// The event kept: its path shared, its detail dropped.
     pub fn cgroup_event(&mut self, e: CgroupEvent) -> CompactCgroupEvent {
         CompactCgroupEvent {
@@ -262,7 +319,7 @@ fn platform_cpu_ns(raw: &str) -> Option<u64> {
         .iter()
         .find(|a| a["key"] == "cgroupUsageUsec")?["value"]
         .as_u64()
-        .map(|us| us * 1000)
+        .and_then(|us| us.checked_mul(1000))
 }
 
 #[cfg(test)]
@@ -420,5 +477,62 @@ mod tests {
             None,
             "malformed JSON reads as unknown"
         );
+    }
+
+    /// A number a record cannot have (2³² ms is 49 days) is unknown, and the notes say so;
+    /// the platform's CPU time passes 32 bits and is kept whole.
+    #[test]
+    fn numbers_beyond_their_range_are_unknown_and_noted() {
+        let mut i = Interner::default();
+        let ok = i.record(record("a1", "hello", ""));
+        assert_eq!(i.out_of_range_note(), None);
+        let mut r = record("a2", "hello", "");
+        r.duration_ms = Some(u64::from(u32::MAX) + 1);
+        r.wait_ms = Some(u64::from(u32::MAX));
+        let hour_ns = 3_600_000_000_000u64;
+        r.raw = format!(
+            r#"{{"annotations":[{{"key":"cgroupUsageUsec","value":{}}}]}}"#,
+            hour_ns / 1000
+        );
+        let bad = i.record(r);
+        assert_eq!(
+            (bad.duration_ms(), bad.wait_ms(), bad.platform_cpu_ns()),
+            (None, Some(u64::from(u32::MAX)), Some(hour_ns))
+        );
+        assert_eq!(
+            (ok.duration_ms(), bad.memory_limit_mb()),
+            (Some(6), Some(256))
+        );
+        let mut huge = record("a3", "hello", "");
+        huge.raw = format!(
+            r#"{{"annotations":[{{"key":"cgroupUsageUsec","value":{}}}]}}"#,
+            u64::MAX
+        );
+        assert_eq!(i.record(huge).platform_cpu_ns(), None, "µs beyond u64 ns");
+        assert_eq!(
+            i.out_of_range_note().as_deref(),
+            Some("1 activation record numbers out of range taken as unknown (the first: activation a2's duration_ms = 4294967296, more than 2³² − 1)")
+        );
+    }
+
+    #[test]
+    fn a_number_copied_is_as_known_as_its_source() {
+        let from = i_record_numbers();
+        let mut to = Numbers::default();
+        for n in [Number::WaitMs, Number::InitMs, Number::PlatformCpuNs] {
+            to.copy_from(&from, n);
+            assert_eq!(to.get(n), from.get(n));
+        }
+        assert_eq!(to.get(Number::DurationMs), None);
+    }
+
+    fn i_record_numbers() -> Numbers {
+        let mut r = record(
+            "a1",
+            "hello",
+            r#"{"annotations":[{"key":"cgroupUsageUsec","value":7}]}"#,
+        );
+        r.init_ms = None;
+        CompactRecord::from(r).numbers
     }
 }

@@ -99,10 +99,40 @@ pub struct Activation {
     /// As recorded, kept compact (`compact_records`): its text shared, its raw JSON read
     /// for the platform's CPU time (`record.platform_cpu_ns`) and not kept.
     pub record: CompactRecord,
-    /// Index into [`Lifecycles::containers`].
-    pub container: Option<usize>,
+    /// Index into [`Lifecycles::containers`] ([`Activation::container`]): as u32, 8 B of
+    /// each of an hour's hundreds of thousands of activations rather than 16.
+    container: Option<u32>,
     pub method: JoinMethod,
     pub start_type: StartType,
+}
+
+impl Activation {
+    pub fn new(
+        record: CompactRecord,
+        container: Option<usize>,
+        method: JoinMethod,
+        start_type: StartType,
+    ) -> Self {
+        let mut a = Self {
+            record,
+            container: None,
+            method,
+            start_type,
+        };
+        a.set_container(container);
+        a
+    }
+
+    /// Its container: an index into [`Lifecycles::containers`].
+    pub fn container(&self) -> Option<usize> {
+        self.container.map(|c| c as usize)
+    }
+
+    pub fn set_container(&mut self, container: Option<usize>) {
+        // A trace holds far fewer than 2³² containers: each is a lifecycle in memory.
+        self.container =
+            container.map(|c| u32::try_from(c).expect("fewer than 2³² containers in a trace"));
+    }
 }
 
 #[derive(Debug, Default)]
@@ -286,16 +316,12 @@ pub fn build(
         } else {
             start_type
         };
-        l.activations.push(Activation {
-            record: r,
-            container,
-            method,
-            start_type,
-        });
+        l.activations
+            .push(Activation::new(r, container, method, start_type));
     }
     l.activations.reverse();
     for a in &l.activations {
-        if let Some(ci) = a.container {
+        if let Some(ci) = a.container() {
             let c = &mut l.containers[ci];
             c.activations += 1;
             if c.action.is_empty() {
@@ -435,15 +461,15 @@ pub(crate) mod tests {
             (a1.method, a1.start_type),
             (JoinMethod::InvokerLog, StartType::Prewarmed)
         );
-        let c1 = &l.containers[a1.container.unwrap()];
+        let c1 = &l.containers[a1.container().unwrap()];
         assert_eq!(
             (c1.container_id.as_str(), c1.created, c1.activations),
             (cid.as_str(), Some(10), 1)
         );
-        assert_eq!(l.cgroup_id(a1.container.unwrap()), Some(7));
+        assert_eq!(l.cgroup_id(a1.container().unwrap()), Some(7));
         let a2 = &l.activations[1];
         assert_eq!(
-            (a2.method, a2.container),
+            (a2.method, a2.container()),
             (JoinMethod::None, None),
             "no exact link: left to join::time_overlap"
         );

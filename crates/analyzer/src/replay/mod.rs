@@ -172,6 +172,7 @@ pub fn load_trace(trace: Trace, path: &Path, skip_bad_blocks: bool) -> Result<Lo
             _ => {}
         }
     }
+    notes.extend(interner.out_of_range_note());
     let status = blocks.into_status();
     let torn = status.torn_tail.map(|(off, n)| {
         format!(

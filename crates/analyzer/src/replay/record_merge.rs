@@ -83,7 +83,7 @@ fn fill(r: &mut CompactRecord, log: &CompactRecord) {
         Number::MemoryLimitMb,
     ] {
         if r.numbers.get(n).is_none() {
-            r.numbers.set(n, log.numbers.get(n));
+            r.numbers.copy_from(&log.numbers, n);
         }
     }
     for (mine, theirs) in [
