@@ -329,9 +329,9 @@ pub fn tables(
                         .push_opt_str(fe.fit_error.as_deref());
                 }
                 // The dynamic split, so the bound, is the same under every idle policy. Made
-                // before the fit on the whole run, so the folds' held-out points are not beside
-                // that fit's design in their larger form (an hour's attribution peak −3 MiB,
-                // `bench/README.md`, session 27).
+                // before the fit on the whole run (and so also where that fit fails, unread), so
+                // the folds' held-out points are not beside that fit's design in their larger
+                // form (an hour's attribution peak −3 MiB, `bench/README.md`, session 27).
                 let mut unc = uncertainty::Uncertainty::new(errs, resolution);
                 let fitted = attribute::fit_whole(m.as_mut(), ds);
                 ds.check()?;

@@ -50,8 +50,6 @@ pub struct PerActivation {
     shared: Vec<Vec<Shared>>,
     /// The idle columns, one after another (made at the first).
     spill: Option<spill::Writer>,
-    /// The spill file's length.
-    end: u64,
 }
 
 /// One counter's idle joules under one key: `n` f64 from byte `start` of the spill file (0
@@ -123,20 +121,27 @@ impl PerActivation {
             idle: Vec::new(),
             shared: Vec::new(),
             spill: None,
-            end: 0,
         }
+    }
+
+    /// The (domain, model) of `key` in `shared`, made at its first key.
+    fn group_index(&mut self, key: &Key) -> usize {
+        let next = self.shared.len();
+        let g = *self
+            .groups
+            .entry((key.0.clone(), key.1.clone()))
+            .or_insert(next);
+        if g == next {
+            self.shared.push(vec![Shared::default(); self.n]);
+        }
+        g
     }
 
     fn key_index(&mut self, key: &Key) -> usize {
         if let Some(&k) = self.index.get(key) {
             return k;
         }
-        let group = (key.0.clone(), key.1.clone());
-        let next = self.shared.len();
-        let g = *self.groups.entry(group).or_insert(next);
-        if g == next {
-            self.shared.push(vec![Shared::default(); self.n]);
-        }
+        let g = self.group_index(key);
         self.keys.push(key.clone());
         self.group_of.push(g);
         self.idle.push(Vec::new());
@@ -159,7 +164,7 @@ impl PerActivation {
         if parts.peek().is_none() {
             return Ok(());
         }
-        let k = self.key_index(key);
+        let g = self.group_index(key);
         let n = self.n;
         let out = match &mut self.spill {
             Some(w) => w,
@@ -167,7 +172,9 @@ impl PerActivation {
                 .spill
                 .insert(spill::Writer::new("the activations' idle joules")?),
         };
-        let shared = &mut self.shared[self.group_of[k]];
+        // An empty record: the file's length, where the column starts.
+        let start = out.record(|_| {})?;
+        let shared = &mut self.shared[g];
         let mut has = vec![0u64; n.div_ceil(64)];
         let mut next = 0;
         // Written a slice at a time, not a spill record per value (an hour at 200 activations
@@ -199,10 +206,11 @@ impl PerActivation {
         for _ in next..n {
             put(0.0, &mut piece)?;
         }
-        // The last piece; the file's length after it.
-        let start = self.end;
-        self.end = out.record(|b| b.extend_from_slice(&piece))?;
-        debug_assert_eq!(self.end, start + 8 * n as u64);
+        let end = out.record(|b| b.extend_from_slice(&piece))?;
+        debug_assert_eq!(end, start + 8 * n as u64);
+        // Only a column written whole is a key's: after an error, the key and its columns are
+        // as they were (the next column starts where the file ends).
+        let k = self.key_index(key);
         self.idle[k].push(IdleColumn { start, has });
         Ok(())
     }
@@ -248,12 +256,11 @@ impl PerActivation {
             return Ok(());
         };
         let (file, _) = out.finish()?;
-        let this = &self;
-        let mut order: Vec<usize> = (0..this.keys.len()).collect();
-        order.sort_by(|&a, &b| this.keys[a].cmp(&this.keys[b]));
+        let mut order: Vec<usize> = (0..self.keys.len()).collect();
+        order.sort_by(|&a, &b| self.keys[a].cmp(&self.keys[b]));
         // Sorted keys: each (domain, model) is one run of them.
         let same_block = |&a: &usize, &b: &usize| {
-            this.keys[a].0 == this.keys[b].0 && this.keys[a].1 == this.keys[b].1
+            self.keys[a].0 == self.keys[b].0 && self.keys[a].1 == self.keys[b].1
         };
         let blocks: Vec<Vec<usize>> = order.chunk_by(same_block).map(<[usize]>::to_vec).collect();
         let mut bytes = Vec::new();
@@ -261,19 +268,19 @@ impl PerActivation {
             // Per key of the block, per column: the slice at hand.
             let mut slices: Vec<Vec<Vec<f64>>> = b
                 .iter()
-                .map(|&k| vec![Vec::new(); this.idle[k].len()])
+                .map(|&k| vec![Vec::new(); self.idle[k].len()])
                 .collect();
-            for from in (0..this.n).step_by(SLICE) {
-                let to = (from + SLICE).min(this.n);
+            for from in (0..self.n).step_by(SLICE) {
+                let to = (from + SLICE).min(self.n);
                 for (&k, key_slices) in b.iter().zip(&mut slices) {
-                    for (c, slice) in this.idle[k].iter().zip(key_slices.iter_mut()) {
+                    for (c, slice) in self.idle[k].iter().zip(key_slices.iter_mut()) {
                         read_slice(&file, c.start, from, to, &mut bytes, slice)?;
                     }
                 }
                 for ai in from..to {
                     for (&k, key_slices) in b.iter().zip(&slices) {
-                        if let Some(j) = this.at(k, ai, key_slices, from) {
-                            row(ai, &this.keys[k], j)?;
+                        if let Some(j) = self.at(k, ai, key_slices, from) {
+                            row(ai, &self.keys[k], j)?;
                         }
                     }
                 }
@@ -449,12 +456,22 @@ mod tests {
     }
 
     #[test]
-    fn parts_out_of_order_are_an_error() {
+    fn parts_out_of_order_are_an_error_that_leaves_the_rest_whole() {
         let k = key("package", "m", "even");
         let mut s = PerActivation::new(3);
-        let p = || part(1.0, 0.0, true, None);
-        let e = s.add(&k, [(2, p()), (1, p())], true).unwrap_err();
+        let p = |idle_j| part(1.0, idle_j, true, None);
+        let e = s.add(&k, [(2, p(0.0)), (1, p(0.0))], true).unwrap_err();
         assert!(e.to_string().contains("out of order"), "{e}");
-        assert!(s.add(&k, [(3, p())], true).is_err(), "past the activations");
+        assert!(
+            s.add(&k, [(3, p(0.0))], true).is_err(),
+            "past the activations"
+        );
+        assert_eq!(s.keys().count(), 0, "no column written whole");
+        s.add(&k, [(0, p(2.5)), (2, p(4.0))], false).unwrap();
+        let r = rows(s);
+        assert_eq!(
+            r.iter().map(|r| (r.0, r.2.idle_j)).collect::<Vec<_>>(),
+            [(0, 2.5), (2, 4.0)]
+        );
     }
 }

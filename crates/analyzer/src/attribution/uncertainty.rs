@@ -7,7 +7,7 @@
 //! turned into a 95 % half-width in joules and combined root-sum-square:
 //!
 //! - **model** (held-out error): the relative error of the model's predicted power on
-//!   held-out time (`models::attribute::evaluate`), summed over windows of as many consecutive
+//!   held-out time (`models::attribute::score`), summed over windows of as many consecutive
 //!   held-out points as the activation overlaps intervals, its empirical 95 % quantile (so
 //!   correlated errors, a model's bias and a counter's lag are in it as they are in the
 //!   activation's sum), applied to the activation's share of the predicted energy;

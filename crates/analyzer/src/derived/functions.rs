@@ -258,10 +258,10 @@ pub fn table(
     Ok((t, lines))
 }
 
-/// One key's lines: its rows (`key_rows`) grouped on the key's policy with the function, three
-/// keys, on which polars' in-memory engine sums each group in its rows' order (with fewer it may
-/// pre-aggregate in partitions); the key's domain and model, the same in every row, added after;
-/// and its functions' keep-alive.
+/// One key's lines: its rows (`key_rows`, in parts by function, each grouped alone) grouped on
+/// the key's policy with the function, three keys, on which polars' in-memory engine sums each
+/// group in its rows' order (with fewer it may pre-aggregate in partitions); the key's domain
+/// and model, the same in every row, added after; and its functions' keep-alive.
 fn key_part(
     blocks: &EnergyBlocks,
     key: &Key,

@@ -55,9 +55,10 @@ impl Names {
     }
 }
 
-/// The parts a key's rows are cut into, by function: polars' group-by works on one part at a
-/// time, so its tables are an eighth of the key's rather than all of it (an hour of a busy
-/// node: `functions`' peak 87 → 77 MiB, `bench/README.md`, session 27).
+/// The parts a key's rows are cut into, by function (dealt in turn as first seen): polars'
+/// group-by works on one part at a time, so its tables are a part's rather than the key's
+/// (about an eighth where no function has most of the rows; an hour of a busy node:
+/// `functions`' peak 87 → 77 MiB, `bench/README.md`, session 27).
 pub const PARTS: usize = 8;
 
 /// One part's columns, as they are filled.

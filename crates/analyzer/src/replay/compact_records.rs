@@ -62,6 +62,9 @@ pub enum Number {
     PlatformCpuNs,
 }
 
+// `Numbers::narrow` is indexed by the other numbers' places before it.
+const _: () = assert!(Number::PlatformCpuNs as usize == 5);
+
 impl Number {
     /// As the record's field is named.
     pub fn name(self) -> &'static str {
@@ -92,13 +95,17 @@ impl Numbers {
     /// corrupt record: 2³² ms is 49 days).
     fn set(&mut self, n: Number, v: Option<u64>) -> bool {
         let i = n as usize;
-        let held = match (n, v) {
-            (_, None) => None,
-            (Number::PlatformCpuNs, Some(v)) => {
-                self.platform_cpu_ns = v;
-                Some(())
+        let held = match n {
+            Number::PlatformCpuNs => {
+                self.platform_cpu_ns = v.unwrap_or(0);
+                v.map(drop)
             }
-            (_, Some(v)) => u32::try_from(v).ok().map(|v| self.narrow[i] = v),
+            _ => {
+                let narrow = v.and_then(|v| u32::try_from(v).ok());
+                // An unknown number holds 0, so that equal records compare equal.
+                self.narrow[i] = narrow.unwrap_or(0);
+                narrow.map(drop)
+            }
         };
         match held {
             Some(()) => self.known |= 1 << i,
@@ -206,9 +213,10 @@ impl From<ContainerEvent> for CompactContainerEvent {
 #[derive(Debug, Default)]
 pub struct Interner {
     strings: HashSet<Text>,
-    /// Records' numbers beyond what they can be, taken as unknown: how many, and the first.
+    /// Records' numbers beyond what they can be, taken as unknown: how many, and the first
+    /// (its activation, and the number as the record gave it).
     out_of_range: usize,
-    first_out_of_range: Option<(String, Number, u64)>,
+    first_out_of_range: Option<(String, String)>,
 }
 
 impl Interner {
@@ -226,19 +234,29 @@ impl Interner {
     /// it can be is kept as unknown ([`Interner::out_of_range_note`]).
     pub fn record(&mut self, r: ActivationRecord) -> CompactRecord {
         let mut numbers = Numbers::default();
+        let cpu_us = platform_cpu_us(&r.raw);
+        let cpu_ns = cpu_us.and_then(|us| us.checked_mul(1000));
+        let mut beyond: Vec<String> = Vec::new();
         for (n, v) in [
             (Number::WaitMs, r.wait_ms),
             (Number::InitMs, r.init_ms),
             (Number::DurationMs, r.duration_ms),
             (Number::StatusCode, r.status_code),
             (Number::MemoryLimitMb, r.memory_limit_mb),
-            (Number::PlatformCpuNs, platform_cpu_ns(&r.raw)),
+            (Number::PlatformCpuNs, cpu_ns),
         ] {
             if !numbers.set(n, v) {
-                self.out_of_range += 1;
-                self.first_out_of_range
-                    .get_or_insert_with(|| (r.activation_id.clone(), n, v.unwrap_or(0)));
+                beyond.push(format!("{} = {}", n.name(), v.unwrap_or(0)));
             }
+        }
+        // Its µs are known, but not as ns in 64 bits.
+        if let (Some(us), None) = (cpu_us, cpu_ns) {
+            beyond.push(format!("cgroupUsageUsec = {us}"));
+        }
+        self.out_of_range += beyond.len();
+        if let Some(first) = beyond.into_iter().next() {
+            self.first_out_of_range
+                .get_or_insert_with(|| (r.activation_id.clone(), first));
         }
         let end_ns = run_end_ns(&r);
         CompactRecord {
@@ -272,11 +290,10 @@ fn run_end_ns(r: &ActivationRecord) -> u64 {
 impl Interner {
     /// What the notes say of the records' numbers taken as unknown, if any were.
     pub fn out_of_range_note(&self) -> Option<String> {
-        let (id, n, v) = self.first_out_of_range.as_ref()?;
+        let (id, what) = self.first_out_of_range.as_ref()?;
         Some(format!(
-            "{} activation record numbers out of range taken as unknown (the first: activation {id}'s {} = {v}, more than 2³² − 1)",
-            self.out_of_range,
-            n.name()
+            "{} numbers of activation records out of range taken as unknown (the first: activation {id}'s {what}; a time in ms or a size in MB holds 32 bits, the platform's CPU time 64 bits of ns)",
+            self.out_of_range
         ))
     }
 
@@ -308,8 +325,8 @@ impl Interner {
     }
 }
 
-/// OpenWhisk's `cgroupUsageUsec` annotation of a raw activation record, in ns.
-fn platform_cpu_ns(raw: &str) -> Option<u64> {
+/// OpenWhisk's `cgroupUsageUsec` annotation of a raw activation record, in µs.
+fn platform_cpu_us(raw: &str) -> Option<u64> {
     if !raw.contains("cgroupUsageUsec") {
         return None;
     }
@@ -319,7 +336,6 @@ fn platform_cpu_ns(raw: &str) -> Option<u64> {
         .iter()
         .find(|a| a["key"] == "cgroupUsageUsec")?["value"]
         .as_u64()
-        .and_then(|us| us.checked_mul(1000))
 }
 
 #[cfg(test)]
@@ -511,7 +527,7 @@ mod tests {
         assert_eq!(i.record(huge).platform_cpu_ns(), None, "µs beyond u64 ns");
         assert_eq!(
             i.out_of_range_note().as_deref(),
-            Some("1 activation record numbers out of range taken as unknown (the first: activation a2's duration_ms = 4294967296, more than 2³² − 1)")
+            Some("2 numbers of activation records out of range taken as unknown (the first: activation a2's duration_ms = 4294967296; a time in ms or a size in MB holds 32 bits, the platform's CPU time 64 bits of ns)")
         );
     }
 
