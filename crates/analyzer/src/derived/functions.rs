@@ -22,6 +22,7 @@ use super::key_rows::{self, Names};
 use super::rows::{collect, cols, f64s, of_key, scan, strs, u64s, Written};
 use crate::attribution::uncertainty::{mean_bounds, MeanSums};
 use crate::attribution::Key;
+use crate::join::cold_start::Start;
 use crate::tables::Table;
 
 /// One function's line in the printed summary (one model, one idle policy, one domain).
@@ -55,13 +56,14 @@ const KEY: [&str; 5] = ["namespace", "action", "domain", "model", "idle_policy"]
 /// What one key's activation rows are grouped on.
 const GROUPED: [&str; 3] = ["namespace", "action", "idle_policy"];
 
-/// `start_type` is one of the three kinds of `join::cold_start::Start`.
-fn started(kind: &str) -> Expr {
-    let s = || col("start_type");
-    match kind {
-        "cold" => s().eq(lit("cold")).or(s().eq(lit("recreated"))),
-        other => s().eq(lit(other)),
-    }
+/// `start_type` is one of `kind`'s labels ([`Start::labels`]: cold with recreated): the counts
+/// take the kinds as `key_rows`' flags do, from [`Start::of`].
+fn started(kind: Start) -> Expr {
+    kind.labels()
+        .into_iter()
+        .map(|l| col("start_type").eq(lit(l.into_owned())))
+        .reduce(Expr::or)
+        .unwrap_or(lit(false))
 }
 
 fn count(e: Expr) -> Expr {
@@ -79,9 +81,9 @@ pub fn table(
     let counts = collect(
         scan(&w.activations)?.group_by(cols(&FUNCTION)).agg([
             count(len()).alias("activations"),
-            count(started("cold").sum()).alias("cold_starts"),
-            count(started("prewarmed").sum()).alias("prewarmed_starts"),
-            count(started("warm").sum()).alias("warm_starts"),
+            count(started(Start::Cold).sum()).alias("cold_starts"),
+            count(started(Start::Prewarmed).sum()).alias("prewarmed_starts"),
+            count(started(Start::Warm).sum()).alias("warm_starts"),
         ]),
         "counting each function's activations",
     )?;

@@ -341,5 +341,10 @@ mod tests {
         assert_eq!(Start::of_label("warm"), Start::Warm);
         assert_eq!(Start::of_label("unknown"), Start::Unknown);
         assert_eq!(Start::of_label("Cold"), Start::Unknown);
+        // And back: each kind's labels are those `of_label` takes to it.
+        assert_eq!(Start::Cold.labels(), ["cold", "recreated"]);
+        assert_eq!(Start::Prewarmed.labels(), ["prewarmed"]);
+        assert_eq!(Start::Warm.labels(), ["warm"]);
+        assert!(Start::Unknown.labels().is_empty());
     }
 }

@@ -23,8 +23,8 @@ impl ActivationTotals {
         }
     }
 
-    /// Adds `f` × `u` to activation `ai`: its CPU time rounded to the nanosecond, each counter
-    /// scaled as `Usage::add_scaled` does (the same sums, to the bit).
+    /// Adds `f` × `u` to activation `ai`, as `Usage::add_scaled` does
+    /// ([`crate::replay::cpu::add_scaled_into`]: the same sums, to the bit).
     pub fn add_scaled(&mut self, ai: usize, u: &Usage, f: f64) -> anyhow::Result<()> {
         anyhow::ensure!(
             u.counters.len() <= self.width,
@@ -32,11 +32,8 @@ impl ActivationTotals {
             u.counters.len(),
             self.width
         );
-        self.cpu_ns[ai] += (u.cpu_ns as f64 * f).round() as u64;
         let row = &mut self.counters[ai * self.width..][..self.width];
-        for (c, d) in row.iter_mut().zip(&u.counters) {
-            *c += d * f;
-        }
+        crate::replay::cpu::add_scaled_into(&mut self.cpu_ns[ai], row, u, f);
         Ok(())
     }
 

@@ -6,6 +6,14 @@
 
 use pws_trace::records::StartType;
 
+/// The start types with a label of their own.
+const KNOWN: [StartType; 4] = [
+    StartType::Cold,
+    StartType::Recreated,
+    StartType::Prewarmed,
+    StartType::Warm,
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
     Cold,
@@ -26,14 +34,19 @@ impl Start {
 
     /// The kind of a start written as its label (`start_type` in the tables).
     pub fn of_label(label: &str) -> Self {
-        [
-            StartType::Cold,
-            StartType::Recreated,
-            StartType::Prewarmed,
-            StartType::Warm,
-        ]
-        .into_iter()
-        .find(|t| t.label() == label)
-        .map_or(Start::Unknown, Self::of)
+        KNOWN
+            .into_iter()
+            .find(|t| t.label() == label)
+            .map_or(Start::Unknown, Self::of)
+    }
+
+    /// The labels (`start_type` in the tables) of the start types of this kind, by
+    /// [`Start::of`]: where a table is read by its text (`derived::functions`' counts).
+    pub fn labels(self) -> Vec<std::borrow::Cow<'static, str>> {
+        KNOWN
+            .into_iter()
+            .filter(|&t| Self::of(t) == self)
+            .map(|t| t.label())
+            .collect()
     }
 }

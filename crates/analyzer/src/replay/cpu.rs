@@ -91,7 +91,21 @@ impl Usage {
 
     /// Adds `f` × `other` (CPU time rounded to the nanosecond).
     pub fn add_scaled(&mut self, other: &Usage, f: f64) {
-        self.add_part((other.cpu_ns as f64 * f).round() as u64, &other.counters, f);
+        if self.counters.len() < other.counters.len() {
+            self.counters.resize(other.counters.len(), 0.0);
+        }
+        add_scaled_into(&mut self.cpu_ns, &mut self.counters, other, f);
+    }
+}
+
+/// Adds `f` × `u` into a usage held as (`cpu_ns`, `counters`), `counters` at least as many as
+/// `u`'s: its CPU time rounded to the nanosecond, each counter scaled. One arithmetic for
+/// [`Usage::add_scaled`] and the activations' flat totals (`join::activation_totals`), so
+/// their sums agree to the bit.
+pub fn add_scaled_into(cpu_ns: &mut u64, counters: &mut [f64], u: &Usage, f: f64) {
+    *cpu_ns += (u.cpu_ns as f64 * f).round() as u64;
+    for (c, d) in counters.iter_mut().zip(&u.counters) {
+        *c += d * f;
     }
 }
 
