@@ -2,7 +2,7 @@
 //! an hour of a busy node has ~10⁵ activations × ~30 keys, and a map keyed by (activation,
 //! key) spent a tree node and two strings on each (1.3 GB for an hour of 50 activations a
 //! second). Per key, each counter's column of idle joules, written to a spill file as it is
-//! made and read back a slice at a time as the rows are written: held in memory, a
+//! made and read back a chunk at a time (`spill::Chunked`) as the rows are written: held in memory, a
 //! (domain, model)'s five policies were 8 MiB of an hour's attribution peak (`bench/README.md`,
 //! session 27). What does not depend on the idle policy (the dynamic joules, whether the
 //! energy is complete, measured, and the dynamic energy's uncertainty) is one column per
@@ -17,9 +17,6 @@ use anyhow::{ensure, Context, Result};
 use super::uncertainty::Bound;
 use super::{DomainJoules, Key};
 use crate::spill;
-
-/// Activations read back at once: each of a (domain, model)'s idle columns a 64 KiB slice.
-const SLICE: usize = 8 * 1024;
 
 /// One package's part of an activation's energy under one key (`PerActivation::add`).
 #[derive(Debug, Clone, Copy)]
@@ -177,12 +174,12 @@ impl PerActivation {
         let shared = &mut self.shared[g];
         let mut has = vec![0u64; n.div_ceil(64)];
         let mut next = 0;
-        // Written a slice at a time, not a spill record per value (an hour at 200 activations
+        // Written a chunk at a time, not a spill record per value (an hour at 200 activations
         // a second is 22 M values).
-        let mut piece: Vec<u8> = Vec::with_capacity(SLICE * 8);
+        let mut piece: Vec<u8> = Vec::with_capacity(spill::CHUNK);
         let mut put = |v: f64, piece: &mut Vec<u8>| -> Result<()> {
             piece.extend_from_slice(&v.to_le_bytes());
-            if piece.len() >= SLICE * 8 {
+            if piece.len() >= spill::CHUNK {
                 out.record(|b| b.extend_from_slice(piece))?;
                 piece.clear();
             }
@@ -215,25 +212,39 @@ impl PerActivation {
         Ok(())
     }
 
-    /// Activation `ai`'s joules under key `k`, its idle columns' slices from activation `from`
-    /// in `slices`: the counters' idle parts added in the order they came.
-    fn at(&self, k: usize, ai: usize, slices: &[Vec<f64>], from: usize) -> Option<DomainJoules> {
+    /// Activation `ai`'s joules under key `k`, its idle columns read from `file` (of length
+    /// `len`) through `chunks`, one per column: the counters' idle parts added in the order
+    /// they came.
+    fn at(
+        &self,
+        k: usize,
+        ai: usize,
+        chunks: &mut [spill::Chunked],
+        (file, len): (&File, u64),
+    ) -> Result<Option<DomainJoules>> {
         let mut idle_j = None;
-        for (c, slice) in self.idle[k].iter().zip(slices) {
+        for (c, chunk) in self.idle[k].iter().zip(chunks) {
             if c.has(ai) {
-                *idle_j.get_or_insert(0.0) += slice[ai - from];
+                let at = c.start + 8 * ai as u64;
+                let b = chunk
+                    .bytes(file, len, at, at + 8)
+                    .context("reading the activations' idle joules back from their spill file")?;
+                let v = f64::from_le_bytes(b.try_into().expect("8 bytes asked"));
+                *idle_j.get_or_insert(0.0) += v;
             }
         }
-        let idle_j = idle_j?;
+        let Some(idle_j) = idle_j else {
+            return Ok(None);
+        };
         let s = self.shared[self.group_of[k]][ai];
-        Some(DomainJoules {
+        Ok(Some(DomainJoules {
             dynamic_j: s.dynamic_j,
             idle_j,
             complete: s.flags & COMPLETE != 0,
             measured: s.flags & MEASURED != 0,
             half_width_sq: (s.flags & HAS_HALF_WIDTH != 0).then_some(s.half_width_sq),
             systematic_j: s.systematic_j,
-        })
+        }))
     }
 
     /// The keys with at least one activation, in order.
@@ -255,7 +266,7 @@ impl PerActivation {
         let Some(out) = self.spill.take() else {
             return Ok(());
         };
-        let (file, _) = out.finish()?;
+        let (file, len) = out.finish()?;
         let mut order: Vec<usize> = (0..self.keys.len()).collect();
         order.sort_by(|&a, &b| self.keys[a].cmp(&self.keys[b]));
         // Sorted keys: each (domain, model) is one run of them.
@@ -263,53 +274,27 @@ impl PerActivation {
             self.keys[a].0 == self.keys[b].0 && self.keys[a].1 == self.keys[b].1
         };
         let blocks: Vec<Vec<usize>> = order.chunk_by(same_block).map(<[usize]>::to_vec).collect();
-        let mut bytes = Vec::new();
         for b in blocks {
-            // Per key of the block, per column: the slice at hand.
-            let mut slices: Vec<Vec<Vec<f64>>> = b
+            // Per key of the block, per column: a chunk of the file, read on as the
+            // activations pass.
+            let mut chunks: Vec<Vec<spill::Chunked>> = b
                 .iter()
-                .map(|&k| vec![Vec::new(); self.idle[k].len()])
+                .map(|&k| {
+                    (0..self.idle[k].len())
+                        .map(|_| Default::default())
+                        .collect()
+                })
                 .collect();
-            for from in (0..self.n).step_by(SLICE) {
-                let to = (from + SLICE).min(self.n);
-                for (&k, key_slices) in b.iter().zip(&mut slices) {
-                    for (c, slice) in self.idle[k].iter().zip(key_slices.iter_mut()) {
-                        read_slice(&file, c.start, from, to, &mut bytes, slice)?;
-                    }
-                }
-                for ai in from..to {
-                    for (&k, key_slices) in b.iter().zip(&slices) {
-                        if let Some(j) = self.at(k, ai, key_slices, from) {
-                            row(ai, &self.keys[k], j)?;
-                        }
+            for ai in 0..self.n {
+                for (&k, key_chunks) in b.iter().zip(&mut chunks) {
+                    if let Some(j) = self.at(k, ai, key_chunks, (&file, len))? {
+                        row(ai, &self.keys[k], j)?;
                     }
                 }
             }
         }
         Ok(())
     }
-}
-
-/// Activations `from..to` of the idle column at byte `start` of `file`, into `slice`.
-fn read_slice(
-    file: &File,
-    start: u64,
-    from: usize,
-    to: usize,
-    bytes: &mut Vec<u8>,
-    slice: &mut Vec<f64>,
-) -> Result<()> {
-    use std::os::unix::fs::FileExt;
-    bytes.resize((to - from) * 8, 0);
-    file.read_exact_at(bytes, start + from as u64 * 8)
-        .context("reading the activations' idle joules back from their spill file")?;
-    slice.clear();
-    slice.extend(
-        bytes
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))),
-    );
-    Ok(())
 }
 
 #[cfg(test)]
@@ -425,12 +410,13 @@ mod tests {
         );
     }
 
-    /// Read back a slice at a time, the idle columns give every activation its own joules,
+    /// Read back a chunk at a time, the idle columns give every activation its own joules,
     /// the counters' parts added in the order they came (as one sum in memory would), and
     /// an activation no counter gave a part has no row.
     #[test]
-    fn idle_columns_read_back_across_slices_as_summed_in_memory() {
-        let n = 2 * SLICE + 37;
+    fn idle_columns_read_back_across_chunks_as_summed_in_memory() {
+        // Three chunks of the file a column, the last short.
+        let n = 2 * spill::CHUNK / 8 + 37;
         let k = key("package", "m", "even");
         let mut s = PerActivation::new(n);
         let idle = |c: usize, ai: usize| (ai as f64 * 0.1 + c as f64).sqrt() * 1e-3;
