@@ -428,6 +428,7 @@ pub struct ReadGroup<'a> {
 }
 
 impl<'a> ReadGroup<'a> {
+    #[inline]
     pub fn len(&self) -> usize {
         self.bytes.len().checked_div(self.stride).unwrap_or(0)
     }
@@ -436,6 +437,26 @@ impl<'a> ReadGroup<'a> {
         self.len() == 0
     }
 
+    /// The first value's id (a group read's leader; 0 without ids), as `iter().next()` gives
+    /// it, without building the iterator.
+    #[inline]
+    pub fn first_id(&self) -> Option<u64> {
+        let stride = self.stride.max(self.id_at + 8);
+        if self.bytes.len() < stride {
+            return None;
+        }
+        Some(match self.has_id {
+            true => u64::from_le_bytes(
+                self.bytes[self.id_at..self.id_at + 8]
+                    .try_into()
+                    .expect("8 bytes"),
+            ),
+            false => 0,
+        })
+    }
+
+    /// The values in order (inlined: the replay iterates a group read at every sample).
+    #[inline]
     pub fn iter(&self) -> impl Iterator<Item = ReadValue> + 'a {
         let (has_id, id_at) = (self.has_id, self.id_at);
         let stride = self.stride.max(id_at + 8);
@@ -1082,7 +1103,13 @@ print fmt: \"root=%d id=%llu level=%d path=%s\", REC->root, REC->id, REC->level,
                 None,
                 "a short sample"
             );
+            assert_eq!(
+                g.read.first_id(),
+                s.read.iter().next().map(|v| v.id),
+                "the leader's id (0 without ids), read_format {rfmt:#x}"
+            );
         }
+        assert_eq!(ReadGroup::default().first_id(), None, "an empty read");
         // Variable-length fields before the end, or a read that is not a group: no layout.
         assert_eq!(
             attrs_with(base | sample::RAW, rf::GROUP).group_layout(0),

@@ -75,6 +75,23 @@ impl Usage {
         }
     }
 
+    /// Adds `part_ns` of a span of `span_ns` (`span` as f64): that share of `deltas`. The
+    /// whole span (most spans lie in one interval) adds the deltas themselves, as a share of
+    /// exactly 1.0 would, without its division and products.
+    #[inline]
+    fn add_share(&mut self, part_ns: u64, span_ns: u64, span: f64, deltas: &[f64]) {
+        if part_ns != span_ns {
+            return self.add_part(part_ns, deltas, part_ns as f64 / span);
+        }
+        self.cpu_ns += part_ns;
+        if self.counters.len() < deltas.len() {
+            self.counters.resize(deltas.len(), 0.0);
+        }
+        for (c, d) in self.counters.iter_mut().zip(deltas) {
+            *c += d;
+        }
+    }
+
     fn add_part(&mut self, ns: u64, deltas: &[f64], share: f64) {
         self.cpu_ns += ns;
         if self.counters.len() < deltas.len() {
@@ -280,12 +297,6 @@ impl CpuReplay {
     }
 }
 
-struct Last {
-    time: u64,
-    /// Counter values by column.
-    values: Vec<Option<u64>>,
-}
-
 /// A sample id's event and group layout, when its samples are group samples of a counter
 /// column read at fixed offsets.
 type FastSample = Option<(usize, GroupLayout)>;
@@ -298,10 +309,10 @@ pub struct Walker<'g> {
     grid: &'g Grid,
     windows: &'g HashMap<u64, Segments>,
     out: CpuReplay,
-    last: Option<Last>,
-    /// The values buffer of the span before `last`, reused: one allocation per walk, not per
-    /// sample.
-    spare: Vec<Option<u64>>,
+    /// The instant the last span ended (None before the first and after a gap).
+    last_time: Option<u64>,
+    /// The counters' values by column at `last_time`, as far as known.
+    values: Vec<Option<u64>>,
     /// Looked up at every span: FxHash, as SipHash showed in profiles.
     cgroup_of_pid: FxHashMap<u32, u64>,
     /// The last group sample's (task, cgroup), as written to `cgroup_of_pid`: a switch-in whose
@@ -315,6 +326,8 @@ pub struct Walker<'g> {
     /// (interval, cgroup) many spans in a row. Moved, not summed apart, so each cell adds the
     /// same terms in the same order as without it.
     open_cell: Option<((usize, u64), Usage)>,
+    /// The segment charged last, taken out of `segments` as `open_cell` is from `cells`.
+    open_segment: Option<((usize, usize), Usage)>,
     /// The windows of the last cgroup charged, and the first of them that may still overlap
     /// a span: a CPU charges the same cgroup many spans in a row, so the map is seldom
     /// consulted, and its spans only move forward, so neither is the windows' binary search.
@@ -357,9 +370,10 @@ impl<'g> Walker<'g> {
         windows: &'g HashMap<u64, Segments>,
     ) -> Self {
         let n = columns.names.len();
-        let (mut spare, mut deltas) = (Vec::new(), Vec::new());
-        reserve_padded(&mut spare, n);
+        let (mut values, mut deltas) = (Vec::new(), Vec::new());
+        reserve_padded(&mut values, n);
         reserve_padded(&mut deltas, n);
+        values.resize(n, None);
         deltas.resize(n, 0.0);
         Self {
             attrs,
@@ -370,14 +384,15 @@ impl<'g> Walker<'g> {
                 cpu,
                 ..CpuReplay::default()
             },
-            last: None,
-            spare,
+            last_time: None,
+            values,
             cgroup_of_pid: FxHashMap::default(),
             last_pid_cgroup: None,
             cells: FxHashMap::default(),
             segments: FxHashMap::default(),
             last_windows: None,
             open_cell: None,
+            open_segment: None,
             deltas,
             accounting: true,
             hint: 0,
@@ -407,6 +422,9 @@ impl<'g> Walker<'g> {
     pub fn finish(mut self) -> CpuReplay {
         if let Some((k, u)) = self.open_cell.take() {
             self.cells.insert(k, u);
+        }
+        if let Some((k, u)) = self.open_segment.take() {
+            self.segments.insert(k, u);
         }
         self.out.activations.extend(self.segments.drain());
         let rest = sorted_cells(std::mem::take(&mut self.cells));
@@ -447,10 +465,8 @@ impl<'g> Walker<'g> {
     /// charged instant, or at an idle span still waiting for its reading. None before its
     /// first charge.
     fn final_before(&self) -> Option<usize> {
-        let last = self.last.as_ref()?;
-        let from = self
-            .unread_idle
-            .map_or(last.time, |(ia, _)| ia.min(last.time));
+        let last = self.last_time?;
+        let from = self.unread_idle.map_or(last, |(ia, _)| ia.min(last));
         match self.grid.index(from) {
             Some(i) => Some(i),
             None if from < self.grid.start() => None,
@@ -468,6 +484,14 @@ impl<'g> Walker<'g> {
         done.sort_unstable_by_key(|(k, _)| *k);
         self.out.cells.extend(done);
         // A segment lies in one interval: final with it.
+        if self
+            .open_segment
+            .as_ref()
+            .is_some_and(|(k, _)| k.1 < before)
+        {
+            let (k, u) = self.open_segment.take().expect("checked");
+            self.segments.insert(k, u);
+        }
         move_out(
             &mut self.segments,
             |k| k.1 < before,
@@ -499,7 +523,7 @@ impl<'g> Walker<'g> {
 
     /// The last instant charged, if any: how far the walk has come in trace time.
     pub fn last_ns(&self) -> Option<u64> {
-        self.last.as_ref().map(|l| l.time)
+        self.last_time
     }
 
     /// One block's records. A record that cannot be decoded ends the block (the rest cannot be
@@ -515,6 +539,9 @@ impl<'g> Walker<'g> {
     fn feed_records(&mut self, data: &[u8]) {
         use pws_trace::perf::PERF_RECORD_SAMPLE;
         let attrs = self.attrs;
+        // The last sample id and its layout, held here: most records of a block are the same
+        // id's, whose layout is then neither looked up nor copied again.
+        let mut last: Option<(u64, FastSample)> = None;
         let mut p = 0usize;
         while p + 8 <= data.len() {
             let ty = u32::from_le_bytes(data[p..p + 4].try_into().expect("4 bytes"));
@@ -526,9 +553,14 @@ impl<'g> Walker<'g> {
             // anything else, or a sample too short for its layout, goes to the general decoder.
             if ty == PERF_RECORD_SAMPLE && size >= 16 {
                 let id = u64::from_le_bytes(data[p + 8..p + 16].try_into().expect("8 bytes"));
-                if let Some((event, layout)) = self.fast_layout(id) {
+                let fast = match &last {
+                    Some((i, f)) if *i == id => f,
+                    _ => &last.insert((id, self.fast_layout(id))).1,
+                };
+                if let Some((event, layout)) = fast {
                     if let Some(g) = layout.read(&data[p + 8..p + size]) {
                         self.out.stats.records += 1;
+                        let event = *event;
                         self.group_sample(event, g.pid, g.time, g.time_enabled, &g.read, g.cgroup);
                         p += size;
                         continue;
@@ -625,7 +657,7 @@ impl<'g> Walker<'g> {
         if st.first_error.is_empty() {
             st.first_error = format!("CPU {}: {e}", self.out.cpu);
         }
-        self.last = None;
+        self.last_time = None;
         self.unread_idle = None;
     }
 
@@ -699,7 +731,7 @@ impl<'g> Walker<'g> {
                 id,
                 ..
             } if self.accounting => {
-                let from = self.last.as_ref().map(|l| l.time);
+                let from = self.last_time;
                 self.charge(id.time, IDLE, None);
                 if let (Some(a), None) = (from, self.unread_idle) {
                     if id.time > a {
@@ -726,14 +758,14 @@ impl<'g> Walker<'g> {
             PerfRecord::Cgroup { .. } => self.out.stats.cgroup_records += 1,
             PerfRecord::Lost { lost, .. } | PerfRecord::LostSamples { lost, .. } => {
                 self.out.stats.lost_records += lost;
-                self.last = None; // a gap: the span across it is not charged
+                self.last_time = None; // a gap: the span across it is not charged
                 self.unread_idle = None;
             }
             PerfRecord::Throttle {
                 unthrottle: false, ..
             } if self.accounting => {
                 self.out.stats.throttled += 1;
-                self.last = None; // switch-outs went unsampled: the span across is unknown
+                self.last_time = None; // switch-outs went unsampled: the span across is unknown
                 self.unread_idle = None;
             }
             PerfRecord::UnknownEvent { .. } => self.out.stats.unknown_ids += 1,
@@ -751,7 +783,7 @@ impl<'g> Walker<'g> {
         read: &ReadGroup<'_>,
         cgroup: Option<u64>,
     ) {
-        if read.iter().next().and_then(|v| self.leader_event(v.id)) != Some(event) {
+        if read.first_id().and_then(|id| self.leader_event(id)) != Some(event) {
             // A member's sample (the switch sampler, the one event whose samples another
             // session can stamp): its enabled time is the one to follow.
             self.anchor = Some((time, time_enabled));
@@ -792,134 +824,136 @@ impl<'g> Walker<'g> {
         if out.stats.first_ns == 0 {
             out.stats.first_ns = t;
         }
-        let mut values = std::mem::take(&mut self.spare);
-        values.clear();
-        match &self.last {
-            Some(l) => values.extend_from_slice(&l.values),
-            None => values.resize(self.deltas.len(), None),
-        }
-        if let Some(read) = sample {
-            for (k, rv) in read.iter().enumerate() {
-                let col = match self.read_cols.get(k) {
-                    Some(&(id, col)) if id == rv.id => col,
-                    _ => {
-                        let col = self
-                            .attrs
-                            .event_of(rv.id)
-                            .and_then(|e| self.columns.of_event[e]);
-                        self.read_cols.truncate(k);
-                        self.read_cols.push((rv.id, col));
-                        col
-                    }
-                };
-                if let Some(col) = col {
-                    values[col] = Some(rv.value);
-                }
-            }
-        }
-        if let Some(prev) = &self.last {
-            if t < prev.time {
+        let prev = self.last_time;
+        match prev {
+            Some(p) if t < p => {
                 out.stats.out_of_order += 1;
-                self.spare = values;
                 return;
             }
-            for (d, (now, before)) in self.deltas.iter_mut().zip(values.iter().zip(&prev.values)) {
-                *d = match (now, before) {
-                    (Some(n), Some(b)) if n >= b => (n - b) as f64,
-                    _ => 0.0,
-                };
-            }
-            // The deltas also cover an idle span ended without a reading: its share of the
-            // clock counters is the idle span's (hardware counters stop while idle).
-            if sample.is_some() {
-                if let Some((ia, ib)) = self.unread_idle.take() {
-                    if t > ia && self.clock_cols.contains(&true) {
-                        let f = (ib - ia) as f64 / (t - ia) as f64;
-                        let mut idle = vec![0.0; self.deltas.len()];
-                        for (k, _) in self.clock_cols.iter().enumerate().filter(|(_, c)| **c) {
-                            idle[k] = self.deltas[k] * f;
-                            self.deltas[k] -= idle[k];
-                        }
-                        let len = (ib - ia) as f64;
-                        self.grid.split(ia, ib, |i, x, y| {
-                            cell(&mut self.cells, &mut self.open_cell, (i, IDLE)).add_part(
-                                0,
-                                &idle,
-                                (y - x) as f64 / len,
-                            );
-                        });
-                    }
+            Some(_) => {}
+            // No span before (the first, or after a gap): no value is known.
+            None => self.values.fill(None),
+        }
+        // The deltas since the last reading; a counter this sample does not read keeps its
+        // value, so its increase goes to the next span that reads it.
+        self.deltas.fill(0.0);
+        if let Some(read) = sample {
+            // Deltas first, then values: a column read twice in one group gets its last
+            // value's increase over the value before the sample.
+            for (k, rv) in read.iter().enumerate() {
+                if let Some(col) = self.read_col(k, rv.id) {
+                    self.deltas[col] = match self.values[col] {
+                        Some(b) if rv.value >= b => (rv.value - b) as f64,
+                        _ => 0.0,
+                    };
                 }
             }
-            let (a, b) = (prev.time, t);
-            let span = (b - a) as f64;
-            let deltas = &self.deltas;
-            self.grid.split_from(&mut self.hint, a, b, |i, x, y| {
-                let share = if span > 0.0 {
-                    (y - x) as f64 / span
-                } else {
-                    0.0
-                };
-                cell(&mut self.cells, &mut self.open_cell, (i, cgroup)).add_part(
-                    y - x,
-                    deltas,
-                    share,
-                );
-            });
-            let (ws, from) = match self.last_windows {
-                Some((c, ws, from)) if c == cgroup => (ws, from),
-                _ => {
-                    let ws = self.windows.get(&cgroup);
-                    // Windows of one cgroup do not overlap (they are segments, see
-                    // `join::windows`): sorted by start, so by end too.
-                    let from = ws.map_or(0, |ws| ws.ending_by(a));
-                    (ws, from)
-                }
-            };
-            let from = match ws {
-                // A span starts where the last one ended, so the first window that may overlap
-                // it is found by walking on from the last span's, and searched for again only
-                // if a span went back (after a gap in the records).
-                Some(ws) if from > 0 && ws.spans[from - 1].1 > a => ws.ending_by(a),
-                Some(ws) => from + ws.spans[from..].iter().take_while(|w| w.1 <= a).count(),
-                None => 0,
-            };
-            self.last_windows = Some((cgroup, ws, from));
-            if let Some(ws) = ws {
-                for w in ws.windows_from(from).take_while(|w| w.start < b) {
-                    let (x, y) = (a.max(w.start), b.min(w.end));
-                    if x < y {
-                        self.grid.split(x, y, |i, x, y| {
-                            let share = if span > 0.0 {
-                                (y - x) as f64 / span
-                            } else {
-                                0.0
-                            };
-                            self.segments.entry((w.segment, i)).or_default().add_part(
-                                y - x,
-                                deltas,
-                                share,
-                            );
-                        });
-                    }
+            for (k, rv) in read.iter().enumerate() {
+                if let Some(col) = self.read_cols[k].1 {
+                    self.values[col] = Some(rv.value);
                 }
             }
         }
+        self.last_time = Some(t);
+        let out = &mut self.out;
         out.stats.last_ns = out.stats.last_ns.max(t);
-        match self.last.replace(Last { time: t, values }) {
-            Some(old) => self.spare = old.values,
-            // No span before (the first, or after a gap): the buffer to reuse is made here,
-            // padded as the first.
-            None => reserve_padded(&mut self.spare, self.deltas.len()),
+        let Some(a) = prev else { return };
+        let b = t;
+        // The deltas also cover an idle span ended without a reading: its share of the clock
+        // counters is the idle span's (hardware counters stop while idle).
+        if sample.is_some() {
+            if let Some((ia, ib)) = self.unread_idle.take() {
+                if t > ia && self.clock_cols.contains(&true) {
+                    let f = (ib - ia) as f64 / (t - ia) as f64;
+                    let mut idle = vec![0.0; self.deltas.len()];
+                    for (k, _) in self.clock_cols.iter().enumerate().filter(|(_, c)| **c) {
+                        idle[k] = self.deltas[k] * f;
+                        self.deltas[k] -= idle[k];
+                    }
+                    let len = (ib - ia) as f64;
+                    self.grid.split(ia, ib, |i, x, y| {
+                        cell(&mut self.cells, &mut self.open_cell, (i, IDLE)).add_part(
+                            0,
+                            &idle,
+                            (y - x) as f64 / len,
+                        );
+                    });
+                }
+            }
+        }
+        let span_ns = b - a;
+        let span = span_ns as f64;
+        let deltas = &self.deltas;
+        // The interval of `a` or one before: where the windows' pieces start their search.
+        let hint_a = self.hint;
+        self.grid.split_from(&mut self.hint, a, b, |i, x, y| {
+            cell(&mut self.cells, &mut self.open_cell, (i, cgroup)).add_share(
+                y - x,
+                span_ns,
+                span,
+                deltas,
+            );
+        });
+        let (ws, from) = match self.last_windows {
+            Some((c, ws, from)) if c == cgroup => (ws, from),
+            _ => {
+                let ws = self.windows.get(&cgroup);
+                // Windows of one cgroup do not overlap (they are segments, see
+                // `join::windows`): sorted by start, so by end too.
+                let from = ws.map_or(0, |ws| ws.ending_by(a));
+                (ws, from)
+            }
+        };
+        let from = match ws {
+            // A span starts where the last one ended, so the first window that may overlap
+            // it is found by walking on from the last span's, and searched for again only
+            // if a span went back (after a gap in the records).
+            Some(ws) if from > 0 && ws.spans[from - 1].1 > a => ws.ending_by(a),
+            Some(ws) => from + ws.spans[from..].iter().take_while(|w| w.1 <= a).count(),
+            None => 0,
+        };
+        self.last_windows = Some((cgroup, ws, from));
+        if let Some(ws) = ws {
+            for w in ws.windows_from(from).take_while(|w| w.start < b) {
+                let (x, y) = (a.max(w.start), b.min(w.end));
+                if x < y {
+                    let mut hint = hint_a;
+                    self.grid.split_from(&mut hint, x, y, |i, x, y| {
+                        cell(&mut self.segments, &mut self.open_segment, (w.segment, i)).add_share(
+                            y - x,
+                            span_ns,
+                            span,
+                            deltas,
+                        );
+                    });
+                }
+            }
+        }
+    }
+
+    /// The column of the `k`-th value of a group read, whose id is `id`.
+    fn read_col(&mut self, k: usize, id: u64) -> Option<usize> {
+        match self.read_cols.get(k) {
+            Some(&(i, col)) if i == id => col,
+            _ => {
+                let col = self
+                    .attrs
+                    .event_of(id)
+                    .and_then(|e| self.columns.of_event[e]);
+                self.read_cols.truncate(k);
+                self.read_cols.push((id, col));
+                col
+            }
         }
     }
 }
 
 /// The usage of cell `key`, opened in `open` (the one open before goes back to `cells`).
-fn cell<'c>(
-    cells: &mut FxHashMap<(usize, u64), Usage>,
-    open: &'c mut Option<((usize, u64), Usage)>,
-    key: (usize, u64),
+#[inline]
+fn cell<'c, K: Copy + Eq + std::hash::Hash>(
+    cells: &mut FxHashMap<K, Usage>,
+    open: &'c mut Option<(K, Usage)>,
+    key: K,
 ) -> &'c mut Usage {
     if open.as_ref().is_none_or(|(k, _)| *k != key) {
         if let Some((k, u)) = open.take() {
@@ -1037,6 +1071,23 @@ mod tests {
             ns[*segment] += u.cpu_ns;
         }
         assert_eq!(ns, [10 + 5, 10 + 15 + 5, 5 + 5, 20]);
+    }
+
+    #[test]
+    fn a_column_read_twice_in_one_sample_gets_its_last_values_increase() {
+        // The leader's group read lists cpu-clock twice (one column): the span's delta is the
+        // last value's increase over the value before the sample, 10 - 0, not 10 - 4.
+        let twice = |t: u64, first: u64, last: u64| {
+            record(
+                PERF_RECORD_SAMPLE,
+                0,
+                &[ID, 10 | (10 << 32), t, 2, first, ID, last, ID, 5],
+            )
+        };
+        let r = replay(&[twice(0, 0, 0), twice(10, 4, 10), twice(20, 12, 13)]);
+        let cell = cell_of(&r.cells, (0, 5)).expect("cgroup 5's cell");
+        assert_eq!(cell.cpu_ns, 20);
+        assert_eq!(cell.counters.as_slice(), &[10.0 + 3.0, 0.0]);
     }
 
     #[test]

@@ -108,6 +108,7 @@ impl Grid {
     /// As [`Grid::split`], starting the search at `*hint` (an interval at or before `a`'s),
     /// and leaving there the last interval touched: spans that move forward in time, as a
     /// CPU's do, then find their interval in constant time.
+    #[inline]
     pub fn split_from(&self, hint: &mut usize, a: u64, b: u64, mut f: impl FnMut(usize, u64, u64)) {
         let (a, b) = (a.max(self.start()), b.min(self.end()));
         if a >= b {
