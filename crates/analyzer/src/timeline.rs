@@ -170,7 +170,7 @@ impl Clock {
             }
         }
         for g in &an.life.cgroups {
-            for &(a, b) in &g.frozen {
+            for (a, b) in g.frozen.iter() {
                 see(a, b.unwrap_or(a));
             }
         }
@@ -585,7 +585,7 @@ fn container_slices(
             instant: None,
         });
     }
-    for &(a, b) in g.map(|g| g.frozen.as_slice()).unwrap_or(&[]) {
+    for (a, b) in g.into_iter().flat_map(|g| g.frozen.iter()) {
         let end = b.unwrap_or(clock.end).max(a);
         counts.pauses += 1;
         slices.push(Slice {

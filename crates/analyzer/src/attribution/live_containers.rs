@@ -72,7 +72,7 @@ fn of<'g>(
         let mut frozen: Vec<(u64, u64)> = g
             .frozen
             .iter()
-            .map(|&(a, b)| (a.max(from), b.unwrap_or(end).min(to)))
+            .map(|(a, b)| (a.max(from), b.unwrap_or(end).min(to)))
             .filter(|(a, b)| a < b)
             .collect();
         frozen.sort_unstable();

@@ -292,7 +292,7 @@ impl HwpcInput {
                 existed_at_start: t.first_tick == 0,
                 created,
                 destroyed,
-                frozen: Vec::new(),
+                frozen: Default::default(),
                 paused_sources: Default::default(),
             });
             life.containers.push(Container {

@@ -29,7 +29,7 @@ pub struct Cgroup {
     pub created: Option<u64>,
     pub destroyed: Option<u64>,
     /// Frozen spans; an open one ends at the trace's end.
-    pub frozen: Vec<(u64, Option<u64>)>,
+    pub frozen: super::frozen_spans::FrozenSpans,
     /// Where the frozen spans came from (`paused::apply`).
     pub paused_sources: super::paused::PausedSources,
 }
@@ -43,7 +43,7 @@ impl Cgroup {
     pub fn frozen_ns(&self, end_ns: u64) -> u64 {
         self.frozen
             .iter()
-            .map(|(a, b)| b.unwrap_or(end_ns).saturating_sub(*a))
+            .map(|(a, b)| b.unwrap_or(end_ns).saturating_sub(a))
             .sum()
     }
 
@@ -51,7 +51,7 @@ impl Cgroup {
     pub fn frozen_during(&self, a: u64, b: u64) -> bool {
         self.frozen
             .iter()
-            .any(|(x, y)| *x <= a && y.is_none_or(|y| y >= b))
+            .any(|(x, y)| x <= a && y.is_none_or(|y| y >= b))
     }
 }
 
@@ -195,14 +195,8 @@ pub fn cgroups(events: &[CompactCgroupEvent], tracepoints: &[Tracepoint]) -> Vec
                 c.created.get_or_insert(ts);
             }
             CgroupOp::Rmdir => c.destroyed = Some(ts),
-            CgroupOp::Freeze if !matches!(c.frozen.last(), Some((_, None))) => {
-                c.frozen.push((ts, None));
-            }
-            CgroupOp::Thaw => {
-                if let Some((_, end @ None)) = c.frozen.last_mut() {
-                    *end = Some(ts);
-                }
-            }
+            CgroupOp::Freeze => c.frozen.freeze(ts),
+            CgroupOp::Thaw => c.frozen.thaw(ts),
             _ => {}
         }
     }

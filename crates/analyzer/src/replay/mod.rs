@@ -20,6 +20,7 @@ pub mod compact_records;
 pub mod cpu;
 pub mod energy;
 pub mod energy_gaps;
+pub mod frozen_spans;
 pub mod grid;
 pub mod kept_perf_data;
 pub mod lifecycle;

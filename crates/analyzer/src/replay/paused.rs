@@ -69,7 +69,7 @@ impl PausedSources {
 pub fn apply(cgroups: &mut [Cgroup], container_events: &[CompactContainerEvent], trace_start: u64) {
     let at_start = |a: u64| a <= trace_start;
     for g in cgroups.iter_mut().filter(|g| g.hierarchy == 0) {
-        for &(a, _) in &g.frozen {
+        for (a, _) in g.frozen.iter() {
             g.paused_sources.insert(if at_start(a) {
                 PausedSources::FROZEN_AT_START
             } else {
@@ -95,7 +95,7 @@ pub fn apply(cgroups: &mut [Cgroup], container_events: &[CompactContainerEvent],
             .get(g.path.as_str())
             .or_else(|| container_key(&g.path).and_then(|k| by_id.get(k)));
         if let Some(&t) = target {
-            moves.push((t, g.frozen.clone()));
+            moves.push((t, g.frozen.to_vec()));
         }
     }
     for (t, spans) in moves {
@@ -106,7 +106,7 @@ pub fn apply(cgroups: &mut [Cgroup], container_events: &[CompactContainerEvent],
                 g.paused_sources.insert(PausedSources::FROZEN_AT_START);
             }
         }
-        g.frozen = union(g.frozen.iter().copied().chain(spans));
+        g.frozen = union(g.frozen.iter().chain(spans)).into_iter().collect();
     }
     // The invoker log's pauses, where no cgroup freeze was seen for the container.
     let mut evs: Vec<&CompactContainerEvent> = container_events
@@ -146,7 +146,7 @@ pub fn apply(cgroups: &mut [Cgroup], container_events: &[CompactContainerEvent],
         };
         let g = &mut cgroups[gi];
         if g.frozen.is_empty() {
-            g.frozen = spans;
+            g.frozen = spans.into_iter().collect();
             g.paused_sources.insert(PausedSources::INVOKER_LOG);
         }
     }
@@ -192,7 +192,7 @@ mod tests {
             id,
             hierarchy,
             path: path.into(),
-            frozen: frozen.to_vec(),
+            frozen: frozen.iter().copied().collect(),
             ..Cgroup::default()
         }
     }
@@ -217,7 +217,7 @@ mod tests {
     fn v2_tracepoints_stay_and_are_labelled() {
         let mut gs = [cg(7, 0, "/c", &[(50, Some(80))])];
         apply(&mut gs, &[], 10);
-        assert_eq!(gs[0].frozen, [(50, Some(80))]);
+        assert_eq!(gs[0].frozen.to_vec(), [(50, Some(80))]);
         assert_eq!(gs[0].paused_sources.label(), "cgroup-v2");
         assert_eq!(gs[0].frozen_ns(1000), 30);
     }
@@ -243,10 +243,10 @@ mod tests {
             cg(90, 4, "/unrelated", &[(1, Some(2))]),
         ];
         apply(&mut gs, &[], 10);
-        assert_eq!(gs[0].frozen, [(100, Some(600))]);
+        assert_eq!(gs[0].frozen.to_vec(), [(100, Some(600))]);
         assert_eq!(gs[0].paused_sources.label(), "cgroup-v1-freezer");
         // By container id; overlapping spans of the two sources made one.
-        assert_eq!(gs[2].frozen, [(20, Some(90)), (200, None)]);
+        assert_eq!(gs[2].frozen.to_vec(), [(20, Some(90)), (200, None)]);
         assert_eq!(gs[2].paused_sources.label(), "cgroup-v2+cgroup-v1-freezer");
         assert_eq!(gs[2].frozen_ns(1000), 70 + 800);
         assert!(gs[4].frozen.is_empty(), "no match, nothing moved");
@@ -291,12 +291,12 @@ mod tests {
         ];
         apply(&mut gs, &evs, 10);
         assert_eq!(
-            gs[0].frozen,
+            gs[0].frozen.to_vec(),
             [(100, Some(400)), (600, Some(650)), (700, None)]
         );
         assert_eq!(gs[0].paused_sources.label(), "invoker-log");
         assert_eq!(
-            gs[1].frozen,
+            gs[1].frozen.to_vec(),
             [(100, Some(200))],
             "the cgroup's own freeze wins"
         );
