@@ -76,20 +76,15 @@ impl Usage {
     }
 
     /// Adds `part_ns` of a span of `span_ns` (`span` as f64): that share of `deltas`. The
-    /// whole span (most spans lie in one interval) adds the deltas themselves, as a share of
-    /// exactly 1.0 would, without its division and products.
+    /// whole span (most spans lie in one interval) takes a share of 1.0 without dividing: the
+    /// quotient is exactly 1.0, and the division was a sizeable part of a sample's charge.
     #[inline]
     fn add_share(&mut self, part_ns: u64, span_ns: u64, span: f64, deltas: &[f64]) {
-        if part_ns != span_ns {
-            return self.add_part(part_ns, deltas, part_ns as f64 / span);
-        }
-        self.cpu_ns += part_ns;
-        if self.counters.len() < deltas.len() {
-            self.counters.resize(deltas.len(), 0.0);
-        }
-        for (c, d) in self.counters.iter_mut().zip(deltas) {
-            *c += d;
-        }
+        let share = match part_ns == span_ns {
+            true => 1.0,
+            false => part_ns as f64 / span,
+        };
+        self.add_part(part_ns, deltas, share);
     }
 
     fn add_part(&mut self, ns: u64, deltas: &[f64], share: f64) {
