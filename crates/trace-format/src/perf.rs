@@ -428,7 +428,6 @@ pub struct ReadGroup<'a> {
 }
 
 impl<'a> ReadGroup<'a> {
-    #[inline]
     pub fn len(&self) -> usize {
         self.bytes.len().checked_div(self.stride).unwrap_or(0)
     }
@@ -437,12 +436,18 @@ impl<'a> ReadGroup<'a> {
         self.len() == 0
     }
 
+    /// Bytes an entry is read as: at least up to its id, where a (malformed) stride is
+    /// shorter.
+    #[inline]
+    fn entry_width(&self) -> usize {
+        self.stride.max(self.id_at + 8)
+    }
+
     /// The first value's id (a group read's leader; 0 without ids), as `iter().next()` gives
     /// it, without building the iterator.
     #[inline]
     pub fn first_id(&self) -> Option<u64> {
-        let stride = self.stride.max(self.id_at + 8);
-        if self.bytes.len() < stride {
+        if self.bytes.len() < self.entry_width() {
             return None;
         }
         Some(match self.has_id {
@@ -459,8 +464,7 @@ impl<'a> ReadGroup<'a> {
     #[inline]
     pub fn iter(&self) -> impl Iterator<Item = ReadValue> + 'a {
         let (has_id, id_at) = (self.has_id, self.id_at);
-        let stride = self.stride.max(id_at + 8);
-        self.bytes.chunks_exact(stride).map(move |c| {
+        self.bytes.chunks_exact(self.entry_width()).map(move |c| {
             let at = |o: usize| u64::from_le_bytes(c[o..o + 8].try_into().expect("8 bytes"));
             ReadValue {
                 value: at(0),
