@@ -354,7 +354,46 @@ pub struct Walker<'g> {
     /// sample stamped by another session is placed by its enabled time from there (the
     /// leader is enabled all along, so both advance together).
     anchor: Option<(u64, u64)>,
+    /// Where the next group samples' spans charge only the open cell and the open segment,
+    /// whole (see [`Stretch`]); None where that is not known.
+    stretch: Option<Stretch>,
+    /// Tests compare the walk with and without the [`Stretch`] shortcut.
+    #[cfg(test)]
+    no_shortcut: bool,
+    /// Spans charged by the shortcut (tests check it is taken).
+    #[cfg(test)]
+    shortcut_spans: u64,
 }
+
+/// Where a group sample's span charges only the open cell and the open segment, whole: from
+/// the last span's end (a group sample charged by the general path of [`Walker::charge`])
+/// to the end of its grid interval and of the activation window it is in, or to the next
+/// window of its cgroup. A span of that cgroup inside it, read by the same group layout,
+/// takes its whole CPU time and deltas (a share of 1.0) to that cell and that segment and
+/// nothing else: the shortcut adds those terms to the same sums in the same order, without
+/// the interval split, the windows' walk and the deltas' buffer. Most samples are such
+/// spans: a CPU runs one container for many samples, and an interval holds a hundred.
+///
+/// It holds while the walk's spans only move on: the general path, the only one that may
+/// open other cells or go back, drops it; a gap leaves no last span for the shortcut to
+/// start from; and the cells drained between blocks are those of earlier intervals.
+#[derive(Debug, Clone, Copy)]
+struct Stretch {
+    cgroup: u64,
+    /// A span of the stretch ends at `hi` at the latest.
+    hi: u64,
+    /// The open cell's key (interval, cgroup), and the open segment's (segment, interval)
+    /// where the stretch is inside a window.
+    cell: (usize, u64),
+    segment: Option<(usize, usize)>,
+    /// Values in the group read, their ids and their columns (each column once).
+    entries: usize,
+    ids: [u64; STRETCH_READ],
+    cols: [u8; STRETCH_READ],
+}
+
+/// The most values a group read may have for the [`Stretch`] shortcut.
+const STRETCH_READ: usize = 4;
 
 impl<'g> Walker<'g> {
     pub fn new(
@@ -402,6 +441,11 @@ impl<'g> Walker<'g> {
                 .collect(),
             unread_idle: None,
             anchor: None,
+            stretch: None,
+            #[cfg(test)]
+            no_shortcut: false,
+            #[cfg(test)]
+            shortcut_spans: 0,
         }
     }
 
@@ -814,7 +858,21 @@ impl<'g> Walker<'g> {
     /// Ends the current span at `t`, charging it to `cgroup`; `sample` (a group sample) also
     /// gives the counter values that end it. Without one (an attach boundary), the counters
     /// keep their last values, so their increase goes to the next span.
+    #[inline]
     fn charge(&mut self, t: u64, cgroup: u64, sample: Option<&ReadGroup<'_>>) {
+        if let Some(read) = sample {
+            if self.charge_in_stretch(t, cgroup, read) {
+                return;
+            }
+        }
+        self.charge_in_general(t, cgroup, sample);
+    }
+
+    /// [`Walker::charge`] for any span: its own call, so that the shortcut, inlined where
+    /// group samples are charged, does not pay for this one's registers and stack.
+    #[inline(never)]
+    fn charge_in_general(&mut self, t: u64, cgroup: u64, sample: Option<&ReadGroup<'_>>) {
+        self.stretch = None;
         let out = &mut self.out;
         if out.stats.first_ns == 0 {
             out.stats.first_ns = t;
@@ -837,10 +895,7 @@ impl<'g> Walker<'g> {
             // value's increase over the value before the sample.
             for (k, rv) in read.iter().enumerate() {
                 if let Some(col) = self.read_col(k, rv.id) {
-                    self.deltas[col] = match self.values[col] {
-                        Some(b) if rv.value >= b => (rv.value - b) as f64,
-                        _ => 0.0,
-                    };
+                    self.deltas[col] = delta(self.values[col], rv.value);
                 }
             }
             for (k, rv) in read.iter().enumerate() {
@@ -924,6 +979,132 @@ impl<'g> Walker<'g> {
                 }
             }
         }
+        if let Some(read) = sample {
+            self.stretch = self.stretch_from(t, cgroup, read);
+        }
+    }
+
+    /// The span `[last_time, t)` of a group sample charged to `cgroup`, if it lies in the
+    /// [`Stretch`] and the sample reads the group as the one that opened it: the deltas are
+    /// computed and the values kept as the general path does, the whole span's time and
+    /// deltas added to the open cell and segment. False, with nothing changed, otherwise.
+    #[inline]
+    fn charge_in_stretch(&mut self, t: u64, cgroup: u64, read: &ReadGroup<'_>) -> bool {
+        let (Some(s), Some(a)) = (self.stretch, self.last_time) else {
+            return false;
+        };
+        if cgroup != s.cgroup || t <= a || t > s.hi {
+            return false;
+        }
+        // The ids the stretch's columns were found for, in the same order; their values.
+        let mut values = [0u64; STRETCH_READ];
+        let mut entries = read.iter();
+        for (k, v) in values.iter_mut().enumerate().take(s.entries) {
+            match entries.next() {
+                Some(rv) if rv.id == s.ids[k] => *v = rv.value,
+                _ => return false,
+            }
+        }
+        if entries.next().is_some() {
+            return false;
+        }
+        debug_assert!(self.unread_idle.is_none(), "set by the general path only");
+        let Some((cell_key, cell)) = self.open_cell.as_mut() else {
+            return false;
+        };
+        debug_assert_eq!(*cell_key, s.cell, "the stretch's cell is open");
+        let mut segment = match (s.segment, self.open_segment.as_mut()) {
+            (Some(key), Some((k, u))) => {
+                debug_assert_eq!(*k, key, "the stretch's segment is open");
+                Some(u)
+            }
+            (Some(_), None) => return false,
+            (None, _) => None,
+        };
+        let st = &mut self.out.stats;
+        st.last_ns = st.last_ns.max(t);
+        self.last_time = Some(t);
+        // What `Usage::add_share` adds for a share of 1.0: `d * 1.0` is `d`.
+        cell.cpu_ns += t - a;
+        if let Some(seg) = segment.as_mut() {
+            seg.cpu_ns += t - a;
+        }
+        for (&value, &col) in values.iter().zip(&s.cols).take(s.entries) {
+            let col = usize::from(col);
+            let d = delta(self.values[col], value);
+            self.values[col] = Some(value);
+            cell.counters[col] += d;
+            if let Some(seg) = segment.as_mut() {
+                seg.counters[col] += d;
+            }
+        }
+        #[cfg(test)]
+        {
+            self.shortcut_spans += 1;
+        }
+        true
+    }
+
+    /// The [`Stretch`] that begins at `t`, after the general path charged a group sample
+    /// read as `read` to `cgroup` there, if that left the cell (and segment) it needs open.
+    fn stretch_from(&self, t: u64, cgroup: u64, read: &ReadGroup<'_>) -> Option<Stretch> {
+        #[cfg(test)]
+        if self.no_shortcut {
+            return None;
+        }
+        let n = self.values.len();
+        let i = self.hint;
+        // The interval the span ended in; not one before the grid's start.
+        let (lo, hi) = (i < self.grid.len()).then(|| self.grid.span(i))?;
+        if t < lo {
+            return None;
+        }
+        let cell = (i, cgroup);
+        match &self.open_cell {
+            Some((k, u)) if *k == cell && u.counters.len() == n => {}
+            _ => return None,
+        }
+        // The end of the window `t` is in, or the start of the next.
+        let (end, segment) = match self.last_windows {
+            Some((c, None, _)) if c == cgroup => (u64::MAX, None),
+            Some((c, Some(ws), _)) if c == cgroup => {
+                let f = ws.ending_by(t);
+                match ws.spans.get(f) {
+                    Some(&(start, end)) if start <= t => (end, Some((ws.first + f, i))),
+                    next => (next.map_or(u64::MAX, |w| w.0), None),
+                }
+            }
+            _ => return None,
+        };
+        if let Some(key) = segment {
+            match &self.open_segment {
+                Some((k, u)) if *k == key && u.counters.len() == n => {}
+                _ => return None,
+            }
+        }
+        // The read gives each of its columns once, so the shortcut adds one delta to each; a
+        // column it does not read is left as it is, where the general path adds 0.0 to it.
+        let entries = read.iter().count();
+        if self.read_cols.len() < entries || entries > STRETCH_READ {
+            return None;
+        }
+        let (mut ids, mut cols) = ([0; STRETCH_READ], [0; STRETCH_READ]);
+        let mut seen = vec![false; n];
+        for (k, &(id, col)) in self.read_cols[..entries].iter().enumerate() {
+            let col = col.filter(|&c| !seen[c])?;
+            seen[col] = true;
+            ids[k] = id;
+            cols[k] = u8::try_from(col).ok()?;
+        }
+        Some(Stretch {
+            cgroup,
+            hi: hi.min(end),
+            cell,
+            segment,
+            entries,
+            ids,
+            cols,
+        })
     }
 
     /// The column of the `k`-th value of a group read, whose id is `id`.
@@ -940,6 +1121,16 @@ impl<'g> Walker<'g> {
                 col
             }
         }
+    }
+}
+
+/// A counter's increase from its last value `last` to `value`: none when not known, or when
+/// the counter went back (it was reset).
+#[inline]
+fn delta(last: Option<u64>, value: u64) -> f64 {
+    match last {
+        Some(b) if value >= b => (value - b) as f64,
+        _ => 0.0,
     }
 }
 
@@ -1188,5 +1379,166 @@ mod tests {
         assert_eq!(cpu_ns(&r, 5), 20);
         assert_eq!(cpu_ns(&r, UNKNOWN), 40);
         assert_eq!(cpu_ns(&r, 6), 10);
+    }
+
+    /// A small xorshift generator: the random streams below are the same at every run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// A group sample of the leader reading `read` (value and id of each).
+    fn read_of(pid: u32, t: u64, cgroup: u64, read: &[u64]) -> Vec<u8> {
+        let tid = u64::from(pid) | (u64::from(pid) << 32);
+        let mut body = vec![ID, tid, t, read.len() as u64 / 2];
+        body.extend(read);
+        body.push(cgroup);
+        record(PERF_RECORD_SAMPLE, 0, &body)
+    }
+
+    /// A random stream of one CPU, in blocks: group samples of a few containers, read in one
+    /// layout for a while, then another (in another order, with a column twice, one value,
+    /// three); with idle time, switch records, reads of one counter, counters that go back or
+    /// grow past what an f64 holds exactly, samples out of order, and lost records after
+    /// which time may go back.
+    fn random_blocks(rng: &mut Rng) -> Vec<Vec<u8>> {
+        let (mut t, mut clock, mut instr) = (0u64, 0u64, 0u64);
+        let (mut pid, mut cgroup) = (10u32, 5u64);
+        let mut layout = 0;
+        let mut blocks = vec![Vec::new()];
+        for _ in 0..20_000 {
+            t = match rng.below(50) {
+                0 => t.saturating_sub(5),
+                1 => t,
+                _ => t + 1 + rng.below(60),
+            };
+            clock += 1 + rng.below(60);
+            // Past 2^53 now and then: a delta's conversion and the sums then round, and a
+            // different order of terms would show.
+            instr += match rng.below(500) {
+                0 => (1 << 54) + rng.below(1 << 20),
+                _ => rng.below(5000),
+            };
+            if rng.below(100) < 2 {
+                (pid, cgroup) = [(10, 5), (11, 6), (12, 7), (0, 0)][rng.below(4) as usize];
+            }
+            if rng.below(100) < 2 {
+                layout = rng.below(12);
+            }
+            let big = instr + (1 << 53) + rng.below(1 << 20);
+            let rec = match (rng.below(1000), layout) {
+                (0..5, _) => switch_in(pid, 0, t),
+                (5..7, _) => {
+                    t = t.saturating_sub(rng.below(3000));
+                    record(pws_trace::perf::PERF_RECORD_LOST, 0, &[ID, 3, t, 50, ID])
+                }
+                (7..17, _) => sample_of(8, t, instr, cgroup),
+                (_, 0) => read_of(pid, t, cgroup, &[instr, 8, clock, ID]),
+                (_, 1) => sample(pid, t, cgroup),
+                (_, 2) => read_of(pid, t, cgroup, &[instr, 8, big, 8]),
+                (_, 3) => read_of(pid, t, cgroup, &[clock, ID, instr, 8, big, 8]),
+                (_, 4) => read_of(pid, t, cgroup, &[clock / 2, ID, instr, 8]),
+                _ => read_of(pid, t, cgroup, &[clock, ID, instr, 8]),
+            };
+            blocks.last_mut().expect("one").extend(rec);
+            if rng.below(2000) == 0 {
+                blocks.push(Vec::new());
+            }
+        }
+        blocks
+    }
+
+    /// Windows of cgroups 5 and 6 (7 has none), cut at the grid's boundaries as the join's
+    /// segments are.
+    fn random_windows(rng: &mut Rng, grid: &Grid) -> HashMap<u64, Segments> {
+        let mut windows = HashMap::new();
+        let mut first = 0;
+        for cgroup in [5, 6] {
+            let mut spans = Vec::new();
+            let mut t = rng.below(500);
+            while t < grid.end() + 2000 {
+                let end = t + 1 + rng.below(3000);
+                let mut x = t;
+                while x < end {
+                    let y = match grid.index(x) {
+                        Some(i) => grid.span(i).1.min(end),
+                        None => end,
+                    };
+                    spans.push((x, y));
+                    x = y;
+                }
+                t = end + rng.below(3000);
+            }
+            let n = spans.len();
+            windows.insert(cgroup, Segments { first, spans });
+            first += n;
+        }
+        windows
+    }
+
+    /// A walk's cells, segments and statistics, taken round by round between blocks as the
+    /// accounting takes them.
+    fn walk(
+        blocks: &[Vec<u8>],
+        grid: &Grid,
+        windows: &HashMap<u64, Segments>,
+        shortcut: bool,
+    ) -> (String, u64) {
+        let attrs = attrs();
+        let columns = Columns::new(&attrs);
+        let mut w = Walker::new(&attrs, &columns, 0, grid, windows);
+        w.no_shortcut = !shortcut;
+        let (mut cells, mut segments) = (Vec::new(), Vec::new());
+        for b in blocks {
+            w.feed(b);
+            cells.extend(w.take_final().0);
+            segments.extend(w.take_segments());
+        }
+        let shortcut_spans = w.shortcut_spans;
+        let mut r = w.finish();
+        cells.append(&mut r.cells);
+        segments.append(&mut r.activations);
+        segments.sort_unstable_by_key(|(k, _)| *k);
+        // Every counter to the bit.
+        let bits = |u: &Usage| {
+            (
+                u.cpu_ns,
+                u.counters.iter().map(|c| c.to_bits()).collect::<Vec<_>>(),
+            )
+        };
+        let cells: Vec<_> = cells.iter().map(|(k, u)| (*k, bits(u))).collect();
+        let segments: Vec<_> = segments.iter().map(|(k, u)| (*k, bits(u))).collect();
+        let all = format!(
+            "{cells:?}\n{segments:?}\n{:?}\n{:?}",
+            r.stats, r.pid_cgroups
+        );
+        (all, shortcut_spans)
+    }
+
+    #[test]
+    fn the_stretch_shortcut_charges_what_the_general_path_charges() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..20 {
+            let blocks = random_blocks(&mut rng);
+            let start = rng.below(20_000);
+            let grid = Grid::fixed(start, 1_000_000, 300 + rng.below(2000)).expect("grid");
+            let windows = random_windows(&mut rng, &grid);
+            let (with, shortcut_spans) = walk(&blocks, &grid, &windows, true);
+            let (without, none) = walk(&blocks, &grid, &windows, false);
+            assert_eq!(with, without);
+            assert_eq!(none, 0);
+            // Most spans of these streams lie in a stretch (20,000 records, a tenth of them
+            // not the usual group read, a span across a boundary every few dozen).
+            assert!(
+                shortcut_spans > 5_000,
+                "{shortcut_spans} spans by the shortcut"
+            );
+        }
     }
 }
