@@ -370,9 +370,11 @@ pub struct Walker<'g> {
 /// to the end of its grid interval and of the activation window it is in, or to the next
 /// window of its cgroup. A span of that cgroup inside it, read by the same group layout,
 /// takes its whole CPU time and deltas (a share of 1.0) to that cell and that segment and
-/// nothing else: the shortcut adds those terms to the same sums in the same order, without
-/// the interval split, the windows' walk and the deltas' buffer. Most samples are such
-/// spans: a CPU runs one container for many samples, and an interval holds a hundred.
+/// nothing else. The shortcut ([`Walker::feed_stretch`]) charges a run of such samples in one
+/// loop, adding the same terms to the same sums in the same order as [`Walker::charge`],
+/// without the interval split, the windows' walk, the deltas' buffer and a call per sample.
+/// Most samples are such spans: a CPU runs one container for many samples, and an interval
+/// holds a hundred.
 ///
 /// It holds while the walk's spans only move on: the general path, the only one that may
 /// open other cells or go back, drops it; a gap leaves no last span for the shortcut to
@@ -596,10 +598,16 @@ impl<'g> Walker<'g> {
                     Some((i, f)) if *i == id => f,
                     _ => &last.insert((id, self.fast_layout(id))).1,
                 };
-                if let Some((event, layout)) = fast {
+                if let &Some((event, layout)) = fast {
+                    if self.stretch.is_some() {
+                        let q = self.feed_stretch(data, p, id, event, &layout);
+                        if q > p {
+                            p = q;
+                            continue;
+                        }
+                    }
                     if let Some(g) = layout.read(&data[p + 8..p + size]) {
                         self.out.stats.records += 1;
-                        let event = *event;
                         self.group_sample(event, g.pid, g.time, g.time_enabled, &g.read, g.cgroup);
                         p += size;
                         continue;
@@ -857,21 +865,9 @@ impl<'g> Walker<'g> {
 
     /// Ends the current span at `t`, charging it to `cgroup`; `sample` (a group sample) also
     /// gives the counter values that end it. Without one (an attach boundary), the counters
-    /// keep their last values, so their increase goes to the next span.
-    #[inline]
+    /// keep their last values, so their increase goes to the next span. The general path:
+    /// it drops the [`Stretch`] and, charging a group sample, opens the next one.
     fn charge(&mut self, t: u64, cgroup: u64, sample: Option<&ReadGroup<'_>>) {
-        if let Some(read) = sample {
-            if self.charge_in_stretch(t, cgroup, read) {
-                return;
-            }
-        }
-        self.charge_in_general(t, cgroup, sample);
-    }
-
-    /// [`Walker::charge`] for any span: its own call, so that the shortcut, inlined where
-    /// group samples are charged, does not pay for this one's registers and stack.
-    #[inline(never)]
-    fn charge_in_general(&mut self, t: u64, cgroup: u64, sample: Option<&ReadGroup<'_>>) {
         self.stretch = None;
         let out = &mut self.out;
         if out.stats.first_ns == 0 {
@@ -984,33 +980,49 @@ impl<'g> Walker<'g> {
         }
     }
 
-    /// The span `[last_time, t)` of a group sample charged to `cgroup`, if it lies in the
-    /// [`Stretch`] and the sample reads the group as the one that opened it: the deltas are
-    /// computed and the values kept as the general path does, the whole span's time and
-    /// deltas added to the open cell and segment. False, with nothing changed, otherwise.
-    #[inline]
-    fn charge_in_stretch(&mut self, t: u64, cgroup: u64, read: &ReadGroup<'_>) -> bool {
-        let (Some(s), Some(a)) = (self.stretch, self.last_time) else {
-            return false;
+    /// The records from byte `p` of `data` on that are group samples of sample id `id` (of
+    /// event `event`, the group's leader, read with `layout`) whose spans lie in the
+    /// [`Stretch`], with the same task and cgroup as the last one and the same group layout:
+    /// charged in one loop, each as the general path would charge it (the whole span's time
+    /// and deltas, a share of 1.0, to the open cell and segment: `d * 1.0` is `d`), the
+    /// cell's and segment's sums held in registers meanwhile, each adding the same terms in
+    /// the same order. Returns where it stopped: the first record it did not take, which the
+    /// caller reads as any other.
+    fn feed_stretch(
+        &mut self,
+        data: &[u8],
+        p: usize,
+        id: u64,
+        event: usize,
+        layout: &pws_trace::perf::GroupLayout,
+    ) -> usize {
+        use pws_trace::perf::PERF_RECORD_SAMPLE;
+        let (Some(s), Some(mut a), Some(task)) =
+            (self.stretch, self.last_time, self.last_pid_cgroup)
+        else {
+            return p;
         };
-        if cgroup != s.cgroup || t <= a || t > s.hi {
-            return false;
+        debug_assert_eq!(task.1, s.cgroup, "the last sample opened the stretch");
+        // A member's sample moves the anchor (`group_sample`): those go the general way.
+        if s.entries == 0 || self.leader_event(s.ids[0]) != Some(event) {
+            return p;
         }
-        // The ids the stretch's columns were found for, in the same order; their values.
-        let mut values = [0u64; STRETCH_READ];
-        let mut entries = read.iter();
-        for (k, v) in values.iter_mut().enumerate().take(s.entries) {
-            match entries.next() {
-                Some(rv) if rv.id == s.ids[k] => *v = rv.value,
-                _ => return false,
+        let n = s.entries;
+        let cols = s.cols.map(usize::from);
+        let (mut values, mut cell_sums, mut segment_sums) = (
+            [0u64; STRETCH_READ],
+            [0.0; STRETCH_READ],
+            [0.0; STRETCH_READ],
+        );
+        for k in 0..n {
+            match self.values[cols[k]] {
+                Some(v) => values[k] = v,
+                None => return p,
             }
-        }
-        if entries.next().is_some() {
-            return false;
         }
         debug_assert!(self.unread_idle.is_none(), "set by the general path only");
         let Some((cell_key, cell)) = self.open_cell.as_mut() else {
-            return false;
+            return p;
         };
         debug_assert_eq!(*cell_key, s.cell, "the stretch's cell is open");
         let mut segment = match (s.segment, self.open_segment.as_mut()) {
@@ -1018,31 +1030,82 @@ impl<'g> Walker<'g> {
                 debug_assert_eq!(*k, key, "the stretch's segment is open");
                 Some(u)
             }
-            (Some(_), None) => return false,
+            (Some(_), None) => return p,
             (None, _) => None,
         };
-        let st = &mut self.out.stats;
-        st.last_ns = st.last_ns.max(t);
-        self.last_time = Some(t);
-        // What `Usage::add_share` adds for a share of 1.0: `d * 1.0` is `d`.
-        cell.cpu_ns += t - a;
-        if let Some(seg) = segment.as_mut() {
-            seg.cpu_ns += t - a;
+        for k in 0..n {
+            cell_sums[k] = cell.counters[cols[k]];
+            if let Some(seg) = &segment {
+                segment_sums[k] = seg.counters[cols[k]];
+            }
         }
-        for (&value, &col) in values.iter().zip(&s.cols).take(s.entries) {
-            let col = usize::from(col);
-            let d = delta(self.values[col], value);
-            self.values[col] = Some(value);
-            cell.counters[col] += d;
-            if let Some(seg) = segment.as_mut() {
-                seg.counters[col] += d;
+        let (mut q, mut taken, mut cpu_ns) = (p, 0u64, 0u64);
+        while q + 16 <= data.len() {
+            let ty = u32::from_le_bytes(data[q..q + 4].try_into().expect("4 bytes"));
+            let size = usize::from(u16::from_le_bytes([data[q + 6], data[q + 7]]));
+            if ty != PERF_RECORD_SAMPLE || size < 16 || q + size > data.len() {
+                break;
+            }
+            if u64::from_le_bytes(data[q + 8..q + 16].try_into().expect("8 bytes")) != id {
+                break;
+            }
+            let Some(g) = layout.read(&data[q + 8..q + size]) else {
+                break;
+            };
+            let cgroup = match g.pid {
+                0 => IDLE,
+                _ => g.cgroup.unwrap_or(UNKNOWN),
+            };
+            if (g.pid, cgroup) != task || g.time <= a || g.time > s.hi {
+                break;
+            }
+            let mut read = [0u64; STRETCH_READ];
+            let mut entries = g.read.iter();
+            let same = (0..n).all(|k| match entries.next() {
+                Some(rv) if rv.id == s.ids[k] => {
+                    read[k] = rv.value;
+                    true
+                }
+                _ => false,
+            });
+            if !same || entries.next().is_some() {
+                break;
+            }
+            for k in 0..n {
+                let d = delta(Some(values[k]), read[k]);
+                cell_sums[k] += d;
+                segment_sums[k] += d;
+            }
+            values = read;
+            cpu_ns += g.time - a;
+            a = g.time;
+            taken += 1;
+            q += size;
+        }
+        if taken == 0 {
+            return p;
+        }
+        let st = &mut self.out.stats;
+        st.records += taken;
+        st.group_samples += taken;
+        st.last_ns = st.last_ns.max(a);
+        self.last_time = Some(a);
+        cell.cpu_ns += cpu_ns;
+        for k in 0..n {
+            cell.counters[cols[k]] = cell_sums[k];
+            self.values[cols[k]] = Some(values[k]);
+        }
+        if let Some(seg) = segment.as_mut() {
+            seg.cpu_ns += cpu_ns;
+            for k in 0..n {
+                seg.counters[cols[k]] = segment_sums[k];
             }
         }
         #[cfg(test)]
         {
-            self.shortcut_spans += 1;
+            self.shortcut_spans += taken;
         }
-        true
+        q
     }
 
     /// The [`Stretch`] that begins at `t`, after the general path charged a group sample
@@ -1395,18 +1458,24 @@ mod tests {
 
     /// A group sample of the leader reading `read` (value and id of each).
     fn read_of(pid: u32, t: u64, cgroup: u64, read: &[u64]) -> Vec<u8> {
+        read_as(ID, pid, t, cgroup, read)
+    }
+
+    /// A group sample with identifier `id` reading `read`: with an id of no event of ours and
+    /// a read of ours, another session's stamp on our sample (placed by the anchor).
+    fn read_as(id: u64, pid: u32, t: u64, cgroup: u64, read: &[u64]) -> Vec<u8> {
         let tid = u64::from(pid) | (u64::from(pid) << 32);
-        let mut body = vec![ID, tid, t, read.len() as u64 / 2];
+        let mut body = vec![id, tid, t, read.len() as u64 / 2];
         body.extend(read);
         body.push(cgroup);
         record(PERF_RECORD_SAMPLE, 0, &body)
     }
 
-    /// A random stream of one CPU, in blocks: group samples of a few containers, read in one
-    /// layout for a while, then another (in another order, with a column twice, one value,
-    /// three); with idle time, switch records, reads of one counter, counters that go back or
-    /// grow past what an f64 holds exactly, samples out of order, and lost records after
-    /// which time may go back.
+    /// A random stream of one CPU, in blocks: group samples of a few tasks in containers, read
+    /// in one layout for a while, then another (in another order, with a column twice, one
+    /// value, three); with idle time, switch records, reads of one counter, samples stamped by
+    /// another session, counters that go back or grow past what an f64 holds exactly, samples
+    /// out of order, and lost records after which time may go back.
     fn random_blocks(rng: &mut Rng) -> Vec<Vec<u8>> {
         let (mut t, mut clock, mut instr) = (0u64, 0u64, 0u64);
         let (mut pid, mut cgroup) = (10u32, 5u64);
@@ -1426,7 +1495,7 @@ mod tests {
                 _ => rng.below(5000),
             };
             if rng.below(100) < 2 {
-                (pid, cgroup) = [(10, 5), (11, 6), (12, 7), (0, 0)][rng.below(4) as usize];
+                (pid, cgroup) = [(10, 5), (13, 5), (11, 6), (12, 7), (0, 0)][rng.below(5) as usize];
             }
             if rng.below(100) < 2 {
                 layout = rng.below(12);
@@ -1439,6 +1508,7 @@ mod tests {
                     record(pws_trace::perf::PERF_RECORD_LOST, 0, &[ID, 3, t, 50, ID])
                 }
                 (7..17, _) => sample_of(8, t, instr, cgroup),
+                (17..22, _) => read_as(99, pid, t, cgroup, &[clock, ID, instr, 8]),
                 (_, 0) => read_of(pid, t, cgroup, &[instr, 8, clock, ID]),
                 (_, 1) => sample(pid, t, cgroup),
                 (_, 2) => read_of(pid, t, cgroup, &[instr, 8, big, 8]),
