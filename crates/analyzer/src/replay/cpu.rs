@@ -1117,9 +1117,10 @@ impl<'g> Walker<'g> {
         }
         let n = self.values.len();
         let i = self.hint;
-        // The interval the span ended in; not one before the grid's start.
+        // The interval the span ended in, if `t` is inside it (not before the grid's start;
+        // at its end, no span could lie in the stretch).
         let (lo, hi) = (i < self.grid.len()).then(|| self.grid.span(i))?;
-        if t < lo {
+        if t < lo || t >= hi {
             return None;
         }
         let cell = (i, cgroup);
@@ -1145,19 +1146,22 @@ impl<'g> Walker<'g> {
                 _ => return None,
             }
         }
-        // The read gives each of its columns once, so the shortcut adds one delta to each; a
-        // column it does not read is left as it is, where the general path adds 0.0 to it.
+        // The read gives each of its columns once (one sum per column in the loop: a column
+        // read twice, which no recorder writes, is left to the general path), so the shortcut
+        // adds one delta to each; a column it does not read is left as it is, where the
+        // general path adds 0.0 to it.
         let entries = read.iter().count();
         if self.read_cols.len() < entries || entries > STRETCH_READ {
             return None;
         }
         let (mut ids, mut cols) = ([0; STRETCH_READ], [0; STRETCH_READ]);
-        let mut seen = vec![false; n];
         for (k, &(id, col)) in self.read_cols[..entries].iter().enumerate() {
-            let col = col.filter(|&c| !seen[c])?;
-            seen[col] = true;
+            let col = u8::try_from(col?).ok()?;
+            if cols[..k].contains(&col) {
+                return None;
+            }
             ids[k] = id;
-            cols[k] = u8::try_from(col).ok()?;
+            cols[k] = col;
         }
         Some(Stretch {
             cgroup,
