@@ -585,15 +585,14 @@ impl<'g> Walker<'g> {
         let mut last: Option<(u64, FastSample)> = None;
         let mut p = 0usize;
         while p + 8 <= data.len() {
-            let ty = u32::from_le_bytes(data[p..p + 4].try_into().expect("4 bytes"));
-            let size = usize::from(u16::from_le_bytes([data[p + 6], data[p + 7]]));
+            let (ty, size) = header_at(data, p);
             if size < 8 || p + size > data.len() {
                 break; // the general decoder below says why
             }
             // Group samples, most of the stream, are read at their event's fixed offsets;
             // anything else, or a sample too short for its layout, goes to the general decoder.
             if ty == PERF_RECORD_SAMPLE && size >= 16 {
-                let id = u64::from_le_bytes(data[p + 8..p + 16].try_into().expect("8 bytes"));
+                let id = u64_at(data, p + 8);
                 let fast = match &last {
                     Some((i, f)) if *i == id => f,
                     _ => &last.insert((id, self.fast_layout(id))).1,
@@ -649,17 +648,15 @@ impl<'g> Walker<'g> {
     fn feed_side_band(&mut self, data: &[u8]) {
         use pws_trace::perf::{PERF_RECORD_CGROUP, PERF_RECORD_SAMPLE};
         let attrs = self.attrs;
-        let u64_at = |p: usize| u64::from_le_bytes(data[p..p + 8].try_into().expect("8 bytes"));
         let mut p = 0usize;
         while p + 8 <= data.len() {
-            let ty = u32::from_le_bytes(data[p..p + 4].try_into().expect("4 bytes"));
-            let size = usize::from(u16::from_le_bytes([data[p + 6], data[p + 7]]));
+            let (ty, size) = header_at(data, p);
             if size < 8 || p + size > data.len() {
                 return self.decode_error(format!("record at byte {p} of a block has size {size}"));
             }
             let wanted = match ty {
                 PERF_RECORD_SAMPLE if size >= 16 => {
-                    let id = u64_at(p + 8);
+                    let id = u64_at(data, p + 8);
                     match self.side_ids.iter().flatten().find(|x| x.0 == id) {
                         Some(&(_, tp)) => tp,
                         None => {
@@ -1041,12 +1038,11 @@ impl<'g> Walker<'g> {
         }
         let (mut q, mut taken, mut cpu_ns) = (p, 0u64, 0u64);
         while q + 16 <= data.len() {
-            let ty = u32::from_le_bytes(data[q..q + 4].try_into().expect("4 bytes"));
-            let size = usize::from(u16::from_le_bytes([data[q + 6], data[q + 7]]));
+            let (ty, size) = header_at(data, q);
             if ty != PERF_RECORD_SAMPLE || size < 16 || q + size > data.len() {
                 break;
             }
-            if u64::from_le_bytes(data[q + 8..q + 16].try_into().expect("8 bytes")) != id {
+            if u64_at(data, q + 8) != id {
                 break;
             }
             let Some(g) = layout.read(&data[q + 8..q + size]) else {
@@ -1074,6 +1070,7 @@ impl<'g> Walker<'g> {
             for k in 0..n {
                 let d = delta(Some(values[k]), read[k]);
                 cell_sums[k] += d;
+                // Summed with or without a segment (then never written back): no branch.
                 segment_sums[k] += d;
             }
             values = read;
@@ -1189,6 +1186,23 @@ impl<'g> Walker<'g> {
             }
         }
     }
+}
+
+/// The type and size of the perf record at byte `p` of `data` (at least 8 bytes from `p`):
+/// the header every walk over a block reads before deciding what to do with the record.
+#[inline]
+fn header_at(data: &[u8], p: usize) -> (u32, usize) {
+    let ty = u32::from_le_bytes(data[p..p + 4].try_into().expect("4 bytes"));
+    (
+        ty,
+        usize::from(u16::from_le_bytes([data[p + 6], data[p + 7]])),
+    )
+}
+
+/// The little-endian u64 at byte `p` of `data` (at least 8 bytes from `p`).
+#[inline]
+fn u64_at(data: &[u8], p: usize) -> u64 {
+    u64::from_le_bytes(data[p..p + 8].try_into().expect("8 bytes"))
 }
 
 /// A counter's increase from its last value `last` to `value`: none when not known, or when
